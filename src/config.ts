@@ -1,0 +1,107 @@
+import os from 'node:os';
+import path from 'node:path';
+
+/** Every setting opensigma reads. Each one is an environment variable and a matching `serve` flag. */
+export interface Config {
+  listenHost: string;
+  listenPort: number;
+  dataDir: string;
+  databaseUrl: string | null;
+  driver: 'sim' | 'qemu';
+  simDelayMs: number;
+  simHosts: number;
+  simHostCpuMhz: number;
+  simHostMem: number;
+  acpiTimeoutS: number;
+  publicHost: string;
+  adminEmail: string | null;
+  adminPassword: string | null;
+  role: 'all' | 'api';
+  hostName: string;
+  hostCpuMhz: number | null;
+  hostMem: number | null;
+  rateLimits: RateLimits;
+  bodyLimit: number;
+  reconcileIntervalMs: number;
+  dhcpPool: string;
+  logLevel: string;
+}
+
+export interface RateLimits {
+  GET: number;
+  POST: number;
+  PUT: number;
+  DELETE: number;
+}
+
+/** name, env var, description, default: the README table is generated from the same list. */
+export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; help: string }> = [
+  { key: 'listenHost', env: 'OPENSIGMA_LISTEN', flag: '--listen <host:port>', help: 'address the API listens on (default 127.0.0.1:8080)' },
+  { key: 'dataDir', env: 'OPENSIGMA_DATA', flag: '--data <dir>', help: 'data directory: SQLite database, drive images, run files (default ./data)' },
+  { key: 'databaseUrl', env: 'OPENSIGMA_DATABASE_URL', flag: '--database-url <url>', help: 'postgres://... to keep state in PostgreSQL; unset = SQLite in the data dir' },
+  { key: 'driver', env: 'OPENSIGMA_DRIVER', flag: '--driver <sim|qemu>', help: 'hypervisor driver (default sim)' },
+  { key: 'simDelayMs', env: 'OPENSIGMA_SIM_DELAY_MS', flag: '--sim-delay-ms <ms>', help: 'length of the simulated starting/stopping phases (default 1000)' },
+  { key: 'simHosts', env: 'OPENSIGMA_SIM_HOSTS', flag: '--sim-hosts <n>', help: 'number of simulated hosts a sim compute node models (default 3)' },
+  { key: 'acpiTimeoutS', env: 'OPENSIGMA_ACPI_TIMEOUT_S', flag: '--acpi-timeout-s <s>', help: 'how long shutdown presses the ACPI button before giving up (default 60)' },
+  { key: 'publicHost', env: 'OPENSIGMA_PUBLIC_HOST', flag: '--public-host <host>', help: 'host put in console_url / vnc_url (default: the listen host)' },
+  { key: 'adminEmail', env: 'OPENSIGMA_ADMIN_EMAIL', flag: '--admin-email <email>', help: 'ensure this user exists at start' },
+  { key: 'adminPassword', env: 'OPENSIGMA_ADMIN_PASSWORD', flag: '--admin-password <pw>', help: 'password of OPENSIGMA_ADMIN_EMAIL' },
+  { key: 'role', env: 'OPENSIGMA_ROLE', flag: '--role <all|api>', help: 'api = serve the API only, run no compute host (default all)' },
+  { key: 'hostName', env: 'OPENSIGMA_HOST_NAME', flag: '--host-name <name>', help: 'name of this compute host (default: the machine hostname)' },
+  { key: 'hostCpuMhz', env: 'OPENSIGMA_HOST_CPU_MHZ', flag: '--host-cpu-mhz <mhz>', help: 'CPU capacity of this compute host (default: measured)' },
+  { key: 'hostMem', env: 'OPENSIGMA_HOST_MEM', flag: '--host-mem <bytes>', help: 'memory capacity of this compute host (default: measured)' },
+  { key: 'dhcpPool', env: 'OPENSIGMA_DHCP_POOL', flag: '--dhcp-pool <cidr>', help: 'addresses handed to dhcp NICs (default 10.200.0.0/16)' },
+  { key: 'reconcileIntervalMs', env: 'OPENSIGMA_RECONCILE_MS', flag: '--reconcile-ms <ms>', help: 'period of the driver reconciliation loop (default 5000)' },
+  { key: 'logLevel', env: 'OPENSIGMA_LOG_LEVEL', flag: '--log-level <level>', help: 'pino log level (default info)' },
+];
+
+function int(v: string | undefined, fallback: number): number {
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`not a number: ${v}`);
+  return n;
+}
+
+/** Builds the configuration from environment variables, overridden by explicit values (CLI flags). */
+export function loadConfig(overrides: Record<string, string | undefined> = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const get = (name: string): string | undefined => overrides[name] ?? env[name];
+  const listen = get('OPENSIGMA_LISTEN') ?? '127.0.0.1:8080';
+  const colon = listen.lastIndexOf(':');
+  const listenHost = colon > 0 ? listen.slice(0, colon) : listen;
+  const listenPort = colon > 0 ? int(listen.slice(colon + 1), 8080) : 8080;
+  const driver = (get('OPENSIGMA_DRIVER') ?? 'sim') as Config['driver'];
+  if (driver !== 'sim' && driver !== 'qemu') throw new Error(`OPENSIGMA_DRIVER must be sim or qemu, not ${driver}`);
+  const role = (get('OPENSIGMA_ROLE') ?? 'all') as Config['role'];
+  if (role !== 'all' && role !== 'api') throw new Error(`OPENSIGMA_ROLE must be all or api, not ${role}`);
+  const hostCpu = get('OPENSIGMA_HOST_CPU_MHZ');
+  const hostMem = get('OPENSIGMA_HOST_MEM');
+  return {
+    listenHost,
+    listenPort,
+    dataDir: path.resolve(get('OPENSIGMA_DATA') ?? './data'),
+    databaseUrl: get('OPENSIGMA_DATABASE_URL') || null,
+    driver,
+    simDelayMs: int(get('OPENSIGMA_SIM_DELAY_MS'), 1000),
+    simHosts: int(get('OPENSIGMA_SIM_HOSTS'), 3),
+    simHostCpuMhz: int(get('OPENSIGMA_SIM_HOST_CPU_MHZ'), 64000),
+    simHostMem: int(get('OPENSIGMA_SIM_HOST_MEM'), 256 * 2 ** 30),
+    acpiTimeoutS: int(get('OPENSIGMA_ACPI_TIMEOUT_S'), 60),
+    publicHost: get('OPENSIGMA_PUBLIC_HOST') || (listenHost === '0.0.0.0' || listenHost === '::' ? '127.0.0.1' : listenHost),
+    adminEmail: get('OPENSIGMA_ADMIN_EMAIL') || null,
+    adminPassword: get('OPENSIGMA_ADMIN_PASSWORD') || null,
+    role,
+    hostName: get('OPENSIGMA_HOST_NAME') || os.hostname(),
+    hostCpuMhz: hostCpu ? int(hostCpu, 0) : null,
+    hostMem: hostMem ? int(hostMem, 0) : null,
+    rateLimits: {
+      GET: int(get('OPENSIGMA_RATE_GET'), 10000),
+      POST: int(get('OPENSIGMA_RATE_POST'), 10000),
+      PUT: int(get('OPENSIGMA_RATE_PUT'), 10000),
+      DELETE: int(get('OPENSIGMA_RATE_DELETE'), 1000),
+    },
+    bodyLimit: int(get('OPENSIGMA_BODY_LIMIT'), 1024 * 1024),
+    reconcileIntervalMs: int(get('OPENSIGMA_RECONCILE_MS'), 5000),
+    dhcpPool: get('OPENSIGMA_DHCP_POOL') || '10.200.0.0/16',
+    logLevel: get('OPENSIGMA_LOG_LEVEL') || 'info',
+  };
+}

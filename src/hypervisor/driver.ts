@@ -1,0 +1,126 @@
+import type { Duplex } from 'node:stream';
+
+/** Everything a driver needs to run one guest, resolved by the control plane from the server definition. */
+export interface GuestSpec {
+  uuid: string;
+  name: string;
+  cpu: number;
+  mem: number;
+  smp: number;
+  cpu_type: string;
+  cpu_model: string | null;
+  cpus_instead_of_cores: boolean;
+  enable_numa: boolean;
+  hv_relaxed: boolean;
+  hv_tsc: boolean;
+  vnc_password: string;
+  context: boolean;
+  meta: Record<string, string>;
+  drives: GuestDrive[];
+  nics: GuestNic[];
+}
+
+export interface GuestDrive {
+  uuid: string;
+  device: 'ide' | 'virtio' | 'scsi';
+  dev_channel: string;
+  boot_order: number | null;
+  media: 'disk' | 'cdrom';
+  /** Image file on this host, or null when the drive has no bytes (sim). */
+  path: string | null;
+  format: 'raw' | 'qcow2';
+}
+
+export interface GuestNic {
+  mac: string;
+  model: string;
+  boot_order: number | null;
+  /** public NICs get `ip` by DHCP; private ones join `vlan`; none have neither. */
+  kind: 'public' | 'private' | 'none';
+  ip: string | null;
+  vlan: string | null;
+}
+
+export type PowerState = 'running' | 'off';
+
+export interface GuestInfo {
+  uuid: string;
+  state: PowerState;
+  activeSince: Date;
+}
+
+export interface DriveIo {
+  bytes_read: number;
+  bytes_written: number;
+  count_flush: number;
+  count_read: number;
+  count_written: number;
+  total_time_ns_flush: number;
+  total_time_ns_read: number;
+  total_time_ns_write: number;
+}
+
+export interface NicIo {
+  bytes_recv: number;
+  bytes_sent: number;
+  packets_recv: number;
+  packets_sent: number;
+}
+
+export interface GuestStats {
+  drives: Record<string, DriveIo>;
+  nics: Record<string, NicIo>;
+}
+
+/** Why a guest stopped without being asked to. */
+export interface GuestEvent {
+  uuid: string;
+  type: 'powered_off' | 'crashed';
+}
+
+/** Host-side answers to the guest's server-context requests (ttyS1). */
+export type ContextProvider = (serverUuid: string, request: string) => Promise<string>;
+
+export interface HostCapacity {
+  cpu: number;
+  mem: number;
+}
+
+/**
+ * A hypervisor on one host. Every operation is asynchronous and resolves when the host has done it; the driver
+ * reports power state and unrequested changes (a guest powering itself off, a crash) through `onEvent`.
+ */
+export interface HypervisorDriver {
+  readonly kind: 'sim' | 'qemu';
+  /** Which acceleration guests get (kvm, tcg, none), shown in capabilities and logs. */
+  readonly accel: string;
+  capacity(): HostCapacity;
+  /** Boots the guest; resolves when it runs. Rejects (leaving nothing behind) if it cannot. */
+  start(spec: GuestSpec): Promise<void>;
+  /** Pulls the power cord; resolves when the guest is off. */
+  powerOff(uuid: string): Promise<void>;
+  /** One press of the ACPI power button. Whether the guest obeys shows later as a powered_off event. */
+  pressPowerButton(uuid: string): Promise<void>;
+  /** Hard reset: the guest reboots in place. */
+  reset(uuid: string): Promise<void>;
+  /** Every guest the host has, running or not yet cleaned up. */
+  guests(): Promise<GuestInfo[]>;
+  stats(uuid: string): Promise<GuestStats | null>;
+  /** A byte stream joined to the guest's first serial port (ttyS0). */
+  attachSerial(uuid: string): Promise<Duplex>;
+  /** Where the guest's display is served (RFB with VNC authentication, password = vnc_password). */
+  openVnc(uuid: string, password: string): Promise<{ port: number }>;
+  closeVnc(uuid: string): Promise<void>;
+  onEvent(listener: (e: GuestEvent) => void): void;
+  /** Releases the driver's own resources. Guests keep running where the hypervisor allows it. */
+  close(): Promise<void>;
+}
+
+export class DriverError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'capacity' | 'failed' | 'not_found' | 'invalid' = 'failed',
+  ) {
+    super(message);
+  }
+}

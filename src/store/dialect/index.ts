@@ -1,0 +1,26 @@
+import type { Kysely } from 'kysely';
+
+/** What the rest of the store needs to know about a database, and nothing more. */
+export interface Dialect {
+  readonly name: 'sqlite' | 'postgres';
+  readonly db: Kysely<any>;
+  /** Column type of an auto-incrementing primary key. */
+  readonly serialType: 'integer' | 'bigserial';
+  /** Case-insensitive LIKE operator. */
+  readonly ilike: 'like' | 'ilike';
+  /** Tell other processes that something changed (a no-op on SQLite, which has one process). */
+  notify(channel: string, payload: string): Promise<void>;
+  /** Receive notifications from other processes. */
+  listen(channel: string, handler: (payload: string) => void): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openDialect(databaseUrl: string | null, dataDir: string): Promise<Dialect> {
+  if (databaseUrl && /^postgres(ql)?:\/\//.test(databaseUrl)) {
+    const { openPostgres } = await import('./postgres/index.ts');
+    return openPostgres(databaseUrl);
+  }
+  if (databaseUrl) throw new Error(`OPENSIGMA_DATABASE_URL must start with postgres://, not ${databaseUrl}`);
+  const { openSqlite } = await import('./sqlite/index.ts');
+  return openSqlite(dataDir);
+}

@@ -1,0 +1,53 @@
+import pg from 'pg';
+import { Kysely, PostgresDialect } from 'kysely';
+import type { Dialect } from '../index.ts';
+
+// bigint counts come back as strings by default; our counters fit in a double.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export function openPostgres(url: string): Dialect {
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  pool.on('error', () => {}); // a dropped idle connection is replaced on next use
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  let listener: pg.Client | null = null;
+  const handlers = new Map<string, Array<(p: string) => void>>();
+  let closed = false;
+
+  async function connectListener(): Promise<void> {
+    const client = new pg.Client({ connectionString: url });
+    client.on('error', () => {});
+    client.on('end', () => {
+      listener = null;
+      if (!closed) setTimeout(() => void connectListener().catch(() => {}), 500);
+    });
+    client.on('notification', (msg) => {
+      for (const h of handlers.get(msg.channel) ?? []) h(msg.payload ?? '');
+    });
+    await client.connect();
+    for (const channel of handlers.keys()) await client.query(`LISTEN ${channel}`);
+    listener = client;
+  }
+
+  return {
+    name: 'postgres',
+    db,
+    serialType: 'bigserial',
+    ilike: 'ilike',
+    async notify(channel, payload) {
+      await pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    },
+    async listen(channel, handler) {
+      if (!/^[a-z_]+$/.test(channel)) throw new Error(`bad channel ${channel}`);
+      const list = handlers.get(channel) ?? [];
+      list.push(handler);
+      handlers.set(channel, list);
+      if (!listener) await connectListener();
+      else if (list.length === 1) await listener.query(`LISTEN ${channel}`);
+    },
+    async close() {
+      closed = true;
+      await listener?.end().catch(() => {});
+      await db.destroy();
+    },
+  };
+}

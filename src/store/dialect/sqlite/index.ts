@@ -1,0 +1,28 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import type { Dialect } from '../index.ts';
+
+export function openSqlite(dataDir: string): Dialect {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const file = path.join(dataDir, 'opensigma.sqlite');
+  const database = new Database(file);
+  // WAL + synchronous=FULL: an acknowledged commit is on disk before the response leaves.
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = FULL');
+  database.pragma('busy_timeout = 5000');
+  database.pragma('foreign_keys = ON');
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
+  return {
+    name: 'sqlite',
+    db,
+    serialType: 'integer',
+    ilike: 'like',
+    async notify() {},
+    async listen() {},
+    async close() {
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,189 @@
+import { sql, type Kysely } from 'kysely';
+import type { Dialect } from './dialect/index.ts';
+
+/** A condition from a list query: values are OR-ed, conditions are AND-ed. */
+export interface Condition {
+  column: string;
+  op: 'exact' | 'contains';
+  values: string[];
+}
+
+export interface ListQuery {
+  /** Only objects of this owner; undefined = every owner (library drives have owner null). */
+  owner?: string | null;
+  /** Restrict to these uuids (ACL-shared objects, tag members...). */
+  uuids?: string[];
+  conditions: Condition[];
+  /** tag uuids: each inner list is OR-ed, the lists are AND-ed. */
+  tags: string[][];
+  /** tag names: as tags. */
+  tagNames: string[][];
+  orderBy?: { column: string; desc: boolean };
+  limit: number; // 0 = all
+  offset: number;
+}
+
+export interface Stored<T> {
+  seq: number;
+  uuid: string;
+  owner: string | null;
+  status: string;
+  version: number;
+  doc: T;
+  row: Record<string, unknown>;
+}
+
+const now = () => new Date().toISOString();
+
+/**
+ * A table of JSON documents with a few indexed columns. Every resource uses one; the columns other than `data` are
+ * derived from the document by `columns` on each write, so they can never disagree with it.
+ */
+export class DocumentTable<T extends { uuid: string }> {
+  constructor(
+    readonly dialect: Dialect,
+    readonly table: string,
+    readonly resourceType: string,
+    private readonly columns: (doc: T) => Record<string, unknown>,
+    readonly filterable: ReadonlySet<string> = new Set(['name', 'uuid', 'status']),
+  ) {}
+
+  private get db(): Kysely<any> {
+    return this.dialect.db;
+  }
+
+  private toStored(row: any): Stored<T> {
+    return {
+      seq: Number(row.seq),
+      uuid: row.uuid,
+      owner: row.owner ?? null,
+      status: row.status,
+      version: Number(row.version),
+      doc: JSON.parse(row.data),
+      row,
+    };
+  }
+
+  async get(uuid: string, trx: Kysely<any> = this.db): Promise<Stored<T> | undefined> {
+    const row = await trx.selectFrom(this.table).selectAll().where('uuid', '=', uuid).executeTakeFirst();
+    return row ? this.toStored(row) : undefined;
+  }
+
+  async getMany(uuids: string[], trx: Kysely<any> = this.db): Promise<Stored<T>[]> {
+    if (uuids.length === 0) return [];
+    const rows = await trx.selectFrom(this.table).selectAll().where('uuid', 'in', uuids).orderBy('seq').execute();
+    return rows.map((r) => this.toStored(r));
+  }
+
+  async insert(owner: string | null, doc: T, status: string, trx: Kysely<any> = this.db): Promise<void> {
+    const t = now();
+    await trx
+      .insertInto(this.table)
+      .values({ uuid: doc.uuid, owner, status, data: JSON.stringify(doc), version: 1, created_at: t, updated_at: t, ...this.columns(doc) })
+      .execute();
+  }
+
+  /**
+   * Writes the document. With `expectedVersion`, only if nobody wrote it since (optimistic concurrency);
+   * with `expectedStatus`, only if the status is one of those. Returns whether the row was written.
+   */
+  async update(
+    doc: T,
+    opts: { status?: string; expectedVersion?: number; expectedStatus?: string[]; extra?: Record<string, unknown> } = {},
+    trx: Kysely<any> = this.db,
+  ): Promise<boolean> {
+    let q = trx
+      .updateTable(this.table)
+      .set({
+        data: JSON.stringify(doc),
+        version: sql`version + 1`,
+        updated_at: now(),
+        ...(opts.status !== undefined ? { status: opts.status } : {}),
+        ...this.columns(doc),
+        ...(opts.extra ?? {}),
+      })
+      .where('uuid', '=', doc.uuid);
+    if (opts.expectedVersion !== undefined) q = q.where('version', '=', opts.expectedVersion);
+    if (opts.expectedStatus) q = q.where('status', 'in', opts.expectedStatus);
+    const res = await q.executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  /** Changes status (and other columns) only if the current status is one of `from`. The atomic step of every action. */
+  async transition(uuid: string, from: string[], to: string, extra: Record<string, unknown> = {}, trx: Kysely<any> = this.db): Promise<boolean> {
+    const res = await trx
+      .updateTable(this.table)
+      .set({ status: to, version: sql`version + 1`, updated_at: now(), ...extra })
+      .where('uuid', '=', uuid)
+      .where('status', 'in', from)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  async setColumns(uuid: string, values: Record<string, unknown>, trx: Kysely<any> = this.db): Promise<void> {
+    await trx.updateTable(this.table).set({ ...values, updated_at: now() }).where('uuid', '=', uuid).execute();
+  }
+
+  async delete(uuid: string, trx: Kysely<any> = this.db): Promise<boolean> {
+    const res = await trx.deleteFrom(this.table).where('uuid', '=', uuid).executeTakeFirst();
+    await trx.deleteFrom('resource_tags').where('resource_uuid', '=', uuid).execute();
+    return Number(res.numDeletedRows) === 1;
+  }
+
+  async setTags(uuid: string, tagUuids: string[], trx: Kysely<any> = this.db): Promise<void> {
+    await trx.deleteFrom('resource_tags').where('resource_uuid', '=', uuid).where('resource_type', '=', this.resourceType).execute();
+    const unique = [...new Set(tagUuids)];
+    if (unique.length)
+      await trx
+        .insertInto('resource_tags')
+        .values(unique.map((t) => ({ tag_uuid: t, resource_type: this.resourceType, resource_uuid: uuid })))
+        .execute();
+  }
+
+  async list(q: ListQuery, trx: Kysely<any> = this.db): Promise<{ total: number; items: Stored<T>[] }> {
+    let base = trx.selectFrom(this.table);
+    if (q.owner !== undefined) base = q.owner === null ? base.where('owner', 'is', null) : base.where('owner', '=', q.owner);
+    if (q.uuids) base = q.uuids.length ? base.where('uuid', 'in', q.uuids) : base.where(sql`1 = 0` as any);
+    for (const c of q.conditions) {
+      if (!this.filterable.has(c.column)) continue;
+      if (c.op === 'exact') base = base.where(c.column, 'in', c.values);
+      else
+        base = base.where((eb: any) =>
+          eb.or(c.values.map((v) => sql<boolean>`lower(${sql.ref(c.column)}) like ${'%' + escapeLike(v.toLowerCase()) + '%'} escape '\\'`)),
+        );
+    }
+    for (const group of q.tags) {
+      base = base.where('uuid', 'in', (eb: any) =>
+        eb.selectFrom('resource_tags').select('resource_uuid').where('resource_type', '=', this.resourceType).where('tag_uuid', 'in', group),
+      );
+    }
+    for (const group of q.tagNames) {
+      base = base.where('uuid', 'in', (eb: any) =>
+        eb
+          .selectFrom('resource_tags')
+          .innerJoin('tags', 'tags.uuid', 'resource_tags.tag_uuid')
+          .select('resource_tags.resource_uuid')
+          .where('resource_tags.resource_type', '=', this.resourceType)
+          .where('tags.name', 'in', group),
+      );
+    }
+    const countRow = await base.select((eb: any) => eb.fn.countAll().as('n')).executeTakeFirst();
+    let page = base.selectAll();
+    if (q.orderBy && (this.filterable.has(q.orderBy.column) || q.orderBy.column === 'seq'))
+      page = page.orderBy(q.orderBy.column, q.orderBy.desc ? 'desc' : 'asc');
+    page = page.orderBy('seq');
+    if (q.limit > 0) page = page.limit(q.limit);
+    if (q.offset > 0) {
+      // SQLite allows OFFSET only after a LIMIT; -1 means none there.
+      if (q.limit === 0 && this.dialect.name === 'sqlite') page = page.limit(-1);
+      page = page.offset(q.offset);
+    }
+    const rows = await page.execute();
+    return { total: Number((countRow as any)?.n ?? 0), items: rows.map((r: any) => this.toStored(r)) };
+  }
+}
+
+function escapeLike(s: string): string {
+  // Both databases treat % and _ as wildcards; a literal match is what users mean by "contains".
+  return s.replace(/[\\%_]/g, (m) => '\\' + m);
+}

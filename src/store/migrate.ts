@@ -1,0 +1,19 @@
+import { Migrator, type Migration, type MigrationProvider } from 'kysely';
+import type { Dialect } from './dialect/index.ts';
+import { initial } from './migrations/001_initial.ts';
+
+/** The ordered list of migrations. Append, never edit a released one. */
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  return {
+    '001_initial': initial(dialect),
+  };
+}
+
+/** Applies pending migrations. Kysely's migration lock makes two nodes starting at once safe. */
+export async function migrateToLatest(dialect: Dialect): Promise<string[]> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
+  const migrator = new Migrator({ db: dialect.db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error;
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
