@@ -48,7 +48,10 @@ export function initial(dialect: Dialect) {
         .addColumn('created_at', 'text', (c) => c.notNull())
         .execute();
 
-      await createDocTable(db, dialect, 'servers', (t) => t.addColumn('host', 'text').addColumn('runtime', 'text'));
+      await createDocTable(db, dialect, 'servers', (t) =>
+        t.addColumn('host', 'text').addColumn('runtime', 'text').addColumn('cpu', 'bigint').addColumn('mem', 'bigint'),
+      );
+      await db.schema.createIndex('servers_host_status').on('servers').columns(['host', 'status']).execute();
       await createDocTable(db, dialect, 'drives', (t) => t.addColumn('media', 'text').addColumn('size', 'bigint'));
       await createDocTable(db, dialect, 'tags');
       await createDocTable(db, dialect, 'keypairs');
@@ -98,10 +101,21 @@ export function initial(dialect: Dialect) {
         .addColumn('claimed_at', 'text')
         .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
         .addColumn('error', 'text')
+        .addColumn('result', 'text')
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addColumn('updated_at', 'text', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('operations_host_state').on('operations').columns(['host', 'state', 'id']).execute();
+
+      // Addresses handed to dhcp NICs of running servers: unique while held, released on stop.
+      await db.schema
+        .createTable('dhcp_leases')
+        .addColumn('ip', 'text', (c) => c.primaryKey())
+        .addColumn('server_uuid', 'text', (c) => c.notNull())
+        .addColumn('mac', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('dhcp_leases_server').on('dhcp_leases').columns(['server_uuid']).execute();
 
       // Per-account request counters for rate limits shared by every API node.
       await db.schema

@@ -1,0 +1,120 @@
+import crypto from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
+import compress from '@fastify/compress';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Services } from '../services.ts';
+import { ApiError, errors } from '../errors.ts';
+import { Authenticator } from './auth.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { RouteTable, Routes } from './http.ts';
+import { API } from '../domain/refs.ts';
+import { registerResources } from './resources.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: 'user' | 'public' | 'basic-only';
+  }
+}
+
+export interface App {
+  app: FastifyInstance;
+  routes: Routes;
+  auth: Authenticator;
+}
+
+/** Builds the HTTP API over the given services. */
+export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): Promise<App> {
+  const app = Fastify({
+    logger: opts.logger === false ? false : { level: svc.config.logLevel },
+    bodyLimit: svc.config.bodyLimit,
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : crypto.randomUUID();
+    },
+    requestIdLogLabel: 'request_id',
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const table = new RouteTable();
+  const auth = new Authenticator(svc);
+  const limiter = new RateLimiter(svc);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'opensigma: CloudSigma REST API 2.0', version: '2.0' },
+      components: { securitySchemes: { basic: { type: 'http', scheme: 'basic' }, bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ basic: [] }, { bearer: [] }],
+    },
+  });
+  await app.register(compress, { global: true, threshold: 1024, encodings: ['gzip', 'deflate'] });
+
+  // Bodies: JSON, but an empty body is null (action calls send none), and a malformed one is the API's own 400.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
+    if ((req as any).routeOptions?.config?.rawBody) return done(null, body);
+    if (body.length === 0) return done(null, null);
+    try {
+      done(null, JSON.parse(body.toString('utf8')));
+    } catch (e) {
+      done(errors.badJson((e as Error).message) as unknown as Error, undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    const accept = req.headers.accept;
+    if (accept && !/(application\/json|\*\/\*|application\/\*|text\/)/.test(accept) && req.url.startsWith(API)) throw errors.notAcceptable();
+  });
+
+  app.addHook('preHandler', async (req) => {
+    const mode = req.routeOptions.config?.auth ?? 'public';
+    if (mode === 'public') return;
+    const actor = await auth.authenticate(req, mode);
+    (req as any).actor = actor;
+    await limiter.check(actor.user, req.method);
+  });
+
+  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
+    if (err instanceof ApiError) {
+      return reply.code(err.statusCode).headers(err.headers).send(err.errors);
+    }
+    if ((err as FastifyError).validation) {
+      const v = (err as FastifyError).validation![0]!;
+      const point = (v.instancePath || '').replace(/^\//, '').replace(/\//g, '.') || (v.params as any)?.missingProperty || null;
+      return reply.code(400).send([{ error_message: `${err.validationContext ?? 'body'} ${v.message ?? 'is invalid'}`, error_point: point, error_type: 'validation' }]);
+    }
+    if ((err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(errors.bodyTooLarge(svc.config.bodyLimit).errors);
+    if ((err as FastifyError).statusCode && (err as FastifyError).statusCode! < 500) {
+      return reply.code((err as FastifyError).statusCode!).send([{ error_message: err.message, error_point: null, error_type: 'validation' }]);
+    }
+    req.log.error({ err }, 'internal error');
+    return reply.code(500).send(errors.backend().errors);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const methods = table.methodsFor(req.url);
+    if (req.method === 'OPTIONS' && methods.length) {
+      const list = [...new Set(methods.filter((m) => m !== 'HEAD'))].join(',');
+      return reply.code(200).header('allow', list).header('content-type', 'text/plain; charset=utf-8').send(list);
+    }
+    if (methods.length) {
+      const e = errors.methodNotAllowed(methods);
+      return reply.code(405).headers(e.headers).send(e.errors);
+    }
+    return reply.code(404).send(errors.noRoute().errors);
+  });
+
+  app.get('/healthz', { config: { auth: 'public' }, schema: { hide: true } as any }, async () => {
+    await svc.store.db.selectFrom('users').select('uuid').limit(1).execute();
+    return { status: 'ok' };
+  });
+
+  const routes = new Routes(app as unknown as FastifyInstance, table);
+  await registerResources(routes, svc, auth);
+
+  app.get(`${API}/openapi.json`, { config: { auth: 'public' }, schema: { hide: true } as any }, async () => app.swagger());
+
+  return { app: app as unknown as FastifyInstance, routes, auth };
+}

@@ -1,0 +1,76 @@
+import type { FastifyRequest } from 'fastify';
+import type { Services } from '../services.ts';
+import { errors } from '../errors.ts';
+import { sha256, verifyPassword } from '../store/users.ts';
+import type { Actor } from '../commands/servers.ts';
+
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+const CACHE_MS = 60_000;
+
+export function parseCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (header ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+  }
+  return out;
+}
+
+/**
+ * Resolves the caller: HTTP Basic (email + password), Bearer token, or the login cookie session (which needs the
+ * X-CSRFToken header on unsafe methods). Verified Basic credentials are cached briefly, since the hash is slow by design.
+ */
+export class Authenticator {
+  private readonly basicCache = new Map<string, { user: string; until: number }>();
+
+  constructor(private readonly svc: Services) {}
+
+  async checkPassword(email: string, password: string): Promise<string | null> {
+    const key = sha256(`${email.toLowerCase()}\0${password}`);
+    const hit = this.basicCache.get(key);
+    if (hit && hit.until > Date.now()) return hit.user;
+    const u = await this.svc.store.users.byEmail(email);
+    if (!u || !(await verifyPassword(password, u.password_hash))) return null;
+    if (this.basicCache.size > 10_000) this.basicCache.clear();
+    this.basicCache.set(key, { user: u.uuid, until: Date.now() + CACHE_MS });
+    return u.uuid;
+  }
+
+  /** Forget cached credentials (after a password change). */
+  forget(): void {
+    this.basicCache.clear();
+  }
+
+  async authenticate(req: FastifyRequest, mode: 'user' | 'basic-only'): Promise<Actor> {
+    const h = req.headers.authorization;
+    if (h) {
+      const [scheme, value] = h.split(/\s+/, 2) as [string, string | undefined];
+      if (/^basic$/i.test(scheme) && value) {
+        const decoded = Buffer.from(value, 'base64').toString('utf8');
+        const i = decoded.indexOf(':');
+        if (i < 0) throw errors.unauthorized();
+        const user = await this.checkPassword(decoded.slice(0, i), decoded.slice(i + 1));
+        if (!user) throw errors.unauthorized();
+        return { user };
+      }
+      if (/^bearer$/i.test(scheme) && value && mode !== 'basic-only') {
+        const t = await this.svc.store.users.resolveToken(value, 'api');
+        if (!t) throw errors.unauthorized();
+        return { user: t.user };
+      }
+      throw errors.unauthorized();
+    }
+    if (mode === 'basic-only') throw errors.unauthorized();
+    const cookies = parseCookies(req.headers.cookie);
+    if (cookies.sessionid) {
+      const s = await this.svc.store.users.resolveToken(cookies.sessionid, 'session');
+      if (!s) throw errors.unauthorized();
+      if (!SAFE.has(req.method)) {
+        const given = req.headers['x-csrftoken'];
+        if (!given || given !== s.csrf || (cookies.csrftoken && cookies.csrftoken !== s.csrf)) throw errors.csrf();
+      }
+      return { user: s.user };
+    }
+    throw errors.unauthorized();
+  }
+}

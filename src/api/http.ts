@@ -1,0 +1,120 @@
+import type { FastifyInstance, FastifyRequest, FastifySchema } from 'fastify';
+import type { Actor } from '../commands/servers.ts';
+import { API } from '../domain/refs.ts';
+import { errors } from '../errors.ts';
+
+/** A handler's answer with a status other than 200. */
+export class Reply {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    readonly headers: Record<string, string> = {},
+  ) {}
+}
+export const created = (body: unknown) => new Reply(201, body);
+export const accepted = (body: unknown) => new Reply(202, body);
+export const noContent = () => new Reply(204, undefined);
+
+export type Query = Record<string, string | undefined> & Record<string, any>;
+export interface Ctx {
+  actor: Actor;
+  params: Record<string, string>;
+  query: Query;
+  body: any;
+  req: FastifyRequest;
+}
+
+export interface RouteOptions {
+  schema?: FastifySchema;
+  /** public routes need no credentials */
+  auth?: 'user' | 'public' | 'basic-only';
+  /** which rate-limit bucket; defaults to the method */
+  summary?: string;
+  tags?: string[];
+}
+
+type Handler = (ctx: Ctx) => Promise<unknown> | unknown;
+
+/** Every route pattern and its methods, for OPTIONS and 405 answers. */
+export class RouteTable {
+  private readonly patterns = new Map<string, { re: RegExp; methods: Set<string> }>();
+
+  add(method: string, pattern: string): void {
+    const key = pattern.replace(/\/$/, '');
+    let entry = this.patterns.get(key);
+    if (!entry) {
+      const re = new RegExp(`^${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z_]+/g, '[^/]+')}/?$`);
+      entry = { re, methods: new Set() };
+      this.patterns.set(key, entry);
+    }
+    entry.methods.add(method);
+  }
+
+  methodsFor(url: string): string[] {
+    const path = url.split('?')[0]!;
+    // Static segments win over parameters, as in the router: /servers/detail is not /servers/:uuid.
+    const matches = [...this.patterns.entries()].filter(([, e]) => e.re.test(path));
+    if (!matches.length) return [];
+    matches.sort((a, b) => (a[0].match(/:/g)?.length ?? 0) - (b[0].match(/:/g)?.length ?? 0));
+    const best = matches[0]![1];
+    return [...best.methods];
+  }
+}
+
+/** Declares routes under /api/2.0: each with its schema, its auth requirement and a handler that returns a value. */
+export class Routes {
+  constructor(
+    private readonly app: FastifyInstance,
+    readonly table: RouteTable,
+  ) {}
+
+  private add(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, opts: RouteOptions, handler: Handler) {
+    const url = `${API}${path}`;
+    this.table.add(method, url);
+    if (method === 'GET') this.table.add('HEAD', url);
+    this.app.route({
+      method,
+      url,
+      schema: { ...(opts.schema ?? {}), ...(opts.summary ? { summary: opts.summary } : {}), ...(opts.tags ? { tags: opts.tags } : {}) },
+      config: { auth: opts.auth ?? 'user' },
+      handler: async (req, rep) => {
+        const actor = (req as any).actor as Actor;
+        const out = await handler({ actor, params: req.params as any, query: req.query as any, body: req.body, req });
+        if (out instanceof Reply) {
+          rep.code(out.status).headers(out.headers);
+          if (out.status === 204) {
+            rep.header('content-type', 'text/html; charset=utf-8');
+            return rep.send();
+          }
+          return rep.send(out.body);
+        }
+        return out;
+      },
+    });
+  }
+
+  get(path: string, opts: RouteOptions, handler: Handler) {
+    this.add('GET', path, opts, handler);
+  }
+  post(path: string, opts: RouteOptions, handler: Handler) {
+    this.add('POST', path, opts, handler);
+  }
+  put(path: string, opts: RouteOptions, handler: Handler) {
+    this.add('PUT', path, opts, handler);
+  }
+  delete(path: string, opts: RouteOptions, handler: Handler) {
+    this.add('DELETE', path, opts, handler);
+  }
+}
+
+/** Action bodies may be empty, null or {}. */
+export function actionBody(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null || body === '') return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw errors.invalid(null, 'Expected a JSON object');
+  return body as Record<string, unknown>;
+}
+
+export function objectBody(body: unknown): Record<string, unknown> {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw errors.invalid(null, 'Expected a JSON object');
+  return body as Record<string, unknown>;
+}

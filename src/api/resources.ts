@@ -1,0 +1,19 @@
+import type { Services } from '../services.ts';
+import type { Authenticator } from './auth.ts';
+import type { Routes } from './http.ts';
+import { accountRoutes } from './accounts.ts';
+import { capabilityRoutes } from './capabilities.ts';
+import { driveRoutes } from './drives.ts';
+import { keypairRoutes } from './keypairs.ts';
+import { serverRoutes } from './servers.ts';
+import { tagRoutes } from './tags.ts';
+
+/** Every resource of the API. Add a resource here and it is routed, authenticated and documented. */
+export async function registerResources(r: Routes, svc: Services, auth: Authenticator): Promise<void> {
+  accountRoutes(r, svc, auth);
+  capabilityRoutes(r, svc);
+  serverRoutes(r, svc);
+  driveRoutes(r, svc);
+  tagRoutes(r, svc);
+  keypairRoutes(r, svc);
+}

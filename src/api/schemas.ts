@@ -1,0 +1,109 @@
+import { Type } from 'typebox';
+
+/** JSON Schemas shared by routes: they validate input at the edge and document the API in /openapi.json. */
+export const Uuid = Type.String({ pattern: '^[0-9a-fA-F-]{36}$' });
+export const UuidParams = Type.Object({ uuid: Uuid });
+export const Ref = Type.Object({ resource_uri: Type.String(), uuid: Type.String() });
+
+const listParam = Type.Optional(Type.String());
+export const ListQuerystring = Type.Object(
+  {
+    limit: Type.Optional(Type.String({ pattern: '^\\d+$', description: 'page size; 0 = all' })),
+    offset: Type.Optional(Type.String({ pattern: '^\\d+$' })),
+    fields: listParam,
+    name: listParam,
+    name__contains: listParam,
+    uuid: listParam,
+    tag: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
+    tag__name: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
+    status: listParam,
+    order_by: listParam,
+  },
+  { additionalProperties: true },
+);
+
+export const ListEnvelope = (item: unknown) =>
+  Type.Object({
+    meta: Type.Object({ limit: Type.Integer(), offset: Type.Integer(), total_count: Type.Integer() }),
+    objects: Type.Array(item as any),
+  });
+
+/** Create bodies: {"objects": [...]}, a bare list, or one object. Field rules are checked by the domain. */
+export const CreateBody = Type.Union([
+  Type.Object({ objects: Type.Array(Type.Object({}, { additionalProperties: true })) }, { additionalProperties: true }),
+  Type.Array(Type.Object({}, { additionalProperties: true })),
+  Type.Object({}, { additionalProperties: true }),
+]);
+export const AnyObject = Type.Object({}, { additionalProperties: true });
+export const ActionBody = Type.Union([Type.Null(), Type.Object({}, { additionalProperties: true })]);
+
+export const ErrorArray = Type.Array(
+  Type.Object({ error_message: Type.String(), error_point: Type.Union([Type.String(), Type.Null()]), error_type: Type.String() }),
+);
+
+export const ActionReply = Type.Object(
+  { action: Type.String(), result: Type.String(), uuid: Type.String() },
+  { additionalProperties: true },
+);
+
+const Io = (keys: string[]) => Type.Object(Object.fromEntries(keys.map((k) => [k, Type.Integer()])));
+const NicIo = Io(['bytes_recv', 'bytes_sent', 'packets_recv', 'packets_sent']);
+const DriveIo = Io(['bytes_read', 'bytes_written', 'count_flush', 'count_read', 'count_written', 'total_time_ns_flush', 'total_time_ns_read', 'total_time_ns_write']);
+const Nullable = (t: any) => Type.Union([t, Type.Null()]);
+const IpConf = Nullable(Type.Object({ conf: Type.String(), ip: Nullable(Ref) }));
+const NicRuntime = Type.Object({ interface_type: Type.String(), io: NicIo, ip_v4: Nullable(Ref), ip_v6: Nullable(Type.String()) });
+
+export const ServerRuntime = Nullable(
+  Type.Object({ active_since: Type.String(), nics: Type.Array(Type.Object({ ...NicRuntime.properties, mac: Type.String() })) }),
+);
+
+export const Server = Type.Object(
+  {
+    allocation_pool: Nullable(Type.String()),
+    auto_start: Type.Boolean(),
+    context: Type.Boolean(),
+    cpu: Type.Integer(),
+    cpu_model: Nullable(Type.String()),
+    cpu_type: Type.String(),
+    cpus_instead_of_cores: Type.Boolean(),
+    drives: Type.Array(
+      Type.Object({ boot_order: Nullable(Type.Integer()), dev_channel: Type.String(), device: Type.String(), drive: Ref, runtime: Nullable(Type.Object({ io: DriveIo })) }),
+    ),
+    enable_numa: Type.Boolean(),
+    epcs: Type.Array(Type.Object({ size: Type.Integer() })),
+    gpus: Type.Array(Type.Object({ gpu: Type.Any(), model: Type.String() })),
+    grantees: Type.Array(Type.Any()),
+    hv_relaxed: Type.Boolean(),
+    hv_tsc: Type.Boolean(),
+    hypervisor: Type.String(),
+    is_grey: Type.Boolean(),
+    jobs: Type.Array(Type.Any()),
+    mem: Type.Integer(),
+    meta: Type.Record(Type.String(), Type.String()),
+    name: Type.String(),
+    nics: Type.Array(
+      Type.Object({
+        boot_order: Nullable(Type.Integer()),
+        firewall_policy: Type.Null(),
+        ip_v4_conf: IpConf,
+        ip_v6_conf: IpConf,
+        mac: Type.String(),
+        model: Type.String(),
+        runtime: Nullable(NicRuntime),
+        vlan: Nullable(Ref),
+      }),
+    ),
+    owner: Nullable(Ref),
+    permissions: Type.Array(Type.Any()),
+    pubkeys: Type.Array(Ref),
+    requirements: Type.Array(Type.Any()),
+    resource_uri: Type.String(),
+    runtime: ServerRuntime,
+    smp: Type.Integer(),
+    status: Type.String(),
+    tags: Type.Array(Ref),
+    uuid: Type.String(),
+    vnc_password: Type.String(),
+  },
+  { additionalProperties: true },
+);

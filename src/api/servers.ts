@@ -1,0 +1,84 @@
+import { Type } from 'typebox';
+import type { Services } from '../services.ts';
+import { ServerCommands, renderServerShort } from '../commands/servers.ts';
+import { errors } from '../errors.ts';
+import { accepted, actionBody, created, noContent, objectBody, type Routes } from './http.ts';
+import { createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS, type ListSpec } from './lists.ts';
+import { ActionBody, ActionReply, AnyObject, CreateBody, ListEnvelope, ListQuerystring, Server, ServerRuntime, UuidParams } from './schemas.ts';
+import { schemaDoc } from './schema-docs.ts';
+
+const LIST: ListSpec = { filters: STANDARD_FILTERS, ordering: ['uuid', 'name'] };
+const tags = ['servers'];
+const PartialServer = Type.Partial(Server, { additionalProperties: true });
+const ShortServer = Type.Partial(Type.Pick(Server, ['name', 'owner', 'resource_uri', 'runtime', 'status', 'uuid']), { additionalProperties: true });
+
+export function serverRoutes(r: Routes, svc: Services): ServerCommands {
+  const servers = new ServerCommands(svc);
+
+  r.get('/servers/', { tags, summary: 'List servers', schema: { querystring: ListQuerystring, response: { 200: ListEnvelope(ShortServer) } } }, async ({ actor, query }) => {
+    const q = parseListQuery(query, LIST);
+    const { total, items } = await servers.list(actor, q);
+    return envelope(items.map((s) => selectFields(renderServerShort(s), query)), q, total);
+  });
+
+  r.get('/servers/detail/', { tags, summary: 'List servers in full', schema: { querystring: ListQuerystring, response: { 200: ListEnvelope(PartialServer) } } }, async ({ actor, query }) => {
+    const q = parseListQuery(query, LIST);
+    const { total, items } = await servers.list(actor, q);
+    const out = [];
+    for (const s of items) out.push(selectFields(await servers.render(actor, s), query));
+    return envelope(out, q, total);
+  });
+
+  r.get('/servers/schema/', { tags, summary: 'Server schema' }, async () => schemaDoc('server'));
+
+  r.get('/servers/availability_groups/', { tags, summary: 'Servers sharing a physical host' }, async ({ actor }) => servers.availabilityGroups(actor));
+
+  r.get('/servers/availability_groups/:uuid/', { tags, summary: 'Servers on the same host as this one', schema: { params: UuidParams } }, async ({ actor, params }) =>
+    servers.availabilityGroup(actor, params.uuid!),
+  );
+
+  r.get('/servers/:uuid/', { tags, summary: 'Get a server', schema: { params: UuidParams, response: { 200: PartialServer } } }, async ({ actor, params, query }) =>
+    selectFields(await servers.render(actor, await servers.load(actor, params.uuid!)), query),
+  );
+
+  r.get('/servers/:uuid/runtime/', { tags, summary: 'Runtime of a running server', schema: { params: UuidParams, response: { 200: ServerRuntime } } }, async ({ actor, params }) =>
+    servers.runtime(actor, params.uuid!),
+  );
+
+  r.post('/servers/', { tags, summary: 'Create servers', schema: { body: CreateBody, response: { 201: Type.Object({ objects: Type.Array(PartialServer) }) } } }, async ({ actor, body }) => {
+    const made = await servers.create(actor, createItems(body));
+    const out = [];
+    for (const s of made) out.push(await servers.render(actor, s));
+    return created({ objects: out });
+  });
+
+  r.put('/servers/:uuid/', { tags, summary: 'Edit a server', schema: { params: UuidParams, body: AnyObject, response: { 200: PartialServer } } }, async ({ actor, params, body }) =>
+    servers.render(actor, await servers.update(actor, params.uuid!, objectBody(body))),
+  );
+
+  r.delete('/servers/:uuid/', { tags, summary: 'Delete a server', schema: { params: UuidParams, querystring: Type.Object({ recurse: Type.Optional(Type.String()) }) } }, async ({ actor, params, query }) => {
+    await servers.delete(actor, params.uuid!, query.recurse);
+    return noContent();
+  });
+
+  r.post(
+    '/servers/:uuid/action/',
+    {
+      tags,
+      summary: 'Server action: start, stop, shutdown, restart, open_console, close_console, open_vnc, close_vnc, clone',
+      schema: {
+        params: UuidParams,
+        querystring: Type.Object({ do: Type.Optional(Type.String()), avoid: Type.Optional(Type.String()) }, { additionalProperties: true }),
+        body: ActionBody,
+        response: { 202: Type.Union([ActionReply, PartialServer]) },
+      },
+    },
+    async ({ actor, params, query, body }) => {
+      if (!query.do) throw errors.required('do');
+      const out = await servers.action(actor, params.uuid!, String(query.do), query, actionBody(body));
+      return accepted(out);
+    },
+  );
+
+  return servers;
+}

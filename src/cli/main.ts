@@ -1,0 +1,94 @@
+import { Command } from 'commander';
+import { loadConfig, SETTINGS } from '../config.ts';
+import { Store } from '../store/index.ts';
+import { migrateToLatest } from '../store/migrate.ts';
+
+/** Collects `serve` flags into the same names as the environment variables. */
+function overridesFrom(opts: Record<string, unknown>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const s of SETTINGS) {
+    const key = s.flag.split(' ')[0]!.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (opts[key] !== undefined) out[s.env] = String(opts[key]);
+  }
+  return out;
+}
+
+function withSettings(cmd: Command): Command {
+  for (const s of SETTINGS) cmd.option(s.flag, `${s.help} [${s.env}]`);
+  return cmd;
+}
+
+async function openStore(opts: Record<string, unknown>) {
+  const config = loadConfig(overridesFrom(opts));
+  return { config, store: await Store.open(config.databaseUrl, config.dataDir) };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('opensigma').description('A self-hostable cloud that speaks the CloudSigma REST API 2.0');
+
+  withSettings(program.command('serve').description('serve the API (and run this machine as a compute host unless --role api)')).action(async (opts) => {
+    const { serve } = await import('../server.ts');
+    const running = await serve(loadConfig(overridesFrom(opts)));
+    const stop = async () => {
+      await running.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+  withSettings(program.command('agent').description('run this machine as a compute host only')).action(async (opts) => {
+    const { runAgent } = await import('../compute/agent.ts');
+    const agent = await runAgent(loadConfig(overridesFrom(opts)));
+    const stop = async () => {
+      await agent.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+  withSettings(program.command('migrate').description('apply database migrations and exit')).action(async (opts) => {
+    const { store } = await openStore(opts);
+    const applied = await migrateToLatest(store.dialect);
+    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+    await store.close();
+  });
+
+  const user = program.command('user').description('manage users');
+  withSettings(user.command('add <email>').description('create a user (works while the server runs)').requiredOption('--password <pw>', 'the password')).action(
+    async (email: string, opts) => {
+      const { store } = await openStore(opts);
+      try {
+        if (await store.users.byEmail(email)) {
+          console.error(`user ${email} exists already`);
+          process.exitCode = 1;
+        } else {
+          const u = await store.users.create(email, opts.password);
+          console.log(`created user ${u.email} (${u.uuid})`);
+        }
+      } finally {
+        await store.close();
+      }
+    },
+  );
+
+  const token = program.command('token').description('manage API tokens');
+  withSettings(token.command('create <email>').description('print a new Bearer token for a user')).action(async (email: string, opts) => {
+    const { store } = await openStore(opts);
+    try {
+      const u = await store.users.byEmail(email);
+      if (!u) {
+        console.error(`no user ${email}`);
+        process.exitCode = 1;
+        return;
+      }
+      const { token: t } = await store.users.issueToken(u.uuid, 'api', null);
+      console.log(t);
+    } finally {
+      await store.close();
+    }
+  });
+
+  await program.parseAsync(argv);
+}

@@ -1,0 +1,406 @@
+import type { Kysely } from 'kysely';
+import type { Services } from '../services.ts';
+import { errors } from '../errors.ts';
+import { applyServerInput, type ServerDef } from '../domain/server-definition.ts';
+import { randomPassword } from '../domain/ids.ts';
+import { ownerRef, ref, readRefList } from '../domain/refs.ts';
+import type { ListQuery, Stored } from '../store/documents.ts';
+import { placeServer } from '../compute/scheduler.ts';
+import { OPS_CHANNEL, type ServerRuntime } from '../compute/node.ts';
+import type { OperationKind } from '../store/operations.ts';
+import { cloneDriveRecord, refreshDriveStatus } from './drives.ts';
+import { cloneName } from '../domain/clone-naming.ts';
+
+export interface Actor {
+  user: string;
+}
+
+const IO_ZERO_DRIVE = {
+  bytes_read: 0,
+  bytes_written: 0,
+  count_flush: 0,
+  count_read: 0,
+  count_written: 0,
+  total_time_ns_flush: 0,
+  total_time_ns_read: 0,
+  total_time_ns_write: 0,
+};
+const IO_ZERO_NIC = { bytes_recv: 0, bytes_sent: 0, packets_recv: 0, packets_sent: 0 };
+
+/** CloudSigma's internal state names, which its error messages use. */
+const INTERNAL_STATE: Record<string, string> = {
+  running: 'started',
+  stopped: 'stopped',
+  starting: 'starting',
+  stopping: 'stopping',
+  paused: 'paused',
+  unavailable: 'unavailable',
+};
+
+export function renderRuntime(rt: ServerRuntime | null) {
+  if (!rt) return null;
+  return {
+    active_since: rt.active_since,
+    nics: rt.nics.map((n) => ({
+      interface_type: n.interface_type,
+      io: { ...IO_ZERO_NIC, ...(rt.io.nics[n.mac] ?? {}) },
+      ip_v4: n.ip_v4 ? ref('ips', n.ip_v4) : null,
+      ip_v6: null,
+      mac: n.mac,
+    })),
+  };
+}
+
+/** The full wire object of a server. */
+export function renderServer(s: Stored<ServerDef>, extra: { jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[] } = {}) {
+  const d = s.doc;
+  const running = s.status === 'running' || s.status === 'stopping';
+  const rt = running && s.row.runtime ? (JSON.parse(String(s.row.runtime)) as ServerRuntime) : null;
+  const runtime = renderRuntime(rt);
+  return {
+    allocation_pool: d.allocation_pool,
+    auto_start: d.auto_start,
+    context: d.context,
+    cpu: d.cpu,
+    cpu_model: d.cpu_model,
+    cpu_type: d.cpu_type,
+    cpus_instead_of_cores: d.cpus_instead_of_cores,
+    drives: d.drives.map((a) => ({
+      boot_order: a.boot_order,
+      dev_channel: a.dev_channel,
+      device: a.device,
+      drive: ref('drives', a.drive),
+      runtime: rt ? { io: { ...IO_ZERO_DRIVE, ...(rt.io.drives[a.drive] ?? {}) } } : null,
+    })),
+    enable_numa: d.enable_numa,
+    epcs: d.epcs,
+    gpus: d.gpus.map((g) => ({ gpu: null, model: g.model })),
+    grantees: extra.grantees ?? [],
+    hv_relaxed: d.hv_relaxed,
+    hv_tsc: d.hv_tsc,
+    hypervisor: d.hypervisor,
+    is_grey: d.is_grey,
+    jobs: extra.jobs ?? [],
+    mem: d.mem,
+    meta: d.meta,
+    name: d.name,
+    nics: d.nics.map((n) => {
+      const nrt = runtime?.nics.find((x) => x.mac === n.mac);
+      return {
+        boot_order: n.boot_order,
+        firewall_policy: null,
+        ip_v4_conf: n.ip_v4_conf ? { conf: n.ip_v4_conf.conf, ip: n.ip_v4_conf.ip ? ref('ips', n.ip_v4_conf.ip) : null } : null,
+        ip_v6_conf: n.ip_v6_conf ? { conf: n.ip_v6_conf.conf, ip: n.ip_v6_conf.ip ? ref('ips', n.ip_v6_conf.ip) : null } : null,
+        mac: n.mac,
+        model: n.model,
+        runtime: nrt ? { interface_type: nrt.interface_type, io: nrt.io, ip_v4: nrt.ip_v4, ip_v6: nrt.ip_v6 } : null,
+        vlan: n.vlan ? ref('vlans', n.vlan) : null,
+      };
+    }),
+    owner: ownerRef(s.owner),
+    permissions: extra.permissions ?? [],
+    pubkeys: d.pubkeys.map((p) => ref('pubkeys', p)),
+    requirements: d.requirements,
+    resource_uri: ref('servers', d.uuid).resource_uri,
+    runtime,
+    smp: d.smp,
+    status: s.status,
+    tags: d.tags.map((t) => ref('tags', t)),
+    uuid: d.uuid,
+    vnc_password: d.vnc_password,
+  };
+}
+
+export function renderServerShort(s: Stored<ServerDef>) {
+  const full = renderServer(s);
+  return { name: full.name, owner: full.owner, resource_uri: full.resource_uri, runtime: full.runtime, status: full.status, uuid: full.uuid };
+}
+
+/**
+ * Server commands: the one place where server requests turn into state changes, host operations and events.
+ */
+export class ServerCommands {
+  constructor(private readonly svc: Services) {}
+
+  private get store() {
+    return this.svc.store;
+  }
+
+  /** The server if the actor may see it; anyone else's answers exactly like a missing one. */
+  async load(actor: Actor, uuid: string, trx?: Kysely<any>): Promise<Stored<ServerDef>> {
+    const s = await this.store.servers.get(uuid, trx);
+    if (!s || !(await this.svc.access.canSee(actor, 'servers', s))) throw errors.notFound('Server');
+    return s;
+  }
+
+  async list(actor: Actor, q: ListQuery) {
+    return this.store.servers.list({ ...q, ...(await this.svc.access.listScope(actor, 'servers')) });
+  }
+
+  async render(actor: Actor, s: Stored<ServerDef>) {
+    return renderServer(s, await this.svc.decorations(actor, 'servers', s.uuid));
+  }
+
+  /** Checks that everything a definition refers to exists and may be used by the actor. */
+  private async checkReferences(actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>): Promise<void> {
+    const drives = await this.store.drives.getMany(def.drives.map((d) => d.drive), trx);
+    const byId = new Map(drives.map((d) => [d.uuid, d]));
+    const before = new Set(previous?.drives.map((d) => d.drive) ?? []);
+    for (const a of def.drives) {
+      const d = byId.get(a.drive);
+      const library = d && d.owner === null;
+      if (!d || (!library && !(await this.svc.access.canUse(actor, 'drives', d)))) throw errors.invalid('drives.drive', `Drive ${a.drive} does not exist`);
+      if (library && d.doc.media !== 'cdrom')
+        throw errors.permission(`Library drive ${a.drive} is a disk: clone it into your account before attaching it`, 'drives.drive');
+      if (['creating', 'cloning_dst', 'uploading'].includes(d.status) && !before.has(a.drive))
+        throw errors.permission(`Drive ${a.drive} is ${d.status} and cannot be attached yet`, 'drives.drive');
+      if (!before.has(a.drive) && d.doc.media !== 'cdrom' && !d.doc.allow_multimount && !library) {
+        const others = await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', a.drive).where('server_uuid', '!=', def.uuid).execute();
+        if (others.length) throw errors.permission(`Drive ${a.drive} is already mounted on another server and does not allow multimount`, 'drives.drive');
+      }
+    }
+    const tags = await this.store.tags.getMany(def.tags, trx);
+    for (const t of def.tags) {
+      const tag = tags.find((x) => x.uuid === t);
+      if (!tag || tag.owner !== actor.user) throw errors.invalid('tags', `Tag ${t} does not exist`);
+    }
+    const keys = await this.store.keypairs.getMany(def.pubkeys, trx);
+    for (const k of def.pubkeys) {
+      const kp = keys.find((x) => x.uuid === k);
+      if (!kp || kp.owner !== actor.user) throw errors.invalid('pubkeys', `Public key ${k} does not exist`);
+    }
+    for (const check of this.svc.serverReferenceChecks) await check(actor, def, previous, trx);
+  }
+
+  /** Writes the attachment table and the status of every drive whose mounts changed. */
+  private async syncAttachments(def: ServerDef, previous: ServerDef | null, trx: Kysely<any>): Promise<void> {
+    const now = def.drives.map((d) => d.drive);
+    const was = previous?.drives.map((d) => d.drive) ?? [];
+    await trx.deleteFrom('server_drives').where('server_uuid', '=', def.uuid).execute();
+    if (now.length) await trx.insertInto('server_drives').values(now.map((d) => ({ server_uuid: def.uuid, drive_uuid: d }))).execute();
+    for (const d of new Set([...now, ...was])) await refreshDriveStatus(this.store, d, trx);
+  }
+
+  async create(actor: Actor, bodies: Record<string, unknown>[]): Promise<Stored<ServerDef>[]> {
+    const defs = bodies.map((b) => applyServerInput(null, b, this.svc.capabilities));
+    const created = await this.store.transaction(async (trx) => {
+      const out: Stored<ServerDef>[] = [];
+      for (const def of defs) {
+        await this.checkReferences(actor, def, null, trx);
+        await this.store.servers.insert(actor.user, def, 'stopped', trx);
+        await this.store.servers.setTags(def.uuid, def.tags, trx);
+        await this.syncAttachments(def, null, trx);
+        out.push((await this.store.servers.get(def.uuid, trx))!);
+      }
+      return out;
+    });
+    for (const s of created) this.svc.publish('servers', s.uuid, actor.user, 'created');
+    return created;
+  }
+
+  async update(actor: Actor, uuid: string, body: Record<string, unknown>): Promise<Stored<ServerDef>> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const s = await this.load(actor, uuid);
+      if (s.owner !== actor.user && !(await this.svc.access.canEdit(actor, 'servers', s))) throw errors.permission('You may not edit this server');
+      const running = s.status !== 'stopped';
+      const def = applyServerInput(s.doc, body, this.svc.capabilities, { running });
+      const ok = await this.store.transaction(async (trx) => {
+        await this.checkReferences(actor, def, s.doc, trx);
+        if (!(await this.store.servers.update(def, { expectedVersion: s.version }, trx))) return false;
+        await this.store.servers.setTags(def.uuid, def.tags, trx);
+        if (!running) await this.syncAttachments(def, s.doc, trx);
+        return true;
+      });
+      if (ok) {
+        this.svc.publish('servers', uuid, s.owner, 'updated');
+        return (await this.store.servers.get(uuid))!;
+      }
+      // Someone else wrote in between (a status change, another edit): apply the request to the new version.
+    }
+    throw errors.concurrency();
+  }
+
+  async delete(actor: Actor, uuid: string, recurse: string | undefined): Promise<void> {
+    if (recurse !== undefined && !['all_drives', 'disks', 'cdroms'].includes(recurse))
+      throw errors.invalid('recurse', `recurse must be all_drives, disks or cdroms, not ${recurse}`);
+    const s = await this.load(actor, uuid);
+    if (s.owner !== actor.user) throw errors.permission('Only the owner may delete a server');
+    if (s.status !== 'stopped') throw errors.permission(`Cannot delete server in state "${s.status}". Server should be in state "stopped"`);
+    const deletedDrives: string[] = [];
+    await this.store.transaction(async (trx) => {
+      const fresh = await this.store.servers.get(uuid, trx);
+      if (!fresh || fresh.status !== 'stopped') throw errors.concurrency();
+      await this.store.servers.delete(uuid, trx);
+      await trx.deleteFrom('server_drives').where('server_uuid', '=', uuid).execute();
+      const attached = await this.store.drives.getMany(fresh.doc.drives.map((d) => d.drive), trx);
+      for (const d of attached) {
+        const mine = d.owner === actor.user;
+        const wanted = recurse === 'all_drives' || (recurse === 'disks' && d.doc.media === 'disk') || (recurse === 'cdroms' && d.doc.media === 'cdrom');
+        const stillUsed = await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', d.uuid).executeTakeFirst();
+        if (wanted && mine && !stillUsed) {
+          await this.svc.deleteDrive(d.uuid, trx);
+          deletedDrives.push(d.uuid);
+        } else await refreshDriveStatus(this.store, d.uuid, trx);
+      }
+    });
+    this.svc.publish('servers', uuid, s.owner, 'deleted');
+    for (const d of deletedDrives) this.svc.publish('drives', d, s.owner, 'deleted');
+    await this.svc.afterDriveDelete(deletedDrives);
+  }
+
+  /** Queues a host operation in the same transaction as the state change, then wakes the host's agent. */
+  private async enqueue(trx: Kysely<any>, uuid: string, host: string, kind: OperationKind, payload: Record<string, unknown> = {}) {
+    return this.store.operations.enqueue(trx, { server_uuid: uuid, host, kind, payload });
+  }
+
+  private wake(): void {
+    this.svc.compute?.poke();
+    if (this.store.dialect.name === 'postgres') void this.store.dialect.notify(OPS_CHANNEL, '').catch(() => {});
+  }
+
+  private wrongState(action: string, s: Stored<ServerDef>, expected: string): never {
+    throw errors.wrongState(action, INTERNAL_STATE[s.status] ?? s.status, expected);
+  }
+
+  async action(actor: Actor, uuid: string, action: string, query: Record<string, string | undefined>, body: Record<string, unknown>) {
+    const s = await this.load(actor, uuid);
+    if (s.owner !== actor.user && !(await this.svc.access.canAct(actor, 'servers', s))) throw errors.permission('You may not operate this server');
+    const reply = (extra: Record<string, unknown> = {}) => ({ action, result: 'success', uuid, ...extra });
+    switch (action) {
+      case 'start': {
+        const avoid = (query.avoid ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+        await this.store.transaction(async (trx) => {
+          const place = await placeServer(trx, this.store.dialect, { cpu: s.doc.cpu, mem: s.doc.mem }, avoid);
+          const cur = (await this.store.servers.get(uuid, trx))!;
+          if (cur.status !== 'stopped') this.wrongState('start', cur, 'stopped');
+          if (!place) throw errors.capacity();
+          if (!(await this.store.servers.transition(uuid, ['stopped'], 'starting', { host: place.host }, trx))) this.wrongState('start', cur, 'stopped');
+          await this.enqueue(trx, uuid, place.host, 'start', { avoid });
+        });
+        break;
+      }
+      case 'stop':
+      case 'shutdown': {
+        const from = action === 'stop' ? ['running', 'stopping'] : ['running'];
+        await this.store.transaction(async (trx) => {
+          const cur = (await this.store.servers.get(uuid, trx))!;
+          if (!from.includes(cur.status) || !cur.row.host) this.wrongState(action, cur, "['started', 'running_legacy']");
+          if (!(await this.store.servers.transition(uuid, from, 'stopping', {}, trx))) this.wrongState(action, cur, "['started', 'running_legacy']");
+          await this.enqueue(trx, uuid, String(cur.row.host), action);
+        });
+        break;
+      }
+      case 'restart': {
+        await this.store.transaction(async (trx) => {
+          const cur = (await this.store.servers.get(uuid, trx))!;
+          if (cur.status !== 'running') this.wrongState('restart', cur, "['started', 'running_legacy']");
+          await this.enqueue(trx, uuid, String(cur.row.host), 'restart');
+        });
+        break;
+      }
+      case 'open_console':
+      case 'open_vnc': {
+        if (s.status !== 'running') this.wrongState(action, s, "['started', 'running_legacy']");
+        const host = String(s.row.host);
+        const id = await this.store.transaction((trx) => this.enqueue(trx, uuid, host, action));
+        this.wake();
+        const result = await this.awaitOperation(id);
+        const hostRow = await this.store.hosts.get(host);
+        const url = `${action === 'open_vnc' ? 'vnc' : 'csconsole'}://${hostRow?.public_host ?? this.svc.config.publicHost}:${result.port}`;
+        return action === 'open_vnc' ? reply({ vnc_url: url }) : reply({ console_url: url });
+      }
+      case 'close_console':
+      case 'close_vnc': {
+        if (s.row.host) {
+          const host = String(s.row.host);
+          const id = await this.store.transaction((trx) => this.enqueue(trx, uuid, host, action));
+          this.wake();
+          await this.awaitOperation(id).catch(() => {});
+        }
+        break;
+      }
+      case 'clone':
+        return this.clone(actor, s, query, body);
+      default:
+        throw errors.invalid('do', `Unknown action ${action}; available: start, stop, shutdown, restart, open_console, close_console, open_vnc, close_vnc, clone`);
+    }
+    this.wake();
+    this.svc.publish('servers', uuid, s.owner, action);
+    return reply();
+  }
+
+  /** Waits for a host operation to finish, for actions whose reply needs its result (a console port). */
+  private async awaitOperation(id: number, timeoutMs = 15000): Promise<Record<string, any>> {
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 2; Date.now() < deadline; delay = Math.min(delay * 2, 100)) {
+      const op = await this.store.operations.get(id);
+      if (op?.state === 'done') return op.result ?? {};
+      if (op?.state === 'failed') throw errors.permission(`The host could not do it: ${op.error}`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+    throw errors.concurrency('The host did not answer in time; retry later');
+  }
+
+  private async clone(actor: Actor, s: Stored<ServerDef>, query: Record<string, string | undefined>, body: Record<string, unknown>) {
+    if (!['stopped', 'running'].includes(s.status)) this.wrongState('clone', s, 'stopped');
+    const name = body.name !== undefined && body.name !== null ? String(body.name) : await cloneName(this.svc, actor.user, s.doc.name, 'servers');
+    const randomVnc = body.random_vnc_password === true || body.random_vnc_password === 'true';
+    const avoid = readRefList((query.avoid ?? '').split(',').filter(Boolean), 'avoid');
+    const created = await this.store.transaction(async (trx) => {
+      const def: ServerDef = structuredClone(s.doc);
+      def.uuid = crypto.randomUUID();
+      def.name = name;
+      if (randomVnc) def.vnc_password = randomPassword(8);
+      // Static addresses belong to the source: the clone gets DHCP.
+      def.nics = def.nics.map((n) => ({
+        ...n,
+        mac: newMacFor(),
+        ip_v4_conf: n.ip_v4_conf && n.ip_v4_conf.conf === 'static' ? { conf: 'dhcp', ip: null } : n.ip_v4_conf,
+        ip_v6_conf: n.ip_v6_conf && n.ip_v6_conf.conf === 'static' ? { conf: 'dhcp', ip: null } : n.ip_v6_conf,
+      }));
+      const drives = await this.store.drives.getMany(def.drives.map((d) => d.drive), trx);
+      for (const a of def.drives) {
+        const d = drives.find((x) => x.uuid === a.drive);
+        if (d && d.doc.media === 'disk') a.drive = await cloneDriveRecord(this.svc, actor, d, {}, trx, avoid);
+      }
+      await this.store.servers.insert(actor.user, def, 'stopped', trx);
+      await this.store.servers.setTags(def.uuid, def.tags, trx);
+      await trx.deleteFrom('server_drives').where('server_uuid', '=', def.uuid).execute();
+      if (def.drives.length) await trx.insertInto('server_drives').values(def.drives.map((d) => ({ server_uuid: def.uuid, drive_uuid: d.drive }))).execute();
+      return (await this.store.servers.get(def.uuid, trx))!;
+    });
+    this.svc.publish('servers', created.uuid, actor.user, 'created');
+    await this.svc.afterClone(created);
+    return this.render(actor, (await this.store.servers.get(created.uuid))!);
+  }
+
+  async runtime(actor: Actor, uuid: string) {
+    const s = await this.load(actor, uuid);
+    return renderServer(s).runtime;
+  }
+
+  /** Servers that share a physical host: only running ones. */
+  async availabilityGroups(actor: Actor): Promise<string[][]> {
+    const rows = (await this.store.db
+      .selectFrom('servers')
+      .select(['uuid', 'host'])
+      .where('owner', '=', actor.user)
+      .where('status', 'in', ['running', 'starting', 'stopping'])
+      .where('host', 'is not', null)
+      .orderBy('seq')
+      .execute()) as Array<{ uuid: string; host: string }>;
+    const groups = new Map<string, string[]>();
+    for (const r of rows) groups.set(r.host, [...(groups.get(r.host) ?? []), r.uuid]);
+    return [...groups.values()];
+  }
+
+  async availabilityGroup(actor: Actor, uuid: string): Promise<string[]> {
+    const s = await this.load(actor, uuid);
+    if (!s.row.host || !['running', 'starting', 'stopping'].includes(s.status)) return [];
+    return (await this.availabilityGroups(actor)).find((g) => g.includes(uuid)) ?? [];
+  }
+}
+
+import crypto from 'node:crypto';
+import { newMac } from '../domain/ids.ts';
+const newMacFor = newMac;

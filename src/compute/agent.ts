@@ -1,0 +1,26 @@
+import pino from 'pino';
+import type { Config } from '../config.ts';
+import { Store } from '../store/index.ts';
+import { Services } from '../services.ts';
+import { ComputeNode } from './node.ts';
+import { createHosts } from '../hypervisor/index.ts';
+import { contextReply } from '../domain/context.ts';
+
+/** `opensigma agent`: a compute host only, taking its operations from the shared database. */
+export async function runAgent(config: Config): Promise<{ node: ComputeNode; close(): Promise<void> }> {
+  const log = pino({ level: config.logLevel });
+  const store = await Store.open(config.databaseUrl, config.dataDir);
+  const svc = new Services(config, store, log);
+  await svc.bus.start();
+  const hosts = await createHosts(config, (server, request) => contextReply(svc, server, request));
+  const node = new ComputeNode(config, store, svc.bus, hosts, log);
+  await node.start();
+  log.info({ agent: node.agentId, hosts: node.hostNames }, 'compute agent running');
+  return {
+    node,
+    async close() {
+      await node.stop();
+      await store.close();
+    },
+  };
+}

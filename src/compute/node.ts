@@ -1,0 +1,358 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import type { ServerDef } from '../domain/server-definition.ts';
+import { isoSeconds } from '../domain/ids.ts';
+import { ref } from '../domain/refs.ts';
+import type { EventBus } from '../events.ts';
+import { DriverError, type GuestSpec, type HypervisorDriver } from '../hypervisor/driver.ts';
+import type { Store } from '../store/index.ts';
+import type { Operation } from '../store/operations.ts';
+import { findImage } from '../storage/images.ts';
+import { ConsoleGateway } from './console.ts';
+import { leaseAddress, releaseAddresses } from './dhcp.ts';
+
+export interface ServerRuntime {
+  active_since: string;
+  nics: Array<{ mac: string; interface_type: 'public' | 'private'; ip_v4: string | null }>;
+  io: { drives: Record<string, Record<string, number>>; nics: Record<string, Record<string, number>> };
+}
+
+export const OPS_CHANNEL = 'opensigma_ops';
+const ACTIVE = ['starting', 'running', 'stopping'];
+
+/**
+ * The compute side of opensigma: runs the hosts of one process (an agent, or the single `serve` process), claims
+ * their operations, drives the hypervisor, and writes back what really happened. The only writer of runtime state.
+ */
+export class ComputeNode {
+  readonly agentId: string;
+  private readonly wake = new EventEmitter();
+  private timers: NodeJS.Timeout[] = [];
+  private running = false;
+  private polling = false;
+  private readonly consoles = new Map<string, ConsoleGateway>();
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly config: Config,
+    private readonly store: Store,
+    private readonly bus: EventBus,
+    readonly hosts: Map<string, HypervisorDriver>,
+    private readonly log: Logger,
+  ) {
+    this.agentId = `${config.hostName}:${process.pid}:${Date.now().toString(36)}`;
+    for (const [host, driver] of hosts) driver.onEvent((e) => void this.onGuestGone(host, e.uuid, e.type).catch((err) => this.log.error(err)));
+  }
+
+  get hostNames(): string[] {
+    return [...this.hosts.keys()];
+  }
+
+  async start(): Promise<void> {
+    for (const [name, driver] of this.hosts) {
+      const cap = driver.capacity();
+      await this.store.hosts.upsert({ name, driver: driver.kind, cpu: cap.cpu, mem: cap.mem, public_host: this.config.publicHost, agent: this.agentId });
+      this.log.info({ host: name, driver: driver.kind, accel: driver.accel, cpu: cap.cpu, mem: cap.mem }, 'compute host registered');
+    }
+    await this.recoverUnfinished();
+    await this.reconcile();
+    this.running = true;
+    await this.store.dialect.listen(OPS_CHANNEL, () => this.poke());
+    this.timers.push(setInterval(() => this.poke(), 500));
+    this.timers.push(setInterval(() => void this.store.hosts.heartbeat(this.agentId).catch(() => {}), 2000));
+    this.timers.push(setInterval(() => void this.refreshStats().catch((e) => this.log.warn(e, 'stats')), 2000));
+    this.timers.push(setInterval(() => void this.reconcile().catch((e) => this.log.warn(e, 'reconcile')), this.config.reconcileIntervalMs));
+    for (const t of this.timers) t.unref();
+    this.poke();
+  }
+
+  /** New operations are waiting: claim them now rather than at the next poll. */
+  poke(): void {
+    if (!this.running || this.polling) return;
+    this.polling = true;
+    void this.pollOnce()
+      .catch((e) => this.log.error(e, 'claiming operations'))
+      .finally(() => {
+        this.polling = false;
+      });
+  }
+
+  private async pollOnce(): Promise<void> {
+    for (;;) {
+      const ops = await this.store.operations.claim(this.hostNames, this.agentId);
+      if (ops.length === 0) return;
+      for (const op of ops) {
+        const p = this.execute(op).finally(() => this.inFlight.delete(p));
+        this.inFlight.add(p);
+      }
+    }
+  }
+
+  private driverFor(host: string): HypervisorDriver {
+    const d = this.hosts.get(host);
+    if (!d) throw new Error(`host ${host} is not run by this agent`);
+    return d;
+  }
+
+  private publish(uuid: string, owner: string | null, action: string): void {
+    this.bus.publish({ resource_type: 'servers', resource_uri: ref('servers', uuid).resource_uri, uuid, owner, action });
+  }
+
+  private async execute(op: Operation): Promise<void> {
+    const log = this.log.child({ op: op.id, kind: op.kind, server: op.server_uuid });
+    try {
+      const result = await this.perform(op);
+      await this.store.operations.finish(op.id, 'done', null, result ?? null);
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'operation failed');
+      await this.store.operations.finish(op.id, 'failed', (e as Error).message).catch(() => {});
+    }
+  }
+
+  private async perform(op: Operation): Promise<Record<string, unknown> | void> {
+    const driver = this.driverFor(op.host);
+    const s = await this.store.servers.get(op.server_uuid);
+    switch (op.kind) {
+      case 'start': {
+        if (!s || s.status !== 'starting') return;
+        return this.startGuest(op.host, driver, s.doc, s.owner);
+      }
+      case 'stop': {
+        if (!s) return;
+        try {
+          await driver.powerOff(op.server_uuid);
+        } catch (e) {
+          if (!(e instanceof DriverError && e.code === 'not_found')) throw e;
+        }
+        await this.markStopped(op.server_uuid, s.owner);
+        return;
+      }
+      case 'shutdown':
+        return this.acpiShutdown(driver, op.server_uuid, s?.owner ?? null);
+      case 'restart': {
+        await driver.reset(op.server_uuid);
+        const rt = s?.row.runtime ? (JSON.parse(String(s.row.runtime)) as ServerRuntime) : null;
+        if (rt) {
+          rt.active_since = isoSeconds(new Date());
+          await this.store.servers.setColumns(op.server_uuid, { runtime: JSON.stringify(rt) });
+        }
+        this.publish(op.server_uuid, s?.owner ?? null, 'restarted');
+        return;
+      }
+      case 'open_console': {
+        let gw = this.consoles.get(op.server_uuid);
+        if (!gw) {
+          gw = new ConsoleGateway(
+            this.bindHost(),
+            async () => (await this.store.servers.get(op.server_uuid))?.doc.vnc_password ?? '\0',
+            () => driver.attachSerial(op.server_uuid),
+          );
+          this.consoles.set(op.server_uuid, gw);
+        }
+        return { port: await gw.open() };
+      }
+      case 'close_console': {
+        await this.consoles.get(op.server_uuid)?.close();
+        this.consoles.delete(op.server_uuid);
+        return;
+      }
+      case 'open_vnc':
+        return { port: (await driver.openVnc(op.server_uuid, s?.doc.vnc_password ?? '')).port };
+      case 'close_vnc':
+        await driver.closeVnc(op.server_uuid);
+        return;
+    }
+  }
+
+  /** Consoles listen where the API does, so the URL's host reaches them. */
+  private bindHost(): string {
+    return this.config.listenHost;
+  }
+
+  private async startGuest(host: string, driver: HypervisorDriver, def: ServerDef, owner: string | null): Promise<void> {
+    let spec: GuestSpec;
+    try {
+      spec = await this.guestSpec(def);
+      await driver.start(spec);
+    } catch (e) {
+      await releaseAddresses(this.store.db, def.uuid);
+      await this.store.servers.transition(def.uuid, ['starting'], 'stopped', { host: null, runtime: null });
+      this.publish(def.uuid, owner, 'start_failed');
+      throw e;
+    }
+    const runtime: ServerRuntime = {
+      active_since: isoSeconds(new Date()),
+      nics: spec.nics
+        .filter((n) => n.kind !== 'none')
+        .map((n) => ({ mac: n.mac, interface_type: n.kind as 'public' | 'private', ip_v4: n.ip })),
+      io: { drives: {}, nics: {} },
+    };
+    const ok = await this.store.servers.transition(def.uuid, ['starting'], 'running', { runtime: JSON.stringify(runtime) });
+    if (!ok) {
+      // Deleted or stopped while booting: nothing may run that the database does not show.
+      await driver.powerOff(def.uuid).catch(() => {});
+      await releaseAddresses(this.store.db, def.uuid);
+      return;
+    }
+    this.publish(def.uuid, owner, 'started');
+    void host;
+  }
+
+  /** Resolves drives to image files and NICs to addresses. */
+  async guestSpec(def: ServerDef): Promise<GuestSpec> {
+    const drives = await this.store.drives.getMany(def.drives.map((d) => d.drive));
+    const byId = new Map(drives.map((d) => [d.uuid, d]));
+    const nics: GuestSpec['nics'] = [];
+    for (const n of def.nics) {
+      if (n.vlan) nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'private', ip: null, vlan: n.vlan });
+      else if (n.ip_v4_conf?.conf === 'static') nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip: n.ip_v4_conf.ip, vlan: null });
+      else if (n.ip_v4_conf?.conf === 'dhcp' || n.ip_v6_conf?.conf === 'dhcp') {
+        const ip = n.ip_v4_conf?.conf === 'dhcp' ? await leaseAddress(this.store.db, this.config.dhcpPool, def.uuid, n.mac) : null;
+        nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip, vlan: null });
+      } else if (n.ip_v4_conf || n.ip_v6_conf) nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip: null, vlan: null });
+      else nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'none', ip: null, vlan: null });
+    }
+    return {
+      uuid: def.uuid,
+      name: def.name,
+      cpu: def.cpu,
+      mem: def.mem,
+      smp: def.smp,
+      cpu_type: def.cpu_type,
+      cpu_model: def.cpu_model,
+      cpus_instead_of_cores: def.cpus_instead_of_cores,
+      enable_numa: def.enable_numa,
+      hv_relaxed: def.hv_relaxed,
+      hv_tsc: def.hv_tsc,
+      vnc_password: def.vnc_password,
+      context: def.context,
+      meta: def.meta,
+      drives: def.drives.map((a) => {
+        const d = byId.get(a.drive);
+        const img = findImage(this.config.dataDir, a.drive);
+        return {
+          uuid: a.drive,
+          device: a.device,
+          dev_channel: a.dev_channel,
+          boot_order: a.boot_order,
+          media: (d?.doc.media ?? 'disk') as 'disk' | 'cdrom',
+          path: img?.path ?? null,
+          format: img?.format ?? 'raw',
+        };
+      }),
+      nics,
+    };
+  }
+
+  /** Presses the ACPI button every second until the guest is off or the timeout passes. */
+  private async acpiShutdown(driver: HypervisorDriver, uuid: string, owner: string | null): Promise<void> {
+    const deadline = Date.now() + this.config.acpiTimeoutS * 1000;
+    while (Date.now() < deadline) {
+      const s = await this.store.servers.get(uuid);
+      if (!s || s.status !== 'stopping') return; // stopped by the guest, or by a hard stop meanwhile
+      const up = (await driver.guests()).some((g) => g.uuid === uuid && g.state === 'running');
+      if (!up) {
+        await this.markStopped(uuid, owner);
+        return;
+      }
+      await driver.pressPowerButton(uuid).catch(() => {});
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const up = (await driver.guests()).some((g) => g.uuid === uuid && g.state === 'running');
+    if (up) {
+      if (await this.store.servers.transition(uuid, ['stopping'], 'running')) this.publish(uuid, owner, 'shutdown_timeout');
+    } else await this.markStopped(uuid, owner);
+  }
+
+  private async markStopped(uuid: string, owner: string | null): Promise<void> {
+    await this.consoles.get(uuid)?.close();
+    this.consoles.delete(uuid);
+    await releaseAddresses(this.store.db, uuid);
+    if (await this.store.servers.transition(uuid, ACTIVE, 'stopped', { host: null, runtime: null })) this.publish(uuid, owner, 'stopped');
+  }
+
+  private async onGuestGone(host: string, uuid: string, why: string): Promise<void> {
+    const s = await this.store.servers.get(uuid);
+    this.log.info({ host, server: uuid, why }, 'guest went away');
+    if (s && s.row.host === host && s.status !== 'starting') await this.markStopped(uuid, s.owner);
+  }
+
+  private async refreshStats(): Promise<void> {
+    for (const [host, driver] of this.hosts) {
+      const rows = await this.store.db.selectFrom('servers').select(['uuid', 'runtime']).where('host', '=', host).where('status', '=', 'running').execute();
+      for (const r of rows as Array<{ uuid: string; runtime: string | null }>) {
+        if (!r.runtime) continue;
+        const stats = await driver.stats(r.uuid).catch(() => null);
+        if (!stats) continue;
+        const rt = JSON.parse(r.runtime) as ServerRuntime;
+        rt.io = { drives: stats.drives as any, nics: stats.nics as any };
+        await this.store.servers.setColumns(r.uuid, { runtime: JSON.stringify(rt) });
+      }
+    }
+  }
+
+  /**
+   * Operations this agent claimed before it died: finish them by asking the driver what is true.
+   */
+  private async recoverUnfinished(): Promise<void> {
+    const ops = await this.store.operations.unfinished(this.hostNames);
+    for (const op of ops) {
+      await this.store.operations.finish(op.id, 'failed', 'interrupted by a restart of the compute agent');
+    }
+  }
+
+  /** Makes the database agree with what the drivers really run: no server stuck mid-transition, no orphan guest. */
+  async reconcile(): Promise<void> {
+    for (const [host, driver] of this.hosts) {
+      const guests = await driver.guests();
+      const up = new Map(guests.filter((g) => g.state === 'running').map((g) => [g.uuid, g]));
+      const rows = (await this.store.db.selectFrom('servers').select(['uuid', 'status', 'owner', 'runtime', 'host']).where('host', '=', host).execute()) as any[];
+      const busy = new Set(
+        (await this.store.db.selectFrom('operations').select('server_uuid').where('host', '=', host).where('state', 'in', ['pending', 'running']).execute()).map(
+          (r: any) => r.server_uuid,
+        ),
+      );
+      const known = new Set<string>();
+      for (const r of rows) {
+        known.add(r.uuid);
+        if (busy.has(r.uuid)) continue;
+        const guest = up.get(r.uuid);
+        if (guest && (r.status === 'starting' || r.status === 'running')) {
+          if (r.status === 'starting' || !r.runtime) {
+            const spec = await this.guestSpec((await this.store.servers.get(r.uuid))!.doc);
+            const runtime: ServerRuntime = {
+              active_since: isoSeconds(guest.activeSince),
+              nics: spec.nics.filter((n) => n.kind !== 'none').map((n) => ({ mac: n.mac, interface_type: n.kind as any, ip_v4: n.ip })),
+              io: { drives: {}, nics: {} },
+            };
+            if (await this.store.servers.transition(r.uuid, ['starting', 'running'], 'running', { runtime: JSON.stringify(runtime) }))
+              this.publish(r.uuid, r.owner, 'reconciled');
+          }
+        } else if (guest && r.status === 'stopping') {
+          if (await this.store.servers.transition(r.uuid, ['stopping'], 'running')) this.publish(r.uuid, r.owner, 'reconciled');
+        } else if (!guest && ACTIVE.includes(r.status)) {
+          await this.markStopped(r.uuid, r.owner);
+        }
+      }
+      // A guest the database does not show as active on this host is an orphan: power it off.
+      for (const uuid of up.keys()) {
+        const r = rows.find((x) => x.uuid === uuid);
+        if (!known.has(uuid) || (r && !ACTIVE.includes(r.status))) {
+          this.log.warn({ host, server: uuid }, 'powering off orphan guest');
+          await driver.powerOff(uuid).catch(() => {});
+        }
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    for (const gw of this.consoles.values()) await gw.close();
+    this.consoles.clear();
+    for (const d of this.hosts.values()) await d.close();
+    void this.wake;
+  }
+}

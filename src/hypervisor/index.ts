@@ -1,0 +1,39 @@
+import os from 'node:os';
+import type { Config } from '../config.ts';
+import type { ContextProvider, HypervisorDriver } from './driver.ts';
+import { SimDriver } from './sim/index.ts';
+
+/**
+ * The hosts one compute process runs. sim models several hosts in-process (so placement and availability groups
+ * mean something on one machine); qemu is this machine.
+ */
+export async function createHosts(config: Config, context: ContextProvider): Promise<Map<string, HypervisorDriver>> {
+  const hosts = new Map<string, HypervisorDriver>();
+  if (config.driver === 'sim') {
+    const n = Math.max(1, config.simHosts);
+    for (let i = 0; i < n; i++) {
+      const name = n === 1 ? config.hostName : `${config.hostName}-sim${i}`;
+      hosts.set(
+        name,
+        new SimDriver({
+          hostName: name,
+          dataDir: config.dataDir,
+          delayMs: config.simDelayMs,
+          capacity: { cpu: config.hostCpuMhz ?? config.simHostCpuMhz, mem: config.hostMem ?? config.simHostMem },
+        }),
+      );
+    }
+    return hosts;
+  }
+  const { QemuDriver } = await import('./qemu/driver.ts' as string);
+  hosts.set(
+    config.hostName,
+    new QemuDriver({
+      hostName: config.hostName,
+      dataDir: config.dataDir,
+      capacity: config.hostCpuMhz || config.hostMem ? { cpu: config.hostCpuMhz ?? os.cpus().length * 2000, mem: config.hostMem ?? os.totalmem() } : undefined,
+      context,
+    }) as HypervisorDriver,
+  );
+  return hosts;
+}

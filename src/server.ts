@@ -1,0 +1,65 @@
+import pino from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.ts';
+import { Store } from './store/index.ts';
+import { Services } from './services.ts';
+import { buildApp } from './api/app.ts';
+import { ComputeNode } from './compute/node.ts';
+import { createHosts } from './hypervisor/index.ts';
+import { randomPassword } from './domain/ids.ts';
+import { contextReply } from './domain/context.ts';
+
+export interface Running {
+  app: FastifyInstance;
+  svc: Services;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Ensures the configured admin exists; on a fresh data dir without one, creates one and prints it once. */
+async function ensureAdmin(svc: Services, log: pino.Logger): Promise<void> {
+  const { adminEmail, adminPassword } = svc.config;
+  if (adminEmail) {
+    const existing = await svc.store.users.byEmail(adminEmail);
+    if (!existing) await svc.store.users.create(adminEmail, adminPassword ?? randomPassword(16));
+    else if (adminPassword) await svc.store.users.setPassword(adminEmail, adminPassword);
+    return;
+  }
+  if ((await svc.store.users.count()) === 0) {
+    const email = 'admin@localhost';
+    const password = randomPassword(16);
+    await svc.store.users.create(email, password);
+    log.info({ email }, 'created the first user');
+    process.stdout.write(`\nopensigma: created user ${email} with password ${password}\n  (shown once; add users with: opensigma user add EMAIL --password PW)\n\n`);
+  }
+}
+
+/** Starts an API node (and, unless role=api, the compute host of this machine). */
+export async function serve(config: Config, opts: { logger?: boolean } = {}): Promise<Running> {
+  const log = pino({ level: opts.logger === false ? 'silent' : config.logLevel });
+  const store = await Store.open(config.databaseUrl, config.dataDir);
+  const svc = new Services(config, store, log);
+  await svc.bus.start();
+  await ensureAdmin(svc, log);
+  if (config.role === 'all') {
+    const hosts = await createHosts(config, (server, request) => contextReply(svc, server, request));
+    svc.compute = new ComputeNode(config, store, svc.bus, hosts, log);
+    await svc.compute.start();
+  }
+  const { app } = await buildApp(svc, opts);
+  await app.listen({ host: config.listenHost, port: config.listenPort });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.listenPort;
+  const url = `http://${config.listenHost.includes(':') ? `[${config.listenHost}]` : config.listenHost}:${port}`;
+  log.info({ url, driver: config.driver, database: store.dialect.name }, 'opensigma is serving');
+  return {
+    app,
+    svc,
+    url,
+    async close() {
+      await app.close();
+      await svc.compute?.stop();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,115 @@
+import fs from 'node:fs';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import { loadCapabilities, type Capabilities } from './domain/capabilities.ts';
+import type { CloneNaming } from './domain/clone-naming.ts';
+import type { ServerDef } from './domain/server-definition.ts';
+import { ref } from './domain/refs.ts';
+import { EventBus } from './events.ts';
+import type { Store } from './store/index.ts';
+import type { Stored } from './store/documents.ts';
+import type { ComputeNode } from './compute/node.ts';
+import type { Actor } from './commands/servers.ts';
+import { imagePath } from './storage/images.ts';
+
+/** Who may see and touch what. The owner always may; ACLs (when granted) widen it. */
+export interface AccessPolicy {
+  canSee(actor: Actor, kind: string, obj: Stored<any>): Promise<boolean>;
+  canUse(actor: Actor, kind: string, obj: Stored<any>): Promise<boolean>;
+  canEdit(actor: Actor, kind: string, obj: Stored<any>): Promise<boolean>;
+  canAct(actor: Actor, kind: string, obj: Stored<any>): Promise<boolean>;
+  /** Restricts a list query to what the actor may see. */
+  listScope(actor: Actor, kind: string): Promise<{ owner?: string | null; uuids?: string[] }>;
+}
+
+export const ownerOnly: AccessPolicy = {
+  canSee: async (a, _k, o) => o.owner === a.user,
+  canUse: async (a, _k, o) => o.owner === a.user,
+  canEdit: async (a, _k, o) => o.owner === a.user,
+  canAct: async (a, _k, o) => o.owner === a.user,
+  listScope: async (a) => ({ owner: a.user }),
+};
+
+export type ReferenceCheck = (actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>) => Promise<void>;
+
+/**
+ * Everything the commands share: configuration, store, event bus, capabilities, and the hooks through which
+ * resources that build on servers (storage, ACLs, jobs, networking) take part in server operations.
+ */
+export class Services {
+  readonly capabilities: Capabilities;
+  readonly bus: EventBus;
+  compute: ComputeNode | null = null;
+  access: AccessPolicy = ownerOnly;
+  readonly serverReferenceChecks: ReferenceCheck[] = [];
+
+  constructor(
+    readonly config: Config,
+    readonly store: Store,
+    readonly log: Logger,
+  ) {
+    this.capabilities = loadCapabilities(config.dataDir);
+    this.bus = new EventBus(store.dialect);
+  }
+
+  publish(resourceType: string, uuid: string, owner: string | null, action: string): void {
+    this.bus.publish({ resource_type: resourceType, resource_uri: ref(resourceType, uuid).resource_uri, uuid, owner, action });
+  }
+
+  /** jobs, grantees and permissions shown on an object. */
+  async decorations(_actor: Actor, _kind: string, _uuid: string): Promise<{ jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[] }> {
+    return {};
+  }
+
+  async cloneNamingOf(user: string): Promise<CloneNaming> {
+    const u = await this.store.users.byUuid(user);
+    const p = (u?.data.profile ?? {}) as { clone_naming?: CloneNaming };
+    return p.clone_naming ?? 'NONE';
+  }
+
+  /** Gives a new drive its bytes, then marks it unmounted. */
+  async allocateDrive(uuid: string, size: number): Promise<void> {
+    try {
+      const p = imagePath(this.config.dataDir, uuid);
+      fs.mkdirSync(new URL('.', `file://${p}`).pathname, { recursive: true });
+      const fd = fs.openSync(p, 'w');
+      fs.ftruncateSync(fd, size); // sparse: costs nothing until written
+      fs.closeSync(fd);
+      await this.store.drives.transition(uuid, ['creating'], 'unmounted');
+      const d = await this.store.drives.get(uuid);
+      if (d) this.publish('drives', uuid, d.owner, 'created');
+    } catch (e) {
+      this.log.error(e, 'allocating drive');
+    }
+  }
+
+  async cloneDriveBytes(src: string, dst: string, size: number, _avoid: string[]): Promise<void> {
+    const from = imagePath(this.config.dataDir, src);
+    const to = imagePath(this.config.dataDir, dst);
+    if (fs.existsSync(from)) {
+      fs.copyFileSync(from, to, fs.constants.COPYFILE_FICLONE);
+      if (fs.statSync(to).size < size) fs.truncateSync(to, size);
+    }
+  }
+
+  /** Deletes a drive record, detaching it from every server that has it. */
+  async deleteDrive(uuid: string, trx: Kysely<any>): Promise<void> {
+    const users = await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', uuid).execute();
+    for (const u of users as Array<{ server_uuid: string }>) {
+      const s = await this.store.servers.get(u.server_uuid, trx);
+      if (!s) continue;
+      s.doc.drives = s.doc.drives.filter((d) => d.drive !== uuid);
+      await this.store.servers.update(s.doc, {}, trx);
+    }
+    await trx.deleteFrom('server_drives').where('drive_uuid', '=', uuid).execute();
+    await this.store.drives.delete(uuid, trx);
+  }
+
+  /** Removes the bytes of deleted drives, once their records are gone. */
+  async afterDriveDelete(uuids: string[]): Promise<void> {
+    for (const u of uuids) fs.rmSync(imagePath(this.config.dataDir, u), { force: true });
+  }
+
+  async afterClone(_server: Stored<ServerDef>): Promise<void> {}
+}

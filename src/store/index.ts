@@ -1,0 +1,64 @@
+import type { Kysely } from 'kysely';
+import { openDialect, type Dialect } from './dialect/index.ts';
+import { DocumentTable } from './documents.ts';
+import { migrateToLatest } from './migrate.ts';
+import type { ServerDef } from '../domain/server-definition.ts';
+import type { DriveDoc } from '../domain/drive-definition.ts';
+import { UserRepo } from './users.ts';
+import { OperationRepo } from './operations.ts';
+import { HostRepo } from './hosts.ts';
+
+export interface TagDoc {
+  uuid: string;
+  name: string;
+  meta: Record<string, string>;
+}
+
+export interface KeypairDoc {
+  uuid: string;
+  name: string;
+  meta: Record<string, string>;
+  public_key: string;
+  private_key: string;
+  fingerprint: string;
+}
+
+/** All repositories over one database. */
+export class Store {
+  readonly servers: DocumentTable<ServerDef>;
+  readonly drives: DocumentTable<DriveDoc>;
+  readonly tags: DocumentTable<TagDoc>;
+  readonly keypairs: DocumentTable<KeypairDoc>;
+  readonly users: UserRepo;
+  readonly operations: OperationRepo;
+  readonly hosts: HostRepo;
+
+  constructor(readonly dialect: Dialect) {
+    this.servers = new DocumentTable(dialect, 'servers', 'servers', (d) => ({ name: d.name, cpu: d.cpu, mem: d.mem }));
+    this.drives = new DocumentTable(dialect, 'drives', 'drives', (d) => ({ name: d.name, media: d.media, size: d.size }));
+    this.tags = new DocumentTable(dialect, 'tags', 'tags', (d) => ({ name: d.name }));
+    this.keypairs = new DocumentTable(dialect, 'keypairs', 'keypairs', (d) => ({ name: d.name }));
+    this.users = new UserRepo(dialect);
+    this.operations = new OperationRepo(dialect);
+    this.hosts = new HostRepo(dialect);
+  }
+
+  get db(): Kysely<any> {
+    return this.dialect.db;
+  }
+
+  /** Runs `fn` in one transaction: all of its writes land, or none. */
+  transaction<T>(fn: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(fn);
+  }
+
+  static async open(databaseUrl: string | null, dataDir: string): Promise<Store> {
+    const dialect = await openDialect(databaseUrl, dataDir);
+    await migrateToLatest(dialect);
+    return new Store(dialect);
+  }
+
+  close(): Promise<void> {
+    return this.dialect.close();
+  }
+}

@@ -1,0 +1,113 @@
+import { sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import type { Dialect } from './dialect/index.ts';
+
+export type OperationKind = 'start' | 'stop' | 'shutdown' | 'restart' | 'open_vnc' | 'close_vnc' | 'open_console' | 'close_console';
+
+export interface Operation {
+  id: number;
+  server_uuid: string;
+  host: string;
+  kind: OperationKind;
+  payload: Record<string, unknown>;
+  state: 'pending' | 'running' | 'done' | 'failed';
+  claimed_by: string | null;
+  attempts: number;
+  error: string | null;
+}
+
+const now = () => new Date().toISOString();
+
+function toOp(r: any): Operation {
+  return { ...r, id: Number(r.id), attempts: Number(r.attempts), payload: JSON.parse(r.payload) };
+}
+
+/** Durable host operations: written in the same transaction as the state change, claimed once by the host's agent. */
+export class OperationRepo {
+  constructor(private readonly dialect: Dialect) {}
+
+  async enqueue(trx: Kysely<any>, op: { server_uuid: string; host: string; kind: OperationKind; payload?: Record<string, unknown> }): Promise<number> {
+    const t = now();
+    const row = await trx
+      .insertInto('operations')
+      .values({ ...op, payload: JSON.stringify(op.payload ?? {}), state: 'pending', attempts: 0, created_at: t, updated_at: t })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return Number(row.id);
+  }
+
+  /** Claims the oldest pending operations of these hosts for `agent`. Each operation is claimed by exactly one agent. */
+  async claim(hosts: string[], agent: string, max = 20): Promise<Operation[]> {
+    if (hosts.length === 0) return [];
+    const db = this.dialect.db;
+    if (this.dialect.name === 'postgres') {
+      const r = await sql<any>`
+        UPDATE operations SET state = 'running', claimed_by = ${agent}, claimed_at = ${now()}, attempts = attempts + 1, updated_at = ${now()}
+        WHERE id IN (SELECT id FROM operations WHERE state = 'pending' AND host IN (${sql.join(hosts)})
+                     ORDER BY id LIMIT ${max} FOR UPDATE SKIP LOCKED)
+        RETURNING *`.execute(db);
+      return r.rows.map(toOp).sort((a, b) => a.id - b.id);
+    }
+    return db.transaction().execute(async (trx) => {
+      const rows = await trx.selectFrom('operations').selectAll().where('state', '=', 'pending').where('host', 'in', hosts).orderBy('id').limit(max).execute();
+      if (rows.length === 0) return [];
+      await trx
+        .updateTable('operations')
+        .set({ state: 'running', claimed_by: agent, claimed_at: now(), attempts: sql`attempts + 1`, updated_at: now() })
+        .where('id', 'in', rows.map((r) => r.id))
+        .execute();
+      return rows.map((r) => toOp({ ...r, state: 'running', claimed_by: agent, attempts: Number(r.attempts) + 1 }));
+    });
+  }
+
+  async finish(
+    id: number,
+    state: 'done' | 'failed',
+    error: string | null = null,
+    result: Record<string, unknown> | null = null,
+    trx: Kysely<any> = this.dialect.db,
+  ): Promise<void> {
+    await trx
+      .updateTable('operations')
+      .set({ state, error, result: result ? JSON.stringify(result) : null, updated_at: now() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async get(id: number): Promise<(Operation & { result: Record<string, unknown> | null }) | undefined> {
+    const r: any = await this.dialect.db.selectFrom('operations').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? { ...toOp(r), result: r.result ? JSON.parse(r.result) : null } : undefined;
+  }
+
+  /** Operations an agent had claimed but not finished: it died or restarted mid-way. */
+  async unfinished(hosts: string[]): Promise<Operation[]> {
+    if (hosts.length === 0) return [];
+    const rows = await this.dialect.db.selectFrom('operations').selectAll().where('state', '=', 'running').where('host', 'in', hosts).orderBy('id').execute();
+    return rows.map(toOp);
+  }
+
+  async pendingFor(serverUuid: string): Promise<Operation[]> {
+    const rows = await this.dialect.db
+      .selectFrom('operations')
+      .selectAll()
+      .where('server_uuid', '=', serverUuid)
+      .where('state', 'in', ['pending', 'running'])
+      .orderBy('id')
+      .execute();
+    return rows.map(toOp);
+  }
+
+  async countByState(): Promise<Record<string, number>> {
+    const rows = await this.dialect.db.selectFrom('operations').select(['state', (eb) => eb.fn.countAll().as('n')]).groupBy('state').execute();
+    return Object.fromEntries(rows.map((r: any) => [r.state, Number(r.n)]));
+  }
+
+  /** Forget finished operations older than `ms`. */
+  async prune(ms: number): Promise<void> {
+    await this.dialect.db
+      .deleteFrom('operations')
+      .where('state', 'in', ['done', 'failed'])
+      .where('updated_at', '<', new Date(Date.now() - ms).toISOString())
+      .execute();
+  }
+}
