@@ -42,6 +42,8 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'driver', env: 'OPENSIGMA_DRIVER', flag: '--driver <sim|qemu>', help: 'hypervisor driver (default sim)' },
   { key: 'simDelayMs', env: 'OPENSIGMA_SIM_DELAY_MS', flag: '--sim-delay-ms <ms>', help: 'length of the simulated starting/stopping phases (default 1000)' },
   { key: 'simHosts', env: 'OPENSIGMA_SIM_HOSTS', flag: '--sim-hosts <n>', help: 'number of simulated hosts a sim compute node models (default 3)' },
+  { key: 'simHostCpuMhz', env: 'OPENSIGMA_SIM_HOST_CPU_MHZ', flag: '--sim-host-cpu-mhz <mhz>', help: 'CPU capacity of each simulated host (default 64000)' },
+  { key: 'simHostMem', env: 'OPENSIGMA_SIM_HOST_MEM', flag: '--sim-host-mem <bytes>', help: 'memory capacity of each simulated host (default 256 GiB)' },
   { key: 'acpiTimeoutS', env: 'OPENSIGMA_ACPI_TIMEOUT_S', flag: '--acpi-timeout-s <s>', help: 'how long shutdown presses the ACPI button before giving up (default 60)' },
   { key: 'publicHost', env: 'OPENSIGMA_PUBLIC_HOST', flag: '--public-host <host>', help: 'host put in console_url / vnc_url (default: the listen host)' },
   { key: 'adminEmail', env: 'OPENSIGMA_ADMIN_EMAIL', flag: '--admin-email <email>', help: 'ensure this user exists at start' },
@@ -52,6 +54,11 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'hostMem', env: 'OPENSIGMA_HOST_MEM', flag: '--host-mem <bytes>', help: 'memory capacity of this compute host (default: measured)' },
   { key: 'dhcpPool', env: 'OPENSIGMA_DHCP_POOL', flag: '--dhcp-pool <cidr>', help: 'addresses handed to dhcp NICs (default 10.200.0.0/16)' },
   { key: 'reconcileIntervalMs', env: 'OPENSIGMA_RECONCILE_MS', flag: '--reconcile-ms <ms>', help: 'period of the driver reconciliation loop (default 5000)' },
+  { key: 'bodyLimit', env: 'OPENSIGMA_BODY_LIMIT', flag: '--body-limit <bytes>', help: 'largest JSON request body (default 1 MiB; drive uploads are streamed and not bound by it)' },
+  { key: 'rateLimits', env: 'OPENSIGMA_RATE_GET', flag: '--rate-get <n>', help: 'GET requests per account per minute (default 10000)' },
+  { key: 'rateLimits', env: 'OPENSIGMA_RATE_POST', flag: '--rate-post <n>', help: 'POST requests per account per minute (default 10000)' },
+  { key: 'rateLimits', env: 'OPENSIGMA_RATE_PUT', flag: '--rate-put <n>', help: 'PUT requests per account per minute (default 10000)' },
+  { key: 'rateLimits', env: 'OPENSIGMA_RATE_DELETE', flag: '--rate-delete <n>', help: 'DELETE requests per account per minute (default 1000)' },
   { key: 'logLevel', env: 'OPENSIGMA_LOG_LEVEL', flag: '--log-level <level>', help: 'pino log level (default info)' },
 ];
 
