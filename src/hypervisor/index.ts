@@ -19,6 +19,7 @@ export async function createHosts(config: Config, context: ContextProvider): Pro
           hostName: name,
           dataDir: config.dataDir,
           delayMs: config.simDelayMs,
+          bindHost: config.listenHost,
           capacity: { cpu: config.hostCpuMhz ?? config.simHostCpuMhz, mem: config.hostMem ?? config.simHostMem },
         }),
       );

@@ -36,6 +36,8 @@ export interface SimOptions {
   dataDir: string;
   delayMs: number;
   capacity: HostCapacity;
+  /** Address the VNC endpoints listen on (default 127.0.0.1). */
+  bindHost?: string;
   /** Test hook: delay before an obedient guest powers off after the ACPI button. */
   acpiDelayMs?: number;
 }
@@ -216,11 +218,10 @@ export class SimDriver implements HypervisorDriver {
 
   async openVnc(uuid: string, password: string): Promise<{ port: number }> {
     const g = this.running(uuid);
-    let srv = this.vnc.get(uuid);
-    if (!srv) {
-      srv = new SimVncServer(g.spec.name, password);
-      this.vnc.set(uuid, srv);
-    }
+    // Every open gives a new endpoint, as CloudSigma's vnc_url changes on each open.
+    await this.closeVnc(uuid);
+    const srv = new SimVncServer(g.spec.name, password, this.opts.bindHost);
+    this.vnc.set(uuid, srv);
     return { port: await srv.listen() };
   }
 
