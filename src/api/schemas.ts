@@ -51,7 +51,16 @@ const NicIo = Io(['bytes_recv', 'bytes_sent', 'packets_recv', 'packets_sent']);
 const DriveIo = Io(['bytes_read', 'bytes_written', 'count_flush', 'count_read', 'count_written', 'total_time_ns_flush', 'total_time_ns_read', 'total_time_ns_write']);
 const Nullable = (t: any) => Type.Union([t, Type.Null()]);
 const IpConf = Nullable(Type.Object({ conf: Type.String(), ip: Nullable(Ref) }));
-const NicRuntime = Type.Object({ interface_type: Type.String(), io: NicIo, ip_v4: Nullable(Ref), ip_v6: Nullable(Type.String()) });
+const NicRuntime = Type.Object({
+  interface_type: Type.String(),
+  io: NicIo,
+  ip_v4: Nullable(Ref),
+  ip_v6: Nullable(Type.String()),
+  rx_foreign: Type.Integer(),
+  rx_local: Type.Integer(),
+  tx_foreign: Type.Integer(),
+  tx_local: Type.Integer(),
+});
 
 export const ServerRuntime = Nullable(
   Type.Object({ active_since: Type.String(), nics: Type.Array(Type.Object({ ...NicRuntime.properties, mac: Type.String() })) }),

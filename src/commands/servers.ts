@@ -26,6 +26,8 @@ const IO_ZERO_DRIVE = {
   total_time_ns_write: 0,
 };
 const IO_ZERO_NIC = { bytes_recv: 0, bytes_sent: 0, packets_recv: 0, packets_sent: 0 };
+/** Local/foreign traffic counters of the NIC runtime (in the schema and in CloudSigma's answers since 2021). */
+const TRAFFIC_ZERO = { rx_foreign: 0, rx_local: 0, tx_foreign: 0, tx_local: 0 };
 
 /** CloudSigma's internal state names, which its error messages use. */
 const INTERNAL_STATE: Record<string, string> = {
@@ -47,6 +49,7 @@ export function renderRuntime(rt: ServerRuntime | null) {
       ip_v4: n.ip_v4 ? ref('ips', n.ip_v4) : null,
       ip_v6: null,
       mac: n.mac,
+      ...TRAFFIC_ZERO,
     })),
   };
 }
@@ -93,7 +96,7 @@ export function renderServer(s: Stored<ServerDef>, extra: { jobs?: unknown[]; gr
         ip_v6_conf: n.ip_v6_conf ? { conf: n.ip_v6_conf.conf, ip: n.ip_v6_conf.ip ? ref('ips', n.ip_v6_conf.ip) : null } : null,
         mac: n.mac,
         model: n.model,
-        runtime: nrt ? { interface_type: nrt.interface_type, io: nrt.io, ip_v4: nrt.ip_v4, ip_v6: nrt.ip_v6 } : null,
+        runtime: nrt ? { interface_type: nrt.interface_type, io: nrt.io, ip_v4: nrt.ip_v4, ip_v6: nrt.ip_v6, ...TRAFFIC_ZERO } : null,
         vlan: n.vlan ? ref('vlans', n.vlan) : null,
       };
     }),
