@@ -1,0 +1,149 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildCommandLine, publicNet, type HostSettings } from '../src/hypervisor/qemu/cmdline.ts';
+import { DriverError, type GuestSpec } from '../src/hypervisor/driver.ts';
+
+/**
+ * Golden tests of the QEMU argv built from server definitions: one file per interesting definition under
+ * test/golden/qemu-cmdline/, one argument per line. Regenerate with UPDATE_GOLDEN=1 and review the diff.
+ */
+const GOLDEN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'golden', 'qemu-cmdline');
+const MiB = 2 ** 20;
+const host: HostSettings = { accel: 'tcg', runDir: '/var/lib/opensigma/qemu/guest' };
+
+function spec(over: Partial<GuestSpec>): GuestSpec {
+  return {
+    uuid: '4b9d6c2e-1c1d-4a43-9d5e-8f0b2f6a0001',
+    name: 'test server',
+    cpu: 1000,
+    mem: 256 * MiB,
+    smp: 1,
+    cpu_type: 'amd',
+    cpu_model: null,
+    cpus_instead_of_cores: false,
+    enable_numa: false,
+    hv_relaxed: false,
+    hv_tsc: false,
+    vnc_password: 'secret',
+    context: false,
+    meta: {},
+    drives: [],
+    nics: [],
+    ...over,
+  };
+}
+
+const disk = (n: number, over: Partial<GuestSpec['drives'][number]> = {}): GuestSpec['drives'][number] => ({
+  uuid: `d0000000-0000-4000-8000-00000000000${n}`,
+  device: 'virtio',
+  dev_channel: '0:0',
+  boot_order: null,
+  media: 'disk',
+  path: `/var/lib/opensigma/drives/d${n}.qcow2`,
+  format: 'qcow2',
+  ...over,
+});
+
+function golden(name: string, argv: string[]): void {
+  const file = path.join(GOLDEN, `${name}.txt`);
+  const text = argv.join('\n') + '\n';
+  if (process.env.UPDATE_GOLDEN === '1' || !fs.existsSync(file)) {
+    fs.mkdirSync(GOLDEN, { recursive: true });
+    fs.writeFileSync(file, text);
+    if (process.env.UPDATE_GOLDEN !== '1') assert.fail(`golden file ${name}.txt was missing and has been written: review it`);
+  }
+  assert.equal(text, fs.readFileSync(file, 'utf8'), `argv differs from golden ${name}.txt (UPDATE_GOLDEN=1 to regenerate)`);
+}
+
+test('minimal server: one cpu, tcg, serial, QMP, VNC with password, no drives or NICs', () => {
+  golden('minimal', buildCommandLine(spec({}), host));
+});
+
+test('ide disk + virtio disk + ide cdrom, boot order, raw and qcow2, cdrom read-only', () => {
+  const argv = buildCommandLine(
+    spec({
+      drives: [
+        disk(1, { device: 'virtio', dev_channel: '0:0', boot_order: 2 }),
+        disk(2, { device: 'ide', dev_channel: '0:1', format: 'raw', path: '/var/lib/opensigma/drives/d2.img' }),
+        disk(3, { device: 'ide', dev_channel: '1:0', media: 'cdrom', format: 'raw', boot_order: 1, path: '/var/lib/opensigma/drives/boot.iso' }),
+      ],
+    }),
+    host,
+  );
+  golden('ide-virtio-cdrom', argv);
+  const cd = argv.find((a) => a.includes('d0000000-0000-4000-8000-000000000003') && a.startsWith('file='));
+  assert.match(cd!, /media=cdrom,readonly=on/);
+});
+
+test('scsi disks on two controllers', () => {
+  golden(
+    'scsi',
+    buildCommandLine(
+      spec({ drives: [disk(1, { device: 'scsi', dev_channel: '0:0', boot_order: 1 }), disk(2, { device: 'scsi', dev_channel: '0:3' }), disk(3, { device: 'scsi', dev_channel: '1:0', media: 'cdrom', format: 'raw' })] }),
+      host,
+    ),
+  );
+});
+
+test('4 vCPUs as sockets with NUMA: one node per socket, memory split', () => {
+  golden('numa-sockets', buildCommandLine(spec({ smp: 4, cpu: 8000, mem: 1024 * MiB, cpus_instead_of_cores: true, enable_numa: true }), host));
+});
+
+test('2 vCPUs as cores of one socket', () => {
+  const argv = buildCommandLine(spec({ smp: 2, cpu: 4000 }), host);
+  assert.equal(argv[argv.indexOf('-smp') + 1], '2,sockets=1,cores=2,threads=1');
+});
+
+test('hv_relaxed + hv_tsc on kvm64, context port on', () => {
+  golden('hv-kvm64-context', buildCommandLine(spec({ hv_relaxed: true, hv_tsc: true, cpu_model: 'kvm64', context: true }), host));
+});
+
+test('kvm accel uses -cpu host unless kvm64 is asked for', () => {
+  const argv = buildCommandLine(spec({}), { ...host, accel: 'kvm' });
+  assert.equal(argv[argv.indexOf('-accel') + 1], 'kvm');
+  assert.equal(argv[argv.indexOf('-cpu') + 1], 'host');
+});
+
+test('public dhcp NIC + private VLAN NIC + unconnected NIC, models and MACs', () => {
+  golden(
+    'nics',
+    buildCommandLine(
+      spec({
+        nics: [
+          { mac: '22:4B:9D:00:00:01', model: 'virtio', boot_order: null, kind: 'public', ip: '10.200.3.7', vlan: null },
+          { mac: '22:4b:9d:00:00:02', model: 'e1000', boot_order: 3, kind: 'private', ip: null, vlan: 'aaaa0000-0000-4000-8000-000000000001' },
+          { mac: '22:4b:9d:00:00:03', model: 'rtl8139', boot_order: null, kind: 'none', ip: null, vlan: null },
+        ],
+      }),
+      host,
+    ),
+  );
+});
+
+test('public network around the address: gateway/dns never collide with it', () => {
+  assert.deepEqual(publicNet('10.200.3.7'), { net: '10.200.3.0/24', host: '10.200.3.1', dns: '10.200.3.2', dhcpstart: '10.200.3.7' });
+  assert.deepEqual(publicNet('192.168.5.1'), { net: '192.168.5.0/24', host: '192.168.5.2', dns: '192.168.5.3', dhcpstart: '192.168.5.1' });
+  assert.throws(() => publicNet('10.0.0.255'), DriverError);
+});
+
+test('memory: bytes rounded to MiB, < 96 MiB refused as invalid', () => {
+  const argv = buildCommandLine(spec({ mem: 100 * MiB + 123 }), host);
+  assert.equal(argv[argv.indexOf('-m') + 1], '100M');
+  assert.throws(
+    () => buildCommandLine(spec({ mem: 64 * MiB }), host),
+    (e: unknown) => e instanceof DriverError && e.code === 'invalid' && /at least 96 MiB/.test(e.message),
+  );
+});
+
+test('a drive without image file and a bad dev_channel are invalid', () => {
+  assert.throws(() => buildCommandLine(spec({ drives: [disk(1, { path: null })] }), host), (e: unknown) => e instanceof DriverError && e.code === 'invalid');
+  assert.throws(() => buildCommandLine(spec({ drives: [disk(1, { device: 'ide', dev_channel: '2:0' })] }), host), DriverError);
+});
+
+test('commas in paths are escaped for QEMU', () => {
+  const argv = buildCommandLine(spec({ drives: [disk(1, { path: '/srv/a,b.qcow2' })] }), host);
+  assert.ok(argv.includes('file=/srv/a,,b.qcow2,if=none,id=drive-d0000000-0000-4000-8000-000000000001,format=qcow2,cache=writeback,discard=unmap'));
+});
