@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import { isIpv4, parsePool, poolsOverlap } from './domain/cidr.ts';
 
 /** Every setting opensigma reads. Each one is an environment variable and a matching `serve` flag. */
 export interface Config {
@@ -24,6 +25,9 @@ export interface Config {
   bodyLimit: number;
   reconcileIntervalMs: number;
   dhcpPool: string;
+  ipPool: string;
+  vlanPool: number;
+  nameservers: string[];
   logLevel: string;
 }
 
@@ -53,6 +57,9 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'hostCpuMhz', env: 'OPENSIGMA_HOST_CPU_MHZ', flag: '--host-cpu-mhz <mhz>', help: 'CPU capacity of this compute host (default: measured)' },
   { key: 'hostMem', env: 'OPENSIGMA_HOST_MEM', flag: '--host-mem <bytes>', help: 'memory capacity of this compute host (default: measured)' },
   { key: 'dhcpPool', env: 'OPENSIGMA_DHCP_POOL', flag: '--dhcp-pool <cidr>', help: 'addresses handed to dhcp NICs (default 10.200.0.0/16)' },
+  { key: 'ipPool', env: 'OPENSIGMA_IP_POOL', flag: '--ip-pool <cidr>', help: 'public IPv4 addresses sold as ip subscriptions (default 198.51.100.0/24); must not overlap the DHCP pool' },
+  { key: 'vlanPool', env: 'OPENSIGMA_VLAN_POOL', flag: '--vlan-pool <n>', help: 'how many private VLANs can be sold as vlan subscriptions (default 100)' },
+  { key: 'nameservers', env: 'OPENSIGMA_NAMESERVERS', flag: '--nameservers <ips>', help: 'comma-separated nameservers shown on IPs and in the server context (default: the pool gateway)' },
   { key: 'reconcileIntervalMs', env: 'OPENSIGMA_RECONCILE_MS', flag: '--reconcile-ms <ms>', help: 'period of the driver reconciliation loop (default 5000)' },
   { key: 'bodyLimit', env: 'OPENSIGMA_BODY_LIMIT', flag: '--body-limit <bytes>', help: 'largest JSON request body (default 1 MiB; drive uploads are streamed and not bound by it)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_GET', flag: '--rate-get <n>', help: 'GET requests per account per minute (default 10000)' },
@@ -109,6 +116,19 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
     bodyLimit: int(get('OPENSIGMA_BODY_LIMIT'), 1024 * 1024),
     reconcileIntervalMs: int(get('OPENSIGMA_RECONCILE_MS'), 5000),
     dhcpPool: get('OPENSIGMA_DHCP_POOL') || '10.200.0.0/16',
+    ...networkSettings(get),
     logLevel: get('OPENSIGMA_LOG_LEVEL') || 'info',
   };
+}
+
+/** The address pools, checked at start: a public address must never also be handed out by DHCP. */
+function networkSettings(get: (name: string) => string | undefined): Pick<Config, 'ipPool' | 'vlanPool' | 'nameservers'> {
+  const ipPool = parsePool(get('OPENSIGMA_IP_POOL') || '198.51.100.0/24', 'OPENSIGMA_IP_POOL');
+  const dhcp = parsePool(get('OPENSIGMA_DHCP_POOL') || '10.200.0.0/16', 'OPENSIGMA_DHCP_POOL');
+  if (poolsOverlap(ipPool, dhcp)) throw new Error(`OPENSIGMA_IP_POOL ${ipPool.cidr} overlaps OPENSIGMA_DHCP_POOL ${dhcp.cidr}`);
+  const vlanPool = int(get('OPENSIGMA_VLAN_POOL'), 100);
+  if (!Number.isInteger(vlanPool) || vlanPool < 0 || vlanPool > 4094) throw new Error(`OPENSIGMA_VLAN_POOL must be a count from 0 to 4094, not ${vlanPool}`);
+  const ns = (get('OPENSIGMA_NAMESERVERS') || ipPool.gateway).split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of ns) if (!isIpv4(n)) throw new Error(`OPENSIGMA_NAMESERVERS must be IPv4 addresses, not ${n}`);
+  return { ipPool: ipPool.cidr, vlanPool, nameservers: ns };
 }

@@ -63,4 +63,11 @@ export const errors = {
   bodyTooLarge: (limit: number) => new ApiError('validation', `Request body is larger than ${limit} bytes`, null, 413),
   notAcceptable: () => new ApiError('validation', 'Not acceptable: this API answers application/json', null, 406),
   backend: () => new ApiError('backend', 'unknown error', null),
+  poolExhausted: (what: string, setting: string) =>
+    new ApiError('concurrency', `No free ${what} left: the operator's pool (${setting}) is used up`, null),
+  ipNotYours: (ip: string, point: string) => new ApiError('validation', `IP address ${ip} is not one of your IPs: buy one with an ip subscription`, point),
+  ipInUse: (ip: string, server: string, point: string) =>
+    new ApiError('permission', `IP address ${ip} is already attached to server ${server}; detach it there first`, point),
+  vlanNotYours: (vlan: string) => new ApiError('validation', `VLAN ${vlan} is not one of your VLANs: buy one with a vlan subscription`, 'nics.vlan'),
+  dynamicIp: (ip: string) => new ApiError('permission', `IP address ${ip} is a dynamic (DHCP) address of a running server and cannot be edited`, null),
 };

@@ -31,6 +31,9 @@ export const ownerOnly: AccessPolicy = {
   listScope: async (a) => ({ owner: a.user }),
 };
 
+/** How an object of one resource type looks to an actor (as GET shows it), or null if they may not see it. */
+export type Renderer = (actor: Actor, uuid: string) => Promise<unknown | null>;
+
 export type ReferenceCheck = (actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>) => Promise<void>;
 
 /**
@@ -43,6 +46,8 @@ export class Services {
   compute: ComputeNode | null = null;
   access: AccessPolicy = ownerOnly;
   readonly serverReferenceChecks: ReferenceCheck[] = [];
+  /** Renderers by resource type, for websocket notifications that carry the changed object. */
+  readonly renderers = new Map<string, Renderer>();
 
   constructor(
     readonly config: Config,

@@ -5,6 +5,7 @@ import { accountRoutes } from './accounts.ts';
 import { capabilityRoutes } from './capabilities.ts';
 import { driveRoutes } from './drives.ts';
 import { keypairRoutes } from './keypairs.ts';
+import { networkingRoutes } from './networking.ts';
 import { serverRoutes } from './servers.ts';
 import { tagRoutes } from './tags.ts';
 
@@ -16,4 +17,5 @@ export async function registerResources(r: Routes, svc: Services, auth: Authenti
   driveRoutes(r, svc);
   tagRoutes(r, svc);
   keypairRoutes(r, svc);
+  networkingRoutes(r, svc);
 }

@@ -1,17 +1,8 @@
 import type { Kysely } from 'kysely';
-
-function ipToInt(ip: string): number {
-  return ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
-}
-const intToIp = (n: number): string => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+import { intToIp, ipToInt, parsePool } from '../domain/cidr.ts';
 
 /** The usable addresses of a CIDR pool: not the network, the gateway (.1) or the broadcast address. */
-export function poolRange(cidr: string): { first: number; last: number; gateway: string } {
-  const [base, bits] = cidr.split('/') as [string, string];
-  const size = 2 ** (32 - Number(bits));
-  const network = ipToInt(base) - (ipToInt(base) % size);
-  return { first: network + 2, last: network + size - 2, gateway: intToIp(network + 1) };
-}
+export const poolRange = (cidr: string) => parsePool(cidr, 'OPENSIGMA_DHCP_POOL');
 
 /** Leases the lowest free address to a NIC; the primary key keeps two leases of one address impossible. */
 export async function leaseAddress(db: Kysely<any>, cidr: string, serverUuid: string, mac: string): Promise<string> {

@@ -83,6 +83,17 @@ export class DocumentTable<T extends { uuid: string }> {
       .execute();
   }
 
+  /** Inserts unless a unique column (the uuid, a pool slot) is already taken; says whether it did. Never aborts the transaction. */
+  async insertIfFree(owner: string | null, doc: T, status: string, trx: Kysely<any> = this.db): Promise<boolean> {
+    const t = now();
+    const res = await trx
+      .insertInto(this.table)
+      .values({ uuid: doc.uuid, owner, status, data: JSON.stringify(doc), version: 1, created_at: t, updated_at: t, ...this.columns(doc) })
+      .onConflict((oc) => oc.doNothing())
+      .executeTakeFirst();
+    return Number(res.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
   /**
    * Writes the document. With `expectedVersion`, only if nobody wrote it since (optimistic concurrency);
    * with `expectedStatus`, only if the status is one of those. Returns whether the row was written.

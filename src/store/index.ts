@@ -23,12 +23,45 @@ export interface KeypairDoc {
   fingerprint: string;
 }
 
+/** A public IPv4 address an account holds; uuid is the address. */
+export interface IpDoc {
+  uuid: string;
+  meta: Record<string, string>;
+  tags: string[];
+  subscription: number | null;
+}
+
+/** A private network an account holds; slot is its number in the operator's VLAN pool. */
+export interface VlanDoc {
+  uuid: string;
+  meta: Record<string, string>;
+  tags: string[];
+  subscription: number | null;
+  slot: number;
+}
+
+export interface SubscriptionDoc {
+  uuid: string;
+  resource: string;
+  amount: string;
+  start_time: string;
+  end_time: string;
+  auto_renew: boolean;
+  subscribed_object: string | null;
+  price: string;
+  /** ids of the subscriptions this one was extended into */
+  descendants: number[];
+}
+
 /** All repositories over one database. */
 export class Store {
   readonly servers: DocumentTable<ServerDef>;
   readonly drives: DocumentTable<DriveDoc>;
   readonly tags: DocumentTable<TagDoc>;
   readonly keypairs: DocumentTable<KeypairDoc>;
+  readonly ips: DocumentTable<IpDoc>;
+  readonly vlans: DocumentTable<VlanDoc>;
+  readonly subscriptions: DocumentTable<SubscriptionDoc>;
   readonly users: UserRepo;
   readonly operations: OperationRepo;
   readonly hosts: HostRepo;
@@ -38,6 +71,10 @@ export class Store {
     this.drives = new DocumentTable(dialect, 'drives', 'drives', (d) => ({ name: d.name, media: d.media, size: d.size }));
     this.tags = new DocumentTable(dialect, 'tags', 'tags', (d) => ({ name: d.name }));
     this.keypairs = new DocumentTable(dialect, 'keypairs', 'keypairs', (d) => ({ name: d.name }));
+    // IPs and VLANs have no name field; the name filter matches meta.name, which is how clients name them.
+    this.ips = new DocumentTable(dialect, 'ips', 'ips', (d) => ({ name: d.meta.name ?? '' }));
+    this.vlans = new DocumentTable(dialect, 'vlans', 'vlans', (d) => ({ name: d.meta.name ?? '', slot: d.slot }));
+    this.subscriptions = new DocumentTable(dialect, 'subscriptions', 'subscriptions', (d) => ({ resource: d.resource, subscribed_object: d.subscribed_object }), new Set(['uuid', 'status', 'resource', 'subscribed_object']));
     this.users = new UserRepo(dialect);
     this.operations = new OperationRepo(dialect);
     this.hosts = new HostRepo(dialect);

@@ -1,0 +1,91 @@
+import { Type } from 'typebox';
+import type { Services } from '../services.ts';
+import { NetworkCommands } from '../commands/networking.ts';
+import { errors } from '../errors.ts';
+import { ownerRef, ref } from '../domain/refs.ts';
+import { actionBody, created, objectBody, type Routes } from './http.ts';
+import { createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS, type ListSpec } from './lists.ts';
+import { ActionBody, AnyObject, CreateBody, ListQuerystring, UuidParams } from './schemas.ts';
+import { schemaDoc } from './schema-docs.ts';
+
+const { status: _status, ...FILTERS } = STANDARD_FILTERS;
+const LIST: ListSpec = { filters: FILTERS, ordering: ['uuid', 'name'] };
+const IpParams = Type.Object({ ip: Type.String({ maxLength: 64 }) });
+const IdParams = Type.Object({ id: Type.String({ maxLength: 20 }) });
+const Action = Type.Object({ do: Type.Optional(Type.String()) }, { additionalProperties: true });
+
+/** /ips/, /vlans/ and /subscriptions/: what an account holds of the operator's networks, and how it bought it. */
+export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
+  const net = new NetworkCommands(svc);
+  svc.serverReferenceChecks.push(net.checkNics);
+  svc.renderers.set('ips', (actor, uuid) => net.renderIpById(actor, uuid));
+  svc.renderers.set('vlans', async (actor, uuid) => {
+    const v = await svc.store.vlans.get(uuid);
+    return v && (await svc.access.canSee(actor, 'vlans', v)) ? net.renderVlan(actor, v) : null;
+  });
+
+  const ips = ['ips'];
+  r.get('/ips/', { tags: ips, summary: 'List IPs: bought ones and the DHCP addresses of running servers', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
+    const q = parseListQuery(query, LIST);
+    const { total, items } = await net.listIps(actor, q, false);
+    return envelope(items.map((x) => selectFields(x as object, query)), q, total);
+  });
+  r.get('/ips/detail/', { tags: ips, summary: 'List IPs in full', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
+    const q = parseListQuery(query, LIST);
+    const { total, items } = await net.listIps(actor, q, true);
+    return envelope(items.map((x) => selectFields(x as object, query)), q, total);
+  });
+  r.get('/ips/schema/', { tags: ips, summary: 'IP schema' }, async () => schemaDoc('ip'));
+  r.get('/ips/:ip/', { tags: ips, summary: 'Get an IP', schema: { params: IpParams } }, async ({ actor, params, query }) => selectFields(await net.getIp(actor, params.ip!), query));
+  r.put('/ips/:ip/', { tags: ips, summary: 'Edit the meta and tags of an IP', schema: { params: IpParams, body: AnyObject } }, async ({ actor, params, body }) =>
+    net.updateIp(actor, params.ip!, objectBody(body)),
+  );
+
+  const vlans = ['vlans'];
+  r.get('/vlans/', { tags: vlans, summary: 'List VLANs', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
+    const q = parseListQuery(query, LIST);
+    const { total, items } = await net.listVlans(actor, q);
+    return envelope(items.map((v) => selectFields({ owner: ownerRef(v.owner), resource_uri: ref('vlans', v.uuid).resource_uri, uuid: v.uuid }, query)), q, total);
+  });
+  r.get('/vlans/detail/', { tags: vlans, summary: 'List VLANs in full', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
+    const q = parseListQuery(query, LIST);
+    const { total, items } = await net.listVlans(actor, q);
+    const out = [];
+    for (const v of items) out.push(selectFields(await net.renderVlan(actor, v), query));
+    return envelope(out, q, total);
+  });
+  r.get('/vlans/schema/', { tags: vlans, summary: 'VLAN schema' }, async () => schemaDoc('vlan'));
+  r.get('/vlans/:uuid/', { tags: vlans, summary: 'Get a VLAN', schema: { params: UuidParams } }, async ({ actor, params, query }) =>
+    selectFields(await net.renderVlan(actor, await net.loadVlan(actor, params.uuid!)), query),
+  );
+  r.put('/vlans/:uuid/', { tags: vlans, summary: 'Edit the meta and tags of a VLAN', schema: { params: UuidParams, body: AnyObject } }, async ({ actor, params, body }) =>
+    net.updateVlan(actor, params.uuid!, objectBody(body)),
+  );
+
+  const subs = ['subscriptions'];
+  r.get(
+    '/subscriptions/',
+    { tags: subs, summary: 'List subscriptions (?status=active|inactive|expired|notexpired|all, ?resource=ip,vlan,...)', schema: { querystring: ListQuerystring } },
+    async ({ actor, query }) => {
+      const q = parseListQuery(query, { filters: {}, ordering: [] });
+      const { total, items } = await net.listSubscriptions(actor, query, q);
+      return { ...envelope(items.map((s) => selectFields(s, query)), q, total), price: '0' };
+    },
+  );
+  r.get('/subscriptions/schema/', { tags: subs, summary: 'Subscription schema' }, async () => schemaDoc('subscription'));
+  r.get('/subscriptions/:id/', { tags: subs, summary: 'Get a subscription', schema: { params: IdParams } }, async ({ actor, params }) =>
+    net.renderSubscription(await net.loadSubscription(actor, params.id!)),
+  );
+  r.post('/subscriptions/', { tags: subs, summary: 'Buy subscriptions; ip and vlan ones assign addresses/VLANs from the pool', schema: { body: CreateBody } }, async ({ actor, body }) => {
+    const objects = await net.createSubscriptions(actor, createItems(body));
+    return created({ objects, price: '0' });
+  });
+  r.post('/subscriptions/:id/action/', { tags: subs, summary: 'Subscription actions: extend, auto_renew', schema: { params: IdParams, querystring: Action, body: ActionBody } }, async ({ actor, params, query, body }) => {
+    const b = actionBody(body);
+    if (query.do === 'extend') return net.extend(actor, params.id!, b);
+    if (query.do === 'auto_renew') return net.autoRenew(actor, params.id!, b);
+    throw errors.invalid('do', `Unknown action ${String(query.do)}; available: extend, auto_renew`);
+  });
+
+  return net;
+}

@@ -1,0 +1,444 @@
+import type { Kysely } from 'kysely';
+import type { Services } from '../services.ts';
+import { errors } from '../errors.ts';
+import { intToIp, ipToInt, isIpv4, parsePool, type Pool } from '../domain/cidr.ts';
+import { newUuid, isoMicros } from '../domain/ids.ts';
+import { readMeta } from '../domain/input.ts';
+import { ownerRef, ref, readRefList, API } from '../domain/refs.ts';
+import type { IpConf, ServerDef } from '../domain/server-definition.ts';
+import { addPeriod, nextNoon, OBJECT_RESOURCES, readSubscriptionRequest, timedelta } from '../domain/subscription-terms.ts';
+import type { ListQuery, Stored } from '../store/documents.ts';
+import type { IpDoc, SubscriptionDoc, VlanDoc } from '../store/index.ts';
+import type { Actor } from './servers.ts';
+
+/** A DHCP address a running server holds: listed under /ips/ beside the bought ones. */
+interface Lease {
+  ip: string;
+  server_uuid: string;
+  owner: string;
+}
+
+const subscriptionRef = (id: number | null) => (id === null ? null : { id, resource_uri: `${API}/subscriptions/${id}/` });
+
+/** Static addresses a definition's NICs use, with the field that names them. */
+export function staticIps(def: Pick<ServerDef, 'nics'> | null): Array<{ ip: string; point: string }> {
+  const out: Array<{ ip: string; point: string }> = [];
+  for (const n of def?.nics ?? [])
+    for (const [key, conf] of [['ip_v4_conf', n.ip_v4_conf], ['ip_v6_conf', n.ip_v6_conf]] as Array<[string, IpConf | null]>)
+      if (conf?.conf === 'static' && conf.ip) out.push({ ip: conf.ip, point: `nics.${key}.ip` });
+  return out;
+}
+
+/** Pages a list held in memory the way the store pages a table. */
+function page<T>(items: T[], q: { limit: number; offset: number }): T[] {
+  return q.limit > 0 ? items.slice(q.offset, q.offset + q.limit) : items.slice(q.offset);
+}
+
+/**
+ * IPs, VLANs and the subscriptions that hand them out. An account holds an address or a VLAN for as long as its
+ * subscription runs; servers refer to them from their NICs, which is what `server` / `servers` show.
+ */
+export class NetworkCommands {
+  readonly ipPool: Pool;
+  readonly dhcpPool: Pool;
+
+  constructor(private readonly svc: Services) {
+    this.ipPool = parsePool(svc.config.ipPool, 'OPENSIGMA_IP_POOL');
+    this.dhcpPool = parsePool(svc.config.dhcpPool, 'OPENSIGMA_DHCP_POOL');
+  }
+
+  private get store() {
+    return this.svc.store;
+  }
+
+  // ---- who uses what ----
+
+  /** Servers whose NICs have `ip` as a static address (the JSON match narrows, the parse decides). */
+  async serversUsingIp(ip: string, trx: Kysely<any> = this.store.db): Promise<string[]> {
+    const rows = (await trx.selectFrom('servers').select(['uuid', 'data']).where('data', 'like', `%"ip":"${ip}"%`).orderBy('seq').execute()) as Array<{ uuid: string; data: string }>;
+    return rows.filter((r) => staticIps(JSON.parse(r.data)).some((s) => s.ip === ip)).map((r) => r.uuid);
+  }
+
+  async serversInVlan(vlan: string, trx: Kysely<any> = this.store.db): Promise<string[]> {
+    const rows = (await trx.selectFrom('servers').select(['uuid', 'data']).where('data', 'like', `%"vlan":"${vlan}"%`).orderBy('seq').execute()) as Array<{ uuid: string; data: string }>;
+    return rows.filter((r) => (JSON.parse(r.data) as ServerDef).nics.some((n) => n.vlan === vlan)).map((r) => r.uuid);
+  }
+
+  private async leases(where: { owner?: string; ip?: string }): Promise<Lease[]> {
+    let q = this.store.db
+      .selectFrom('dhcp_leases')
+      .innerJoin('servers', 'servers.uuid', 'dhcp_leases.server_uuid')
+      .select(['dhcp_leases.ip as ip', 'dhcp_leases.server_uuid as server_uuid', 'servers.owner as owner'])
+      .where('servers.status', 'in', ['starting', 'running', 'stopping']);
+    if (where.owner) q = q.where('servers.owner', '=', where.owner);
+    if (where.ip) q = q.where('dhcp_leases.ip', '=', where.ip);
+    return (await q.orderBy('dhcp_leases.created_at').execute()) as Lease[];
+  }
+
+  // ---- rendering ----
+
+  private ipCommon(uuid: string, pool: Pool) {
+    return { gateway: pool.gateway, nameservers: this.svc.config.nameservers, netmask: pool.prefix, resource_uri: ref('ips', uuid).resource_uri, uuid };
+  }
+
+  async renderIp(actor: Actor, ip: Stored<IpDoc>) {
+    const deco = await this.svc.decorations(actor, 'ips', ip.uuid);
+    const server = (await this.serversUsingIp(ip.uuid))[0];
+    const c = this.ipCommon(ip.uuid, this.ipPool);
+    return {
+      gateway: c.gateway,
+      grantees: deco.grantees ?? [],
+      meta: ip.doc.meta,
+      nameservers: c.nameservers,
+      netmask: c.netmask,
+      owner: ownerRef(ip.owner),
+      permissions: deco.permissions ?? [],
+      resource_uri: c.resource_uri,
+      server: server ? ref('servers', server) : null,
+      subscription: subscriptionRef(ip.doc.subscription),
+      tags: ip.doc.tags.map((t) => ref('tags', t)),
+      uuid: ip.uuid,
+    };
+  }
+
+  renderLease(l: Lease) {
+    const c = this.ipCommon(l.ip, this.dhcpPool);
+    return {
+      gateway: c.gateway,
+      grantees: [],
+      meta: {},
+      nameservers: c.nameservers,
+      netmask: c.netmask,
+      owner: ownerRef(l.owner),
+      permissions: [],
+      resource_uri: c.resource_uri,
+      server: ref('servers', l.server_uuid),
+      subscription: null,
+      tags: [],
+      uuid: l.ip,
+    };
+  }
+
+  async renderVlan(actor: Actor, v: Stored<VlanDoc>) {
+    const deco = await this.svc.decorations(actor, 'vlans', v.uuid);
+    return {
+      bottom_vlan_tag: null,
+      grantees: deco.grantees ?? [],
+      meta: v.doc.meta,
+      owner: ownerRef(v.owner),
+      permissions: deco.permissions ?? [],
+      resource_uri: ref('vlans', v.uuid).resource_uri,
+      servers: (await this.serversInVlan(v.uuid)).map((s) => ref('servers', s)),
+      subscription: subscriptionRef(v.doc.subscription),
+      tags: v.doc.tags.map((t) => ref('tags', t)),
+      uuid: v.uuid,
+    };
+  }
+
+  /** Any address under /ips/ rendered for the actor, or null when they may not see it. Used by notifications too. */
+  async renderIpById(actor: Actor, ip: string) {
+    const owned = await this.store.ips.get(ip);
+    if (owned) return (await this.svc.access.canSee(actor, 'ips', owned)) ? this.renderIp(actor, owned) : null;
+    const lease = (await this.leases({ ip }))[0];
+    return lease && lease.owner === actor.user ? this.renderLease(lease) : null;
+  }
+
+  // ---- /ips/ ----
+
+  /**
+   * The actor's addresses: bought ones, then the DHCP addresses of their running servers. DHCP addresses have no
+   * name, meta or tags, so any filter on those leaves them out.
+   */
+  async listIps(actor: Actor, q: ListQuery, full: boolean) {
+    await this.sweep(actor.user);
+    const { items } = await this.store.ips.list({ ...q, limit: 0, offset: 0, ...(await this.svc.access.listScope(actor, 'ips')) });
+    const out: unknown[] = [];
+    for (const ip of items) out.push(full ? await this.renderIp(actor, ip) : this.shortIp(ip.owner, ip.uuid, (await this.serversUsingIp(ip.uuid))[0] ?? null));
+    const onlyUuid = q.conditions.every((c) => c.column === 'uuid' && c.op === 'exact');
+    if (onlyUuid && !q.tags.length && !q.tagNames.length) {
+      const wanted = q.conditions.map((c) => new Set(c.values));
+      for (const l of await this.leases({ owner: actor.user }))
+        if (wanted.every((w) => w.has(l.ip))) out.push(full ? this.renderLease(l) : this.shortIp(l.owner, l.ip, l.server_uuid));
+    }
+    return { total: out.length, items: page(out, q) };
+  }
+
+  private shortIp(owner: string | null, ip: string, server: string | null) {
+    return { owner: ownerRef(owner), resource_uri: ref('ips', ip).resource_uri, server: server ? ref('servers', server) : null, uuid: ip };
+  }
+
+  async getIp(actor: Actor, ip: string) {
+    await this.sweep(actor.user);
+    const out = isIpv4(ip) ? await this.renderIpById(actor, ip) : null;
+    if (!out) throw errors.notFound('IP');
+    return out;
+  }
+
+  /** meta and tags are what may change; everything else is read-only and ignored. */
+  async updateIp(actor: Actor, ip: string, body: Record<string, unknown>) {
+    const cur = isIpv4(ip) ? await this.store.ips.get(ip) : undefined;
+    if (!cur || !(await this.svc.access.canSee(actor, 'ips', cur))) {
+      if (isIpv4(ip) && (await this.leases({ ip, owner: actor.user })).length) throw errors.dynamicIp(ip);
+      throw errors.notFound('IP');
+    }
+    if (!(await this.svc.access.canEdit(actor, 'ips', cur))) throw errors.permission('You may not edit this IP');
+    const doc = structuredClone(cur.doc);
+    await this.applyEditable(actor, doc, body);
+    await this.store.transaction(async (trx) => {
+      await this.store.ips.update(doc, {}, trx);
+      await this.store.ips.setTags(doc.uuid, doc.tags, trx);
+    });
+    this.svc.publish('ips', ip, cur.owner, 'updated');
+    return this.renderIp(actor, (await this.store.ips.get(ip))!);
+  }
+
+  private async applyEditable(actor: Actor, doc: { meta: Record<string, string>; tags: string[] }, body: Record<string, unknown>) {
+    if (body.meta !== undefined) doc.meta = readMeta(body.meta, 'meta');
+    if (body.tags !== undefined) {
+      const tags = readRefList(body.tags, 'tags');
+      const found = await this.store.tags.getMany(tags);
+      for (const t of tags) if (!found.some((x) => x.uuid === t && x.owner === actor.user)) throw errors.invalid('tags', `Tag ${t} does not exist`);
+      doc.tags = tags;
+    }
+  }
+
+  // ---- /vlans/ ----
+
+  async listVlans(actor: Actor, q: ListQuery) {
+    await this.sweep(actor.user);
+    return this.store.vlans.list({ ...q, ...(await this.svc.access.listScope(actor, 'vlans')) });
+  }
+
+  async loadVlan(actor: Actor, uuid: string): Promise<Stored<VlanDoc>> {
+    await this.sweep(actor.user);
+    const v = await this.store.vlans.get(uuid);
+    if (!v || !(await this.svc.access.canSee(actor, 'vlans', v))) throw errors.notFound('VLAN');
+    return v;
+  }
+
+  async updateVlan(actor: Actor, uuid: string, body: Record<string, unknown>) {
+    const cur = await this.loadVlan(actor, uuid);
+    if (!(await this.svc.access.canEdit(actor, 'vlans', cur))) throw errors.permission('You may not edit this VLAN');
+    const doc = structuredClone(cur.doc);
+    await this.applyEditable(actor, doc, body);
+    await this.store.transaction(async (trx) => {
+      await this.store.vlans.update(doc, {}, trx);
+      await this.store.vlans.setTags(doc.uuid, doc.tags, trx);
+    });
+    this.svc.publish('vlans', uuid, cur.owner, 'updated');
+    return this.renderVlan(actor, (await this.store.vlans.get(uuid))!);
+  }
+
+  // ---- server NICs ----
+
+  /**
+   * The networking rules of a server definition: a static address must be the actor's and on no other server; a
+   * VLAN must be the actor's. Only references new to this definition are checked, so an edit never fails over
+   * what the server already had.
+   */
+  readonly checkNics = async (actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>): Promise<void> => {
+    const had = new Set(staticIps(previous).map((s) => s.ip));
+    const seen = new Set<string>();
+    for (const { ip, point } of staticIps(def)) {
+      if (seen.has(ip)) throw errors.invalid(point, `IP address ${ip} is given to two NICs of this server`);
+      seen.add(ip);
+      if (had.has(ip)) continue;
+      const owned = isIpv4(ip) ? await this.store.ips.get(ip, trx) : undefined;
+      if (!owned || !(await this.svc.access.canUse(actor, 'ips', owned))) throw errors.ipNotYours(ip, point);
+      // Writing the row locks it: two requests attaching one address take turns, and the second sees the first.
+      await this.store.ips.setColumns(ip, {}, trx);
+      const users = (await this.serversUsingIp(ip, trx)).filter((s) => s !== def.uuid);
+      if (users.length) throw errors.ipInUse(ip, users[0]!, point);
+    }
+    const hadVlans = new Set(previous?.nics.map((n) => n.vlan) ?? []);
+    for (const n of def.nics) {
+      if (!n.vlan || hadVlans.has(n.vlan)) continue;
+      const v = await this.store.vlans.get(n.vlan, trx);
+      if (!v || !(await this.svc.access.canUse(actor, 'vlans', v))) throw errors.vlanNotYours(n.vlan);
+    }
+  };
+
+  // ---- /subscriptions/ ----
+
+  renderSubscription(s: Stored<SubscriptionDoc>, now = new Date()) {
+    const d = s.doc;
+    const start = new Date(d.start_time);
+    const end = new Date(d.end_time);
+    const status = s.status === 'expired' || end <= now ? 'expired' : start > now ? 'inactive' : 'active';
+    return {
+      amount: d.amount,
+      auto_renew: d.auto_renew,
+      descendants: d.descendants.map((id) => subscriptionRef(id)),
+      discount_amount: null,
+      discount_percent: null,
+      discounts: null,
+      end_time: d.end_time,
+      free_tier: false,
+      id: String(s.seq),
+      period: timedelta(end.getTime() - start.getTime()),
+      price: d.price,
+      remaining: d.amount,
+      resource: d.resource,
+      resource_uri: `${API}/subscriptions/${s.seq}/`,
+      start_time: d.start_time,
+      status,
+      subscribed_object: d.subscribed_object,
+      uuid: d.uuid,
+      was_billed: true,
+    };
+  }
+
+  async listSubscriptions(actor: Actor, query: Record<string, string | undefined>, q: { limit: number; offset: number }) {
+    await this.sweep(actor.user);
+    const { items } = await this.store.subscriptions.list({ owner: actor.user, conditions: [], tags: [], tagNames: [], limit: 0, offset: 0, orderBy: { column: 'seq', desc: true } });
+    const status = query.status ?? 'all';
+    const statuses = status.split(',');
+    const resources = query.resource ? query.resource.split(',').map((r) => (r === 'hdd' ? 'dssd' : r)) : null;
+    const objects = items
+      .map((s) => this.renderSubscription(s))
+      .filter((s) => statuses.includes('all') || statuses.includes(s.status) || (statuses.includes('notexpired') && s.status !== 'expired'))
+      .filter((s) => !resources || resources.includes(s.resource))
+      .filter((s) => !query.subscribed_object || query.subscribed_object.split(',').includes(s.subscribed_object ?? ''));
+    return { total: objects.length, items: page(objects, q) };
+  }
+
+  async loadSubscription(actor: Actor, id: string): Promise<Stored<SubscriptionDoc>> {
+    await this.sweep(actor.user);
+    const row = /^\d{1,15}$/.test(id) ? await this.store.db.selectFrom('subscriptions').select('uuid').where('seq', '=', Number(id)).executeTakeFirst() : undefined;
+    const s = row ? await this.store.subscriptions.get((row as { uuid: string }).uuid) : undefined;
+    if (!s || s.owner !== actor.user) throw errors.notFound('Subscription');
+    return s;
+  }
+
+  /** Buys subscriptions; each ip/vlan one takes one address/VLAN from the operator's pool, all or nothing. */
+  async createSubscriptions(actor: Actor, bodies: Record<string, unknown>[]) {
+    const now = new Date();
+    const requests = bodies.map((b) => readSubscriptionRequest(b, now));
+    const total = requests.reduce((n, r) => n + (OBJECT_RESOURCES.includes(r.resource) ? r.amount : 1), 0);
+    if (total > 500) throw errors.invalid('amount', 'At most 500 subscriptions per request');
+    const made: Array<{ kind: string; uuid: string }> = [];
+    const uuids = await this.store.transaction(async (trx) => {
+      const out: string[] = [];
+      for (const r of requests) {
+        const objects = OBJECT_RESOURCES.includes(r.resource) ? r.amount : 1;
+        for (let i = 0; i < objects; i++) {
+          const object = r.resource === 'ip' ? await this.allocateIp(actor.user, trx) : r.resource === 'vlan' ? await this.allocateVlan(actor.user, trx) : null;
+          const doc: SubscriptionDoc = {
+            uuid: newUuid(),
+            resource: r.resource,
+            amount: String(objects === 1 && !object ? r.amount : 1),
+            start_time: isoMicros(r.start),
+            end_time: isoMicros(r.end).replace('.000000', ''),
+            auto_renew: r.auto_renew,
+            subscribed_object: object,
+            price: '0',
+            descendants: [],
+          };
+          await this.store.subscriptions.insert(actor.user, doc, '', trx);
+          if (object) {
+            const sub = (await this.store.subscriptions.get(doc.uuid, trx))!;
+            const table = r.resource === 'ip' ? this.store.ips : this.store.vlans;
+            const held = (await table.get(object, trx))!;
+            await table.update({ ...held.doc, subscription: sub.seq } as any, {}, trx);
+            made.push({ kind: r.resource === 'ip' ? 'ips' : 'vlans', uuid: object });
+          }
+          out.push(doc.uuid);
+        }
+      }
+      return out;
+    });
+    for (const m of made) this.svc.publish(m.kind, m.uuid, actor.user, 'created');
+    const subs = await this.store.subscriptions.getMany(uuids);
+    return subs.map((s) => this.renderSubscription(s, now));
+  }
+
+  /** The lowest free address of the pool. A unique key makes a concurrent taker lose cleanly and try the next. */
+  private async allocateIp(owner: string, trx: Kysely<any>): Promise<string> {
+    const taken = new Set(((await trx.selectFrom('ips').select('uuid').execute()) as Array<{ uuid: string }>).map((r) => ipToInt(r.uuid)));
+    for (let n = this.ipPool.first; n <= this.ipPool.last; n++) {
+      if (taken.has(n)) continue;
+      const doc: IpDoc = { uuid: intToIp(n), meta: {}, tags: [], subscription: null };
+      if (await this.store.ips.insertIfFree(owner, doc, '', trx)) return doc.uuid;
+    }
+    throw errors.poolExhausted('public IP addresses', 'OPENSIGMA_IP_POOL');
+  }
+
+  private async allocateVlan(owner: string, trx: Kysely<any>): Promise<string> {
+    const taken = new Set(((await trx.selectFrom('vlans').select('slot').execute()) as Array<{ slot: number }>).map((r) => Number(r.slot)));
+    for (let slot = 1; slot <= this.svc.config.vlanPool; slot++) {
+      if (taken.has(slot)) continue;
+      const doc: VlanDoc = { uuid: newUuid(), meta: {}, tags: [], subscription: null, slot };
+      if (await this.store.vlans.insertIfFree(owner, doc, '', trx)) return doc.uuid;
+    }
+    throw errors.poolExhausted('VLANs', 'OPENSIGMA_VLAN_POOL');
+  }
+
+  /** ?do=extend: moves the end by `period`, to `end_time`, or by the subscription's own length. */
+  async extend(actor: Actor, id: string, body: Record<string, unknown>) {
+    const s = await this.loadSubscription(actor, id);
+    if (this.renderSubscription(s).status === 'expired') throw errors.permission('An expired subscription cannot be extended; buy a new one');
+    const doc = structuredClone(s.doc);
+    const end = new Date(doc.end_time);
+    let next: Date;
+    if (body.end_time !== undefined && body.end_time !== null) {
+      next = new Date(String(body.end_time));
+      if (Number.isNaN(next.getTime())) throw errors.invalid('end_time', 'end_time must be an ISO 8601 date and time');
+      next = nextNoon(next);
+      if (next <= end) throw errors.invalid('end_time', 'end_time must be after the current end of the subscription');
+    } else if (body.period !== undefined && body.period !== null) next = nextNoon(addPeriod(end, String(body.period)));
+    else next = new Date(end.getTime() + (end.getTime() - new Date(doc.start_time).getTime()));
+    doc.end_time = isoMicros(next).replace('.000000', '');
+    await this.store.subscriptions.update(doc);
+    return this.renderSubscription((await this.store.subscriptions.get(doc.uuid))!);
+  }
+
+  /** ?do=auto_renew: sets it from the body, or toggles it. */
+  async autoRenew(actor: Actor, id: string, body: Record<string, unknown>) {
+    const s = await this.loadSubscription(actor, id);
+    const doc = structuredClone(s.doc);
+    if (body.auto_renew === undefined || body.auto_renew === null) doc.auto_renew = !doc.auto_renew;
+    else if (typeof body.auto_renew === 'boolean') doc.auto_renew = body.auto_renew;
+    else throw errors.invalid('auto_renew', 'auto_renew must be true or false');
+    await this.store.subscriptions.update(doc);
+    return this.renderSubscription((await this.store.subscriptions.get(doc.uuid))!);
+  }
+
+  /**
+   * Runs an account's subscriptions to now: ended ones that auto-renew are renewed for their own length; the others
+   * expire, and their IP or VLAN goes back to the pool once no server uses it any more.
+   */
+  async sweep(user: string): Promise<void> {
+    const now = new Date();
+    const { items } = await this.store.subscriptions.list({ owner: user, conditions: [], tags: [], tagNames: [], limit: 0, offset: 0 });
+    for (const s of items) {
+      const end = new Date(s.doc.end_time);
+      if (s.status !== 'expired' && end > now) continue;
+      if (s.status !== 'expired' && s.doc.auto_renew) {
+        const doc = structuredClone(s.doc);
+        const length = end.getTime() - new Date(doc.start_time).getTime();
+        let next = end;
+        while (next <= now) next = new Date(next.getTime() + Math.max(length, 86_400_000));
+        doc.end_time = isoMicros(next).replace('.000000', '');
+        await this.store.subscriptions.update(doc, { expectedVersion: s.version });
+        continue;
+      }
+      if (s.status !== 'expired') await this.store.subscriptions.transition(s.uuid, [s.status], 'expired');
+      await this.release(s.doc);
+    }
+  }
+
+  private async release(sub: SubscriptionDoc): Promise<void> {
+    const obj = sub.subscribed_object;
+    if (!obj) return;
+    if (sub.resource === 'ip' && (await this.store.ips.get(obj)) && !(await this.serversUsingIp(obj)).length) {
+      const owner = (await this.store.ips.get(obj))!.owner;
+      await this.store.ips.delete(obj);
+      this.svc.publish('ips', obj, owner, 'deleted');
+    }
+    if (sub.resource === 'vlan' && (await this.store.vlans.get(obj)) && !(await this.serversInVlan(obj)).length) {
+      const owner = (await this.store.vlans.get(obj))!.owner;
+      await this.store.vlans.delete(obj);
+      this.svc.publish('vlans', obj, owner, 'deleted');
+    }
+  }
+}
