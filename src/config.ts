@@ -29,6 +29,8 @@ export interface Config {
   vlanPool: number;
   nameservers: string[];
   logLevel: string;
+  tlsCert: string | null;
+  tlsKey: string | null;
 }
 
 export interface RateLimits {
@@ -66,6 +68,8 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_POST', flag: '--rate-post <n>', help: 'POST requests per account per minute (default 10000)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_PUT', flag: '--rate-put <n>', help: 'PUT requests per account per minute (default 10000)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_DELETE', flag: '--rate-delete <n>', help: 'DELETE requests per account per minute (default 1000)' },
+  { key: 'tlsCert', env: 'OPENSIGMA_TLS_CERT', flag: '--tls-cert <file>', help: 'PEM certificate: serve HTTPS instead of HTTP (with OPENSIGMA_TLS_KEY)' },
+  { key: 'tlsKey', env: 'OPENSIGMA_TLS_KEY', flag: '--tls-key <file>', help: 'PEM private key of OPENSIGMA_TLS_CERT' },
   { key: 'logLevel', env: 'OPENSIGMA_LOG_LEVEL', flag: '--log-level <level>', help: 'pino log level (default info)' },
 ];
 
@@ -118,6 +122,8 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
     dhcpPool: get('OPENSIGMA_DHCP_POOL') || '10.200.0.0/16',
     ...networkSettings(get),
     logLevel: get('OPENSIGMA_LOG_LEVEL') || 'info',
+    tlsCert: get('OPENSIGMA_TLS_CERT') || null,
+    tlsKey: get('OPENSIGMA_TLS_KEY') || null,
   };
 }
 

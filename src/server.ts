@@ -50,7 +50,7 @@ export async function serve(config: Config, opts: { logger?: boolean } = {}): Pr
   await app.listen({ host: config.listenHost, port: config.listenPort });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listenPort;
-  const url = `http://${config.listenHost.includes(':') ? `[${config.listenHost}]` : config.listenHost}:${port}`;
+  const url = `${config.tlsCert ? 'https' : 'http'}://${config.listenHost.includes(':') ? `[${config.listenHost}]` : config.listenHost}:${port}`;
   log.info({ url, driver: config.driver, database: store.dialect.name }, 'opensigma is serving');
   return {
     app,

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
 import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
@@ -25,7 +26,10 @@ export interface App {
 
 /** Builds the HTTP API over the given services. */
 export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): Promise<App> {
+  const { tlsCert, tlsKey } = svc.config;
+  if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new Error('OPENSIGMA_TLS_CERT and OPENSIGMA_TLS_KEY go together');
   const app = Fastify({
+    ...(tlsCert && tlsKey ? { https: { cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) } } : {}),
     logger: opts.logger === false ? false : { level: svc.config.logLevel },
     bodyLimit: svc.config.bodyLimit,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
