@@ -284,7 +284,8 @@ export class ServerCommands {
       }
       case 'stop':
       case 'shutdown': {
-        const from = action === 'stop' ? ['running', 'stopping'] : ['running'];
+        // A hard stop also ends a start that hangs (docs/decisions.md); shutdown needs a running guest.
+        const from = action === 'stop' ? ['running', 'stopping', 'starting'] : ['running'];
         await this.store.transaction(async (trx) => {
           const cur = (await this.store.servers.get(uuid, trx))!;
           if (!from.includes(cur.status) || !cur.row.host) this.wrongState(action, cur, "['started', 'running_legacy']");

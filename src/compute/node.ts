@@ -7,7 +7,7 @@ import { ref } from '../domain/refs.ts';
 import type { EventBus } from '../events.ts';
 import { DriverError, type GuestSpec, type HypervisorDriver } from '../hypervisor/driver.ts';
 import type { Store } from '../store/index.ts';
-import type { Operation } from '../store/operations.ts';
+import type { Operation, OperationKind } from '../store/operations.ts';
 import { findImage } from '../storage/images.ts';
 import { ConsoleGateway } from './console.ts';
 import { leaseAddress, releaseAddresses } from './dhcp.ts';
@@ -20,6 +20,10 @@ export interface ServerRuntime {
 
 export const OPS_CHANNEL = 'opensigma_ops';
 const ACTIVE = ['starting', 'running', 'stopping'];
+/** Operations that decide a server's power state; the latest to finish wins over older unfinished ones. */
+const POWER_OPS: OperationKind[] = ['start', 'stop', 'shutdown', 'restart'];
+/** Interrupted power operations are resumed after a restart this many times, then given up to reconciliation. */
+const MAX_ATTEMPTS = 3;
 
 /**
  * The compute side of opensigma: runs the hosts of one process (an agent, or the single `serve` process), claims
@@ -33,6 +37,7 @@ export class ComputeNode {
   private polling = false;
   private readonly consoles = new Map<string, ConsoleGateway>();
   private readonly inFlight = new Set<Promise<void>>();
+  private reconciling: Promise<void> | null = null;
 
   constructor(
     private readonly config: Config,
@@ -108,6 +113,8 @@ export class ComputeNode {
       log.warn({ err: (e as Error).message }, 'operation failed');
       await this.store.operations.finish(op.id, 'failed', (e as Error).message).catch(() => {});
     }
+    // A hung older operation (a start that never returned) must not keep reconciliation away from the server.
+    if (POWER_OPS.includes(op.kind)) await this.store.operations.supersede(op.server_uuid, op.id, POWER_OPS).catch(() => {});
   }
 
   private async perform(op: Operation): Promise<Record<string, unknown> | void> {
@@ -123,7 +130,13 @@ export class ComputeNode {
         try {
           await driver.powerOff(op.server_uuid);
         } catch (e) {
-          if (!(e instanceof DriverError && e.code === 'not_found')) throw e;
+          if (!(e instanceof DriverError && e.code === 'not_found')) {
+            // The guest may still run: show what the host says rather than a stopping that never ends.
+            if (await this.isUp(driver, op.server_uuid)) {
+              if (await this.store.servers.transition(op.server_uuid, ['stopping'], 'running')) this.publish(op.server_uuid, s.owner, 'stop_failed');
+            } else await this.markStopped(op.server_uuid, s.owner);
+            throw e;
+          }
         }
         await this.markStopped(op.server_uuid, s.owner);
         return;
@@ -170,11 +183,16 @@ export class ComputeNode {
     return this.config.listenHost;
   }
 
+  private async isUp(driver: HypervisorDriver, uuid: string): Promise<boolean> {
+    return (await driver.guests()).some((g) => g.uuid === uuid && g.state === 'running');
+  }
+
   private async startGuest(host: string, driver: HypervisorDriver, def: ServerDef, owner: string | null): Promise<void> {
     let spec: GuestSpec;
     try {
       spec = await this.guestSpec(def);
-      await driver.start(spec);
+      // A start resumed after a crash of this process may find its guest already booted: adopt it.
+      if (!(await this.isUp(driver, def.uuid))) await driver.start(spec);
     } catch (e) {
       await releaseAddresses(this.store.db, def.uuid);
       await this.store.servers.transition(def.uuid, ['starting'], 'stopped', { host: null, runtime: null });
@@ -251,31 +269,31 @@ export class ComputeNode {
     while (Date.now() < deadline) {
       const s = await this.store.servers.get(uuid);
       if (!s || s.status !== 'stopping') return; // stopped by the guest, or by a hard stop meanwhile
-      const up = (await driver.guests()).some((g) => g.uuid === uuid && g.state === 'running');
-      if (!up) {
+      if (!(await this.isUp(driver, uuid))) {
         await this.markStopped(uuid, owner);
         return;
       }
       await driver.pressPowerButton(uuid).catch(() => {});
       await new Promise((r) => setTimeout(r, 1000));
     }
-    const up = (await driver.guests()).some((g) => g.uuid === uuid && g.state === 'running');
-    if (up) {
+    if (await this.isUp(driver, uuid)) {
       if (await this.store.servers.transition(uuid, ['stopping'], 'running')) this.publish(uuid, owner, 'shutdown_timeout');
     } else await this.markStopped(uuid, owner);
   }
 
-  private async markStopped(uuid: string, owner: string | null): Promise<void> {
+  /** The guest is off: the server is stopped, if it still is in one of `from` (what the caller saw). */
+  private async markStopped(uuid: string, owner: string | null, from: string[] = ACTIVE): Promise<void> {
+    if (!(await this.store.servers.transition(uuid, from, 'stopped', { host: null, runtime: null }))) return;
     await this.consoles.get(uuid)?.close();
     this.consoles.delete(uuid);
     await releaseAddresses(this.store.db, uuid);
-    if (await this.store.servers.transition(uuid, ACTIVE, 'stopped', { host: null, runtime: null })) this.publish(uuid, owner, 'stopped');
+    this.publish(uuid, owner, 'stopped');
   }
 
   private async onGuestGone(host: string, uuid: string, why: string): Promise<void> {
     const s = await this.store.servers.get(uuid);
     this.log.info({ host, server: uuid, why }, 'guest went away');
-    if (s && s.row.host === host && s.status !== 'starting') await this.markStopped(uuid, s.owner);
+    if (s && s.row.host === host && (s.status === 'running' || s.status === 'stopping')) await this.markStopped(uuid, s.owner, [s.status]);
   }
 
   private async refreshStats(): Promise<void> {
@@ -293,26 +311,41 @@ export class ComputeNode {
   }
 
   /**
-   * Operations this agent claimed before it died: finish them by asking the driver what is true.
+   * Operations claimed before this host's agent died. A power operation was acknowledged to its caller, so it is
+   * resumed (its steps ask the driver first, so repeating one is safe); the rest fail, and reconciliation then
+   * makes the server agree with what the driver runs.
    */
   private async recoverUnfinished(): Promise<void> {
     const ops = await this.store.operations.unfinished(this.hostNames);
     for (const op of ops) {
-      await this.store.operations.finish(op.id, 'failed', 'interrupted by a restart of the compute agent');
+      if (['start', 'stop', 'shutdown'].includes(op.kind) && op.attempts < MAX_ATTEMPTS) {
+        this.log.info({ op: op.id, kind: op.kind, server: op.server_uuid }, 'resuming an interrupted operation');
+        await this.store.operations.requeue(op.id);
+      } else await this.store.operations.finish(op.id, 'failed', 'interrupted by a restart of the compute agent');
     }
   }
 
   /** Makes the database agree with what the drivers really run: no server stuck mid-transition, no orphan guest. */
-  async reconcile(): Promise<void> {
+  reconcile(): Promise<void> {
+    // One pass at a time: the timer may fire while a slow pass is still running.
+    this.reconciling ??= this.reconcileOnce().finally(() => {
+      this.reconciling = null;
+    });
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<void> {
     for (const [host, driver] of this.hosts) {
-      const guests = await driver.guests();
-      const up = new Map(guests.filter((g) => g.state === 'running').map((g) => [g.uuid, g]));
+      // Rows and busy servers first, the driver last: an operation that finishes meanwhile is then seen as busy or
+      // as done on both sides, never as a row that is running with no guest yet.
       const rows = (await this.store.db.selectFrom('servers').select(['uuid', 'status', 'owner', 'runtime', 'host']).where('host', '=', host).execute()) as any[];
       const busy = new Set(
         (await this.store.db.selectFrom('operations').select('server_uuid').where('host', '=', host).where('state', 'in', ['pending', 'running']).execute()).map(
           (r: any) => r.server_uuid,
         ),
       );
+      const guests = await driver.guests();
+      const up = new Map(guests.filter((g) => g.state === 'running').map((g) => [g.uuid, g]));
       const known = new Set<string>();
       for (const r of rows) {
         known.add(r.uuid);
@@ -326,22 +359,25 @@ export class ComputeNode {
               nics: spec.nics.filter((n) => n.kind !== 'none').map((n) => ({ mac: n.mac, interface_type: n.kind as any, ip_v4: n.ip })),
               io: { drives: {}, nics: {} },
             };
-            if (await this.store.servers.transition(r.uuid, ['starting', 'running'], 'running', { runtime: JSON.stringify(runtime) }))
+            if (await this.store.servers.transition(r.uuid, [r.status], 'running', { runtime: JSON.stringify(runtime) }))
               this.publish(r.uuid, r.owner, 'reconciled');
           }
         } else if (guest && r.status === 'stopping') {
           if (await this.store.servers.transition(r.uuid, ['stopping'], 'running')) this.publish(r.uuid, r.owner, 'reconciled');
         } else if (!guest && ACTIVE.includes(r.status)) {
-          await this.markStopped(r.uuid, r.owner);
+          this.log.warn({ host, server: r.uuid, status: r.status }, 'no guest behind an active server: it is stopped');
+          await this.markStopped(r.uuid, r.owner, [r.status]);
         }
       }
       // A guest the database does not show as active on this host is an orphan: power it off.
       for (const uuid of up.keys()) {
         const r = rows.find((x) => x.uuid === uuid);
-        if (!known.has(uuid) || (r && !ACTIVE.includes(r.status))) {
-          this.log.warn({ host, server: uuid }, 'powering off orphan guest');
-          await driver.powerOff(uuid).catch(() => {});
-        }
+        if (known.has(uuid) && r && ACTIVE.includes(r.status)) continue;
+        // Look again: it may have been started since the rows were read.
+        const now = await this.store.servers.get(uuid);
+        if (now && now.row.host === host && ACTIVE.includes(now.status)) continue;
+        this.log.warn({ host, server: uuid }, 'powering off orphan guest');
+        await driver.powerOff(uuid).catch(() => {});
       }
     }
   }

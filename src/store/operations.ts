@@ -71,6 +71,24 @@ export class OperationRepo {
       .updateTable('operations')
       .set({ state, error, result: result ? JSON.stringify(result) : null, updated_at: now() })
       .where('id', '=', id)
+      .where('state', '=', 'running') // a superseded operation stays failed
+      .execute();
+  }
+
+  /** Puts an interrupted operation back in the queue, to be claimed again. */
+  async requeue(id: number): Promise<void> {
+    await this.dialect.db.updateTable('operations').set({ state: 'pending', claimed_by: null, updated_at: now() }).where('id', '=', id).execute();
+  }
+
+  /** Fails the unfinished operations of a server older than `id` among `kinds`: a later one has decided its state. */
+  async supersede(serverUuid: string, id: number, kinds: OperationKind[]): Promise<void> {
+    await this.dialect.db
+      .updateTable('operations')
+      .set({ state: 'failed', error: `superseded by operation ${id}`, updated_at: now() })
+      .where('server_uuid', '=', serverUuid)
+      .where('id', '<', id)
+      .where('kind', 'in', kinds)
+      .where('state', 'in', ['pending', 'running'])
       .execute();
   }
 

@@ -83,7 +83,7 @@ export class SimDriver implements HypervisorDriver {
   /** Applies sim_fail_next / sim_hang_next for `op`. */
   private async fault(uuid: string, meta: Record<string, string>, op: string): Promise<void> {
     const g = this.guestsById.get(uuid);
-    const consumed = g?.consumed ?? [];
+    const consumed = g?.consumed ?? this.pendingConsumed.get(uuid) ?? [];
     for (const [key, kind] of [
       [SIM_META.failNext, 'fail'],
       [SIM_META.hangNext, 'hang'],
