@@ -28,6 +28,7 @@ export interface Config {
   ipPool: string;
   vlanPool: number;
   nameservers: string[];
+  libraryDir: string | null;
   logLevel: string;
   tlsCert: string | null;
   tlsKey: string | null;
@@ -62,6 +63,7 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'ipPool', env: 'OPENSIGMA_IP_POOL', flag: '--ip-pool <cidr>', help: 'public IPv4 addresses sold as ip subscriptions (default 198.51.100.0/24); must not overlap the DHCP pool' },
   { key: 'vlanPool', env: 'OPENSIGMA_VLAN_POOL', flag: '--vlan-pool <n>', help: 'how many private VLANs can be sold as vlan subscriptions (default 100)' },
   { key: 'nameservers', env: 'OPENSIGMA_NAMESERVERS', flag: '--nameservers <ips>', help: 'comma-separated nameservers shown on IPs and in the server context (default: the pool gateway)' },
+  { key: 'libraryDir', env: 'OPENSIGMA_LIBRARY_DIR', flag: '--library-dir <dir>', help: 'extra folder of library drive descriptions (*.json) and images, beside ./library and <data>/library' },
   { key: 'reconcileIntervalMs', env: 'OPENSIGMA_RECONCILE_MS', flag: '--reconcile-ms <ms>', help: 'period of the driver reconciliation loop (default 5000)' },
   { key: 'bodyLimit', env: 'OPENSIGMA_BODY_LIMIT', flag: '--body-limit <bytes>', help: 'largest JSON request body (default 1 MiB; drive uploads are streamed and not bound by it)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_GET', flag: '--rate-get <n>', help: 'GET requests per account per minute (default 10000)' },
@@ -121,6 +123,7 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
     reconcileIntervalMs: int(get('OPENSIGMA_RECONCILE_MS'), 5000),
     dhcpPool: get('OPENSIGMA_DHCP_POOL') || '10.200.0.0/16',
     ...networkSettings(get),
+    libraryDir: get('OPENSIGMA_LIBRARY_DIR') ? path.resolve(get('OPENSIGMA_LIBRARY_DIR')!) : null,
     logLevel: get('OPENSIGMA_LOG_LEVEL') || 'info',
     tlsCert: get('OPENSIGMA_TLS_CERT') || null,
     tlsKey: get('OPENSIGMA_TLS_KEY') || null,

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.ts';
@@ -8,6 +9,10 @@ import { ComputeNode } from './compute/node.ts';
 import { createHosts } from './hypervisor/index.ts';
 import { randomPassword } from './domain/ids.ts';
 import { contextReply } from './domain/context.ts';
+import { BUILTIN_LIBRARY, loadLibrary } from './storage/library.ts';
+
+export const libraryDirs = (config: Config): string[] =>
+  [BUILTIN_LIBRARY, path.join(config.dataDir, 'library'), ...(config.libraryDir ? [config.libraryDir] : [])];
 
 export interface Running {
   app: FastifyInstance;
@@ -41,6 +46,9 @@ export async function serve(config: Config, opts: { logger?: boolean } = {}): Pr
   const svc = new Services(config, store, log);
   await svc.bus.start();
   await ensureAdmin(svc, log);
+  await loadLibrary(store, config.dataDir, libraryDirs(config), svc.capabilities, log);
+  // With SQLite this process is the only API node: whatever it was copying or receiving when it stopped is its to finish.
+  if (store.dialect.name === 'sqlite') await svc.storage.recover();
   if (config.role === 'all') {
     const hosts = await createHosts(config, (server, request) => contextReply(svc, server, request));
     svc.compute = new ComputeNode(config, store, svc.bus, hosts, log);

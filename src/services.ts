@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
@@ -11,7 +10,7 @@ import type { Store } from './store/index.ts';
 import type { Stored } from './store/documents.ts';
 import type { ComputeNode } from './compute/node.ts';
 import type { Actor } from './commands/servers.ts';
-import { imagePath } from './storage/images.ts';
+import { DriveStorage } from './storage/drive-storage.ts';
 
 /** Who may see and touch what. The owner always may; ACLs (when granted) widen it. */
 export interface AccessPolicy {
@@ -48,6 +47,7 @@ export class Services {
   readonly serverReferenceChecks: ReferenceCheck[] = [];
   /** Renderers by resource type, for websocket notifications that carry the changed object. */
   readonly renderers = new Map<string, Renderer>();
+  readonly storage: DriveStorage;
 
   constructor(
     readonly config: Config,
@@ -56,6 +56,7 @@ export class Services {
   ) {
     this.capabilities = loadCapabilities(config.dataDir);
     this.bus = new EventBus(store.dialect);
+    this.storage = new DriveStorage(this);
   }
 
   publish(resourceType: string, uuid: string, owner: string | null, action: string): void {
@@ -74,28 +75,13 @@ export class Services {
   }
 
   /** Gives a new drive its bytes, then marks it unmounted. */
-  async allocateDrive(uuid: string, size: number): Promise<void> {
-    try {
-      const p = imagePath(this.config.dataDir, uuid);
-      fs.mkdirSync(new URL('.', `file://${p}`).pathname, { recursive: true });
-      const fd = fs.openSync(p, 'w');
-      fs.ftruncateSync(fd, size); // sparse: costs nothing until written
-      fs.closeSync(fd);
-      await this.store.drives.transition(uuid, ['creating'], 'unmounted');
-      const d = await this.store.drives.get(uuid);
-      if (d) this.publish('drives', uuid, d.owner, 'created');
-    } catch (e) {
-      this.log.error(e, 'allocating drive');
-    }
+  allocateDrive(uuid: string, size: number): Promise<void> {
+    return this.storage.allocate(uuid, size);
   }
 
-  async cloneDriveBytes(src: string, dst: string, size: number, _avoid: string[]): Promise<void> {
-    const from = imagePath(this.config.dataDir, src);
-    const to = imagePath(this.config.dataDir, dst);
-    if (fs.existsSync(from)) {
-      fs.copyFileSync(from, to, fs.constants.COPYFILE_FICLONE);
-      if (fs.statSync(to).size < size) fs.truncateSync(to, size);
-    }
+  /** Starts copying the bytes of drives that clone records left in cloning_dst (called after their transaction). */
+  async cloneDriveBytes(dstUuids: string[]): Promise<void> {
+    await this.storage.runClones(dstUuids);
   }
 
   /** Deletes a drive record, detaching it from every server that has it. */
@@ -113,8 +99,11 @@ export class Services {
 
   /** Removes the bytes of deleted drives, once their records are gone. */
   async afterDriveDelete(uuids: string[]): Promise<void> {
-    for (const u of uuids) fs.rmSync(imagePath(this.config.dataDir, u), { force: true });
+    await this.storage.remove(uuids);
   }
 
-  async afterClone(_server: Stored<ServerDef>): Promise<void> {}
+  /** A cloned server's cloned disks get their bytes once the clone is committed. */
+  async afterClone(server: Stored<ServerDef>): Promise<void> {
+    void this.cloneDriveBytes(server.doc.drives.map((d) => d.drive));
+  }
 }

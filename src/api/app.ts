@@ -15,6 +15,8 @@ import { registerResources } from './resources.ts';
 declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: 'user' | 'public' | 'basic-only';
+    /** the body is handed to the handler as a stream (drive uploads) */
+    stream?: boolean;
   }
 }
 
@@ -55,21 +57,29 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   await app.register(compress, { global: true, threshold: 1024, encodings: ['gzip', 'deflate'] });
 
   // Bodies: JSON, but an empty body is null (action calls send none), and a malformed one is the API's own 400.
+  // Streaming routes (drive uploads) get the raw request stream instead, never held in memory.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
-    if ((req as any).routeOptions?.config?.rawBody) return done(null, body);
-    if (body.length === 0) return done(null, null);
-    try {
-      done(null, JSON.parse(body.toString('utf8')));
-    } catch (e) {
-      done(errors.badJson((e as Error).message) as unknown as Error, undefined);
-    }
+  app.addContentTypeParser('*', (req, payload, done) => {
+    const config = (req as any).routeOptions?.config;
+    if (config?.stream) return done(null, payload);
+    readLimited(payload, svc.config.bodyLimit).then(
+      (body) => {
+        if (config?.rawBody) return done(null, body);
+        if (body.length === 0) return done(null, null);
+        try {
+          done(null, JSON.parse(body.toString('utf8')));
+        } catch (e) {
+          done(errors.badJson((e as Error).message) as unknown as Error, undefined);
+        }
+      },
+      (e) => done(e as Error, undefined),
+    );
   });
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     const accept = req.headers.accept;
-    if (accept && !/(application\/json|\*\/\*|application\/\*|text\/)/.test(accept) && req.url.startsWith(API)) throw errors.notAcceptable();
+    if (accept && !req.routeOptions.config?.stream && !/(application\/json|\*\/\*|application\/\*|text\/)/.test(accept) && req.url.startsWith(API)) throw errors.notAcceptable();
   });
 
   app.addHook('preHandler', async (req) => {
@@ -89,7 +99,7 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
       const point = (v.instancePath || '').replace(/^\//, '').replace(/\//g, '.') || (v.params as any)?.missingProperty || null;
       return reply.code(400).send([{ error_message: `${err.validationContext ?? 'body'} ${v.message ?? 'is invalid'}`, error_point: point, error_type: 'validation' }]);
     }
-    if ((err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(errors.bodyTooLarge(svc.config.bodyLimit).errors);
+    if ((err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE' || (err as any).bodyTooLarge) return reply.code(413).send(errors.bodyTooLarge(svc.config.bodyLimit).errors);
     if ((err as FastifyError).statusCode && (err as FastifyError).statusCode! < 500) {
       return reply.code((err as FastifyError).statusCode!).send([{ error_message: err.message, error_point: null, error_type: 'validation' }]);
     }
@@ -121,4 +131,24 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   app.get(`${API}/openapi.json`, { config: { auth: 'public' }, schema: { hide: true } as any }, async () => app.swagger());
 
   return { app: app as unknown as FastifyInstance, routes, auth };
+}
+
+/** Reads a request body into memory, refusing more than `limit` bytes (declared or sent). */
+function readLimited(payload: NodeJS.ReadableStream, limit: number): Promise<Buffer> {
+  const tooLarge = () => Object.assign(new Error('body too large'), { bodyTooLarge: true, statusCode: 413 });
+  const declared = Number((payload as any).headers?.['content-length'] ?? NaN);
+  if (declared > limit) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    payload.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        (payload as any).destroy?.();
+        reject(tooLarge());
+      } else chunks.push(c);
+    });
+    payload.on('end', () => resolve(Buffer.concat(chunks)));
+    payload.on('error', reject);
+  });
 }

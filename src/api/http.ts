@@ -31,6 +31,8 @@ export interface RouteOptions {
   /** which rate-limit bucket; defaults to the method */
   summary?: string;
   tags?: string[];
+  /** The handler gets the request body as a stream (`body`), unparsed and unbounded, and its answer is not compressed. */
+  stream?: boolean;
 }
 
 type Handler = (ctx: Ctx) => Promise<unknown> | unknown;
@@ -76,7 +78,8 @@ export class Routes {
       method,
       url,
       schema: { ...(opts.schema ?? {}), ...(opts.summary ? { summary: opts.summary } : {}), ...(opts.tags ? { tags: opts.tags } : {}) },
-      config: { auth: opts.auth ?? 'user' },
+      config: { auth: opts.auth ?? 'user', stream: opts.stream === true },
+      ...(opts.stream ? { compress: false } : {}),
       handler: async (req, rep) => {
         const actor = (req as any).actor as Actor;
         const out = await handler({ actor, params: req.params as any, query: req.query as any, body: req.body, req });

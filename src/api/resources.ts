@@ -6,6 +6,7 @@ import { capabilityRoutes } from './capabilities.ts';
 import { driveRoutes } from './drives.ts';
 import { keypairRoutes } from './keypairs.ts';
 import { networkingRoutes } from './networking.ts';
+import { libdriveRoutes } from './libdrives.ts';
 import { serverRoutes } from './servers.ts';
 import { tagRoutes } from './tags.ts';
 
@@ -14,7 +15,7 @@ export async function registerResources(r: Routes, svc: Services, auth: Authenti
   accountRoutes(r, svc, auth);
   capabilityRoutes(r, svc);
   serverRoutes(r, svc);
-  driveRoutes(r, svc);
+  libdriveRoutes(r, svc, driveRoutes(r, svc));
   tagRoutes(r, svc);
   keypairRoutes(r, svc);
   networkingRoutes(r, svc);

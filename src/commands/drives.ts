@@ -1,37 +1,42 @@
 import type { Kysely } from 'kysely';
+import type { Readable } from 'node:stream';
 import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
-import { applyDriveInput, type DriveDoc } from '../domain/drive-definition.ts';
-import { ownerRef, ref } from '../domain/refs.ts';
+import { applyDriveInput, checkSize, liveEditable, readStorageType, roundSize, storageLimits, type DriveDoc } from '../domain/drive-definition.ts';
+import { ownerRef, readRefList, ref } from '../domain/refs.ts';
 import type { ListQuery, Stored } from '../store/documents.ts';
-import type { Store } from '../store/index.ts';
 import { cloneName } from '../domain/clone-naming.ts';
+import { isoSeconds } from '../domain/ids.ts';
+import { BUSY, refreshDriveStatus } from '../storage/drive-storage.ts';
+import { LIBRARY_FIELDS } from '../storage/library.ts';
 import type { Actor } from './servers.ts';
 
-/** Statuses a drive is in while something is being done to its bytes; mounts don't change them. */
-const BUSY = ['creating', 'cloning_dst', 'cloning_src', 'resizing', 'uploading', 'deleting'];
+export { refreshDriveStatus };
 
-/** mounted / unmounted follows the attachment table, unless the drive is busy. */
-export async function refreshDriveStatus(store: Store, driveUuid: string, trx: Kysely<any>): Promise<void> {
-  const d = await store.drives.get(driveUuid, trx);
-  if (!d || BUSY.includes(d.status)) return;
-  const mounted = await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', driveUuid).executeTakeFirst();
-  const status = mounted ? 'mounted' : 'unmounted';
-  if (d.status !== status) await store.drives.transition(driveUuid, [d.status], status, {}, trx);
-}
+/** Statuses a clone may start from; anything else is still being made or changed. */
+const CLONABLE = ['unmounted', 'mounted', 'cloning_src'];
+/** Statuses in which a drive has no complete bytes yet. */
+const INCOMPLETE = ['creating', 'cloning_dst', 'uploading', 'unavailable'];
 
-export async function mountedOn(store: Store, driveUuid: string, trx: Kysely<any> = store.db) {
-  const rows = await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', driveUuid).execute();
+export async function mountedOn(store: Services['store'], driveUuid: string, trx: Kysely<any> = store.db, onlyOwner?: string) {
+  let q = trx.selectFrom('server_drives').innerJoin('servers', 'servers.uuid', 'server_drives.server_uuid').select('server_drives.server_uuid').where('server_drives.drive_uuid', '=', driveUuid);
+  if (onlyOwner !== undefined) q = q.where('servers.owner', '=', onlyOwner);
+  const rows = await q.orderBy('servers.seq').execute();
   return rows.map((r: any) => ref('servers', r.server_uuid));
 }
 
-export function renderDrive(d: Stored<DriveDoc>, mounted: unknown[], extra: { jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[]; snapshots?: unknown[] } = {}) {
+type Extra = { jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[]; snapshots?: unknown[]; remote_snapshots?: unknown[] };
+
+/** The full wire object of a drive (the 2025 shape, a superset of the older dumps). */
+export function renderDrive(d: Stored<DriveDoc>, mounted: unknown[], extra: Extra = {}) {
   const doc = d.doc;
-  const library = d.owner === null;
+  const ephemeral = doc.storage_type === 'local_nvme';
   return {
     affinities: doc.affinities,
     allow_multimount: doc.allow_multimount,
+    backup_scheduler: null,
     grantees: extra.grantees ?? [],
+    iops: doc.iops ?? null,
     jobs: extra.jobs ?? [],
     licenses: doc.licenses,
     media: doc.media,
@@ -40,8 +45,16 @@ export function renderDrive(d: Stored<DriveDoc>, mounted: unknown[], extra: { jo
     name: doc.name,
     owner: ownerRef(d.owner),
     permissions: extra.permissions ?? [],
+    remote_snapshots: extra.remote_snapshots ?? [],
     resource_uri: ref('drives', doc.uuid).resource_uri,
-    runtime: { is_snapshotable: library ? false : true, snapshots_allocated_size: 0, storage_type: doc.storage_type },
+    runtime: {
+      is_downloadable: !ephemeral,
+      is_ephemeral: ephemeral,
+      // unknown until the drive's bytes exist, as CloudSigma shows while creating
+      is_snapshotable: INCOMPLETE.includes(d.status) ? null : !ephemeral,
+      snapshots_allocated_size: 0,
+      storage_type: doc.storage_type,
+    },
     size: doc.size,
     snapshots: extra.snapshots ?? [],
     status: d.status,
@@ -55,8 +68,44 @@ export function renderDriveShort(d: Stored<DriveDoc>) {
   return { owner: ownerRef(d.owner), resource_uri: ref('drives', d.uuid).resource_uri, status: d.status, uuid: d.uuid };
 }
 
+/** A library drive as /libdrives/ shows it: drive fields plus its description, storage_type null. */
+export function renderLibDrive(d: Stored<DriveDoc>, mounted: unknown[]) {
+  const lib = (d.doc.library ?? {}) as Record<string, unknown>;
+  const out: Record<string, unknown> = {
+    affinities: d.doc.affinities,
+    allow_multimount: d.doc.allow_multimount,
+    jobs: [],
+    licenses: d.doc.licenses,
+    media: d.doc.media,
+    meta: d.doc.meta,
+    mounted_on: mounted,
+    name: d.doc.name,
+    owner: null,
+    resource_uri: ref('libdrives', d.uuid).resource_uri,
+    size: d.doc.size,
+    status: d.status,
+    storage_type: null,
+    tags: [],
+    uuid: d.uuid,
+  };
+  for (const k of LIBRARY_FIELDS) out[k] = lib[k] ?? (k === 'category' ? [] : k === 'favourite' || k === 'paid' ? false : null);
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** What a library drive's description becomes in the meta of a clone (CloudSigma's key names). */
+function libraryMeta(lib: Record<string, unknown>): Record<string, string> {
+  const meta: Record<string, string> = {};
+  for (const [k, v] of Object.entries(lib)) {
+    if (v === null || v === undefined) continue;
+    const key = k === 'favourite' ? 'favorite' : k;
+    meta[key] = Array.isArray(v) ? v.join(',') : String(v);
+  }
+  return meta;
+}
+
 /**
- * Copies a drive record (and, through the storage hooks, its bytes) into the actor's account. Returns the new uuid.
+ * Copies a drive record into the actor's account, status cloning_dst, and marks an owned source cloning_src; the
+ * bytes are copied by `svc.cloneDriveBytes` once the caller's transaction is committed. Returns the new uuid.
  */
 export async function cloneDriveRecord(
   svc: Services,
@@ -64,24 +113,34 @@ export async function cloneDriveRecord(
   src: Stored<DriveDoc>,
   overrides: Record<string, unknown>,
   trx: Kysely<any>,
-  avoid: string[] = [],
+  _avoid: string[] = [],
 ): Promise<string> {
-  const doc: DriveDoc = structuredClone(src.doc);
+  const fresh = (await svc.store.drives.get(src.uuid, trx)) ?? src;
+  if (fresh.owner !== null && !CLONABLE.includes(fresh.status)) throw errors.permission(`Cannot clone drive in state "${fresh.status}"`);
+  const doc: DriveDoc = structuredClone(fresh.doc);
+  delete doc.clone_of;
+  delete doc.resize_to;
   doc.uuid = crypto.randomUUID();
-  doc.name = overrides.name !== undefined && overrides.name !== null ? String(overrides.name) : await cloneName(svc, actor.user, src.doc.name, 'drives');
-  if (src.owner === null) {
+  doc.name = overrides.name !== undefined && overrides.name !== null ? String(overrides.name) : await cloneName(svc, actor.user, fresh.doc.name, 'drives');
+  doc.tags = fresh.owner === actor.user ? doc.tags : [];
+  if (fresh.owner === null) {
     // A library image becomes the user's own drive; what described it moves to meta.
-    const lib = doc.library ?? {};
+    doc.meta = { ...doc.meta, ...libraryMeta(doc.library ?? {}) };
     delete doc.library;
-    for (const [k, v] of Object.entries(lib)) if (v !== null && v !== undefined && typeof v !== 'object') doc.meta[k] = String(v);
   }
+  // Tags in `overrides` must have been checked by the caller.
   const merged = applyDriveInput(doc, { ...overrides, name: doc.name }, svc.capabilities);
-  if (merged.size < src.doc.size) throw errors.invalid('size', 'A clone must be at least as large as its source');
-  merged.tags = merged.tags.filter(() => src.owner === actor.user);
-  await svc.store.drives.insert(actor.user, merged, 'unmounted', trx);
+  if (merged.size < fresh.doc.size) throw errors.invalid('size', `A clone must be at least as large as its source (${fresh.doc.size} bytes)`);
+  merged.clone_of = fresh.uuid;
+  await svc.store.drives.insert(actor.user, merged, 'cloning_dst', trx);
   await svc.store.drives.setTags(merged.uuid, merged.tags, trx);
-  await svc.cloneDriveBytes(src.uuid, merged.uuid, merged.size, avoid);
+  if (fresh.owner !== null) await svc.store.drives.transition(fresh.uuid, CLONABLE, 'cloning_src', {}, trx);
   return merged.uuid;
+}
+
+/** `avoid=` lists drives or servers to keep apart from: one storage pool here, so it is read and otherwise ignored. */
+function readAvoid(v: string | undefined): string[] {
+  return (v ?? '').split(',').map((x) => x.trim()).filter((x) => /^[0-9a-f-]{36}$/i.test(x));
 }
 
 export class DriveCommands {
@@ -91,11 +150,22 @@ export class DriveCommands {
     return this.svc.store;
   }
 
-  async load(actor: Actor, uuid: string, opts: { library?: boolean } = {}): Promise<Stored<DriveDoc>> {
-    const d = await this.store.drives.get(uuid);
+  /** A drive the actor may see, or a library drive (owner null) unless `library: false`. */
+  async load(actor: Actor, uuid: string, opts: { library?: boolean } = {}, trx?: Kysely<any>): Promise<Stored<DriveDoc>> {
+    const d = await this.store.drives.get(uuid, trx);
     if (!d) throw errors.notFound('Drive');
-    if (d.owner === null && opts.library !== false) return d;
+    if (d.owner === null) {
+      if (opts.library === false) throw errors.permission('Library drives are read-only: clone one into your account to change it');
+      return d;
+    }
     if (!(await this.svc.access.canSee(actor, 'drives', d))) throw errors.notFound('Drive');
+    return d;
+  }
+
+  private async loadOwned(actor: Actor, uuid: string, what: 'edit' | 'act', trx?: Kysely<any>): Promise<Stored<DriveDoc>> {
+    const d = await this.load(actor, uuid, { library: false }, trx);
+    const ok = d.owner === actor.user || (what === 'edit' ? await this.svc.access.canEdit(actor, 'drives', d) : await this.svc.access.canAct(actor, 'drives', d));
+    if (!ok) throw errors.permission(`You may not ${what === 'edit' ? 'edit' : 'operate'} this drive`);
     return d;
   }
 
@@ -104,7 +174,8 @@ export class DriveCommands {
   }
 
   async render(actor: Actor, d: Stored<DriveDoc>) {
-    return renderDrive(d, await mountedOn(this.store, d.uuid), await this.svc.decorations(actor, 'drives', d.uuid));
+    const mounted = await mountedOn(this.store, d.uuid, this.store.db, d.owner === null ? actor.user : undefined);
+    return renderDrive(d, mounted, await this.svc.decorations(actor, 'drives', d.uuid));
   }
 
   async create(actor: Actor, bodies: Record<string, unknown>[]): Promise<Stored<DriveDoc>[]> {
@@ -128,21 +199,137 @@ export class DriveCommands {
     for (const t of tags) if (!found.some((x) => x.uuid === t && x.owner === actor.user)) throw errors.invalid('tags', `Tag ${t} does not exist`);
   }
 
-  async delete(actor: Actor, uuid: string): Promise<void> {
-    const d = await this.load(actor, uuid, { library: false });
-    if (d.owner !== actor.user) throw errors.permission('Only the owner may delete a drive');
-    const runningOn = await this.store.db
+  /** Whether the drive is attached to a server that is not stopped. */
+  private async onRunningServer(uuid: string, trx: Kysely<any> = this.store.db): Promise<boolean> {
+    const row = await trx
       .selectFrom('server_drives')
       .innerJoin('servers', 'servers.uuid', 'server_drives.server_uuid')
       .select('servers.uuid')
       .where('server_drives.drive_uuid', '=', uuid)
       .where('servers.status', '!=', 'stopped')
       .executeTakeFirst();
-    if (runningOn) throw errors.permission(`Drive ${uuid} is mounted on a server that is not stopped`);
-    if (['cloning_src', 'cloning_dst', 'resizing', 'uploading'].includes(d.status))
-      throw errors.permission(`Cannot delete drive in state "${d.status}"`);
-    await this.store.transaction((trx) => this.svc.deleteDrive(uuid, trx));
-    this.svc.publish('drives', uuid, actor.user, 'deleted');
-    await this.svc.afterDriveDelete([uuid]);
+    return !!row;
+  }
+
+  /**
+   * PUT: on a drive mounted on a running server only name, meta, tags and allow_multimount apply (the rest is ignored,
+   * as CloudSigma does); `strict` (the resize action) refuses instead. A bigger size starts a resize: the answer shows
+   * `resizing` and the old size until the image has grown.
+   */
+  async update(actor: Actor, uuid: string, body: Record<string, unknown>, opts: { strict?: boolean } = {}): Promise<Stored<DriveDoc>> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const d = await this.loadOwned(actor, uuid, 'edit');
+      const live = await this.onRunningServer(uuid);
+      if (live && opts.strict) throw errors.permission(`Drive ${uuid} is mounted on a running server: stop the server to change the drive`);
+      const input = live ? liveEditable(body) : body;
+      if (input.storage_type !== undefined && input.storage_type !== null && readStorageType(input.storage_type, this.svc.capabilities) !== d.doc.storage_type)
+        throw errors.invalid('storage_type', 'The storage type of a drive cannot be changed: clone the drive with another storage_type');
+      const next = applyDriveInput(d.doc, input, this.svc.capabilities);
+      const grow = next.size !== d.doc.size;
+      if (next.size < d.doc.size) throw errors.invalid('size', `A drive cannot be shrunk (from ${d.doc.size} to ${next.size} bytes)`);
+      if (grow && BUSY.includes(d.status)) throw errors.permission(`Cannot resize drive in state "${d.status}"`);
+      if (grow) {
+        next.resize_to = next.size;
+        next.size = d.doc.size;
+      }
+      const ok = await this.store.transaction(async (trx) => {
+        await this.checkTags(actor, next.tags, trx);
+        if (grow && (await this.onRunningServer(uuid, trx))) return false;
+        const opts2 = { expectedVersion: d.version, ...(grow ? { status: 'resizing' } : {}) };
+        if (!(await this.store.drives.update(next, opts2, trx))) return false;
+        await this.store.drives.setTags(uuid, next.tags, trx);
+        return true;
+      });
+      if (ok) {
+        this.svc.publish('drives', uuid, d.owner, 'updated');
+        if (grow) void this.svc.storage.resize(uuid);
+        return (await this.store.drives.get(uuid))!;
+      }
+    }
+    throw errors.concurrency();
+  }
+
+  /** Deletes drives after checking every one of them; all go or none. */
+  async delete(actor: Actor, uuids: string[]): Promise<void> {
+    const unique = [...new Set(uuids)];
+    for (const uuid of unique) {
+      const d = await this.loadOwned(actor, uuid, 'edit');
+      if (d.owner !== actor.user) throw errors.permission('Only the owner may delete a drive');
+      if (await this.onRunningServer(uuid)) throw errors.permission(`Drive ${uuid} is mounted on a server that is not stopped`);
+      if (['cloning_src', 'cloning_dst', 'resizing', 'uploading'].includes(d.status)) throw errors.permission(`Cannot delete drive in state "${d.status}"`);
+    }
+    await this.store.transaction(async (trx) => {
+      for (const uuid of unique) {
+        const d = await this.store.drives.get(uuid, trx);
+        if (!d || ['cloning_src', 'cloning_dst', 'resizing', 'uploading'].includes(d.status) || (await this.onRunningServer(uuid, trx))) throw errors.concurrency();
+        await this.svc.deleteDrive(uuid, trx);
+      }
+    });
+    for (const uuid of unique) this.svc.publish('drives', uuid, actor.user, 'deleted');
+    await this.svc.afterDriveDelete(unique);
+  }
+
+  async clone(actor: Actor, uuid: string, body: Record<string, unknown>, query: Record<string, string | undefined>, opts: { libraryOnly?: boolean } = {}) {
+    const src = await this.load(actor, uuid);
+    if (opts.libraryOnly && src.owner !== null) throw errors.notFound('Drive');
+    const dst = await this.store.transaction(async (trx) => {
+      if (body.tags !== undefined && body.tags !== null) await this.checkTags(actor, readRefList(body.tags, 'tags'), trx);
+      return cloneDriveRecord(this.svc, actor, src, body, trx, readAvoid(query.avoid));
+    });
+    this.svc.publish('drives', dst, actor.user, 'created');
+    if (src.owner !== null) this.svc.publish('drives', src.uuid, src.owner, 'updated');
+    void this.svc.cloneDriveBytes([dst]);
+    return (await this.store.drives.get(dst))!;
+  }
+
+  async action(actor: Actor, uuid: string, action: string, query: Record<string, string | undefined>, body: Record<string, unknown>) {
+    switch (action) {
+      case 'clone':
+        return this.clone(actor, uuid, body, query);
+      case 'resize':
+        return this.update(actor, uuid, body, { strict: true });
+      default:
+        throw errors.invalid('do', `Unknown action ${action}; available: clone, resize`);
+    }
+  }
+
+  /**
+   * A raw upload becomes a new drive: status uploading while the body streams to disk, then unmounted. Its size is
+   * the body's, rounded up and grown to the storage type's minimum. A failed or interrupted upload leaves nothing.
+   */
+  async upload(actor: Actor, body: Readable, contentLength: number | null, filename?: string): Promise<string> {
+    const storageType = String(this.svc.capabilities.default_storage_type ?? 'dssd');
+    const lim = storageLimits(this.svc.capabilities, storageType)?.size;
+    const sizeFor = (n: number) => Math.max(roundSize(Math.max(n, 1)), lim?.min ?? 0);
+    if (contentLength !== null) checkSize(sizeFor(contentLength), storageType, this.svc.capabilities);
+    const doc = applyDriveInput(
+      null,
+      { name: filename || `Upload_${isoSeconds(new Date()).slice(0, 19).replace('T', ' ')}`, media: 'disk', size: sizeFor(contentLength ?? 0), storage_type: storageType },
+      this.svc.capabilities,
+    );
+    await this.store.drives.insert(actor.user, doc, 'uploading');
+    this.svc.publish('drives', doc.uuid, actor.user, 'created');
+    try {
+      const received = await this.svc.storage.receive(doc.uuid, body, contentLength);
+      const size = sizeFor(received);
+      checkSize(size, storageType, this.svc.capabilities);
+      if (!(await this.svc.storage.completeUpload(doc.uuid, size))) throw errors.notFound('Drive');
+      return doc.uuid;
+    } catch (e) {
+      await this.store.drives.delete(doc.uuid).catch(() => false);
+      await this.svc.afterDriveDelete([doc.uuid]);
+      this.svc.publish('drives', doc.uuid, actor.user, 'deleted');
+      throw e;
+    }
+  }
+
+  /** The drive whose bytes a download streams: complete, raw, and the actor's (or a library cdrom). */
+  async forDownload(actor: Actor, uuid: string): Promise<string> {
+    const d = await this.load(actor, uuid);
+    if (INCOMPLETE.includes(d.status) || d.status === 'resizing') throw errors.permission(`Cannot download drive in state "${d.status}"`);
+    const img = this.svc.storage.find(uuid);
+    if (!img) throw errors.permission(`Drive ${uuid} has no image`);
+    if (img.format !== 'raw') throw errors.permission('This library drive is a qcow2 image: clone it into your account and download the clone (raw)');
+    return img.path;
   }
 }

@@ -1,0 +1,220 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Store } from '../store/index.ts';
+import type { DriveDoc } from '../domain/drive-definition.ts';
+import { allocateRaw, copyImage, ensureDir, findImage, growRaw, imagePath, partialPath, qcowPath, removeImages, run } from './images.ts';
+
+/** Statuses during which something is being done to a drive's bytes; mounts don't change them. */
+export const BUSY = ['creating', 'cloning_dst', 'cloning_src', 'resizing', 'uploading', 'deleting'];
+
+export interface StorageHost {
+  readonly store: Store;
+  readonly log: Logger;
+  readonly config: { dataDir: string };
+  publish(resourceType: string, uuid: string, owner: string | null, action: string): void;
+}
+
+/** mounted / unmounted follows the attachment table, unless the drive is busy. */
+export async function refreshDriveStatus(store: Store, driveUuid: string, trx: Kysely<any>): Promise<void> {
+  const d = await store.drives.get(driveUuid, trx);
+  if (!d || d.owner === null || BUSY.includes(d.status)) return;
+  const status = (await isAttached(driveUuid, trx)) ? 'mounted' : 'unmounted';
+  if (d.status !== status) await store.drives.transition(driveUuid, [d.status], status, {}, trx);
+}
+
+async function isAttached(driveUuid: string, trx: Kysely<any>): Promise<boolean> {
+  return !!(await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', driveUuid).executeTakeFirst());
+}
+
+/**
+ * The bytes behind drives: allocation after create, copies after clone, growth after resize, uploads and downloads,
+ * and removal. Every long operation runs after the API has answered and ends by moving the drive out of its busy
+ * status; a failure removes what was half written and puts the status back.
+ */
+export class DriveStorage {
+  constructor(private readonly host: StorageHost) {}
+
+  private get store() {
+    return this.host.store;
+  }
+  private get dataDir() {
+    return this.host.config.dataDir;
+  }
+
+  find(uuid: string) {
+    return findImage(this.dataDir, uuid);
+  }
+
+  /** Gives a new drive its (sparse) image, then marks it unmounted. */
+  async allocate(uuid: string, size: number): Promise<void> {
+    const file = imagePath(this.dataDir, uuid);
+    try {
+      await ensureDir(this.dataDir);
+      await allocateRaw(file, size);
+      if (await this.store.drives.transition(uuid, ['creating'], 'unmounted')) return this.changed(uuid);
+      // Deleted while being created: nothing may stay behind.
+      if (!(await this.store.drives.get(uuid))) await removeImages(this.dataDir, uuid);
+    } catch (e) {
+      this.host.log.error({ err: e, drive: uuid }, 'allocating a drive image failed');
+      await removeImages(this.dataDir, uuid).catch(() => {});
+      await this.store.drives.transition(uuid, ['creating'], 'unavailable').catch(() => false);
+      await this.changed(uuid);
+    }
+  }
+
+  /** Copies the bytes of every drive in cloning_dst among `uuids`; each finishes on its own. */
+  runClones(uuids: string[]): Promise<void[]> {
+    return Promise.all(uuids.map((u) => this.runClone(u)));
+  }
+
+  private async runClone(dstUuid: string): Promise<void> {
+    const dst = await this.store.drives.get(dstUuid);
+    if (!dst || dst.status !== 'cloning_dst' || !dst.doc.clone_of) return;
+    const srcUuid = dst.doc.clone_of;
+    const target = imagePath(this.dataDir, dstUuid);
+    try {
+      await ensureDir(this.dataDir);
+      const src = this.find(srcUuid);
+      if (src) await copyImage(src, target, dst.doc.size);
+      else await allocateRaw(target, dst.doc.size); // a source without bytes (never allocated) clones to an empty drive
+      const done = await this.finish(dstUuid, ['cloning_dst'], (doc) => {
+        delete doc.clone_of;
+      });
+      if (!done) await removeImages(this.dataDir, dstUuid);
+    } catch (e) {
+      this.host.log.error({ err: e, drive: dstUuid, source: srcUuid }, 'cloning a drive failed');
+      await removeImages(this.dataDir, dstUuid).catch(() => {});
+      await this.store.transaction(async (trx) => {
+        const cur = await this.store.drives.get(dstUuid, trx);
+        if (cur?.status === 'cloning_dst') await this.store.drives.delete(dstUuid, trx);
+      });
+      this.host.publish('drives', dstUuid, dst.owner, 'deleted');
+    }
+    await this.releaseSource(srcUuid);
+  }
+
+  /** The source of finished clones returns to mounted / unmounted once no other copy reads from it. */
+  private async releaseSource(srcUuid: string): Promise<void> {
+    await this.store.transaction(async (trx) => {
+      const src = await this.store.drives.get(srcUuid, trx);
+      if (!src || src.status !== 'cloning_src') return;
+      const copying = await trx.selectFrom('drives').select('data').where('status', '=', 'cloning_dst').execute();
+      if (copying.some((r: any) => JSON.parse(r.data).clone_of === srcUuid)) return;
+      const status = (await isAttached(srcUuid, trx)) ? 'mounted' : 'unmounted';
+      await this.store.drives.transition(srcUuid, ['cloning_src'], status, {}, trx);
+    });
+    await this.changed(srcUuid);
+  }
+
+  /** Grows a drive's image to the size its resize asked for, then records the size. */
+  async resize(uuid: string): Promise<void> {
+    const d = await this.store.drives.get(uuid);
+    if (!d || d.status !== 'resizing' || d.doc.resize_to === undefined) return;
+    const size = d.doc.resize_to;
+    try {
+      const img = this.find(uuid);
+      if (img?.format === 'qcow2') await run('qemu-img', ['resize', '-q', img.path, String(size)]);
+      else if (img) await growRaw(img.path, size);
+      else {
+        await ensureDir(this.dataDir);
+        await allocateRaw(imagePath(this.dataDir, uuid), size);
+      }
+      await this.finish(uuid, ['resizing'], (doc) => {
+        doc.size = size;
+        delete doc.resize_to;
+      });
+    } catch (e) {
+      this.host.log.error({ err: e, drive: uuid }, 'resizing a drive failed');
+      await this.finish(uuid, ['resizing'], (doc) => {
+        delete doc.resize_to;
+      });
+    }
+  }
+
+  /** Ends a busy status: the document change and mounted/unmounted in one write. Returns false if the drive is gone. */
+  private async finish(uuid: string, from: string[], change: (doc: DriveDoc) => void): Promise<boolean> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const ok = await this.store.transaction(async (trx) => {
+        const d = await this.store.drives.get(uuid, trx);
+        if (!d || !from.includes(d.status)) return 'gone' as const;
+        change(d.doc);
+        const status = (await isAttached(uuid, trx)) ? 'mounted' : 'unmounted';
+        return (await this.store.drives.update(d.doc, { status, expectedVersion: d.version }, trx)) ? ('done' as const) : ('retry' as const);
+      });
+      if (ok === 'gone') return false;
+      if (ok === 'done') {
+        await this.changed(uuid);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Streams an upload into the drive's image (through a .part file renamed on completion). Any failure, a short
+   * body or a client that goes away removes the file; the caller removes the record.
+   */
+  async receive(uuid: string, body: Readable, expected: number | null): Promise<number> {
+    await ensureDir(this.dataDir);
+    const file = imagePath(this.dataDir, uuid);
+    const tmp = partialPath(file);
+    let received = 0;
+    body.on('data', (c: Buffer) => (received += c.length));
+    try {
+      await pipeline(body, fs.createWriteStream(tmp, { highWaterMark: 1 << 20 }));
+      if (expected !== null && received !== expected) throw new Error(`upload ended after ${received} of ${expected} bytes`);
+      return received;
+    } catch (e) {
+      await fsp.rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  /** Completes an upload: grows the received bytes to the drive's size and makes them the image. */
+  async completeUpload(uuid: string, size: number): Promise<boolean> {
+    const file = imagePath(this.dataDir, uuid);
+    const tmp = partialPath(file);
+    await growRaw(tmp, size);
+    await fsp.rename(tmp, file);
+    const ok = await this.finish(uuid, ['uploading'], (doc) => {
+      doc.size = size;
+    });
+    if (!ok) await removeImages(this.dataDir, uuid);
+    return ok;
+  }
+
+  /** Removes the bytes of deleted drives, once their records are gone. Library images are never touched. */
+  async remove(uuids: string[]): Promise<void> {
+    for (const u of uuids) await removeImages(this.dataDir, u).catch((e) => this.host.log.error({ err: e, drive: u }, 'removing a drive image failed'));
+  }
+
+  /**
+   * After a restart nothing is copying or receiving any more: a drive left in a busy status by this node is
+   * finished or removed, so no half drive survives a crash. Only safe when this process is the only API node.
+   */
+  async recover(): Promise<void> {
+    const stuck = (await this.store.db.selectFrom('drives').select(['uuid', 'status']).where('status', 'in', ['creating', 'cloning_dst', 'uploading', 'resizing']).execute()) as Array<{ uuid: string; status: string }>;
+    for (const d of stuck) {
+      if (d.status === 'creating') await this.allocate(d.uuid, (await this.store.drives.get(d.uuid))!.doc.size);
+      else if (d.status === 'cloning_dst') await this.runClone(d.uuid);
+      else if (d.status === 'resizing') await this.resize(d.uuid);
+      else {
+        await removeImages(this.dataDir, d.uuid);
+        await this.store.drives.delete(d.uuid);
+      }
+    }
+    const sources = (await this.store.db.selectFrom('drives').select('uuid').where('status', '=', 'cloning_src').execute()) as Array<{ uuid: string }>;
+    for (const s of sources) await this.releaseSource(s.uuid);
+  }
+
+  private async changed(uuid: string): Promise<void> {
+    const d = await this.store.drives.get(uuid);
+    if (d) this.host.publish('drives', uuid, d.owner, 'updated');
+  }
+}
+
+export { imagePath, qcowPath };
