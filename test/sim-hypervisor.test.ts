@@ -95,6 +95,19 @@ for (const db of databases()) {
       await waitForStatus(t, uuid, 'stopped');
     });
 
+    test('sim_hang_next=stop: a second stop is refused while the first may still finish, accepted once it is overdue', async () => {
+      const uuid = await create(t, 'stop-hangs', { meta: { sim_hang_next: 'stop' } });
+      await startAndWait(t, uuid);
+      assert.equal((await act(t, uuid, 'stop')).status, 202);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await t.call('GET', `/servers/${uuid}/`)).body.status, 'stopping');
+      assert.equal((await act(t, uuid, 'stop')).status, 403);
+      await new Promise((r) => setTimeout(r, 2100)); // OPENSIGMA_ACPI_TIMEOUT_S of this server
+      const again = await act(t, uuid, 'stop');
+      assert.equal(again.status, 202, again.text);
+      await waitForStatus(t, uuid, 'stopped');
+    });
+
     test('placement honours avoid=: the servers land on different hosts, as availability groups show', async () => {
       const a = await create(t, 'ag-a');
       const b = await create(t, 'ag-b');

@@ -289,7 +289,10 @@ export class ServerCommands {
         await this.store.transaction(async (trx) => {
           const cur = (await this.store.servers.get(uuid, trx))!;
           if (!from.includes(cur.status) || !cur.row.host) this.wrongState(action, cur, "['started', 'running_legacy']");
-          if (!(await this.store.servers.transition(uuid, from, 'stopping', {}, trx))) this.wrongState(action, cur, "['started', 'running_legacy']");
+          if (cur.status !== 'running' && (await this.stopUnderway(uuid, trx))) this.wrongState(action, cur, "['started', 'running_legacy']");
+          // The version check makes two concurrent stops of one server conflict on every database.
+          if (!(await this.store.servers.update(cur.doc, { status: 'stopping', expectedVersion: cur.version, expectedStatus: from }, trx)))
+            this.wrongState(action, cur, "['started', 'running_legacy']");
           await this.enqueue(trx, uuid, String(cur.row.host), action);
         });
         break;
@@ -331,6 +334,20 @@ export class ServerCommands {
     this.wake();
     this.svc.publish('servers', uuid, s.owner, action);
     return reply();
+  }
+
+  /** Whether a stop is already on its way; one unfinished for longer than the ACPI timeout counts as hung. */
+  private async stopUnderway(uuid: string, trx: Kysely<any>): Promise<boolean> {
+    const since = new Date(Date.now() - this.svc.config.acpiTimeoutS * 1000).toISOString();
+    const op = await trx
+      .selectFrom('operations')
+      .select('id')
+      .where('server_uuid', '=', uuid)
+      .where('kind', '=', 'stop')
+      .where('state', 'in', ['pending', 'running'])
+      .where('created_at', '>', since)
+      .executeTakeFirst();
+    return !!op;
   }
 
   /** Waits for a host operation to finish, for actions whose reply needs its result (a console port). */
