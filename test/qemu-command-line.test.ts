@@ -123,6 +123,16 @@ test('public dhcp NIC + private VLAN NIC + unconnected NIC, models and MACs', ()
   );
 });
 
+test('a public NIC without an IPv4 address is on a hub of its own, not on user networking', () => {
+  const argv = buildCommandLine(spec({ nics: [{ mac: '22:4b:9d:00:00:09', model: 'virtio', boot_order: null, kind: 'public', ip: null, vlan: null }] }), host);
+  assert.equal(argv[argv.indexOf('-netdev') + 1], 'hubport,id=net0,hubid=100');
+});
+
+test('VNC listens where the host says', () => {
+  const argv = buildCommandLine(spec({}), { ...host, vncHost: '0.0.0.0', vncDisplayBase: 7 });
+  assert.equal(argv[argv.indexOf('-vnc') + 1], '0.0.0.0:7,to=906,password=on');
+});
+
 test('public network around the address: gateway/dns never collide with it', () => {
   assert.deepEqual(publicNet('10.200.3.7'), { net: '10.200.3.0/24', host: '10.200.3.1', dns: '10.200.3.2', dhcpstart: '10.200.3.7' });
   assert.deepEqual(publicNet('192.168.5.1'), { net: '192.168.5.0/24', host: '192.168.5.2', dns: '192.168.5.3', dhcpstart: '192.168.5.1' });

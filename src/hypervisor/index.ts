@@ -1,4 +1,3 @@
-import os from 'node:os';
 import type { Config } from '../config.ts';
 import type { ContextProvider, HypervisorDriver } from './driver.ts';
 import { SimDriver } from './sim/index.ts';
@@ -26,15 +25,18 @@ export async function createHosts(config: Config, context: ContextProvider): Pro
     }
     return hosts;
   }
-  const { QemuDriver } = await import('./qemu/driver.ts' as string);
+  const { QemuDriver } = await import('./qemu/driver.ts');
   hosts.set(
     config.hostName,
     new QemuDriver({
       hostName: config.hostName,
       dataDir: config.dataDir,
-      capacity: config.hostCpuMhz || config.hostMem ? { cpu: config.hostCpuMhz ?? os.cpus().length * 2000, mem: config.hostMem ?? os.totalmem() } : undefined,
+      // VNC listens where the API does, so the vnc_url's host reaches it.
+      bindHost: config.listenHost,
+      // Unset = measured: host memory minus a reserve, CPU MHz x cores.
+      capacity: { cpu: config.hostCpuMhz ?? undefined, mem: config.hostMem ?? undefined },
       context,
-    }) as HypervisorDriver,
+    }),
   );
   return hosts;
 }

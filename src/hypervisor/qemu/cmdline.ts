@@ -14,6 +14,8 @@ export interface HostSettings {
   vncDisplayMax?: number;
   /** TCG translation cache size in MiB (default 32; QEMU's own default costs ~48 MiB RSS per guest). */
   tcgTbSizeMiB?: number;
+  /** Address QEMU's VNC server listens on (default 127.0.0.1). */
+  vncHost?: string;
 }
 
 /** Files a guest's QEMU uses in its run dir; the driver and the command line agree on them through this. */
@@ -172,8 +174,7 @@ function nicArgs(nics: GuestNic[], runDir: string): string[] {
     if (!model) throw new DriverError(`NIC ${n.mac}: unknown model ${n.model}`, 'invalid');
     if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(n.mac)) throw new DriverError(`NIC: invalid MAC ${n.mac}`, 'invalid');
     const id = `net${i}`;
-    if (n.kind === 'public') {
-      if (!n.ip) throw new DriverError(`public NIC ${n.mac} has no address`, 'invalid');
+    if (n.kind === 'public' && n.ip) {
       const p = publicNet(n.ip);
       out.push('-netdev', `user,id=${id},net=${p.net},host=${p.host},dns=${p.dns},dhcpstart=${p.dhcpstart},restrict=on`);
       // QEMU 7.2 has no per-NIC counters: mirror both directions to sockets the driver reads and counts.
@@ -186,7 +187,7 @@ function nicArgs(nics: GuestNic[], runDir: string): string[] {
       if (!n.vlan) throw new DriverError(`private NIC ${n.mac} has no VLAN`, 'invalid');
       out.push('-netdev', `stream,id=${id},server=on,addr.type=unix,addr.path=${q(files.nic(i))}`);
     } else {
-      // A NIC on no network: a hub of its own with nothing else on it.
+      // A NIC on no network (or a public one the control plane gave no IPv4 address): a hub of its own.
       out.push('-netdev', `hubport,id=${id},hubid=${100 + i}`);
     }
     const boot = n.boot_order != null ? `,bootindex=${n.boot_order}` : '';
@@ -206,6 +207,7 @@ export function buildCommandLine(spec: GuestSpec, host: HostSettings): string[] 
   const accel = host.accel === 'kvm' ? 'kvm' : `tcg,tb-size=${host.tcgTbSizeMiB ?? 32}`;
   const vncBase = host.vncDisplayBase ?? 100;
   const vncMax = host.vncDisplayMax ?? vncBase + 899;
+  const vncHost = host.vncHost ?? '127.0.0.1';
   const argv = [
     '-name', `opensigma-${spec.uuid}`,
     '-uuid', spec.uuid,
@@ -227,7 +229,7 @@ export function buildCommandLine(spec: GuestSpec, host: HostSettings): string[] 
     ...(spec.context ? ['-chardev', `socket,id=context,path=${q(files.context)},server=on,wait=off`, '-serial', 'chardev:context'] : []),
     '-device', 'VGA',
     // Password auth from the start: nobody gets in until the driver sets the password over QMP.
-    '-vnc', `127.0.0.1:${vncBase},to=${vncMax},password=on`,
+    '-vnc', `${vncHost.includes(':') ? `[${vncHost}]` : vncHost}:${vncBase},to=${vncMax},password=on`,
     ...driveArgs(spec.drives),
     ...nicArgs(spec.nics, host.runDir),
     '-msg', 'timestamp=on',

@@ -24,6 +24,10 @@ import { serveContext } from './context.ts';
 
 export interface QemuOptions {
   dataDir: string;
+  /** Name of this compute host, for logs. */
+  hostName?: string;
+  /** Address QEMU's VNC servers listen on (default 127.0.0.1). */
+  bindHost?: string;
   /** Answers the guests' server-context requests (ttyS1). Without it, context requests get an empty reply. */
   context?: ContextProvider;
   /** 'tcg' unless a probe proved KVM works on this host (see docs/qemu.md). */
@@ -163,6 +167,7 @@ export class QemuDriver implements HypervisorDriver {
       runDir,
       tcgTbSizeMiB: this.opts.tcgTbSizeMiB,
       vncDisplayBase: this.opts.vncDisplayBase,
+      vncHost: this.opts.bindHost,
     });
     const cap = this.capacity();
     const used = [...this.guestsById.values()].filter((g) => !g.gone).reduce((s, g) => s + g.spec.mem, 0);
@@ -257,7 +262,7 @@ export class QemuDriver implements HypervisorDriver {
     qmp.on('close', () => void this.watchExit(g));
     for (const [i, nic] of g.spec.nics.entries()) {
       const io = g.nics.get(nic.mac.toLowerCase())!;
-      if (nic.kind === 'public') {
+      if (nic.kind === 'public' && nic.ip) {
         for (const dir of ['in', 'out'] as const) {
           const s = await connectUnix(files.mirror(i, dir));
           g.sockets.push(s);
