@@ -7,6 +7,7 @@ import { driveRoutes } from './drives.ts';
 import { keypairRoutes } from './keypairs.ts';
 import { networkingRoutes } from './networking.ts';
 import { libdriveRoutes } from './libdrives.ts';
+import { globalContextRoutes } from './global-context.ts';
 import { serverRoutes } from './servers.ts';
 import { tagRoutes } from './tags.ts';
 
@@ -19,4 +20,5 @@ export async function registerResources(r: Routes, svc: Services, auth: Authenti
   tagRoutes(r, svc);
   keypairRoutes(r, svc);
   networkingRoutes(r, svc);
+  globalContextRoutes(r, svc);
 }

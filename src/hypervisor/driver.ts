@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { ContextReply, ContextRequest } from '../domain/context.ts';
 
 /** Everything a driver needs to run one guest, resolved by the control plane from the server definition. */
 export interface GuestSpec {
@@ -78,8 +79,12 @@ export interface GuestEvent {
   type: 'powered_off' | 'crashed';
 }
 
-/** Host-side answers to the guest's server-context requests (ttyS1). */
-export type ContextProvider = (serverUuid: string, request: string) => Promise<string>;
+/**
+ * Host-side answers to the guest's server-context requests (ttyS1): `request` is what the guest wrote between `<` and
+ * `>` (the path; surrounding newlines optional), the answer the complete reply to write back, ending in `\n` + EOT.
+ * Implemented by `contextReply` in src/domain/context.ts.
+ */
+export type ContextProvider = (serverUuid: string, request: ContextRequest) => Promise<ContextReply>;
 
 export interface HostCapacity {
   cpu: number;

@@ -1,0 +1,28 @@
+import type { Services } from '../services.ts';
+import { globalContextOf } from '../domain/context.ts';
+import { readMeta } from '../domain/input.ts';
+import { errors } from '../errors.ts';
+import { AnyObject } from './schemas.ts';
+import type { Routes } from './http.ts';
+
+const tags = ['global_context'];
+
+/** /global_context/: one dict per account that every server of it sees in its context under global_context. */
+export function globalContextRoutes(r: Routes, svc: Services): void {
+  r.get('/global_context/', { tags, summary: "The account's global server context" }, async ({ actor }) => globalContextOf(svc, actor.user));
+
+  // POST (what the docs and pycloudsigma use) and PUT both replace the whole dict and answer it.
+  const replace = async ({ actor, body }: { actor: { user: string }; body: unknown }) => {
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw errors.invalid(null, 'Expected a JSON object of strings');
+    const data = readMeta(body, 'global_context');
+    const row = { data: JSON.stringify(data), updated_at: new Date().toISOString() };
+    await svc.store.db
+      .insertInto('global_contexts')
+      .values({ user_uuid: actor.user, ...row })
+      .onConflict((oc) => oc.column('user_uuid').doUpdateSet(row))
+      .execute();
+    return data;
+  };
+  r.post('/global_context/', { tags, summary: 'Replace the global server context', schema: { body: AnyObject } }, replace);
+  r.put('/global_context/', { tags, summary: 'Replace the global server context', schema: { body: AnyObject } }, replace);
+}
