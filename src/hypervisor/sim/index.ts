@@ -168,6 +168,12 @@ export class SimDriver implements HypervisorDriver {
     this.off(uuid, 'crashed');
   }
 
+  /** Test hook: the guest is gone and no event says so, as when it died while nobody listened. */
+  vanish(uuid: string): void {
+    this.running(uuid);
+    this.off(uuid);
+  }
+
   /** Test hook: the guest powers itself off (as `poweroff` inside it would). */
   guestPowerOff(uuid: string): void {
     this.running(uuid);
