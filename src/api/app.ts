@@ -94,6 +94,8 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     if (err instanceof ApiError) {
       return reply.code(err.statusCode).headers(err.headers).send(err.errors);
     }
+    // An id that cannot exist is not found, like any other missing object.
+    if ((err as FastifyError).validation && (err as FastifyError).validationContext === 'params') return reply.code(404).send(errors.notFound().errors);
     if ((err as FastifyError).validation) {
       const v = (err as FastifyError).validation![0]!;
       const point = (v.instancePath || '').replace(/^\//, '').replace(/\//g, '.') || (v.params as any)?.missingProperty || null;

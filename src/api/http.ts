@@ -52,6 +52,11 @@ export class RouteTable {
     entry.methods.add(method);
   }
 
+  /** [pattern, methods] of every route, for documentation and its tests. */
+  entries(): Array<[string, string[]]> {
+    return [...this.patterns.entries()].map(([k, e]) => [k, [...e.methods]]);
+  }
+
   methodsFor(url: string): string[] {
     const path = url.split('?')[0]!;
     // Static segments win over parameters, as in the router: /servers/detail is not /servers/:uuid.

@@ -5,17 +5,22 @@ export const Uuid = Type.String({ pattern: '^[0-9a-fA-F-]{36}$' });
 export const UuidParams = Type.Object({ uuid: Uuid });
 export const Ref = Type.Object({ resource_uri: Type.String(), uuid: Type.String() });
 
-const listParam = Type.Optional(Type.String());
+/** A list parameter may be repeated (?name__contains=a&name__contains=b): repeats are AND-ed. */
+const listParam = Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())]));
+const count = (description: string) => {
+  const n = Type.String({ pattern: '^\\d+$', description });
+  return Type.Optional(Type.Union([n, Type.Array(n)]));
+};
 export const ListQuerystring = Type.Object(
   {
-    limit: Type.Optional(Type.String({ pattern: '^\\d+$', description: 'page size; 0 = all' })),
-    offset: Type.Optional(Type.String({ pattern: '^\\d+$' })),
+    limit: count('page size; 0 = all (default 20)'),
+    offset: count('index of the first object'),
     fields: listParam,
     name: listParam,
     name__contains: listParam,
     uuid: listParam,
-    tag: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
-    tag__name: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
+    tag: listParam,
+    tag__name: listParam,
     status: listParam,
     order_by: listParam,
   },

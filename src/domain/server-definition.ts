@@ -156,18 +156,33 @@ function readDrives(v: unknown): DriveAttachment[] {
 function readGpus(v: unknown, caps: Capabilities): ServerDef['gpus'] {
   if (v === null) return [];
   if (!Array.isArray(v)) throw errors.invalid('gpus', 'Expected a list of GPUs');
-  const models = Object.keys(caps.gpus ?? {});
-  return v.map((g) => {
-    const model = readString((g as Body)?.model, 'gpus.model');
+  const offered = (caps.gpus ?? {}) as Record<string, { max_per_host?: number }>;
+  const models = Object.keys(offered);
+  const out = v.map((g) => {
+    if (!g || typeof g !== 'object' || Array.isArray(g)) throw errors.invalid('gpus', 'Expected a list of {"model": ...}');
+    const m = (g as Body).model;
+    if (m === undefined || m === null) throw errors.required('gpus.model');
+    const model = readString(m, 'gpus.model');
     if (!models.includes(model)) throw errors.invalid('gpus.model', `GPU model ${model} is not available; available: ${models.join(', ') || 'none'}`);
     return { model };
   });
+  // One server sits on one host: it cannot have more of a model than a host holds.
+  for (const model of new Set(out.map((g) => g.model))) {
+    const n = out.filter((g) => g.model === model).length;
+    const max = offered[model]!.max_per_host;
+    if (max !== undefined && n > max) throw errors.invalid('gpus', `At most ${max} GPUs of model ${model} fit on one host, not ${n}`);
+  }
+  return out;
 }
 
 function readEpcs(v: unknown, caps: Capabilities): ServerDef['epcs'] {
   if (v === null) return [];
   if (!Array.isArray(v)) throw errors.invalid('epcs', 'Expected a list of EPCs');
-  const out = v.map((e) => ({ size: readInt((e as Body)?.size, 'epcs.size', { min: 1 }) }));
+  const out = v.map((e) => {
+    if (!e || typeof e !== 'object' || Array.isArray(e)) throw errors.invalid('epcs', 'Expected a list of {"size": ...}');
+    if ((e as Body).size === undefined || (e as Body).size === null) throw errors.required('epcs.size');
+    return { size: readInt((e as Body).size, 'epcs.size', { min: 1 }) };
+  });
   const total = out.reduce((s, e) => s + e.size, 0);
   const max = caps.epc?.max_per_host;
   if (max !== undefined && total > max) throw errors.invalid('epcs.size', `Total EPC size ${total} exceeds the maximum of ${max} bytes`);
@@ -231,8 +246,8 @@ export function applyServerInput(existing: ServerDef | null, body: Body, caps: C
   if (has('allocation_pool')) d.allocation_pool = body.allocation_pool === null ? null : readString(body.allocation_pool, 'allocation_pool');
   if (has('hypervisor')) {
     d.hypervisor = readString(body.hypervisor, 'hypervisor');
-    // A hypervisor given without a cpu_type still gets amd.
-    if (!has('cpu_type')) d.cpu_type = 'amd';
+    // A (new) hypervisor given without a cpu_type gets amd; resending the same one keeps the cpu_type.
+    if (!has('cpu_type') && (!existing || existing.hypervisor !== d.hypervisor)) d.cpu_type = 'amd';
   }
   if (has('cpu_type')) d.cpu_type = readString(body.cpu_type, 'cpu_type');
   if (has('requirements')) {
