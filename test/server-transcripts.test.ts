@@ -124,12 +124,18 @@ for (const db of databases()) {
       const b = new Bindings();
       const uuid = await server(t.call, minimal);
       b.bind('3b3616df-16dc-4a49-bfca-5c2192e1f089', uuid, 'setup');
+      // The VLAN and the static address are the account's own, bought as subscriptions.
+      const subs = await t.call('POST', '/subscriptions/', { objects: [{ resource: 'ip', amount: 1, period: '1 month' }, { resource: 'vlan', period: '1 month' }] });
+      assert.equal(subs.status, 201, subs.text);
+      const owned = (kind: string) => subs.body.objects.find((x: any) => x.resource === kind).subscribed_object;
+      b.bind('10619300-edda-42ba-91e0-7e3df0689d00', owned('vlan'), 'setup');
+      b.bind('94.26.101.182', owned('ip'), 'setup');
       await replay(t.call, 'server_add_dhcp_nic', b);
       await replay(t.call, 'server_add_manual_nic', b);
       await replay(t.call, 'server_add_private_nic', b);
       const two = await t.call('PUT', `/servers/${uuid}/`, {
         ...minimal,
-        nics: [{ ip_v4_conf: { conf: 'dhcp' }, model: 'e1000' }, { vlan: '10619300-edda-42ba-91e0-7e3df0689d00' }],
+        nics: [{ ip_v4_conf: { conf: 'dhcp' }, model: 'e1000' }, { vlan: b.map.get('10619300-edda-42ba-91e0-7e3df0689d00') }],
       });
       assert.equal(two.status, 200, two.text);
       await replay(t.call, 'server_get_two_nics', b);
