@@ -11,6 +11,7 @@ import { RateLimiter } from './rate-limit.ts';
 import { RouteTable, Routes } from './http.ts';
 import { API } from '../domain/refs.ts';
 import { registerResources } from './resources.ts';
+import { attachNotifications } from './notifications.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -129,6 +130,7 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
 
   const routes = new Routes(app as unknown as FastifyInstance, table);
   await registerResources(routes, svc, auth);
+  attachNotifications(app as unknown as FastifyInstance, svc);
 
   app.get(`${API}/openapi.json`, { config: { auth: 'public' }, schema: { hide: true } as any }, async () => app.swagger());
 

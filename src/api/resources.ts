@@ -8,6 +8,7 @@ import { keypairRoutes } from './keypairs.ts';
 import { networkingRoutes } from './networking.ts';
 import { libdriveRoutes } from './libdrives.ts';
 import { globalContextRoutes } from './global-context.ts';
+import { locationRoutes } from './locations.ts';
 import { serverRoutes } from './servers.ts';
 import { tagRoutes } from './tags.ts';
 
@@ -21,4 +22,5 @@ export async function registerResources(r: Routes, svc: Services, auth: Authenti
   keypairRoutes(r, svc);
   networkingRoutes(r, svc);
   globalContextRoutes(r, svc);
+  locationRoutes(r, svc);
 }

@@ -1,0 +1,33 @@
+import type { AddressInfo } from 'node:net';
+import type { Services } from '../services.ts';
+import { API } from '../domain/refs.ts';
+import type { Routes } from './http.ts';
+import { envelope } from './lists.ts';
+
+/**
+ * /locations/: this installation is the one location. Its URLs use OPENSIGMA_PUBLIC_HOST and the port the API really
+ * listens on; the websocket is served by the API itself.
+ */
+export function locationRoutes(r: Routes, svc: Services): void {
+  r.get('/locations/', { tags: ['locations'], summary: 'The locations of this cloud (this installation)', auth: 'public' }, async ({ req }) => {
+    const { config } = svc;
+    const port = (req.server.server.address() as AddressInfo | null)?.port ?? config.listenPort;
+    const host = config.publicHost.includes(':') && !config.publicHost.startsWith('[') ? `[${config.publicHost}]` : config.publicHost;
+    const secure = Boolean(config.tlsCert);
+    const base = `${secure ? 'https' : 'http'}://${host}:${port}`;
+    const api = `${base}${API}/`;
+    const location = {
+      alternative_frontend_url: `${base}/`,
+      api_endpoint: api,
+      country_code: '',
+      default_frontend_signup_url: `${base}/`,
+      default_frontend_url: `${base}/`,
+      display_name: `opensigma (${config.publicHost})`,
+      documentation_url: `${base}${API}/openapi.json`,
+      id: 'OPENSIGMA',
+      upload_url: api,
+      websocket_url: `${secure ? 'wss' : 'ws'}://${host}:${port}/websocket`,
+    };
+    return envelope([location], { limit: 0, offset: 0 }, 1);
+  });
+}

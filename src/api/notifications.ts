@@ -1,0 +1,101 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Services } from '../services.ts';
+import { ServerCommands } from '../commands/servers.ts';
+import { DriveCommands } from '../commands/drives.ts';
+import { errors, type ApiError } from '../errors.ts';
+import type { ChangeEvent } from '../events.ts';
+import { API } from '../domain/refs.ts';
+import { parseCookies } from './auth.ts';
+
+/** What a client hears about (docs §1.13): changes to these resources of its own account. */
+export const NOTIFIED = new Set(['servers', 'drives', 'ips', 'vlans', 'jobs', 'profile', 'subscriptions']);
+const PATHS = new Set(['/websocket', `${API}/websocket`]);
+const PING_MS = 30_000;
+
+export interface Frame {
+  resource_type: string;
+  resource_uri: string;
+  /** the object as GET shows it now; absent when it is gone */
+  object?: unknown;
+}
+
+/** Servers and drives render as their GET does; other resources register their own renderer on `svc.renderers`. */
+function registerCoreRenderers(svc: Services): void {
+  const servers = new ServerCommands(svc);
+  const drives = new DriveCommands(svc);
+  const quiet = async <T>(f: () => Promise<T>): Promise<T | null> => f().catch(() => null);
+  if (!svc.renderers.has('servers')) svc.renderers.set('servers', (actor, uuid) => quiet(async () => servers.render(actor, await servers.load(actor, uuid))));
+  if (!svc.renderers.has('drives')) svc.renderers.set('drives', (actor, uuid) => quiet(async () => drives.render(actor, await drives.load(actor, uuid))));
+}
+
+/** The frame for one change, rendered for the account that owns it. */
+export async function frameFor(svc: Services, user: string, e: ChangeEvent): Promise<Frame> {
+  const render = svc.renderers.get(e.resource_type);
+  const object = render ? await render({ user }, e.uuid).catch(() => null) : null;
+  return { resource_type: e.resource_type, resource_uri: e.resource_uri, ...(object ? { object } : {}) };
+}
+
+function refuse(socket: Duplex, status: number, reason: string, err: ApiError): void {
+  const body = JSON.stringify(err.errors);
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * Websocket notifications at /websocket (and /api/2.0/websocket): a client that got an `async_auth` cookie from
+ * `POST /accounts/action/?do=authenticate_asynchronous` connects with it and receives one JSON frame per change to its
+ * own servers, drives, IPs, VLANs, subscriptions, jobs and profile, in the order they happened. Changes made through
+ * other API nodes arrive too (the event bus crosses nodes). Anyone else's changes never do.
+ */
+export function attachNotifications(app: FastifyInstance, svc: Services): void {
+  registerCoreRenderers(svc);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {});
+    const path = (req.url ?? '').split('?')[0]!.replace(/\/+$/, '');
+    if (!PATHS.has(path)) return refuse(socket, 404, 'Not Found', errors.noRoute());
+    const token = parseCookies(req.headers.cookie).async_auth;
+    void (token ? svc.store.users.resolveToken(token, 'async') : Promise.resolve(undefined))
+      .then((who) => {
+        if (!who) return refuse(socket, 401, 'Unauthorized', errors.unauthorized());
+        wss.handleUpgrade(req, socket, head, (ws) => serveClient(svc, ws, who.user));
+      })
+      .catch(() => refuse(socket, 500, 'Internal Server Error', errors.backend()));
+  });
+
+  app.addHook('onClose', async () => {
+    for (const c of wss.clients) c.terminate();
+    await new Promise<void>((r) => wss.close(() => r()));
+  });
+}
+
+function serveClient(svc: Services, ws: WebSocket, user: string): void {
+  let chain = Promise.resolve();
+  const unsubscribe = svc.bus.subscribe((e) => {
+    if (e.owner !== user || !NOTIFIED.has(e.resource_type)) return;
+    // Rendered one after another, so frames keep the order of the changes.
+    chain = chain.then(async () => {
+      const frame = await frameFor(svc, user, e);
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+    });
+  });
+  let alive = true;
+  ws.on('pong', () => (alive = true));
+  const ping = setInterval(() => {
+    if (!alive) return ws.terminate();
+    alive = false;
+    ws.ping();
+  }, PING_MS);
+  ping.unref();
+  ws.on('message', () => {}); // clients only listen
+  ws.on('error', () => {});
+  ws.on('close', () => {
+    clearInterval(ping);
+    unsubscribe();
+  });
+}
