@@ -1,6 +1,8 @@
 #!/bin/sh
-# build-images.sh OUTDIR -- build the tiny opensigma guest from Debian packages only.
+# build-images.sh [OUTDIR] -- build the tiny opensigma guest from Debian packages only.
 #
+# OUTDIR defaults to library/images next to this script's repository, where library/opensigma-tiny-guest.json
+# offers both images as library drives (a restart of opensigma picks them up).
 # Outputs in OUTDIR:
 #   vmlinuz, initrd.gz      kernel (linux-image-cloud-amd64) + busybox-static initramfs
 #   boot.iso                bootable cdrom (isolinux)
@@ -15,7 +17,7 @@
 # Needs apt-get (Debian 12); installs its build tools when missing (run as root or with them present).
 set -eu
 
-OUT=$(realpath -m "${1:-./images}")
+OUT=$(realpath -m "${1:-$(dirname "$0")/../library/images}")
 mkdir -p "$OUT"
 SELF_HASH=$(sha256sum "$0" | cut -c1-16)
 

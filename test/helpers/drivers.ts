@@ -104,6 +104,12 @@ function qemuImages() {
   return images;
 }
 
+/** Where the guest images were built, or null when qemu tests are skipped. */
+export function qemuImagesDir(): string | null {
+  const img = qemuImages();
+  return 'dir' in img ? img.dir : null;
+}
+
 export function qemuHarness(): DriverHarness {
   const img = qemuImages();
   const skip = 'skip' in img ? img.skip : null;
