@@ -11,15 +11,18 @@ import type { Stored } from './store/documents.ts';
 import type { ComputeNode } from './compute/node.ts';
 import type { Actor } from './commands/servers.ts';
 import { DriveStorage } from './storage/drive-storage.ts';
+import { Jobs } from './commands/jobs.ts';
+import { AclPolicy } from './commands/access.ts';
 
 /** Who may see and touch what. The owner always may; ACLs (when granted) widen it. */
 export interface AccessPolicy {
   canSee(actor: Actor, kind: string, obj: Stored<any>): Promise<boolean>;
   canUse(actor: Actor, kind: string, obj: Stored<any>): Promise<boolean>;
   canEdit(actor: Actor, kind: string, obj: Stored<any>): Promise<boolean>;
-  canAct(actor: Actor, kind: string, obj: Stored<any>): Promise<boolean>;
-  /** Restricts a list query to what the actor may see. */
-  listScope(actor: Actor, kind: string): Promise<{ owner?: string | null; uuids?: string[] }>;
+  /** `action` (start, stop, open_vnc, clone...) picks the permission a grantee needs. */
+  canAct(actor: Actor, kind: string, obj: Stored<any>, action?: string): Promise<boolean>;
+  /** Restricts a list query to what the actor may see: their own objects plus `orUuids` shared with them. */
+  listScope(actor: Actor, kind: string): Promise<{ owner?: string | null; uuids?: string[]; orUuids?: string[] }>;
 }
 
 export const ownerOnly: AccessPolicy = {
@@ -43,7 +46,11 @@ export class Services {
   readonly capabilities: Capabilities;
   readonly bus: EventBus;
   compute: ComputeNode | null = null;
-  access: AccessPolicy = ownerOnly;
+  access: AccessPolicy;
+  /** ACL grants behind `access`, for the grantees/permissions decorations. */
+  readonly acl: AclPolicy;
+  /** Background jobs: start(), progress(), finish() around long work; shown on the resources they touch. */
+  readonly jobs: Jobs;
   readonly serverReferenceChecks: ReferenceCheck[] = [];
   /** Renderers by resource type, for websocket notifications that carry the changed object. */
   readonly renderers = new Map<string, Renderer>();
@@ -56,6 +63,9 @@ export class Services {
   ) {
     this.capabilities = loadCapabilities(config.dataDir);
     this.bus = new EventBus(store.dialect);
+    this.acl = new AclPolicy(store);
+    this.access = this.acl;
+    this.jobs = new Jobs(store, (t, u, o, a) => this.publish(t, u, o, a));
     this.storage = new DriveStorage(this);
   }
 
@@ -64,8 +74,18 @@ export class Services {
   }
 
   /** jobs, grantees and permissions shown on an object. */
-  async decorations(_actor: Actor, _kind: string, _uuid: string): Promise<{ jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[] }> {
-    return {};
+  async decorations(actor: Actor, kind: string, uuid: string): Promise<{ jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[] }> {
+    const jobs = await this.jobs.runningOn(uuid);
+    let owner: string | null = null;
+    try {
+      const row = await this.store.db.selectFrom(kind).select('owner').where('uuid', '=', uuid).executeTakeFirst();
+      owner = (row?.owner as string | null) ?? null;
+    } catch {
+      return { jobs };
+    }
+    if (owner === null) return { jobs, grantees: [], permissions: [] };
+    if (owner === actor.user) return { jobs, grantees: await this.acl.granteesOf(kind, uuid), permissions: [] };
+    return { jobs, grantees: [], permissions: [...(await this.acl.permissionsOf(actor, kind, { uuid, owner }))].sort() };
   }
 
   async cloneNamingOf(user: string): Promise<CloneNaming> {

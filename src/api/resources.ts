@@ -4,6 +4,7 @@ import type { Routes } from './http.ts';
 import { accountRoutes } from './accounts.ts';
 import { capabilityRoutes } from './capabilities.ts';
 import { driveRoutes } from './drives.ts';
+import { jobRoutes } from './jobs.ts';
 import { keypairRoutes } from './keypairs.ts';
 import { networkingRoutes } from './networking.ts';
 import { libdriveRoutes } from './libdrives.ts';
@@ -23,4 +24,5 @@ export async function registerResources(r: Routes, svc: Services, auth: Authenti
   networkingRoutes(r, svc);
   globalContextRoutes(r, svc);
   locationRoutes(r, svc);
+  jobRoutes(r, svc);
 }

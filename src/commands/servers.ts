@@ -267,7 +267,7 @@ export class ServerCommands {
 
   async action(actor: Actor, uuid: string, action: string, query: Record<string, string | undefined>, body: Record<string, unknown>) {
     const s = await this.load(actor, uuid);
-    if (s.owner !== actor.user && !(await this.svc.access.canAct(actor, 'servers', s))) throw errors.permission('You may not operate this server');
+    if (s.owner !== actor.user && !(await this.svc.access.canAct(actor, 'servers', s, action))) throw errors.permission('You may not operate this server');
     const reply = (extra: Record<string, unknown> = {}) => ({ action, result: 'success', uuid, ...extra });
     switch (action) {
       case 'start': {
@@ -367,9 +367,12 @@ export class ServerCommands {
     const name = body.name !== undefined && body.name !== null ? String(body.name) : await cloneName(this.svc, actor.user, s.doc.name, 'servers');
     const randomVnc = body.random_vnc_password === true || body.random_vnc_password === 'true';
     const avoid = readRefList((query.avoid ?? '').split(',').filter(Boolean), 'avoid');
+    const newUuid = crypto.randomUUID();
+    const job = await this.svc.jobs.start({ owner: actor.user, operation: 'server_clone', resources: [['servers', s.uuid], ['servers', newUuid]] });
+    const driveJobs: string[] = [];
     const created = await this.store.transaction(async (trx) => {
       const def: ServerDef = structuredClone(s.doc);
-      def.uuid = crypto.randomUUID();
+      def.uuid = newUuid;
       def.name = name;
       if (randomVnc) def.vnc_password = randomPassword(8);
       // Static addresses belong to the source: the clone gets DHCP.
@@ -382,14 +385,22 @@ export class ServerCommands {
       const drives = await this.store.drives.getMany(def.drives.map((d) => d.drive), trx);
       for (const a of def.drives) {
         const d = drives.find((x) => x.uuid === a.drive);
-        if (d && d.doc.media === 'disk') a.drive = await cloneDriveRecord(this.svc, actor, d, {}, trx, avoid);
+        if (d && d.doc.media === 'disk') {
+          a.drive = await cloneDriveRecord(this.svc, actor, d, {}, trx, avoid);
+          driveJobs.push(await this.svc.jobs.start({ owner: actor.user, operation: 'drive_clone', resources: [['drives', d.uuid], ['drives', a.drive]], parent: job }, trx));
+        }
       }
       await this.store.servers.insert(actor.user, def, 'stopped', trx);
       await this.store.servers.setTags(def.uuid, def.tags, trx);
       await trx.deleteFrom('server_drives').where('server_uuid', '=', def.uuid).execute();
       if (def.drives.length) await trx.insertInto('server_drives').values(def.drives.map((d) => ({ server_uuid: def.uuid, drive_uuid: d.drive }))).execute();
       return (await this.store.servers.get(def.uuid, trx))!;
+    }).catch(async (e) => {
+      await this.svc.jobs.finish(job, 'failed');
+      throw e;
     });
+    for (const j of driveJobs) await this.svc.jobs.finish(j);
+    await this.svc.jobs.finish(job);
     this.svc.publish('servers', created.uuid, actor.user, 'created');
     await this.svc.afterClone(created);
     return this.render(actor, (await this.store.servers.get(created.uuid))!);

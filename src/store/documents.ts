@@ -13,6 +13,8 @@ export interface ListQuery {
   owner?: string | null;
   /** Restrict to these uuids (ACL-shared objects, tag members...). */
   uuids?: string[];
+  /** Objects of `owner` and also these (shared with the actor through ACLs). */
+  orUuids?: string[];
   conditions: Condition[];
   /** tag uuids: each inner list is OR-ed, the lists are AND-ed. */
   tags: string[][];
@@ -153,7 +155,11 @@ export class DocumentTable<T extends { uuid: string }> {
 
   async list(q: ListQuery, trx: Kysely<any> = this.db): Promise<{ total: number; items: Stored<T>[] }> {
     let base = trx.selectFrom(this.table);
-    if (q.owner !== undefined) base = q.owner === null ? base.where('owner', 'is', null) : base.where('owner', '=', q.owner);
+    if (q.owner !== undefined && q.orUuids?.length) {
+      const owner = q.owner;
+      const also = q.orUuids;
+      base = base.where((eb: any) => eb.or([owner === null ? eb('owner', 'is', null) : eb('owner', '=', owner), eb('uuid', 'in', also)]));
+    } else if (q.owner !== undefined) base = q.owner === null ? base.where('owner', 'is', null) : base.where('owner', '=', q.owner);
     if (q.uuids) base = q.uuids.length ? base.where('uuid', 'in', q.uuids) : base.where(sql`1 = 0` as any);
     for (const c of q.conditions) {
       if (!this.filterable.has(c.column)) continue;

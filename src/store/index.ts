@@ -53,6 +53,35 @@ export interface SubscriptionDoc {
   descendants: number[];
 }
 
+export interface JobDoc {
+  uuid: string;
+  operation: string;
+  /** resource URIs, source first */
+  resources: string[];
+  data: { progress: number } & Record<string, unknown>;
+  created: string;
+  last_modified: string;
+}
+
+export interface SnapshotDoc {
+  uuid: string;
+  name: string;
+  meta: Record<string, string>;
+  drive: string;
+  tags: string[];
+  timestamp: string;
+  allocated_size: number | null;
+}
+
+export interface AclDoc {
+  uuid: string;
+  name: string;
+  meta: Record<string, string>;
+  grantees: Array<{ uuid: string; email: string | null }>;
+  rules: string[];
+  tags: string[];
+}
+
 /** All repositories over one database. */
 export class Store {
   readonly servers: DocumentTable<ServerDef>;
@@ -62,6 +91,9 @@ export class Store {
   readonly ips: DocumentTable<IpDoc>;
   readonly vlans: DocumentTable<VlanDoc>;
   readonly subscriptions: DocumentTable<SubscriptionDoc>;
+  readonly jobs: DocumentTable<JobDoc>;
+  readonly snapshots: DocumentTable<SnapshotDoc>;
+  readonly acls: DocumentTable<AclDoc>;
   readonly users: UserRepo;
   readonly operations: OperationRepo;
   readonly hosts: HostRepo;
@@ -75,6 +107,9 @@ export class Store {
     this.ips = new DocumentTable(dialect, 'ips', 'ips', (d) => ({ name: d.meta.name ?? '' }));
     this.vlans = new DocumentTable(dialect, 'vlans', 'vlans', (d) => ({ name: d.meta.name ?? '', slot: d.slot }));
     this.subscriptions = new DocumentTable(dialect, 'subscriptions', 'subscriptions', (d) => ({ resource: d.resource, subscribed_object: d.subscribed_object }), new Set(['uuid', 'status', 'resource', 'subscribed_object']));
+    this.jobs = new DocumentTable(dialect, 'jobs', 'jobs', () => ({}), new Set(['uuid', 'status', 'updated_at']));
+    this.snapshots = new DocumentTable(dialect, 'snapshots', 'snapshots', (d) => ({ name: d.name, drive: d.drive }), new Set(['name', 'uuid', 'status', 'drive']));
+    this.acls = new DocumentTable(dialect, 'acls', 'acls', (d) => ({ name: d.name }));
     this.users = new UserRepo(dialect);
     this.operations = new OperationRepo(dialect);
     this.hosts = new HostRepo(dialect);

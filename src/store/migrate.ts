@@ -2,12 +2,14 @@ import { Migrator, type Migration, type MigrationProvider } from 'kysely';
 import type { Dialect } from './dialect/index.ts';
 import { initial } from './migrations/001_initial.ts';
 import { networking } from './migrations/002_networking.ts';
+import { resources } from './migrations/003_resources.ts';
 
 /** The ordered list of migrations. Append, never edit a released one. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     '001_initial': initial(dialect),
     '002_networking': networking(dialect),
+    '003_resources': resources(dialect),
   };
 }
 

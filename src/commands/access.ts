@@ -1,0 +1,95 @@
+import type { Kysely } from 'kysely';
+import type { AccessPolicy } from '../services.ts';
+import type { Stored } from '../store/documents.ts';
+import type { Store } from '../store/index.ts';
+import { ref } from '../domain/refs.ts';
+import type { Actor } from './servers.ts';
+
+/** Permissions an ACL can grant (digest §17). */
+export const PERMISSIONS = ['LIST', 'EDIT', 'CLONE', 'START', 'STOP', 'OPEN_VNC', 'ATTACH', 'DELETE'] as const;
+
+/** Which permission a server action needs from a grantee. */
+export const ACTION_PERMISSION: Record<string, string> = {
+  start: 'START',
+  stop: 'STOP',
+  shutdown: 'STOP',
+  restart: 'STOP',
+  open_vnc: 'OPEN_VNC',
+  close_vnc: 'OPEN_VNC',
+  open_console: 'OPEN_VNC',
+  close_console: 'OPEN_VNC',
+  clone: 'CLONE',
+};
+
+/** Resource kinds whose table is named after them, so grants can be checked against the resource's owner. */
+const SHAREABLE = new Set(['servers', 'drives', 'ips', 'vlans', 'snapshots']);
+
+interface GrantRow {
+  user_uuid: string;
+  resource_uuid: string;
+  data: string;
+}
+
+/**
+ * ACL-based access: the owner may do everything; another user may do what the owner's ACLs grant them on tags the
+ * resource carries (LIST to see and list it, EDIT to change it, ATTACH to use a drive in their servers, START, STOP,
+ * OPEN_VNC and CLONE for server actions). Everything else answers as if the object did not exist.
+ */
+export class AclPolicy implements AccessPolicy {
+  constructor(private readonly store: Store) {}
+
+  /** Grants on resources of `kind` (optionally one resource, optionally for one grantee), from ACLs of the resource's owner. */
+  private async grants(kind: string, opts: { grantee?: string; resource?: string }, trx: Kysely<any> = this.store.db): Promise<GrantRow[]> {
+    if (!SHAREABLE.has(kind)) return [];
+    let q = trx
+      .selectFrom('acl_grantees as g')
+      .innerJoin('acls', 'acls.uuid', 'g.acl_uuid')
+      .innerJoin('acl_tags as t', 't.acl_uuid', 'g.acl_uuid')
+      .innerJoin('resource_tags as rt', 'rt.tag_uuid', 't.tag_uuid')
+      .innerJoin(`${kind} as r`, 'r.uuid', 'rt.resource_uuid')
+      .select(['g.user_uuid as user_uuid', 'rt.resource_uuid as resource_uuid', 'acls.data as data'])
+      .where('rt.resource_type', '=', kind)
+      .whereRef('r.owner', '=', 'acls.owner');
+    if (opts.grantee) q = q.where('g.user_uuid', '=', opts.grantee);
+    if (opts.resource) q = q.where('rt.resource_uuid', '=', opts.resource);
+    try {
+      return (await q.execute()) as GrantRow[];
+    } catch {
+      return []; // a kind whose table another part has not created yet
+    }
+  }
+
+  /** What the actor may do on a resource they do not own. */
+  async permissionsOf(actor: Actor, kind: string, obj: { uuid: string; owner: string | null }): Promise<Set<string>> {
+    const out = new Set<string>();
+    if (!obj.owner || obj.owner === actor.user) return out;
+    for (const g of await this.grants(kind, { grantee: actor.user, resource: obj.uuid })) for (const p of JSON.parse(g.data).rules as string[]) out.add(p);
+    return out;
+  }
+
+  /** Grantees of a resource as its owner sees them: one entry per user with the union of their permissions. */
+  async granteesOf(kind: string, uuid: string): Promise<Array<{ permissions: string[]; user: { email: null; resource_uri: string; uuid: string } }>> {
+    const byUser = new Map<string, Set<string>>();
+    for (const g of await this.grants(kind, { resource: uuid })) {
+      const set = byUser.get(g.user_uuid) ?? new Set<string>();
+      for (const p of JSON.parse(g.data).rules as string[]) set.add(p);
+      byUser.set(g.user_uuid, set);
+    }
+    return [...byUser].map(([u, perms]) => ({ permissions: [...perms].sort(), user: { email: null, ...ref('user', u) } }));
+  }
+
+  private async has(actor: Actor, kind: string, obj: Stored<any>, permission: string): Promise<boolean> {
+    if (obj.owner === actor.user) return true;
+    return (await this.permissionsOf(actor, kind, obj)).has(permission);
+  }
+
+  canSee = (a: Actor, k: string, o: Stored<any>) => this.has(a, k, o, 'LIST');
+  canUse = (a: Actor, k: string, o: Stored<any>) => this.has(a, k, o, 'ATTACH');
+  canEdit = (a: Actor, k: string, o: Stored<any>) => this.has(a, k, o, 'EDIT');
+  canAct = (a: Actor, k: string, o: Stored<any>, action?: string) => this.has(a, k, o, (action && ACTION_PERMISSION[action]) || 'EDIT');
+
+  async listScope(actor: Actor, kind: string): Promise<{ owner?: string | null; orUuids?: string[] }> {
+    const shared = (await this.grants(kind, { grantee: actor.user })).filter((g) => (JSON.parse(g.data).rules as string[]).includes('LIST'));
+    return { owner: actor.user, orUuids: [...new Set(shared.map((g) => g.resource_uuid))] };
+  }
+}

@@ -1,0 +1,136 @@
+import type { Kysely } from 'kysely';
+import { isoMicros, newUuid } from '../domain/ids.ts';
+import { ref, type Ref } from '../domain/refs.ts';
+import type { Stored } from '../store/documents.ts';
+import type { JobDoc, Store } from '../store/index.ts';
+
+/** CloudSigma keeps job history for 3 days; older jobs answer 404. */
+export const JOB_RETENTION_MS = 3 * 24 * 3600 * 1000;
+
+export type JobState = 'started' | 'success' | 'failed';
+
+export interface JobStart {
+  owner: string;
+  operation: string;
+  /** [resource type, uuid] pairs: source first, then destination */
+  resources: Array<[string, string]>;
+  parent?: string;
+}
+
+type Publish = (resourceType: string, uuid: string, owner: string | null, action: string) => void;
+
+/**
+ * Background jobs (drive_clone, server_clone with drive_clone children, ...). Any command doing long work calls
+ * start() before, progress() during and finish() after; servers and drives show the jobs still running on them.
+ */
+export class Jobs {
+  constructor(
+    private readonly store: Store,
+    private readonly publish: Publish,
+  ) {}
+
+  private cutoff(): string {
+    return new Date(Date.now() - JOB_RETENTION_MS).toISOString();
+  }
+
+  async start(job: JobStart, trx: Kysely<any> = this.store.db): Promise<string> {
+    const now = isoMicros(new Date());
+    const doc: JobDoc = {
+      uuid: newUuid(),
+      operation: job.operation,
+      resources: job.resources.map(([t, u]) => ref(t, u).resource_uri),
+      data: { progress: 0 },
+      created: now,
+      last_modified: now,
+    };
+    await this.store.jobs.insert(job.owner, doc, 'started', trx);
+    if (job.parent) await this.store.jobs.setColumns(doc.uuid, { parent: job.parent }, trx);
+    const uuids = [...new Set(job.resources.map(([, u]) => u))];
+    if (uuids.length) await trx.insertInto('job_resources').values(uuids.map((u) => ({ job_uuid: doc.uuid, resource_uuid: u }))).execute();
+    this.publish('jobs', doc.uuid, job.owner, 'created');
+    void this.prune().catch(() => {});
+    return doc.uuid;
+  }
+
+  async progress(uuid: string, progress: number): Promise<void> {
+    await this.write(uuid, (d) => {
+      d.data.progress = Math.max(0, Math.min(100, Math.round(progress)));
+    });
+  }
+
+  async finish(uuid: string, state: Exclude<JobState, 'started'> = 'success', data: Record<string, unknown> = {}): Promise<void> {
+    await this.write(
+      uuid,
+      (d) => {
+        Object.assign(d.data, data);
+        if (state === 'success') d.data.progress = 100;
+      },
+      state,
+    );
+  }
+
+  private async write(uuid: string, change: (d: JobDoc) => void, status?: JobState): Promise<void> {
+    for (let i = 0; i < 5; i++) {
+      const j = await this.store.jobs.get(uuid);
+      if (!j) return;
+      change(j.doc);
+      j.doc.last_modified = isoMicros(new Date());
+      if (await this.store.jobs.update(j.doc, { expectedVersion: j.version, ...(status ? { status } : {}) })) {
+        this.publish('jobs', uuid, j.owner, status ?? 'progress');
+        return;
+      }
+    }
+  }
+
+  /** A job of this owner, unless it is older than the retention period. */
+  async get(owner: string, uuid: string): Promise<Stored<JobDoc> | undefined> {
+    const j = await this.store.jobs.get(uuid);
+    if (!j || j.owner !== owner || String(j.row.created_at) < this.cutoff()) return undefined;
+    return j;
+  }
+
+  async children(uuid: string): Promise<Stored<JobDoc>[]> {
+    const rows = (await this.store.db.selectFrom('jobs').select('uuid').where('parent', '=', uuid).orderBy('seq').execute()) as Array<{ uuid: string }>;
+    return this.store.jobs.getMany(rows.map((r) => r.uuid));
+  }
+
+  async render(j: Stored<JobDoc>): Promise<Record<string, unknown>> {
+    const children = [];
+    for (const c of await this.children(j.uuid)) children.push(await this.render(c));
+    return {
+      children,
+      created: j.doc.created,
+      data: j.doc.data,
+      last_modified: j.doc.last_modified,
+      operation: j.doc.operation,
+      resource_uri: ref('jobs', j.uuid).resource_uri,
+      resources: j.doc.resources,
+      state: j.status,
+      uuid: j.uuid,
+    };
+  }
+
+  /** Jobs still running on a resource, as references. */
+  async runningOn(resourceUuid: string): Promise<Ref[]> {
+    const rows = (await this.store.db
+      .selectFrom('job_resources')
+      .innerJoin('jobs', 'jobs.uuid', 'job_resources.job_uuid')
+      .select('jobs.uuid')
+      .where('job_resources.resource_uuid', '=', resourceUuid)
+      .where('jobs.status', '=', 'started')
+      .orderBy('jobs.seq')
+      .execute()) as Array<{ uuid: string }>;
+    return rows.map((r) => ref('jobs', r.uuid));
+  }
+
+  get retentionCutoff(): string {
+    return this.cutoff();
+  }
+
+  /** Forgets jobs older than the retention period. */
+  async prune(): Promise<void> {
+    const old = this.store.db.selectFrom('jobs').select('uuid').where('created_at', '<', this.cutoff());
+    await this.store.db.deleteFrom('job_resources').where('job_uuid', 'in', old).execute();
+    await this.store.db.deleteFrom('jobs').where('created_at', '<', this.cutoff()).execute();
+  }
+}
