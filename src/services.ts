@@ -67,6 +67,10 @@ export class Services {
     this.access = this.acl;
     this.jobs = new Jobs(store, (t, u, o, a) => this.publish(t, u, o, a));
     this.storage = new DriveStorage(this);
+    // A clone's job ends when its drive leaves cloning_dst, whoever moved it.
+    this.bus.subscribe((e) => {
+      if (e.resource_type === 'drives') void this.jobs.settleDriveClone(e.uuid).catch((err) => this.log.error({ err }, 'settling a clone job'));
+    });
   }
 
   publish(resourceType: string, uuid: string, owner: string | null, action: string): void {
@@ -88,9 +92,10 @@ export class Services {
     return { jobs, grantees: [], permissions: [...(await this.acl.permissionsOf(actor, kind, { uuid, owner }))].sort() };
   }
 
-  async cloneNamingOf(user: string): Promise<CloneNaming> {
-    const u = await this.store.users.byUuid(user);
-    const p = (u?.data.profile ?? {}) as { clone_naming?: CloneNaming };
+  /** The profile's clone_naming; inside a transaction pass it, since SQLite has one connection. */
+  async cloneNamingOf(user: string, trx: Kysely<any> = this.store.db): Promise<CloneNaming> {
+    const row = await trx.selectFrom('users').select('data').where('uuid', '=', user).executeTakeFirst();
+    const p = (row ? JSON.parse(String(row.data)).profile ?? {} : {}) as { clone_naming?: CloneNaming };
     return p.clone_naming ?? 'NONE';
   }
 

@@ -121,7 +121,7 @@ export async function cloneDriveRecord(
   delete doc.clone_of;
   delete doc.resize_to;
   doc.uuid = crypto.randomUUID();
-  doc.name = overrides.name !== undefined && overrides.name !== null ? String(overrides.name) : await cloneName(svc, actor.user, fresh.doc.name, 'drives');
+  doc.name = overrides.name !== undefined && overrides.name !== null ? String(overrides.name) : await cloneName(svc, actor.user, fresh.doc.name, 'drives', trx);
   doc.tags = fresh.owner === actor.user ? doc.tags : [];
   if (fresh.owner === null) {
     // A library image becomes the user's own drive; what described it moves to meta.
@@ -135,6 +135,7 @@ export async function cloneDriveRecord(
   await svc.store.drives.insert(actor.user, merged, 'cloning_dst', trx);
   await svc.store.drives.setTags(merged.uuid, merged.tags, trx);
   if (fresh.owner !== null) await svc.store.drives.transition(fresh.uuid, CLONABLE, 'cloning_src', {}, trx);
+  await svc.jobs.start({ owner: actor.user, operation: 'drive_clone', resources: [['drives', fresh.uuid], ['drives', merged.uuid]] }, trx);
   return merged.uuid;
 }
 

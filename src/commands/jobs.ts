@@ -58,6 +58,7 @@ export class Jobs {
     });
   }
 
+  /** Ends a running job (a finished one stays as it ended), then its parent if that was the last running child. */
   async finish(uuid: string, state: Exclude<JobState, 'started'> = 'success', data: Record<string, unknown> = {}): Promise<void> {
     await this.write(
       uuid,
@@ -67,12 +68,37 @@ export class Jobs {
       },
       state,
     );
+    const parent = (await this.store.db.selectFrom('jobs').select('parent').where('uuid', '=', uuid).executeTakeFirst())?.parent as string | null | undefined;
+    if (parent) await this.settleParent(parent);
+  }
+
+  /** A parent job ends when its children have: failed if any failed. */
+  async settleParent(uuid: string): Promise<void> {
+    const kids = await this.children(uuid);
+    if (kids.some((k) => k.status === 'started')) return;
+    await this.finish(uuid, kids.some((k) => k.status === 'failed') ? 'failed' : 'success');
+  }
+
+  /** Attaches a job as a child of another (a drive_clone under its server_clone). */
+  async adopt(parent: string, child: string): Promise<void> {
+    await this.store.jobs.setColumns(child, { parent });
+  }
+
+  /** Ends the drive_clone jobs whose destination drive has left cloning_dst (done) or disappeared (failed). */
+  async settleDriveClone(driveUuid: string): Promise<void> {
+    for (const ref of await this.runningOn(driveUuid)) {
+      const j = await this.store.jobs.get(ref.uuid);
+      if (!j || j.doc.operation !== 'drive_clone' || !j.doc.resources[1]?.endsWith(`/${driveUuid}/`)) continue;
+      const d = await this.store.drives.get(driveUuid);
+      if (!d) await this.finish(j.uuid, 'failed');
+      else if (d.status !== 'cloning_dst') await this.finish(j.uuid, 'success');
+    }
   }
 
   private async write(uuid: string, change: (d: JobDoc) => void, status?: JobState): Promise<void> {
     for (let i = 0; i < 5; i++) {
       const j = await this.store.jobs.get(uuid);
-      if (!j) return;
+      if (!j || j.status !== 'started') return;
       change(j.doc);
       j.doc.last_modified = isoMicros(new Date());
       if (await this.store.jobs.update(j.doc, { expectedVersion: j.version, ...(status ? { status } : {}) })) {
@@ -111,15 +137,14 @@ export class Jobs {
   }
 
   /** Jobs still running on a resource, as references. */
-  async runningOn(resourceUuid: string): Promise<Ref[]> {
-    const rows = (await this.store.db
+  async runningOn(resourceUuid: string, opts: { finishedToo?: boolean } = {}): Promise<Ref[]> {
+    let q = this.store.db
       .selectFrom('job_resources')
       .innerJoin('jobs', 'jobs.uuid', 'job_resources.job_uuid')
       .select('jobs.uuid')
-      .where('job_resources.resource_uuid', '=', resourceUuid)
-      .where('jobs.status', '=', 'started')
-      .orderBy('jobs.seq')
-      .execute()) as Array<{ uuid: string }>;
+      .where('job_resources.resource_uuid', '=', resourceUuid);
+    if (!opts.finishedToo) q = q.where('jobs.status', '=', 'started');
+    const rows = (await q.orderBy('jobs.seq').execute()) as Array<{ uuid: string }>;
     return rows.map((r) => ref('jobs', r.uuid));
   }
 

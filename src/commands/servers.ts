@@ -369,7 +369,7 @@ export class ServerCommands {
     const avoid = readRefList((query.avoid ?? '').split(',').filter(Boolean), 'avoid');
     const newUuid = crypto.randomUUID();
     const job = await this.svc.jobs.start({ owner: actor.user, operation: 'server_clone', resources: [['servers', s.uuid], ['servers', newUuid]] });
-    const driveJobs: string[] = [];
+    const clonedDrives: string[] = [];
     const created = await this.store.transaction(async (trx) => {
       const def: ServerDef = structuredClone(s.doc);
       def.uuid = newUuid;
@@ -387,7 +387,7 @@ export class ServerCommands {
         const d = drives.find((x) => x.uuid === a.drive);
         if (d && d.doc.media === 'disk') {
           a.drive = await cloneDriveRecord(this.svc, actor, d, {}, trx, avoid);
-          driveJobs.push(await this.svc.jobs.start({ owner: actor.user, operation: 'drive_clone', resources: [['drives', d.uuid], ['drives', a.drive]], parent: job }, trx));
+          clonedDrives.push(a.drive);
         }
       }
       await this.store.servers.insert(actor.user, def, 'stopped', trx);
@@ -399,8 +399,9 @@ export class ServerCommands {
       await this.svc.jobs.finish(job, 'failed');
       throw e;
     });
-    for (const j of driveJobs) await this.svc.jobs.finish(j);
-    await this.svc.jobs.finish(job);
+    // The drive_clone jobs end as their copies do; the server_clone job with the last of them.
+    for (const d of clonedDrives) for (const j of await this.svc.jobs.runningOn(d, { finishedToo: true })) await this.svc.jobs.adopt(job, j.uuid);
+    await this.svc.jobs.settleParent(job);
     this.svc.publish('servers', created.uuid, actor.user, 'created');
     await this.svc.afterClone(created);
     return this.render(actor, (await this.store.servers.get(created.uuid))!);
