@@ -26,11 +26,11 @@ for (const db of databases()) {
       const c = await t.call('POST', `/servers/${s.uuid}/action/?do=clone`, { name: 'job-dst' });
       assert.equal(c.status, 202);
       // the copy runs after the answer; the job ends with it
-      const list = await waitFor(async () => {
+      const list = (await waitFor(async () => {
         const l = await t.call('GET', '/jobs/?limit=0');
         assert.equal(l.status, 200);
         return l.body.objects.find((j: any) => j.operation === 'server_clone')?.state === 'success' ? l : null;
-      }, 10000, 'server_clone job to succeed');
+      }, 10000, 'server_clone job to succeed'))!;
       const job = list.body.objects.find((j: any) => j.operation === 'server_clone');
       assert.deepEqual(job.resources, [`/api/2.0/servers/${s.uuid}/`, `/api/2.0/servers/${c.body.uuid}/`]);
       assert.equal(job.state, 'success');
