@@ -40,7 +40,6 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : crypto.randomUUID();
     },
-    requestIdLogLabel: 'request_id',
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
