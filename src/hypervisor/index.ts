@@ -1,4 +1,7 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../config.ts';
+import { BUILTIN_LIBRARY } from '../storage/library.ts';
 import type { ContextProvider, HypervisorDriver } from './driver.ts';
 import { SimDriver } from './sim/index.ts';
 
@@ -26,6 +29,13 @@ export async function createHosts(config: Config, context: ContextProvider): Pro
     return hosts;
   }
   const { QemuDriver } = await import('./qemu/driver.ts');
+  const { probeAccel } = await import('./qemu/probe.ts');
+  // KVM only when a probe guest boots with it; the probe guest is the library's tiny guest.
+  const imagesDir =
+    [path.join(BUILTIN_LIBRARY, 'images'), path.join(config.dataDir, 'library', 'images'), ...(config.libraryDir ? [path.join(config.libraryDir, 'images')] : [])].find(
+      (d) => fs.existsSync(path.join(d, 'vmlinuz')),
+    ) ?? null;
+  const probe = await probeAccel({ imagesDir });
   hosts.set(
     config.hostName,
     new QemuDriver({
@@ -36,6 +46,8 @@ export async function createHosts(config: Config, context: ContextProvider): Pro
       // Unset = measured: host memory minus a reserve, CPU MHz x cores.
       capacity: { cpu: config.hostCpuMhz ?? undefined, mem: config.hostMem ?? undefined },
       context,
+      accel: probe.accel,
+      accelReason: probe.reason,
     }),
   );
   return hosts;

@@ -32,6 +32,8 @@ export interface QemuOptions {
   context?: ContextProvider;
   /** 'tcg' unless a probe proved KVM works on this host (see docs/qemu.md). */
   accel?: 'tcg' | 'kvm';
+  /** Why that accelerator (from probeAccel), for logs. */
+  accelReason?: string;
   qemuBinary?: string;
   /** Explicit capacity; unset fields are measured (memory minus `memReserve`, MHz x cores). */
   capacity?: Partial<HostCapacity>;
@@ -105,6 +107,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class QemuDriver implements HypervisorDriver {
   readonly kind = 'qemu' as const;
   readonly accel: 'tcg' | 'kvm';
+  readonly accelReason: string;
   private readonly root: string;
   private readonly qemu: string;
   private readonly guestsById = new Map<string, QemuGuest>();
@@ -116,6 +119,7 @@ export class QemuDriver implements HypervisorDriver {
 
   constructor(private readonly opts: QemuOptions) {
     this.accel = opts.accel ?? 'tcg';
+    this.accelReason = opts.accelReason ?? (opts.accel ? 'configured' : 'default');
     this.qemu = opts.qemuBinary ?? 'qemu-system-x86_64';
     this.root = path.join(opts.dataDir, 'qemu');
     fs.mkdirSync(this.root, { recursive: true });
@@ -217,7 +221,7 @@ export class QemuDriver implements HypervisorDriver {
       this.guestsById.set(spec.uuid, g);
       child.once('exit', () => this.onGone(g));
       if (qmp.isClosed || child.exitCode !== null || child.signalCode !== null) this.onGone(g);
-      this.log('guest started', { uuid: spec.uuid, pid: g.pid, accel: this.accel });
+      this.log('guest started', { uuid: spec.uuid, pid: g.pid, accel: this.accel, accelReason: this.accelReason });
     } catch (e) {
       if (child?.pid && child.exitCode === null && child.signalCode === null) {
         try {
