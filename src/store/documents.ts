@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Dialect } from './dialect/index.ts';
+import { COUNTED_TABLES } from './migrations/004_row_counts.ts';
 
 /** A condition from a list query: values are OR-ed, conditions are AND-ed. */
 export interface Condition {
@@ -48,7 +49,12 @@ export class DocumentTable<T extends { uuid: string }> {
     readonly resourceType: string,
     private readonly columns: (doc: T) => Record<string, unknown>,
     readonly filterable: ReadonlySet<string> = new Set(['name', 'uuid', 'status']),
-  ) {}
+  ) {
+    this.counted = COUNTED_TABLES.includes(table);
+  }
+
+  /** Whether row_counts keeps this table's rows per owner. */
+  private readonly counted: boolean;
 
   private get db(): Kysely<any> {
     return this.dialect.db;
@@ -184,7 +190,7 @@ export class DocumentTable<T extends { uuid: string }> {
           .where('tags.name', 'in', group),
       );
     }
-    const countRow = await base.select((eb: any) => eb.fn.countAll().as('n')).executeTakeFirst();
+    const total = await this.count(base, q, trx);
     let page = base.selectAll();
     if (q.orderBy && (this.filterable.has(q.orderBy.column) || q.orderBy.column === 'seq'))
       page = page.orderBy(q.orderBy.column, q.orderBy.desc ? 'desc' : 'asc');
@@ -196,7 +202,23 @@ export class DocumentTable<T extends { uuid: string }> {
       page = page.offset(q.offset);
     }
     const rows = await page.execute();
-    return { total: Number((countRow as any)?.n ?? 0), items: rows.map((r: any) => this.toStored(r)) };
+    return { total, items: rows.map((r: any) => this.toStored(r)) };
+  }
+
+  /** total_count: an owner's whole table comes from row_counts (one row read); a filtered list counts its matches. */
+  private async count(base: any, q: ListQuery, trx: Kysely<any>): Promise<number> {
+    const filtered = q.uuids || q.tags.length || q.tagNames.length || q.conditions.some((c) => this.filterable.has(c.column));
+    if (this.counted && q.owner !== undefined && !filtered) {
+      const row = await trx
+        .selectFrom('row_counts')
+        .select('n')
+        .where('tbl', '=', this.table)
+        .where('owner_key', '=', q.owner ?? '')
+        .executeTakeFirst();
+      return Number(row?.n ?? 0);
+    }
+    const row = await base.select((eb: any) => eb.fn.countAll().as('n')).executeTakeFirst();
+    return Number(row?.n ?? 0);
   }
 }
 

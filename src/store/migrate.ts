@@ -3,6 +3,7 @@ import type { Dialect } from './dialect/index.ts';
 import { initial } from './migrations/001_initial.ts';
 import { networking } from './migrations/002_networking.ts';
 import { resources } from './migrations/003_resources.ts';
+import { rowCounts } from './migrations/004_row_counts.ts';
 
 /** The ordered list of migrations. Append, never edit a released one. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -10,6 +11,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '001_initial': initial(dialect),
     '002_networking': networking(dialect),
     '003_resources': resources(dialect),
+    '004_row_counts': rowCounts(dialect),
   };
 }
 

@@ -8,6 +8,8 @@ export interface Dialect {
   readonly serialType: 'integer' | 'bigserial';
   /** Case-insensitive LIKE operator. */
   readonly ilike: 'like' | 'ilike';
+  /** DDL of the triggers that keep row_counts exact for `table` (see migrations/004_row_counts.ts). */
+  rowCountTriggers(table: string): string[];
   /** Tell other processes that something changed (a no-op on SQLite, which has one process). */
   notify(channel: string, payload: string): Promise<void>;
   /** Receive notifications from other processes. */

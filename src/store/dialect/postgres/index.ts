@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Dialect } from '../index.ts';
+import { rowCountTriggers } from './row-counts.ts';
 
 // bigint counts come back as strings by default; our counters fit in a double.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -33,6 +34,7 @@ export function openPostgres(url: string): Dialect {
     db,
     serialType: 'bigserial',
     ilike: 'ilike',
+    rowCountTriggers,
     async notify(channel, payload) {
       await pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
     },

@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import type { Dialect } from '../index.ts';
+import { rowCountTriggers } from './row-counts.ts';
 
 export function openSqlite(dataDir: string): Dialect {
   fs.mkdirSync(dataDir, { recursive: true });
@@ -19,6 +20,7 @@ export function openSqlite(dataDir: string): Dialect {
     db,
     serialType: 'integer',
     ilike: 'like',
+    rowCountTriggers,
     async notify() {},
     async listen() {},
     async close() {

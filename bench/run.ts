@@ -1,0 +1,115 @@
+/**
+ * npm run bench [-- --quick]: autocannon against a real opensigma process (sim driver, SQLite) holding 10,000 servers,
+ * beside a bare Fastify hello-world measured in the same run; then the list at 100,000 servers and the control-plane
+ * overhead of a start. Prints a markdown table.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { seedServers } from './seed.ts';
+import { startBaseline, startOpensigma } from './processes.ts';
+import { load, type LoadResult } from './load.ts';
+import { controlPlaneOverhead } from './control-plane.ts';
+
+const quick = process.argv.includes('--quick');
+const DURATION = quick ? 3 : 10;
+const SMALL = 10_000;
+const BIG = 100_000;
+const STARTS = quick ? 50 : 200;
+const EMAIL = 'bench@example.com';
+const PASSWORD = 'bench-password';
+const AUTH = { authorization: `Basic ${Buffer.from(`${EMAIL}:${PASSWORD}`).toString('base64')}` };
+
+const say = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const ms = (n: number) => n.toFixed(n < 10 ? 2 : 1);
+
+interface Row {
+  name: string;
+  r: LoadResult;
+  note?: string;
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  say('baseline: bare Fastify hello-world');
+  const base = await startBaseline();
+  const baseline = await load({ url: base.url, durationS: DURATION });
+  await base.stop();
+
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-bench-'));
+  try {
+    say(`seeding ${SMALL} servers`);
+    let t = performance.now();
+    const uuids = await seedServers(dataDir, EMAIL, PASSWORD, SMALL);
+    say(`seeded in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    const env = { OPENSIGMA_ADMIN_EMAIL: EMAIL, OPENSIGMA_ADMIN_PASSWORD: PASSWORD, OPENSIGMA_SIM_DELAY_MS: '0' };
+    let os1 = await startOpensigma(dataDir, env);
+    const api = new URL(os1.url).pathname;
+    const pick = () => uuids[Math.floor(Math.random() * uuids.length)]!;
+
+    say('GET /servers/{uuid}/');
+    rows.push({
+      name: 'GET /servers/{uuid}/',
+      r: await load({ url: os1.url, durationS: DURATION, headers: AUTH, requests: [{ method: 'GET', path: '', setup: () => ({ path: `${api}/servers/${pick()}/` }) }] }),
+    });
+    say('GET /servers/detail/?limit=100');
+    const list10k = await load({ url: `${os1.url}/servers/detail/?limit=100`, durationS: DURATION, headers: AUTH });
+    rows.push({ name: `GET /servers/detail/?limit=100 (${SMALL / 1000}k servers)`, r: list10k });
+    say('POST /servers/');
+    const one = JSON.stringify({ name: 'bench-new', cpu: 1000, mem: 536870912, vnc_password: 'benchpass' });
+    rows.push({ name: 'POST /servers/ (one)', r: await load({ url: os1.url, durationS: DURATION, headers: AUTH, requests: [{ method: 'POST', path: `${api}/servers/`, body: one }] }) });
+    say('POST start+stop pairs');
+    // Each connection works its own server: start, then stop, again and again.
+    let next = 0;
+    const own = (ctx: Record<string, any>) => (ctx.uuid ??= uuids[next++]!);
+    const pairs = await load({
+      url: os1.url,
+      durationS: DURATION,
+      headers: AUTH,
+      requests: [
+        { method: 'POST', path: '', setup: (ctx) => ({ path: `${api}/servers/${own(ctx)}/action/?do=start` }) },
+        { method: 'POST', path: '', setup: (ctx) => ({ path: `${api}/servers/${own(ctx)}/action/?do=stop` }) },
+      ],
+    });
+    rows.push({ name: 'POST start+stop pairs', r: pairs, note: `${(100 - (100 * pairs.non2xx) / Math.max(1, pairs.total)).toFixed(0)}% accepted, the rest 403 (not yet stopped)` });
+    await os1.stop();
+
+    say(`seeding up to ${BIG} servers`);
+    t = performance.now();
+    await seedServers(dataDir, EMAIL, PASSWORD, BIG - SMALL);
+    say(`seeded in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    os1 = await startOpensigma(dataDir, env);
+    say('GET /servers/detail/?limit=100 at 100k');
+    const list100k = await load({ url: `${os1.url}/servers/detail/?limit=100`, durationS: DURATION, headers: AUTH });
+    rows.push({ name: `GET /servers/detail/?limit=100 (${BIG / 1000}k servers)`, r: list100k });
+    await os1.stop();
+
+    say(`control-plane overhead over ${STARTS} starts`);
+    const cp = await controlPlaneOverhead(STARTS);
+
+    const out: string[] = [];
+    out.push(`| row | req/s | p99 ms | ratio to baseline req/s | note |`);
+    out.push(`|---|---:|---:|---:|---|`);
+    out.push(`| baseline: bare Fastify hello-world | ${baseline.reqPerSec.toFixed(0)} | ${ms(baseline.p99)} | 1.00 | |`);
+    for (const row of rows)
+      out.push(`| ${row.name} | ${row.r.reqPerSec.toFixed(0)} | ${ms(row.r.p99)} | ${(row.r.reqPerSec / baseline.reqPerSec).toFixed(2)} | ${row.note ?? (row.r.non2xx ? `${row.r.non2xx} non-2xx` : '')} |`);
+    out.push('');
+    out.push(`control-plane overhead, start -> running (sim, OPENSIGMA_SIM_DELAY_MS=0, ${STARTS} starts): p50 ${ms(cp.p50)} ms, p99 ${ms(cp.p99)} ms`);
+    out.push('');
+    const getOne = rows[0]!.r;
+    const goals: Array<[string, boolean]> = [
+      [`GET one server >= 50% of baseline req/s (${((100 * getOne.reqPerSec) / baseline.reqPerSec).toFixed(0)}%)`, getOne.reqPerSec >= baseline.reqPerSec / 2],
+      [`list of 100 p99 <= 25 ms (${ms(list10k.p99)} ms)`, list10k.p99 <= 25],
+      [`list p99 at 100k within 20% (or 2 ms) of 10k (${ms(list100k.p99)} vs ${ms(list10k.p99)} ms)`, list100k.p99 <= Math.max(list10k.p99 * 1.2, list10k.p99 + 2)],
+      [`control-plane overhead p99 < 20 ms (${ms(cp.p99)} ms)`, cp.p99 < 20],
+    ];
+    for (const [what, ok] of goals) out.push(`- ${ok ? 'met' : 'MISSED'}: ${what}`);
+    out.push('');
+    out.push(`(${quick ? 'quick: ' : ''}${DURATION} s per row, 10 connections, ${os.cpus().length} CPUs)`);
+    process.stdout.write(out.join('\n') + '\n');
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
