@@ -2,8 +2,10 @@ import type { Kysely } from 'kysely';
 import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import { applyServerInput, type ServerDef } from '../domain/server-definition.ts';
-import { randomPassword } from '../domain/ids.ts';
-import { ownerRef, ref, readRefList } from '../domain/refs.ts';
+import crypto from 'node:crypto';
+import { newMac, randomPassword } from '../domain/ids.ts';
+import { isUuid, ownerRef, ref } from '../domain/refs.ts';
+import { readBool, readString } from '../domain/input.ts';
 import type { ListQuery, Stored } from '../store/documents.ts';
 import { placeServer } from '../compute/scheduler.ts';
 import { OPS_CHANNEL, type ServerRuntime } from '../compute/node.ts';
@@ -364,9 +366,11 @@ export class ServerCommands {
 
   private async clone(actor: Actor, s: Stored<ServerDef>, query: Record<string, string | undefined>, body: Record<string, unknown>) {
     if (!['stopped', 'running'].includes(s.status)) this.wrongState('clone', s, 'stopped');
-    const name = body.name !== undefined && body.name !== null ? String(body.name) : await cloneName(this.svc, actor.user, s.doc.name, 'servers');
-    const randomVnc = body.random_vnc_password === true || body.random_vnc_password === 'true';
-    const avoid = readRefList((query.avoid ?? '').split(',').filter(Boolean), 'avoid');
+    const given = (k: string) => body[k] !== undefined && body[k] !== null;
+    const name = given('name') ? readString(body.name, 'name', { nonEmpty: true, max: 1024 }) : await cloneName(this.svc, actor.user, s.doc.name, 'servers');
+    const randomVnc = given('random_vnc_password') && readBool(body.random_vnc_password, 'random_vnc_password');
+    // avoid is a hint: what is not a server or drive id is ignored, never an error.
+    const avoid = (query.avoid ?? '').split(',').map((x) => x.trim().toLowerCase()).filter(isUuid);
     const newUuid = crypto.randomUUID();
     const job = await this.svc.jobs.start({ owner: actor.user, operation: 'server_clone', resources: [['servers', s.uuid], ['servers', newUuid]] });
     const clonedDrives: string[] = [];
@@ -378,7 +382,7 @@ export class ServerCommands {
       // Static addresses belong to the source: the clone gets DHCP.
       def.nics = def.nics.map((n) => ({
         ...n,
-        mac: newMacFor(),
+        mac: newMac(),
         ip_v4_conf: n.ip_v4_conf && n.ip_v4_conf.conf === 'static' ? { conf: 'dhcp', ip: null } : n.ip_v4_conf,
         ip_v6_conf: n.ip_v6_conf && n.ip_v6_conf.conf === 'static' ? { conf: 'dhcp', ip: null } : n.ip_v6_conf,
       }));
@@ -433,7 +437,3 @@ export class ServerCommands {
     return (await this.availabilityGroups(actor)).find((g) => g.includes(uuid)) ?? [];
   }
 }
-
-import crypto from 'node:crypto';
-import { newMac } from '../domain/ids.ts';
-const newMacFor = newMac;
