@@ -187,6 +187,15 @@ for (const db of databases()) {
       assert.ok(JSON.parse(plain.body.toString('utf8')).meta);
     });
 
+    test('Accept: JSON or anything JSON-compatible; other types are 406 unless ?format=json', async () => {
+      for (const accept of ['application/json', '*/*', 'application/json, application/xml', 'text/html,*/*;q=0.8'])
+        assert.equal((await t.call('GET', '/servers/', undefined, { accept })).status, 200, accept);
+      const xml = await t.call('GET', '/servers/', undefined, { accept: 'application/xml' });
+      assert.equal(xml.status, 406);
+      assert.equal(xml.body[0].error_type, 'validation');
+      assert.equal((await t.call('GET', '/servers/?format=json', undefined, { accept: 'application/xml' })).status, 200);
+    });
+
     test('X-Request-ID on every answer, errors included; a given one is echoed', async () => {
       const s = (await t.call('POST', '/servers/', minimalServer('rid'))).body.objects[0];
       const answers = [

@@ -169,6 +169,20 @@ for (const db of databases()) {
       assertError(await t.call('POST', '/servers/', '[1, 2]'), 400, 'validation');
     });
 
+    test('hostile input is a 400, not a 500: huge page numbers, deep nesting, prototype keys', async () => {
+      assertError(await t.call('GET', '/servers/?limit=99999999999999999999999'), 400, 'validation', 'limit');
+      assertError(await t.call('GET', '/servers/detail/?offset=99999999999999999999999'), 400, 'validation', 'offset');
+      let deep = '1';
+      for (let i = 0; i < 30000; i++) deep = `[${deep}]`;
+      assertError(await t.call('POST', '/servers/', `{"name": "d", "cpu": 1000, "mem": 536870912, "vnc_password": "x", "requirements": ${deep}}`), 400, 'validation', 'requirements');
+      assertError(await t.call('POST', '/servers/', `{"name": "d", "cpu": 1000, "mem": 536870912, "vnc_password": "x", "meta": ${deep}}`), 400, 'validation', 'meta');
+      const proto = await t.call('POST', '/servers/', '{"name": "p", "cpu": 1000, "mem": 536870912, "vnc_password": "x", "__proto__": {"cpu": "x"}, "meta": {"__proto__": "x", "a": "b"}}');
+      assert.equal(proto.status, 201, proto.text);
+      assert.equal(proto.body.objects[0].cpu, 1000);
+      const req = await t.call('POST', '/servers/', { ...base, requirements: ['ssd'] });
+      assert.deepEqual(req.body.objects[0].requirements, ['ssd']);
+    });
+
     test('a bulk create with one bad item creates none', async () => {
       const before = (await t.call('GET', '/servers/?limit=0')).body.meta.total_count;
       const r = await t.call('POST', '/servers/', { objects: [minimalServer('ok1'), minimalServer('ok2'), { ...base, cpu: 'x' }] });

@@ -79,7 +79,9 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     const accept = req.headers.accept;
-    if (accept && !req.routeOptions.config?.stream && !/(application\/json|\*\/\*|application\/\*|text\/)/.test(accept) && req.url.startsWith(API)) throw errors.notAcceptable();
+    // ?format=json asks for JSON whatever Accept says, as the real API allows.
+    const formatJson = /[?&]format=json(&|$)/.test(req.url);
+    if (accept && !formatJson && !req.routeOptions.config?.stream && !/(application\/json|\*\/\*|application\/\*|text\/)/.test(accept) && req.url.startsWith(API)) throw errors.notAcceptable();
   });
 
   app.addHook('preHandler', async (req) => {

@@ -26,7 +26,7 @@ const all = (v: string | string[] | undefined): string[] => (v === undefined ? [
 function nonNegativeInt(v: string | string[] | undefined, name: string, fallback: number): number {
   const s = all(v).at(-1);
   if (s === undefined || s === '') return fallback;
-  if (!/^\d+$/.test(s)) throw errors.invalid(name, `${name} must be a non-negative integer`);
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) throw errors.invalid(name, `${name} must be a non-negative integer`);
   return Number(s);
 }
 

@@ -251,8 +251,9 @@ export function applyServerInput(existing: ServerDef | null, body: Body, caps: C
   }
   if (has('cpu_type')) d.cpu_type = readString(body.cpu_type, 'cpu_type');
   if (has('requirements')) {
-    if (body.requirements !== null && !Array.isArray(body.requirements)) throw errors.invalid('requirements', 'Expected a list');
-    d.requirements = (body.requirements as unknown[] | null) ?? [];
+    // Free-form in the schema and always [] in practice: a list of strings keeps it storable and bounded.
+    if (body.requirements !== null && !Array.isArray(body.requirements)) throw errors.invalid('requirements', 'Expected a list of strings');
+    d.requirements = ((body.requirements as unknown[] | null) ?? []).map((r) => readString(r, 'requirements', { max: 1024 }));
   }
   if (has('nics')) d.nics = readNics(body.nics, existing?.nics ?? []);
   if (has('drives')) d.drives = readDrives(body.drives);
