@@ -10,6 +10,7 @@ import { seedServers } from './seed.ts';
 import { startBaseline, startOpensigma } from './processes.ts';
 import { load, type LoadResult } from './load.ts';
 import { controlPlaneOverhead } from './control-plane.ts';
+import { printTable, runDriveBench } from './drives.ts';
 
 const quick = process.argv.includes('--quick');
 const DURATION = quick ? 3 : 10;
@@ -112,4 +113,6 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// `npm run bench -- --drives` runs only the drive storage figures (bench/drives.ts).
+if (!process.argv.includes('--drives')) await main();
+printTable('Drive storage (bench/drives.ts)', await runDriveBench());

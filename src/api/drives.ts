@@ -5,7 +5,7 @@ import type { Services } from '../services.ts';
 import { DriveCommands, renderDriveShort } from '../commands/drives.ts';
 import { errors } from '../errors.ts';
 import { readRef } from '../domain/refs.ts';
-import { accepted, actionBody, created, noContent, objectBody, Reply, type Routes } from './http.ts';
+import { accepted, actionBody, created, FileSlice, noContent, objectBody, Reply, type Routes } from './http.ts';
 import { createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS, type ListSpec } from './lists.ts';
 import { ActionBody, AnyObject, CreateBody, ListQuerystring, UuidParams } from './schemas.ts';
 import { schemaDoc } from './schema-docs.ts';
@@ -110,6 +110,9 @@ export function driveRoutes(r: Routes, svc: Services): DriveCommands {
   const uploadOpts = { tags, auth: 'basic-only' as const, stream: true, summary: 'Upload a raw image as a new drive (Basic auth only); answers its uuid as text' };
   r.post('/drives/upload/', uploadOpts, upload);
   r.post('/drives/upload/:filename', uploadOpts, upload);
+  // `curl -T file URL` sends a PUT unless told otherwise: take it the same way.
+  r.put('/drives/upload/', uploadOpts, upload);
+  r.put('/drives/upload/:filename', uploadOpts, upload);
 
   r.get(
     '/drives/:uuid/download/',
@@ -125,7 +128,7 @@ export function driveRoutes(r: Routes, svc: Services): DriveCommands {
       };
       if (range === 'bad') return new Reply(416, '', { ...headers, 'content-range': `bytes */${size}` });
       const { start, end } = range ?? { start: 0, end: size - 1 };
-      const stream = size === 0 ? '' : fs.createReadStream(file, { start, end, highWaterMark: 1 << 20 });
+      const stream = size === 0 ? '' : new FileSlice(file, start, end);
       headers['content-length'] = String(size === 0 ? 0 : end - start + 1);
       if (range) headers['content-range'] = `bytes ${start}-${end}/${size}`;
       return new Reply(range ? 206 : 200, stream, headers);

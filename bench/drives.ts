@@ -1,0 +1,149 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Drive storage figures: upload and download of a 1 GiB drive through the API (curl as the client) beside `cp` of
+ * the same file in the same run, clone time of a 10 GiB sparse drive, and the server's peak RSS during the upload.
+ * The server runs as its own process, so its memory is measured apart from the benchmark's.
+ */
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const GiB = 1024 ** 3;
+const USER = 'bench@example.com';
+const PASS = 'bench-password';
+
+export interface BenchRow {
+  metric: string;
+  value: string;
+  goal: string;
+  ok: boolean | null;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+function timed(cmd: string, args: string[]): number {
+  const t0 = performance.now();
+  execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return (performance.now() - t0) / 1000;
+}
+
+async function until<T>(fn: () => Promise<T | null>, timeoutMs: number, what: string, everyMs = 10): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+async function startServer(dataDir: string): Promise<{ proc: ChildProcess; api: string }> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/opensigma.js'), 'serve'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      OPENSIGMA_DATA: dataDir,
+      OPENSIGMA_LISTEN: `127.0.0.1:${port}`,
+      OPENSIGMA_ADMIN_EMAIL: USER,
+      OPENSIGMA_ADMIN_PASSWORD: PASS,
+      OPENSIGMA_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await until(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok ?? null, 60000, 'the server to start', 100);
+  return { proc, api: `${base}/api/2.0` };
+}
+
+export async function runDriveBench(): Promise<BenchRow[]> {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-bench-'));
+  const dataDir = path.join(work, 'data');
+  const { proc, api } = await startServer(dataDir);
+  const auth = `Basic ${Buffer.from(`${USER}:${PASS}`).toString('base64')}`;
+  const call = async (method: string, p: string, body?: unknown) => {
+    const r = await fetch(`${api}${p}`, { method, headers: { authorization: auth, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    return { status: r.status, body: (await r.json().catch(() => null)) as any };
+  };
+  const statusOf = async (uuid: string, status: string) => ((await call('GET', `/drives/${uuid}/`)).body?.status === status ? true : null);
+  const rows: BenchRow[] = [];
+  try {
+    // 1 GiB of random bytes on the same file system as the data dir
+    const src = path.join(work, 'image.raw');
+    execFileSync('head', ['-c', String(GiB), '/dev/urandom'], { stdio: ['ignore', fs.openSync(src, 'w'), 'inherit'] });
+    execFileSync('sync');
+    const cpS = timed('cp', ['--sparse=never', src, path.join(work, 'copy.raw')]);
+    fs.rmSync(path.join(work, 'copy.raw'));
+    const mbps = (s: number) => GiB / 1e6 / s;
+
+    // upload through the API while sampling the server's RSS
+    const rssBefore = rssOf(proc.pid!);
+    let peak = rssBefore;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssOf(proc.pid!))), 20);
+    const t0 = performance.now();
+    const out = execFileSync('curl', ['-sS', '-f', '-X', 'POST', '-u', `${USER}:${PASS}`, '-H', 'Content-Type: application/octet-stream', '-T', src, `${api}/drives/upload/`], { encoding: 'utf8' });
+    const upS = (performance.now() - t0) / 1000;
+    clearInterval(sampler);
+    peak = Math.max(peak, rssOf(proc.pid!));
+    const uuid = out.trim();
+    await until(() => statusOf(uuid, 'unmounted'), 60000, 'the upload to finish');
+
+    const dst = path.join(work, 'download.raw');
+    const downS = timed('curl', ['-sS', '-f', '-u', `${USER}:${PASS}`, '-o', dst, `${api}/drives/${uuid}/download/`]);
+    const same = execFileSync('cmp', ['-n', String(GiB), src, dst], { encoding: 'utf8' }) === '';
+    fs.rmSync(dst);
+    if (!same) throw new Error('downloaded bytes differ from the uploaded ones');
+
+    // clone of a 10 GiB sparse drive holding 64 MiB of data
+    const c = await call('POST', '/drives/', { name: 'sparse10', media: 'disk', size: 10 * GiB });
+    const sparse = c.body.objects[0].uuid as string;
+    await until(() => statusOf(sparse, 'unmounted'), 60000, 'the drive to be created');
+    const fd = fs.openSync(path.join(dataDir, 'drives', `${sparse}.img`), 'r+');
+    const chunk = fs.readFileSync(src).subarray(0, 64 * 1024 * 1024);
+    fs.writeSync(fd, chunk, 0, chunk.length, 5 * GiB);
+    fs.closeSync(fd);
+    const t1 = performance.now();
+    const cl = await call('POST', `/drives/${sparse}/action/?do=clone`, { name: 'sparse10-clone' });
+    await until(() => statusOf(cl.body.objects[0].uuid, 'unmounted'), 60000, 'the clone to finish', 5);
+    const cloneS = (performance.now() - t1) / 1000;
+
+    rows.push({ metric: 'cp of the 1 GiB file (baseline)', value: `${mbps(cpS).toFixed(0)} MB/s`, goal: '', ok: null });
+    rows.push({ metric: 'upload 1 GiB (POST /drives/upload/)', value: `${mbps(upS).toFixed(0)} MB/s (${((cpS / upS) * 100).toFixed(0)}% of cp)`, goal: '>= 50% of cp', ok: cpS / upS >= 0.5 });
+    rows.push({ metric: 'download 1 GiB (GET /drives/{uuid}/download/)', value: `${mbps(downS).toFixed(0)} MB/s (${((cpS / downS) * 100).toFixed(0)}% of cp)`, goal: '>= 50% of cp', ok: cpS / downS >= 0.5 });
+    rows.push({ metric: 'clone of a 10 GiB sparse drive (202 to unmounted)', value: `${cloneS.toFixed(3)} s`, goal: '< 1 s', ok: cloneS < 1 });
+    rows.push({ metric: 'server peak RSS during the 1 GiB upload', value: `${(peak / 2 ** 20).toFixed(0)} MB (idle ${(rssBefore / 2 ** 20).toFixed(0)} MB)`, goal: '< 150 MB', ok: peak < 150 * 2 ** 20 });
+  } finally {
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+export function printTable(title: string, rows: BenchRow[]): void {
+  const w = [Math.max(6, ...rows.map((r) => r.metric.length)), Math.max(5, ...rows.map((r) => r.value.length)), Math.max(4, ...rows.map((r) => r.goal.length))];
+  const line = (a: string, b: string, c: string, d: string) => `| ${a.padEnd(w[0]!)} | ${b.padEnd(w[1]!)} | ${c.padEnd(w[2]!)} | ${d.padEnd(4)} |`;
+  console.log(`\n${title}\n`);
+  console.log(line('metric', 'value', 'goal', 'met'));
+  console.log(`|${'-'.repeat(w[0]! + 2)}|${'-'.repeat(w[1]! + 2)}|${'-'.repeat(w[2]! + 2)}|------|`);
+  for (const r of rows) console.log(line(r.metric, r.value, r.goal, r.ok === null ? '' : r.ok ? 'yes' : 'NO'));
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  printTable('Drive storage', await runDriveBench());
+}
