@@ -117,6 +117,7 @@ export async function runDriveBench(): Promise<BenchRow[]> {
     const chunk = fs.readFileSync(src).subarray(0, 64 * 1024 * 1024);
     fs.writeSync(fd, chunk, 0, chunk.length, 5 * GiB);
     fs.closeSync(fd);
+    execFileSync('sync'); // measure the clone, not the write-back of what was just written
     const t1 = performance.now();
     const cl = await call('POST', `/drives/${sparse}/action/?do=clone`, { name: 'sparse10-clone' });
     await until(() => statusOf(cl.body.objects[0].uuid, 'unmounted'), 60000, 'the clone to finish', 5);
@@ -125,7 +126,7 @@ export async function runDriveBench(): Promise<BenchRow[]> {
     rows.push({ metric: 'cp of the 1 GiB file (baseline)', value: `${mbps(cpS).toFixed(0)} MB/s`, goal: '', ok: null });
     rows.push({ metric: 'upload 1 GiB (POST /drives/upload/)', value: `${mbps(upS).toFixed(0)} MB/s (${((cpS / upS) * 100).toFixed(0)}% of cp)`, goal: '>= 50% of cp', ok: cpS / upS >= 0.5 });
     rows.push({ metric: 'download 1 GiB (GET /drives/{uuid}/download/)', value: `${mbps(downS).toFixed(0)} MB/s (${((cpS / downS) * 100).toFixed(0)}% of cp)`, goal: '>= 50% of cp', ok: cpS / downS >= 0.5 });
-    rows.push({ metric: 'clone of a 10 GiB sparse drive (202 to unmounted)', value: `${cloneS.toFixed(3)} s`, goal: '< 1 s', ok: cloneS < 1 });
+    rows.push({ metric: 'clone of a 10 GiB sparse drive holding 64 MiB (POST to unmounted)', value: `${cloneS.toFixed(3)} s`, goal: '< 1 s', ok: cloneS < 1 });
     rows.push({ metric: 'server peak RSS during the 1 GiB upload', value: `${(peak / 2 ** 20).toFixed(0)} MB (idle ${(rssBefore / 2 ** 20).toFixed(0)} MB)`, goal: '< 150 MB', ok: peak < 150 * 2 ** 20 });
   } finally {
     proc.kill('SIGTERM');
