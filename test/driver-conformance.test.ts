@@ -1,8 +1,43 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import crypto from 'node:crypto';
 import { DriverError, type HypervisorDriver } from '../src/hypervisor/driver.ts';
 import { drivers, recordEvents, readUntil, PROMPT, tempDataDir } from './helpers/drivers.ts';
+import { SocketReader } from './helpers/socket-reader.ts';
+
+/** RFB 3.8 handshake with VNC authentication (RFC 6143); resolves with the SecurityResult (0 = OK), or -1 if refused. */
+async function vncAuth(port: number, password: string): Promise<number> {
+  let rfb: SocketReader;
+  try {
+    rfb = await SocketReader.connect(`tcp://127.0.0.1:${port}`);
+  } catch {
+    return -1;
+  }
+  try {
+    if ((await rfb.read(12)).toString('latin1') !== 'RFB 003.008\n') return -1;
+    rfb.write('RFB 003.008\n');
+    const n = (await rfb.read(1))[0]!;
+    if (n === 0) return -1;
+    const types = [...(await rfb.read(n))];
+    if (!types.includes(2)) return -1;
+    rfb.write(Buffer.from([2]));
+    const challenge = await rfb.read(16);
+    const key = Buffer.alloc(8);
+    for (let i = 0; i < Math.min(8, password.length); i++) {
+      const bits = password.charCodeAt(i).toString(2).padStart(8, '0');
+      key[i] = parseInt([...bits].reverse().join(''), 2);
+    }
+    const c = crypto.createCipheriv('des-ede3-ecb', Buffer.concat([key, key, key]), null);
+    c.setAutoPadding(false);
+    rfb.write(Buffer.concat([c.update(challenge), c.final()]));
+    return (await rfb.read(4)).readUInt32BE(0);
+  } catch {
+    return -1;
+  } finally {
+    rfb.close();
+  }
+}
 
 /**
  * One suite every hypervisor driver must pass. Real (qemu) guests run one at a time at 128 MiB so that the suite
@@ -112,6 +147,22 @@ for (const h of drivers()) {
       await driver.start(spec);
       await assert.rejects(driver.start(spec), DriverError);
       await driver.powerOff(spec.uuid);
+    });
+
+    test('openVnc serves RFB with VNC authentication by the password; closeVnc ends access', async () => {
+      const spec = h.spec(dataDir, { vnc_password: 'vncpass1' });
+      started.push(spec.uuid);
+      await driver.start(spec);
+      try {
+        const { port } = await driver.openVnc(spec.uuid, 'vncpass1');
+        assert.ok(port > 0);
+        assert.equal(await vncAuth(port, 'vncpass1'), 0, 'the right password is accepted');
+        assert.notEqual(await vncAuth(port, 'wrongpw1'), 0, 'a wrong password is refused');
+        await driver.closeVnc(spec.uuid);
+        assert.notEqual(await vncAuth(port, 'vncpass1'), 0, 'no access after closeVnc');
+      } finally {
+        await driver.powerOff(spec.uuid);
+      }
     });
 
     test('reset keeps the guest running', async () => {
