@@ -122,6 +122,11 @@ for (const db of databases()) {
       assert.equal((await t.call('GET', `/ips/${addr}/`)).status, 404);
     });
 
+    test('schemas are served as CloudSigma does', async () => {
+      assert.deepEqual((await t.call('GET', '/ips/schema/')).body, transcriptBody('response_ip_schema'));
+      assert.deepEqual((await t.call('GET', '/vlans/schema/')).body, transcriptBody('response_vlan_schema'));
+    });
+
     test('the IP and DHCP pools may not overlap', async () => {
       const { loadConfig } = await import('../src/config.ts');
       assert.throws(() => loadConfig({ OPENSIGMA_IP_POOL: '10.200.5.0/24' }, {}), /overlaps OPENSIGMA_DHCP_POOL/);

@@ -128,6 +128,33 @@ for (const db of databases()) {
       assert.equal((await t.call('POST', `/subscriptions/${s.id}/action/?do=melt`)).status, 400);
     });
 
+    test('the calculator quotes the transcript body with 200 and the same fields, and buys nothing', async () => {
+      const before = (await t.call('GET', '/subscriptions/?limit=0')).body.meta.total_count;
+      const q = await t.call('POST', '/subscriptioncalculator/', transcriptBody('request_subscriptioncalculator'));
+      assert.equal(q.status, 200);
+      const want = transcriptBody('response_subscriptioncalculator');
+      assert.deepEqual(Object.keys(q.body).sort(), Object.keys(want).sort());
+      assert.deepEqual(Object.keys(q.body.objects[0]).sort(), Object.keys(want.objects[0]).sort());
+      assert.equal(q.body.objects[0].amount, '10000000000');
+      assert.match(q.body.objects[0].end_time, /T12:00:00\+00:00$/);
+      assert.equal((await t.call('GET', '/subscriptions/?limit=0')).body.meta.total_count, before);
+      assert.equal((await t.call('POST', '/subscriptioncalculator/', [{ resource: 'gold', period: '1 month' }])).status, 400);
+      const sub = (await t.call('GET', '/subscriptions/?resource=dssd')).body.objects[0];
+      const e = await t.call('POST', `/subscriptioncalculator/${sub.id}/action/?do=extend`, {});
+      assert.equal(e.status, 200);
+      assert.deepEqual(Object.keys(e.body).sort(), Object.keys(transcriptBody('response_subscriptioncalculator_extend')).sort());
+      assert.equal(e.body.start_time, sub.end_time);
+      assert.equal((await t.call('GET', `/subscriptions/${sub.id}/`)).body.end_time, sub.end_time, 'a quote changes nothing');
+    });
+
+    test('list items have the fields of the transcript; the schema is served as CloudSigma does', async () => {
+      const want = transcriptBody('response_subscription_list');
+      const got = (await t.call('GET', '/subscriptions/')).body;
+      assert.deepEqual(Object.keys(got).sort(), Object.keys(want).sort());
+      assert.deepEqual(Object.keys(got.objects[0]).sort(), Object.keys(want.objects[0]).sort());
+      assert.deepEqual((await t.call('GET', '/subscriptions/schema/')).body, transcriptBody('response_subscription_schema'));
+    });
+
     test('an ended subscription without auto_renew expires and gives its free IP back to the pool', async () => {
       const c = (await t.call('POST', '/subscriptions/', [{ resource: 'ip', amount: 1, period: '1 month', auto_renew: false }])).body.objects[0];
       const ip = c.subscribed_object;

@@ -84,6 +84,8 @@ for (const db of databases()) {
       assert.equal(ipFrame.resource_uri, `/api/2.0/ips/${ip}/`);
       assert.ok(ipFrame.object.subscription);
       await waitFor(async () => me.frames.some((f) => f.resource_type === 'vlans' && f.object?.uuid === vlan), 5000, 'vlan frame');
+      const subFrame = await waitFor(async () => me.frames.find((f) => f.resource_type === 'subscriptions' && f.object?.id === subs[0].id), 5000, 'subscription frame');
+      assert.equal(subFrame.resource_uri, `/api/2.0/subscriptions/${subs[0].id}/`);
       await t.call('PUT', `/ips/${ip}/`, { meta: { name: 'changed' } });
       await waitFor(async () => me.frames.some((f) => f.resource_type === 'ips' && f.object?.meta?.name === 'changed'), 5000, 'ip edit frame');
     });
@@ -101,7 +103,9 @@ for (const db of databases()) {
         await waitFor(async () => theirs.frames.length > 0 && theirs.frames.some((f) => f.resource_type === 'ips'), 5000, 'their ip frame');
         const owner = (f: any) => f.object?.owner?.uuid;
         const myUuid = (await t.running.svc.store.users.byEmail('admin@example.com'))!.uuid;
-        assert.ok(me.frames.every((f) => !f.object || owner(f) === myUuid), 'a frame of another account reached me');
+        assert.ok(me.frames.every((f) => !f.object?.owner || owner(f) === myUuid), 'a frame of another account reached me');
+        const theirUris = new Set(theirs.frames.map((f) => f.resource_uri));
+        assert.ok(!me.frames.some((f) => theirUris.has(f.resource_uri)), 'a change of theirs reached me');
         assert.ok(!me.frames.some((f) => f.resource_uri === `/api/2.0/servers/${s.uuid}/`));
         assert.ok(!theirs.frames.some((f) => f.object?.uuid === mine.uuid));
       } finally {

@@ -24,6 +24,9 @@ export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
     return v && (await svc.access.canSee(actor, 'vlans', v)) ? net.renderVlan(actor, v) : null;
   });
 
+  // Subscriptions are notified under their numeric id, as their resource_uri has it.
+  svc.renderers.set('subscriptions', (actor, id) => net.loadSubscription(actor, id).then((s) => net.renderSubscription(s), () => null));
+
   const ips = ['ips'];
   r.get('/ips/', { tags: ips, summary: 'List IPs: bought ones and the DHCP addresses of running servers', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
     const q = parseListQuery(query, LIST);
@@ -86,6 +89,19 @@ export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
     if (query.do === 'auto_renew') return net.autoRenew(actor, params.id!, b);
     throw errors.invalid('do', `Unknown action ${String(query.do)}; available: extend, auto_renew`);
   });
+
+  r.post('/subscriptioncalculator/', { tags: subs, summary: 'Price quote for buying subscriptions (same body as create)', schema: { body: CreateBody } }, async ({ body }) => ({
+    objects: net.quote(createItems(body)),
+    price: '0',
+  }));
+  r.post(
+    '/subscriptioncalculator/:id/action/',
+    { tags: subs, summary: 'Price quote for extending a subscription (?do=extend)', schema: { params: IdParams, querystring: Action, body: ActionBody } },
+    async ({ actor, params, query, body }) => {
+      if (query.do !== 'extend') throw errors.invalid('do', `Unknown action ${String(query.do)}; available: extend`);
+      return net.quoteExtension(actor, params.id!, actionBody(body));
+    },
+  );
 
   return net;
 }

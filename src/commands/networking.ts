@@ -349,6 +349,7 @@ export class NetworkCommands {
     });
     for (const m of made) this.svc.publish(m.kind, m.uuid, actor.user, 'created');
     const subs = await this.store.subscriptions.getMany(uuids);
+    for (const sub of subs) this.svc.publish('subscriptions', String(sub.seq), actor.user, 'created');
     return subs.map((s) => this.renderSubscription(s, now));
   }
 
@@ -373,23 +374,58 @@ export class NetworkCommands {
     throw errors.poolExhausted('VLANs', 'OPENSIGMA_VLAN_POOL');
   }
 
-  /** ?do=extend: moves the end by `period`, to `end_time`, or by the subscription's own length. */
+  /** Where ?do=extend would move the end: by `period`, to `end_time`, or by the subscription's own length. */
+  private extendedEnd(s: Stored<SubscriptionDoc>, body: Record<string, unknown>): Date {
+    if (this.renderSubscription(s).status === 'expired') throw errors.permission('An expired subscription cannot be extended; buy a new one');
+    const end = new Date(s.doc.end_time);
+    if (body.end_time !== undefined && body.end_time !== null) {
+      const next = nextNoon(new Date(String(body.end_time)));
+      if (Number.isNaN(next.getTime())) throw errors.invalid('end_time', 'end_time must be an ISO 8601 date and time');
+      if (next <= end) throw errors.invalid('end_time', 'end_time must be after the current end of the subscription');
+      return next;
+    }
+    if (body.period !== undefined && body.period !== null) return nextNoon(addPeriod(end, String(body.period)));
+    return new Date(end.getTime() + (end.getTime() - new Date(s.doc.start_time).getTime()));
+  }
+
   async extend(actor: Actor, id: string, body: Record<string, unknown>) {
     const s = await this.loadSubscription(actor, id);
-    if (this.renderSubscription(s).status === 'expired') throw errors.permission('An expired subscription cannot be extended; buy a new one');
     const doc = structuredClone(s.doc);
-    const end = new Date(doc.end_time);
-    let next: Date;
-    if (body.end_time !== undefined && body.end_time !== null) {
-      next = new Date(String(body.end_time));
-      if (Number.isNaN(next.getTime())) throw errors.invalid('end_time', 'end_time must be an ISO 8601 date and time');
-      next = nextNoon(next);
-      if (next <= end) throw errors.invalid('end_time', 'end_time must be after the current end of the subscription');
-    } else if (body.period !== undefined && body.period !== null) next = nextNoon(addPeriod(end, String(body.period)));
-    else next = new Date(end.getTime() + (end.getTime() - new Date(doc.start_time).getTime()));
-    doc.end_time = isoMicros(next).replace('.000000', '');
+    doc.end_time = isoMicros(this.extendedEnd(s, body)).replace('.000000', '');
     await this.store.subscriptions.update(doc);
+    this.svc.publish('subscriptions', id, actor.user, 'updated');
     return this.renderSubscription((await this.store.subscriptions.get(doc.uuid))!);
+  }
+
+  /** A price quote for what create would buy (prices are 0): nothing is bought. */
+  quote(bodies: Record<string, unknown>[]) {
+    const now = new Date();
+    return bodies.map((b) => {
+      const r = readSubscriptionRequest(b, now);
+      return this.quoteOf(r.resource, String(r.amount), r.start, r.end);
+    });
+  }
+
+  /** A price quote for extending a subscription. */
+  async quoteExtension(actor: Actor, id: string, body: Record<string, unknown>) {
+    const s = await this.loadSubscription(actor, id);
+    return this.quoteOf(s.doc.resource, s.doc.amount, new Date(s.doc.end_time), this.extendedEnd(s, body));
+  }
+
+  private quoteOf(resource: string, amount: string, start: Date, end: Date) {
+    return {
+      amount,
+      discount_amount: '0',
+      discount_percent: '0',
+      discounts: {},
+      end_time: isoMicros(end).replace('.000000', ''),
+      free_tier: false,
+      period: timedelta(end.getTime() - start.getTime()),
+      price: '0',
+      resource,
+      start_time: isoMicros(start).replace('.000000', ''),
+      was_billed: false,
+    };
   }
 
   /** ?do=auto_renew: sets it from the body, or toggles it. */
@@ -400,6 +436,7 @@ export class NetworkCommands {
     else if (typeof body.auto_renew === 'boolean') doc.auto_renew = body.auto_renew;
     else throw errors.invalid('auto_renew', 'auto_renew must be true or false');
     await this.store.subscriptions.update(doc);
+    this.svc.publish('subscriptions', id, actor.user, 'updated');
     return this.renderSubscription((await this.store.subscriptions.get(doc.uuid))!);
   }
 
