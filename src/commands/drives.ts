@@ -50,8 +50,7 @@ export function renderDrive(d: Stored<DriveDoc>, mounted: unknown[], extra: Extr
     runtime: {
       is_downloadable: !ephemeral,
       is_ephemeral: ephemeral,
-      // unknown until the drive's bytes exist, as CloudSigma shows while creating
-      is_snapshotable: INCOMPLETE.includes(d.status) ? null : !ephemeral,
+      is_snapshotable: !ephemeral,
       snapshots_allocated_size: 0,
       storage_type: doc.storage_type,
     },
