@@ -16,11 +16,12 @@ import { AclPolicy } from './commands/access.ts';
 
 /** Who may see and touch what. The owner always may; ACLs (when granted) widen it. */
 export interface AccessPolicy {
-  canSee(actor: Actor, kind: string, obj: Stored<any>): Promise<boolean>;
-  canUse(actor: Actor, kind: string, obj: Stored<any>): Promise<boolean>;
-  canEdit(actor: Actor, kind: string, obj: Stored<any>): Promise<boolean>;
+  // Inside a transaction pass it as `trx`: SQLite has one connection, and a query outside it would wait forever.
+  canSee(actor: Actor, kind: string, obj: Stored<any>, trx?: Kysely<any>): Promise<boolean>;
+  canUse(actor: Actor, kind: string, obj: Stored<any>, trx?: Kysely<any>): Promise<boolean>;
+  canEdit(actor: Actor, kind: string, obj: Stored<any>, trx?: Kysely<any>): Promise<boolean>;
   /** `action` (start, stop, open_vnc, clone...) picks the permission a grantee needs. */
-  canAct(actor: Actor, kind: string, obj: Stored<any>, action?: string): Promise<boolean>;
+  canAct(actor: Actor, kind: string, obj: Stored<any>, action?: string, trx?: Kysely<any>): Promise<boolean>;
   /** Restricts a list query to what the actor may see: their own objects plus `orUuids` shared with them. */
   listScope(actor: Actor, kind: string): Promise<{ owner?: string | null; uuids?: string[]; orUuids?: string[] }>;
 }

@@ -5,6 +5,7 @@ import { accountRoutes } from './accounts.ts';
 import { capabilityRoutes } from './capabilities.ts';
 import { driveRoutes } from './drives.ts';
 import { jobRoutes } from './jobs.ts';
+import { aclRoutes } from './acls.ts';
 import { keypairRoutes } from './keypairs.ts';
 import { networkingRoutes } from './networking.ts';
 import { libdriveRoutes } from './libdrives.ts';
@@ -25,4 +26,5 @@ export async function registerResources(r: Routes, svc: Services, auth: Authenti
   globalContextRoutes(r, svc);
   locationRoutes(r, svc);
   jobRoutes(r, svc);
+  aclRoutes(r, svc);
 }

@@ -1,53 +1,94 @@
 import type { Services } from '../services.ts';
-import { errors } from '../errors.ts';
-import { newUuid } from '../domain/ids.ts';
-import { readMeta, readString } from '../domain/input.ts';
+import { DriveCommands, renderDriveShort } from '../commands/drives.ts';
+import { NetworkCommands } from '../commands/networking.ts';
+import { ServerCommands, renderServerShort } from '../commands/servers.ts';
+import { TagCommands } from '../commands/tags.ts';
 import { ownerRef, ref } from '../domain/refs.ts';
-import type { Stored } from '../store/documents.ts';
-import type { TagDoc } from '../store/index.ts';
-import { created, type Routes } from './http.ts';
-import { createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS } from './lists.ts';
-import { CreateBody, ListQuerystring } from './schemas.ts';
+import type { ListQuery } from '../store/documents.ts';
+import type { Actor } from '../commands/servers.ts';
+import { created, noContent, objectBody, type Routes } from './http.ts';
+import { createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS, type ListSpec, type Query } from './lists.ts';
+import { AnyObject, CreateBody, ListQuerystring, UuidParams } from './schemas.ts';
+import { schemaDoc } from './schema-docs.ts';
 
 const tags = ['tags'];
+const { status: _status, ...FILTERS } = STANDARD_FILTERS;
+const LIST: ListSpec = { filters: FILTERS, ordering: ['uuid', 'name'] };
 
-export async function renderTag(svc: Services, t: Stored<TagDoc>) {
-  const members = (await svc.store.db
-    .selectFrom('resource_tags')
-    .select(['resource_type', 'resource_uuid'])
-    .where('tag_uuid', '=', t.uuid)
-    .execute()) as Array<{ resource_type: string; resource_uuid: string }>;
-  return {
-    meta: t.doc.meta,
-    name: t.doc.name,
-    owner: ownerRef(t.owner),
-    resource_uri: ref('tags', t.uuid).resource_uri,
-    resources: members.map((m) => ({ ...ref(m.resource_type, m.resource_uuid), res_type: m.resource_type, owner: ownerRef(t.owner) })),
-    uuid: t.uuid,
-  };
-}
+type Lister = (actor: Actor, q: ListQuery, full: boolean) => Promise<{ total: number; items: unknown[] }>;
 
-/** The minimum of tags that servers reference: create and list. */
-export function tagRoutes(r: Routes, svc: Services): void {
-  r.get('/tags/', { tags, summary: 'List tags', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
-    const q = parseListQuery(query, { filters: STANDARD_FILTERS, ordering: ['name'] });
+/** /tags/: CRUD, membership of any taggable resource, and the tag-scoped listings of servers, drives, IPs and VLANs. */
+export function tagRoutes(r: Routes, svc: Services): TagCommands {
+  const cmd = new TagCommands(svc);
+  const servers = new ServerCommands(svc);
+  const drives = new DriveCommands(svc);
+  const net = new NetworkCommands(svc);
+
+  const list = async (actor: Actor, query: Query) => {
+    const q = parseListQuery(query, LIST);
     const { total, items } = await svc.store.tags.list({ ...q, owner: actor.user });
     const out = [];
-    for (const t of items) out.push(selectFields(await renderTag(svc, t), query));
+    for (const t of items) out.push(selectFields(await cmd.render(t), query));
     return envelope(out, q, total);
-  });
+  };
+  r.get('/tags/', { tags, summary: 'List tags', schema: { querystring: ListQuerystring } }, ({ actor, query }) => list(actor, query));
+  r.get('/tags/detail/', { tags, summary: 'List tags in full', schema: { querystring: ListQuerystring } }, ({ actor, query }) => list(actor, query));
+  r.get('/tags/schema/', { tags, summary: 'Tag schema' }, async () => schemaDoc('tags'));
 
-  r.post('/tags/', { tags, summary: 'Create tags', schema: { body: CreateBody } }, async ({ actor, body }) => {
-    const docs: TagDoc[] = createItems(body).map((b) => {
-      if (b.name === undefined || b.name === null) throw errors.required('name');
-      return { uuid: newUuid(), name: readString(b.name, 'name', { nonEmpty: true, max: 1024 }), meta: b.meta === undefined ? {} : readMeta(b.meta, 'meta') };
-    });
-    const made = await svc.store.transaction(async (trx) => {
-      for (const d of docs) await svc.store.tags.insert(actor.user, d, '', trx);
-      return svc.store.tags.getMany(docs.map((d) => d.uuid), trx);
-    });
+  r.get('/tags/:uuid/', { tags, summary: 'Get a tag', schema: { params: UuidParams } }, async ({ actor, params, query }) =>
+    selectFields(await cmd.render(await cmd.load(actor, params.uuid!)), query),
+  );
+
+  r.post('/tags/', { tags, summary: 'Create tags (optionally with resources)', schema: { body: CreateBody } }, async ({ actor, body }) => {
+    const made = await cmd.create(actor, createItems(body));
     const out = [];
-    for (const t of made) out.push(await renderTag(svc, t));
+    for (const t of made) out.push(await cmd.render(t));
     return created({ objects: out });
   });
+
+  r.put('/tags/:uuid/', { tags, summary: 'Edit a tag; resources replaces its members', schema: { params: UuidParams, body: AnyObject } }, async ({ actor, params, body }) =>
+    cmd.render(await cmd.update(actor, params.uuid!, objectBody(body))),
+  );
+
+  r.delete('/tags/:uuid/', { tags, summary: 'Delete a tag (it leaves every resource and ACL)', schema: { params: UuidParams } }, async ({ actor, params }) => {
+    await cmd.delete(actor, params.uuid!);
+    return noContent();
+  });
+
+  const listers: Record<string, Lister> = {
+    servers: async (actor, q, full) => {
+      const { total, items } = await servers.list(actor, q);
+      const out = [];
+      for (const s of items) out.push(full ? await servers.render(actor, s) : renderServerShort(s));
+      return { total, items: out };
+    },
+    drives: async (actor, q, full) => {
+      const { total, items } = await drives.list(actor, q);
+      const out = [];
+      for (const d of items) out.push(full ? await drives.render(actor, d) : renderDriveShort(d));
+      return { total, items: out };
+    },
+    ips: (actor, q, full) => net.listIps(actor, q, full),
+    vlans: async (actor, q, full) => {
+      const { total, items } = await net.listVlans(actor, q);
+      const out = [];
+      for (const v of items) out.push(full ? await net.renderVlan(actor, v) : { owner: ownerRef(v.owner), resource_uri: ref('vlans', v.uuid).resource_uri, uuid: v.uuid });
+      return { total, items: out };
+    },
+  };
+  for (const [kind, lister] of Object.entries(listers)) {
+    for (const full of [false, true]) {
+      r.get(
+        `/tags/:uuid/${kind}/${full ? 'detail/' : ''}`,
+        { tags, summary: `List the ${kind} carrying a tag${full ? ', in full' : ''}`, schema: { params: UuidParams, querystring: ListQuerystring } },
+        async ({ actor, params, query }) => {
+          await cmd.load(actor, params.uuid!);
+          const q = parseListQuery(query, LIST);
+          const { total, items } = await lister(actor, { ...q, tags: [[params.uuid!], ...q.tags] }, full);
+          return envelope(items.map((x) => selectFields(x as object, query)), q, total);
+        },
+      );
+    }
+  }
+  return cmd;
 }

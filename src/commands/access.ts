@@ -60,10 +60,10 @@ export class AclPolicy implements AccessPolicy {
   }
 
   /** What the actor may do on a resource they do not own. */
-  async permissionsOf(actor: Actor, kind: string, obj: { uuid: string; owner: string | null }): Promise<Set<string>> {
+  async permissionsOf(actor: Actor, kind: string, obj: { uuid: string; owner: string | null }, trx?: Kysely<any>): Promise<Set<string>> {
     const out = new Set<string>();
     if (!obj.owner || obj.owner === actor.user) return out;
-    for (const g of await this.grants(kind, { grantee: actor.user, resource: obj.uuid })) for (const p of JSON.parse(g.data).rules as string[]) out.add(p);
+    for (const g of await this.grants(kind, { grantee: actor.user, resource: obj.uuid }, trx)) for (const p of JSON.parse(g.data).rules as string[]) out.add(p);
     return out;
   }
 
@@ -78,15 +78,15 @@ export class AclPolicy implements AccessPolicy {
     return [...byUser].map(([u, perms]) => ({ permissions: [...perms].sort(), user: { email: null, ...ref('user', u) } }));
   }
 
-  private async has(actor: Actor, kind: string, obj: Stored<any>, permission: string): Promise<boolean> {
+  private async has(actor: Actor, kind: string, obj: Stored<any>, permission: string, trx?: Kysely<any>): Promise<boolean> {
     if (obj.owner === actor.user) return true;
-    return (await this.permissionsOf(actor, kind, obj)).has(permission);
+    return (await this.permissionsOf(actor, kind, obj, trx)).has(permission);
   }
 
-  canSee = (a: Actor, k: string, o: Stored<any>) => this.has(a, k, o, 'LIST');
-  canUse = (a: Actor, k: string, o: Stored<any>) => this.has(a, k, o, 'ATTACH');
-  canEdit = (a: Actor, k: string, o: Stored<any>) => this.has(a, k, o, 'EDIT');
-  canAct = (a: Actor, k: string, o: Stored<any>, action?: string) => this.has(a, k, o, (action && ACTION_PERMISSION[action]) || 'EDIT');
+  canSee = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<any>) => this.has(a, k, o, 'LIST', trx);
+  canUse = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<any>) => this.has(a, k, o, 'ATTACH', trx);
+  canEdit = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<any>) => this.has(a, k, o, 'EDIT', trx);
+  canAct = (a: Actor, k: string, o: Stored<any>, action?: string, trx?: Kysely<any>) => this.has(a, k, o, (action && ACTION_PERMISSION[action]) || 'EDIT', trx);
 
   async listScope(actor: Actor, kind: string): Promise<{ owner?: string | null; orUuids?: string[] }> {
     const shared = (await this.grants(kind, { grantee: actor.user })).filter((g) => (JSON.parse(g.data).rules as string[]).includes('LIST'));

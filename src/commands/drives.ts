@@ -158,13 +158,13 @@ export class DriveCommands {
       if (opts.library === false) throw errors.permission('Library drives are read-only: clone one into your account to change it');
       return d;
     }
-    if (!(await this.svc.access.canSee(actor, 'drives', d))) throw errors.notFound('Drive');
+    if (!(await this.svc.access.canSee(actor, 'drives', d, trx))) throw errors.notFound('Drive');
     return d;
   }
 
   private async loadOwned(actor: Actor, uuid: string, what: 'edit' | 'act', trx?: Kysely<any>): Promise<Stored<DriveDoc>> {
     const d = await this.load(actor, uuid, { library: false }, trx);
-    const ok = d.owner === actor.user || (what === 'edit' ? await this.svc.access.canEdit(actor, 'drives', d) : await this.svc.access.canAct(actor, 'drives', d));
+    const ok = d.owner === actor.user || (what === 'edit' ? await this.svc.access.canEdit(actor, 'drives', d, trx) : await this.svc.access.canAct(actor, 'drives', d, undefined, trx));
     if (!ok) throw errors.permission(`You may not ${what === 'edit' ? 'edit' : 'operate'} this drive`);
     return d;
   }
@@ -326,6 +326,9 @@ export class DriveCommands {
   /** The drive whose bytes a download streams: complete, raw, and the actor's (or a library cdrom). */
   async forDownload(actor: Actor, uuid: string): Promise<string> {
     const d = await this.load(actor, uuid);
+    // Reading the bytes of a shared drive is using it: LIST alone shows the drive, ATTACH lets its bytes out.
+    if (d.owner !== null && d.owner !== actor.user && !(await this.svc.access.canUse(actor, 'drives', d)))
+      throw errors.permission('You may not download this drive');
     if (INCOMPLETE.includes(d.status) || d.status === 'resizing') throw errors.permission(`Cannot download drive in state "${d.status}"`);
     const img = this.svc.storage.find(uuid);
     if (!img) throw errors.permission(`Drive ${uuid} has no image`);

@@ -244,7 +244,7 @@ export class NetworkCommands {
       seen.add(ip);
       if (had.has(ip)) continue;
       const owned = isIpv4(ip) ? await this.store.ips.get(ip, trx) : undefined;
-      if (!owned || !(await this.svc.access.canUse(actor, 'ips', owned))) throw errors.ipNotYours(ip, point);
+      if (!owned || !(await this.svc.access.canUse(actor, 'ips', owned, trx))) throw errors.ipNotYours(ip, point);
       // Writing the row locks it: two requests attaching one address take turns, and the second sees the first.
       await this.store.ips.setColumns(ip, {}, trx);
       const users = (await this.serversUsingIp(ip, trx)).filter((s) => s !== def.uuid);
@@ -254,7 +254,7 @@ export class NetworkCommands {
     for (const n of def.nics) {
       if (!n.vlan || hadVlans.has(n.vlan)) continue;
       const v = await this.store.vlans.get(n.vlan, trx);
-      if (!v || !(await this.svc.access.canUse(actor, 'vlans', v))) throw errors.vlanNotYours(n.vlan);
+      if (!v || !(await this.svc.access.canUse(actor, 'vlans', v, trx))) throw errors.vlanNotYours(n.vlan);
     }
   };
 

@@ -134,7 +134,7 @@ export class ServerCommands {
   /** The server if the actor may see it; anyone else's answers exactly like a missing one. */
   async load(actor: Actor, uuid: string, trx?: Kysely<any>): Promise<Stored<ServerDef>> {
     const s = await this.store.servers.get(uuid, trx);
-    if (!s || !(await this.svc.access.canSee(actor, 'servers', s))) throw errors.notFound('Server');
+    if (!s || !(await this.svc.access.canSee(actor, 'servers', s, trx))) throw errors.notFound('Server');
     return s;
   }
 
@@ -154,7 +154,7 @@ export class ServerCommands {
     for (const a of def.drives) {
       const d = byId.get(a.drive);
       const library = d && d.owner === null;
-      if (!d || (!library && !(await this.svc.access.canUse(actor, 'drives', d)))) throw errors.invalid('drives.drive', `Drive ${a.drive} does not exist`);
+      if (!d || (!library && !(await this.svc.access.canUse(actor, 'drives', d, trx)))) throw errors.invalid('drives.drive', `Drive ${a.drive} does not exist`);
       if (library && d.doc.media !== 'cdrom')
         throw errors.permission(`Library drive ${a.drive} is a disk: clone it into your account before attaching it`, 'drives.drive');
       if (['creating', 'cloning_dst', 'uploading'].includes(d.status) && !before.has(a.drive))
