@@ -67,6 +67,7 @@ export async function serve(config: Config, opts: { logger?: boolean } = {}): Pr
     async close() {
       await app.close();
       await svc.compute?.stop();
+      await svc.storage.drain();
       await store.close();
     },
   };

@@ -278,8 +278,9 @@ export class DriveCommands {
     });
     this.svc.publish('drives', dst, actor.user, 'created');
     if (src.owner !== null) this.svc.publish('drives', src.uuid, src.owner, 'updated');
+    const answer = (await this.store.drives.get(dst))!;
     void this.svc.cloneDriveBytes([dst]);
-    return (await this.store.drives.get(dst))!;
+    return answer;
   }
 
   async action(actor: Actor, uuid: string, action: string, query: Record<string, string | undefined>, body: Record<string, unknown>) {

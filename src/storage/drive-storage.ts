@@ -36,7 +36,25 @@ async function isAttached(driveUuid: string, trx: Kysely<any>): Promise<boolean>
  * status; a failure removes what was half written and puts the status back.
  */
 export class DriveStorage {
+  /** Work running after the API answered: awaited before the store closes. */
+  private readonly inflight = new Set<Promise<unknown>>();
+
   constructor(private readonly host: StorageHost) {}
+
+  private track<T>(work: Promise<T>): Promise<T | undefined> {
+    const p = work.catch((e) => {
+      this.host.log.error({ err: e }, 'drive storage work failed');
+      return undefined;
+    });
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+    return p;
+  }
+
+  /** Waits for every copy, allocation and resize in progress (before shutting down). */
+  async drain(): Promise<void> {
+    while (this.inflight.size) await Promise.allSettled([...this.inflight]);
+  }
 
   private get store() {
     return this.host.store;
@@ -51,6 +69,10 @@ export class DriveStorage {
 
   /** Gives a new drive its (sparse) image, then marks it unmounted. */
   async allocate(uuid: string, size: number): Promise<void> {
+    await this.track(this.doAllocate(uuid, size));
+  }
+
+  private async doAllocate(uuid: string, size: number): Promise<void> {
     const file = imagePath(this.dataDir, uuid);
     try {
       await ensureDir(this.dataDir);
@@ -67,8 +89,8 @@ export class DriveStorage {
   }
 
   /** Copies the bytes of every drive in cloning_dst among `uuids`; each finishes on its own. */
-  runClones(uuids: string[]): Promise<void[]> {
-    return Promise.all(uuids.map((u) => this.runClone(u)));
+  async runClones(uuids: string[]): Promise<void> {
+    await Promise.all(uuids.map((u) => this.track(this.runClone(u))));
   }
 
   private async runClone(dstUuid: string): Promise<void> {
@@ -112,6 +134,10 @@ export class DriveStorage {
 
   /** Grows a drive's image to the size its resize asked for, then records the size. */
   async resize(uuid: string): Promise<void> {
+    await this.track(this.doResize(uuid));
+  }
+
+  private async doResize(uuid: string): Promise<void> {
     const d = await this.store.drives.get(uuid);
     if (!d || d.status !== 'resizing' || d.doc.resize_to === undefined) return;
     const size = d.doc.resize_to;
@@ -200,7 +226,7 @@ export class DriveStorage {
     const stuck = (await this.store.db.selectFrom('drives').select(['uuid', 'status']).where('status', 'in', ['creating', 'cloning_dst', 'uploading', 'resizing']).execute()) as Array<{ uuid: string; status: string }>;
     for (const d of stuck) {
       if (d.status === 'creating') await this.allocate(d.uuid, (await this.store.drives.get(d.uuid))!.doc.size);
-      else if (d.status === 'cloning_dst') await this.runClone(d.uuid);
+      else if (d.status === 'cloning_dst') await this.runClones([d.uuid]);
       else if (d.status === 'resizing') await this.resize(d.uuid);
       else {
         await removeImages(this.dataDir, d.uuid);
