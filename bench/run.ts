@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { seedServers } from './seed.ts';
 import { startBaseline, startOpensigma } from './processes.ts';
@@ -116,3 +117,8 @@ async function main(): Promise<void> {
 // `npm run bench -- --drives` runs only the drive storage figures (bench/drives.ts).
 if (!process.argv.includes('--drives')) await main();
 printTable('Drive storage (bench/drives.ts)', await runDriveBench());
+// Real VMs (bench/qemu.ts) when QEMU is installed; `--no-qemu` skips them.
+if (!process.argv.includes('--no-qemu') && spawnSync('qemu-system-x86_64', ['--version']).status === 0) {
+  const { benchQemu, printQemuTable } = await import('./qemu.ts');
+  printQemuTable(await benchQemu(quick ? 1 : 4));
+}

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,8 +92,11 @@ function guestImages(): { dir: string } | { skip: string } {
   if (process.env.OPENSIGMA_TEST_QEMU === '0') return { skip: 'OPENSIGMA_TEST_QEMU=0' };
   const probe = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) return { skip: 'qemu-system-x86_64 is not on PATH' };
-  const dir = process.env.OPENSIGMA_GUEST_IMAGES ?? path.join(os.tmpdir(), 'opensigma-guest-images');
-  const built = spawnSync('sh', [path.join(REPO, 'scripts', 'build-images.sh'), dir], { encoding: 'utf8', timeout: 300_000 });
+  // One cache per version of the recipe: checkouts with different scripts must not rebuild under each other's guests.
+  const script = path.join(REPO, 'scripts', 'build-images.sh');
+  const recipe = crypto.createHash('sha256').update(fs.readFileSync(script)).digest('hex').slice(0, 12);
+  const dir = process.env.OPENSIGMA_GUEST_IMAGES ?? path.join(os.tmpdir(), `opensigma-guest-images-${recipe}`);
+  const built = spawnSync('sh', [script, dir], { encoding: 'utf8', timeout: 300_000 });
   if (built.status !== 0 || !fs.existsSync(path.join(dir, 'boot-disk.qcow2')))
     return { skip: `guest images cannot be built: ${(built.stderr || built.error?.message || '').trim().split('\n').slice(-2).join(' ')}` };
   return { dir };
