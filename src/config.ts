@@ -24,6 +24,7 @@ export interface Config {
   rateLimits: RateLimits;
   bodyLimit: number;
   reconcileIntervalMs: number;
+  heartbeatTimeoutMs: number;
   dhcpPool: string;
   ipPool: string;
   vlanPool: number;
@@ -66,12 +67,13 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'libraryDir', env: 'OPENSIGMA_LIBRARY_DIR', flag: '--library-dir <dir>', help: 'extra folder of library drive descriptions (*.json) and images, beside ./library and <data>/library' },
   { key: 'reconcileIntervalMs', env: 'OPENSIGMA_RECONCILE_MS', flag: '--reconcile-ms <ms>', help: 'period of the driver reconciliation loop (default 5000)' },
   { key: 'bodyLimit', env: 'OPENSIGMA_BODY_LIMIT', flag: '--body-limit <bytes>', help: 'largest JSON request body (default 1 MiB; drive uploads are streamed and not bound by it)' },
-  { key: 'rateLimits', env: 'OPENSIGMA_RATE_GET', flag: '--rate-get <n>', help: 'GET requests per account per minute (default 10000)' },
+  { key: 'rateLimits', env: 'OPENSIGMA_RATE_GET', flag: '--rate-get <n>', help: 'GET requests per account per minute, across all API nodes (default 10000)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_POST', flag: '--rate-post <n>', help: 'POST requests per account per minute (default 10000)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_PUT', flag: '--rate-put <n>', help: 'PUT requests per account per minute (default 10000)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_DELETE', flag: '--rate-delete <n>', help: 'DELETE requests per account per minute (default 1000)' },
   { key: 'tlsCert', env: 'OPENSIGMA_TLS_CERT', flag: '--tls-cert <file>', help: 'PEM certificate: serve HTTPS instead of HTTP (with OPENSIGMA_TLS_KEY)' },
   { key: 'tlsKey', env: 'OPENSIGMA_TLS_KEY', flag: '--tls-key <file>', help: 'PEM private key of OPENSIGMA_TLS_CERT' },
+  { key: 'heartbeatTimeoutMs', env: 'OPENSIGMA_HEARTBEAT_TIMEOUT_MS', flag: '--heartbeat-timeout-ms <ms>', help: 'a compute host whose agent is silent this long is marked down and its servers unavailable (default 15000)' },
   { key: 'logLevel', env: 'OPENSIGMA_LOG_LEVEL', flag: '--log-level <level>', help: 'pino log level (default info)' },
 ];
 
@@ -121,6 +123,7 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
     },
     bodyLimit: int(get('OPENSIGMA_BODY_LIMIT'), 1024 * 1024),
     reconcileIntervalMs: int(get('OPENSIGMA_RECONCILE_MS'), 5000),
+    heartbeatTimeoutMs: int(get('OPENSIGMA_HEARTBEAT_TIMEOUT_MS'), 15000),
     dhcpPool: get('OPENSIGMA_DHCP_POOL') || '10.200.0.0/16',
     ...networkSettings(get),
     libraryDir: get('OPENSIGMA_LIBRARY_DIR') ? path.resolve(get('OPENSIGMA_LIBRARY_DIR')!) : null,

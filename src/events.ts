@@ -31,7 +31,7 @@ export class EventBus {
 
   publish(event: ChangeEvent): void {
     this.local.emit('change', event);
-    if (this.dialect.name !== 'sqlite') void this.dialect.notify(CHANNEL, JSON.stringify({ from: this.nodeId, event })).catch(() => {});
+    void this.dialect.notify(CHANNEL, JSON.stringify({ from: this.nodeId, event })).catch(() => {});
   }
 
   subscribe(listener: (e: ChangeEvent) => void): () => void {

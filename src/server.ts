@@ -13,6 +13,7 @@ import { BUILTIN_LIBRARY, loadLibrary } from './storage/library.ts';
 
 export const libraryDirs = (config: Config): string[] =>
   [BUILTIN_LIBRARY, path.join(config.dataDir, 'library'), ...(config.libraryDir ? [config.libraryDir] : [])];
+import { HostWatch } from './compute/liveness.ts';
 
 export interface Running {
   app: FastifyInstance;
@@ -54,6 +55,8 @@ export async function serve(config: Config, opts: { logger?: boolean } = {}): Pr
     svc.compute = new ComputeNode(config, store, svc.bus, hosts, log);
     await svc.compute.start();
   }
+  const watch = new HostWatch(store, svc.bus, config.heartbeatTimeoutMs, log);
+  watch.start();
   const { app } = await buildApp(svc, opts);
   await app.listen({ host: config.listenHost, port: config.listenPort });
   const addr = app.server.address();
@@ -66,6 +69,7 @@ export async function serve(config: Config, opts: { logger?: boolean } = {}): Pr
     url,
     async close() {
       await app.close();
+      watch.stop();
       await svc.compute?.stop();
       await svc.storage.drain();
       await store.close();

@@ -23,7 +23,7 @@ export class RateLimiter {
     const retryAfter = Math.ceil(((window + 1) * 60_000 - now) / 1000);
     const bucket = `${user}:${m}`;
     let count: number;
-    if (this.svc.store.dialect.name === 'postgres') {
+    if (this.svc.store.dialect.shared) {
       const r = await sql<{ count: number }>`
         INSERT INTO rate_counters (bucket, count, "window") VALUES (${bucket}, 1, ${window})
         ON CONFLICT (bucket) DO UPDATE SET

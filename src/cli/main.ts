@@ -39,7 +39,13 @@ export async function main(argv: string[]): Promise<void> {
 
   withSettings(program.command('agent').description('run this machine as a compute host only')).action(async (opts) => {
     const { runAgent } = await import('../compute/agent.ts');
-    const agent = await runAgent(loadConfig(overridesFrom(opts)));
+    let agent: Awaited<ReturnType<typeof runAgent>>;
+    try {
+      agent = await runAgent(loadConfig(overridesFrom(opts)));
+    } catch (e) {
+      console.error(`opensigma agent: ${(e as Error).message}`);
+      process.exit(2);
+    }
     const stop = async () => {
       await agent.close();
       process.exit(0);

@@ -260,7 +260,7 @@ export class ServerCommands {
 
   private wake(): void {
     this.svc.compute?.poke();
-    if (this.store.dialect.name === 'postgres') void this.store.dialect.notify(OPS_CHANNEL, '').catch(() => {});
+    void this.store.dialect.notify(OPS_CHANNEL, '').catch(() => {});
   }
 
   private wrongState(action: string, s: Stored<ServerDef>, expected: string): never {

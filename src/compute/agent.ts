@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import { Store } from '../store/index.ts';
 import { Services } from '../services.ts';
 import { ComputeNode } from './node.ts';
+import { HostWatch } from './liveness.ts';
 import { createHosts } from '../hypervisor/index.ts';
 import { contextReply } from '../domain/context.ts';
 
@@ -14,13 +15,22 @@ export async function runAgent(config: Config): Promise<{ node: ComputeNode; clo
   await svc.bus.start();
   const hosts = await createHosts(config, (server, request) => contextReply(svc, server, request));
   const node = new ComputeNode(config, store, svc.bus, hosts, log);
-  await node.start();
-  log.info({ agent: node.agentId, hosts: node.hostNames }, 'compute agent running');
-  return {
-    node,
-    async close() {
-      await node.stop();
-      await store.close();
-    },
+  try {
+    await node.start();
+  } catch (e) {
+    await node.stop().catch(() => {});
+    await store.close();
+    throw e;
+  }
+  const watch = new HostWatch(store, svc.bus, config.heartbeatTimeoutMs, log);
+  watch.start();
+  log.info({ agent: node.agentId, hosts: node.hostNames, heartbeat_timeout_ms: config.heartbeatTimeoutMs }, 'compute agent running');
+  const close = async () => {
+    watch.stop();
+    await node.stop();
+    await store.close();
   };
+  // Another agent holds our hosts now: running on would mean two agents per host.
+  node.onLost = () => void close().finally(() => process.exit(3));
+  return { node, close };
 }

@@ -11,6 +11,7 @@ import type { Operation, OperationKind } from '../store/operations.ts';
 import { findImage } from '../storage/images.ts';
 import { ConsoleGateway } from './console.ts';
 import { leaseAddress, releaseAddresses } from './dhcp.ts';
+import { agentIdentity } from './identity.ts';
 
 export interface ServerRuntime {
   active_since: string;
@@ -19,7 +20,8 @@ export interface ServerRuntime {
 }
 
 export const OPS_CHANNEL = 'opensigma_ops';
-const ACTIVE = ['starting', 'running', 'stopping'];
+/** States a server on this node's hosts can be in while the node must care for it (unavailable: its agent was away). */
+const ACTIVE = ['starting', 'running', 'stopping', 'unavailable'];
 /** Operations that decide a server's power state; the latest to finish wins over older unfinished ones. */
 const POWER_OPS: OperationKind[] = ['start', 'stop', 'shutdown', 'restart'];
 /** Interrupted power operations are resumed after a restart this many times, then given up to reconciliation. */
@@ -38,6 +40,9 @@ export class ComputeNode {
   private readonly consoles = new Map<string, ConsoleGateway>();
   private readonly inFlight = new Set<Promise<void>>();
   private reconciling: Promise<void> | null = null;
+  private readonly identity: { id: string; release(): void };
+  /** Called when another agent took this node's hosts over: it must stop at once (split-brain guard). */
+  onLost: (hosts: string[]) => void = () => {};
 
   constructor(
     private readonly config: Config,
@@ -46,7 +51,8 @@ export class ComputeNode {
     readonly hosts: Map<string, HypervisorDriver>,
     private readonly log: Logger,
   ) {
-    this.agentId = `${config.hostName}:${process.pid}:${Date.now().toString(36)}`;
+    this.identity = agentIdentity(config.dataDir, config.hostName);
+    this.agentId = this.identity.id;
     for (const [host, driver] of hosts) driver.onEvent((e) => void this.onGuestGone(host, e.uuid, e.type).catch((err) => this.log.error(err)));
   }
 
@@ -57,7 +63,10 @@ export class ComputeNode {
   async start(): Promise<void> {
     for (const [name, driver] of this.hosts) {
       const cap = driver.capacity();
-      await this.store.hosts.upsert({ name, driver: driver.kind, cpu: cap.cpu, mem: cap.mem, public_host: this.config.publicHost, agent: this.agentId });
+      await this.store.hosts.register(
+        { name, driver: driver.kind, cpu: cap.cpu, mem: cap.mem, public_host: this.config.publicHost, agent: this.agentId },
+        this.config.heartbeatTimeoutMs,
+      );
       this.log.info({ host: name, driver: driver.kind, accel: driver.accel, cpu: cap.cpu, mem: cap.mem }, 'compute host registered');
     }
     await this.recoverUnfinished();
@@ -65,11 +74,21 @@ export class ComputeNode {
     this.running = true;
     await this.store.dialect.listen(OPS_CHANNEL, () => this.poke());
     this.timers.push(setInterval(() => this.poke(), 500));
-    this.timers.push(setInterval(() => void this.store.hosts.heartbeat(this.agentId).catch(() => {}), 2000));
+    this.timers.push(setInterval(() => void this.heartbeat().catch(() => {}), Math.max(50, this.config.heartbeatTimeoutMs / 5)));
     this.timers.push(setInterval(() => void this.refreshStats().catch((e) => this.log.warn(e, 'stats')), 2000));
     this.timers.push(setInterval(() => void this.reconcile().catch((e) => this.log.warn(e, 'reconcile')), this.config.reconcileIntervalMs));
     for (const t of this.timers) t.unref();
     this.poke();
+  }
+
+  private async heartbeat(): Promise<void> {
+    const held = new Set(await this.store.hosts.heartbeat(this.agentId));
+    const lost = this.hostNames.filter((h) => !held.has(h));
+    if (lost.length && this.running) {
+      this.log.error({ hosts: lost }, 'another agent took over hosts of this one: stopping compute');
+      this.running = false;
+      this.onLost(lost);
+    }
   }
 
   /** New operations are waiting: claim them now rather than at the next poll. */
@@ -106,12 +125,23 @@ export class ComputeNode {
 
   private async execute(op: Operation): Promise<void> {
     const log = this.log.child({ op: op.id, kind: op.kind, server: op.server_uuid });
+    let outcome: { state: 'done' | 'failed'; error: string | null; result: Record<string, unknown> | null };
     try {
-      const result = await this.perform(op);
-      await this.store.operations.finish(op.id, 'done', null, result ?? null);
+      outcome = { state: 'done', error: null, result: (await this.perform(op)) ?? null };
     } catch (e) {
       log.warn({ err: (e as Error).message }, 'operation failed');
-      await this.store.operations.finish(op.id, 'failed', (e as Error).message).catch(() => {});
+      outcome = { state: 'failed', error: (e as Error).message, result: null };
+    }
+    // The database may be restarting: keep trying, so no claimed operation stays running forever.
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        await this.store.operations.finish(op.id, outcome.state, outcome.error, outcome.result);
+        break;
+      } catch (e) {
+        if (!this.running) return;
+        log.warn({ err: (e as Error).message }, 'recording the outcome of an operation; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
     }
     // A hung older operation (a start that never returned) must not keep reconciliation away from the server.
     if (POWER_OPS.includes(op.kind)) await this.store.operations.supersede(op.server_uuid, op.id, POWER_OPS).catch(() => {});
@@ -351,8 +381,8 @@ export class ComputeNode {
         known.add(r.uuid);
         if (busy.has(r.uuid)) continue;
         const guest = up.get(r.uuid);
-        if (guest && (r.status === 'starting' || r.status === 'running')) {
-          if (r.status === 'starting' || !r.runtime) {
+        if (guest && (r.status === 'starting' || r.status === 'running' || r.status === 'unavailable')) {
+          if (r.status !== 'running' || !r.runtime) {
             const spec = await this.guestSpec((await this.store.servers.get(r.uuid))!.doc);
             const runtime: ServerRuntime = {
               active_since: isoSeconds(guest.activeSince),
@@ -389,6 +419,8 @@ export class ComputeNode {
     for (const gw of this.consoles.values()) await gw.close();
     this.consoles.clear();
     for (const d of this.hosts.values()) await d.close();
+    await this.store.hosts.release(this.agentId).catch(() => {});
+    this.identity.release();
     void this.wake;
   }
 }

@@ -2,6 +2,9 @@ import { sql, type Kysely } from 'kysely';
 import type { Dialect } from '../store/dialect/index.ts';
 import type { HostRow } from '../store/hosts.ts';
 
+/** A server unavailable (its agent is away) may still run there: it keeps its room until the agent reconciles it. */
+const HOLDS_CAPACITY = ['starting', 'running', 'stopping', 'unavailable'];
+
 export interface Placement {
   host: string;
 }
@@ -9,7 +12,7 @@ export interface Placement {
 /**
  * Chooses a host with room for (cpu, mem). `avoid` lists servers to keep apart from, in priority order: when no
  * host avoids all of them, the last ones are dropped until one does (best effort, never an error).
- * Runs inside the caller's transaction; on PostgreSQL the host rows are locked so two nodes cannot overbook.
+ * Runs inside the caller's transaction; the host rows are locked so two API nodes cannot overbook.
  */
 export async function placeServer(
   trx: Kysely<any>,
@@ -18,7 +21,7 @@ export async function placeServer(
   avoid: string[],
 ): Promise<Placement | null> {
   const hostsQ = trx.selectFrom('hosts').selectAll().where('state', '=', 'up').orderBy('name');
-  const hosts: HostRow[] = (dialect.name === 'postgres' ? await hostsQ.forUpdate().execute() : await hostsQ.execute()).map((r: any) => ({
+  const hosts: HostRow[] = (await dialect.lockRows(hostsQ).execute()).map((r: any) => ({
     ...r,
     cpu: Number(r.cpu),
     mem: Number(r.mem),
@@ -28,7 +31,7 @@ export async function placeServer(
     .selectFrom('servers')
     .select(['host', sql<number>`sum(cpu)`.as('cpu'), sql<number>`sum(mem)`.as('mem')])
     .where('host', 'is not', null)
-    .where('status', 'in', ['starting', 'running', 'stopping'])
+    .where('status', 'in', HOLDS_CAPACITY)
     .groupBy('host')
     .execute()) as Array<{ host: string; cpu: number; mem: number }>;
   const usedBy = new Map(used.map((u) => [u.host, { cpu: Number(u.cpu), mem: Number(u.mem) }]));
@@ -43,7 +46,7 @@ export async function placeServer(
       .selectFrom('servers')
       .select(['uuid', 'host'])
       .where('uuid', 'in', avoid)
-      .where('status', 'in', ['starting', 'running', 'stopping'])
+      .where('status', 'in', HOLDS_CAPACITY)
       .execute()) as Array<{ uuid: string; host: string | null }>;
     for (const a of avoid) avoidHosts.push(rows.find((r) => r.uuid === a)?.host ?? '');
   }

@@ -139,6 +139,24 @@ export class DocumentTable<T extends { uuid: string }> {
     return Number(res.numUpdatedRows) === 1;
   }
 
+  /** transition() for every row whose `column` is one of `values`; returns the rows it changed. */
+  async transitionWhere(
+    column: string,
+    values: string[],
+    from: string[],
+    to: string,
+    trx: Kysely<any> = this.db,
+  ): Promise<Array<{ uuid: string; owner: string | null }>> {
+    if (values.length === 0) return [];
+    return (await trx
+      .updateTable(this.table)
+      .set({ status: to, version: sql`version + 1`, updated_at: now() })
+      .where(column, 'in', values)
+      .where('status', 'in', from)
+      .returning(['uuid', 'owner'])
+      .execute()) as Array<{ uuid: string; owner: string | null }>;
+  }
+
   async setColumns(uuid: string, values: Record<string, unknown>, trx: Kysely<any> = this.db): Promise<void> {
     await trx.updateTable(this.table).set({ ...values, updated_at: now() }).where('uuid', '=', uuid).execute();
   }
@@ -196,11 +214,7 @@ export class DocumentTable<T extends { uuid: string }> {
       page = page.orderBy(q.orderBy.column, q.orderBy.desc ? 'desc' : 'asc');
     page = page.orderBy('seq');
     if (q.limit > 0) page = page.limit(q.limit);
-    if (q.offset > 0) {
-      // SQLite allows OFFSET only after a LIMIT; -1 means none there.
-      if (q.limit === 0 && this.dialect.name === 'sqlite') page = page.limit(-1);
-      page = page.offset(q.offset);
-    }
+    if (q.offset > 0) page = q.limit > 0 ? page.offset(q.offset) : this.dialect.offsetOnly(page, q.offset);
     const rows = await page.execute();
     return { total, items: rows.map((r: any) => this.toStored(r)) };
   }

@@ -4,6 +4,7 @@ import { initial } from './migrations/001_initial.ts';
 import { networking } from './migrations/002_networking.ts';
 import { resources } from './migrations/003_resources.ts';
 import { rowCounts } from './migrations/004_row_counts.ts';
+import { scaleout } from './migrations/005_scaleout.ts';
 
 /** The ordered list of migrations. Append, never edit a released one. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -12,13 +13,15 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '002_networking': networking(dialect),
     '003_resources': resources(dialect),
     '004_row_counts': rowCounts(dialect),
+    '005_scaleout': scaleout(dialect),
   };
 }
 
 /** Applies pending migrations. Kysely's migration lock makes two nodes starting at once safe. */
 export async function migrateToLatest(dialect: Dialect): Promise<string[]> {
   const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
-  const migrator = new Migrator({ db: dialect.db, provider });
+  // Engineers add migrations on parallel branches: a database that ran 003 before 002 landed must still accept 002.
+  const migrator = new Migrator({ db: dialect.db, provider, allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error;
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);

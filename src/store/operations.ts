@@ -39,25 +39,34 @@ export class OperationRepo {
   /** Claims the oldest pending operations of these hosts for `agent`. Each operation is claimed by exactly one agent. */
   async claim(hosts: string[], agent: string, max = 20): Promise<Operation[]> {
     if (hosts.length === 0) return [];
-    const db = this.dialect.db;
-    if (this.dialect.name === 'postgres') {
-      const r = await sql<any>`
-        UPDATE operations SET state = 'running', claimed_by = ${agent}, claimed_at = ${now()}, attempts = attempts + 1, updated_at = ${now()}
-        WHERE id IN (SELECT id FROM operations WHERE state = 'pending' AND host IN (${sql.join(hosts)})
-                     ORDER BY id LIMIT ${max} FOR UPDATE SKIP LOCKED)
-        RETURNING *`.execute(db);
-      return r.rows.map(toOp).sort((a, b) => a.id - b.id);
-    }
-    return db.transaction().execute(async (trx) => {
-      const rows = await trx.selectFrom('operations').selectAll().where('state', '=', 'pending').where('host', 'in', hosts).orderBy('id').limit(max).execute();
-      if (rows.length === 0) return [];
-      await trx
+    return this.dialect.db.transaction().execute(async (trx) => {
+      const pending = trx.selectFrom('operations').select('id').where('state', '=', 'pending').where('host', 'in', hosts).orderBy('id').limit(max);
+      const ids = (await this.dialect.claimRows(pending).execute()).map((r: any) => r.id);
+      if (ids.length === 0) return [];
+      const rows = await trx
         .updateTable('operations')
         .set({ state: 'running', claimed_by: agent, claimed_at: now(), attempts: sql`attempts + 1`, updated_at: now() })
-        .where('id', 'in', rows.map((r) => r.id))
+        .where('id', 'in', ids)
+        .returningAll()
         .execute();
-      return rows.map((r) => toOp({ ...r, state: 'running', claimed_by: agent, attempts: Number(r.attempts) + 1 }));
+      return rows.map(toOp).sort((a, b) => a.id - b.id);
     });
+  }
+
+  /**
+   * Fails every unfinished operation of these hosts: their agent is gone, so nobody will do them. Returns the
+   * failed operations, so their servers can be told.
+   */
+  async failForHosts(hosts: string[], reason: string, trx: Kysely<any> = this.dialect.db): Promise<Operation[]> {
+    if (hosts.length === 0) return [];
+    const rows = await trx
+      .updateTable('operations')
+      .set({ state: 'failed', error: reason, updated_at: now() })
+      .where('host', 'in', hosts)
+      .where('state', 'in', ['pending', 'running'])
+      .returningAll()
+      .execute();
+    return rows.map(toOp);
   }
 
   async finish(

@@ -28,7 +28,7 @@ export interface TestServer {
 let pgCounter = 0;
 
 /** A fresh database for one test server: a new SQLite dir, or a new PostgreSQL schema-less database. */
-async function freshPostgres(url: string): Promise<string> {
+export async function freshPostgres(url: string): Promise<string> {
   const pg = (await import('pg')).default;
   const name = `opensigma_test_${process.pid}_${Date.now().toString(36)}_${pgCounter++}`;
   const admin = new pg.Client({ connectionString: url });
@@ -38,6 +38,22 @@ async function freshPostgres(url: string): Promise<string> {
   const u = new URL(url);
   u.pathname = `/${name}`;
   return u.toString();
+}
+
+/** Drops a database made by freshPostgres, so test runs do not pile them up. */
+export async function dropPostgres(url: string): Promise<void> {
+  const pg = (await import('pg')).default;
+  const u = new URL(url);
+  const name = u.pathname.slice(1);
+  if (!/^opensigma_test_\w+$/.test(name)) return;
+  u.pathname = '/postgres';
+  const admin = new pg.Client({ connectionString: u.toString() });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
 }
 
 /** Starts a real opensigma on a free loopback port with a temporary data dir. */
@@ -93,6 +109,7 @@ export async function startServer(env: Record<string, string> = {}, db: { url: s
     async close() {
       await running.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      if (databaseUrl) await dropPostgres(databaseUrl).catch(() => {});
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, SelectQueryBuilder } from 'kysely';
 
 /** What the rest of the store needs to know about a database, and nothing more. */
 export interface Dialect {
@@ -10,6 +10,19 @@ export interface Dialect {
   readonly ilike: 'like' | 'ilike';
   /** DDL of the triggers that keep row_counts exact for `table` (see migrations/004_row_counts.ts). */
   rowCountTriggers(table: string): string[];
+  /**
+   * Whether other processes share this database (API nodes, agents). When false (SQLite: one process owns it),
+   * state that only matters between processes, such as rate counters, may stay in memory.
+   */
+  readonly shared: boolean;
+  /** Locks the selected rows until the transaction ends (a no-op where one writer holds the whole database). */
+  lockRows<Q extends SelectQueryBuilder<any, any, any>>(q: Q): Q;
+  /** As lockRows, but skips rows another transaction holds: each row goes to exactly one claimer. */
+  claimRows<Q extends SelectQueryBuilder<any, any, any>>(q: Q): Q;
+  /** OFFSET without a LIMIT. */
+  offsetOnly<Q extends SelectQueryBuilder<any, any, any>>(q: Q, offset: number): Q;
+  /** Marks a table as scratch data that need not survive a crash (cheaper writes where the database supports it). */
+  makeUnlogged(db: Kysely<any>, table: string): Promise<void>;
   /** Tell other processes that something changed (a no-op on SQLite, which has one process). */
   notify(channel: string, payload: string): Promise<void>;
   /** Receive notifications from other processes. */

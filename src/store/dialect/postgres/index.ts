@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Dialect } from '../index.ts';
 import { rowCountTriggers } from './row-counts.ts';
 
@@ -35,6 +35,13 @@ export function openPostgres(url: string): Dialect {
     serialType: 'bigserial',
     ilike: 'ilike',
     rowCountTriggers,
+    shared: true,
+    lockRows: (q) => q.forUpdate() as typeof q,
+    claimRows: (q) => q.forUpdate().skipLocked() as typeof q,
+    offsetOnly: (q, offset) => q.offset(offset) as typeof q,
+    async makeUnlogged(d, table) {
+      await sql`ALTER TABLE ${sql.table(table)} SET UNLOGGED`.execute(d);
+    },
     async notify(channel, payload) {
       await pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
     },

@@ -21,6 +21,13 @@ export function openSqlite(dataDir: string): Dialect {
     serialType: 'integer',
     ilike: 'like',
     rowCountTriggers,
+    shared: false,
+    // One connection writes at a time: a transaction already excludes every other writer.
+    lockRows: (q) => q,
+    claimRows: (q) => q,
+    // SQLite allows OFFSET only after a LIMIT; -1 means none.
+    offsetOnly: (q, offset) => q.limit(-1).offset(offset) as typeof q,
+    async makeUnlogged() {},
     async notify() {},
     async listen() {},
     async close() {

@@ -1,0 +1,54 @@
+import type { Logger } from 'pino';
+import type { Store } from '../store/index.ts';
+import type { EventBus } from '../events.ts';
+import { ref } from '../domain/refs.ts';
+
+/** Server states that occupy a host. */
+export const ON_HOST = ['starting', 'running', 'stopping'];
+
+/**
+ * Watches compute hosts from every process (API nodes and agents alike, so it works while any one of them runs):
+ * a host whose agent stopped heartbeating is marked down, its servers become `unavailable` and its unfinished
+ * operations fail explicitly. The agent, when it returns, reconciles those servers with what its driver runs.
+ */
+export class HostWatch {
+  private timer: NodeJS.Timeout | null = null;
+  private sweeping = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly bus: EventBus,
+    private readonly timeoutMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.sweep().catch((e) => this.log.warn({ err: (e as Error).message }, 'host sweep')), Math.max(100, this.timeoutMs / 4));
+    this.timer.unref();
+  }
+
+  async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const reason = `the compute host stopped answering (no heartbeat for ${this.timeoutMs} ms)`;
+      const { down, servers } = await this.store.transaction(async (trx) => {
+        const down = await this.store.hosts.markStale(this.timeoutMs, trx);
+        const allDown = (await trx.selectFrom('hosts').select('name').where('state', '=', 'down').execute()).map((r: any) => r.name as string);
+        await this.store.operations.failForHosts(allDown, reason, trx);
+        const servers = await this.store.servers.transitionWhere('host', allDown, ON_HOST, 'unavailable', trx);
+        return { down, servers };
+      });
+      if (down.length) this.log.warn({ hosts: down, timeout_ms: this.timeoutMs }, 'compute hosts marked down');
+      for (const s of servers)
+        this.bus.publish({ resource_type: 'servers', resource_uri: ref('servers', s.uuid).resource_uri, uuid: s.uuid, owner: s.owner, action: 'unavailable' });
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
