@@ -27,14 +27,15 @@ async function ensureAdmin(svc: Services, log: pino.Logger): Promise<void> {
   const { adminEmail, adminPassword } = svc.config;
   if (adminEmail) {
     const existing = await svc.store.users.byEmail(adminEmail);
-    if (!existing) await svc.store.users.create(adminEmail, adminPassword ?? randomPassword(16));
-    else if (adminPassword) await svc.store.users.setPassword(adminEmail, adminPassword);
+    // Several nodes may start at once: the one that loses the race to create the user sets the password instead.
+    const created = !existing && (await svc.store.users.create(adminEmail, adminPassword ?? randomPassword(16)).then(() => true, () => false));
+    if (!created && adminPassword) await svc.store.users.setPassword(adminEmail, adminPassword);
     return;
   }
   if ((await svc.store.users.count()) === 0) {
     const email = 'admin@localhost';
     const password = randomPassword(16);
-    await svc.store.users.create(email, password);
+    if (!(await svc.store.users.create(email, password).then(() => true, () => false))) return;
     log.info({ email }, 'created the first user');
     process.stdout.write(`\nopensigma: created user ${email} with password ${password}\n  (shown once; add users with: opensigma user add EMAIL --password PW)\n\n`);
   }

@@ -12,6 +12,7 @@ import { RouteTable, Routes } from './http.ts';
 import { API } from '../domain/refs.ts';
 import { registerResources } from './resources.ts';
 import { attachNotifications } from './notifications.ts';
+import { registerMetrics } from './metrics.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -128,6 +129,8 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     await svc.store.db.selectFrom('users').select('uuid').limit(1).execute();
     return { status: 'ok' };
   });
+
+  registerMetrics(app as unknown as FastifyInstance, svc);
 
   const routes = new Routes(app as unknown as FastifyInstance, table);
   await registerResources(routes, svc, auth);

@@ -25,7 +25,11 @@ export async function runAgent(config: Config): Promise<{ node: ComputeNode; clo
   const watch = new HostWatch(store, svc.bus, config.heartbeatTimeoutMs, log);
   watch.start();
   log.info({ agent: node.agentId, hosts: node.hostNames, heartbeat_timeout_ms: config.heartbeatTimeoutMs }, 'compute agent running');
+  // The node's timers do not hold the process open (so embedders can stop it); an agent must outlive a database
+  // outage, when it has no open connection either.
+  const keepAlive = setInterval(() => {}, 60_000);
   const close = async () => {
+    clearInterval(keepAlive);
     watch.stop();
     await node.stop();
     await store.close();

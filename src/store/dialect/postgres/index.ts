@@ -9,23 +9,49 @@ pg.types.setTypeParser(20, (v) => Number(v));
 export function openPostgres(url: string): Dialect {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   pool.on('error', () => {}); // a dropped idle connection is replaced on next use
+  // A connection cut while checked out (server restart, pg_terminate_backend) fails its query; without a listener
+  // the client's 'error' event would kill the process.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   let listener: pg.Client | null = null;
   const handlers = new Map<string, Array<(p: string) => void>>();
   let closed = false;
 
+  let reconnecting = false;
+
+  /** The listening connection died (e.g. PostgreSQL restarted): retry, backing off, until it is back. */
+  function reconnectSoon(delay = 250): void {
+    if (closed || reconnecting) return;
+    reconnecting = true;
+    setTimeout(() => {
+      connectListener().then(
+        () => (reconnecting = false),
+        () => {
+          reconnecting = false;
+          reconnectSoon(Math.min(delay * 2, 5000));
+        },
+      );
+    }, delay).unref();
+  }
+
   async function connectListener(): Promise<void> {
     const client = new pg.Client({ connectionString: url });
     client.on('error', () => {});
     client.on('end', () => {
+      if (listener !== client) return;
       listener = null;
-      if (!closed) setTimeout(() => void connectListener().catch(() => {}), 500);
+      reconnectSoon();
     });
     client.on('notification', (msg) => {
       for (const h of handlers.get(msg.channel) ?? []) h(msg.payload ?? '');
     });
-    await client.connect();
-    for (const channel of handlers.keys()) await client.query(`LISTEN ${channel}`);
+    try {
+      await client.connect();
+      for (const channel of handlers.keys()) await client.query(`LISTEN ${channel}`);
+    } catch (e) {
+      await client.end().catch(() => {});
+      throw e;
+    }
     listener = client;
   }
 
@@ -50,8 +76,9 @@ export function openPostgres(url: string): Dialect {
       const list = handlers.get(channel) ?? [];
       list.push(handler);
       handlers.set(channel, list);
-      if (!listener) await connectListener();
-      else if (list.length === 1) await listener.query(`LISTEN ${channel}`);
+      if (listener) {
+        if (list.length === 1) await listener.query(`LISTEN ${channel}`);
+      } else if (!reconnecting) await connectListener(); // a reconnect in progress LISTENs to every channel
     },
     async close() {
       closed = true;

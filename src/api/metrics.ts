@@ -1,0 +1,59 @@
+import type { FastifyInstance } from 'fastify';
+import type { Services } from '../services.ts';
+
+/** Upper bounds of the latency histogram, in seconds. */
+const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+const label = (v: string) => v.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+
+/**
+ * GET /metrics in the Prometheus text format, without auth (scrapers live inside the operator's network).
+ * Request counters are this process's; operations, servers and hosts are read from the shared database, so
+ * every node reports the same cluster-wide figures for them.
+ */
+export function registerMetrics(app: FastifyInstance, svc: Services): void {
+  const requests = new Map<string, number>();
+  const buckets = new Array<number>(BUCKETS.length).fill(0);
+  let count = 0;
+  let sum = 0;
+
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.url === '/metrics') return;
+    const key = `method="${label(req.method)}",status="${reply.statusCode}"`;
+    requests.set(key, (requests.get(key) ?? 0) + 1);
+    const s = reply.elapsedTime / 1000;
+    count++;
+    sum += s;
+    for (let i = 0; i < BUCKETS.length; i++) if (s <= BUCKETS[i]!) buckets[i]!++;
+  });
+
+  app.get('/metrics', { config: { auth: 'public' }, schema: { hide: true } as any }, async (_req, reply) => {
+    const db = svc.store.db;
+    const [ops, servers, hosts] = await Promise.all([
+      svc.store.operations.countByState(),
+      db.selectFrom('servers').select(['status', (eb) => eb.fn.countAll().as('n')]).groupBy('status').execute(),
+      db.selectFrom('hosts').select(['state', (eb) => eb.fn.countAll().as('n')]).groupBy('state').execute(),
+    ]);
+    const out: string[] = [];
+    const family = (name: string, type: string, help: string, rows: Array<[string, number]>) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, v] of rows) out.push(`${name}${labels ? `{${labels}}` : ''} ${v}`);
+    };
+    family('opensigma_http_requests_total', 'counter', 'HTTP requests answered by this node, by method and status.', [...requests]);
+    family('opensigma_http_request_duration_seconds', 'histogram', 'Time to answer HTTP requests on this node.', [
+      ...BUCKETS.map((b, i): [string, number] => [`le="${b}"`, buckets[i]!]),
+      ['le="+Inf"', count],
+    ]);
+    // the histogram's series are _bucket, _sum and _count
+    for (let i = out.length - BUCKETS.length - 1; i < out.length; i++) out[i] = out[i]!.replace('_seconds{', '_seconds_bucket{');
+    out.push(`opensigma_http_request_duration_seconds_sum ${sum}`, `opensigma_http_request_duration_seconds_count ${count}`);
+    const byState = (rows: any[], key: string) => rows.map((r): [string, number] => [`${key}="${label(String(r[key]))}"`, Number(r.n)]);
+    family('opensigma_operations', 'gauge', 'Host operations in the database, by state.', ['pending', 'running', 'done', 'failed'].map((s) => [`state="${s}"`, ops[s] ?? 0]));
+    family('opensigma_servers', 'gauge', 'Servers, by status.', byState(servers, 'status'));
+    const hostRows = byState(hosts, 'state');
+    for (const s of ['up', 'down']) if (!hostRows.some(([l]) => l === `state="${s}"`)) hostRows.push([`state="${s}"`, 0]);
+    family('opensigma_hosts', 'gauge', 'Compute hosts, by state.', hostRows);
+    reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
+    return out.join('\n') + '\n';
+  });
+}

@@ -1,0 +1,267 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { dropPostgres, freshPostgres, minimalServer, waitFor } from './helpers/harness.ts';
+import { startNode, runCli, type NodeProcess } from './helpers/nodes.ts';
+import { Store } from '../src/store/index.ts';
+import { EventBus, type ChangeEvent } from '../src/events.ts';
+
+const PG = process.env.OPENSIGMA_TEST_POSTGRES_URL;
+const HEARTBEAT_TIMEOUT_MS = 5000;
+
+/** Two API nodes (OPENSIGMA_ROLE=api) and two sim agents as real processes on one PostgreSQL database. */
+describe('multi-node on PostgreSQL', { skip: PG ? false : 'needs PostgreSQL: set OPENSIGMA_TEST_POSTGRES_URL (.ci/run does)' }, () => {
+  let db: string;
+  let a: NodeProcess;
+  let b: NodeProcess;
+  const agents: Record<string, NodeProcess> = {};
+  const started: NodeProcess[] = [];
+  const common = () => ({ OPENSIGMA_DATABASE_URL: db, OPENSIGMA_HEARTBEAT_TIMEOUT_MS: String(HEARTBEAT_TIMEOUT_MS), OPENSIGMA_RECONCILE_MS: '500' });
+  const api = async (env: Record<string, string> = {}) => {
+    const n = await startNode('serve', { ...common(), OPENSIGMA_ROLE: 'api', OPENSIGMA_RATE_PUT: '6', ...env });
+    started.push(n);
+    return n;
+  };
+  const agent = async (name: string, dataDir?: string, env: Record<string, string> = {}) => {
+    const n = await startNode(
+      'agent',
+      { ...common(), OPENSIGMA_HOST_NAME: name, OPENSIGMA_SIM_HOSTS: '1', OPENSIGMA_SIM_DELAY_MS: '200', OPENSIGMA_PUBLIC_HOST: `${name}.example`, ...env },
+      dataDir,
+    );
+    started.push(n);
+    agents[name] = n;
+    return n;
+  };
+  const sql = async (q: string, params: unknown[] = []) => {
+    const c = new pg.Client({ connectionString: db });
+    await c.connect();
+    try {
+      return (await c.query(q, params)).rows;
+    } finally {
+      await c.end();
+    }
+  };
+  const status = async (n: NodeProcess, uuid: string) => (await n.call('GET', `/servers/${uuid}/`)).body?.status;
+  const waitStatus = (n: NodeProcess, uuid: string, want: string, ms = 15000) =>
+    waitFor(async () => (await status(n, uuid)) === want, ms, `server ${uuid} to be ${want}`);
+  const create = async (n: NodeProcess, name: string, extra: Record<string, unknown> = {}) => {
+    const r = await n.call('POST', '/servers/', minimalServer(name, extra));
+    assert.equal(r.status, 201, r.text);
+    return r.body.objects[0].uuid as string;
+  };
+  const hostOf = async (uuid: string) => (await sql('SELECT host FROM servers WHERE uuid = $1', [uuid]))[0]?.host as string | null;
+
+  before(async () => {
+    db = await freshPostgres(PG!);
+    // Every process starts at once on the empty database: migrations and the admin user must cope.
+    [a, b] = await Promise.all([api(), api(), agent('agent-a'), agent('agent-b')]);
+  });
+
+  after(async () => {
+    await Promise.all(started.map((n) => n.kill('SIGTERM')));
+    // For diagnosis: OPENSIGMA_TEST_DUMP=<dir> keeps every node's log.
+    const dump = process.env.OPENSIGMA_TEST_DUMP;
+    if (dump) started.forEach((n, i) => fs.writeFileSync(path.join(dump, `${i}-${n.kind}-${n.env.OPENSIGMA_HOST_NAME ?? ''}.log`), n.logs.map((l) => JSON.stringify(l)).join('\n') + n.stderr));
+    for (const n of started) fs.rmSync(n.dataDir, { recursive: true, force: true });
+    await dropPostgres(db).catch(() => {});
+  });
+
+  test('nodes that started together on an empty database migrated it once', async () => {
+    const rows = await sql('SELECT name FROM kysely_migration ORDER BY name');
+    assert.ok(rows.length >= 2);
+    assert.equal(new Set(rows.map((r) => r.name)).size, rows.length);
+    assert.equal((await sql('SELECT count(*)::int AS n FROM hosts WHERE state = $1', ['up']))[0].n, 2);
+  });
+
+  test('a change through one API node is visible through the other on the next request', async () => {
+    const uuid = await create(a, 'cross');
+    const viaA = await a.call('GET', `/servers/${uuid}/`);
+    const viaB = await b.call('GET', `/servers/${uuid}/`);
+    assert.equal(viaB.status, 200);
+    assert.deepEqual(viaB.body, viaA.body);
+    const edit = await b.call('PUT', `/servers/${uuid}/`, { ...minimalServer('renamed'), name: 'renamed' });
+    assert.equal(edit.status, 200, edit.text);
+    assert.equal((await a.call('GET', `/servers/${uuid}/`)).body.name, 'renamed');
+    assert.equal((await b.call('DELETE', `/servers/${uuid}/`)).status, 204);
+    assert.equal((await a.call('GET', `/servers/${uuid}/`)).status, 404);
+  });
+
+  test('of 10 simultaneous starts sent to two nodes exactly one is accepted, and an agent runs it', async () => {
+    const uuid = await create(a, 'race');
+    const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).call('POST', `/servers/${uuid}/action/?do=start`)));
+    const codes = replies.map((r) => r.status).sort();
+    assert.deepEqual(codes, [202, 403, 403, 403, 403, 403, 403, 403, 403, 403]);
+    await waitStatus(b, uuid, 'running');
+    assert.ok(['agent-a', 'agent-b'].includes((await hostOf(uuid))!));
+    assert.equal((await a.call('POST', `/servers/${uuid}/action/?do=stop`)).status, 202);
+    await waitStatus(a, uuid, 'stopped');
+  });
+
+  test('avoid= places servers on different hosts, and availability groups show who shares a host', async () => {
+    const x = await create(a, 'x');
+    const y = await create(a, 'y');
+    const z = await create(a, 'z');
+    assert.equal((await a.call('POST', `/servers/${x}/action/?do=start`)).status, 202);
+    await waitStatus(a, x, 'running');
+    assert.equal((await b.call('POST', `/servers/${y}/action/?do=start&avoid=${x}`)).status, 202);
+    await waitStatus(a, y, 'running');
+    assert.notEqual(await hostOf(x), await hostOf(y));
+    // z shares a host with one of them, whichever the scheduler picks.
+    assert.equal((await b.call('POST', `/servers/${z}/action/?do=start`)).status, 202);
+    await waitStatus(a, z, 'running');
+    const groups = (await b.call('GET', '/servers/availability_groups/')).body as string[][];
+    const hostZ = await hostOf(z);
+    const mate = (await hostOf(x)) === hostZ ? x : y;
+    const other = mate === x ? y : x;
+    assert.deepEqual(groups.find((g) => g.includes(z))!.slice().sort(), [mate, z].sort());
+    assert.deepEqual(groups.find((g) => g.includes(other)), [other]);
+    // Console and VNC URLs name the host the guest runs on.
+    const vnc = await a.call('POST', `/servers/${z}/action/?do=open_vnc`);
+    assert.equal(vnc.status, 202, vnc.text);
+    assert.match(vnc.body.vnc_url, new RegExp(`^vnc://${hostZ}\\.example:\\d+$`));
+    for (const s of [x, y, z]) await a.call('POST', `/servers/${s}/action/?do=stop`);
+    for (const s of [x, y, z]) await waitStatus(a, s, 'stopped');
+  });
+
+  test('rate limits count per account across API nodes', async () => {
+    const user = { email: 'limited@example.com', password: 'limited-password' };
+    const made = await runCli(['user', 'add', user.email, '--password', user.password], { OPENSIGMA_DATABASE_URL: db, OPENSIGMA_DATA: a.dataDir });
+    assert.equal(made.code, 0, made.stderr);
+    const auth = { authorization: `Basic ${Buffer.from(`${user.email}:${user.password}`).toString('base64')}` };
+    const as = (n: NodeProcess) => (method: string, p: string, body?: unknown) => n.call(method, p, body, auth);
+    const created = await as(a)('POST', '/servers/', minimalServer('limited'));
+    assert.equal(created.status, 201, created.text);
+    const uuid = created.body.objects[0].uuid;
+    // Stay inside one minute window, so the counter cannot reset midway.
+    if (Date.now() % 60000 > 50000) await new Promise((r) => setTimeout(r, 60000 - (Date.now() % 60000) + 100));
+    const put = (n: NodeProcess) => as(n)('PUT', `/servers/${uuid}/`, minimalServer('limited'));
+    const codes: number[] = [];
+    for (let i = 0; i < 6; i++) codes.push((await put(i % 2 ? a : b)).status);
+    assert.deepEqual(codes, [200, 200, 200, 200, 200, 200]);
+    const over = await put(a);
+    assert.equal(over.status, 429);
+    assert.equal((await put(b)).status, 429);
+    // Another account has its own budget.
+    const mine = await a.call('POST', '/servers/', minimalServer('admin-own'));
+    assert.equal((await b.call('PUT', `/servers/${mine.body.objects[0].uuid}/`, minimalServer('admin-own'))).status, 200);
+  });
+
+  test('change events published by one process reach listeners in another', async () => {
+    const store = await Store.open(db, fs.mkdtempSync(path.join(a.dataDir, 'bus-')));
+    const bus = new EventBus(store.dialect);
+    await bus.start();
+    const seen: ChangeEvent[] = [];
+    bus.subscribe((e) => seen.push(e));
+    try {
+      const uuid = await create(b, 'evented');
+      assert.equal((await a.call('POST', `/servers/${uuid}/action/?do=start`)).status, 202);
+      // 'created' comes from API node b, 'started' from whichever agent ran it.
+      await waitFor(async () => seen.some((e) => e.uuid === uuid && e.action === 'started'), 15000, 'started event');
+      assert.ok(seen.some((e) => e.uuid === uuid && e.action === 'created'));
+      await a.call('POST', `/servers/${uuid}/action/?do=stop`);
+      await waitStatus(a, uuid, 'stopped');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('GET /metrics answers without auth in the Prometheus text format; JSON logs carry the request id', async () => {
+    const res = await fetch(`${a.url}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type')!, /^text\/plain/);
+    const text = await res.text();
+    assert.match(text, /^opensigma_http_requests_total\{method="GET",status="200"\} \d+$/m);
+    assert.match(text, /^opensigma_http_request_duration_seconds_bucket\{le="\+Inf"\} \d+$/m);
+    assert.match(text, /^opensigma_operations\{state="done"\} [1-9]\d*$/m);
+    assert.match(text, /^opensigma_servers\{status="stopped"\} [1-9]\d*$/m);
+    assert.match(text, /^opensigma_hosts\{state="up"\} 2$/m);
+    await a.call('GET', '/servers/', undefined, { 'x-request-id': 'trace-me-42' });
+    await waitFor(async () => a.logs.some((l) => l.request_id === 'trace-me-42'), 5000, 'a log line with the request id');
+  });
+
+  test('kill -9 of an API node loses no acknowledged write, and the other node keeps serving', async () => {
+    const victim = await api();
+    const acked: string[] = [];
+    const writes = Array.from({ length: 40 }, (_, i) =>
+      victim
+        .call('POST', '/servers/', minimalServer(`w${i}`))
+        .then((r) => r.status === 201 && acked.push(r.body.objects[0].uuid))
+        .catch(() => {}),
+    );
+    await waitFor(async () => acked.length >= 5, 15000, 'some acknowledged writes');
+    await victim.kill('SIGKILL');
+    await Promise.all(writes);
+    assert.ok(acked.length >= 5);
+    for (const uuid of acked) assert.equal((await b.call('GET', `/servers/${uuid}/`)).status, 200, `acknowledged ${uuid} is lost`);
+    assert.equal((await b.call('GET', '/servers/?limit=0')).status, 200);
+  });
+
+  test('a restart of PostgreSQL connections is survived with no lost job', async () => {
+    const uuid = await create(a, 'through-restart');
+    assert.equal((await b.call('POST', `/servers/${uuid}/action/?do=start`)).status, 202);
+    // Cut every connection to this database (what a PostgreSQL restart does to the nodes) while the job runs.
+    await sql('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+    await waitFor(async () => (await a.call('GET', `/servers/${uuid}/`).catch(() => null))?.body?.status === 'running', 20000, 'the job to finish');
+    const stop = await waitFor(async () => {
+      const r = await b.call('POST', `/servers/${uuid}/action/?do=stop`);
+      return r.status === 202 ? r : null;
+    });
+    assert.equal(stop!.status, 202);
+    await waitStatus(b, uuid, 'stopped');
+    const stuck = await sql(`SELECT id FROM operations WHERE state IN ('pending', 'running')`);
+    assert.deepEqual(stuck, []);
+  });
+
+  test('a second agent cannot take a host a live agent holds', async () => {
+    const dup = await startNode('agent', { ...common(), OPENSIGMA_HOST_NAME: 'agent-b', OPENSIGMA_SIM_HOSTS: '1' }).catch((e: Error) => e);
+    assert.ok(dup instanceof Error, 'the second agent must refuse to start');
+    assert.match(dup.message, /held by the live agent/);
+  });
+
+  test('kill -9 of an agent: its servers become unavailable, its claimed job fails, and on return it reconciles', async () => {
+    const onA: string[] = [];
+    const all: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const uuid = await create(a, `k${i}`);
+      all.push(uuid);
+      await a.call('POST', `/servers/${uuid}/action/?do=start`);
+    }
+    for (const u of all) await waitStatus(a, u, 'running');
+    for (const u of all) if ((await hostOf(u)) === 'agent-a') onA.push(u);
+    assert.ok(onA.length >= 1, 'some server runs on agent-a');
+    // A job agent-a claims and never finishes: the start hangs in its hypervisor.
+    const hung = await create(a, 'hung', { meta: { sim_hang_next: 'start' } });
+    const placed = await waitFor(async () => {
+      const r = await b.call('POST', `/servers/${hung}/action/?do=start&avoid=${all.filter((u) => !onA.includes(u)).join(',')}`);
+      assert.equal(r.status, 202);
+      return (await hostOf(hung)) === 'agent-a' ? true : (await b.call('POST', `/servers/${hung}/action/?do=stop`), await waitStatus(b, hung, 'stopped'), false);
+    });
+    assert.ok(placed);
+    await waitFor(async () => (await sql(`SELECT state FROM operations WHERE server_uuid = $1 AND kind = 'start' ORDER BY id DESC LIMIT 1`, [hung]))[0]?.state === 'running');
+
+    const dataDir = agents['agent-a']!.dataDir;
+    await agents['agent-a']!.kill('SIGKILL');
+    // What the host really runs changes while its agent is away: one guest powers off.
+    const file = path.join(dataDir, 'sim', 'agent-a.json');
+    const guests = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const [gone, ...kept] = onA;
+    for (const g of guests) if (g.uuid === gone) g.state = 'off';
+    fs.writeFileSync(file, JSON.stringify(guests));
+
+    for (const u of [...onA, hung]) await waitStatus(b, u, 'unavailable', HEARTBEAT_TIMEOUT_MS * 3);
+    const job = (await sql(`SELECT state, error FROM operations WHERE server_uuid = $1 AND kind = 'start' ORDER BY id DESC LIMIT 1`, [hung]))[0];
+    assert.equal(job.state, 'failed');
+    assert.match(job.error, /stopped answering/);
+    assert.equal((await sql(`SELECT state FROM hosts WHERE name = 'agent-a'`))[0].state, 'down');
+    for (const u of all.filter((x) => !onA.includes(x))) assert.equal(await status(a, u), 'running');
+
+    await agent('agent-a', dataDir);
+    for (const u of kept) await waitStatus(a, u, 'running');
+    await waitStatus(a, gone!, 'stopped');
+    await waitStatus(a, hung, 'stopped');
+    for (const u of all) await a.call('POST', `/servers/${u}/action/?do=stop`);
+    for (const u of all) await waitStatus(a, u, 'stopped');
+  });
+});
