@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { loadConfig, SETTINGS } from '../config.ts';
 import { Store } from '../store/index.ts';
 import { migrateToLatest } from '../store/migrate.ts';
+import { openDialect } from '../store/dialect/index.ts';
 
 /** Collects `serve` flags into the same names as the environment variables. */
 function overridesFrom(opts: Record<string, unknown>): Record<string, string | undefined> {
@@ -55,10 +56,15 @@ export async function main(argv: string[]): Promise<void> {
   });
 
   withSettings(program.command('migrate').description('apply database migrations and exit')).action(async (opts) => {
-    const { store } = await openStore(opts);
-    const applied = await migrateToLatest(store.dialect);
-    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
-    await store.close();
+    // Not through Store.open, which would migrate first and leave nothing to report.
+    const config = loadConfig(overridesFrom(opts));
+    const dialect = await openDialect(config.databaseUrl, config.dataDir);
+    try {
+      const applied = await migrateToLatest(dialect);
+      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+    } finally {
+      await dialect.close();
+    }
   });
 
   const user = program.command('user').description('manage users');
