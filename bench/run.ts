@@ -12,6 +12,7 @@ import { startBaseline, startOpensigma } from './processes.ts';
 import { load, type LoadResult } from './load.ts';
 import { controlPlaneOverhead } from './control-plane.ts';
 import { printTable, runDriveBench } from './drives.ts';
+import { runPostgresBench } from './postgres.ts';
 
 const quick = process.argv.includes('--quick');
 const DURATION = quick ? 3 : 10;
@@ -122,3 +123,5 @@ if (!process.argv.includes('--no-qemu') && spawnSync('qemu-system-x86_64', ['--v
   const { benchQemu, printQemuTable } = await import('./qemu.ts');
   printQemuTable(await benchQemu(quick ? 1 : 4));
 }
+// Scale-out on PostgreSQL (bench/postgres.ts; also runs alone: node --import tsx bench/postgres.ts).
+await runPostgresBench();
