@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { WebSocket } from 'ws';
 import { dropPostgres, freshPostgres, minimalServer, waitFor } from './helpers/harness.ts';
 import { startNode, runCli, type NodeProcess } from './helpers/nodes.ts';
 import { Store } from '../src/store/index.ts';
@@ -164,6 +165,30 @@ describe('multi-node on PostgreSQL', { skip: PG ? false : 'needs PostgreSQL: set
       await waitStatus(a, uuid, 'stopped');
     } finally {
       await store.close();
+    }
+  });
+
+  test('a websocket client on one node hears of changes made through the other node and by the agents', async () => {
+    const login = await a.call('POST', '/accounts/action/?do=authenticate_asynchronous', {});
+    assert.equal(login.status, 200);
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+    // The cookie came from node a; the client connects to node b (the token lives in the shared database).
+    const ws = new WebSocket(b.url.replace(/^http/, 'ws') + '/websocket', { headers: { cookie } });
+    const frames: any[] = [];
+    ws.on('message', (m) => frames.push(JSON.parse(m.toString())));
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    try {
+      const uuid = await create(a, 'heard');
+      assert.equal((await a.call('POST', `/servers/${uuid}/action/?do=start`)).status, 202);
+      await waitFor(async () => frames.some((f) => f.resource_uri?.includes(uuid) && f.object?.status === 'running'), 15000, 'a frame showing the server running');
+      assert.equal(frames.find((f) => f.resource_uri?.includes(uuid))!.resource_type, 'servers');
+      await a.call('POST', `/servers/${uuid}/action/?do=stop`);
+      await waitStatus(a, uuid, 'stopped');
+    } finally {
+      ws.close();
     }
   });
 
