@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { GuestSpec, HypervisorDriver } from '../src/hypervisor/driver.ts';
+import { DriverError } from '../src/hypervisor/driver.ts';
+import { QemuDriver } from '../src/hypervisor/qemu/index.ts';
 import { qemuHarness, readUntil, PROMPT, tempDataDir } from './helpers/drivers.ts';
 
 /**
@@ -101,5 +103,28 @@ describe('qemu guests: server context and private VLANs', { skip: h.skip ?? fals
     assert.match(await run(a, 'ping -c 2 -W 3 192.168.77.2', /packet loss/, 30_000), /2 packets received/);
     assert.match(await run(a, 'context name', /\nalpha-renamed\n/), /\nalpha-renamed\n/);
     assert.ok((await driver.stats(specs[0]!.uuid))!.nics['22:77:00:00:00:01']!.packets_sent >= 2);
+  });
+});
+
+describe('qemu capacity', { skip: h.skip ?? false }, () => {
+  test('a guest is admitted only if its memory plus QEMU overhead fits; the refusal leaves nothing behind', async () => {
+    const dataDir = tempDataDir('qemu-cap');
+    const MiB = 2 ** 20;
+    const driver = new QemuDriver({ dataDir, capacity: { mem: 600 * MiB }, perGuestOverhead: 128 * MiB, vncDisplayBase: 700 });
+    const a = h.spec(dataDir, { mem: 256 * MiB });
+    const b = h.spec(dataDir, { mem: 128 * MiB });
+    try {
+      assert.deepEqual(driver.capacity().mem, 600 * MiB);
+      await driver.start(a); // 384 MiB of 600
+      await assert.rejects(driver.start(b), (e: unknown) => e instanceof DriverError && e.code === 'capacity' && /640 MiB needed, 600 MiB available/.test(e.message));
+      assert.deepEqual(h.leftovers(dataDir, b.uuid), []);
+      await driver.powerOff(a.uuid);
+      await driver.start(b); // fits once the first is gone
+      await driver.powerOff(b.uuid);
+    } finally {
+      for (const g of await driver.guests()) await driver.powerOff(g.uuid).catch(() => {});
+      await driver.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

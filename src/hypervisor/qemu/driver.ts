@@ -37,8 +37,10 @@ export interface QemuOptions {
   qemuBinary?: string;
   /** Explicit capacity; unset fields are measured (memory minus `memReserve`, MHz x cores). */
   capacity?: Partial<HostCapacity>;
-  /** Host memory kept for the host and QEMU's own overhead (default: 1 GiB or 10 %, the larger). */
+  /** Host memory kept for the host itself (default: 1 GiB or 10 %, the larger). */
   memReserve?: number;
+  /** Memory a QEMU process costs beyond its guest's RAM (TCG cache, devices); counted when admitting a guest (default 128 MiB). */
+  perGuestOverhead?: number;
   tcgTbSizeMiB?: number;
   vncDisplayBase?: number;
   /** How long start waits for QEMU's monitor before giving up (default 20 s). */
@@ -173,9 +175,12 @@ export class QemuDriver implements HypervisorDriver {
       vncDisplayBase: this.opts.vncDisplayBase,
       vncHost: this.opts.bindHost,
     });
+    // Admit a guest only if its RAM plus QEMU's own overhead fits beside the running ones.
     const cap = this.capacity();
-    const used = [...this.guestsById.values()].filter((g) => !g.gone).reduce((s, g) => s + g.spec.mem, 0);
-    if (used + spec.mem > cap.mem) throw new DriverError('host is out of capacity', 'capacity');
+    const overhead = this.opts.perGuestOverhead ?? 128 * 2 ** 20;
+    const used = [...this.guestsById.values()].filter((g) => !g.gone).reduce((s, g) => s + g.spec.mem + overhead, 0);
+    if (used + spec.mem + overhead > cap.mem)
+      throw new DriverError(`host is out of capacity: ${Math.round((used + spec.mem + overhead) / 2 ** 20)} MiB needed, ${Math.round(cap.mem / 2 ** 20)} MiB available`, 'capacity');
 
     this.starting.add(spec.uuid);
     const files = runFiles(runDir);
