@@ -40,7 +40,10 @@ export function tagRoutes(r: Routes, svc: Services): TagCommands {
   );
 
   r.post('/tags/', { tags, summary: 'Create tags (optionally with resources)', schema: { body: CreateBody } }, async ({ actor, body }) => {
-    const made = await cmd.create(actor, createItems(body));
+    // libcloud sends {"objects": [{"name"}], "resources": [...]}: members given beside the list apply to each tag.
+    const shared = body && !Array.isArray(body) && Array.isArray(body.objects) && body.resources !== undefined ? body.resources : undefined;
+    const items = createItems(body).map((i) => (shared !== undefined && i.resources === undefined ? { ...i, resources: shared } : i));
+    const made = await cmd.create(actor, items);
     const out = [];
     for (const t of made) out.push(await cmd.render(t));
     return created({ objects: out });

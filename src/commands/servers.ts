@@ -157,7 +157,9 @@ export class ServerCommands {
       if (!d || (!library && !(await this.svc.access.canUse(actor, 'drives', d, trx)))) throw errors.invalid('drives.drive', `Drive ${a.drive} does not exist`);
       if (library && d.doc.media !== 'cdrom')
         throw errors.permission(`Library drive ${a.drive} is a disk: clone it into your account before attaching it`, 'drives.drive');
-      if (['creating', 'cloning_dst', 'uploading'].includes(d.status) && !before.has(a.drive))
+      // A drive still being created may be attached (its bytes are there before anyone can start the server);
+      // one whose bytes are being copied or uploaded may not.
+      if (['cloning_dst', 'uploading'].includes(d.status) && !before.has(a.drive))
         throw errors.permission(`Drive ${a.drive} is ${d.status} and cannot be attached yet`, 'drives.drive');
       if (!before.has(a.drive) && d.doc.media !== 'cdrom' && !d.doc.allow_multimount && !library) {
         const others = await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', a.drive).where('server_uuid', '!=', def.uuid).execute();
@@ -278,6 +280,10 @@ export class ServerCommands {
           const place = await placeServer(trx, this.store.dialect, { cpu: s.doc.cpu, mem: s.doc.mem }, avoid);
           const cur = (await this.store.servers.get(uuid, trx))!;
           if (cur.status !== 'stopped') this.wrongState('start', cur, 'stopped');
+          const notReady = (await this.store.drives.getMany(cur.doc.drives.map((d) => d.drive), trx)).find((d) =>
+            ['creating', 'cloning_dst', 'uploading', 'resizing'].includes(d.status),
+          );
+          if (notReady) throw errors.permission(`Drive ${notReady.uuid} is ${notReady.status}; start the server when it is ready`, 'drives');
           if (!place) throw errors.capacity();
           if (!(await this.store.servers.transition(uuid, ['stopped'], 'starting', { host: place.host }, trx))) this.wrongState('start', cur, 'stopped');
           await this.enqueue(trx, uuid, place.host, 'start', { avoid });
