@@ -6,6 +6,7 @@ import { capabilityRoutes } from './capabilities.ts';
 import { driveRoutes } from './drives.ts';
 import { jobRoutes } from './jobs.ts';
 import { aclRoutes } from './acls.ts';
+import { profileRoutes } from './profile.ts';
 import { keypairRoutes } from './keypairs.ts';
 import { networkingRoutes } from './networking.ts';
 import { libdriveRoutes } from './libdrives.ts';
@@ -27,4 +28,5 @@ export async function registerResources(r: Routes, svc: Services, auth: Authenti
   locationRoutes(r, svc);
   jobRoutes(r, svc);
   aclRoutes(r, svc);
+  profileRoutes(r, svc);
 }
