@@ -13,6 +13,7 @@ import type { Actor } from './commands/servers.ts';
 import { DriveStorage } from './storage/drive-storage.ts';
 import { Jobs } from './commands/jobs.ts';
 import { AclPolicy } from './commands/access.ts';
+import { SnapshotCommands } from './commands/snapshots.ts';
 
 /** Who may see and touch what. The owner always may; ACLs (when granted) widen it. */
 export interface AccessPolicy {
@@ -79,18 +80,29 @@ export class Services {
   }
 
   /** jobs, grantees and permissions shown on an object. */
-  async decorations(actor: Actor, kind: string, uuid: string): Promise<{ jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[] }> {
+  async decorations(actor: Actor, kind: string, uuid: string): Promise<{ jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[]; snapshots?: unknown[] }> {
     const jobs = await this.jobs.runningOn(uuid);
+    const snapshots = kind === 'drives' ? await this.snapshotsOf(uuid) : undefined;
+    return { ...(await this.sharing(actor, kind, uuid)), jobs, ...(snapshots ? { snapshots } : {}) };
+  }
+
+  private async snapshotsOf(drive: string) {
+    const rows = (await this.store.db.selectFrom('snapshots').select('uuid').where('drive', '=', drive).orderBy('seq').execute()) as Array<{ uuid: string }>;
+    return rows.map((r) => ref('snapshots', r.uuid));
+  }
+
+  /** grantees as the owner sees them, or the permissions a grantee holds. */
+  private async sharing(actor: Actor, kind: string, uuid: string): Promise<{ grantees?: unknown[]; permissions?: unknown[] }> {
     let owner: string | null = null;
     try {
       const row = await this.store.db.selectFrom(kind).select('owner').where('uuid', '=', uuid).executeTakeFirst();
       owner = (row?.owner as string | null) ?? null;
     } catch {
-      return { jobs };
+      return {};
     }
-    if (owner === null) return { jobs, grantees: [], permissions: [] };
-    if (owner === actor.user) return { jobs, grantees: await this.acl.granteesOf(kind, uuid), permissions: [] };
-    return { jobs, grantees: [], permissions: [...(await this.acl.permissionsOf(actor, kind, { uuid, owner }))].sort() };
+    if (owner === null) return { grantees: [], permissions: [] };
+    if (owner === actor.user) return { grantees: await this.acl.granteesOf(kind, uuid), permissions: [] };
+    return { grantees: [], permissions: [...(await this.acl.permissionsOf(actor, kind, { uuid, owner }))].sort() };
   }
 
   /** The profile's clone_naming; inside a transaction pass it, since SQLite has one connection. */
@@ -126,6 +138,7 @@ export class Services {
   /** Removes the bytes of deleted drives, once their records are gone. */
   async afterDriveDelete(uuids: string[]): Promise<void> {
     await this.storage.remove(uuids);
+    await new SnapshotCommands(this).deleteForDrives(uuids);
   }
 
   /** A cloned server's cloned disks get their bytes once the clone is committed. */

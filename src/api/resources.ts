@@ -7,6 +7,7 @@ import { driveRoutes } from './drives.ts';
 import { jobRoutes } from './jobs.ts';
 import { aclRoutes } from './acls.ts';
 import { profileRoutes } from './profile.ts';
+import { snapshotRoutes } from './snapshots.ts';
 import { keypairRoutes } from './keypairs.ts';
 import { networkingRoutes } from './networking.ts';
 import { libdriveRoutes } from './libdrives.ts';
@@ -29,4 +30,5 @@ export async function registerResources(r: Routes, svc: Services, auth: Authenti
   jobRoutes(r, svc);
   aclRoutes(r, svc);
   profileRoutes(r, svc);
+  snapshotRoutes(r, svc);
 }

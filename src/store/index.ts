@@ -71,6 +71,8 @@ export interface SnapshotDoc {
   tags: string[];
   timestamp: string;
   allocated_size: number | null;
+  /** The drive's definition when the snapshot was taken: what a clone of it starts from. */
+  source: Record<string, unknown>;
 }
 
 export interface AclDoc {
