@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { databases, minimalServer, startServer, waitFor, waitForStatus, type TestServer } from './helpers/harness.ts';
 
 for (const db of databases()) {
-  describe(`tenancy [${db.name}]`, () => {
+  // A timeout: a hang here was a real bug (an access check reading beside an open SQLite transaction).
+  describe(`tenancy [${db.name}]`, { timeout: 120000 }, () => {
     let t: TestServer;
     let alice: TestServer['call'];
     let bob: TestServer['call'];
@@ -55,7 +56,7 @@ for (const db of databases()) {
       assert.equal((await alice('GET', '/servers/?limit=0')).body.meta.total_count, 1);
     });
 
-    test("another account's drive and tag cannot be attached, and look like missing ones", async () => {
+    test("another account's drive, tag, IP and VLAN cannot be attached, and look like missing ones (regression: it hung)", async () => {
       const missing = '00000000-0000-4000-8000-000000000000';
       const attach = (drive: string) => bob('POST', '/servers/', minimalServer('thief', { drives: [{ drive, device: 'virtio', dev_channel: '0:0' }] }));
       const theirs = await attach(disk);
@@ -63,6 +64,12 @@ for (const db of databases()) {
       assert.equal(theirs.status, 400);
       assert.equal(theirs.body[0].error_point, none.body[0].error_point);
       assert.equal(theirs.body[0].error_message.replace(disk, 'X'), none.body[0].error_message.replace(missing, 'X'));
+      const subs = await alice('POST', '/subscriptions/', { objects: [{ resource: 'ip', amount: 1, period: '1 month' }, { resource: 'vlan', period: '1 month' }] });
+      const owned = (kind: string) => subs.body.objects.find((x: any) => x.resource === kind).subscribed_object;
+      const ip = await bob('POST', '/servers/', minimalServer('thief', { nics: [{ ip_v4_conf: { conf: 'static', ip: owned('ip') } }] }));
+      assert.equal(ip.status, 400, ip.text);
+      const vlan = await bob('POST', '/servers/', minimalServer('thief', { nics: [{ vlan: owned('vlan') }] }));
+      assert.equal(vlan.status, 400, vlan.text);
       const aliceTag = server.tags[0].uuid;
       const tagged = await bob('POST', '/servers/', minimalServer('thief', { tags: [aliceTag] }));
       assert.equal(tagged.status, 400);

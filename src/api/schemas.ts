@@ -46,8 +46,18 @@ export const ErrorArray = Type.Array(
   Type.Object({ error_message: Type.String(), error_point: Type.Union([Type.String(), Type.Null()]), error_type: Type.String() }),
 );
 
+/**
+ * Keys in CloudSigma's (alphabetical) order. Only `action` (the first) is required: the serialiser writes required
+ * keys before optional ones, which would put console_url after uuid; and `action` tells a reply from a clone's server.
+ */
 export const ActionReply = Type.Object(
-  { action: Type.String(), result: Type.String(), uuid: Type.String() },
+  {
+    action: Type.String(),
+    console_url: Type.Optional(Type.String({ description: 'open_console: csconsole://HOST:PORT' })),
+    result: Type.Optional(Type.String({ description: 'success' })),
+    uuid: Type.Optional(Type.String()),
+    vnc_url: Type.Optional(Type.String({ description: 'open_vnc: vnc://HOST:PORT' })),
+  },
   { additionalProperties: true },
 );
 

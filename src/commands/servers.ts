@@ -272,7 +272,9 @@ export class ServerCommands {
   async action(actor: Actor, uuid: string, action: string, query: Record<string, string | undefined>, body: Record<string, unknown>) {
     const s = await this.load(actor, uuid);
     if (s.owner !== actor.user && !(await this.svc.access.canAct(actor, 'servers', s, action))) throw errors.permission('You may not operate this server');
-    const reply = (extra: Record<string, unknown> = {}) => ({ action, result: 'success', uuid, ...extra });
+    // Keys in alphabetical order, as CloudSigma serialises them (console_url comes before result).
+    const reply = (extra: Record<string, unknown> = {}) =>
+      Object.fromEntries(Object.entries({ action, result: 'success', uuid, ...extra }).sort(([a], [b]) => (a < b ? -1 : 1)));
     switch (action) {
       case 'start': {
         const avoid = (query.avoid ?? '').split(',').map((x) => x.trim()).filter(Boolean);
