@@ -74,8 +74,8 @@ if images:
     size = [s for s in driver.list_sizes() if s.ram <= 1024][0]
     node = driver.create_node(name="libcloud-from-image", size=size, image=disk[0])
     step("from_image", {"name": node.name, "drives": len(node.extra["drives"])})
-    step("from_image_started", driver.ex_start_node(node))
-    wait_state(node.id, "running")
+    # create_node starts the server itself
+    step("from_image_started", wait_state(node.id, "running").state == "running")
     driver.ex_stop_node(node)
     wait_state(node.id, "stopped")
     step("from_image_destroyed", driver.destroy_node(node, ex_delete_drives=True))
