@@ -107,6 +107,10 @@ for (const db of databases()) {
       assertError(await t.call('POST', '/servers/', { ...base, gpus: [{ model: 'nvidia_a100' }, { model: 'nvidia_a100' }, { model: 'nvidia_a100' }] }), 400, 'validation', 'gpus');
       assertError(await t.call('POST', '/servers/', { ...base, epcs: [{ size: 68719476736 }, { size: 1 }] }), 400, 'validation', 'epcs.size');
       assertError(await t.call('POST', '/servers/', { ...base, epcs: [{ size: 0 }] }), 400, 'validation', 'epcs.size');
+      // bigger than a GPU host (capabilities: max_memory_per_host of the model)
+      const gpuHostMem = (await t.call('GET', '/capabilities/')).body.gpus.nvidia_a100.max_memory_per_host;
+      assertError(await t.call('POST', '/servers/', { ...base, mem: gpuHostMem + 1, gpus: [{ model: 'nvidia_a100' }] }), 400, 'validation', 'mem');
+      assert.equal((await t.call('POST', '/servers/', { ...base, mem: gpuHostMem + 1 })).status, 201);
       const ok = await t.call('POST', '/servers/', { ...base, gpus: [{ model: 'nvidia_a100' }], epcs: [{ size: 1073741824 }] });
       assert.equal(ok.status, 201, ok.text);
       assert.deepEqual(ok.body.objects[0].gpus, [{ gpu: null, model: 'nvidia_a100' }]);

@@ -278,6 +278,16 @@ export function validateAgainstCapabilities(d: ServerDef, caps: Capabilities): v
   range(d.cpu, lim.cpu, 'cpu', 'MHz');
   range(d.mem, lim.mem, 'mem', 'bytes');
   range(d.smp, lim.smp, 'smp', 'cores');
+  // A server with a GPU runs on a GPU host: it cannot be bigger than one.
+  for (const model of new Set(d.gpus.map((g) => g.model))) {
+    const g = (caps.gpus as Record<string, { max_cpu_per_host?: number; max_memory_per_host?: number; max_smp_per_host?: number }>)[model] ?? {};
+    const over = (v: number, max: number | undefined, point: string) => {
+      if (max !== undefined && v > max) throw errors.invalid(point, `${point} ${v} is more than a host with ${model} has (${max})`);
+    };
+    over(d.cpu, g.max_cpu_per_host, 'cpu');
+    over(d.mem, g.max_memory_per_host, 'mem');
+    over(d.smp, g.max_smp_per_host, 'smp');
+  }
   const perSmp = d.cpu / d.smp;
   // CloudSigma's own minimum cpu is below cpu_per_smp.min, so the minimum only binds with several cores.
   if (perSmp > lim.cpu_per_smp.max || (d.smp > 1 && perSmp < lim.cpu_per_smp.min))
