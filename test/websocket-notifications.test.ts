@@ -90,6 +90,20 @@ for (const db of databases()) {
       await waitFor(async () => me.frames.some((f) => f.resource_type === 'ips' && f.object?.meta?.name === 'changed'), 5000, 'ip edit frame');
     });
 
+    test('profile edits and clone jobs are notified with their objects', async () => {
+      const p = await t.call('PUT', '/profile/', { company: 'Websocket Ltd' });
+      assert.equal(p.status, 200);
+      const pf = await waitFor(async () => me.frames.find((f) => f.resource_type === 'profile' && f.object?.company === 'Websocket Ltd'), 5000, 'profile frame');
+      assert.equal(pf.resource_uri, '/api/2.0/profile/');
+      const d = (await t.call('POST', '/drives/', { name: 'ws-clone-disk', size: 1073741824, media: 'disk' })).body.objects[0];
+      await waitFor(async () => (await t.call('GET', `/drives/${d.uuid}/`)).body.status === 'unmounted', 5000, 'drive created');
+      const s = (await t.call('POST', '/servers/', minimalServer('ws-clone', { drives: [{ drive: d.uuid, device: 'virtio', dev_channel: '0:0' }] }))).body.objects[0];
+      assert.equal((await t.call('POST', `/servers/${s.uuid}/action/?do=clone`, {})).status, 202);
+      const jf = await waitFor(async () => me.frames.find((f) => f.resource_type === 'jobs' && f.object), 5000, 'job frame');
+      assert.equal(jf.resource_uri, `/api/2.0/jobs/${jf.object.uuid}/`);
+      assert.equal((await t.call('GET', `/jobs/${jf.object.uuid}/`)).status, 200);
+    });
+
     test("another account's changes never arrive, and it hears only its own", async () => {
       const theirs = await connect(t, await asyncCookie(other()), '/api/2.0/websocket');
       try {

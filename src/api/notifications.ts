@@ -29,13 +29,22 @@ function registerCoreRenderers(svc: Services): void {
   const quiet = async <T>(f: () => Promise<T>): Promise<T | null> => f().catch(() => null);
   if (!svc.renderers.has('servers')) svc.renderers.set('servers', (actor, uuid) => quiet(async () => servers.render(actor, await servers.load(actor, uuid))));
   if (!svc.renderers.has('drives')) svc.renderers.set('drives', (actor, uuid) => quiet(async () => drives.render(actor, await drives.load(actor, uuid))));
+  if (!svc.renderers.has('jobs'))
+    svc.renderers.set('jobs', (actor, uuid) => quiet(async () => {
+      const j = await svc.jobs.get(actor.user, uuid);
+      return j ? svc.jobs.render(j) : null;
+    }));
 }
+
+/** Singletons live at /{resource}/, whatever id their event carries. */
+const SINGLETONS = new Set(['profile']);
 
 /** The frame for one change, rendered for the account that owns it. */
 export async function frameFor(svc: Services, user: string, e: ChangeEvent): Promise<Frame> {
   const render = svc.renderers.get(e.resource_type);
   const object = render ? await render({ user }, e.uuid).catch(() => null) : null;
-  return { resource_type: e.resource_type, resource_uri: e.resource_uri, ...(object ? { object } : {}) };
+  const resource_uri = SINGLETONS.has(e.resource_type) ? `${API}/${e.resource_type}/` : e.resource_uri;
+  return { resource_type: e.resource_type, resource_uri, ...(object ? { object } : {}) };
 }
 
 function refuse(socket: Duplex, status: number, reason: string, err: ApiError): void {

@@ -81,6 +81,7 @@ export function profileRoutes(r: Routes, svc: Services): void {
     for (const k of Object.keys(fields).sort()) out[k] = fields[k];
     return out;
   };
+  svc.renderers.set('profile', (actor, user) => (user === actor.user ? render(user) : Promise.resolve(null)));
   r.get('/profile/', { tags, summary: 'Your profile' }, async ({ actor }) => render(actor.user));
   r.get('/profile/schema/', { tags, summary: 'Profile schema' }, async () => schemaDoc('profile'));
   r.put('/profile/', { tags, summary: 'Edit your profile (read-only fields are ignored)', schema: { body: AnyObject } }, async ({ actor, body }) => {
