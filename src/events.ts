@@ -31,7 +31,14 @@ export class EventBus {
 
   publish(event: ChangeEvent): void {
     this.local.emit('change', event);
+    this.local.emit('published', event);
     void this.dialect.notify(CHANNEL, JSON.stringify({ from: this.nodeId, event })).catch(() => {});
+  }
+
+  /** Only the changes made by this process: for records that one node must write once (the audit log). */
+  subscribeOwn(listener: (e: ChangeEvent) => void): () => void {
+    this.local.on('published', listener);
+    return () => this.local.off('published', listener);
   }
 
   subscribe(listener: (e: ChangeEvent) => void): () => void {

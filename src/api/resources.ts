@@ -8,6 +8,8 @@ import { jobRoutes } from './jobs.ts';
 import { aclRoutes } from './acls.ts';
 import { profileRoutes } from './profile.ts';
 import { snapshotRoutes } from './snapshots.ts';
+import { billingRoutes } from './billing.ts';
+import { auditLogRoutes } from './audit-log.ts';
 import { keypairRoutes } from './keypairs.ts';
 import { networkingRoutes } from './networking.ts';
 import { libdriveRoutes } from './libdrives.ts';
@@ -31,4 +33,6 @@ export async function registerResources(r: Routes, svc: Services, auth: Authenti
   aclRoutes(r, svc);
   profileRoutes(r, svc);
   snapshotRoutes(r, svc);
+  billingRoutes(r, svc);
+  auditLogRoutes(r, svc);
 }

@@ -1,0 +1,98 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Services } from '../services.ts';
+import type { ChangeEvent } from '../events.ts';
+import { ownerRef } from '../domain/refs.ts';
+import { spacedMicros } from '../domain/timestamps.ts';
+import type { Actor } from './servers.ts';
+
+/** Who is making the request being handled, for the changes it causes. */
+export const requestActor = new AsyncLocalStorage<Actor>();
+
+const CATEGORY: Record<string, string> = {
+  servers: 'Servers',
+  drives: 'Drives',
+  ips: 'IPs',
+  vlans: 'VLANs',
+  tags: 'Tags',
+  keypairs: 'Keypairs',
+  acls: 'ACLs',
+  snapshots: 'Snapshots',
+  profile: 'Profile',
+  subscriptions: 'Subscriptions',
+  global_context: 'Context',
+};
+
+/** Our event names -> the action names CloudSigma's audit log uses. */
+const ACTION: Record<string, string> = {
+  created: 'create',
+  updated: 'update',
+  deleted: 'delete',
+  start: 'start_send',
+  started: 'boot',
+  stop: 'stop_send',
+  stopped: 'stop',
+  shutdown: 'shutdown_ACPI_send',
+  reconciled: 'heal',
+  restarted: 'restart',
+};
+
+/**
+ * The audit log: every change this process publishes (create, update, delete, actions, and what hosts report back)
+ * becomes one entry of the owner's log, attributed to the user whose request caused it.
+ */
+export class AuditLog {
+  constructor(private readonly svc: Services) {}
+
+  start(): () => void {
+    return this.svc.bus.subscribeOwn((e) => void this.record(e).catch((err) => this.svc.log.error({ err }, 'writing the audit log')));
+  }
+
+  private async record(e: ChangeEvent): Promise<void> {
+    const category = CATEGORY[e.resource_type];
+    if (!category || !e.owner) return;
+    const actor = requestActor.getStore()?.user ?? e.owner;
+    await this.svc.store.db
+      .insertInto('audit_log')
+      .values({
+        owner: e.owner,
+        actor,
+        resource_uuid: e.uuid,
+        category,
+        action: ACTION[e.action] ?? e.action,
+        details: '',
+        success: 1,
+        error_message: '',
+        error_point: null,
+        error_type: null,
+        timestamp: spacedMicros(),
+      })
+      .execute();
+  }
+
+  async list(owner: string, q: { limit: number; offset: number; uuid?: string[]; category?: string[]; action?: string[] }) {
+    let base = this.svc.store.db.selectFrom('audit_log').where('owner', '=', owner);
+    if (q.uuid) base = base.where('resource_uuid', 'in', q.uuid);
+    if (q.category) base = base.where('category', 'in', q.category);
+    if (q.action) base = base.where('action', 'in', q.action);
+    const total = Number(((await base.select((eb: any) => eb.fn.countAll().as('n')).executeTakeFirst()) as any)?.n ?? 0);
+    let page = base.selectAll().orderBy('id', 'desc');
+    if (q.limit > 0) page = page.limit(q.limit);
+    if (q.offset > 0) page = (q.limit === 0 && this.svc.store.dialect.name === 'sqlite' ? page.limit(-1) : page).offset(q.offset);
+    const rows = (await page.execute()) as any[];
+    return {
+      total,
+      items: rows.map((r) => ({
+        action: r.action,
+        actor: ownerRef(r.actor),
+        category: r.category,
+        details: r.details,
+        error_message: r.error_message,
+        error_point: r.error_point,
+        error_type: r.error_type,
+        success: Boolean(Number(r.success)),
+        timestamp: r.timestamp,
+        uuid: r.resource_uuid,
+      })),
+    };
+  }
+}

@@ -1,0 +1,64 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { databases, minimalServer, startServer, waitFor, waitForStatus, type TestServer } from './helpers/harness.ts';
+
+for (const db of databases()) {
+  describe(`audit log [${db.name}]`, () => {
+    let t: TestServer;
+    before(async () => {
+      t = await startServer({}, db);
+    });
+    after(async () => t.close());
+
+    const entries = async (uuid: string) => (await t.call('GET', `/logs/?limit=0&uuid=${uuid}`)).body.objects;
+
+    test('create, start (start_send, boot), stop (stop_send, stop), update, delete of a server are logged newest first', async () => {
+      const me = (await t.call('GET', '/profile/')).body.uuid;
+      const s = (await t.call('POST', '/servers/', minimalServer('audited'))).body.objects[0];
+      const first = (await t.call('GET', '/logs/?limit=1')).body;
+      assert.equal(first.meta.limit, 1);
+      assert.deepEqual(first.objects[0], {
+        action: 'create',
+        actor: { resource_uri: `/api/2.0/user/${me}/`, uuid: me },
+        category: 'Servers',
+        details: '',
+        error_message: '',
+        error_point: null,
+        error_type: null,
+        success: true,
+        timestamp: first.objects[0].timestamp,
+        uuid: s.uuid,
+      });
+      assert.match(first.objects[0].timestamp, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00:00$/);
+      await t.call('POST', `/servers/${s.uuid}/action/?do=start`);
+      await waitForStatus(t, s.uuid, 'running');
+      await t.call('POST', `/servers/${s.uuid}/action/?do=stop`);
+      await waitForStatus(t, s.uuid, 'stopped');
+      await t.call('PUT', `/servers/${s.uuid}/`, { ...minimalServer('audited-2') });
+      await t.call('DELETE', `/servers/${s.uuid}/`);
+      const log = await waitFor(async () => {
+        const l = await entries(s.uuid);
+        return l.some((x: any) => x.action === 'delete') ? l : null;
+      }, 5000, 'delete logged');
+      const actions = log.map((x: any) => x.action).reverse();
+      assert.deepEqual(actions, ['create', 'start_send', 'boot', 'stop_send', 'stop', 'update', 'delete']);
+      const stamps = log.map((x: any) => x.timestamp);
+      assert.deepEqual([...stamps].sort().reverse(), stamps);
+    });
+
+    test('changes to other resources are logged under their category; another account sees only its own log', async () => {
+      const tag = (await t.call('POST', '/tags/', { name: 'logged' })).body.objects[0];
+      await t.call('PUT', '/profile/', { company: 'x' });
+      const tagLog = await waitFor(async () => ((await entries(tag.uuid)).length ? await entries(tag.uuid) : null), 5000, 'tag logged');
+      assert.equal(tagLog[0].category, 'Tags');
+      assert.equal(tagLog[0].action, 'create');
+      const cats = (await t.call('GET', '/logs/?limit=0&category=Profile')).body.objects;
+      assert.ok(cats.some((x: any) => x.action === 'update'));
+      await t.running.svc.store.users.create('other-audit@example.com', 'other-audit-pw');
+      const other = t.as('other-audit@example.com', 'other-audit-pw');
+      assert.equal((await other('GET', '/logs/')).body.meta.total_count, 0);
+      assert.equal((await t.call('GET', '/logs/schema/')).body.allowed_list_http_methods[0], 'get');
+      assert.equal((await t.call('GET', '/logs/?limit=x')).status, 400);
+    });
+  });
+}
