@@ -279,13 +279,13 @@ export class ServerCommands {
       case 'start': {
         const avoid = (query.avoid ?? '').split(',').map((x) => x.trim()).filter(Boolean);
         await this.store.transaction(async (trx) => {
-          const place = await placeServer(trx, this.store.dialect, { cpu: s.doc.cpu, mem: s.doc.mem }, avoid);
           const cur = (await this.store.servers.get(uuid, trx))!;
           if (cur.status !== 'stopped') this.wrongState('start', cur, 'stopped');
           const notReady = (await this.store.drives.getMany(cur.doc.drives.map((d) => d.drive), trx)).find((d) =>
             ['creating', 'cloning_dst', 'uploading', 'resizing'].includes(d.status),
           );
           if (notReady) throw errors.permission(`Drive ${notReady.uuid} is ${notReady.status}; start the server when it is ready`, 'drives');
+          const place = await placeServer(trx, this.store.dialect, { cpu: s.doc.cpu, mem: s.doc.mem }, avoid);
           if (!place) throw errors.capacity();
           if (!(await this.store.servers.transition(uuid, ['stopped'], 'starting', { host: place.host }, trx))) this.wrongState('start', cur, 'stopped');
           await this.enqueue(trx, uuid, place.host, 'start', { avoid });

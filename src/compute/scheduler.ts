@@ -9,10 +9,26 @@ export interface Placement {
   host: string;
 }
 
+type Usage = { cpu: number; mem: number };
+
+async function usageOf(trx: Kysely<any>, host?: string): Promise<Map<string, Usage>> {
+  let q = trx
+    .selectFrom('servers')
+    .select(['host', sql<number>`sum(cpu)`.as('cpu'), sql<number>`sum(mem)`.as('mem')])
+    .where('host', 'is not', null)
+    .where('status', 'in', HOLDS_CAPACITY);
+  if (host !== undefined) q = q.where('host', '=', host);
+  const rows = (await q.groupBy('host').execute()) as Array<{ host: string; cpu: number; mem: number }>;
+  return new Map(rows.map((u) => [u.host, { cpu: Number(u.cpu), mem: Number(u.mem) }]));
+}
+
 /**
  * Chooses a host with room for (cpu, mem). `avoid` lists servers to keep apart from, in priority order: when no
  * host avoids all of them, the last ones are dropped until one does (best effort, never an error).
- * Runs inside the caller's transaction; the host rows are locked so two API nodes cannot overbook.
+ *
+ * Runs inside the caller's transaction and locks the one host it returns, re-checking its room after the lock,
+ * so two API nodes cannot overbook it. Starts running at once spread over the hosts: a host another start holds
+ * is passed over for the next best one, and waited for only when every candidate is held.
  */
 export async function placeServer(
   trx: Kysely<any>,
@@ -20,26 +36,17 @@ export async function placeServer(
   need: { cpu: number; mem: number },
   avoid: string[],
 ): Promise<Placement | null> {
-  const hostsQ = trx.selectFrom('hosts').selectAll().where('state', '=', 'up').orderBy('name');
-  const hosts: HostRow[] = (await dialect.lockRows(hostsQ).execute()).map((r: any) => ({
+  const hosts: HostRow[] = (await trx.selectFrom('hosts').selectAll().where('state', '=', 'up').orderBy('name').execute()).map((r: any) => ({
     ...r,
     cpu: Number(r.cpu),
     mem: Number(r.mem),
   }));
   if (hosts.length === 0) return null;
-  const used = (await trx
-    .selectFrom('servers')
-    .select(['host', sql<number>`sum(cpu)`.as('cpu'), sql<number>`sum(mem)`.as('mem')])
-    .where('host', 'is not', null)
-    .where('status', 'in', HOLDS_CAPACITY)
-    .groupBy('host')
-    .execute()) as Array<{ host: string; cpu: number; mem: number }>;
-  const usedBy = new Map(used.map((u) => [u.host, { cpu: Number(u.cpu), mem: Number(u.mem) }]));
-  const fits = hosts.filter((h) => {
-    const u = usedBy.get(h.name) ?? { cpu: 0, mem: 0 };
+  const fits = (h: HostRow, used: Map<string, Usage>) => {
+    const u = used.get(h.name) ?? { cpu: 0, mem: 0 };
     return u.cpu + need.cpu <= h.cpu && u.mem + need.mem <= h.mem;
-  });
-  if (fits.length === 0) return null;
+  };
+  const usedBy = await usageOf(trx);
   const avoidHosts: string[] = [];
   if (avoid.length) {
     const rows = (await trx
@@ -51,13 +58,25 @@ export async function placeServer(
     for (const a of avoid) avoidHosts.push(rows.find((r) => r.uuid === a)?.host ?? '');
   }
   const free = (h: HostRow) => h.mem - (usedBy.get(h.name)?.mem ?? 0);
+  // Candidates best first: those that avoid every listed server, then those that avoid all but the last, ...
+  const ranked: HostRow[] = [];
   for (let keep = avoidHosts.length; keep >= 0; keep--) {
     const banned = new Set(avoidHosts.slice(0, keep).filter(Boolean));
-    const candidates = fits.filter((h) => !banned.has(h.name));
-    if (candidates.length) {
-      // Most free memory first; the name breaks ties, so placement is deterministic.
-      candidates.sort((a, b) => free(b) - free(a) || a.name.localeCompare(b.name));
-      return { host: candidates[0]!.name };
+    // Most free memory first; the name breaks ties, so placement is deterministic.
+    const level = hosts.filter((h) => !banned.has(h.name) && fits(h, usedBy) && !ranked.includes(h));
+    ranked.push(...level.sort((a, b) => free(b) - free(a) || a.name.localeCompare(b.name)));
+  }
+  const lock = trx.selectFrom('hosts').select('name').where('state', '=', 'up');
+  const held: HostRow[] = [];
+  for (const wait of [false, true]) {
+    for (const h of wait ? held : ranked) {
+      const q = lock.where('name', '=', h.name);
+      const got = await (wait ? dialect.lockRows(q) : dialect.claimRows(q)).executeTakeFirst();
+      if (!got) {
+        if (!wait) held.push(h);
+        continue;
+      }
+      if (fits(h, await usageOf(trx, h.name))) return { host: h.name };
     }
   }
   return null;

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,11 +25,23 @@ export interface NodeProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** A port free right now on loopback. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 /** Starts `opensigma <kind>` and resolves once it is serving (serve) or running its hosts (agent). */
 export async function startNode(kind: 'serve' | 'agent', env: Record<string, string>, dataDir?: string): Promise<NodeProcess> {
   const dir = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `opensigma-${kind}-`));
   const fullEnv = {
-    OPENSIGMA_LISTEN: '127.0.0.1:0',
+    OPENSIGMA_LISTEN: `127.0.0.1:${kind === 'serve' ? await freePort() : 0}`,
     OPENSIGMA_DATA: dir,
     OPENSIGMA_ADMIN_EMAIL: ADMIN.email,
     OPENSIGMA_ADMIN_PASSWORD: ADMIN.password,
@@ -87,15 +100,15 @@ export async function startNode(kind: 'serve' | 'agent', env: Record<string, str
   proc.stderr!.on('data', (d: Buffer) => (node.stderr += d.toString()));
   const ready = kind === 'serve' ? 'opensigma is serving' : 'compute agent running';
   const deadline = Date.now() + 90000; // generous: the machine may be busy
+  if (kind === 'serve') {
+    node.url = `http://${fullEnv.OPENSIGMA_LISTEN}`;
+    node.api = `${node.url}/api/2.0`;
+  }
+  // Ready: the log says so, or (when the log level hides it) the API answers.
+  const healthy = () =>
+    kind === 'serve' ? fetch(`${node.url}/healthz`).then((r) => r.ok, () => false) : Promise.resolve(false);
   for (;;) {
-    const line = node.logs.find((l) => l.msg === ready);
-    if (line) {
-      if (line.url) {
-        node.url = line.url;
-        node.api = `${line.url}/api/2.0`;
-      }
-      return node;
-    }
+    if (node.logs.some((l) => l.msg === ready) || (await healthy())) return node;
     if (proc.exitCode !== null || Date.now() > deadline) {
       proc.kill('SIGKILL');
       throw new Error(`opensigma ${kind} did not start (exit ${proc.exitCode}): ${node.stderr.slice(-2000)}`);
