@@ -115,8 +115,9 @@ async function main(): Promise<void> {
   }
 }
 
-// `npm run bench -- --drives` runs only the drive storage figures (bench/drives.ts).
+// `npm run bench -- --drives` runs only the drive storage figures (bench/drives.ts); `-- --servers` only the API figures.
 if (!process.argv.includes('--drives')) await main();
+if (process.argv.includes('--servers')) process.exit(0);
 printTable('Drive storage (bench/drives.ts)', await runDriveBench());
 // Real VMs (bench/qemu.ts) when QEMU is installed; `--no-qemu` skips them.
 if (!process.argv.includes('--no-qemu') && spawnSync('qemu-system-x86_64', ['--version']).status === 0) {

@@ -38,6 +38,13 @@ export const ownerOnly: AccessPolicy = {
 /** How an object of one resource type looks to an actor (as GET shows it), or null if they may not see it. */
 export type Renderer = (actor: Actor, uuid: string) => Promise<unknown | null>;
 
+export interface Decorations {
+  jobs?: unknown[];
+  grantees?: unknown[];
+  permissions?: unknown[];
+  snapshots?: unknown[];
+}
+
 export type ReferenceCheck = (actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>) => Promise<void>;
 
 /**
@@ -79,8 +86,25 @@ export class Services {
     this.bus.publish({ resource_type: resourceType, resource_uri: ref(resourceType, uuid).resource_uri, uuid, owner, action });
   }
 
+  /** decorations of objects whose owner is known, in a constant number of queries (lists, and every render). */
+  async decorationsMany(actor: Actor, kind: string, objs: Array<{ uuid: string; owner: string | null }>): Promise<Map<string, Decorations>> {
+    const uuids = objs.map((o) => o.uuid);
+    const jobs = await this.jobs.runningOnMany(uuids);
+    const mine = objs.filter((o) => o.owner !== null && o.owner === actor.user).map((o) => o.uuid);
+    const grantees = await this.acl.granteesOfMany(kind, mine);
+    const out = new Map<string, Decorations>();
+    for (const o of objs) {
+      const d: Decorations = { jobs: jobs.get(o.uuid) ?? [], grantees: [], permissions: [] };
+      if (kind === 'drives') d.snapshots = await this.snapshotsOf(o.uuid);
+      if (o.owner !== null && o.owner === actor.user) d.grantees = grantees.get(o.uuid) ?? [];
+      else if (o.owner !== null) d.permissions = [...(await this.acl.permissionsOf(actor, kind, o))].sort();
+      out.set(o.uuid, d);
+    }
+    return out;
+  }
+
   /** jobs, grantees and permissions shown on an object. */
-  async decorations(actor: Actor, kind: string, uuid: string): Promise<{ jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[]; snapshots?: unknown[] }> {
+  async decorations(actor: Actor, kind: string, uuid: string): Promise<Decorations> {
     const jobs = await this.jobs.runningOn(uuid);
     const snapshots = kind === 'drives' ? await this.snapshotsOf(uuid) : undefined;
     return { ...(await this.sharing(actor, kind, uuid)), jobs, ...(snapshots ? { snapshots } : {}) };

@@ -25,7 +25,7 @@ export function serverRoutes(r: Routes, svc: Services): ServerCommands {
     const q = parseListQuery(query, LIST);
     const { total, items } = await servers.list(actor, q);
     const out = [];
-    for (const s of items) out.push(selectFields(await servers.render(actor, s), query));
+    for (const s of await servers.renderMany(actor, items)) out.push(selectFields(s, query));
     return envelope(out, q, total);
   });
 

@@ -24,6 +24,8 @@ export const ACTION_PERMISSION: Record<string, string> = {
 /** Resource kinds whose table is named after them, so grants can be checked against the resource's owner. */
 const SHAREABLE = new Set(['servers', 'drives', 'ips', 'vlans', 'snapshots']);
 
+type Grantee = { permissions: string[]; user: { email: null; resource_uri: string; uuid: string } };
+
 interface GrantRow {
   user_uuid: string;
   resource_uuid: string;
@@ -39,7 +41,7 @@ export class AclPolicy implements AccessPolicy {
   constructor(private readonly store: Store) {}
 
   /** Grants on resources of `kind` (optionally one resource, optionally for one grantee), from ACLs of the resource's owner. */
-  private async grants(kind: string, opts: { grantee?: string; resource?: string }, trx: Kysely<any> = this.store.db): Promise<GrantRow[]> {
+  private async grants(kind: string, opts: { grantee?: string; resource?: string; resources?: string[] }, trx: Kysely<any> = this.store.db): Promise<GrantRow[]> {
     if (!SHAREABLE.has(kind)) return [];
     let q = trx
       .selectFrom('acl_grantees as g')
@@ -52,6 +54,7 @@ export class AclPolicy implements AccessPolicy {
       .whereRef('r.owner', '=', 'acls.owner');
     if (opts.grantee) q = q.where('g.user_uuid', '=', opts.grantee);
     if (opts.resource) q = q.where('rt.resource_uuid', '=', opts.resource);
+    if (opts.resources) q = q.where('rt.resource_uuid', 'in', opts.resources);
     try {
       return (await q.execute()) as GrantRow[];
     } catch {
@@ -68,14 +71,25 @@ export class AclPolicy implements AccessPolicy {
   }
 
   /** Grantees of a resource as its owner sees them: one entry per user with the union of their permissions. */
-  async granteesOf(kind: string, uuid: string): Promise<Array<{ permissions: string[]; user: { email: null; resource_uri: string; uuid: string } }>> {
-    const byUser = new Map<string, Set<string>>();
-    for (const g of await this.grants(kind, { resource: uuid })) {
+  async granteesOf(kind: string, uuid: string): Promise<Grantee[]> {
+    return (await this.granteesOfMany(kind, [uuid])).get(uuid) ?? [];
+  }
+
+  /** granteesOf for many resources in one query (lists). */
+  async granteesOfMany(kind: string, uuids: string[]): Promise<Map<string, Grantee[]>> {
+    const byResource = new Map<string, Map<string, Set<string>>>();
+    if (uuids.length === 0) return new Map();
+    for (const g of await this.grants(kind, { resources: uuids })) {
+      const byUser = byResource.get(g.resource_uuid) ?? new Map<string, Set<string>>();
       const set = byUser.get(g.user_uuid) ?? new Set<string>();
       for (const p of JSON.parse(g.data).rules as string[]) set.add(p);
       byUser.set(g.user_uuid, set);
+      byResource.set(g.resource_uuid, byUser);
     }
-    return [...byUser].map(([u, perms]) => ({ permissions: [...perms].sort(), user: { email: null, ...ref('user', u) } }));
+    const out = new Map<string, Grantee[]>();
+    for (const [r, byUser] of byResource)
+      out.set(r, [...byUser].map(([u, perms]) => ({ permissions: [...perms].sort(), user: { email: null, ...ref('user', u) } })));
+    return out;
   }
 
   private async has(actor: Actor, kind: string, obj: Stored<any>, permission: string, trx?: Kysely<any>): Promise<boolean> {

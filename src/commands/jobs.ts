@@ -137,6 +137,22 @@ export class Jobs {
   }
 
   /** Jobs still running on a resource, as references. */
+  /** runningOn for many resources in one query (lists). */
+  async runningOnMany(resourceUuids: string[]): Promise<Map<string, Ref[]>> {
+    const out = new Map<string, Ref[]>();
+    if (resourceUuids.length === 0) return out;
+    const rows = (await this.store.db
+      .selectFrom('job_resources')
+      .innerJoin('jobs', 'jobs.uuid', 'job_resources.job_uuid')
+      .select(['jobs.uuid as uuid', 'job_resources.resource_uuid as resource_uuid'])
+      .where('job_resources.resource_uuid', 'in', resourceUuids)
+      .where('jobs.status', '=', 'started')
+      .orderBy('jobs.seq')
+      .execute()) as Array<{ uuid: string; resource_uuid: string }>;
+    for (const r of rows) out.set(r.resource_uuid, [...(out.get(r.resource_uuid) ?? []), ref('jobs', r.uuid)]);
+    return out;
+  }
+
   async runningOn(resourceUuid: string, opts: { finishedToo?: boolean } = {}): Promise<Ref[]> {
     let q = this.store.db
       .selectFrom('job_resources')

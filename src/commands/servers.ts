@@ -143,7 +143,13 @@ export class ServerCommands {
   }
 
   async render(actor: Actor, s: Stored<ServerDef>) {
-    return renderServer(s, await this.svc.decorations(actor, 'servers', s.uuid));
+    return (await this.renderMany(actor, [s]))[0]!;
+  }
+
+  /** Full wire objects of many servers, decorated in a constant number of queries. */
+  async renderMany(actor: Actor, list: Stored<ServerDef>[]) {
+    const deco = await this.svc.decorationsMany(actor, 'servers', list);
+    return list.map((s) => renderServer(s, deco.get(s.uuid)));
   }
 
   /** Checks that everything a definition refers to exists and may be used by the actor. */

@@ -5,6 +5,24 @@ import { Kysely, SqliteDialect } from 'kysely';
 import type { Dialect } from '../index.ts';
 import { rowCountTriggers } from './row-counts.ts';
 
+/**
+ * Kysely prepares every query anew; preparing costs more than running our small indexed queries. Statements are
+ * reusable (queries run one at a time on the connection), so keep them by their SQL text.
+ */
+function cacheStatements(database: Database.Database, max = 2000): void {
+  const prepare = database.prepare.bind(database);
+  const cache = new Map<string, Database.Statement>();
+  (database as { prepare: (sql: string) => Database.Statement }).prepare = (sql: string) => {
+    let stmt = cache.get(sql);
+    if (!stmt) {
+      stmt = prepare(sql);
+      if (cache.size >= max) cache.clear(); // statements built from IN lists of every length must not pile up
+      cache.set(sql, stmt);
+    }
+    return stmt;
+  };
+}
+
 export function openSqlite(dataDir: string): Dialect {
   fs.mkdirSync(dataDir, { recursive: true });
   const file = path.join(dataDir, 'opensigma.sqlite');
@@ -14,6 +32,7 @@ export function openSqlite(dataDir: string): Dialect {
   database.pragma('synchronous = FULL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
+  cacheStatements(database);
   const db = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
   return {
     name: 'sqlite',
