@@ -14,6 +14,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const GiB = 1024 ** 3;
 const USER = 'bench@example.com';
 const PASS = 'bench-password';
+const ROUNDS = 3;
 
 export interface BenchRow {
   metric: string;
@@ -36,7 +37,9 @@ function rssOf(pid: number): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
+/** Each timed step starts with no dirty pages, so none pays for the write-back of the one before. */
 function timed(cmd: string, args: string[]): number {
+  execFileSync('sync');
   const t0 = performance.now();
   execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return (performance.now() - t0) / 1000;
@@ -71,6 +74,26 @@ async function startServer(dataDir: string): Promise<{ proc: ChildProcess; api: 
   return { proc, api: `${base}/api/2.0` };
 }
 
+/** A bare Node HTTP server that only writes a POST body to a file and streams it back on GET: the floor of any API. */
+const BARE = `
+const http = require('node:http'), fs = require('node:fs'), { pipeline } = require('node:stream/promises');
+const file = process.argv[1];
+http.createServer(async (req, res) => {
+  try {
+    if (req.method === 'POST') { await pipeline(req, fs.createWriteStream(file, { highWaterMark: 1 << 20 })); return res.end('ok'); }
+    res.writeHead(200, { 'content-length': fs.statSync(file).size });
+    await pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), res);
+  } catch (e) { process.stderr.write('bare: ' + req.method + ' ' + e.message + '\\n'); res.destroy(); }
+}).listen(Number(process.argv[2]), '127.0.0.1', () => process.stdout.write('ready'));
+`;
+
+async function startBare(file: string): Promise<{ proc: ChildProcess; url: string }> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, ['-e', BARE, file, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((r) => proc.stdout!.once('data', r));
+  return { proc, url: `http://127.0.0.1:${port}/` };
+}
+
 export async function runDriveBench(): Promise<BenchRow[]> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-bench-'));
   const dataDir = path.join(work, 'data');
@@ -87,27 +110,43 @@ export async function runDriveBench(): Promise<BenchRow[]> {
     const src = path.join(work, 'image.raw');
     execFileSync('head', ['-c', String(GiB), '/dev/urandom'], { stdio: ['ignore', fs.openSync(src, 'w'), 'inherit'] });
     execFileSync('sync');
-    const cpS = timed('cp', ['--sparse=never', src, path.join(work, 'copy.raw')]);
-    fs.rmSync(path.join(work, 'copy.raw'));
     const mbps = (s: number) => GiB / 1e6 / s;
-
-    // upload through the API while sampling the server's RSS
     const rssBefore = rssOf(proc.pid!);
     let peak = rssBefore;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssOf(proc.pid!))), 20);
-    const t0 = performance.now();
-    const out = execFileSync('curl', ['-sS', '-f', '-X', 'POST', '-u', `${USER}:${PASS}`, '-H', 'Content-Type: application/octet-stream', '-T', src, `${api}/drives/upload/`], { encoding: 'utf8' });
-    const upS = (performance.now() - t0) / 1000;
-    clearInterval(sampler);
-    peak = Math.max(peak, rssOf(proc.pid!));
-    const uuid = out.trim();
-    await until(() => statusOf(uuid, 'unmounted'), 60000, 'the upload to finish');
+    // The machine may be shared: each figure is the best of ROUNDS, cp measured in the same rounds.
+    let cpS = Infinity;
+    let upS = Infinity;
+    let downS = Infinity;
+    let bareUpS = Infinity;
+    let bareDownS = Infinity;
+    const bare = await startBare(path.join(work, 'bare.raw'));
+    for (let round = 0; round < ROUNDS; round++) {
+      cpS = Math.min(cpS, timed('cp', ['--sparse=never', src, path.join(work, 'copy.raw')]));
+      fs.rmSync(path.join(work, 'copy.raw'));
 
-    const dst = path.join(work, 'download.raw');
-    const downS = timed('curl', ['-sS', '-f', '-u', `${USER}:${PASS}`, '-o', dst, `${api}/drives/${uuid}/download/`]);
-    const same = execFileSync('cmp', ['-n', String(GiB), src, dst], { encoding: 'utf8' }) === '';
-    fs.rmSync(dst);
-    if (!same) throw new Error('downloaded bytes differ from the uploaded ones');
+      // upload through the API while sampling the server's RSS
+      execFileSync('sync');
+      const sampler = setInterval(() => (peak = Math.max(peak, rssOf(proc.pid!))), 20);
+      const t0 = performance.now();
+      const out = execFileSync('curl', ['-sS', '-f', '-X', 'POST', '-u', `${USER}:${PASS}`, '-H', 'Content-Type: application/octet-stream', '-T', src, `${api}/drives/upload/`], { encoding: 'utf8' });
+      upS = Math.min(upS, (performance.now() - t0) / 1000);
+      clearInterval(sampler);
+      peak = Math.max(peak, rssOf(proc.pid!));
+      const uuid = out.trim();
+      await until(() => statusOf(uuid, 'unmounted'), 60000, 'the upload to finish');
+
+      const dst = path.join(work, 'download.raw');
+      downS = Math.min(downS, timed('curl', ['-sS', '-f', '-u', `${USER}:${PASS}`, '-o', dst, `${api}/drives/${uuid}/download/`]));
+      const same = execFileSync('cmp', ['-n', String(GiB), src, dst], { encoding: 'utf8' }) === '';
+      fs.rmSync(dst);
+      if (!same) throw new Error('downloaded bytes differ from the uploaded ones');
+      await call('DELETE', `/drives/${uuid}/`);
+
+      bareUpS = Math.min(bareUpS, timed('curl', ['-sS', '-f', '-X', 'POST', '-T', src, '-o', '/dev/null', bare.url]));
+      bareDownS = Math.min(bareDownS, timed('curl', ['-sS', '-f', '-o', dst, bare.url]));
+      fs.rmSync(dst);
+    }
+    bare.proc.kill();
 
     // clone of a 10 GiB sparse drive holding 64 MiB of data
     const c = await call('POST', '/drives/', { name: 'sparse10', media: 'disk', size: 10 * GiB });
@@ -123,9 +162,11 @@ export async function runDriveBench(): Promise<BenchRow[]> {
     await until(() => statusOf(cl.body.objects[0].uuid, 'unmounted'), 60000, 'the clone to finish', 5);
     const cloneS = (performance.now() - t1) / 1000;
 
-    rows.push({ metric: 'cp of the 1 GiB file (baseline)', value: `${mbps(cpS).toFixed(0)} MB/s`, goal: '', ok: null });
-    rows.push({ metric: 'upload 1 GiB (POST /drives/upload/)', value: `${mbps(upS).toFixed(0)} MB/s (${((cpS / upS) * 100).toFixed(0)}% of cp)`, goal: '>= 50% of cp', ok: cpS / upS >= 0.5 });
-    rows.push({ metric: 'download 1 GiB (GET /drives/{uuid}/download/)', value: `${mbps(downS).toFixed(0)} MB/s (${((cpS / downS) * 100).toFixed(0)}% of cp)`, goal: '>= 50% of cp', ok: cpS / downS >= 0.5 });
+    rows.push({ metric: `cp of the 1 GiB file (baseline; best of ${ROUNDS} for each row)`, value: `${mbps(cpS).toFixed(0)} MB/s`, goal: '', ok: null });
+    const pct = (s: number, base: number) => `${((base / s) * 100).toFixed(0)}%`;
+    rows.push({ metric: 'bare Node HTTP server: POST to a file / GET of it (floor)', value: `${mbps(bareUpS).toFixed(0)} / ${mbps(bareDownS).toFixed(0)} MB/s`, goal: '', ok: null });
+    rows.push({ metric: 'upload 1 GiB (POST /drives/upload/)', value: `${mbps(upS).toFixed(0)} MB/s (${pct(upS, cpS)} of cp, ${pct(upS, bareUpS)} of bare)`, goal: '>= 50% of cp', ok: cpS / upS >= 0.5 });
+    rows.push({ metric: 'download 1 GiB (GET /drives/{uuid}/download/)', value: `${mbps(downS).toFixed(0)} MB/s (${pct(downS, cpS)} of cp, ${pct(downS, bareDownS)} of bare)`, goal: '>= 50% of cp', ok: cpS / downS >= 0.5 });
     rows.push({ metric: 'clone of a 10 GiB sparse drive holding 64 MiB (POST to unmounted)', value: `${cloneS.toFixed(3)} s`, goal: '< 1 s', ok: cloneS < 1 });
     rows.push({ metric: 'server peak RSS during the 1 GiB upload', value: `${(peak / 2 ** 20).toFixed(0)} MB (idle ${(rssBefore / 2 ** 20).toFixed(0)} MB)`, goal: '< 150 MB', ok: peak < 150 * 2 ** 20 });
   } finally {
