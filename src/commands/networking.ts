@@ -59,6 +59,14 @@ export class NetworkCommands {
     return rows.filter((r) => staticIps(JSON.parse(r.data)).some((s) => s.ip === ip)).map((r) => r.uuid);
   }
 
+  /** The first server holding each static address: one pass over the servers that have any, for a whole list. */
+  async staticHolders(): Promise<Map<string, string>> {
+    const rows = (await this.store.db.selectFrom('servers').select(['uuid', 'data']).where('data', 'like', '%"conf":"static"%').orderBy('seq').execute()) as Array<{ uuid: string; data: string }>;
+    const out = new Map<string, string>();
+    for (const r of rows) for (const { ip } of staticIps(JSON.parse(r.data))) if (!out.has(ip)) out.set(ip, r.uuid);
+    return out;
+  }
+
   async serversInVlan(vlan: string, trx: Kysely<any> = this.store.db): Promise<string[]> {
     const rows = (await trx.selectFrom('servers').select(['uuid', 'data']).where('data', 'like', `%"vlan":"${vlan}"%`).orderBy('seq').execute()) as Array<{ uuid: string; data: string }>;
     return rows.filter((r) => (JSON.parse(r.data) as ServerDef).nics.some((n) => n.vlan === vlan)).map((r) => r.uuid);
@@ -81,9 +89,9 @@ export class NetworkCommands {
     return { gateway: pool.gateway, nameservers: this.svc.config.nameservers, netmask: pool.prefix, resource_uri: ref('ips', uuid).resource_uri, uuid };
   }
 
-  async renderIp(actor: Actor, ip: Stored<IpDoc>) {
+  async renderIp(actor: Actor, ip: Stored<IpDoc>, holders?: Map<string, string>) {
     const deco = await this.svc.decorations(actor, 'ips', ip.uuid);
-    const server = (await this.serversUsingIp(ip.uuid))[0];
+    const server = holders ? holders.get(ip.uuid) : (await this.serversUsingIp(ip.uuid))[0];
     const c = this.ipCommon(ip.uuid, this.ipPool);
     return {
       gateway: c.gateway,
@@ -153,7 +161,8 @@ export class NetworkCommands {
     await this.sweep(actor.user);
     const { items } = await this.store.ips.list({ ...q, limit: 0, offset: 0, ...(await this.svc.access.listScope(actor, 'ips')) });
     const out: unknown[] = [];
-    for (const ip of items) out.push(full ? await this.renderIp(actor, ip) : this.shortIp(ip.owner, ip.uuid, (await this.serversUsingIp(ip.uuid))[0] ?? null));
+    const holders = await this.staticHolders();
+    for (const ip of items) out.push(full ? await this.renderIp(actor, ip, holders) : this.shortIp(ip.owner, ip.uuid, holders.get(ip.uuid) ?? null));
     const onlyUuid = q.conditions.every((c) => c.column === 'uuid' && c.op === 'exact');
     if (onlyUuid && !q.tags.length && !q.tagNames.length) {
       const wanted = q.conditions.map((c) => new Set(c.values));
