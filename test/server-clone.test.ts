@@ -84,14 +84,16 @@ for (const db of databases()) {
       const src = (await t.call('POST', '/servers/', minimalServer('named'))).body.objects[0];
       assert.equal((await clone(src.uuid)).body.name, 'named');
       const me = (await t.call('GET', '/servers/')).body.objects[0].owner.uuid;
-      const user = await t.running.svc.store.users.byUuid(me);
-      await t.running.svc.store.users.setData(me, { ...user!.data, profile: { ...((user!.data.profile as object) ?? {}), clone_naming: 'COUNTER' } });
+      const profile = await t.call('PUT', '/profile/', { clone_naming: 'COUNTER' });
+      assert.equal(profile.status, 200, profile.text);
       assert.equal(await t.running.svc.cloneNamingOf(me), 'COUNTER');
       const first = await clone(src.uuid, {});
       assert.equal(first.body.name, 'named_1');
       assert.equal((await clone(first.body.uuid, null)).body.name, 'named_2');
       assert.equal((await clone(src.uuid, { name: 'explicit' })).body.name, 'explicit');
-      await t.running.svc.store.users.setData(me, user!.data);
+      await t.call('PUT', '/profile/', { clone_naming: 'DATE' });
+      assert.match((await clone(src.uuid)).body.name, /^named-\d{4}-\d\d-\d\d$/);
+      await t.call('PUT', '/profile/', { clone_naming: 'NONE' });
     });
 
     test('random_vnc_password gives 8 alphanumerics, new each time', async () => {

@@ -232,14 +232,23 @@ for (const db of databases()) {
       const b = new Bindings();
       const tag = await t.call('POST', '/tags/', { objects: [{ name: 'acl-tag' }] });
       b.bind('6d302107-fc0b-433a-99b1-9f2d3692eefc', tag.body.objects[0].uuid, 'setup');
-      // grantees come from ACLs, another resource: without an ACL the list is empty.
-      await replay(t.call, 'server_with_acl', b, { shorter: ['grantees'] });
+      // The tag carries an ACL granting another user LIST and EDIT, as in the run that made the dump.
+      const grantee = await t.running.svc.store.users.create(`grantee-${Date.now()}@example.com`, 'password-1');
+      b.bind('c2fc9982-cf2e-434a-bf63-e22a27b39f00', grantee.uuid, 'setup');
+      const acl = await t.call('POST', '/acls/', {
+        objects: [{ name: 'acl', grantees: [{ uuid: grantee.uuid }], rules: [{ permission: 'LIST' }, { permission: 'EDIT' }], tags: [{ uuid: b.map.get('6d302107-fc0b-433a-99b1-9f2d3692eefc') }] }],
+      });
+      assert.equal(acl.status, 201, acl.text);
+      // The grantee's email may be null (the digest's ACL section): ours does not show it to the owner.
+      await replay(t.call, 'server_with_acl', b, { free: ['grantees[].user.email'] });
+      const keys = new Bindings();
       for (const [i, k] of ['fdd6fbba-644b-49d8-9324-ff6589179da3', '6d7db550-d1c5-4e3b-9c0a-e83f6a2b8244'].entries()) {
         const kp = await t.call('POST', '/keypairs/', { objects: [{ name: `k${i}`, public_key: PUBLIC_KEY }] });
         assert.equal(kp.status, 201, kp.text);
-        b.bind(k, kp.body.objects[0].uuid, 'setup');
+        keys.bind(k, kp.body.objects[0].uuid, 'setup');
       }
-      await replay(t.call, 'pubkeys_server', b);
+      // Another run, where c2fc9982 was the owner rather than the grantee.
+      await replay(t.call, 'pubkeys_server', keys);
     });
 
     test('schema', async () => {
