@@ -154,7 +154,8 @@ async function placement(pgUrl: string): Promise<{ seconds: number; accepted: nu
         const m = await (await fetch(`${api.url}/metrics`)).text();
         const running = Number(m.match(/^opensigma_servers\{status="running"\} (\d+)$/m)?.[1] ?? 0);
         if (running >= uuids.length) break;
-        if (Date.now() - t0 > 120_000) throw new Error(`only ${running} of ${uuids.length} running after 120 s`);
+        if (Date.now() - t0 > 120_000)
+          throw new Error(`only ${running} of ${uuids.length} running after 120 s:\n${m.split('\n').filter((l) => /^opensigma_(servers|operations|hosts)/.test(l)).join('\n')}`);
         await new Promise((r) => setTimeout(r, 50));
       }
       return (Date.now() - t0) / 1000;

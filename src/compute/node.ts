@@ -335,7 +335,9 @@ export class ComputeNode {
         if (!stats) continue;
         const rt = JSON.parse(r.runtime) as ServerRuntime;
         rt.io = { drives: stats.drives as any, nics: stats.nics as any };
-        await this.store.servers.setColumns(r.uuid, { runtime: JSON.stringify(rt) });
+        const next = JSON.stringify(rt);
+        // Idle guests' counters do not move: a write per guest every period would load a shared database for nothing.
+        if (next !== r.runtime) await this.store.servers.setColumns(r.uuid, { runtime: next });
       }
     }
   }
