@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import autocannon from 'autocannon';
+import pg from 'pg';
 import { ADMIN, dropPostgres, freshPostgres, minimalServer } from '../test/helpers/harness.ts';
 import { startNode, type NodeProcess } from '../test/helpers/nodes.ts';
 
@@ -154,8 +155,14 @@ async function placement(pgUrl: string): Promise<{ seconds: number; accepted: nu
         const m = await (await fetch(`${api.url}/metrics`)).text();
         const running = Number(m.match(/^opensigma_servers\{status="running"\} (\d+)$/m)?.[1] ?? 0);
         if (running >= uuids.length) break;
-        if (Date.now() - t0 > 120_000)
+        if (Date.now() - t0 > 120_000) {
+          const c = new pg.Client({ connectionString: db });
+          await c.connect();
+          const stuck = await c.query(`SELECT id, host, kind, state, claimed_by, attempts, error FROM operations WHERE state IN ('pending', 'running')`);
+          await c.end();
+          console.error('unfinished operations:', JSON.stringify(stuck.rows));
           throw new Error(`only ${running} of ${uuids.length} running after 120 s:\n${m.split('\n').filter((l) => /^opensigma_(servers|operations|hosts)/.test(l)).join('\n')}`);
+        }
         await new Promise((r) => setTimeout(r, 50));
       }
       return (Date.now() - t0) / 1000;
