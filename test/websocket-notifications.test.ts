@@ -44,7 +44,8 @@ for (const db of databases()) {
     let me: Client;
     const other = () => t.as('other@example.com', 'other-password');
     before(async () => {
-      t = await startServer({}, db);
+      // Frames show the object as it is when sent: a starting phase longer than a render under load keeps it visible.
+      t = await startServer({ OPENSIGMA_SIM_DELAY_MS: '1000' }, db);
       await t.running.svc.store.users.create('other@example.com', 'other-password');
       me = await connect(t, await asyncCookie(t.call));
     });
