@@ -5,6 +5,8 @@ export interface LoadResult {
   p99: number;
   non2xx: number;
   total: number;
+  /** CPU the server spent per request (ms): what the figure would be on a free core, whatever else runs. */
+  cpuMsPerReq: number;
 }
 
 export interface LoadSpec {
@@ -17,9 +19,24 @@ export interface LoadSpec {
 }
 
 /** One autocannon run: mean requests per second and the 99th percentile latency in ms. */
-export async function load(spec: LoadSpec): Promise<LoadResult> {
+export async function load(spec: LoadSpec, cpuSeconds: () => number = () => NaN): Promise<LoadResult> {
   const u = new URL(spec.url);
-  const result = await autocannon({
+  // Warm-up first (JIT, caches, the first slow password check), not measured.
+  await autocannon({ ...options(spec, u), duration: Math.min(2, spec.durationS) });
+  const cpu0 = cpuSeconds();
+  const result = await autocannon(options(spec, u));
+  const cpu = cpuSeconds() - cpu0;
+  return {
+    reqPerSec: result.requests.average,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    total: result.requests.total,
+    cpuMsPerReq: (cpu * 1000) / Math.max(1, result.requests.total),
+  };
+}
+
+function options(spec: LoadSpec, u: URL): Record<string, unknown> {
+  return {
     url: `${u.protocol}//${u.host}`,
     connections: spec.connections ?? 10,
     duration: spec.durationS,
@@ -30,6 +47,5 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
       if (r.setup) req.setupRequest = (q: any, ctx: any) => ({ ...q, ...r.setup!(ctx) });
       return req;
     }),
-  });
-  return { reqPerSec: result.requests.average, p99: result.latency.p99, non2xx: result.non2xx, total: result.requests.total };
+  };
 }

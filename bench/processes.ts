@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/cli-process.ts';
@@ -21,7 +22,18 @@ async function waitHttp(url: string, child: ChildProcess, log: () => string): Pr
 
 export interface Proc {
   url: string;
+  /** CPU seconds the process has used so far (user + system), from /proc. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
+}
+
+function cpuSecondsOf(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+  } catch {
+    return NaN; // no /proc: the CPU column stays empty
+  }
 }
 
 function run(args: string[], env: Record<string, string>, healthUrl: string, url: string): Promise<Proc> {
@@ -31,6 +43,7 @@ function run(args: string[], env: Record<string, string>, healthUrl: string, url
   child.stderr!.on('data', (d) => (out = (out + d).slice(-4000)));
   return waitHttp(healthUrl, child, () => out).then(() => ({
     url,
+    cpuSeconds: () => cpuSecondsOf(child.pid!),
     stop: async () => {
       if (child.exitCode !== null) return;
       const gone = new Promise((r) => child.once('exit', r));

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   say('baseline: bare Fastify hello-world');
   const base = await startBaseline();
-  const baseline = await load({ url: base.url, durationS: DURATION });
+  const baseline = await load({ url: base.url, durationS: DURATION }, base.cpuSeconds);
   await base.stop();
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-bench-'));
@@ -45,7 +45,8 @@ async function main(): Promise<void> {
     let t = performance.now();
     const uuids = await seedServers(dataDir, EMAIL, PASSWORD, SMALL);
     say(`seeded in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-    const env = { OPENSIGMA_ADMIN_EMAIL: EMAIL, OPENSIGMA_ADMIN_PASSWORD: PASSWORD, OPENSIGMA_SIM_DELAY_MS: '0' };
+    // Request logging off (warn): it is configuration, and at info it costs about as much as the request itself.
+    const env = { OPENSIGMA_ADMIN_EMAIL: EMAIL, OPENSIGMA_ADMIN_PASSWORD: PASSWORD, OPENSIGMA_SIM_DELAY_MS: '0', OPENSIGMA_LOG_LEVEL: 'warn' };
     let os1 = await startOpensigma(dataDir, env);
     const api = new URL(os1.url).pathname;
     const pick = () => uuids[Math.floor(Math.random() * uuids.length)]!;
@@ -53,14 +54,14 @@ async function main(): Promise<void> {
     say('GET /servers/{uuid}/');
     rows.push({
       name: 'GET /servers/{uuid}/',
-      r: await load({ url: os1.url, durationS: DURATION, headers: AUTH, requests: [{ method: 'GET', path: '', setup: () => ({ path: `${api}/servers/${pick()}/` }) }] }),
+      r: await load({ url: os1.url, durationS: DURATION, headers: AUTH, requests: [{ method: 'GET', path: '', setup: () => ({ path: `${api}/servers/${pick()}/` }) }] }, os1.cpuSeconds),
     });
     say('GET /servers/detail/?limit=100');
-    const list10k = await load({ url: `${os1.url}/servers/detail/?limit=100`, durationS: DURATION, headers: AUTH });
+    const list10k = await load({ url: `${os1.url}/servers/detail/?limit=100`, durationS: DURATION, headers: AUTH }, os1.cpuSeconds);
     rows.push({ name: `GET /servers/detail/?limit=100 (${SMALL / 1000}k servers)`, r: list10k });
     say('POST /servers/');
     const one = JSON.stringify({ name: 'bench-new', cpu: 1000, mem: 536870912, vnc_password: 'benchpass' });
-    rows.push({ name: 'POST /servers/ (one)', r: await load({ url: os1.url, durationS: DURATION, headers: AUTH, requests: [{ method: 'POST', path: `${api}/servers/`, body: one }] }) });
+    rows.push({ name: 'POST /servers/ (one)', r: await load({ url: os1.url, durationS: DURATION, headers: AUTH, requests: [{ method: 'POST', path: `${api}/servers/`, body: one }] }, os1.cpuSeconds) });
     say('POST start+stop pairs');
     // Each connection works its own server: start, then stop, again and again.
     let next = 0;
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
         { method: 'POST', path: '', setup: (ctx) => ({ path: `${api}/servers/${own(ctx)}/action/?do=start` }) },
         { method: 'POST', path: '', setup: (ctx) => ({ path: `${api}/servers/${own(ctx)}/action/?do=stop` }) },
       ],
-    });
+    }, os1.cpuSeconds);
     rows.push({ name: 'POST start+stop pairs', r: pairs, note: `${(100 - (100 * pairs.non2xx) / Math.max(1, pairs.total)).toFixed(0)}% accepted, the rest 403 (not yet stopped)` });
     await os1.stop();
 
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
     say(`seeded in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     os1 = await startOpensigma(dataDir, env);
     say('GET /servers/detail/?limit=100 at 100k');
-    const list100k = await load({ url: `${os1.url}/servers/detail/?limit=100`, durationS: DURATION, headers: AUTH });
+    const list100k = await load({ url: `${os1.url}/servers/detail/?limit=100`, durationS: DURATION, headers: AUTH }, os1.cpuSeconds);
     rows.push({ name: `GET /servers/detail/?limit=100 (${BIG / 1000}k servers)`, r: list100k });
     await os1.stop();
 
@@ -91,11 +92,13 @@ async function main(): Promise<void> {
     const cp = await controlPlaneOverhead(STARTS);
 
     const out: string[] = [];
-    out.push(`| row | req/s | p99 ms | ratio to baseline req/s | note |`);
-    out.push(`|---|---:|---:|---:|---|`);
-    out.push(`| baseline: bare Fastify hello-world | ${baseline.reqPerSec.toFixed(0)} | ${ms(baseline.p99)} | 1.00 | |`);
+    out.push(`| row | req/s | p99 ms | ratio to baseline req/s | server CPU ms/req | ratio by CPU | note |`);
+    out.push(`|---|---:|---:|---:|---:|---:|---|`);
+    out.push(`| baseline: bare Fastify hello-world | ${baseline.reqPerSec.toFixed(0)} | ${ms(baseline.p99)} | 1.00 | ${baseline.cpuMsPerReq.toFixed(3)} | 1.00 | |`);
     for (const row of rows)
-      out.push(`| ${row.name} | ${row.r.reqPerSec.toFixed(0)} | ${ms(row.r.p99)} | ${(row.r.reqPerSec / baseline.reqPerSec).toFixed(2)} | ${row.note ?? (row.r.non2xx ? `${row.r.non2xx} non-2xx` : '')} |`);
+      out.push(
+        `| ${row.name} | ${row.r.reqPerSec.toFixed(0)} | ${ms(row.r.p99)} | ${(row.r.reqPerSec / baseline.reqPerSec).toFixed(2)} | ${row.r.cpuMsPerReq.toFixed(3)} | ${(baseline.cpuMsPerReq / row.r.cpuMsPerReq).toFixed(2)} | ${row.note ?? (row.r.non2xx ? `${row.r.non2xx} non-2xx` : '')} |`,
+      );
     out.push('');
     out.push(`control-plane overhead, start -> running (sim, OPENSIGMA_SIM_DELAY_MS=0, ${STARTS} starts): p50 ${ms(cp.p50)} ms, p99 ${ms(cp.p99)} ms`);
     out.push('');
@@ -108,7 +111,10 @@ async function main(): Promise<void> {
     ];
     for (const [what, ok] of goals) out.push(`- ${ok ? 'met' : 'MISSED'}: ${what}`);
     out.push('');
-    out.push(`(${quick ? 'quick: ' : ''}${DURATION} s per row, 10 connections, ${os.cpus().length} CPUs)`);
+    out.push(
+      `(${quick ? 'quick: ' : ''}${DURATION} s per row after a warm-up, 10 connections, ${os.cpus().length} CPUs, load average ${os.loadavg()[0]!.toFixed(1)}; ` +
+        'ratio by CPU = baseline CPU per request / row CPU per request: the req/s ratio on otherwise idle cores)',
+    );
     process.stdout.write(out.join('\n') + '\n');
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });

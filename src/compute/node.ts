@@ -93,14 +93,23 @@ export class ComputeNode {
 
   /** New operations are waiting: claim them now rather than at the next poll. */
   poke(): void {
-    if (!this.running || this.polling) return;
+    if (!this.running) return;
+    if (this.polling) {
+      // The running poll may already have looked: look once more when it ends, not at the next timer tick.
+      this.pokedAgain = true;
+      return;
+    }
     this.polling = true;
+    this.pokedAgain = false;
     void this.pollOnce()
       .catch((e) => this.log.error(e, 'claiming operations'))
       .finally(() => {
         this.polling = false;
+        if (this.pokedAgain) this.poke();
       });
   }
+
+  private pokedAgain = false;
 
   private async pollOnce(): Promise<void> {
     for (;;) {
