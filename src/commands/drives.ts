@@ -232,18 +232,19 @@ export class DriveCommands {
         next.resize_to = next.size;
         next.size = d.doc.size;
       }
-      const ok = await this.store.transaction(async (trx) => {
+      const written = await this.store.transaction(async (trx) => {
         await this.checkTags(actor, next.tags, trx);
-        if (grow && (await this.onRunningServer(uuid, trx))) return false;
+        if (grow && (await this.onRunningServer(uuid, trx))) return null;
         const opts2 = { expectedVersion: d.version, ...(grow ? { status: 'resizing' } : {}) };
-        if (!(await this.store.drives.update(next, opts2, trx))) return false;
+        if (!(await this.store.drives.update(next, opts2, trx))) return null;
         await this.store.drives.setTags(uuid, next.tags, trx);
-        return true;
+        return this.store.drives.get(uuid, trx);
       });
-      if (ok) {
+      if (written) {
         this.svc.publish('drives', uuid, d.owner, 'updated');
+        // The answer shows the drive as written (resizing, old size), however fast the image then grows.
         if (grow) void this.svc.storage.resize(uuid);
-        return (await this.store.drives.get(uuid))!;
+        return written;
       }
     }
     throw errors.concurrency();
