@@ -110,6 +110,11 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     if ((err as FastifyError).statusCode && (err as FastifyError).statusCode! < 500) {
       return reply.code((err as FastifyError).statusCode!).send([{ error_message: err.message, error_point: null, error_type: 'validation' }]);
     }
+    if (svc.store.dialect.isConflict(err)) {
+      // Still conflicting after the store's retries: the client may retry, as CloudSigma's 503 concurrency says.
+      req.log.warn({ err }, 'transaction conflict');
+      return reply.code(503).send(errors.concurrency().errors);
+    }
     req.log.error({ err }, 'internal error');
     return reply.code(500).send(errors.backend().errors);
   });

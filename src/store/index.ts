@@ -122,8 +122,17 @@ export class Store {
   }
 
   /** Runs `fn` in one transaction: all of its writes land, or none. */
-  transaction<T>(fn: (trx: Kysely<any>) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute(fn);
+  async transaction<T>(fn: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+    // A transaction that lost a conflict with a concurrent one (e.g. a deadlock between two starts locking hosts)
+    // was rolled back whole, so running it again is safe; the client never sees the conflict.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(fn);
+      } catch (e) {
+        if (attempt >= 5 || !this.dialect.isConflict(e)) throw e;
+        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+      }
+    }
   }
 
   static async open(databaseUrl: string | null, dataDir: string): Promise<Store> {

@@ -23,6 +23,9 @@ export interface Dialect {
   offsetOnly<Q extends SelectQueryBuilder<any, any, any>>(q: Q, offset: number): Q;
   /** Marks a table as scratch data that need not survive a crash (cheaper writes where the database supports it). */
   makeUnlogged(db: Kysely<any>, table: string): Promise<void>;
+  /** Whether an error is a conflict between concurrent transactions (a deadlock, a serialisation failure, a busy
+   * database) after which the whole transaction may simply run again. */
+  isConflict(err: unknown): boolean;
   /** Tell other processes that something changed (a no-op on SQLite, which has one process). */
   notify(channel: string, payload: string): Promise<void>;
   /** Receive notifications from other processes. */

@@ -62,6 +62,8 @@ export function openPostgres(url: string): Dialect {
     ilike: 'ilike',
     rowCountTriggers,
     shared: true,
+    // deadlock_detected, serialization_failure, lock_not_available
+    isConflict: (err) => ['40P01', '40001', '55P03'].includes((err as { code?: string } | null)?.code ?? ''),
     lockRows: (q) => q.forUpdate() as typeof q,
     claimRows: (q) => q.forUpdate().skipLocked() as typeof q,
     offsetOnly: (q, offset) => q.offset(offset) as typeof q,
