@@ -5,21 +5,24 @@ import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { Store } from '../src/store/index.ts';
-import { databases, freshPostgres } from './helpers/harness.ts';
+import { databases, dropPostgres, freshPostgres } from './helpers/harness.ts';
 
 // Regression: simultaneous starts on PostgreSQL could deadlock on host locks and answer 500 "unknown error".
 for (const db of databases()) {
   describe(`transactions that lose a conflict are run again [${db.name}]`, () => {
     let store: Store;
     let dir: string;
+    let url: string | null = null;
     before(async () => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-conflict-'));
-      store = await Store.open(db.url ? await freshPostgres(db.url) : null, dir);
+      url = db.url ? await freshPostgres(db.url) : null;
+      store = await Store.open(url, dir);
       await sql`CREATE TABLE conflict_rows (id integer PRIMARY KEY, n integer NOT NULL)`.execute(store.db);
       await sql`INSERT INTO conflict_rows VALUES (1, 0), (2, 0)`.execute(store.db);
     });
     after(async () => {
       await store.close();
+      if (url) await dropPostgres(url);
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
