@@ -1,7 +1,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import crypto from 'node:crypto';
+import { vncAuthAnswer } from './helpers/vnc-auth.ts';
 import { DriverError, type HypervisorDriver } from '../src/hypervisor/driver.ts';
 import { drivers, recordEvents, readUntil, PROMPT, tempDataDir } from './helpers/drivers.ts';
 import { SocketReader } from './helpers/socket-reader.ts';
@@ -23,14 +23,7 @@ async function vncAuth(port: number, password: string): Promise<number> {
     if (!types.includes(2)) return -1;
     rfb.write(Buffer.from([2]));
     const challenge = await rfb.read(16);
-    const key = Buffer.alloc(8);
-    for (let i = 0; i < Math.min(8, password.length); i++) {
-      const bits = password.charCodeAt(i).toString(2).padStart(8, '0');
-      key[i] = parseInt([...bits].reverse().join(''), 2);
-    }
-    const c = crypto.createCipheriv('des-ede3-ecb', Buffer.concat([key, key, key]), null);
-    c.setAutoPadding(false);
-    rfb.write(Buffer.concat([c.update(challenge), c.final()]));
+    rfb.write(vncAuthAnswer(password, challenge));
     return (await rfb.read(4)).readUInt32BE(0);
   } catch {
     return -1;

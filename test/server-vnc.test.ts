@@ -1,20 +1,9 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
+import { vncAuthAnswer } from './helpers/vnc-auth.ts';
 import { databases, minimalServer, startServer, waitForStatus, type TestServer } from './helpers/harness.ts';
 import { SocketReader, isListening } from './helpers/socket-reader.ts';
 
-/** The client side of VNC authentication, written from RFC 6143 independently of the server's code. */
-function desAnswer(password: string, challenge: Buffer): Buffer {
-  const key = Buffer.alloc(8);
-  for (let i = 0; i < Math.min(8, password.length); i++) {
-    const bits = password.charCodeAt(i).toString(2).padStart(8, '0');
-    key[i] = parseInt([...bits].reverse().join(''), 2);
-  }
-  const c = crypto.createCipheriv('des-ede3-ecb', Buffer.concat([key, key, key]), null);
-  c.setAutoPadding(false);
-  return Buffer.concat([c.update(challenge), c.final()]);
-}
 
 interface Session {
   rfb: SocketReader;
@@ -38,7 +27,7 @@ async function authenticate(url: string, password: string, version: '3.3' | '3.7
     rfb.write(Buffer.from([2]));
   }
   const challenge = await rfb.read(16);
-  rfb.write(desAnswer(password, challenge));
+  rfb.write(vncAuthAnswer(password, challenge));
   const result = (await rfb.read(4)).readUInt32BE(0);
   if (result !== 0 && version === '3.8') {
     const len = (await rfb.read(4)).readUInt32BE(0);
