@@ -156,6 +156,7 @@ export class Services {
       await this.store.servers.update(s.doc, {}, trx);
     }
     await trx.deleteFrom('server_drives').where('drive_uuid', '=', uuid).execute();
+    await trx.deleteFrom('upload_chunks').where('drive_uuid', '=', uuid).execute();
     await this.store.drives.delete(uuid, trx);
   }
 

@@ -8,7 +8,7 @@ import type { Services } from '../services.ts';
 import { ApiError, errors } from '../errors.ts';
 import { Authenticator } from './auth.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { RouteTable, Routes } from './http.ts';
+import { readLimited, RouteTable, Routes } from './http.ts';
 import { API } from '../domain/refs.ts';
 import { registerResources } from './resources.ts';
 import { attachNotifications } from './notifications.ts';
@@ -148,22 +148,3 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   return { app: app as unknown as FastifyInstance, routes, auth };
 }
 
-/** Reads a request body into memory, refusing more than `limit` bytes (declared or sent). */
-function readLimited(payload: NodeJS.ReadableStream, limit: number): Promise<Buffer> {
-  const tooLarge = () => Object.assign(new Error('body too large'), { bodyTooLarge: true, statusCode: 413 });
-  const declared = Number((payload as any).headers?.['content-length'] ?? NaN);
-  if (declared > limit) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    payload.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        (payload as any).destroy?.();
-        reject(tooLarge());
-      } else chunks.push(c);
-    });
-    payload.on('end', () => resolve(Buffer.concat(chunks)));
-    payload.on('error', reject);
-  });
-}

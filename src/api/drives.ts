@@ -9,6 +9,7 @@ import { accepted, actionBody, created, FileSlice, noContent, objectBody, Reply,
 import { createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS, type ListSpec } from './lists.ts';
 import { ActionBody, AnyObject, CreateBody, ListQuerystring, UuidParams } from './schemas.ts';
 import { schemaDoc } from './schema-docs.ts';
+import { resumableUploadRoutes } from './resumable-upload.ts';
 
 const LIST: ListSpec = { filters: STANDARD_FILTERS, ordering: ['uuid', 'name'] };
 const tags = ['drives'];
@@ -41,6 +42,7 @@ function bulkUuids(body: unknown): string[] {
 
 export function driveRoutes(r: Routes, svc: Services): DriveCommands {
   const drives = new DriveCommands(svc);
+  const uploads = resumableUploadRoutes(r, svc, drives);
 
   r.get('/drives/', { tags, summary: 'List drives (library drives are not listed)', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
     const q = parseListQuery(query, LIST);
@@ -92,9 +94,10 @@ export function driveRoutes(r: Routes, svc: Services): DriveCommands {
 
   r.post(
     '/drives/:uuid/action/',
-    { tags, summary: 'Drive action: clone, resize', schema: { params: UuidParams, querystring: ActionQuery, body: ActionBody } },
+    { tags, summary: 'Drive action: clone, resize, upload_chunk', schema: { params: UuidParams, querystring: ActionQuery, body: ActionBody } },
     async ({ actor, params, query, body }) => {
       if (!query.do) throw errors.required('do');
+      if (query.do === 'upload_chunk') return uploads.link(actor, params.uuid!, actionBody(body));
       const d = await drives.action(actor, params.uuid!, String(query.do), query, actionBody(body));
       return accepted({ objects: [await drives.render(actor, d)] });
     },

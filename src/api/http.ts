@@ -183,3 +183,23 @@ export function objectBody(body: unknown): Record<string, unknown> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw errors.invalid(null, 'Expected a JSON object');
   return body as Record<string, unknown>;
 }
+
+/** Reads a request body into memory, refusing more than `limit` bytes (declared or sent). */
+export function readLimited(payload: NodeJS.ReadableStream, limit: number): Promise<Buffer> {
+  const tooLarge = () => Object.assign(new Error('body too large'), { bodyTooLarge: true, statusCode: 413 });
+  const declared = Number((payload as any).headers?.['content-length'] ?? NaN);
+  if (declared > limit) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    payload.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        (payload as any).destroy?.();
+        reject(tooLarge());
+      } else chunks.push(c);
+    });
+    payload.on('end', () => resolve(Buffer.concat(chunks)));
+    payload.on('error', reject);
+  });
+}

@@ -18,6 +18,9 @@ const CLONABLE = ['unmounted', 'mounted', 'cloning_src'];
 /** Statuses in which a drive has no complete bytes yet. */
 const INCOMPLETE = ['creating', 'cloning_dst', 'uploading', 'unavailable'];
 
+/** Busy drives cannot be deleted, but an unfinished resumable upload can (its client may never come back). */
+const undeletable = (d: Stored<DriveDoc>) => ['cloning_src', 'cloning_dst', 'resizing', 'uploading'].includes(d.status) && !(d.status === 'uploading' && d.doc.resumable);
+
 export async function mountedOn(store: Services['store'], driveUuid: string, trx: Kysely<any> = store.db, onlyOwner?: string) {
   let q = trx.selectFrom('server_drives').innerJoin('servers', 'servers.uuid', 'server_drives.server_uuid').select('server_drives.server_uuid').where('server_drives.drive_uuid', '=', driveUuid);
   if (onlyOwner !== undefined) q = q.where('servers.owner', '=', onlyOwner);
@@ -257,12 +260,12 @@ export class DriveCommands {
       const d = await this.loadOwned(actor, uuid, 'edit');
       if (d.owner !== actor.user) throw errors.permission('Only the owner may delete a drive');
       if (await this.onRunningServer(uuid)) throw errors.permission(`Drive ${uuid} is mounted on a server that is not stopped`);
-      if (['cloning_src', 'cloning_dst', 'resizing', 'uploading'].includes(d.status)) throw errors.permission(`Cannot delete drive in state "${d.status}"`);
+      if (undeletable(d)) throw errors.permission(`Cannot delete drive in state "${d.status}"`);
     }
     await this.store.transaction(async (trx) => {
       for (const uuid of unique) {
         const d = await this.store.drives.get(uuid, trx);
-        if (!d || ['cloning_src', 'cloning_dst', 'resizing', 'uploading'].includes(d.status) || (await this.onRunningServer(uuid, trx))) throw errors.concurrency();
+        if (!d || undeletable(d) || (await this.onRunningServer(uuid, trx))) throw errors.concurrency();
         await this.svc.deleteDrive(uuid, trx);
       }
     });

@@ -23,6 +23,8 @@ export interface DriveDoc {
   clone_of?: string;
   /** While status is resizing: the size being grown to. */
   resize_to?: number;
+  /** While status is uploading: the drive is filled chunk by chunk (POST /initupload/), and survives restarts. */
+  resumable?: true;
   [key: string]: unknown;
 }
 

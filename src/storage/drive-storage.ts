@@ -213,6 +213,66 @@ export class DriveStorage {
     return ok;
   }
 
+  /** A resumable upload's target: a sparse .part file of the full size, renamed into place when every chunk is in. */
+  async startResumable(uuid: string, size: number): Promise<void> {
+    await ensureDir(this.dataDir);
+    const fh = await fsp.open(partialPath(imagePath(this.dataDir, uuid)), 'w');
+    try {
+      await fh.truncate(size);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * Writes one chunk at its offset into the .part file: a buffer, or a stream that must bring exactly `length`
+   * bytes. Returns false when the .part is gone (the upload was completed or the drive deleted meanwhile).
+   */
+  async writeChunk(uuid: string, offset: number, data: Buffer | Readable, length: number): Promise<boolean> {
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(partialPath(imagePath(this.dataDir, uuid)), 'r+');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+    try {
+      if (Buffer.isBuffer(data)) {
+        await fh.write(data, 0, data.length, offset);
+        return true;
+      }
+      let pos = offset;
+      for await (const c of data as AsyncIterable<Buffer>) {
+        if (pos + c.length > offset + length) throw new ChunkLengthError(`chunk is longer than ${length} bytes`);
+        await fh.write(c, 0, c.length, pos);
+        pos += c.length;
+      }
+      if (pos !== offset + length) throw new ChunkLengthError(`chunk ended after ${pos - offset} of ${length} bytes`);
+      return true;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * Every chunk is in: the .part becomes the image, then the drive leaves uploading (once, whoever calls first).
+   * Returns whether the drive is now complete.
+   */
+  async completeResumable(uuid: string): Promise<boolean> {
+    const file = imagePath(this.dataDir, uuid);
+    try {
+      await fsp.rename(partialPath(file), file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    await this.finish(uuid, ['uploading'], (doc) => {
+      delete doc.resumable;
+    });
+    const d = await this.store.drives.get(uuid);
+    if (!d) await removeImages(this.dataDir, uuid);
+    return !!d && d.status !== 'uploading';
+  }
+
   /** Removes the bytes of deleted drives, once their records are gone. Library images are never touched. */
   async remove(uuids: string[]): Promise<void> {
     for (const u of uuids) await removeImages(this.dataDir, u).catch((e) => this.host.log.error({ err: e, drive: u }, 'removing a drive image failed'));
@@ -225,6 +285,8 @@ export class DriveStorage {
   async recover(): Promise<void> {
     const stuck = (await this.store.db.selectFrom('drives').select(['uuid', 'status']).where('status', 'in', ['creating', 'cloning_dst', 'uploading', 'resizing']).execute()) as Array<{ uuid: string; status: string }>;
     for (const d of stuck) {
+      // A resumable upload waits for its client across restarts; its received chunks are on disk.
+      if (d.status === 'uploading' && (await this.store.drives.get(d.uuid))?.doc.resumable) continue;
       if (d.status === 'creating') await this.allocate(d.uuid, (await this.store.drives.get(d.uuid))!.doc.size);
       else if (d.status === 'cloning_dst') await this.runClones([d.uuid]);
       else if (d.status === 'resizing') await this.resize(d.uuid);
@@ -242,5 +304,8 @@ export class DriveStorage {
     if (d) this.host.publish('drives', uuid, d.owner, 'updated');
   }
 }
+
+/** A raw chunk body that does not bring the length its chunk number calls for. */
+export class ChunkLengthError extends Error {}
 
 export { imagePath, qcowPath };
