@@ -3,6 +3,7 @@ import type { AccessPolicy } from '../services.ts';
 import type { Stored } from '../store/documents.ts';
 import type { Store } from '../store/index.ts';
 import { ref } from '../domain/refs.ts';
+import { Prepared } from '../store/prepared.ts';
 import type { Actor } from './servers.ts';
 
 /** Permissions an ACL can grant (digest §17). */
@@ -43,7 +44,30 @@ export class AclPolicy implements AccessPolicy {
   /** Grants on resources of `kind` (optionally one resource, optionally for one grantee), from ACLs of the resource's owner. */
   private async grants(kind: string, opts: { grantee?: string; resource?: string; resources?: string[] }, trx: Kysely<any> = this.store.db): Promise<GrantRow[]> {
     if (!SHAREABLE.has(kind)) return [];
-    let q = trx
+    const resource = opts.resource ?? (opts.resources?.length === 1 ? opts.resources[0] : undefined);
+    try {
+      if (opts.resources && !resource) return (await this.grantsQuery(trx, kind).where('rt.resource_uuid', 'in', opts.resources).execute()) as GrantRow[];
+      const by: Array<[string, string]> = [];
+      if (opts.grantee) by.push(['g.user_uuid', opts.grantee]);
+      if (resource) by.push(['rt.resource_uuid', resource]);
+      const key = `${kind}:${by.map(([column]) => column).join(',')}`;
+      let q = this.prepared.get(key);
+      if (!q) {
+        const columns = by.map(([column]) => column);
+        q = new Prepared((db, ...values: string[]) => columns.reduce((b, column, i) => b.where(column, '=', values[i]), this.grantsQuery(db, kind)));
+        this.prepared.set(key, q);
+      }
+      return await q.execute(trx, ...by.map(([, value]) => value));
+    } catch {
+      return []; // a kind whose table another part has not created yet
+    }
+  }
+
+  /** The grant queries by kind and filter columns: they run on every read of a resource. */
+  private readonly prepared = new Map<string, Prepared<string[], GrantRow>>();
+
+  private grantsQuery(db: Kysely<any>, kind: string) {
+    return db
       .selectFrom('acl_grantees as g')
       .innerJoin('acls', 'acls.uuid', 'g.acl_uuid')
       .innerJoin('acl_tags as t', 't.acl_uuid', 'g.acl_uuid')
@@ -52,14 +76,6 @@ export class AclPolicy implements AccessPolicy {
       .select(['g.user_uuid as user_uuid', 'rt.resource_uuid as resource_uuid', 'acls.data as data'])
       .where('rt.resource_type', '=', kind)
       .whereRef('r.owner', '=', 'acls.owner');
-    if (opts.grantee) q = q.where('g.user_uuid', '=', opts.grantee);
-    if (opts.resource) q = q.where('rt.resource_uuid', '=', opts.resource);
-    if (opts.resources) q = q.where('rt.resource_uuid', 'in', opts.resources);
-    try {
-      return (await q.execute()) as GrantRow[];
-    } catch {
-      return []; // a kind whose table another part has not created yet
-    }
   }
 
   /** What the actor may do on a resource they do not own. */

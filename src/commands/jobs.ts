@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { isoMicros, newUuid } from '../domain/ids.ts';
 import { ref, type Ref } from '../domain/refs.ts';
 import type { Stored } from '../store/documents.ts';
+import { Prepared } from '../store/prepared.ts';
 import type { JobDoc, Store } from '../store/index.ts';
 
 /** CloudSigma keeps job history for 3 days; older jobs answer 404. */
@@ -136,23 +137,30 @@ export class Jobs {
     };
   }
 
-  /** Jobs still running on a resource, as references. */
   /** runningOn for many resources in one query (lists). */
   async runningOnMany(resourceUuids: string[]): Promise<Map<string, Ref[]>> {
     const out = new Map<string, Ref[]>();
     if (resourceUuids.length === 0) return out;
-    const rows = (await this.store.db
-      .selectFrom('job_resources')
-      .innerJoin('jobs', 'jobs.uuid', 'job_resources.job_uuid')
-      .select(['jobs.uuid as uuid', 'job_resources.resource_uuid as resource_uuid'])
-      .where('job_resources.resource_uuid', 'in', resourceUuids)
-      .where('jobs.status', '=', 'started')
-      .orderBy('jobs.seq')
-      .execute()) as Array<{ uuid: string; resource_uuid: string }>;
+    const rows = resourceUuids.length === 1
+      ? await this.runningOnOne.execute(this.store.db, resourceUuids[0]!)
+      : ((await this.running(this.store.db).where('job_resources.resource_uuid', 'in', resourceUuids).execute()) as Array<{ uuid: string; resource_uuid: string }>);
     for (const r of rows) out.set(r.resource_uuid, [...(out.get(r.resource_uuid) ?? []), ref('jobs', r.uuid)]);
     return out;
   }
 
+  private running(db: Kysely<any>) {
+    return db
+      .selectFrom('job_resources')
+      .innerJoin('jobs', 'jobs.uuid', 'job_resources.job_uuid')
+      .select(['jobs.uuid as uuid', 'job_resources.resource_uuid as resource_uuid'])
+      .where('jobs.status', '=', 'started')
+      .orderBy('jobs.seq');
+  }
+
+  /** Every read of a resource asks this: compiled once. */
+  private readonly runningOnOne = new Prepared((db, uuid: string) => this.running(db).where('job_resources.resource_uuid', '=', uuid) as any) as Prepared<[string], { uuid: string; resource_uuid: string }>;
+
+  /** Jobs still running on a resource, as references. */
   async runningOn(resourceUuid: string, opts: { finishedToo?: boolean } = {}): Promise<Ref[]> {
     let q = this.store.db
       .selectFrom('job_resources')

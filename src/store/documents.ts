@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Dialect } from './dialect/index.ts';
 import { COUNTED_TABLES } from './migrations/004_row_counts.ts';
+import { Prepared } from './prepared.ts';
 
 /** A condition from a list query: values are OR-ed, conditions are AND-ed. */
 export interface Condition {
@@ -72,8 +73,10 @@ export class DocumentTable<T extends { uuid: string }> {
     };
   }
 
+  private readonly byUuid = new Prepared((db, uuid: string) => db.selectFrom(this.table).selectAll().where('uuid', '=', uuid));
+
   async get(uuid: string, trx: Kysely<any> = this.db): Promise<Stored<T> | undefined> {
-    const row = await trx.selectFrom(this.table).selectAll().where('uuid', '=', uuid).executeTakeFirst();
+    const [row] = await this.byUuid.execute(trx, uuid);
     return row ? this.toStored(row) : undefined;
   }
 
