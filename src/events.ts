@@ -9,6 +9,8 @@ export interface ChangeEvent {
   owner: string | null;
   /** What happened, for logs and metrics. */
   action: string;
+  /** The user whose request made the change, when not the owner (the audit log's actor). */
+  actor?: string;
 }
 
 const CHANNEL = 'opensigma_events';

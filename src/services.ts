@@ -82,8 +82,9 @@ export class Services {
     });
   }
 
-  publish(resourceType: string, uuid: string, owner: string | null, action: string): void {
-    this.bus.publish({ resource_type: resourceType, resource_uri: ref(resourceType, uuid).resource_uri, uuid, owner, action });
+  /** Announces a change; `by` is who asked for it when that may not be the owner (a grantee), for the audit log. */
+  publish(resourceType: string, uuid: string, owner: string | null, action: string, by?: Actor): void {
+    this.bus.publish({ resource_type: resourceType, resource_uri: ref(resourceType, uuid).resource_uri, uuid, owner, action, ...(by ? { actor: by.user } : {}) });
   }
 
   /** decorations of objects whose owner is known, in a constant number of queries (lists, and every render). */

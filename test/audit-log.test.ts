@@ -46,6 +46,24 @@ for (const db of databases()) {
       assert.deepEqual([...stamps].sort().reverse(), stamps);
     });
 
+    test('a change a grantee makes to a shared server is attributed to the grantee in the owner\'s log', async () => {
+      await t.running.svc.store.users.create('grantee-audit@example.com', 'grantee-audit-pw');
+      const grantee = t.as('grantee-audit@example.com', 'grantee-audit-pw');
+      const granteeUuid = (await grantee('GET', '/profile/')).body.uuid;
+      const owner = (await t.call('GET', '/profile/')).body.uuid;
+      const tag = (await t.call('POST', '/tags/', { name: 'shared-audit' })).body.objects[0];
+      const s = (await t.call('POST', '/servers/', { ...minimalServer('shared-audited'), tags: [tag.uuid] })).body.objects[0];
+      await t.call('POST', '/acls/', { name: 'audit', grantees: [{ uuid: granteeUuid }], rules: [{ permission: 'LIST' }, { permission: 'START' }], tags: [tag.uuid] });
+      assert.equal((await grantee('POST', `/servers/${s.uuid}/action/?do=start`)).status, 202);
+      const log = await waitFor(async () => {
+        const l = await entries(s.uuid);
+        return l.some((x: any) => x.action === 'start_send') ? l : null;
+      }, 5000, 'start logged');
+      assert.equal(log.find((x: any) => x.action === 'start_send').actor.uuid, granteeUuid);
+      assert.equal(log.find((x: any) => x.action === 'create').actor.uuid, owner);
+      assert.equal((await grantee('GET', '/logs/')).body.meta.total_count, 0);
+    });
+
     test('changes to other resources are logged under their category; another account sees only its own log', async () => {
       const tag = (await t.call('POST', '/tags/', { name: 'logged' })).body.objects[0];
       await t.call('PUT', '/profile/', { company: 'x' });

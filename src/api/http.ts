@@ -5,7 +5,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } fro
 import type { Actor } from '../commands/servers.ts';
 import { API } from '../domain/refs.ts';
 import { errors } from '../errors.ts';
-import { requestActor } from '../commands/audit-log.ts';
 
 /** A handler's answer with a status other than 200. */
 export class Reply {
@@ -92,8 +91,7 @@ export class Routes {
       handler: async (req, rep) => {
         const actor = (req as any).actor as Actor;
         const ctx = { actor, params: req.params as any, query: req.query as any, body: req.body, req };
-        // Changes published while handling are attributed to this actor (audit log), even those finishing later.
-        const out = actor ? await requestActor.run(actor, () => handler(ctx)) : await handler(ctx);
+        const out = await handler(ctx);
         if (out instanceof Reply) {
           rep.code(out.status).headers(out.headers);
           if (out.status === 204) {

@@ -1,12 +1,8 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Services } from '../services.ts';
 import type { ChangeEvent } from '../events.ts';
 import { ownerRef } from '../domain/refs.ts';
 import { spacedMicros } from '../domain/timestamps.ts';
-import type { Actor } from './servers.ts';
 
-/** Who is making the request being handled, for the changes it causes. */
-export const requestActor = new AsyncLocalStorage<Actor>();
 
 const CATEGORY: Record<string, string> = {
   servers: 'Servers',
@@ -50,7 +46,7 @@ export class AuditLog {
   private async record(e: ChangeEvent): Promise<void> {
     const category = CATEGORY[e.resource_type];
     if (!category || !e.owner) return;
-    const actor = requestActor.getStore()?.user ?? e.owner;
+    const actor = e.actor ?? e.owner;
     await this.svc.store.db
       .insertInto('audit_log')
       .values({

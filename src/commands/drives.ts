@@ -244,7 +244,7 @@ export class DriveCommands {
         return this.store.drives.get(uuid, trx);
       });
       if (written) {
-        this.svc.publish('drives', uuid, d.owner, 'updated');
+        this.svc.publish('drives', uuid, d.owner, 'updated', actor);
         // The answer shows the drive as written (resizing, old size), however fast the image then grows.
         if (grow) void this.svc.storage.resize(uuid);
         return written;
@@ -281,7 +281,7 @@ export class DriveCommands {
       return cloneDriveRecord(this.svc, actor, src, body, trx, readAvoid(query.avoid));
     });
     this.svc.publish('drives', dst, actor.user, 'created');
-    if (src.owner !== null) this.svc.publish('drives', src.uuid, src.owner, 'updated');
+    if (src.owner !== null) this.svc.publish('drives', src.uuid, src.owner, 'updated', actor);
     const answer = (await this.store.drives.get(dst))!;
     void this.svc.cloneDriveBytes([dst]);
     return answer;

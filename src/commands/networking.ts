@@ -197,7 +197,7 @@ export class NetworkCommands {
       await this.store.ips.update(doc, {}, trx);
       await this.store.ips.setTags(doc.uuid, doc.tags, trx);
     });
-    this.svc.publish('ips', ip, cur.owner, 'updated');
+    this.svc.publish('ips', ip, cur.owner, 'updated', actor);
     return this.renderIp(actor, (await this.store.ips.get(ip))!);
   }
 
@@ -234,7 +234,7 @@ export class NetworkCommands {
       await this.store.vlans.update(doc, {}, trx);
       await this.store.vlans.setTags(doc.uuid, doc.tags, trx);
     });
-    this.svc.publish('vlans', uuid, cur.owner, 'updated');
+    this.svc.publish('vlans', uuid, cur.owner, 'updated', actor);
     return this.renderVlan(actor, (await this.store.vlans.get(uuid))!);
   }
 

@@ -225,7 +225,7 @@ export class ServerCommands {
         return true;
       });
       if (ok) {
-        this.svc.publish('servers', uuid, s.owner, 'updated');
+        this.svc.publish('servers', uuid, s.owner, 'updated', actor);
         return (await this.store.servers.get(uuid))!;
       }
       // Someone else wrote in between (a status change, another edit): apply the request to the new version.
@@ -256,8 +256,8 @@ export class ServerCommands {
         } else await refreshDriveStatus(this.store, d.uuid, trx);
       }
     });
-    this.svc.publish('servers', uuid, s.owner, 'deleted');
-    for (const d of deletedDrives) this.svc.publish('drives', d, s.owner, 'deleted');
+    this.svc.publish('servers', uuid, s.owner, 'deleted', actor);
+    for (const d of deletedDrives) this.svc.publish('drives', d, s.owner, 'deleted', actor);
     await this.svc.afterDriveDelete(deletedDrives);
   }
 
@@ -348,7 +348,7 @@ export class ServerCommands {
         throw errors.invalid('do', `Unknown action ${action}; available: start, stop, shutdown, restart, open_console, close_console, open_vnc, close_vnc, clone`);
     }
     this.wake();
-    this.svc.publish('servers', uuid, s.owner, action);
+    this.svc.publish('servers', uuid, s.owner, action, actor);
     return reply();
   }
 
