@@ -82,6 +82,10 @@ export class Services {
     });
   }
 
+  copyProgress(dstUuid: string, fraction: number): void {
+    void this.jobs.copyProgress(dstUuid, fraction).catch((err) => this.log.warn({ err }, 'recording clone progress'));
+  }
+
   /** Announces a change; `by` is who asked for it when that may not be the owner (a grantee), for the audit log. */
   publish(resourceType: string, uuid: string, owner: string | null, action: string, by?: Actor): void {
     this.bus.publish({ resource_type: resourceType, resource_uri: ref(resourceType, uuid).resource_uri, uuid, owner, action, ...(by ? { actor: by.user } : {}) });

@@ -53,10 +53,26 @@ export class Jobs {
     return doc.uuid;
   }
 
+  /** Moves a running job's progress forward (never back), and its parent's to the mean of its children. */
   async progress(uuid: string, progress: number): Promise<void> {
-    await this.write(uuid, (d) => {
-      d.data.progress = Math.max(0, Math.min(100, Math.round(progress)));
+    const p = Math.max(0, Math.min(100, Math.floor(progress)));
+    const moved = await this.write(uuid, (d) => {
+      if (p <= Number(d.data.progress ?? 0)) return false;
+      d.data.progress = p;
     });
+    if (!moved) return;
+    const parent = (await this.store.db.selectFrom('jobs').select('parent').where('uuid', '=', uuid).executeTakeFirst())?.parent as string | null | undefined;
+    if (!parent) return;
+    const kids = await this.children(parent);
+    if (kids.length) await this.progress(parent, kids.reduce((sum, k) => sum + (k.status === 'started' ? Number(k.doc.data.progress ?? 0) : 100), 0) / kids.length);
+  }
+
+  /** The byte copy into a drive being cloned has got this far (0..1): its drive_clone job shows it, below 100 until done. */
+  async copyProgress(driveUuid: string, fraction: number): Promise<void> {
+    for (const r of await this.runningOn(driveUuid)) {
+      const j = await this.store.jobs.get(r.uuid);
+      if (j?.doc.operation === 'drive_clone' && j.doc.resources[1]?.endsWith(`/${driveUuid}/`)) await this.progress(j.uuid, Math.min(99, fraction * 100));
+    }
   }
 
   /** Ends a running job (a finished one stays as it ended), then its parent if that was the last running child. */
@@ -96,17 +112,19 @@ export class Jobs {
     }
   }
 
-  private async write(uuid: string, change: (d: JobDoc) => void, status?: JobState): Promise<void> {
+  /** Changes a running job (`change` returning false leaves it as it is); whether it was written. */
+  private async write(uuid: string, change: (d: JobDoc) => void | false, status?: JobState): Promise<boolean> {
     for (let i = 0; i < 5; i++) {
       const j = await this.store.jobs.get(uuid);
-      if (!j || j.status !== 'started') return;
-      change(j.doc);
+      if (!j || j.status !== 'started') return false;
+      if (change(j.doc) === false) return false;
       j.doc.last_modified = isoMicros(new Date());
       if (await this.store.jobs.update(j.doc, { expectedVersion: j.version, ...(status ? { status } : {}) })) {
         this.publish('jobs', uuid, j.owner, status ?? 'progress');
-        return;
+        return true;
       }
     }
+    return false;
   }
 
   /** A job of this owner, unless it is older than the retention period. */

@@ -16,6 +16,8 @@ export interface StorageHost {
   readonly log: Logger;
   readonly config: { dataDir: string };
   publish(resourceType: string, uuid: string, owner: string | null, action: string): void;
+  /** How far the copy into a drive being cloned has got (0..1), a few times a second at most. */
+  copyProgress?(dstUuid: string, fraction: number): void;
 }
 
 /** mounted / unmounted follows the attachment table, unless the drive is busy. */
@@ -101,7 +103,7 @@ export class DriveStorage {
     try {
       await ensureDir(this.dataDir);
       const src = this.find(srcUuid);
-      if (src) await copyImage(src, target, dst.doc.size);
+      if (src) await copyImage(src, target, dst.doc.size, (f) => this.host.copyProgress?.(dstUuid, f));
       else await allocateRaw(target, dst.doc.size); // a source without bytes (never allocated) clones to an empty drive
       const done = await this.finish(dstUuid, ['cloning_dst'], (doc) => {
         delete doc.clone_of;

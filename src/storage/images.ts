@@ -108,18 +108,27 @@ export async function qcowVirtualSize(file: string): Promise<number> {
  * Makes `dst` (a raw image) hold the content of `src` grown to `size`, written beside it and renamed into place, so a
  * failure leaves nothing behind. qcow2 sources become raw (qemu-img convert writes sparse output).
  */
-export async function copyImage(src: { path: string; format: ImageFormat }, dst: string, size: number): Promise<void> {
+export async function copyImage(src: { path: string; format: ImageFormat }, dst: string, size: number, onProgress?: (fraction: number) => void): Promise<void> {
   const tmp = partialPath(dst);
+  // cp and qemu-img write front to back: how far the copy has got is how long the file being written is.
+  const total = src.format === 'qcow2' ? size : (await fsp.stat(src.path)).size;
+  const watch = onProgress && total > 0 ? setInterval(() => fsp.stat(tmp).then((st) => onProgress(Math.min(1, st.size / total)), () => {}), PROGRESS_INTERVAL_MS) : null;
   try {
     if (src.format === 'qcow2') await run('qemu-img', ['convert', '-q', '-f', 'qcow2', '-O', 'raw', src.path, tmp]);
     else await sparseCopy(src.path, tmp);
+    if (watch) clearInterval(watch);
     await growRaw(tmp, size);
     await fsp.rename(tmp, dst);
   } catch (e) {
     await fsp.rm(tmp, { force: true });
     throw e;
+  } finally {
+    if (watch) clearInterval(watch);
   }
 }
+
+/** How often a running copy reports how far it has got (job progress is written at most this often). */
+export const PROGRESS_INTERVAL_MS = 250;
 
 /** Removes every file of a drive (image, qcow2, leftovers of an interrupted write). */
 export async function removeImages(dataDir: string, driveUuid: string): Promise<void> {
