@@ -24,6 +24,7 @@ export interface Config {
   rateLimits: RateLimits;
   bodyLimit: number;
   reconcileIntervalMs: number;
+  subscriptionSweepMs: number;
   heartbeatTimeoutMs: number;
   dhcpPool: string;
   ipPool: string;
@@ -66,6 +67,7 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'nameservers', env: 'OPENSIGMA_NAMESERVERS', flag: '--nameservers <ips>', help: 'comma-separated nameservers shown on IPs and in the server context (default: the pool gateway)' },
   { key: 'libraryDir', env: 'OPENSIGMA_LIBRARY_DIR', flag: '--library-dir <dir>', help: 'extra folder of library drive descriptions (*.json) and images, beside ./library and <data>/library' },
   { key: 'reconcileIntervalMs', env: 'OPENSIGMA_RECONCILE_MS', flag: '--reconcile-ms <ms>', help: 'period of the driver reconciliation loop (default 5000)' },
+  { key: 'subscriptionSweepMs', env: 'OPENSIGMA_SUBSCRIPTION_SWEEP_MS', flag: '--subscription-sweep-ms <ms>', help: 'how often ended subscriptions are renewed or expired (their IPs and VLANs freed) in the background (default 60000)' },
   { key: 'bodyLimit', env: 'OPENSIGMA_BODY_LIMIT', flag: '--body-limit <bytes>', help: 'largest JSON request body (default 1 MiB; drive uploads are streamed and not bound by it)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_GET', flag: '--rate-get <n>', help: 'GET requests per account per minute, across all API nodes (default 10000)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_POST', flag: '--rate-post <n>', help: 'POST requests per account per minute (default 10000)' },
@@ -123,6 +125,7 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
     },
     bodyLimit: int(get('OPENSIGMA_BODY_LIMIT'), 1024 * 1024),
     reconcileIntervalMs: int(get('OPENSIGMA_RECONCILE_MS'), 5000),
+    subscriptionSweepMs: int(get('OPENSIGMA_SUBSCRIPTION_SWEEP_MS'), 60000),
     heartbeatTimeoutMs: int(get('OPENSIGMA_HEARTBEAT_TIMEOUT_MS'), 15000),
     dhcpPool: get('OPENSIGMA_DHCP_POOL') || '10.200.0.0/16',
     ...networkSettings(get),

@@ -14,6 +14,7 @@ import { BUILTIN_LIBRARY, loadLibrary } from './storage/library.ts';
 export const libraryDirs = (config: Config): string[] =>
   [BUILTIN_LIBRARY, path.join(config.dataDir, 'library'), ...(config.libraryDir ? [config.libraryDir] : [])];
 import { HostWatch } from './compute/liveness.ts';
+import { NetworkCommands } from './commands/networking.ts';
 
 export interface Running {
   app: FastifyInstance;
@@ -59,6 +60,7 @@ export async function serve(config: Config, opts: { logger?: boolean } = {}): Pr
   const watch = new HostWatch(store, svc.bus, config.heartbeatTimeoutMs, log);
   watch.start();
   const { app } = await buildApp(svc, opts);
+  const stopSweep = sweepSubscriptions(svc, log);
   await app.listen({ host: config.listenHost, port: config.listenPort });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listenPort;
@@ -70,10 +72,29 @@ export async function serve(config: Config, opts: { logger?: boolean } = {}): Pr
     url,
     async close() {
       await app.close();
+      await stopSweep();
       watch.stop();
       await svc.compute?.stop();
       await svc.storage.drain();
       await store.close();
     },
+  };
+}
+
+/** Ended subscriptions expire (or renew) in the background, not only when their account next looks. */
+function sweepSubscriptions(svc: Services, log: pino.Logger): () => Promise<void> {
+  const net = new NetworkCommands(svc);
+  let running: Promise<void> | null = null;
+  const timer = setInterval(() => {
+    if (running) return; // a slow pass is still going
+    running = net
+      .sweepAll()
+      .catch((err) => log.warn({ err }, 'subscription sweep'))
+      .finally(() => (running = null));
+  }, Math.max(100, svc.config.subscriptionSweepMs));
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
   };
 }

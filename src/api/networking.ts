@@ -66,15 +66,15 @@ export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
   );
 
   const subs = ['subscriptions'];
-  r.get(
-    '/subscriptions/',
-    { tags: subs, summary: 'List subscriptions (?status=active|inactive|expired|notexpired|all, ?resource=ip,vlan,...)', schema: { querystring: ListQuerystring } },
-    async ({ actor, query }) => {
+  // Both lists: the list envelope with the total price beside it.
+  const subscriptionList = (path: string, summary: string, list: 'listSubscriptions' | 'listGrouped') =>
+    r.get(path, { tags: subs, summary, schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
       const q = parseListQuery(query, { filters: {}, ordering: [] });
-      const { total, items } = await net.listSubscriptions(actor, query, q);
+      const { total, items } = await net[list](actor, query, q);
       return { ...envelope(items.map((s) => selectFields(s, query)), q, total), price: '0' };
-    },
-  );
+    });
+  subscriptionList('/subscriptions/', 'List subscriptions (?status=active|inactive|expired|notexpired|all, ?resource=ip,vlan,...)', 'listSubscriptions');
+  subscriptionList('/groupedsubscriptions/', 'Subscriptions grouped in chains: each first subscription with the ones extending it in descendants (same filters as /subscriptions/)', 'listGrouped');
   r.get('/subscriptions/schema/', { tags: subs, summary: 'Subscription schema' }, async () => schemaDoc('subscription'));
   r.get('/subscriptions/:id/', { tags: subs, summary: 'Get a subscription', schema: { params: IdParams } }, async ({ actor, params }) =>
     net.renderSubscription(await net.loadSubscription(actor, params.id!)),

@@ -300,15 +300,18 @@ export class NetworkCommands {
   async listSubscriptions(actor: Actor, query: Record<string, string | undefined>, q: { limit: number; offset: number }) {
     await this.sweep(actor.user);
     const { items } = await this.store.subscriptions.list({ owner: actor.user, conditions: [], tags: [], tagNames: [], limit: 0, offset: 0, orderBy: { column: 'seq', desc: true } });
-    const status = query.status ?? 'all';
-    const statuses = status.split(',');
+    const objects = this.filterSubscriptions(items.map((s) => this.renderSubscription(s)), query);
+    return { total: objects.length, items: page(objects, q) };
+  }
+
+  /** ?status= (default all), ?resource= (hdd is dssd), ?subscribed_object=, each a comma list. */
+  private filterSubscriptions<T extends ReturnType<NetworkCommands['renderSubscription']>>(objs: T[], query: Record<string, string | undefined>): T[] {
+    const statuses = (query.status ?? 'all').split(',');
     const resources = query.resource ? query.resource.split(',').map((r) => (r === 'hdd' ? 'dssd' : r)) : null;
-    const objects = items
-      .map((s) => this.renderSubscription(s))
+    return objs
       .filter((s) => statuses.includes('all') || statuses.includes(s.status) || (statuses.includes('notexpired') && s.status !== 'expired'))
       .filter((s) => !resources || resources.includes(s.resource))
       .filter((s) => !query.subscribed_object || query.subscribed_object.split(',').includes(s.subscribed_object ?? ''));
-    return { total: objects.length, items: page(objects, q) };
   }
 
   async loadSubscription(actor: Actor, id: string): Promise<Stored<SubscriptionDoc>> {
@@ -383,27 +386,79 @@ export class NetworkCommands {
     throw errors.poolExhausted('VLANs', 'OPENSIGMA_VLAN_POOL');
   }
 
-  /** Where ?do=extend would move the end: by `period`, to `end_time`, or by the subscription's own length. */
-  private extendedEnd(s: Stored<SubscriptionDoc>, body: Record<string, unknown>): Date {
+  /** The subscription with this id (its seq), if any. */
+  private async bySeq(id: number, trx: Kysely<any> = this.store.db): Promise<Stored<SubscriptionDoc> | undefined> {
+    const row = await trx.selectFrom('subscriptions').select('uuid').where('seq', '=', id).executeTakeFirst();
+    return row ? this.store.subscriptions.get((row as { uuid: string }).uuid, trx) : undefined;
+  }
+
+  /** The last link of the chain a subscription belongs to, from it onwards: what an extension continues. */
+  private async lastLink(s: Stored<SubscriptionDoc>): Promise<Stored<SubscriptionDoc>> {
+    const last = s.doc.descendants.at(-1);
+    return (last !== undefined ? await this.bySeq(last) : undefined) ?? s;
+  }
+
+  /** Where ?do=extend would move the chain's end: by `period`, to `end_time`, or by the subscription's own length. */
+  private extendedEnd(s: Stored<SubscriptionDoc>, from: Date, body: Record<string, unknown>): Date {
     if (this.renderSubscription(s).status === 'expired') throw errors.permission('An expired subscription cannot be extended; buy a new one');
-    const end = new Date(s.doc.end_time);
     if (body.end_time !== undefined && body.end_time !== null) {
       const next = nextNoon(new Date(String(body.end_time)));
       if (Number.isNaN(next.getTime())) throw errors.invalid('end_time', 'end_time must be an ISO 8601 date and time');
-      if (next <= end) throw errors.invalid('end_time', 'end_time must be after the current end of the subscription');
+      if (next <= from) throw errors.invalid('end_time', 'end_time must be after the current end of the subscription');
       return next;
     }
-    if (body.period !== undefined && body.period !== null) return nextNoon(addPeriod(end, String(body.period)));
-    return new Date(end.getTime() + (end.getTime() - new Date(s.doc.start_time).getTime()));
+    if (body.period !== undefined && body.period !== null) return nextNoon(addPeriod(from, String(body.period)));
+    return new Date(from.getTime() + (new Date(s.doc.end_time).getTime() - new Date(s.doc.start_time).getTime()));
   }
 
+  /**
+   * ?do=extend buys the next link of the subscription's chain: a subscription of the same resource, amount and
+   * object from the chain's end to the new end (inactive until it starts), listed in the `descendants` of every
+   * earlier link. Answers the new link.
+   */
   async extend(actor: Actor, id: string, body: Record<string, unknown>) {
     const s = await this.loadSubscription(actor, id);
-    const doc = structuredClone(s.doc);
-    doc.end_time = isoMicros(this.extendedEnd(s, body)).replace('.000000', '');
-    await this.store.subscriptions.update(doc);
-    this.svc.publish('subscriptions', id, actor.user, 'updated');
-    return this.renderSubscription((await this.store.subscriptions.get(doc.uuid))!);
+    const last = await this.lastLink(s);
+    const from = new Date(last.doc.end_time);
+    const end = this.extendedEnd(s, from, body);
+    const rootId = s.doc.ancestor ?? s.seq;
+    const doc: SubscriptionDoc = {
+      uuid: newUuid(),
+      resource: s.doc.resource,
+      amount: s.doc.amount,
+      start_time: last.doc.end_time,
+      end_time: isoMicros(end).replace('.000000', ''),
+      auto_renew: s.doc.auto_renew,
+      subscribed_object: s.doc.subscribed_object,
+      price: '0',
+      descendants: [],
+      ancestor: rootId,
+    };
+    const touched = await this.store.transaction(async (trx) => {
+      await this.store.subscriptions.insert(actor.user, doc, '', trx);
+      const made = (await this.store.subscriptions.get(doc.uuid, trx))!;
+      const root = (await this.bySeq(rootId, trx))!;
+      const chain = [root, ...(await Promise.all(root.doc.descendants.map((d) => this.bySeq(d, trx))))].filter((x): x is Stored<SubscriptionDoc> => !!x);
+      for (const link of chain) await this.store.subscriptions.update({ ...link.doc, descendants: [...link.doc.descendants, made.seq] }, {}, trx);
+      return chain.map((l) => l.seq);
+    });
+    const made = (await this.store.subscriptions.get(doc.uuid))!;
+    this.svc.publish('subscriptions', String(made.seq), actor.user, 'created');
+    for (const seq of touched) this.svc.publish('subscriptions', String(seq), actor.user, 'updated');
+    return this.renderSubscription(made);
+  }
+
+  /** GET /groupedsubscriptions/: each chain's first subscription, its `descendants` as full objects. */
+  async listGrouped(actor: Actor, query: Record<string, string | undefined>, q: { limit: number; offset: number }) {
+    await this.sweep(actor.user);
+    const { items } = await this.store.subscriptions.list({ owner: actor.user, conditions: [], tags: [], tagNames: [], limit: 0, offset: 0, orderBy: { column: 'seq', desc: true } });
+    const bySeq = new Map(items.map((s) => [s.seq, s]));
+    const roots = this.filterSubscriptions(items.filter((s) => s.doc.ancestor === undefined).map((s) => this.renderSubscription(s)), query);
+    const objects = roots.map((r) => ({
+      ...r,
+      descendants: bySeq.get(Number(r.id))!.doc.descendants.map((d) => bySeq.get(d)).filter((d): d is Stored<SubscriptionDoc> => !!d).map((d) => this.renderSubscription(d)),
+    }));
+    return { total: objects.length, items: page(objects, q) };
   }
 
   /** A price quote for what create would buy (prices are 0): nothing is bought. */
@@ -418,7 +473,8 @@ export class NetworkCommands {
   /** A price quote for extending a subscription. */
   async quoteExtension(actor: Actor, id: string, body: Record<string, unknown>) {
     const s = await this.loadSubscription(actor, id);
-    return this.quoteOf(s.doc.resource, s.doc.amount, new Date(s.doc.end_time), this.extendedEnd(s, body));
+    const from = new Date((await this.lastLink(s)).doc.end_time);
+    return this.quoteOf(s.doc.resource, s.doc.amount, from, this.extendedEnd(s, from, body));
   }
 
   private quoteOf(resource: string, amount: string, start: Date, end: Date) {
@@ -450,8 +506,9 @@ export class NetworkCommands {
   }
 
   /**
-   * Runs an account's subscriptions to now: ended ones that auto-renew are renewed for their own length; the others
-   * expire, and their IP or VLAN goes back to the pool once no server uses it any more.
+   * Runs an account's subscriptions to now: an ended link of a chain expires and hands its IP or VLAN to the next
+   * link; an ended last link that auto-renews is renewed for its own length; the others expire, and their IP or VLAN
+   * goes back to the pool once no server uses it any more.
    */
   async sweep(user: string): Promise<void> {
     const now = new Date();
@@ -459,18 +516,35 @@ export class NetworkCommands {
     for (const s of items) {
       const end = new Date(s.doc.end_time);
       if (s.status !== 'expired' && end > now) continue;
-      if (s.status !== 'expired' && s.doc.auto_renew) {
+      if (s.status !== 'expired' && s.doc.auto_renew && s.doc.descendants.length === 0) {
         const doc = structuredClone(s.doc);
         const length = end.getTime() - new Date(doc.start_time).getTime();
         let next = end;
         while (next <= now) next = new Date(next.getTime() + Math.max(length, 86_400_000));
         doc.end_time = isoMicros(next).replace('.000000', '');
-        await this.store.subscriptions.update(doc, { expectedVersion: s.version });
+        if (await this.store.subscriptions.update(doc, { expectedVersion: s.version })) this.svc.publish('subscriptions', String(s.seq), user, 'updated');
         continue;
       }
-      if (s.status !== 'expired') await this.store.subscriptions.transition(s.uuid, [s.status], 'expired');
-      await this.release(s.doc);
+      if (s.status !== 'expired' && (await this.store.subscriptions.transition(s.uuid, [s.status], 'expired'))) this.svc.publish('subscriptions', String(s.seq), user, 'updated');
+      const heir = items.find((o) => s.doc.descendants.includes(o.seq) && o.status !== 'expired' && new Date(o.doc.end_time) > now);
+      if (heir) await this.handOver(s.doc, heir.seq);
+      else if (!items.some((o) => o !== s && o.status !== 'expired' && new Date(o.doc.end_time) > now && o.doc.subscribed_object !== null && o.doc.subscribed_object === s.doc.subscribed_object)) await this.release(s.doc);
     }
+  }
+
+  /** The IP or VLAN of an ended link now belongs to the next link of its chain. */
+  private async handOver(sub: SubscriptionDoc, heir: number): Promise<void> {
+    const obj = sub.subscribed_object;
+    if (!obj || !OBJECT_RESOURCES.includes(sub.resource)) return;
+    const table = sub.resource === 'ip' ? this.store.ips : this.store.vlans;
+    const held = await table.get(obj);
+    if (held && (held.doc as { subscription: number | null }).subscription !== heir) await table.update({ ...held.doc, subscription: heir } as any);
+  }
+
+  /** Every account's ended subscriptions, as the background sweep does it (`OPENSIGMA_SUBSCRIPTION_SWEEP_MS`). */
+  async sweepAll(): Promise<void> {
+    const rows = (await this.store.db.selectFrom('subscriptions').select('owner').distinct().where('status', '!=', 'expired').execute()) as Array<{ owner: string }>;
+    for (const r of rows) await this.sweep(r.owner);
   }
 
   private async release(sub: SubscriptionDoc): Promise<void> {

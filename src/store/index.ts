@@ -49,8 +49,10 @@ export interface SubscriptionDoc {
   auto_renew: boolean;
   subscribed_object: string | null;
   price: string;
-  /** ids of the subscriptions this one was extended into */
+  /** ids of the subscriptions this one was extended into, oldest first (every link of a chain lists those after it) */
   descendants: number[];
+  /** id of the first subscription of the chain this one extends */
+  ancestor?: number;
 }
 
 export interface JobDoc {
