@@ -92,10 +92,11 @@ export class Services {
   }
 
   /** decorations of objects whose owner is known, in a constant number of queries (lists, and every render). */
-  async decorationsMany(actor: Actor, kind: string, objs: Array<{ uuid: string; owner: string | null }>): Promise<Map<string, Decorations>> {
+  async decorationsMany(actor: Actor, kind: string, objs: Array<{ uuid: string; owner: string | null; doc?: { tags?: unknown[] } }>): Promise<Map<string, Decorations>> {
     const uuids = objs.map((o) => o.uuid);
     const jobs = await this.jobs.runningOnMany(uuids);
-    const mine = objs.filter((o) => o.owner !== null && o.owner === actor.user).map((o) => o.uuid);
+    // ACLs share through tags: an object without any has no grantees, and needs no query.
+    const mine = objs.filter((o) => o.owner !== null && o.owner === actor.user && (o.doc?.tags === undefined || o.doc.tags.length > 0)).map((o) => o.uuid);
     const grantees = await this.acl.granteesOfMany(kind, mine);
     const out = new Map<string, Decorations>();
     for (const o of objs) {
