@@ -61,6 +61,10 @@ async function main(): Promise<void> {
     say('GET /servers/detail/?limit=100');
     const list10k = await load({ url: `${os1.url}/servers/detail/?limit=100`, durationS: DURATION, headers: AUTH }, os1.cpuSeconds);
     rows.push({ name: `GET /servers/detail/?limit=100 (${SMALL / 1000}k servers)`, r: list10k });
+    // With 10 connections a saturated single-threaded server queues each request behind nine others, so that p99 is
+    // about ten service times; one connection shows the latency of the request itself.
+    const list10kOne = await load({ url: `${os1.url}/servers/detail/?limit=100`, durationS: DURATION, headers: AUTH, connections: 1 }, os1.cpuSeconds);
+    rows.push({ name: `GET /servers/detail/?limit=100 (${SMALL / 1000}k servers), 1 connection`, r: list10kOne });
     say('POST /servers/');
     const one = JSON.stringify({ name: 'bench-new', cpu: 1000, mem: 536870912, vnc_password: 'benchpass' });
     rows.push({ name: 'POST /servers/ (one)', r: await load({ url: os1.url, durationS: DURATION, headers: AUTH, requests: [{ method: 'POST', path: `${api}/servers/`, body: one }] }, os1.cpuSeconds) });
@@ -107,14 +111,15 @@ async function main(): Promise<void> {
     const getOne = rows[0]!.r;
     const goals: Array<[string, boolean]> = [
       [`GET one server >= 50% of baseline req/s (${((100 * getOne.reqPerSec) / baseline.reqPerSec).toFixed(0)}%)`, getOne.reqPerSec >= baseline.reqPerSec / 2],
-      [`list of 100 p99 <= 25 ms (${ms(list10k.p99)} ms)`, list10k.p99 <= 25],
+      [`list of 100 p99 <= 25 ms at 10 connections (${ms(list10k.p99)} ms)`, list10k.p99 <= 25],
+      [`list of 100 p99 <= 25 ms at 1 connection (${ms(list10kOne.p99)} ms)`, list10kOne.p99 <= 25],
       [`list p99 at 100k within 20% (or 2 ms) of 10k (${ms(list100k.p99)} vs ${ms(list10k.p99)} ms)`, list100k.p99 <= Math.max(list10k.p99 * 1.2, list10k.p99 + 2)],
       [`control-plane overhead p99 < 20 ms (${ms(cp.p99)} ms)`, cp.p99 < 20],
     ];
     for (const [what, ok] of goals) out.push(`- ${ok ? 'met' : 'MISSED'}: ${what}`);
     out.push('');
     out.push(
-      `(${quick ? 'quick: ' : ''}${DURATION} s per row after a warm-up, 10 connections, ${os.cpus().length} CPUs, load average ${os.loadavg()[0]!.toFixed(1)}; ` +
+      `(${quick ? 'quick: ' : ''}${DURATION} s per row after a warm-up, 10 connections unless the row says otherwise, ${os.cpus().length} CPUs, load average ${os.loadavg()[0]!.toFixed(1)}; ` +
         'ratio by CPU = baseline CPU per request / row CPU per request: the req/s ratio on otherwise idle cores)',
     );
     process.stdout.write(out.join('\n') + '\n');
