@@ -17,7 +17,8 @@ export function registerMetrics(app: FastifyInstance, svc: Services): void {
   let count = 0;
   let sum = 0;
 
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
+    done();
     if (req.url === '/metrics') return;
     const key = `method="${label(req.method)}",status="${reply.statusCode}"`;
     requests.set(key, (requests.get(key) ?? 0) + 1);
