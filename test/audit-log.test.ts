@@ -64,6 +64,30 @@ for (const db of databases()) {
       assert.equal((await grantee('GET', '/logs/')).body.meta.total_count, 0);
     });
 
+    test('a refused change is logged as unsuccessful with the error the client got; an unknown id is not', async () => {
+      const s = (await t.call('POST', '/servers/', minimalServer('refused-audit'))).body.objects[0];
+      const stop = await t.call('POST', `/servers/${s.uuid}/action/?do=stop`);
+      assert.equal(stop.status, 403);
+      const bad = await t.call('PUT', `/servers/${s.uuid}/`, { ...minimalServer('refused-audit'), cpu: 'lots' });
+      assert.equal(bad.status, 400);
+      assert.equal((await t.call('POST', '/servers/00000000-0000-0000-0000-000000000000/action/?do=start')).status, 404);
+      const log = await waitFor(async () => {
+        const l = await entries(s.uuid);
+        return l.filter((x: any) => !x.success).length >= 2 ? l : null;
+      }, 5000, 'refusals logged');
+      const refusedStop = log.find((x: any) => x.action === 'stop_send');
+      assert.deepEqual(
+        { success: refusedStop.success, error_message: refusedStop.error_message, error_point: refusedStop.error_point, error_type: refusedStop.error_type, category: refusedStop.category },
+        { success: false, error_message: stop.body[0].error_message, error_point: stop.body[0].error_point, error_type: 'permission', category: 'Servers' },
+      );
+      const refusedEdit = log.find((x: any) => x.action === 'update' && !x.success);
+      assert.equal(refusedEdit.error_type, 'validation');
+      assert.equal(refusedEdit.error_point, bad.body[0].error_point);
+      assert.equal((await entries('00000000-0000-0000-0000-000000000000')).length, 0);
+      // the refused edit changed nothing, and the log has no successful update for it
+      assert.equal(log.filter((x: any) => x.action === 'update' && x.success).length, 0);
+    });
+
     test('changes to other resources are logged under their category; another account sees only its own log', async () => {
       const tag = (await t.call('POST', '/tags/', { name: 'logged' })).body.objects[0];
       await t.call('PUT', '/profile/', { company: 'x' });

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import type { Actor } from '../commands/servers.ts';
 import { API } from '../domain/refs.ts';
-import { errors } from '../errors.ts';
+import { ApiError, errors } from '../errors.ts';
 
 /** A handler's answer with a status other than 200. */
 export class Reply {
@@ -39,6 +39,17 @@ export interface RouteOptions {
 }
 
 type Handler = (ctx: Ctx) => Promise<unknown> | unknown;
+
+/** A request to change something that its handler refused with one of the API's errors (for the audit log). */
+export interface Refusal {
+  actor: Actor;
+  method: string;
+  /** the route pattern under /api/2.0, e.g. /servers/:uuid/action/ */
+  path: string;
+  params: Record<string, string>;
+  query: Query;
+  error: ApiError;
+}
 
 /** Every route pattern and its methods, for OPTIONS and 405 answers. */
 export class RouteTable {
@@ -78,6 +89,9 @@ export class Routes {
     readonly table: RouteTable,
   ) {}
 
+  /** Told of every refused change. */
+  readonly refusals: Array<(r: Refusal) => void> = [];
+
   private add(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, opts: RouteOptions, handler: Handler) {
     const url = `${API}${path}`;
     this.table.add(method, url);
@@ -91,7 +105,13 @@ export class Routes {
       handler: async (req, rep) => {
         const actor = (req as any).actor as Actor;
         const ctx = { actor, params: req.params as any, query: req.query as any, body: req.body, req };
-        const out = await handler(ctx);
+        let out: unknown;
+        try {
+          out = await handler(ctx);
+        } catch (error) {
+          if (actor && method !== 'GET' && error instanceof ApiError) for (const tell of this.refusals) tell({ actor, method, path, params: ctx.params, query: ctx.query, error });
+          throw error;
+        }
         if (out instanceof Reply) {
           rep.code(out.status).headers(out.headers);
           if (out.status === 204) {

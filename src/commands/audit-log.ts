@@ -1,5 +1,6 @@
 import type { Services } from '../services.ts';
 import type { ChangeEvent } from '../events.ts';
+import type { WireError } from '../errors.ts';
 import { ownerRef } from '../domain/refs.ts';
 import { spacedMicros } from '../domain/timestamps.ts';
 
@@ -44,22 +45,34 @@ export class AuditLog {
   }
 
   private async record(e: ChangeEvent): Promise<void> {
-    const category = CATEGORY[e.resource_type];
-    if (!category || !e.owner) return;
-    const actor = e.actor ?? e.owner;
+    if (!e.owner) return;
+    await this.write(e.owner, e.actor ?? e.owner, e.resource_type, e.uuid, e.action);
+  }
+
+  /**
+   * A change the API refused (a wrong state, a bad value): an unsuccessful entry of the actor's own log, with the
+   * error the client got. `action` is named as the changes' events are (created, updated, deleted, start...).
+   */
+  async recordRefusal(actor: string, resourceType: string, uuid: string, action: string, error: WireError): Promise<void> {
+    await this.write(actor, actor, resourceType, uuid, action, error);
+  }
+
+  private async write(owner: string, actor: string, resourceType: string, uuid: string, action: string, error?: WireError): Promise<void> {
+    const category = CATEGORY[resourceType];
+    if (!category) return;
     await this.svc.store.db
       .insertInto('audit_log')
       .values({
-        owner: e.owner,
+        owner,
         actor,
-        resource_uuid: e.uuid,
+        resource_uuid: uuid,
         category,
-        action: ACTION[e.action] ?? e.action,
+        action: ACTION[action] ?? action,
         details: '',
-        success: 1,
-        error_message: '',
-        error_point: null,
-        error_type: null,
+        success: error ? 0 : 1,
+        error_message: error?.error_message ?? '',
+        error_point: error?.error_point ?? null,
+        error_type: error?.error_type ?? null,
         timestamp: spacedMicros(),
       })
       .execute();
