@@ -43,6 +43,8 @@ export interface Decorations {
   grantees?: unknown[];
   permissions?: unknown[];
   snapshots?: unknown[];
+  /** [] for a grantee: the owner's tags are the owner's (set only then; the owner sees the object's own tags) */
+  tags?: unknown[];
 }
 
 export type ReferenceCheck = (actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>) => Promise<void>;
@@ -103,13 +105,16 @@ export class Services {
       const d: Decorations = { jobs: jobs.get(o.uuid) ?? [], grantees: [], permissions: [] };
       if (kind === 'drives') d.snapshots = await this.snapshotsOf(o.uuid);
       if (o.owner !== null && o.owner === actor.user) d.grantees = grantees.get(o.uuid) ?? [];
-      else if (o.owner !== null) d.permissions = [...(await this.acl.permissionsOf(actor, kind, o))].sort();
+      else if (o.owner !== null) {
+        d.permissions = [...(await this.acl.permissionsOf(actor, kind, o))].sort();
+        d.tags = [];
+      }
       out.set(o.uuid, d);
     }
     return out;
   }
 
-  /** jobs, grantees and permissions shown on an object. */
+  /** jobs, grantees and permissions shown on an object (and tags as a grantee sees them). */
   async decorations(actor: Actor, kind: string, uuid: string): Promise<Decorations> {
     const jobs = await this.jobs.runningOn(uuid);
     const snapshots = kind === 'drives' ? await this.snapshotsOf(uuid) : undefined;
@@ -122,7 +127,7 @@ export class Services {
   }
 
   /** grantees as the owner sees them, or the permissions a grantee holds. */
-  private async sharing(actor: Actor, kind: string, uuid: string): Promise<{ grantees?: unknown[]; permissions?: unknown[] }> {
+  private async sharing(actor: Actor, kind: string, uuid: string): Promise<{ grantees?: unknown[]; permissions?: unknown[]; tags?: unknown[] }> {
     let owner: string | null = null;
     try {
       const row = await this.store.db.selectFrom(kind).select('owner').where('uuid', '=', uuid).executeTakeFirst();
@@ -132,7 +137,7 @@ export class Services {
     }
     if (owner === null) return { grantees: [], permissions: [] };
     if (owner === actor.user) return { grantees: await this.acl.granteesOf(kind, uuid), permissions: [] };
-    return { grantees: [], permissions: [...(await this.acl.permissionsOf(actor, kind, { uuid, owner }))].sort() };
+    return { grantees: [], permissions: [...(await this.acl.permissionsOf(actor, kind, { uuid, owner }))].sort(), tags: [] };
   }
 
   /** The profile's clone_naming; inside a transaction pass it, since SQLite has one connection. */

@@ -4,6 +4,7 @@ import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import { applyDriveInput, checkSize, liveEditable, readStorageType, roundSize, storageLimits, type DriveDoc } from '../domain/drive-definition.ts';
 import { ownerRef, readRefList, ref } from '../domain/refs.ts';
+import { withoutTags } from '../domain/input.ts';
 import type { ListQuery, Stored } from '../store/documents.ts';
 import { cloneName } from '../domain/clone-naming.ts';
 import { isoSeconds } from '../domain/ids.ts';
@@ -28,7 +29,7 @@ export async function mountedOn(store: Services['store'], driveUuid: string, trx
   return rows.map((r: any) => ref('servers', r.server_uuid));
 }
 
-type Extra = { jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[]; snapshots?: unknown[]; remote_snapshots?: unknown[] };
+type Extra = { jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[]; snapshots?: unknown[]; remote_snapshots?: unknown[]; tags?: unknown[] };
 
 /** The full wire object of a drive (the 2025 shape, a superset of the older dumps). */
 export function renderDrive(d: Stored<DriveDoc>, mounted: unknown[], extra: Extra = {}) {
@@ -61,7 +62,7 @@ export function renderDrive(d: Stored<DriveDoc>, mounted: unknown[], extra: Extr
     snapshots: extra.snapshots ?? [],
     status: d.status,
     storage_type: doc.storage_type,
-    tags: doc.tags.map((t) => ref('tags', t)),
+    tags: extra.tags ?? doc.tags.map((t) => ref('tags', t)),
     uuid: doc.uuid,
   };
 }
@@ -224,7 +225,9 @@ export class DriveCommands {
       const d = await this.loadOwned(actor, uuid, 'edit');
       const live = await this.onRunningServer(uuid);
       if (live && opts.strict) throw errors.permission(`Drive ${uuid} is mounted on a running server: stop the server to change the drive`);
-      const input = live ? liveEditable(body) : body;
+      const given = live ? liveEditable(body) : body;
+      // A grantee sees no tags and cannot set them: the owner's tags (which may be what shares the drive) stay.
+      const input = d.owner === actor.user ? given : withoutTags(given);
       if (input.storage_type !== undefined && input.storage_type !== null && readStorageType(input.storage_type, this.svc.capabilities) !== d.doc.storage_type)
         throw errors.invalid('storage_type', 'The storage type of a drive cannot be changed: clone the drive with another storage_type');
       const next = applyDriveInput(d.doc, input, this.svc.capabilities);
@@ -236,7 +239,7 @@ export class DriveCommands {
         next.size = d.doc.size;
       }
       const written = await this.store.transaction(async (trx) => {
-        await this.checkTags(actor, next.tags, trx);
+        await this.checkTags(actor, next.tags.filter((t) => !d.doc.tags.includes(t)), trx);
         if (grow && (await this.onRunningServer(uuid, trx))) return null;
         const opts2 = { expectedVersion: d.version, ...(grow ? { status: 'resizing' } : {}) };
         if (!(await this.store.drives.update(next, opts2, trx))) return null;

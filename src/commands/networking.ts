@@ -3,7 +3,7 @@ import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import { intToIp, ipToInt, isIpv4, parsePool, type Pool } from '../domain/cidr.ts';
 import { newUuid, isoMicros } from '../domain/ids.ts';
-import { readMeta } from '../domain/input.ts';
+import { readMeta, withoutTags } from '../domain/input.ts';
 import { ownerRef, ref, readRefList, API } from '../domain/refs.ts';
 import type { IpConf, ServerDef } from '../domain/server-definition.ts';
 import { addPeriod, nextNoon, OBJECT_RESOURCES, readSubscriptionRequest, timedelta } from '../domain/subscription-terms.ts';
@@ -104,7 +104,7 @@ export class NetworkCommands {
       resource_uri: c.resource_uri,
       server: server ? ref('servers', server) : null,
       subscription: subscriptionRef(ip.doc.subscription),
-      tags: ip.doc.tags.map((t) => ref('tags', t)),
+      tags: deco.tags ?? ip.doc.tags.map((t) => ref('tags', t)),
       uuid: ip.uuid,
     };
   }
@@ -138,7 +138,7 @@ export class NetworkCommands {
       resource_uri: ref('vlans', v.uuid).resource_uri,
       servers: (await this.serversInVlan(v.uuid)).map((s) => ref('servers', s)),
       subscription: subscriptionRef(v.doc.subscription),
-      tags: v.doc.tags.map((t) => ref('tags', t)),
+      tags: deco.tags ?? v.doc.tags.map((t) => ref('tags', t)),
       uuid: v.uuid,
     };
   }
@@ -192,7 +192,7 @@ export class NetworkCommands {
     }
     if (!(await this.svc.access.canEdit(actor, 'ips', cur))) throw errors.permission('You may not edit this IP');
     const doc = structuredClone(cur.doc);
-    await this.applyEditable(actor, doc, body);
+    await this.applyEditable(actor, doc, cur.owner === actor.user ? body : withoutTags(body));
     await this.store.transaction(async (trx) => {
       await this.store.ips.update(doc, {}, trx);
       await this.store.ips.setTags(doc.uuid, doc.tags, trx);
@@ -229,7 +229,7 @@ export class NetworkCommands {
     const cur = await this.loadVlan(actor, uuid);
     if (!(await this.svc.access.canEdit(actor, 'vlans', cur))) throw errors.permission('You may not edit this VLAN');
     const doc = structuredClone(cur.doc);
-    await this.applyEditable(actor, doc, body);
+    await this.applyEditable(actor, doc, cur.owner === actor.user ? body : withoutTags(body));
     await this.store.transaction(async (trx) => {
       await this.store.vlans.update(doc, {}, trx);
       await this.store.vlans.setTags(doc.uuid, doc.tags, trx);

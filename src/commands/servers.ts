@@ -5,7 +5,7 @@ import { applyServerInput, type ServerDef } from '../domain/server-definition.ts
 import crypto from 'node:crypto';
 import { newMac, randomPassword } from '../domain/ids.ts';
 import { isUuid, ownerRef, ref } from '../domain/refs.ts';
-import { readBool, readString } from '../domain/input.ts';
+import { readBool, readString, withoutTags } from '../domain/input.ts';
 import type { ListQuery, Stored } from '../store/documents.ts';
 import { placeServer } from '../compute/scheduler.ts';
 import { OPS_CHANNEL, type ServerRuntime } from '../compute/node.ts';
@@ -57,7 +57,7 @@ export function renderRuntime(rt: ServerRuntime | null) {
 }
 
 /** The full wire object of a server. */
-export function renderServer(s: Stored<ServerDef>, extra: { jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[] } = {}) {
+export function renderServer(s: Stored<ServerDef>, extra: { jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[]; tags?: unknown[] } = {}) {
   const d = s.doc;
   const running = s.status === 'running' || s.status === 'stopping';
   const rt = running && s.row.runtime ? (JSON.parse(String(s.row.runtime)) as ServerRuntime) : null;
@@ -110,7 +110,7 @@ export function renderServer(s: Stored<ServerDef>, extra: { jobs?: unknown[]; gr
     runtime,
     smp: d.smp,
     status: s.status,
-    tags: d.tags.map((t) => ref('tags', t)),
+    tags: extra.tags ?? d.tags.map((t) => ref('tags', t)),
     uuid: d.uuid,
     vnc_password: d.vnc_password,
   };
@@ -172,8 +172,10 @@ export class ServerCommands {
         if (others.length) throw errors.permission(`Drive ${a.drive} is already mounted on another server and does not allow multimount`, 'drives.drive');
       }
     }
-    const tags = await this.store.tags.getMany(def.tags, trx);
-    for (const t of def.tags) {
+    // Tags the server already has stay valid (a grantee's edit keeps the owner's); new ones must be the actor's.
+    const added = def.tags.filter((t) => !previous?.tags.includes(t));
+    const tags = await this.store.tags.getMany(added, trx);
+    for (const t of added) {
       const tag = tags.find((x) => x.uuid === t);
       if (!tag || tag.owner !== actor.user) throw errors.invalid('tags', `Tag ${t} does not exist`);
     }
@@ -216,7 +218,8 @@ export class ServerCommands {
       const s = await this.load(actor, uuid);
       if (s.owner !== actor.user && !(await this.svc.access.canEdit(actor, 'servers', s))) throw errors.permission('You may not edit this server');
       const running = s.status !== 'stopped';
-      const def = applyServerInput(s.doc, body, this.svc.capabilities, { running });
+      // A grantee sees no tags and cannot set them: the owner's tags (which may be what shares the server) stay.
+      const def = applyServerInput(s.doc, s.owner === actor.user ? body : withoutTags(body), this.svc.capabilities, { running });
       const ok = await this.store.transaction(async (trx) => {
         await this.checkReferences(actor, def, s.doc, trx);
         if (!(await this.store.servers.update(def, { expectedVersion: s.version }, trx))) return false;

@@ -54,7 +54,7 @@ export class SnapshotCommands {
       permissions: dec.permissions ?? [],
       resource_uri: ref('snapshots', s.uuid).resource_uri,
       status: s.status,
-      tags: s.doc.tags.map((t) => ref('tags', t)),
+      tags: dec.tags ?? s.doc.tags.map((t) => ref('tags', t)),
       timestamp: s.doc.timestamp,
       uuid: s.uuid,
     };

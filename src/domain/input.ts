@@ -42,3 +42,6 @@ export function readMeta(v: unknown, point: string): Record<string, string> {
   }
   return out;
 }
+
+/** An edit body without `tags`: a grantee's edits leave the owner's tags alone. */
+export const withoutTags = (body: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(body).filter(([k]) => k !== 'tags'));
