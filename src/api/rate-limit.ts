@@ -3,12 +3,24 @@ import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import type { RateLimits } from '../config.ts';
 
+/** A node's share of an account's budget for one minute window, taken from the shared counter. */
+interface Lease {
+  window: number;
+  left: number;
+  /** The shared counter reached the limit: nothing more to lease this window. */
+  exhausted: boolean;
+  refill: Promise<void> | null;
+}
+
 /**
  * Requests per account per method per minute, as CloudSigma publishes them. One process (SQLite) counts in memory;
- * several API nodes (PostgreSQL) count in the database, so the limit is per account across nodes.
+ * several API nodes (PostgreSQL) share one counter per account in the database. A node leases requests from it in
+ * chunks (1 per 100 of the limit, at most 100), so most requests cost no round trip: the limit is never exceeded
+ * across nodes, and at worst a chunk a node leased and did not use is lost to the others until the window ends.
  */
 export class RateLimiter {
   private readonly counts = new Map<string, number>();
+  private readonly leases = new Map<string, Lease>();
   private window = 0;
 
   constructor(private readonly svc: Services) {}
@@ -22,23 +34,52 @@ export class RateLimiter {
     const window = Math.floor(now / 60_000);
     const retryAfter = Math.ceil(((window + 1) * 60_000 - now) / 1000);
     const bucket = `${user}:${m}`;
-    let count: number;
-    if (this.svc.store.dialect.shared) {
-      const r = await sql<{ count: number }>`
-        INSERT INTO rate_counters (bucket, count, "window") VALUES (${bucket}, 1, ${window})
-        ON CONFLICT (bucket) DO UPDATE SET
-          count = CASE WHEN rate_counters."window" = ${window} THEN rate_counters.count + 1 ELSE 1 END,
-          "window" = ${window}
-        RETURNING count`.execute(this.svc.store.db);
-      count = Number(r.rows[0]!.count);
-    } else {
-      if (window !== this.window) {
-        this.counts.clear();
-        this.window = window;
-      }
-      count = (this.counts.get(bucket) ?? 0) + 1;
-      this.counts.set(bucket, count);
+    if (window !== this.window) {
+      this.counts.clear();
+      this.leases.clear();
+      this.window = window;
     }
-    if (count > limit) throw errors.rateLimited(m, retryAfter);
+    let allowed: boolean;
+    if (this.svc.store.dialect.shared) allowed = await this.take(bucket, window, limit);
+    else {
+      const count = (this.counts.get(bucket) ?? 0) + 1;
+      this.counts.set(bucket, count);
+      allowed = count <= limit;
+    }
+    if (!allowed) throw errors.rateLimited(m, retryAfter);
+  }
+
+  private async take(bucket: string, window: number, limit: number): Promise<boolean> {
+    for (;;) {
+      let lease = this.leases.get(bucket);
+      if (!lease || lease.window !== window) {
+        lease = { window, left: 0, exhausted: false, refill: null };
+        this.leases.set(bucket, lease);
+      }
+      if (lease.left > 0) {
+        lease.left--;
+        return true;
+      }
+      if (lease.exhausted) return false;
+      // Requests arriving while a lease is on its way wait for it rather than lease again.
+      const l = lease;
+      l.refill ??= this.lease(bucket, l, limit).finally(() => (l.refill = null));
+      await l.refill;
+    }
+  }
+
+  private async lease(bucket: string, lease: Lease, limit: number): Promise<void> {
+    const chunk = Math.min(100, Math.max(1, Math.floor(limit / 100)));
+    const w = lease.window;
+    const r = await sql<{ count: number }>`
+      INSERT INTO rate_counters (bucket, count, "window") VALUES (${bucket}, ${chunk}, ${w})
+      ON CONFLICT (bucket) DO UPDATE SET
+        count = CASE WHEN rate_counters."window" = ${w} THEN rate_counters.count + ${chunk} ELSE ${chunk} END,
+        "window" = ${w}
+      RETURNING count`.execute(this.svc.store.db);
+    const before = Number(r.rows[0]!.count) - chunk;
+    const usable = Math.max(0, Math.min(chunk, limit - before));
+    lease.left += usable;
+    if (usable < chunk) lease.exhausted = true;
   }
 }

@@ -269,9 +269,10 @@ export class ServerCommands {
     return this.store.operations.enqueue(trx, { server_uuid: uuid, host, kind, payload });
   }
 
-  private wake(): void {
+  /** Wakes the agent of `host` (only that one: every other agent would look for work in vain). */
+  private wake(host: string): void {
     this.svc.compute?.poke();
-    void this.store.dialect.notify(OPS_CHANNEL, '').catch(() => {});
+    void this.store.dialect.notify(OPS_CHANNEL, host).catch(() => {});
   }
 
   private wrongState(action: string, s: Stored<ServerDef>, expected: string): never {
@@ -284,6 +285,7 @@ export class ServerCommands {
     // Keys in alphabetical order, as CloudSigma serialises them (console_url comes before result).
     const reply = (extra: Record<string, unknown> = {}) =>
       Object.fromEntries(Object.entries({ action, result: 'success', uuid, ...extra }).sort(([a], [b]) => (a < b ? -1 : 1)));
+    let host = '';
     switch (action) {
       case 'start': {
         const avoid = (query.avoid ?? '').split(',').map((x) => x.trim()).filter(Boolean);
@@ -298,6 +300,7 @@ export class ServerCommands {
           if (!place) throw errors.capacity();
           if (!(await this.store.servers.transition(uuid, ['stopped'], 'starting', { host: place.host }, trx))) this.wrongState('start', cur, 'stopped');
           await this.enqueue(trx, uuid, place.host, 'start', { avoid });
+          host = place.host;
         });
         break;
       }
@@ -313,6 +316,7 @@ export class ServerCommands {
           if (!(await this.store.servers.update(cur.doc, { status: 'stopping', expectedVersion: cur.version, expectedStatus: from }, trx)))
             this.wrongState(action, cur, "['started', 'running_legacy']");
           await this.enqueue(trx, uuid, String(cur.row.host), action);
+          host = String(cur.row.host);
         });
         break;
       }
@@ -321,15 +325,16 @@ export class ServerCommands {
           const cur = (await this.store.servers.get(uuid, trx))!;
           if (cur.status !== 'running') this.wrongState('restart', cur, "['started', 'running_legacy']");
           await this.enqueue(trx, uuid, String(cur.row.host), 'restart');
+          host = String(cur.row.host);
         });
         break;
       }
       case 'open_console':
       case 'open_vnc': {
         if (s.status !== 'running') this.wrongState(action, s, "['started', 'running_legacy']");
-        const host = String(s.row.host);
+        host = String(s.row.host);
         const id = await this.store.transaction((trx) => this.enqueue(trx, uuid, host, action));
-        this.wake();
+        this.wake(host);
         const result = await this.awaitOperation(id);
         const hostRow = await this.store.hosts.get(host);
         const url = `${action === 'open_vnc' ? 'vnc' : 'csconsole'}://${hostRow?.public_host ?? this.svc.config.publicHost}:${result.port}`;
@@ -338,9 +343,9 @@ export class ServerCommands {
       case 'close_console':
       case 'close_vnc': {
         if (s.row.host) {
-          const host = String(s.row.host);
+          host = String(s.row.host);
           const id = await this.store.transaction((trx) => this.enqueue(trx, uuid, host, action));
-          this.wake();
+          this.wake(host);
           await this.awaitOperation(id).catch(() => {});
         }
         break;
@@ -350,7 +355,7 @@ export class ServerCommands {
       default:
         throw errors.invalid('do', `Unknown action ${action}; available: start, stop, shutdown, restart, open_console, close_console, open_vnc, close_vnc, clone`);
     }
-    this.wake();
+    this.wake(host);
     this.svc.publish('servers', uuid, s.owner, action, actor);
     return reply();
   }

@@ -72,7 +72,10 @@ export class ComputeNode {
     await this.recoverUnfinished();
     await this.reconcile();
     this.running = true;
-    await this.store.dialect.listen(OPS_CHANNEL, () => this.poke());
+    // The payload names the host whose queue grew (empty: any host).
+    await this.store.dialect.listen(OPS_CHANNEL, (host) => {
+      if (!host || this.hosts.has(host)) this.poke();
+    });
     this.timers.push(setInterval(() => this.poke(), 500));
     this.timers.push(setInterval(() => void this.heartbeat().catch(() => {}), Math.max(50, this.config.heartbeatTimeoutMs / 5)));
     this.timers.push(setInterval(() => void this.refreshStats().catch((e) => this.log.warn(e, 'stats')), 2000));

@@ -36,21 +36,22 @@ export class OperationRepo {
     return Number(row.id);
   }
 
-  /** Claims the oldest pending operations of these hosts for `agent`. Each operation is claimed by exactly one agent. */
+  /**
+   * Claims the oldest pending operations of these hosts for `agent`, in one statement (one round trip, no
+   * transaction). Each operation is claimed by exactly one agent: concurrent claims skip each other's rows.
+   */
   async claim(hosts: string[], agent: string, max = 20): Promise<Operation[]> {
     if (hosts.length === 0) return [];
-    return this.dialect.db.transaction().execute(async (trx) => {
-      const pending = trx.selectFrom('operations').select('id').where('state', '=', 'pending').where('host', 'in', hosts).orderBy('id').limit(max);
-      const ids = (await this.dialect.claimRows(pending).execute()).map((r: any) => r.id);
-      if (ids.length === 0) return [];
-      const rows = await trx
-        .updateTable('operations')
-        .set({ state: 'running', claimed_by: agent, claimed_at: now(), attempts: sql`attempts + 1`, updated_at: now() })
-        .where('id', 'in', ids)
-        .returningAll()
-        .execute();
-      return rows.map(toOp).sort((a, b) => a.id - b.id);
-    });
+    const db = this.dialect.db;
+    const pending = this.dialect.claimRows(db.selectFrom('operations').select('id').where('state', '=', 'pending').where('host', 'in', hosts).orderBy('id').limit(max));
+    const rows = await db
+      .updateTable('operations')
+      .set({ state: 'running', claimed_by: agent, claimed_at: now(), attempts: sql`attempts + 1`, updated_at: now() })
+      .where('id', 'in', pending)
+      .where('state', '=', 'pending')
+      .returningAll()
+      .execute();
+    return rows.map(toOp).sort((a, b) => a.id - b.id);
   }
 
   /**

@@ -38,7 +38,7 @@ function freePort(): Promise<number> {
 }
 
 /** Starts `opensigma <kind>` and resolves once it is serving (serve) or running its hosts (agent). */
-export async function startNode(kind: 'serve' | 'agent', env: Record<string, string>, dataDir?: string): Promise<NodeProcess> {
+export async function startNode(kind: 'serve' | 'agent', env: Record<string, string>, dataDir?: string, nodeArgs: string[] = []): Promise<NodeProcess> {
   const dir = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `opensigma-${kind}-`));
   const fullEnv = {
     OPENSIGMA_LISTEN: `127.0.0.1:${kind === 'serve' ? await freePort() : 0}`,
@@ -48,7 +48,7 @@ export async function startNode(kind: 'serve' | 'agent', env: Record<string, str
     OPENSIGMA_LOG_LEVEL: 'info',
     ...env,
   };
-  const proc = spawn(process.execPath, [BIN, kind], { env: { ...process.env, ...fullEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...nodeArgs, BIN, kind], { env: { ...process.env, ...fullEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   const node: NodeProcess = {
     kind,
     proc,

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import os from 'node:os';
 import pg from 'pg';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Dialect } from '../index.ts';
@@ -6,16 +8,59 @@ import { rowCountTriggers } from './row-counts.ts';
 // bigint counts come back as strings by default; our counters fit in a double.
 pg.types.setTypeParser(20, (v) => Number(v));
 
+/** Most statement texts a process keeps prepared; beyond them (e.g. IN lists of unusual lengths) statements go unnamed. */
+const MAX_PREPARED = 500;
+/** "cached plan must not change result type": another node migrated a table under a prepared SELECT *. */
+const isStalePlan = (e: unknown) => (e as { code?: string } | null)?.code === '0A000' && /cached plan/.test(String((e as Error).message));
+
+/**
+ * Named (server-side prepared) statements for Kysely's parameterised queries: PostgreSQL then parses and plans each
+ * statement text once per connection instead of on every execution. Kysely only passes (text, values).
+ */
+function prepareStatements(client: pg.PoolClient, names: Map<string, string>, generation: { n: number }): void {
+  const query = client.query.bind(client) as (...args: any[]) => any;
+  (client as any).query = (...args: any[]) => {
+    const [text, values] = args;
+    if (args.length !== 2 || typeof text !== 'string' || !Array.isArray(values) || values.length === 0) return query(...args);
+    let name = names.get(text);
+    if (!name) {
+      if (names.size >= MAX_PREPARED) return query(text, values);
+      name = createHash('sha1').update(text).digest('base64url');
+      names.set(text, name);
+    }
+    const run = () => query({ name: `${name}_${generation.n}`, text, values });
+    return run().catch((e: unknown) => {
+      if (!isStalePlan(e)) throw e;
+      // Re-prepare everything under new names. Inside a transaction the retry fails too (the transaction is
+      // aborted) and the store runs the whole transaction again, as for any conflict.
+      generation.n++;
+      return run().catch(() => {
+        throw e;
+      });
+    });
+  };
+}
+
+/** Connections per process: every query is a round trip, and more connections than cores only add context switches. */
+const POOL_SIZE = Math.max(4, 2 * os.cpus().length);
+
 export function openPostgres(url: string): Dialect {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE });
   pool.on('error', () => {}); // a dropped idle connection is replaced on next use
-  // A connection cut while checked out (server restart, pg_terminate_backend) fails its query; without a listener
-  // the client's 'error' event would kill the process.
-  pool.on('connect', (client) => client.on('error', () => {}));
+  const names = new Map<string, string>();
+  const generation = { n: 0 };
+  pool.on('connect', (client) => {
+    // A connection cut while checked out (server restart, pg_terminate_backend) fails its query; without a listener
+    // the client's 'error' event would kill the process.
+    client.on('error', () => {});
+    prepareStatements(client, names, generation);
+  });
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   let listener: pg.Client | null = null;
   const handlers = new Map<string, Array<(p: string) => void>>();
   let closed = false;
+  let queued: Array<[string, string]> = [];
+  let flushing: Promise<void> | null = null;
 
   let reconnecting = false;
 
@@ -62,16 +107,26 @@ export function openPostgres(url: string): Dialect {
     ilike: 'ilike',
     rowCountTriggers,
     shared: true,
-    // deadlock_detected, serialization_failure, lock_not_available
-    isConflict: (err) => ['40P01', '40001', '55P03'].includes((err as { code?: string } | null)?.code ?? ''),
+    // deadlock_detected, serialization_failure, lock_not_available, and a plan made stale by another node's migration
+    isConflict: (err) => ['40P01', '40001', '55P03'].includes((err as { code?: string } | null)?.code ?? '') || isStalePlan(err),
     lockRows: (q) => q.forUpdate() as typeof q,
     claimRows: (q) => q.forUpdate().skipLocked() as typeof q,
     offsetOnly: (q, offset) => q.offset(offset) as typeof q,
     async makeUnlogged(d, table) {
       await sql`ALTER TABLE ${sql.table(table)} SET UNLOGGED`.execute(d);
     },
-    async notify(channel, payload) {
-      await pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    notify(channel, payload) {
+      // Notifications made in one tick (an action's wakeup and its change event) share one round trip.
+      queued.push([channel, payload]);
+      flushing ??= new Promise<void>((r) => setImmediate(r)).then(() => {
+        const batch = queued;
+        queued = [];
+        flushing = null;
+        return pool
+          .query('SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(c, p, i) ORDER BY i', [batch.map((b) => b[0]), batch.map((b) => b[1])])
+          .then(() => {});
+      });
+      return flushing;
     },
     async listen(channel, handler) {
       if (!/^[a-z_]+$/.test(channel)) throw new Error(`bad channel ${channel}`);
