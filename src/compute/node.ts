@@ -24,6 +24,8 @@ export const OPS_CHANNEL = 'opensigma_ops';
 const ACTIVE = ['starting', 'running', 'stopping', 'unavailable'];
 /** Operations that decide a server's power state; the latest to finish wins over older unfinished ones. */
 const POWER_OPS: OperationKind[] = ['start', 'stop', 'shutdown', 'restart'];
+/** How often an agent looks for operations claimed in its name that it never received. */
+const LOST_CLAIM_SCAN_MS = 2000;
 /** Interrupted power operations are resumed after a restart this many times, then given up to reconciliation. */
 const MAX_ATTEMPTS = 3;
 
@@ -39,6 +41,9 @@ export class ComputeNode {
   private polling = false;
   private readonly consoles = new Map<string, ConsoleGateway>();
   private readonly inFlight = new Set<Promise<void>>();
+  /** Operations this process has started executing (a claimed operation missing here was lost on its way). */
+  private launched = new Set<number>();
+  private lastLostScan = 0;
   private reconciling: Promise<void> | null = null;
   private readonly identity: { id: string; release(): void };
   /** Called when another agent took this node's hosts over: it must stop at once (split-brain guard). */
@@ -115,14 +120,37 @@ export class ComputeNode {
   private pokedAgain = false;
 
   private async pollOnce(): Promise<void> {
+    if (Date.now() - this.lastLostScan >= LOST_CLAIM_SCAN_MS) {
+      this.lastLostScan = Date.now();
+      await this.runLostClaims();
+    }
     for (;;) {
       const ops = await this.store.operations.claim(this.hostNames, this.agentId);
       if (ops.length === 0) return;
-      for (const op of ops) {
-        const p = this.execute(op).finally(() => this.inFlight.delete(p));
-        this.inFlight.add(p);
-      }
+      for (const op of ops) this.launch(op);
     }
+  }
+
+  private launch(op: Operation): void {
+    this.launched.add(op.id);
+    const p = this.execute(op).finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+  }
+
+  /**
+   * A claim commits in the database before its answer reaches the agent; when the connection dies in between (a
+   * database restart), the operations stay running under this agent's name and nobody runs them. Runs those.
+   * Called between claims, so every operation this agent claimed is in `launched` or lost.
+   */
+  private async runLostClaims(): Promise<void> {
+    const mine = await this.store.operations.claimedBy(this.agentId, this.hostNames);
+    for (const op of mine) {
+      if (this.launched.has(op.id)) continue;
+      this.log.warn({ op: op.id, kind: op.kind, server: op.server_uuid }, 'running an operation whose claim was lost');
+      this.launch(op);
+    }
+    // An operation launched earlier and not running now has finished for good: forget it.
+    this.launched = new Set(mine.map((o) => o.id));
   }
 
   private driverFor(host: string): HypervisorDriver {

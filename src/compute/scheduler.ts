@@ -67,17 +67,24 @@ export async function placeServer(
     ranked.push(...level.sort((a, b) => free(b) - free(a) || a.name.localeCompare(b.name)));
   }
   const lock = trx.selectFrom('hosts').select('name').where('state', '=', 'up');
-  const held: HostRow[] = [];
-  for (const wait of [false, true]) {
-    for (const h of wait ? held : ranked) {
-      const q = lock.where('name', '=', h.name);
-      const got = await (wait ? dialect.lockRows(q) : dialect.claimRows(q)).executeTakeFirst();
-      if (!got) {
-        if (!wait) held.push(h);
-        continue;
-      }
-      if (fits(h, await usageOf(trx, h.name))) return { host: h.name };
-    }
+  const tried = new Set<string>();
+  // The best candidate no other start holds, in one round trip per try.
+  for (;;) {
+    const untried = ranked.filter((h) => !tried.has(h.name));
+    if (untried.length === 0) return null;
+    const rank = sql`case ${sql.ref('name')} ${sql.join(untried.map((h, i) => sql`when ${h.name} then ${sql.lit(i)}`), sql` `)} end`;
+    const q = lock.where('name', 'in', untried.map((h) => h.name)).orderBy(rank).limit(1);
+    const got = (await dialect.claimRows(q).executeTakeFirst()) as { name: string } | undefined;
+    if (!got) break;
+    tried.add(got.name);
+    if (fits(untried.find((h) => h.name === got.name)!, await usageOf(trx, got.name))) return { host: got.name };
+  }
+  // Every remaining candidate is held: wait for one. Waiters pick at random, so that they queue on every host
+  // rather than all on the best one while the others free up.
+  const rest = ranked.filter((h) => !tried.has(h.name)).sort(() => Math.random() - 0.5);
+  for (const h of rest) {
+    const got = await dialect.lockRows(lock.where('name', '=', h.name)).executeTakeFirst();
+    if (got && fits(h, await usageOf(trx, h.name))) return { host: h.name };
   }
   return null;
 }

@@ -5,6 +5,7 @@ import { networking } from './migrations/002_networking.ts';
 import { resources } from './migrations/003_resources.ts';
 import { rowCounts } from './migrations/004_row_counts.ts';
 import { scaleout } from './migrations/005_scaleout.ts';
+import { operationLookups } from './migrations/007_operation_lookups.ts';
 import { uploadChunks } from './migrations/006_upload_chunks.ts';
 
 /** The ordered list of migrations. Append, never edit a released one. */
@@ -15,6 +16,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '003_resources': resources(dialect),
     '004_row_counts': rowCounts(dialect),
     '005_scaleout': scaleout(dialect),
+    '007_operation_lookups': operationLookups(dialect),
     '006_upload_chunks': uploadChunks(dialect),
   };
 }

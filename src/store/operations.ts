@@ -107,6 +107,13 @@ export class OperationRepo {
     return r ? { ...toOp(r), result: r.result ? JSON.parse(r.result) : null } : undefined;
   }
 
+  /** Operations `agent` claimed and has not finished. */
+  async claimedBy(agent: string, hosts: string[]): Promise<Operation[]> {
+    if (hosts.length === 0) return [];
+    const rows = await this.dialect.db.selectFrom('operations').selectAll().where('claimed_by', '=', agent).where('state', '=', 'running').where('host', 'in', hosts).orderBy('id').execute();
+    return rows.map(toOp);
+  }
+
   /** Operations an agent had claimed but not finished: it died or restarted mid-way. */
   async unfinished(hosts: string[]): Promise<Operation[]> {
     if (hosts.length === 0) return [];
