@@ -16,8 +16,8 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '003_resources': resources(dialect),
     '004_row_counts': rowCounts(dialect),
     '005_scaleout': scaleout(dialect),
-    '007_operation_lookups': operationLookups(dialect),
     '006_upload_chunks': uploadChunks(dialect),
+    '007_operation_lookups': operationLookups(dialect),
   };
 }
 
