@@ -53,7 +53,7 @@ export async function serve(config: Config, opts: { logger?: boolean } = {}): Pr
   // With SQLite this process is the only API node: whatever it was copying or receiving when it stopped is its to finish.
   if (store.dialect.name === 'sqlite') await svc.storage.recover();
   if (config.role === 'all') {
-    const hosts = await createHosts(config, (server, request) => contextReply(svc, server, request));
+    const hosts = await createHosts(config, (server, request) => contextReply(svc, server, request), (msg, fields) => log.info({ ...fields, component: 'qemu' }, msg));
     svc.compute = new ComputeNode(config, store, svc.bus, hosts, log);
     await svc.compute.start();
   }

@@ -13,7 +13,7 @@ export async function runAgent(config: Config): Promise<{ node: ComputeNode; clo
   const store = await Store.open(config.databaseUrl, config.dataDir);
   const svc = new Services(config, store, log);
   await svc.bus.start();
-  const hosts = await createHosts(config, (server, request) => contextReply(svc, server, request));
+  const hosts = await createHosts(config, (server, request) => contextReply(svc, server, request), (msg, fields) => log.info({ ...fields, component: 'qemu' }, msg));
   const node = new ComputeNode(config, store, svc.bus, hosts, log);
   try {
     await node.start();

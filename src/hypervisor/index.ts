@@ -9,7 +9,11 @@ import { SimDriver } from './sim/index.ts';
  * The hosts one compute process runs. sim models several hosts in-process (so placement and availability groups
  * mean something on one machine); qemu is this machine.
  */
-export async function createHosts(config: Config, context: ContextProvider): Promise<Map<string, HypervisorDriver>> {
+export async function createHosts(
+  config: Config,
+  context: ContextProvider,
+  log?: (msg: string, fields?: Record<string, unknown>) => void,
+): Promise<Map<string, HypervisorDriver>> {
   const hosts = new Map<string, HypervisorDriver>();
   if (config.driver === 'sim') {
     const n = Math.max(1, config.simHosts);
@@ -48,6 +52,7 @@ export async function createHosts(config: Config, context: ContextProvider): Pro
       context,
       accel: probe.accel,
       accelReason: probe.reason,
+      log,
     }),
   );
   return hosts;
