@@ -1,4 +1,5 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -133,12 +134,12 @@ export async function runDriveBench(): Promise<BenchRow[]> {
       cpS = Math.min(cpS, timed('cp', ['--sparse=never', src, path.join(work, 'copy.raw')]));
       fs.rmSync(path.join(work, 'copy.raw'));
 
-      // upload through the API while sampling the server's RSS
+      // upload through the API while sampling the server's RSS (curl runs asynchronously, so the sampler gets to run)
       execFileSync('sync');
       const sampler = setInterval(() => (peak = Math.max(peak, rssOf(proc.pid!))), 20);
       const c0 = cpuOf(proc.pid!);
       const t0 = performance.now();
-      const out = execFileSync('curl', ['-sS', '-f', '-X', 'POST', '-u', `${USER}:${PASS}`, '-H', 'Content-Type: application/octet-stream', '-T', src, `${api}/drives/upload/`], { encoding: 'utf8' });
+      const { stdout: out } = await promisify(execFile)('curl', ['-sS', '-f', '-X', 'POST', '-u', `${USER}:${PASS}`, '-H', 'Content-Type: application/octet-stream', '-T', src, `${api}/drives/upload/`], { encoding: 'utf8' });
       upS = Math.min(upS, (performance.now() - t0) / 1000);
       upCpu = Math.min(upCpu, cpuOf(proc.pid!) - c0);
       clearInterval(sampler);
