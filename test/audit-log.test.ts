@@ -88,6 +88,16 @@ for (const db of databases()) {
       assert.equal(log.filter((x: any) => x.action === 'update' && x.success).length, 0);
     });
 
+    test('a change is in the log by the time its request is answered (read your own writes)', async () => {
+      for (let i = 0; i < 5; i++) {
+        const s = (await t.call('POST', '/servers/', minimalServer(`answered-${i}`))).body.objects[0];
+        assert.equal((await t.call('GET', '/logs/?limit=1')).body.objects[0].uuid, s.uuid);
+        assert.equal((await t.call('POST', `/servers/${s.uuid}/action/?do=stop`)).status, 403);
+        const newest = (await t.call('GET', '/logs/?limit=1')).body.objects[0];
+        assert.deepEqual([newest.uuid, newest.action, newest.success], [s.uuid, 'stop_send', false]);
+      }
+    });
+
     test('changes to other resources are logged under their category; another account sees only its own log', async () => {
       const tag = (await t.call('POST', '/tags/', { name: 'logged' })).body.objects[0];
       await t.call('PUT', '/profile/', { company: 'x' });

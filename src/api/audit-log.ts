@@ -11,8 +11,9 @@ export function auditLogRoutes(r: Routes, svc: Services): void {
   log.start();
   r.refusals.push((refusal) => {
     const what = refusedChange(refusal);
-    if (what) void log.recordRefusal(refusal.actor.user, what.resourceType, what.uuid, what.action, refusal.error.errors[0]!).catch((err) => svc.log.error({ err }, 'writing the audit log'));
+    if (what) log.recordRefusal(refusal.actor.user, what.resourceType, what.uuid, what.action, refusal.error.errors[0]!);
   });
+  r.beforeAnswer.push(() => log.settled());
   const tags = ['logs'];
   r.get('/logs/', { tags, summary: 'Audit log, newest first (?uuid=, ?category=, ?action=)', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
     const q = parseListQuery(query, { filters: {}, ordering: [] });

@@ -91,6 +91,8 @@ export class Routes {
 
   /** Told of every refused change. */
   readonly refusals: Array<(r: Refusal) => void> = [];
+  /** Awaited before a change is answered: records it caused that a client reading next must find (the audit log). */
+  readonly beforeAnswer: Array<() => Promise<void>> = [];
 
   private add(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, opts: RouteOptions, handler: Handler) {
     const url = `${API}${path}`;
@@ -109,9 +111,13 @@ export class Routes {
         try {
           out = await handler(ctx);
         } catch (error) {
-          if (actor && method !== 'GET' && error instanceof ApiError) for (const tell of this.refusals) tell({ actor, method, path, params: ctx.params, query: ctx.query, error });
+          if (actor && method !== 'GET' && error instanceof ApiError) {
+            for (const tell of this.refusals) tell({ actor, method, path, params: ctx.params, query: ctx.query, error });
+            for (const settle of this.beforeAnswer) await settle();
+          }
           throw error;
         }
+        if (method !== 'GET') for (const settle of this.beforeAnswer) await settle();
         if (out instanceof Reply) {
           rep.code(out.status).headers(out.headers);
           if (out.status === 204) {

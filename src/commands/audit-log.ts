@@ -40,8 +40,20 @@ const ACTION: Record<string, string> = {
 export class AuditLog {
   constructor(private readonly svc: Services) {}
 
+  private readonly inFlight = new Set<Promise<void>>();
+
   start(): () => void {
-    return this.svc.bus.subscribeOwn((e) => void this.record(e).catch((err) => this.svc.log.error({ err }, 'writing the audit log')));
+    return this.svc.bus.subscribeOwn((e) => this.track(this.record(e)));
+  }
+
+  /** Entries being written now; a request that caused them waits for them, so its client reads them next. */
+  async settled(): Promise<void> {
+    if (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private track(write: Promise<void>): void {
+    const p = write.catch((err) => this.svc.log.error({ err }, 'writing the audit log')).finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
   }
 
   private async record(e: ChangeEvent): Promise<void> {
@@ -53,8 +65,8 @@ export class AuditLog {
    * A change the API refused (a wrong state, a bad value): an unsuccessful entry of the actor's own log, with the
    * error the client got. `action` is named as the changes' events are (created, updated, deleted, start...).
    */
-  async recordRefusal(actor: string, resourceType: string, uuid: string, action: string, error: WireError): Promise<void> {
-    await this.write(actor, actor, resourceType, uuid, action, error);
+  recordRefusal(actor: string, resourceType: string, uuid: string, action: string, error: WireError): void {
+    this.track(this.write(actor, actor, resourceType, uuid, action, error));
   }
 
   private async write(owner: string, actor: string, resourceType: string, uuid: string, action: string, error?: WireError): Promise<void> {
