@@ -42,7 +42,7 @@ function postgresPids(): number[] {
 }
 
 /** CPU use of named processes over a measurement, as a share of one core. */
-async function withCpu<T>(procs: Record<string, number>, fn: () => Promise<T>): Promise<{ result: T; cpu: string }> {
+async function withCpu<T>(procs: Record<string, number>, fn: () => Promise<T>): Promise<{ result: T; cpu: string; serverSeconds: number }> {
   const pg0 = new Map(postgresPids().map((p) => [p, cpuTicks(p)]));
   const before = Object.fromEntries(Object.entries(procs).map(([k, pid]) => [k, cpuTicks(pid)]));
   const t0 = Date.now();
@@ -54,7 +54,10 @@ async function withCpu<T>(procs: Record<string, number>, fn: () => Promise<T>): 
   let pgTicks = 0;
   for (const p of postgresPids()) pgTicks += cpuTicks(p) - (pg0.get(p) ?? 0);
   parts.push(`postgres ${share(pgTicks)}`);
-  return { result, cpu: parts.join(', ') };
+  // Everything but the load generator: what serving the requests cost.
+  let serverTicks = pgTicks;
+  for (const [k, pid] of Object.entries(procs)) if (k !== 'load generator') serverTicks += cpuTicks(pid) - before[k]!;
+  return { result, cpu: parts.join(', '), serverSeconds: serverTicks / TICK };
 }
 
 interface Row {
@@ -64,10 +67,12 @@ interface Row {
   reqs: number;
   p99: number;
   cpu: string;
+  /** CPU of the nodes, agents and PostgreSQL per request */
+  cpuMs: number;
 }
 
 /** GET one server with autocannon, the connections split across the nodes. */
-async function getOne(nodes: NodeProcess[], uuid: string): Promise<{ reqs: number; p99: number }> {
+async function getOne(nodes: NodeProcess[], uuid: string): Promise<{ reqs: number; total: number; p99: number }> {
   const runs = await Promise.all(
     nodes.map((n) =>
       autocannon({ url: `${n.api}/servers/${uuid}/`, connections: 16 / nodes.length, duration: SECONDS, headers: { authorization: AUTH } }),
@@ -75,11 +80,11 @@ async function getOne(nodes: NodeProcess[], uuid: string): Promise<{ reqs: numbe
   );
   const errors = runs.reduce((s, r) => s + r.non2xx + r.errors, 0);
   if (errors) console.warn(`  (${errors} failed GETs)`);
-  return { reqs: runs.reduce((s, r) => s + r.requests.average, 0), p99: Math.max(...runs.map((r) => r.latency.p99)) };
+  return { reqs: runs.reduce((s, r) => s + r.requests.average, 0), total: runs.reduce((s, r) => s + r.requests.total, 0), p99: Math.max(...runs.map((r) => r.latency.p99)) };
 }
 
 /** Workers, each owning one server, alternate start and stop as fast as the API accepts them. */
-async function startStop(nodes: NodeProcess[], uuids: string[]): Promise<{ reqs: number; p99: number }> {
+async function startStop(nodes: NodeProcess[], uuids: string[]): Promise<{ reqs: number; total: number; p99: number }> {
   const latencies: number[] = [];
   const deadline = Date.now() + SECONDS * 1000;
   await Promise.all(
@@ -97,7 +102,7 @@ async function startStop(nodes: NodeProcess[], uuids: string[]): Promise<{ reqs:
     }),
   );
   latencies.sort((a, b) => a - b);
-  return { reqs: latencies.length / SECONDS, p99: Math.round(latencies[Math.floor(latencies.length * 0.99)] ?? 0) };
+  return { reqs: latencies.length / SECONDS, total: latencies.length, p99: Math.round(latencies[Math.floor(latencies.length * 0.99)] ?? 0) };
 }
 
 async function createServers(node: NodeProcess, n: number, prefix: string): Promise<string[]> {
@@ -114,11 +119,13 @@ async function createServers(node: NodeProcess, n: number, prefix: string): Prom
 async function measureApi(rows: Row[], db: string, nodes: NodeProcess[], others: Record<string, number>): Promise<void> {
   const [uuid] = await createServers(nodes[0]!, 1, 'get');
   const pids = { ...Object.fromEntries(nodes.map((n, i) => [`api${i + 1}`, n.proc.pid!])), ...others, 'load generator': process.pid };
+  // Every node warm (its routes compiled and optimised) before it is measured, or a second node starts cold.
+  for (const n of nodes) await autocannon({ url: `${n.api}/servers/${uuid}/`, connections: 4, duration: 2, headers: { authorization: AUTH } });
   const get = await withCpu(pids, () => getOne(nodes, uuid!));
-  rows.push({ scenario: 'GET one server', db, nodes: nodes.length, ...get.result, cpu: get.cpu });
+  rows.push({ scenario: 'GET one server', db, nodes: nodes.length, ...get.result, cpu: get.cpu, cpuMs: (1000 * get.serverSeconds) / Math.max(1, get.result.total) });
   const servers = await createServers(nodes[0]!, 8, 'ss');
   const ss = await withCpu(pids, () => startStop(nodes, servers));
-  rows.push({ scenario: 'POST start+stop', db, nodes: nodes.length, ...ss.result, cpu: ss.cpu });
+  rows.push({ scenario: 'POST start+stop', db, nodes: nodes.length, ...ss.result, cpu: ss.cpu, cpuMs: (1000 * ss.serverSeconds) / Math.max(1, ss.result.total) });
 }
 
 /** 1,000 starts across 4 sim agents: from the first request until every server runs. */
@@ -208,9 +215,9 @@ export async function runPostgresBench(only?: 'placement'): Promise<void> {
   }
 
   console.log(`\nScale-out (${SECONDS} s per figure; CPU shares in % of one core, the machine has ${(await import('node:os')).cpus().length})`);
-  console.log('| scenario | database | API nodes | req/s | p99 ms | CPU share |');
-  console.log('|---|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.scenario} | ${r.db} | ${r.nodes} | ${Math.round(r.reqs)} | ${r.p99} | ${r.cpu} |`);
+  console.log('| scenario | database | API nodes | req/s | p99 ms | server CPU ms/req | CPU share |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.scenario} | ${r.db} | ${r.nodes} | ${Math.round(r.reqs)} | ${r.p99} | ${r.cpuMs.toFixed(2)} | ${r.cpu} |`);
   const get = (db: string, n: number) => rows.find((r) => r.scenario === 'GET one server' && r.db === db && r.nodes === n)!.reqs;
   const ss = (db: string, n: number) => rows.find((r) => r.scenario === 'POST start+stop' && r.db === db && r.nodes === n)!.reqs;
   console.log(`GET one server, PostgreSQL / SQLite: ${Math.round((get('postgres', 1) / get('sqlite', 1)) * 100)}% (goal >= 50%)`);
