@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { ServerDef } from '../domain/server-definition.ts';
@@ -24,6 +25,8 @@ export const OPS_CHANNEL = 'opensigma_ops';
 const ACTIVE = ['starting', 'running', 'stopping', 'unavailable'];
 /** Operations that decide a server's power state; the latest to finish wins over older unfinished ones. */
 const POWER_OPS: OperationKind[] = ['start', 'stop', 'shutdown', 'restart'];
+/** Runtime counters written per statement. */
+const STATS_BATCH = 32;
 /** How often an agent looks for operations claimed in its name that it never received. */
 const LOST_CLAIM_SCAN_MS = 2000;
 /** Interrupted power operations are resumed after a restart this many times, then given up to reconciliation. */
@@ -175,7 +178,10 @@ export class ComputeNode {
     // The database may be restarting: keep trying, so no claimed operation stays running forever.
     for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
       try {
-        await this.store.operations.finish(op.id, outcome.state, outcome.error, outcome.result);
+        // A hung older power operation (a start that never returned) must not keep reconciliation away from the
+        // server: the outcome of this one supersedes it.
+        const supersede = POWER_OPS.includes(op.kind) ? { server: op.server_uuid, kinds: POWER_OPS } : undefined;
+        await this.store.operations.finish(op.id, outcome.state, outcome.error, outcome.result, undefined, supersede);
         break;
       } catch (e) {
         if (!this.running) return;
@@ -183,8 +189,6 @@ export class ComputeNode {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
-    // A hung older operation (a start that never returned) must not keep reconciliation away from the server.
-    if (POWER_OPS.includes(op.kind)) await this.store.operations.supersede(op.server_uuid, op.id, POWER_OPS).catch(() => {});
   }
 
   private async perform(op: Operation): Promise<Record<string, unknown> | void> {
@@ -369,6 +373,7 @@ export class ComputeNode {
   private async refreshStats(): Promise<void> {
     for (const [host, driver] of this.hosts) {
       const rows = await this.store.db.selectFrom('servers').select(['uuid', 'runtime']).where('host', '=', host).where('status', '=', 'running').execute();
+      const changed: Array<[string, string]> = [];
       for (const r of rows as Array<{ uuid: string; runtime: string | null }>) {
         if (!r.runtime) continue;
         const stats = await driver.stats(r.uuid).catch(() => null);
@@ -377,7 +382,20 @@ export class ComputeNode {
         rt.io = { drives: stats.drives as any, nics: stats.nics as any };
         const next = JSON.stringify(rt);
         // Idle guests' counters do not move: a write per guest every period would load a shared database for nothing.
-        if (next !== r.runtime) await this.store.servers.setColumns(r.uuid, { runtime: next });
+        if (next !== r.runtime) changed.push([r.uuid, next]);
+      }
+      // The busy ones are written STATS_BATCH to a statement rather than one each; a server that stopped meanwhile
+      // keeps the runtime it lost.
+      for (let i = 0; i < changed.length; i += STATS_BATCH) {
+        const batch = changed.slice(i, i + STATS_BATCH);
+        const runtime = sql`case ${sql.ref('uuid')} ${sql.join(batch.map(([u, rt]) => sql`when ${u} then ${rt}`), sql` `)} end`;
+        await this.store.db
+          .updateTable('servers')
+          .set({ runtime, updated_at: new Date().toISOString() })
+          .where('uuid', 'in', batch.map(([u]) => u))
+          .where('host', '=', host)
+          .where('status', '=', 'running')
+          .execute();
       }
     }
   }

@@ -11,15 +11,35 @@ export interface Placement {
 
 type Usage = { cpu: number; mem: number };
 
-async function usageOf(trx: Kysely<any>, host?: string): Promise<Map<string, Usage>> {
-  let q = trx
+function usageQuery(trx: Kysely<any>) {
+  return trx
     .selectFrom('servers')
     .select(['host', sql<number>`sum(cpu)`.as('cpu'), sql<number>`sum(mem)`.as('mem')])
     .where('host', 'is not', null)
     .where('status', 'in', HOLDS_CAPACITY);
-  if (host !== undefined) q = q.where('host', '=', host);
-  const rows = (await q.groupBy('host').execute()) as Array<{ host: string; cpu: number; mem: number }>;
+}
+
+async function usageOf(trx: Kysely<any>, host: string): Promise<Map<string, Usage>> {
+  const rows = (await usageQuery(trx).where('host', '=', host).groupBy('host').execute()) as Array<{ host: string; cpu: number; mem: number }>;
   return new Map(rows.map((u) => [u.host, { cpu: Number(u.cpu), mem: Number(u.mem) }]));
+}
+
+/** The hosts that are up, each with what its servers hold, in one round trip. */
+async function hostsWithUsage(trx: Kysely<any>): Promise<{ hosts: HostRow[]; usedBy: Map<string, Usage> }> {
+  const rows = (await trx
+    .selectFrom('hosts')
+    .leftJoin(usageQuery(trx).groupBy('host').as('u'), 'u.host', 'hosts.name')
+    .selectAll('hosts')
+    .select([sql<number>`coalesce(u.cpu, 0)`.as('used_cpu'), sql<number>`coalesce(u.mem, 0)`.as('used_mem')])
+    .where('hosts.state', '=', 'up')
+    .orderBy('hosts.name')
+    .execute()) as any[];
+  const usedBy = new Map<string, Usage>();
+  const hosts = rows.map(({ used_cpu, used_mem, ...r }) => {
+    usedBy.set(r.name, { cpu: Number(used_cpu), mem: Number(used_mem) });
+    return { ...r, cpu: Number(r.cpu), mem: Number(r.mem) } as HostRow;
+  });
+  return { hosts, usedBy };
 }
 
 /**
@@ -36,17 +56,12 @@ export async function placeServer(
   need: { cpu: number; mem: number },
   avoid: string[],
 ): Promise<Placement | null> {
-  const hosts: HostRow[] = (await trx.selectFrom('hosts').selectAll().where('state', '=', 'up').orderBy('name').execute()).map((r: any) => ({
-    ...r,
-    cpu: Number(r.cpu),
-    mem: Number(r.mem),
-  }));
+  const { hosts, usedBy } = await hostsWithUsage(trx);
   if (hosts.length === 0) return null;
   const fits = (h: HostRow, used: Map<string, Usage>) => {
     const u = used.get(h.name) ?? { cpu: 0, mem: 0 };
     return u.cpu + need.cpu <= h.cpu && u.mem + need.mem <= h.mem;
   };
-  const usedBy = await usageOf(trx);
   const avoidHosts: string[] = [];
   if (avoid.length) {
     const rows = (await trx

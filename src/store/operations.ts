@@ -70,36 +70,44 @@ export class OperationRepo {
     return rows.map(toOp);
   }
 
+  /**
+   * Records the outcome of a running operation. With `supersede`, the same statement also fails the unfinished
+   * operations of that server older than this one among `kinds`: a later one has decided its state.
+   */
   async finish(
     id: number,
     state: 'done' | 'failed',
     error: string | null = null,
     result: Record<string, unknown> | null = null,
     trx: Kysely<any> = this.dialect.db,
+    supersede?: { server: string; kinds: OperationKind[] },
   ): Promise<void> {
+    const mine = (eb: any) => eb.and([eb('id', '=', id), eb('state', '=', 'running')]); // a superseded operation stays failed
+    const res = result ? JSON.stringify(result) : null;
+    if (!supersede) {
+      await trx.updateTable('operations').set({ state, error, result: res, updated_at: now() }).where(mine).execute();
+      return;
+    }
     await trx
       .updateTable('operations')
-      .set({ state, error, result: result ? JSON.stringify(result) : null, updated_at: now() })
-      .where('id', '=', id)
-      .where('state', '=', 'running') // a superseded operation stays failed
+      .set({
+        state: sql`case when id = ${id} then ${state} else 'failed' end`,
+        error: sql`case when id = ${id} then ${error} else ${`superseded by operation ${id}`} end`,
+        result: sql`case when id = ${id} then ${res} else result end`,
+        updated_at: now(),
+      })
+      .where((eb: any) =>
+        eb.or([
+          mine(eb),
+          eb.and([eb('server_uuid', '=', supersede.server), eb('id', '<', id), eb('kind', 'in', supersede.kinds), eb('state', 'in', ['pending', 'running'])]),
+        ]),
+      )
       .execute();
   }
 
   /** Puts an interrupted operation back in the queue, to be claimed again. */
   async requeue(id: number): Promise<void> {
     await this.dialect.db.updateTable('operations').set({ state: 'pending', claimed_by: null, updated_at: now() }).where('id', '=', id).execute();
-  }
-
-  /** Fails the unfinished operations of a server older than `id` among `kinds`: a later one has decided its state. */
-  async supersede(serverUuid: string, id: number, kinds: OperationKind[]): Promise<void> {
-    await this.dialect.db
-      .updateTable('operations')
-      .set({ state: 'failed', error: `superseded by operation ${id}`, updated_at: now() })
-      .where('server_uuid', '=', serverUuid)
-      .where('id', '<', id)
-      .where('kind', 'in', kinds)
-      .where('state', 'in', ['pending', 'running'])
-      .execute();
   }
 
   async get(id: number): Promise<(Operation & { result: Record<string, unknown> | null }) | undefined> {
