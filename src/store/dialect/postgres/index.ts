@@ -21,6 +21,12 @@ function prepareStatements(client: pg.PoolClient, names: Map<string, string>, ge
   const query = client.query.bind(client) as (...args: any[]) => any;
   (client as any).query = (...args: any[]) => {
     const [text, values] = args;
+    // BEGIN cannot fail on a healthy connection: send it and go on, so that it shares a round trip with the
+    // transaction's first statement (the connection pipelines; a dead connection fails that statement too).
+    if (args.length === 2 && text === 'begin' && Array.isArray(values) && values.length === 0) {
+      query(text).catch(() => {});
+      return Promise.resolve({ command: 'BEGIN', rowCount: null, rows: [] });
+    }
     if (args.length !== 2 || typeof text !== 'string' || !Array.isArray(values) || values.length === 0) return query(...args);
     let name = names.get(text);
     if (!name) {
@@ -45,7 +51,8 @@ function prepareStatements(client: pg.PoolClient, names: Map<string, string>, ge
 const POOL_SIZE = Math.max(4, 2 * os.cpus().length);
 
 export function openPostgres(url: string): Dialect {
-  const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE });
+  // pipeline: statements are written without waiting for the answers before them (only the deferred BEGIN uses it).
+  const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, pipeline: true } as pg.PoolConfig);
   pool.on('error', () => {}); // a dropped idle connection is replaced on next use
   const names = new Map<string, string>();
   const generation = { n: 0 };
