@@ -169,11 +169,22 @@ export class ComputeNode {
   private async execute(op: Operation): Promise<void> {
     const log = this.log.child({ op: op.id, kind: op.kind, server: op.server_uuid });
     let outcome: { state: 'done' | 'failed'; error: string | null; result: Record<string, unknown> | null };
-    try {
-      outcome = { state: 'done', error: null, result: (await this.perform(op)) ?? null };
-    } catch (e) {
-      log.warn({ err: (e as Error).message }, 'operation failed');
-      outcome = { state: 'failed', error: (e as Error).message, result: null };
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        outcome = { state: 'done', error: null, result: (await this.perform(op)) ?? null };
+        break;
+      } catch (e) {
+        // The database went away mid-way (a restart): the operation was acknowledged, so do it again once the
+        // database is back (its steps ask the driver first, so repeating one is safe) rather than fail it.
+        if (this.running && this.store.dialect.isConnectionLoss(e)) {
+          log.warn({ err: (e as Error).message }, 'database connection lost during an operation; trying again');
+          await new Promise((r) => setTimeout(r, delay));
+          continue;
+        }
+        log.warn({ err: (e as Error).message }, 'operation failed');
+        outcome = { state: 'failed', error: (e as Error).message, result: null };
+        break;
+      }
     }
     // The database may be restarting: keep trying, so no claimed operation stays running forever.
     for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
@@ -268,6 +279,7 @@ export class ComputeNode {
       // A start resumed after a crash of this process may find its guest already booted: adopt it.
       if (!(await this.isUp(driver, def.uuid))) await driver.start(spec);
     } catch (e) {
+      if (this.store.dialect.isConnectionLoss(e)) throw e; // not the guest's failure: the operation runs again
       await releaseAddresses(this.store.db, def.uuid);
       await this.store.servers.transition(def.uuid, ['starting'], 'stopped', { host: null, runtime: null });
       this.publish(def.uuid, owner, 'start_failed');

@@ -26,6 +26,8 @@ export interface Dialect {
   /** Whether an error is a conflict between concurrent transactions (a deadlock, a serialisation failure, a busy
    * database) after which the whole transaction may simply run again. */
   isConflict(err: unknown): boolean;
+  /** Whether an error is a lost or refused connection (a database restart): the work may be tried again later. */
+  isConnectionLoss(err: unknown): boolean;
   /** Tell other processes that something changed (a no-op on SQLite, which has one process). */
   notify(channel: string, payload: string): Promise<void>;
   /** Receive notifications from other processes. */

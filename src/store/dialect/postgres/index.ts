@@ -114,6 +114,12 @@ export function openPostgres(url: string): Dialect {
     ilike: 'ilike',
     rowCountTriggers,
     shared: true,
+    isConnectionLoss: (err) => {
+      const code = String((err as { code?: string } | null)?.code ?? '');
+      // 08: connection exceptions; 57P01-03: the server shut down or is starting; socket errors; pg's own words
+      if (/^08|^57P0[123]$|^ECONN|^EPIPE$|^ETIMEDOUT$/.test(code)) return true;
+      return /Connection terminated|not queryable|connection error/i.test(String((err as Error | null)?.message ?? ''));
+    },
     // deadlock_detected, serialization_failure, lock_not_available, and a plan made stale by another node's migration
     isConflict: (err) => ['40P01', '40001', '55P03'].includes((err as { code?: string } | null)?.code ?? '') || isStalePlan(err),
     lockRows: (q) => q.forUpdate() as typeof q,

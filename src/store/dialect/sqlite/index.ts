@@ -43,6 +43,7 @@ export function openSqlite(dataDir: string): Dialect {
     shared: false,
     // One connection writes at a time: a transaction already excludes every other writer.
     isConflict: (err) => /^SQLITE_BUSY/.test((err as { code?: string } | null)?.code ?? ''),
+    isConnectionLoss: () => false, // an open file does not go away
     lockRows: (q) => q,
     claimRows: (q) => q,
     // SQLite allows OFFSET only after a LIMIT; -1 means none.
