@@ -103,7 +103,7 @@ export class Store {
   readonly hosts: HostRepo;
 
   constructor(readonly dialect: Dialect) {
-    this.servers = new DocumentTable(dialect, 'servers', 'servers', (d) => ({ name: d.name, cpu: d.cpu, mem: d.mem }));
+    this.servers = new DocumentTable(dialect, 'servers', 'servers', (d) => ({ name: d.name, cpu: d.cpu, mem: d.mem }), undefined, ['host', 'runtime']);
     this.drives = new DocumentTable(dialect, 'drives', 'drives', (d) => ({ name: d.name, media: d.media, size: d.size }));
     this.tags = new DocumentTable(dialect, 'tags', 'tags', (d) => ({ name: d.name }));
     this.keypairs = new DocumentTable(dialect, 'keypairs', 'keypairs', (d) => ({ name: d.name }));
