@@ -94,9 +94,13 @@ export class Services {
   }
 
   /** decorations of objects whose owner is known, in a constant number of queries (lists, and every render). */
-  async decorationsMany(actor: Actor, kind: string, objs: Array<{ uuid: string; owner: string | null; doc?: { tags?: unknown[] } }>): Promise<Map<string, Decorations>> {
-    const uuids = objs.map((o) => o.uuid);
-    const jobs = await this.jobs.runningOnMany(uuids);
+  async decorationsMany(
+    actor: Actor,
+    kind: string,
+    objs: Array<{ uuid: string; owner: string | null; doc?: { tags?: unknown[] }; busy?: boolean }>,
+  ): Promise<Map<string, Decorations>> {
+    // Read alone, an object says whether a job works on it; only the others need the jobs query.
+    const jobs = await this.jobs.runningOnMany(objs.filter((o) => o.busy !== false).map((o) => o.uuid));
     // ACLs share through tags: an object without any has no grantees, and needs no query.
     const mine = objs.filter((o) => o.owner !== null && o.owner === actor.user && (o.doc?.tags === undefined || o.doc.tags.length > 0)).map((o) => o.uuid);
     const grantees = await this.acl.granteesOfMany(kind, mine);

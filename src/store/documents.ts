@@ -36,6 +36,8 @@ export interface Stored<T> {
   doc: T;
   /** the row's columns: those of BASE_COLUMNS and the table's `rowColumns` */
   row: Record<string, unknown>;
+  /** Whether a started job works on it: known when it was read alone (get), so its render needs no jobs query. */
+  busy?: boolean;
 }
 
 const now = () => new Date().toISOString();
@@ -85,11 +87,31 @@ export class DocumentTable<T extends { uuid: string }> {
     };
   }
 
-  private readonly byUuid = new Prepared((db, uuid: string) => db.selectFrom(this.table).select(this.selected).where('uuid', '=', uuid));
+  private readonly byUuid = new Prepared((db, uuid: string) =>
+    db
+      .selectFrom(this.table)
+      .select(this.selected)
+      .select((eb: any) =>
+        eb
+          .exists(
+            eb
+              .selectFrom('job_resources as jr')
+              .innerJoin('jobs as j', 'j.uuid', 'jr.job_uuid')
+              .select('jr.job_uuid')
+              .whereRef('jr.resource_uuid', '=', `${this.table}.uuid`)
+              .where('j.status', '=', 'started'),
+          )
+          .as('busy'),
+      )
+      .where('uuid', '=', uuid),
+  );
 
+  /** One object by uuid, in one query with whether a job works on it (every GET of a resource asks both). */
   async get(uuid: string, trx: Kysely<any> = this.db): Promise<Stored<T> | undefined> {
     const [row] = await this.byUuid.execute(trx, uuid);
-    return row ? this.toStored(row) : undefined;
+    if (!row) return undefined;
+    const { busy, ...columns } = row as Record<string, unknown>;
+    return { ...this.toStored(columns), busy: busy === true || Number(busy) === 1 };
   }
 
   async getMany(uuids: string[], trx: Kysely<any> = this.db): Promise<Stored<T>[]> {
