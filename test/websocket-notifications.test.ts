@@ -61,8 +61,9 @@ for (const db of databases()) {
       const mine = () => me.frames.filter((f) => f.resource_uri === `/api/2.0/servers/${s.uuid}/`);
       await waitFor(async () => mine().some((f) => f.object?.status === 'running'), 5000, 'running frame');
       const statuses = mine().map((f) => f.object.status);
-      assert.equal(statuses[0], 'stopped', 'created');
-      assert.ok(statuses.indexOf('starting') > 0 && statuses.indexOf('starting') < statuses.indexOf('running'), statuses.join(','));
+      // The created frame shows the server as it is when sent: stopped, or already starting if its render came late.
+      assert.ok(['stopped', 'starting'].includes(statuses[0]!), `created: ${statuses.join(',')}`);
+      assert.ok(statuses.slice(1, statuses.indexOf('running')).includes('starting'), statuses.join(','));
       const frame = mine().find((f) => f.object.status === 'running');
       assert.equal(frame.resource_type, 'servers');
       const get = (await t.call('GET', `/servers/${s.uuid}/`)).body;
