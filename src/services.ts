@@ -23,8 +23,8 @@ export interface AccessPolicy {
   canEdit(actor: Actor, kind: string, obj: Stored<any>, trx?: Kysely<any>): Promise<boolean>;
   /** `action` (start, stop, open_vnc, clone...) picks the permission a grantee needs. */
   canAct(actor: Actor, kind: string, obj: Stored<any>, action?: string, trx?: Kysely<any>): Promise<boolean>;
-  /** Restricts a list query to what the actor may see: their own objects plus `orUuids` shared with them. */
-  listScope(actor: Actor, kind: string): Promise<{ owner?: string | null; uuids?: string[]; orUuids?: string[] }>;
+  /** Restricts a list query to what the actor may see: their own objects plus `orUuids` shared with them; tag filters to the actor's tags. */
+  listScope(actor: Actor, kind: string): Promise<{ owner?: string | null; uuids?: string[]; orUuids?: string[]; tagOwner?: string }>;
 }
 
 export const ownerOnly: AccessPolicy = {
@@ -32,7 +32,7 @@ export const ownerOnly: AccessPolicy = {
   canUse: async (a, _k, o) => o.owner === a.user,
   canEdit: async (a, _k, o) => o.owner === a.user,
   canAct: async (a, _k, o) => o.owner === a.user,
-  listScope: async (a) => ({ owner: a.user }),
+  listScope: async (a) => ({ owner: a.user, tagOwner: a.user }),
 };
 
 /** How an object of one resource type looks to an actor (as GET shows it), or null if they may not see it. */

@@ -118,8 +118,9 @@ export class AclPolicy implements AccessPolicy {
   canEdit = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<any>) => this.has(a, k, o, 'EDIT', trx);
   canAct = (a: Actor, k: string, o: Stored<any>, action?: string, trx?: Kysely<any>) => this.has(a, k, o, (action && ACTION_PERMISSION[action]) || 'EDIT', trx);
 
-  async listScope(actor: Actor, kind: string): Promise<{ owner?: string | null; orUuids?: string[] }> {
+  /** Shared objects show a grantee no tags, so a grantee's tag filters match the actor's own tags only (never the owner's). */
+  async listScope(actor: Actor, kind: string): Promise<{ owner?: string | null; orUuids?: string[]; tagOwner: string }> {
     const shared = (await this.grants(kind, { grantee: actor.user })).filter((g) => (JSON.parse(g.data).rules as string[]).includes('LIST'));
-    return { owner: actor.user, orUuids: [...new Set(shared.map((g) => g.resource_uuid))] };
+    return { owner: actor.user, orUuids: [...new Set(shared.map((g) => g.resource_uuid))], tagOwner: actor.user };
   }
 }

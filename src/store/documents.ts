@@ -22,6 +22,8 @@ export interface ListQuery {
   tags: string[][];
   /** tag names: as tags. */
   tagNames: string[][];
+  /** Tag filters match only tags of this user: a grantee's filter must not tell which of the owner's tags an object has. */
+  tagOwner?: string;
   orderBy?: { column: string; desc: boolean };
   limit: number; // 0 = all
   offset: number;
@@ -230,10 +232,13 @@ export class DocumentTable<T extends { uuid: string }> {
           eb.or(c.values.map((v) => sql<boolean>`lower(${sql.ref(c.column)}) like ${'%' + escapeLike(v.toLowerCase()) + '%'} escape '\\'`)),
         );
     }
+    const tagOwner = q.tagOwner;
     for (const group of q.tags) {
-      base = base.where('uuid', 'in', (eb: any) =>
-        eb.selectFrom('resource_tags').select('resource_uuid').where('resource_type', '=', this.resourceType).where('tag_uuid', 'in', group),
-      );
+      base = base.where('uuid', 'in', (eb: any) => {
+        const members = eb.selectFrom('resource_tags').select('resource_uuid').where('resource_type', '=', this.resourceType);
+        if (tagOwner === undefined) return members.where('tag_uuid', 'in', group);
+        return members.where('tag_uuid', 'in', (tb: any) => tb.selectFrom('tags').select('uuid').where('uuid', 'in', group).where('owner', '=', tagOwner));
+      });
     }
     for (const group of q.tagNames) {
       base = base.where('uuid', 'in', (eb: any) =>
@@ -242,7 +247,8 @@ export class DocumentTable<T extends { uuid: string }> {
           .innerJoin('tags', 'tags.uuid', 'resource_tags.tag_uuid')
           .select('resource_tags.resource_uuid')
           .where('resource_tags.resource_type', '=', this.resourceType)
-          .where('tags.name', 'in', group),
+          .where('tags.name', 'in', group)
+          .$if(tagOwner !== undefined, (sq: any) => sq.where('tags.owner', '=', tagOwner)),
       );
     }
     const total = await this.count(base, q, trx);
