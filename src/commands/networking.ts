@@ -528,7 +528,10 @@ export class NetworkCommands {
       if (s.status !== 'expired' && (await this.store.subscriptions.transition(s.uuid, [s.status], 'expired'))) this.svc.publish('subscriptions', String(s.seq), user, 'updated');
       const heir = items.find((o) => s.doc.descendants.includes(o.seq) && o.status !== 'expired' && new Date(o.doc.end_time) > now);
       if (heir) await this.handOver(s.doc, heir.seq);
-      else if (!items.some((o) => o !== s && o.status !== 'expired' && new Date(o.doc.end_time) > now && o.doc.subscribed_object !== null && o.doc.subscribed_object === s.doc.subscribed_object)) await this.release(s.doc);
+      else if (!items.some((o) => o !== s && o.status !== 'expired' && new Date(o.doc.end_time) > now && o.doc.subscribed_object !== null && o.doc.subscribed_object === s.doc.subscribed_object)) {
+        const root = s.doc.ancestor ?? s.seq;
+        await this.release(s.doc, new Set([root, ...(items.find((o) => o.seq === root)?.doc.descendants ?? s.doc.descendants)]));
+      }
     }
   }
 
@@ -547,18 +550,24 @@ export class NetworkCommands {
     for (const r of rows) await this.sweep(r.owner);
   }
 
-  private async release(sub: SubscriptionDoc): Promise<void> {
+  /**
+   * Gives an ended chain's IP or VLAN back to the pool once no server uses it. Every API node sweeps, so sweeps race:
+   * the check and the delete are one transaction, and only the sweep whose delete removed the row announces it (one
+   * event, one audit entry). An object held by another chain (sold again since) is not this chain's to free.
+   */
+  private async release(sub: SubscriptionDoc, chain: Set<number>): Promise<void> {
     const obj = sub.subscribed_object;
-    if (!obj) return;
-    if (sub.resource === 'ip' && (await this.store.ips.get(obj)) && !(await this.serversUsingIp(obj)).length) {
-      const owner = (await this.store.ips.get(obj))!.owner;
-      await this.store.ips.delete(obj);
-      this.svc.publish('ips', obj, owner, 'deleted');
-    }
-    if (sub.resource === 'vlan' && (await this.store.vlans.get(obj)) && !(await this.serversInVlan(obj)).length) {
-      const owner = (await this.store.vlans.get(obj))!.owner;
-      await this.store.vlans.delete(obj);
-      this.svc.publish('vlans', obj, owner, 'deleted');
-    }
+    if (!obj || !OBJECT_RESOURCES.includes(sub.resource)) return;
+    const kind = sub.resource === 'ip' ? 'ips' : 'vlans';
+    const table = sub.resource === 'ip' ? this.store.ips : this.store.vlans;
+    const freed = await this.store.transaction(async (trx) => {
+      const held = await table.get(obj, trx);
+      if (!held || held.doc.subscription === null || !chain.has(held.doc.subscription)) return null;
+      const users = kind === 'ips' ? await this.serversUsingIp(obj, trx) : await this.serversInVlan(obj, trx);
+      if (users.length || !(await table.delete(obj, trx))) return null;
+      return { owner: held.owner };
+    });
+    if (freed) this.svc.publish(kind, obj, freed.owner, 'deleted');
   }
+
 }
