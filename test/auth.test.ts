@@ -1,22 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { ADMIN, databases, minimalServer, startServer, type TestServer } from './helpers/harness.ts';
-
-const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'opensigma.js');
-
-/** The real CLI, as a separate process, against the running server's data. */
-async function cli(t: TestServer, ...args: string[]): Promise<string> {
-  const env: Record<string, string> = { ...process.env, OPENSIGMA_DATA: t.dataDir, OPENSIGMA_LOG_LEVEL: 'silent' } as Record<string, string>;
-  delete env.OPENSIGMA_ADMIN_EMAIL;
-  delete env.OPENSIGMA_ADMIN_PASSWORD;
-  if (t.config.databaseUrl) env.OPENSIGMA_DATABASE_URL = t.config.databaseUrl;
-  const { stdout } = await promisify(execFile)(process.execPath, [BIN, ...args], { env, timeout: 60000 });
-  return stdout;
-}
+import { cli } from './helpers/cli-process.ts';
 
 async function raw(t: TestServer, method: string, p: string, headers: Record<string, string>, body?: unknown) {
   const res = await fetch(`${t.api}${p}`, {

@@ -18,27 +18,25 @@ export function parseCookies(header: string | undefined): Record<string, string>
 
 /**
  * Resolves the caller: HTTP Basic (email + password), Bearer token, or the login cookie session (which needs the
- * X-CSRFToken header on unsafe methods). Verified Basic credentials are cached briefly, since the hash is slow by design.
+ * X-CSRFToken header on unsafe methods). Verified Basic credentials are cached briefly, since the hash is slow by design;
+ * any password change, on any node or by the CLI, invalidates the cache before its next use.
  */
 export class Authenticator {
-  private readonly basicCache = new Map<string, { user: string; until: number }>();
+  private readonly basicCache = new Map<string, { user: string; until: number; generation: number }>();
 
   constructor(private readonly svc: Services) {}
 
   async checkPassword(email: string, password: string): Promise<string | null> {
     const key = sha256(`${email.toLowerCase()}\0${password}`);
+    // Taken before the user is read: a password change after this point makes the entry stale at the next check.
+    const generation = await this.svc.store.users.credentialsGeneration();
     const hit = this.basicCache.get(key);
-    if (hit && hit.until > Date.now()) return hit.user;
+    if (hit && hit.generation === generation && hit.until > Date.now()) return hit.user;
     const u = await this.svc.store.users.byEmail(email);
     if (!u || !(await verifyPassword(password, u.password_hash))) return null;
     if (this.basicCache.size > 10_000) this.basicCache.clear();
-    this.basicCache.set(key, { user: u.uuid, until: Date.now() + CACHE_MS });
+    this.basicCache.set(key, { user: u.uuid, until: Date.now() + CACHE_MS, generation });
     return u.uuid;
-  }
-
-  /** Forget cached credentials (after a password change). */
-  forget(): void {
-    this.basicCache.clear();
   }
 
   async authenticate(req: FastifyRequest, mode: 'user' | 'basic-only'): Promise<Actor> {

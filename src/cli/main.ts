@@ -73,7 +73,7 @@ export async function main(argv: string[]): Promise<void> {
       const { store } = await openStore(opts);
       try {
         if (await store.users.byEmail(email)) {
-          console.error(`user ${email} exists already`);
+          console.error(`user ${email} exists already (change its password with: opensigma user set-password ${email} --password PW)`);
           process.exitCode = 1;
         } else {
           const u = await store.users.create(email, opts.password);
@@ -84,6 +84,24 @@ export async function main(argv: string[]): Promise<void> {
       }
     },
   );
+
+  withSettings(
+    user
+      .command('set-password <email>')
+      .description("change a user's password (works while the server runs: the old one stops working at once on every node)")
+      .requiredOption('--password <pw>', 'the new password'),
+  ).action(async (email: string, opts) => {
+    const { store } = await openStore(opts);
+    try {
+      if (await store.users.setPassword(email, opts.password)) console.log(`changed the password of ${email.toLowerCase()}`);
+      else {
+        console.error(`no user ${email}`);
+        process.exitCode = 1;
+      }
+    } finally {
+      await store.close();
+    }
+  });
 
   const token = program.command('token').description('manage API tokens');
   withSettings(token.command('create <email>').description('print a new Bearer token for a user')).action(async (email: string, opts) => {

@@ -7,6 +7,7 @@ import { rowCounts } from './migrations/004_row_counts.ts';
 import { scaleout } from './migrations/005_scaleout.ts';
 import { operationLookups } from './migrations/007_operation_lookups.ts';
 import { uploadChunks } from './migrations/006_upload_chunks.ts';
+import { credentialChanges } from './migrations/008_credential_changes.ts';
 
 /** The ordered list of migrations. Append, never edit a released one. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -18,6 +19,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '005_scaleout': scaleout(dialect),
     '006_upload_chunks': uploadChunks(dialect),
     '007_operation_lookups': operationLookups(dialect),
+    '008_credential_changes': credentialChanges(dialect),
   };
 }
 

@@ -28,7 +28,15 @@ export async function verifyPassword(password: string, stored: string): Promise<
 
 export const sha256 = (s: string): string => crypto.createHash('sha256').update(s).digest('hex');
 
+const CREDENTIALS_CHANNEL = 'opensigma_credentials';
+
 export class UserRepo {
+  /** Bumped whenever a password change is seen, here or in another process (see credentialsGeneration). */
+  private generation = 0;
+  private changesSeen: number | null = null;
+  private lastExternalWrites: number | null = null;
+  private watching: Promise<void> | null = null;
+
   constructor(private readonly dialect: Dialect) {}
 
   private get db() {
@@ -44,8 +52,53 @@ export class UserRepo {
     return { uuid, email: email.toLowerCase(), data: {} };
   }
 
-  async setPassword(email: string, password: string): Promise<void> {
-    await this.db.updateTable('users').set({ password_hash: await hashPassword(password) }).where('email', '=', email.toLowerCase()).execute();
+  /**
+   * Sets a user's password and ends their cookie sessions (API tokens stay), in one transaction that also tells every
+   * API node to stop trusting the credentials it cached. False when there is no such user.
+   */
+  async setPassword(email: string, password: string): Promise<boolean> {
+    const hash = await hashPassword(password);
+    const changed = await this.db.transaction().execute(async (trx) => {
+      const row = await trx.updateTable('users').set({ password_hash: hash }).where('email', '=', email.toLowerCase()).returning('uuid').executeTakeFirst();
+      if (!row) return false;
+      await trx.deleteFrom('tokens').where('user_uuid', '=', row.uuid).where('kind', 'in', ['session', 'async']).execute();
+      await trx.updateTable('credential_changes').set((eb) => ({ changes: eb('changes', '+', 1) })).where('id', '=', 1).execute();
+      await this.dialect.notifyIn(trx, CREDENTIALS_CHANNEL, '');
+      return true;
+    });
+    if (changed) this.generation++;
+    return changed;
+  }
+
+  /**
+   * A number that changes whenever any password changed, in this process or another (a CLI command on SQLite, any
+   * node on PostgreSQL), since it was last read: what cached credentials are checked against. Costs no query unless
+   * another process wrote: PostgreSQL nodes hear of changes by notification, SQLite asks whether another
+   * connection committed and only then reads the counter.
+   */
+  async credentialsGeneration(): Promise<number> {
+    this.watching ??= this.watchCredentials().catch((e: unknown) => {
+      this.watching = null;
+      throw e;
+    });
+    await this.watching;
+    const external = this.dialect.externalWrites?.();
+    if (external !== undefined && external !== this.lastExternalWrites) {
+      this.lastExternalWrites = external;
+      const row = await this.db.selectFrom('credential_changes').select('changes').where('id', '=', 1).executeTakeFirst();
+      const changes = Number(row?.changes ?? 0);
+      if (changes !== this.changesSeen) {
+        this.changesSeen = changes;
+        this.generation++;
+      }
+    }
+    return this.generation;
+  }
+
+  private async watchCredentials(): Promise<void> {
+    // A lost listening connection may have missed a change: distrust everything cached before it.
+    const bump = () => void this.generation++;
+    await this.dialect.listen(CREDENTIALS_CHANNEL, bump, bump);
   }
 
   async byEmail(email: string): Promise<(User & { password_hash: string }) | undefined> {

@@ -1,10 +1,21 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADMIN } from './harness.ts';
+import { promisify } from 'node:util';
+import { ADMIN, type TestServer } from './harness.ts';
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'opensigma.js');
+
+/** A CLI command (`user add`, `token create`, ...) as a separate process against a running test server's data. */
+export async function cli(t: TestServer, ...args: string[]): Promise<string> {
+  const env: Record<string, string> = { ...process.env, OPENSIGMA_DATA: t.dataDir, OPENSIGMA_LOG_LEVEL: 'silent' } as Record<string, string>;
+  delete env.OPENSIGMA_ADMIN_EMAIL;
+  delete env.OPENSIGMA_ADMIN_PASSWORD;
+  if (t.config.databaseUrl) env.OPENSIGMA_DATABASE_URL = t.config.databaseUrl;
+  const { stdout } = await promisify(execFile)(process.execPath, [BIN, ...args], { env, timeout: 60000 });
+  return stdout;
+}
 
 export async function freePort(): Promise<number> {
   const s = net.createServer();

@@ -30,8 +30,18 @@ export interface Dialect {
   isConnectionLoss(err: unknown): boolean;
   /** Tell other processes that something changed (a no-op on SQLite, which has one process). */
   notify(channel: string, payload: string): Promise<void>;
-  /** Receive notifications from other processes. */
-  listen(channel: string, handler: (payload: string) => void): Promise<void>;
+  /** As notify, sent by the transaction `trx`: delivered when, and only if, it commits. */
+  notifyIn(trx: Kysely<any>, channel: string, payload: string): Promise<void>;
+  /**
+   * Receive notifications from other processes. `resumed` runs when the listening connection came back after a loss:
+   * notifications sent meanwhile are gone, so state they keep fresh must be refreshed.
+   */
+  listen(channel: string, handler: (payload: string) => void, resumed?: () => void): Promise<void>;
+  /**
+   * Where other processes cannot notify (SQLite, written by CLI commands beside the server): a number that changes
+   * whenever another connection has committed to the database since the last call. Cheap: no table is read.
+   */
+  readonly externalWrites?: () => number;
   close(): Promise<void>;
 }
 

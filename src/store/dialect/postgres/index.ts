@@ -65,6 +65,7 @@ export function openPostgres(url: string): Dialect {
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   let listener: pg.Client | null = null;
   const handlers = new Map<string, Array<(p: string) => void>>();
+  const resumers: Array<() => void> = [];
   let closed = false;
   let queued: Array<[string, string]> = [];
   let flushing: Promise<void> | null = null;
@@ -77,7 +78,10 @@ export function openPostgres(url: string): Dialect {
     reconnecting = true;
     setTimeout(() => {
       connectListener().then(
-        () => (reconnecting = false),
+        () => {
+          reconnecting = false;
+          for (const r of resumers) r();
+        },
         () => {
           reconnecting = false;
           reconnectSoon(Math.min(delay * 2, 5000));
@@ -141,8 +145,12 @@ export function openPostgres(url: string): Dialect {
       });
       return flushing;
     },
-    async listen(channel, handler) {
+    async notifyIn(trx, channel, payload) {
+      await sql`SELECT pg_notify(${channel}, ${payload})`.execute(trx);
+    },
+    async listen(channel, handler, resumed) {
       if (!/^[a-z_]+$/.test(channel)) throw new Error(`bad channel ${channel}`);
+      if (resumed) resumers.push(resumed);
       const list = handlers.get(channel) ?? [];
       list.push(handler);
       handlers.set(channel, list);

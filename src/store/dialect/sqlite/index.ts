@@ -34,6 +34,7 @@ export function openSqlite(dataDir: string): Dialect {
   database.pragma('foreign_keys = ON');
   cacheStatements(database);
   const db = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
+  const dataVersion = database.prepare('PRAGMA data_version').pluck();
   return {
     name: 'sqlite',
     db,
@@ -50,7 +51,9 @@ export function openSqlite(dataDir: string): Dialect {
     offsetOnly: (q, offset) => q.limit(-1).offset(offset) as typeof q,
     async makeUnlogged() {},
     async notify() {},
+    async notifyIn() {},
     async listen() {},
+    externalWrites: () => dataVersion.get() as number,
     async close() {
       await db.destroy();
     },

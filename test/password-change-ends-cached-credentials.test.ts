@@ -1,0 +1,71 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { databases, startServer, type TestServer } from './helpers/harness.ts';
+import { cli } from './helpers/cli-process.ts';
+
+async function login(t: TestServer, email: string, password: string): Promise<string> {
+  const res = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: email, password }) });
+  assert.equal(res.status, 200);
+  return res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+}
+
+const get = (url: string, headers: Record<string, string>) => fetch(`${url}/servers/`, { headers }).then((r) => r.status);
+
+for (const db of databases()) {
+  describe(`a password change ends the cached Basic credentials at once [${db.name}]`, () => {
+    let t: TestServer;
+    before(async () => {
+      t = await startServer({}, db);
+    });
+    after(async () => t.close());
+
+    test('`opensigma user set-password` while the server runs: the old password answers 401 at once, the new one works; tokens stay, sessions end', async () => {
+      const email = 'changes-password@example.com';
+      await cli(t, 'user', 'add', email, '--password', 'old-password');
+      const old = t.as(email, 'old-password');
+      // Verified, so the server now holds it in its cache.
+      assert.equal((await old('GET', '/servers/')).status, 200);
+      assert.equal((await old('GET', '/servers/')).status, 200);
+      const token = (await cli(t, 'token', 'create', email)).trim();
+      const cookie = await login(t, email, 'old-password');
+      assert.equal(await get(t.api, { cookie }), 200);
+
+      await cli(t, 'user', 'set-password', email.toUpperCase(), '--password', 'new-password');
+
+      assert.equal((await old('GET', '/servers/')).status, 401);
+      assert.equal((await t.as(email, 'new-password')('GET', '/servers/')).status, 200);
+      assert.equal((await old('GET', '/servers/')).status, 401);
+      assert.equal(await get(t.api, { authorization: `Bearer ${token}` }), 200, 'API tokens survive a password change');
+      assert.equal(await get(t.api, { cookie }), 401, 'a session opened with the old password ends');
+      const relogin = await fetch(`${t.api}/accounts/action/?do=login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: email, password: 'old-password' }),
+      });
+      assert.equal(relogin.status, 401);
+    });
+
+    test('`opensigma user set-password` of a missing user fails and changes nothing', async () => {
+      await assert.rejects(cli(t, 'user', 'set-password', 'nobody@example.com', '--password', 'x'), /no user nobody@example.com/);
+      assert.equal((await t.call('GET', '/servers/')).status, 200);
+    });
+
+    if (db.name === 'postgres') {
+      test('with two API nodes, a change through the CLI ends the cached credentials on both', async () => {
+        const other = await startServer({ OPENSIGMA_DATABASE_URL: t.config.databaseUrl!, OPENSIGMA_ROLE: 'api' });
+        try {
+          const email = 'two-nodes@example.com';
+          await cli(t, 'user', 'add', email, '--password', 'old-password');
+          for (const node of [t, other]) assert.equal((await node.as(email, 'old-password')('GET', '/servers/')).status, 200);
+          await cli(t, 'user', 'set-password', email, '--password', 'new-password');
+          for (const node of [t, other]) {
+            assert.equal((await node.as(email, 'old-password')('GET', '/servers/')).status, 401);
+            assert.equal((await node.as(email, 'new-password')('GET', '/servers/')).status, 200);
+          }
+        } finally {
+          await other.close();
+        }
+      });
+    }
+  });
+}
