@@ -3,6 +3,7 @@ import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.ts';
 import { Store } from './store/index.ts';
+import { verifyPassword } from './store/users.ts';
 import { Services } from './services.ts';
 import { buildApp } from './api/app.ts';
 import { ComputeNode } from './compute/node.ts';
@@ -30,7 +31,9 @@ async function ensureAdmin(svc: Services, log: pino.Logger): Promise<void> {
     const existing = await svc.store.users.byEmail(adminEmail);
     // Several nodes may start at once: the one that loses the race to create the user sets the password instead.
     const created = !existing && (await svc.store.users.create(adminEmail, adminPassword ?? randomPassword(16)).then(() => true, () => false));
-    if (!created && adminPassword) await svc.store.users.setPassword(adminEmail, adminPassword);
+    // Only a real change: setting it ends the admin's cookie sessions and every node's cached credentials.
+    const unchanged = existing && adminPassword && (await verifyPassword(adminPassword, existing.password_hash));
+    if (!created && adminPassword && !unchanged) await svc.store.users.setPassword(adminEmail, adminPassword);
     return;
   }
   if ((await svc.store.users.count()) === 0) {

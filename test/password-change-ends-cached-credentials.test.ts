@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { databases, startServer, type TestServer } from './helpers/harness.ts';
+import { ADMIN, databases, startServer, type TestServer } from './helpers/harness.ts';
 import { cli } from './helpers/cli-process.ts';
 
 async function login(t: TestServer, email: string, password: string): Promise<string> {
@@ -64,6 +64,22 @@ for (const db of databases()) {
           }
         } finally {
           await other.close();
+        }
+      });
+
+      test('a node starting with OPENSIGMA_ADMIN_PASSWORD changes the admin password on the running nodes only when it differs', async () => {
+        const cookie = await login(t, ADMIN.email, ADMIN.password);
+        const same = await startServer({ OPENSIGMA_DATABASE_URL: t.config.databaseUrl!, OPENSIGMA_ROLE: 'api' });
+        await same.close();
+        assert.equal(await get(t.api, { cookie }), 200, 'the same password set again is no change: sessions stay');
+        const changed = await startServer({ OPENSIGMA_DATABASE_URL: t.config.databaseUrl!, OPENSIGMA_ROLE: 'api', OPENSIGMA_ADMIN_PASSWORD: 'rotated-password' });
+        try {
+          assert.equal((await t.call('GET', '/servers/')).status, 401);
+          assert.equal(await get(t.api, { cookie }), 401);
+          assert.equal((await t.as(ADMIN.email, 'rotated-password')('GET', '/servers/')).status, 200);
+        } finally {
+          await changed.close();
+          await cli(t, 'user', 'set-password', ADMIN.email, '--password', ADMIN.password);
         }
       });
     }
