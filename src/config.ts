@@ -23,6 +23,7 @@ export interface Config {
   hostMem: number | null;
   rateLimits: RateLimits;
   bodyLimit: number;
+  wireCacheMb: number;
   reconcileIntervalMs: number;
   subscriptionSweepMs: number;
   heartbeatTimeoutMs: number;
@@ -68,6 +69,7 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'libraryDir', env: 'OPENSIGMA_LIBRARY_DIR', flag: '--library-dir <dir>', help: 'extra folder of library drive descriptions (*.json) and images, beside ./library and <data>/library' },
   { key: 'reconcileIntervalMs', env: 'OPENSIGMA_RECONCILE_MS', flag: '--reconcile-ms <ms>', help: 'period of the driver reconciliation loop (default 5000)' },
   { key: 'subscriptionSweepMs', env: 'OPENSIGMA_SUBSCRIPTION_SWEEP_MS', flag: '--subscription-sweep-ms <ms>', help: 'how often ended subscriptions are renewed or expired (their IPs and VLANs freed) in the background (default 60000)' },
+  { key: 'wireCacheMb', env: 'OPENSIGMA_WIRE_CACHE_MB', flag: '--wire-cache-mb <MiB>', help: 'memory for the serialised answers of unchanged servers that lists and GETs reuse; 0 turns it off (default 32)' },
   { key: 'bodyLimit', env: 'OPENSIGMA_BODY_LIMIT', flag: '--body-limit <bytes>', help: 'largest JSON request body (default 1 MiB; drive uploads are streamed and not bound by it)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_GET', flag: '--rate-get <n>', help: 'GET requests per account per minute, across all API nodes (default 10000)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_POST', flag: '--rate-post <n>', help: 'POST requests per account per minute (default 10000)' },
@@ -124,6 +126,7 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
       DELETE: int(get('OPENSIGMA_RATE_DELETE'), 1000),
     },
     bodyLimit: int(get('OPENSIGMA_BODY_LIMIT'), 1024 * 1024),
+    wireCacheMb: int(get('OPENSIGMA_WIRE_CACHE_MB'), 32),
     reconcileIntervalMs: int(get('OPENSIGMA_RECONCILE_MS'), 5000),
     subscriptionSweepMs: int(get('OPENSIGMA_SUBSCRIPTION_SWEEP_MS'), 60000),
     heartbeatTimeoutMs: int(get('OPENSIGMA_HEARTBEAT_TIMEOUT_MS'), 15000),

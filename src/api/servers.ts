@@ -1,11 +1,12 @@
 import { Type } from 'typebox';
 import type { Services } from '../services.ts';
-import { ServerCommands, renderServerShort } from '../commands/servers.ts';
+import { ServerCommands, renderServer, renderServerShort } from '../commands/servers.ts';
 import { errors } from '../errors.ts';
 import { accepted, actionBody, created, noContent, objectBody, type Routes } from './http.ts';
 import { createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS, type ListSpec } from './lists.ts';
 import { ActionBody, ActionReply, AnyObject, CreateBody, ListEnvelope, ListQuerystring, Server, ServerRuntime, UuidParams } from './schemas.ts';
 import { schemaDoc } from './schema-docs.ts';
+import { WireCache, WireObjects } from './wire.ts';
 
 const LIST: ListSpec = { filters: STANDARD_FILTERS, ordering: ['uuid', 'name'] };
 const tags = ['servers'];
@@ -14,6 +15,7 @@ const ShortServer = Type.Partial(Type.Pick(Server, ['name', 'owner', 'resource_u
 
 export function serverRoutes(r: Routes, svc: Services): ServerCommands {
   const servers = new ServerCommands(svc);
+  const wire = new WireObjects(PartialServer, ListEnvelope(PartialServer), renderServer, (actor, objs) => svc.decorationsMany(actor, 'servers', objs), new WireCache(svc.config.wireCacheMb * 1024 * 1024));
 
   r.get('/servers/', { tags, summary: 'List servers', schema: { querystring: ListQuerystring, response: { 200: ListEnvelope(ShortServer) } } }, async ({ actor, query }) => {
     const q = parseListQuery(query, LIST);
@@ -24,6 +26,7 @@ export function serverRoutes(r: Routes, svc: Services): ServerCommands {
   r.get('/servers/detail/', { tags, summary: 'List servers in full', schema: { querystring: ListQuerystring, response: { 200: ListEnvelope(PartialServer) } } }, async ({ actor, query }) => {
     const q = parseListQuery(query, LIST);
     const { total, items } = await servers.list(actor, q);
+    if (!query.fields) return wire.list(actor, q, total, items);
     const out = [];
     for (const s of await servers.renderMany(actor, items)) out.push(selectFields(s, query));
     return envelope(out, q, total);
@@ -37,9 +40,10 @@ export function serverRoutes(r: Routes, svc: Services): ServerCommands {
     servers.availabilityGroup(actor, params.uuid!),
   );
 
-  r.get('/servers/:uuid/', { tags, summary: 'Get a server', schema: { params: UuidParams, response: { 200: PartialServer } } }, async ({ actor, params, query }) =>
-    selectFields(await servers.render(actor, await servers.load(actor, params.uuid!)), query),
-  );
+  r.get('/servers/:uuid/', { tags, summary: 'Get a server', schema: { params: UuidParams, response: { 200: PartialServer } } }, async ({ actor, params, query }) => {
+    const s = await servers.load(actor, params.uuid!);
+    return query.fields ? selectFields(await servers.render(actor, s), query) : wire.one(actor, s);
+  });
 
   r.get('/servers/:uuid/runtime/', { tags, summary: 'Runtime of a running server', schema: { params: UuidParams, response: { 200: ServerRuntime } } }, async ({ actor, params }) =>
     servers.runtime(actor, params.uuid!),

@@ -77,14 +77,21 @@ export class DocumentTable<T extends { uuid: string }> {
     return this.dialect.db;
   }
 
+  /** The document is parsed when first read: a list page whose wire bytes are cached never reads it. */
   private toStored(row: any): Stored<T> {
+    let doc: T | undefined;
     return {
       seq: Number(row.seq),
       uuid: row.uuid,
       owner: row.owner ?? null,
       status: row.status,
       version: Number(row.version),
-      doc: JSON.parse(row.data),
+      get doc(): T {
+        return (doc ??= JSON.parse(row.data) as T);
+      },
+      set doc(value: T) {
+        doc = value;
+      },
       row,
     };
   }

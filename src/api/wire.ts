@@ -1,0 +1,114 @@
+import fastJson from 'fast-json-stringify';
+import type { Actor } from '../commands/servers.ts';
+import type { Decorations } from '../services.ts';
+import type { Stored } from '../store/documents.ts';
+import { Reply } from './http.ts';
+
+const JSON_TYPE = { 'content-type': 'application/json; charset=utf-8' };
+const COMMA = Buffer.from(',');
+const CLOSE = Buffer.from(']}');
+
+interface Entry {
+  version: number;
+  status: string;
+  runtime: unknown;
+  tagged: boolean;
+  bytes: Buffer;
+}
+
+/**
+ * The wire bytes of objects as their owners see them, least recently used dropped past `maxBytes`. An entry holds
+ * while its row has the version (which every write of the document bumps), status and runtime it was made from;
+ * those come with the row a request reads anyway, so a write through any API node is seen at once.
+ */
+export class WireCache {
+  private readonly entries = new Map<string, Entry>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  fresh(s: Stored<unknown>): Entry | undefined {
+    const e = this.entries.get(s.uuid);
+    if (!e) return undefined;
+    if (e.version !== s.version || e.status !== s.status || e.runtime !== (s.row.runtime ?? null)) {
+      this.drop(s.uuid, e);
+      return undefined;
+    }
+    this.entries.delete(s.uuid);
+    this.entries.set(s.uuid, e);
+    return e;
+  }
+
+  put(s: Stored<unknown>, tagged: boolean, bytes: Buffer): void {
+    if (bytes.length > this.maxBytes) return;
+    const old = this.entries.get(s.uuid);
+    if (old) this.drop(s.uuid, old);
+    this.entries.set(s.uuid, { version: s.version, status: s.status, runtime: s.row.runtime ?? null, tagged, bytes });
+    this.bytes += bytes.length;
+    for (const [uuid, e] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.drop(uuid, e);
+    }
+  }
+
+  private drop(uuid: string, e: Entry): void {
+    this.entries.delete(uuid);
+    this.bytes -= e.bytes.length;
+  }
+}
+
+const TAGGED = [true];
+
+/**
+ * Answers GETs of one kind of object as bytes: each object rendered and serialised by its route's schema once per
+ * change, then reused by every list page and GET that shows it unchanged to its owner. Objects shown with jobs,
+ * grantees or to a grantee are rendered afresh, as are requests with `fields=`.
+ */
+export class WireObjects<T extends { tags: unknown[] }> {
+  private readonly serialize: (o: unknown) => string;
+  private readonly envelope: (o: unknown) => string;
+
+  constructor(
+    itemSchema: unknown,
+    envelopeSchema: unknown,
+    private readonly render: (s: Stored<T>, deco: Decorations) => unknown,
+    private readonly decorate: (actor: Actor, objs: Array<{ uuid: string; owner: string | null; doc?: { tags?: unknown[] }; busy?: boolean }>) => Promise<Map<string, Decorations>>,
+    private readonly cache: WireCache,
+  ) {
+    this.serialize = fastJson(itemSchema as any);
+    this.envelope = fastJson(envelopeSchema as any);
+  }
+
+  async many(actor: Actor, list: Stored<T>[]): Promise<Buffer[]> {
+    const fresh = list.map((s) => (s.owner === actor.user ? this.cache.fresh(s) : undefined));
+    // A cached object's tags are known without parsing its document: whether it has any decides the grantees query.
+    const deco = await this.decorate(
+      actor,
+      list.map((s, i) => (fresh[i] ? { uuid: s.uuid, owner: s.owner, busy: s.busy, doc: { tags: fresh[i].tagged ? TAGGED : [] } } : s)),
+    );
+    return list.map((s, i) => {
+      const d = deco.get(s.uuid) ?? {};
+      const plain = s.owner === actor.user && !d.jobs?.length && !d.grantees?.length && !d.permissions?.length && d.tags === undefined;
+      if (plain && fresh[i]) return fresh[i].bytes;
+      const bytes = Buffer.from(this.serialize(this.render(s, d)));
+      if (plain) this.cache.put(s, s.doc.tags.length > 0, bytes);
+      return bytes;
+    });
+  }
+
+  async one(actor: Actor, s: Stored<T>): Promise<Reply> {
+    const [bytes] = await this.many(actor, [s]);
+    return new Reply(200, bytes, JSON_TYPE);
+  }
+
+  async list(actor: Actor, q: { limit: number; offset: number }, total: number, items: Stored<T>[]): Promise<Reply> {
+    const head = this.envelope({ meta: { limit: q.limit, offset: q.offset, total_count: total }, objects: [] });
+    const parts: Buffer[] = [Buffer.from(head.slice(0, head.lastIndexOf('[') + 1))];
+    for (const [i, bytes] of (await this.many(actor, items)).entries()) {
+      if (i > 0) parts.push(COMMA);
+      parts.push(bytes);
+    }
+    parts.push(CLOSE);
+    return new Reply(200, Buffer.concat(parts), JSON_TYPE);
+  }
+}
