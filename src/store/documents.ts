@@ -120,7 +120,9 @@ export class DocumentTable<T extends { uuid: string }> {
     const [row] = await this.byUuid.execute(trx, uuid);
     if (!row) return undefined;
     const { busy, ...columns } = row as Record<string, unknown>;
-    return { ...this.toStored(columns), busy: busy === true || Number(busy) === 1 };
+    const stored = this.toStored(columns);
+    stored.busy = busy === true || Number(busy) === 1;
+    return stored;
   }
 
   async getMany(uuids: string[], trx: Kysely<any> = this.db): Promise<Stored<T>[]> {

@@ -5,22 +5,45 @@ import { Kysely, SqliteDialect } from 'kysely';
 import type { Dialect } from '../index.ts';
 import { rowCountTriggers } from './row-counts.ts';
 
+/** What Kysely's SQLite driver calls on a statement. */
+type Runnable = Pick<Database.Statement, 'reader' | 'all' | 'run' | 'iterate'>;
+
 /**
  * Kysely prepares every query anew; preparing costs more than running our small indexed queries. Statements are
  * reusable (queries run one at a time on the connection), so keep them by their SQL text.
  */
 function cacheStatements(database: Database.Database, max = 2000): void {
   const prepare = database.prepare.bind(database);
-  const cache = new Map<string, Database.Statement>();
-  (database as { prepare: (sql: string) => Database.Statement }).prepare = (sql: string) => {
+  const cache = new Map<string, Runnable>();
+  (database as unknown as { prepare: (sql: string) => Runnable }).prepare = (sql: string) => {
     let stmt = cache.get(sql);
     if (!stmt) {
-      stmt = prepare(sql);
+      stmt = rowsBuiltInJs(prepare(sql));
       if (cache.size >= max) cache.clear(); // statements built from IN lists of every length must not pile up
       cache.set(sql, stmt);
     }
     return stmt;
   };
+}
+
+/**
+ * better-sqlite3 builds each row object property by property in C++, which cost a page of 100 servers a third of its
+ * query time; reading rows as arrays and making the objects with a literal of the statement's columns costs little.
+ */
+function rowsBuiltInJs(stmt: Database.Statement): Runnable {
+  if (!stmt.reader) return stmt;
+  const names = stmt.columns().map((c) => c.name);
+  if (names.includes('__proto__')) return stmt;
+  const row = new Function('r', `return {${names.map((n, i) => `${JSON.stringify(n)}: r[${i}]`).join(', ')}};`) as (r: unknown[]) => unknown;
+  const raw = stmt.raw(true);
+  return {
+    reader: true,
+    all: (...params: unknown[]) => (raw.all(...params) as unknown[][]).map(row),
+    run: (...params: unknown[]) => raw.run(...params),
+    *iterate(...params: unknown[]) {
+      for (const r of raw.iterate(...params) as IterableIterator<unknown[]>) yield row(r);
+    },
+  } as Runnable;
 }
 
 export function openSqlite(dataDir: string): Dialect {
