@@ -55,9 +55,9 @@ export function openSqlite(dataDir: string): Dialect {
   database.pragma('synchronous = FULL');
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
+  const dataVersion = database.prepare('PRAGMA data_version').pluck();
   cacheStatements(database);
   const db = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
-  const dataVersion = database.prepare('PRAGMA data_version').pluck();
   return {
     name: 'sqlite',
     db,
