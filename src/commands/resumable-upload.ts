@@ -102,8 +102,8 @@ export class ResumableUploads {
   }
 
   /** The chunk size an upload has fixed (by its first written chunk), if any. */
-  private async fixedChunkSize(uuid: string): Promise<number | null> {
-    const row = await this.db.selectFrom('upload_chunks').select('chunk_size').where('drive_uuid', '=', uuid).where('chunk_number', '=', 0).executeTakeFirst();
+  private async fixedChunkSize(uuid: string, trx = this.db): Promise<number | null> {
+    const row = await trx.selectFrom('upload_chunks').select('chunk_size').where('drive_uuid', '=', uuid).where('chunk_number', '=', 0).executeTakeFirst();
     return row ? Number(row.chunk_size) : null;
   }
 
@@ -157,10 +157,14 @@ export class ResumableUploads {
     if (await this.received(uuid, chunk.number)) return d;
     if (!this.uploading(d)) throw errors.permission(`Drive ${uuid} is not being uploaded (status "${d.status}")`);
     // First writer fixes the chunk size, so that no two chunk sizes ever write over each other's ranges.
-    await this.db.insertInto('upload_chunks').values({ drive_uuid: uuid, chunk_number: 0, chunk_size: chunk.size }).onConflict((oc) => oc.doNothing()).execute();
-    if ((await this.fixedChunkSize(uuid)) !== chunk.size) throw errors.invalid('resumableChunkSize', `This upload's chunks are of another size than ${chunk.size} bytes`);
+    if ((await this.recordChunk(uuid, 0, chunk.size)) !== chunk.size) throw errors.invalid('resumableChunkSize', `This upload's chunks are of another size than ${chunk.size} bytes`);
     try {
-      if (!(await this.svc.storage.writeChunk(uuid, at.offset, data, at.length))) return (await this.svc.store.drives.get(uuid)) ?? d;
+      if (!(await this.svc.storage.writeChunk(uuid, at.offset, data, at.length))) {
+        // The .part is gone: the upload completed, or the drive was deleted meanwhile.
+        const now = await this.svc.store.drives.get(uuid);
+        if (!now) throw errors.notFound('Drive');
+        return now;
+      }
     } catch (e) {
       // A failed first chunk leaves the chunk size open again.
       const any = await this.db.selectFrom('upload_chunks').select('chunk_number').where('drive_uuid', '=', uuid).where('chunk_number', '>', 0).executeTakeFirst();
@@ -168,9 +172,26 @@ export class ResumableUploads {
       if (e instanceof ChunkLengthError) throw errors.invalid('file', e.message);
       throw e;
     }
-    await this.db.insertInto('upload_chunks').values({ drive_uuid: uuid, chunk_number: chunk.number, chunk_size: chunk.size }).onConflict((oc) => oc.doNothing()).execute();
+    await this.recordChunk(uuid, chunk.number, chunk.size);
     await this.completeIfWhole(d);
     return (await this.svc.store.drives.get(uuid)) ?? d;
+  }
+
+  /**
+   * Records a chunk only while its drive exists: the drive's row is locked in the same transaction, and a drive's
+   * delete removes its row before its chunks (svc.deleteDrive), so a chunk landing as its drive is deleted either
+   * commits first (and goes with the drive) or finds no drive (404). No row outlives its drive. Returns the upload's
+   * chunk size as fixed then (read with the drive locked, so never a size its delete has just removed).
+   */
+  private async recordChunk(uuid: string, chunkNumber: number, chunkSize: number): Promise<number | null> {
+    const store = this.svc.store;
+    const found = await store.transaction(async (trx) => {
+      if (!(await store.dialect.lockRows(trx.selectFrom('drives').select('uuid').where('uuid', '=', uuid)).executeTakeFirst())) return null;
+      await trx.insertInto('upload_chunks').values({ drive_uuid: uuid, chunk_number: chunkNumber, chunk_size: chunkSize }).onConflict((oc) => oc.doNothing()).execute();
+      return { fixed: await this.fixedChunkSize(uuid, trx) };
+    });
+    if (!found) throw errors.notFound('Drive');
+    return found.fixed;
   }
 
   /** The drive is whole when every chunk of the fixed size is in: then its image takes its place. */
