@@ -96,33 +96,31 @@ export class DocumentTable<T extends { uuid: string }> {
     };
   }
 
-  private readonly byUuid = new Prepared((db, uuid: string) =>
-    db
-      .selectFrom(this.table)
-      .select(this.selected)
-      .select((eb: any) =>
+  /** Whether a started job works on the row: every rendering of a resource shows its jobs. */
+  private readonly busy = (eb: any) =>
+    eb
+      .exists(
         eb
-          .exists(
-            eb
-              .selectFrom('job_resources as jr')
-              .innerJoin('jobs as j', 'j.uuid', 'jr.job_uuid')
-              .select('jr.job_uuid')
-              .whereRef('jr.resource_uuid', '=', `${this.table}.uuid`)
-              .where('j.status', '=', 'started'),
-          )
-          .as('busy'),
+          .selectFrom('job_resources as jr')
+          .innerJoin('jobs as j', 'j.uuid', 'jr.job_uuid')
+          .select('jr.job_uuid')
+          .whereRef('jr.resource_uuid', '=', `${this.table}.uuid`)
+          .where('j.status', '=', 'started'),
       )
-      .where('uuid', '=', uuid),
-  );
+      .as('busy');
+
+  private readonly byUuid = new Prepared((db, uuid: string) => db.selectFrom(this.table).select(this.selected).select(this.busy).where('uuid', '=', uuid));
+
+  private toStoredWithBusy(row: Record<string, unknown>): Stored<T> {
+    const stored = this.toStored(row);
+    stored.busy = row.busy === true || Number(row.busy) === 1;
+    return stored;
+  }
 
   /** One object by uuid, in one query with whether a job works on it (every GET of a resource asks both). */
   async get(uuid: string, trx: Kysely<any> = this.db): Promise<Stored<T> | undefined> {
     const [row] = await this.byUuid.execute(trx, uuid);
-    if (!row) return undefined;
-    const { busy, ...columns } = row as Record<string, unknown>;
-    const stored = this.toStored(columns);
-    stored.busy = busy === true || Number(busy) === 1;
-    return stored;
+    return row ? this.toStoredWithBusy(row as Record<string, unknown>) : undefined;
   }
 
   async getMany(uuids: string[], trx: Kysely<any> = this.db): Promise<Stored<T>[]> {
@@ -261,14 +259,14 @@ export class DocumentTable<T extends { uuid: string }> {
       );
     }
     const total = await this.count(base, q, trx);
-    let page = base.select(this.selected);
+    let page = base.select(this.selected).select(this.busy);
     if (q.orderBy && (this.filterable.has(q.orderBy.column) || q.orderBy.column === 'seq'))
       page = page.orderBy(q.orderBy.column, q.orderBy.desc ? 'desc' : 'asc');
     page = page.orderBy('seq');
     if (q.limit > 0) page = page.limit(q.limit);
     if (q.offset > 0) page = q.limit > 0 ? page.offset(q.offset) : this.dialect.offsetOnly(page, q.offset);
     const rows = await page.execute();
-    return { total, items: rows.map((r: any) => this.toStored(r)) };
+    return { total, items: rows.map((r: any) => this.toStoredWithBusy(r)) };
   }
 
   /** total_count: an owner's whole table comes from row_counts (one row read); a filtered list counts its matches. */
