@@ -223,7 +223,20 @@ export class DocumentTable<T extends { uuid: string }> {
         .execute();
   }
 
+  /** A page of one owner's objects, unfiltered: what clients ask for most, so built and compiled once. */
+  private readonly ownerPage = new Prepared((db, owner: string, limit: number, offset: number) =>
+    db.selectFrom(this.table).select(this.selected).select(this.busy).where('owner', '=', owner).orderBy('seq').limit(limit).offset(offset),
+  );
+
+  private readonly ownerCount = new Prepared((db, owner: string) => db.selectFrom('row_counts').select('n').where('tbl', '=', this.table).where('owner_key', '=', owner));
+
   async list(q: ListQuery, trx: Kysely<any> = this.db): Promise<{ total: number; items: Stored<T>[] }> {
+    const plain = !q.orUuids?.length && !q.uuids && !q.tags.length && !q.tagNames.length && !q.orderBy && !q.conditions.some((c) => this.filterable.has(c.column));
+    if (plain && this.counted && typeof q.owner === 'string' && q.limit > 0) {
+      const [count] = await this.ownerCount.execute(trx, q.owner);
+      const rows = await this.ownerPage.execute(trx, q.owner, q.limit, q.offset);
+      return { total: Number((count as { n?: unknown } | undefined)?.n ?? 0), items: rows.map((r: any) => this.toStoredWithBusy(r)) };
+    }
     let base = trx.selectFrom(this.table);
     if (q.owner !== undefined && q.orUuids?.length) {
       const owner = q.owner;
