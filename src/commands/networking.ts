@@ -252,20 +252,28 @@ export class NetworkCommands {
       if (seen.has(ip)) throw errors.invalid(point, `IP address ${ip} is given to two NICs of this server`);
       seen.add(ip);
       if (had.has(ip)) continue;
-      const owned = isIpv4(ip) ? await this.store.ips.get(ip, trx) : undefined;
+      // The row is locked before it is read: two requests attaching one address take turns (the second sees the
+      // first), and a sweep freeing it either went first (the row is gone) or waits and then sees this server.
+      const owned = isIpv4(ip) && (await this.lockRow('ips', ip, trx)) ? await this.store.ips.get(ip, trx) : undefined;
       if (!owned || !(await this.svc.access.canUse(actor, 'ips', owned, trx))) throw errors.ipNotYours(ip, point);
-      // Writing the row locks it: two requests attaching one address take turns, and the second sees the first.
-      await this.store.ips.setColumns(ip, {}, trx);
       const users = (await this.serversUsingIp(ip, trx)).filter((s) => s !== def.uuid);
       if (users.length) throw errors.ipInUse(ip, users[0]!, point);
     }
     const hadVlans = new Set(previous?.nics.map((n) => n.vlan) ?? []);
     for (const n of def.nics) {
       if (!n.vlan || hadVlans.has(n.vlan)) continue;
-      const v = await this.store.vlans.get(n.vlan, trx);
+      const v = (await this.lockRow('vlans', n.vlan, trx)) ? await this.store.vlans.get(n.vlan, trx) : undefined;
       if (!v || !(await this.svc.access.canUse(actor, 'vlans', v, trx))) throw errors.vlanNotYours(n.vlan);
     }
   };
+
+  /**
+   * Locks an IP's or VLAN's row until the transaction ends; false when there is none. Attaching one to a server and
+   * freeing it both lock it first, so they exclude each other (SQLite's single writer already does).
+   */
+  private async lockRow(kind: 'ips' | 'vlans', uuid: string, trx: Kysely<any>): Promise<boolean> {
+    return !!(await this.store.dialect.lockRows(trx.selectFrom(kind).select('uuid').where('uuid', '=', uuid)).executeTakeFirst());
+  }
 
   // ---- /subscriptions/ ----
 
@@ -553,7 +561,8 @@ export class NetworkCommands {
   /**
    * Gives an ended chain's IP or VLAN back to the pool once no server uses it. Every API node sweeps, so sweeps race:
    * the check and the delete are one transaction, and only the sweep whose delete removed the row announces it (one
-   * event, one audit entry). An object held by another chain (sold again since) is not this chain's to free.
+   * event, one audit entry). An object held by another chain (sold again since) is not this chain's to free. The row
+   * is locked before the check, as a server write attaching it does, so a server never keeps a freed address.
    */
   private async release(sub: SubscriptionDoc, chain: Set<number>): Promise<void> {
     const obj = sub.subscribed_object;
@@ -561,6 +570,7 @@ export class NetworkCommands {
     const kind = sub.resource === 'ip' ? 'ips' : 'vlans';
     const table = sub.resource === 'ip' ? this.store.ips : this.store.vlans;
     const freed = await this.store.transaction(async (trx) => {
+      if (!(await this.lockRow(kind, obj, trx))) return null;
       const held = await table.get(obj, trx);
       if (!held || held.doc.subscription === null || !chain.has(held.doc.subscription)) return null;
       const users = kind === 'ips' ? await this.serversUsingIp(obj, trx) : await this.serversInVlan(obj, trx);
