@@ -18,6 +18,9 @@ interface Lease {
   owner: string;
 }
 
+/** Status of an IP or VLAN whose subscription chain ended while a server used it (otherwise ''). */
+const ENDED = 'ended';
+
 const subscriptionRef = (id: number | null) => (id === null ? null : { id, resource_uri: `${API}/subscriptions/${id}/` });
 
 /** Static addresses a definition's NICs use, with the field that names them. */
@@ -255,7 +258,8 @@ export class NetworkCommands {
       // The row is locked before it is read: two requests attaching one address take turns (the second sees the
       // first), and a sweep freeing it either went first (the row is gone) or waits and then sees this server.
       const owned = isIpv4(ip) && (await this.lockRow('ips', ip, trx)) ? await this.store.ips.get(ip, trx) : undefined;
-      if (!owned || !(await this.svc.access.canUse(actor, 'ips', owned, trx))) throw errors.ipNotYours(ip, point);
+      // An address whose subscription ended is only kept for the server still using it.
+      if (!owned || owned.status === ENDED || !(await this.svc.access.canUse(actor, 'ips', owned, trx))) throw errors.ipNotYours(ip, point);
       const users = (await this.serversUsingIp(ip, trx)).filter((s) => s !== def.uuid);
       if (users.length) throw errors.ipInUse(ip, users[0]!, point);
     }
@@ -263,7 +267,7 @@ export class NetworkCommands {
     for (const n of def.nics) {
       if (!n.vlan || hadVlans.has(n.vlan)) continue;
       const v = (await this.lockRow('vlans', n.vlan, trx)) ? await this.store.vlans.get(n.vlan, trx) : undefined;
-      if (!v || !(await this.svc.access.canUse(actor, 'vlans', v, trx))) throw errors.vlanNotYours(n.vlan);
+      if (!v || v.status === ENDED || !(await this.svc.access.canUse(actor, 'vlans', v, trx))) throw errors.vlanNotYours(n.vlan);
     }
   };
 
@@ -549,12 +553,23 @@ export class NetworkCommands {
     if (!obj || !OBJECT_RESOURCES.includes(sub.resource)) return;
     const table = sub.resource === 'ip' ? this.store.ips : this.store.vlans;
     const held = await table.get(obj);
-    if (held && (held.doc as { subscription: number | null }).subscription !== heir) await table.update({ ...held.doc, subscription: heir } as any);
+    if (held && ((held.doc as { subscription: number | null }).subscription !== heir || held.status === ENDED)) await table.update({ ...held.doc, subscription: heir } as any, { status: '' });
   }
 
-  /** Every account's ended subscriptions, as the background sweep does it (`OPENSIGMA_SUBSCRIPTION_SWEEP_MS`). */
+  /**
+   * Every account's ended subscriptions, as the background sweep does it (`OPENSIGMA_SUBSCRIPTION_SWEEP_MS`): the
+   * accounts with a subscription still running, and those holding an IP or VLAN whose chain ended while a server used
+   * it, so it is freed once the server lets go even if the account never calls again.
+   */
   async sweepAll(): Promise<void> {
-    const rows = (await this.store.db.selectFrom('subscriptions').select('owner').distinct().where('status', '!=', 'expired').execute()) as Array<{ owner: string }>;
+    const db = this.store.db;
+    const rows = (await db
+      .selectFrom('subscriptions')
+      .select('owner')
+      .where('status', '!=', 'expired')
+      .union(db.selectFrom('ips').select('owner').where('status', '=', ENDED))
+      .union(db.selectFrom('vlans').select('owner').where('status', '=', ENDED))
+      .execute()) as Array<{ owner: string }>;
     for (const r of rows) await this.sweep(r.owner);
   }
 
@@ -562,7 +577,8 @@ export class NetworkCommands {
    * Gives an ended chain's IP or VLAN back to the pool once no server uses it. Every API node sweeps, so sweeps race:
    * the check and the delete are one transaction, and only the sweep whose delete removed the row announces it (one
    * event, one audit entry). An object held by another chain (sold again since) is not this chain's to free. The row
-   * is locked before the check, as a server write attaching it does, so a server never keeps a freed address.
+   * is locked before the check, as a server write attaching it does, so a server never keeps a freed address. One
+   * still in use is marked `ended`: no server may newly attach it, and sweepAll visits its account until it is freed.
    */
   private async release(sub: SubscriptionDoc, chain: Set<number>): Promise<void> {
     const obj = sub.subscribed_object;
@@ -574,7 +590,12 @@ export class NetworkCommands {
       const held = await table.get(obj, trx);
       if (!held || held.doc.subscription === null || !chain.has(held.doc.subscription)) return null;
       const users = kind === 'ips' ? await this.serversUsingIp(obj, trx) : await this.serversInVlan(obj, trx);
-      if (users.length || !(await table.delete(obj, trx))) return null;
+      if (users.length) {
+        // Held over: kept for the server, marked so that the background sweep comes back for it.
+        if (held.status !== ENDED) await table.setColumns(obj, { status: ENDED }, trx);
+        return null;
+      }
+      if (!(await table.delete(obj, trx))) return null;
       return { owner: held.owner };
     });
     if (freed) this.svc.publish(kind, obj, freed.owner, 'deleted');

@@ -8,6 +8,7 @@ import { scaleout } from './migrations/005_scaleout.ts';
 import { operationLookups } from './migrations/007_operation_lookups.ts';
 import { uploadChunks } from './migrations/006_upload_chunks.ts';
 import { credentialChanges } from './migrations/008_credential_changes.ts';
+import { endedNetworkObjects } from './migrations/009_ended_network_objects.ts';
 
 /** The ordered list of migrations. Append, never edit a released one. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -20,6 +21,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '006_upload_chunks': uploadChunks(dialect),
     '007_operation_lookups': operationLookups(dialect),
     '008_credential_changes': credentialChanges(dialect),
+    '009_ended_network_objects': endedNetworkObjects(dialect),
   };
 }
 
