@@ -84,6 +84,13 @@ async function main(): Promise<void> {
     rows.push({ name: 'POST start+stop pairs', r: pairs, note: `${(100 - (100 * pairs.non2xx) / Math.max(1, pairs.total)).toFixed(0)}% accepted, the rest 403 (not yet stopped)` });
     await os1.stop();
 
+    // The rows above reuse each server's serialised answer; this one renders every server of every page anew.
+    say('GET /servers/detail/?limit=100 without the wire cache');
+    os1 = await startOpensigma(dataDir, { ...env, OPENSIGMA_WIRE_CACHE_MB: '0' });
+    const uncached = await load({ url: `${os1.url}/servers/detail/?limit=100`, durationS: DURATION, headers: AUTH }, os1.cpuSeconds);
+    rows.push({ name: `GET /servers/detail/?limit=100 (${SMALL / 1000}k servers), wire cache off`, r: uncached });
+    await os1.stop();
+
     say(`seeding up to ${BIG} servers`);
     t = performance.now();
     await seedServers(dataDir, EMAIL, PASSWORD, BIG - SMALL);
