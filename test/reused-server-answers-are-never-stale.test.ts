@@ -1,6 +1,9 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { Type } from 'typebox';
 import { databases, minimalServer, startServer, waitFor, waitForStatus, type TestServer } from './helpers/harness.ts';
+import { WireCache, WireObjects } from '../src/api/wire.ts';
+import { ListEnvelope } from '../src/api/schemas.ts';
 
 // GETs and list pages reuse the serialised answer of a server that has not changed (the wire cache); `?fields=` of
 // every key is always rendered afresh, so it is the reference the reused bytes are held to.
@@ -93,3 +96,53 @@ for (const db of databases()) {
     });
   });
 }
+
+for (const db of databases()) {
+  describe(`a wire cache smaller than a page still answers every server right [${db.name}]`, () => {
+    let t: TestServer;
+    const uuids: string[] = [];
+
+    before(async () => {
+      // About two servers' worth: every page evicts what the pages before it reused, while they are being answered.
+      t = await startServer({ OPENSIGMA_WIRE_CACHE_MB: '0.002' }, db);
+      for (let i = 0; i < 4; i++) uuids.push((await t.call('POST', '/servers/', minimalServer(`small-${i}`))).body.objects[0].uuid);
+    });
+    after(async () => t?.close());
+
+    test('concurrent pages, GETs and edits', async () => {
+      for (let round = 0; round < 12; round++) {
+        const renamed = uuids[round % uuids.length]!;
+        const before = (await t.call('GET', `/servers/${renamed}/`)).body;
+        const answers = await Promise.all([
+          ...Array.from({ length: 8 }, (_, i) => t.call('GET', `/servers/detail/?limit=2&offset=${i % 3}`)),
+          ...uuids.map((u) => t.call('GET', `/servers/${u}/`)),
+          t.call('PUT', `/servers/${renamed}/`, { ...before, name: `small-renamed-${round}` }),
+        ]);
+        for (const a of answers) assert.equal(a.status, 200, a.text);
+        const page = (await t.call('GET', '/servers/detail/?limit=0')).body.objects;
+        assert.deepEqual(page.map((s: any) => s.uuid), uuids);
+        assert.equal(page[round % uuids.length].name, `small-renamed-${round}`);
+        const keys = Object.keys(page[0]).join(',');
+        assert.deepEqual(page, (await t.call('GET', `/servers/detail/?limit=0&fields=${keys}`)).body.objects);
+      }
+    });
+  });
+}
+
+test('an entry evicted while its page is being answered still answers that page', async () => {
+  const Item = Type.Object({ uuid: Type.String(), name: Type.String() });
+  const row = (uuid: string, name: string) => ({ seq: 1, uuid, owner: 'me', status: 'stopped', version: 1, row: {}, doc: { uuid, name, tags: [] } });
+  const cache = new WireCache(60); // room for two entries
+  const wire = new WireObjects<{ uuid: string; name: string; tags: unknown[] }>(Item, ListEnvelope(Item), (s) => ({ uuid: s.uuid, name: s.doc.name }), async (_a, objs) => new Map(objs.map((o) => [o.uuid, {}])), cache);
+  const actor = { user: 'me' };
+  const read = async () => ({ total: 1, items: [row('a', 'first')] });
+  await wire.list(actor, { limit: 1, offset: 0 }, read); // cached
+  const answer = await wire.list(actor, { limit: 1, offset: 0 }, async (reusable) => {
+    assert.equal(reusable({ uuid: 'a', version: 1, status: 'stopped', busy: false }), true);
+    // Another request fills the cache meanwhile, evicting a's entry.
+    await wire.list(actor, { limit: 2, offset: 0 }, async () => ({ total: 2, items: [row('b', 'second'), row('c', 'third')] }));
+    const keyOnly = { ...row('a', 'first'), get doc(): never { throw new Error('the document of a was not read'); } };
+    return { total: 1, items: [keyOnly] };
+  });
+  assert.deepEqual(JSON.parse(String(answer.body)), { meta: { limit: 1, offset: 0, total_count: 1 }, objects: [{ uuid: 'a', name: 'first' }] });
+});

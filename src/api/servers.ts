@@ -25,8 +25,8 @@ export function serverRoutes(r: Routes, svc: Services): ServerCommands {
 
   r.get('/servers/detail/', { tags, summary: 'List servers in full', schema: { querystring: ListQuerystring, response: { 200: ListEnvelope(PartialServer) } } }, async ({ actor, query }) => {
     const q = parseListQuery(query, LIST);
+    if (!query.fields) return wire.list(actor, q, (reusable) => servers.listReusing(actor, q, reusable));
     const { total, items } = await servers.list(actor, q);
-    if (!query.fields) return wire.list(actor, q, total, items);
     const out = [];
     for (const s of await servers.renderMany(actor, items)) out.push(selectFields(s, query));
     return envelope(out, q, total);

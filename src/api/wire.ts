@@ -1,7 +1,7 @@
 import fastJson from 'fast-json-stringify';
-import type { Actor } from '../commands/servers.ts';
+import { showsRuntime, type Actor } from '../commands/servers.ts';
 import type { Decorations } from '../services.ts';
-import type { Stored } from '../store/documents.ts';
+import type { PageKey, Stored } from '../store/documents.ts';
 import { Reply } from './http.ts';
 
 const JSON_TYPE = { 'content-type': 'application/json; charset=utf-8' };
@@ -30,7 +30,7 @@ export class WireCache {
   fresh(s: Stored<unknown>): Entry | undefined {
     const e = this.entries.get(s.uuid);
     if (!e) return undefined;
-    if (e.version !== s.version || e.status !== s.status || e.runtime !== (s.row.runtime ?? null)) {
+    if (e.version !== s.version || e.status !== s.status || (showsRuntime(s.status) && e.runtime !== (s.row.runtime ?? null))) {
       this.drop(s.uuid, e);
       return undefined;
     }
@@ -39,11 +39,20 @@ export class WireCache {
     return e;
   }
 
+  /**
+   * The entry that answers for an object known only by its page key: one with no runtime to compare, no job, and no
+   * tags (so no grantees, which only tags bring, can have appeared since).
+   */
+  holding(k: PageKey): Entry | undefined {
+    const e = this.entries.get(k.uuid);
+    return e !== undefined && !e.tagged && !k.busy && !showsRuntime(k.status) && e.version === k.version && e.status === k.status ? e : undefined;
+  }
+
   put(s: Stored<unknown>, tagged: boolean, bytes: Buffer): void {
     if (bytes.length > this.maxBytes) return;
     const old = this.entries.get(s.uuid);
     if (old) this.drop(s.uuid, old);
-    this.entries.set(s.uuid, { version: s.version, status: s.status, runtime: s.row.runtime ?? null, tagged, bytes });
+    this.entries.set(s.uuid, { version: s.version, status: s.status, runtime: showsRuntime(s.status) ? (s.row.runtime ?? null) : null, tagged, bytes });
     this.bytes += bytes.length;
     for (const [uuid, e] of this.entries) {
       if (this.bytes <= this.maxBytes) break;
@@ -79,8 +88,9 @@ export class WireObjects<T extends { tags: unknown[] }> {
     this.envelope = fastJson(envelopeSchema as any);
   }
 
-  async many(actor: Actor, list: Stored<T>[]): Promise<Buffer[]> {
-    const fresh = list.map((s) => (s.owner === actor.user ? this.cache.fresh(s) : undefined));
+  /** `held`: entries taken for objects read without their documents, which must be answered from them. */
+  private async many(actor: Actor, list: Stored<T>[], held?: Map<string, Entry>): Promise<Buffer[]> {
+    const fresh = list.map((s) => held?.get(s.uuid) ?? (s.owner === actor.user ? this.cache.fresh(s) : undefined));
     // A cached object's tags are known without parsing its document: whether it has any decides the grantees query.
     const deco = await this.decorate(
       actor,
@@ -101,10 +111,24 @@ export class WireObjects<T extends { tags: unknown[] }> {
     return new Reply(200, bytes, JSON_TYPE);
   }
 
-  async list(actor: Actor, q: { limit: number; offset: number }, total: number, items: Stored<T>[]): Promise<Reply> {
+  /**
+   * A list page. `read` lists the actor's objects; given `reusable`, it may leave out the documents of the objects it
+   * accepts (DocumentTable.listReusing), whose entries are then held for this answer whatever other requests evict.
+   */
+  async list(
+    actor: Actor,
+    q: { limit: number; offset: number },
+    read: (reusable: (k: PageKey) => boolean) => Promise<{ total: number; items: Stored<T>[] }>,
+  ): Promise<Reply> {
+    const held = new Map<string, Entry>();
+    const { total, items } = await read((k) => {
+      const e = this.cache.holding(k);
+      if (e) held.set(k.uuid, e);
+      return e !== undefined;
+    });
     const head = this.envelope({ meta: { limit: q.limit, offset: q.offset, total_count: total }, objects: [] });
     const parts: Buffer[] = [Buffer.from(head.slice(0, head.lastIndexOf('[') + 1))];
-    for (const [i, bytes] of (await this.many(actor, items)).entries()) {
+    for (const [i, bytes] of (await this.many(actor, items, held)).entries()) {
       if (i > 0) parts.push(COMMA);
       parts.push(bytes);
     }

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import { newMac, randomPassword } from '../domain/ids.ts';
 import { isUuid, ownerRef, ref } from '../domain/refs.ts';
 import { readBool, readString, withoutTags } from '../domain/input.ts';
-import type { ListQuery, Stored } from '../store/documents.ts';
+import type { ListQuery, PageKey, Stored } from '../store/documents.ts';
 import { placeServer } from '../compute/scheduler.ts';
 import { OPS_CHANNEL, type ServerRuntime } from '../compute/node.ts';
 import type { OperationKind } from '../store/operations.ts';
@@ -57,10 +57,12 @@ export function renderRuntime(rt: ServerRuntime | null) {
 }
 
 /** The full wire object of a server. */
+/** A server shows its runtime while running or stopping; otherwise its runtime column cannot change its answer. */
+export const showsRuntime = (status: string) => status === 'running' || status === 'stopping';
+
 export function renderServer(s: Stored<ServerDef>, extra: { jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[]; tags?: unknown[] } = {}) {
   const d = s.doc;
-  const running = s.status === 'running' || s.status === 'stopping';
-  const rt = running && s.row.runtime ? (JSON.parse(String(s.row.runtime)) as ServerRuntime) : null;
+  const rt = showsRuntime(s.status) && s.row.runtime ? (JSON.parse(String(s.row.runtime)) as ServerRuntime) : null;
   const runtime = renderRuntime(rt);
   return {
     allocation_pool: d.allocation_pool,
@@ -140,6 +142,11 @@ export class ServerCommands {
 
   async list(actor: Actor, q: ListQuery) {
     return this.store.servers.list({ ...q, ...(await this.svc.access.listScope(actor, 'servers')) });
+  }
+
+  /** list(), leaving out the documents of the objects `reusable` accepts (see DocumentTable.listReusing). */
+  async listReusing(actor: Actor, q: ListQuery, reusable: (k: PageKey) => boolean) {
+    return this.store.servers.listReusing({ ...q, ...(await this.svc.access.listScope(actor, 'servers')) }, reusable);
   }
 
   async render(actor: Actor, s: Stored<ServerDef>) {

@@ -42,6 +42,28 @@ export interface Stored<T> {
   busy?: boolean;
 }
 
+/** What a list page says of each object before its document is read. */
+export interface PageKey {
+  uuid: string;
+  version: number;
+  status: string;
+  busy: boolean;
+}
+
+function keyOnly<T>(owner: string, k: PageKey & { seq: number }): Stored<T> {
+  return {
+    seq: k.seq,
+    uuid: k.uuid,
+    owner,
+    status: k.status,
+    version: k.version,
+    row: { uuid: k.uuid, version: k.version, status: k.status },
+    get doc(): T {
+      throw new Error(`the document of ${k.uuid} was not read`);
+    },
+  };
+}
+
 const now = () => new Date().toISOString();
 
 /** Columns every document table has and every read returns. */
@@ -230,12 +252,55 @@ export class DocumentTable<T extends { uuid: string }> {
 
   private readonly ownerCount = new Prepared((db, owner: string) => db.selectFrom('row_counts').select('n').where('tbl', '=', this.table).where('owner_key', '=', owner));
 
-  async list(q: ListQuery, trx: Kysely<any> = this.db): Promise<{ total: number; items: Stored<T>[] }> {
+  /** The keys of a page of one owner's objects (for servers, read from an index that holds them all). */
+  private readonly ownerPageKeys = new Prepared((db, owner: string, limit: number, offset: number) =>
+    db.selectFrom(this.table).select(['seq', 'uuid', 'version', 'status']).select(this.busy).where('owner', '=', owner).orderBy('seq').limit(limit).offset(offset),
+  );
+
+  /** An owner's unfiltered page: the query clients send most. */
+  private ownerPageOf(q: ListQuery): string | null {
     const plain = !q.orUuids?.length && !q.uuids && !q.tags.length && !q.tagNames.length && !q.orderBy && !q.conditions.some((c) => this.filterable.has(c.column));
-    if (plain && this.counted && typeof q.owner === 'string' && q.limit > 0) {
-      const [count] = await this.ownerCount.execute(trx, q.owner);
-      const rows = await this.ownerPage.execute(trx, q.owner, q.limit, q.offset);
-      return { total: Number((count as { n?: unknown } | undefined)?.n ?? 0), items: rows.map((r: any) => this.toStoredWithBusy(r)) };
+    return plain && this.counted && typeof q.owner === 'string' && q.limit > 0 ? q.owner : null;
+  }
+
+  private async ownerTotal(owner: string, trx: Kysely<any>): Promise<number> {
+    const [count] = await this.ownerCount.execute(trx, owner);
+    return Number((count as { n?: unknown } | undefined)?.n ?? 0);
+  }
+
+  /**
+   * list(), except that on an owner's unfiltered page the objects `reusable` accepts by their keys come without their
+   * document (reading it throws): the caller still holds what it made of them. The others are read whole.
+   */
+  async listReusing(q: ListQuery, reusable: (key: PageKey) => boolean, trx: Kysely<any> = this.db): Promise<{ total: number; items: Stored<T>[] }> {
+    const owner = this.ownerPageOf(q);
+    if (owner === null) return this.list(q, trx);
+    const total = await this.ownerTotal(owner, trx);
+    const keys = (await this.ownerPageKeys.execute(trx, owner, q.limit, q.offset)).map((r: any): PageKey & { seq: number } => ({
+      seq: Number(r.seq),
+      uuid: r.uuid,
+      version: Number(r.version),
+      status: r.status,
+      busy: r.busy === true || Number(r.busy) === 1,
+    }));
+    const reuse = keys.map(reusable);
+    const whole = new Map((await this.getMany(keys.filter((_, i) => !reuse[i]).map((k) => k.uuid), trx)).map((s) => [s.uuid, s]));
+    const items: Stored<T>[] = [];
+    keys.forEach((k, i) => {
+      const s = reuse[i] ? keyOnly<T>(owner, k) : whole.get(k.uuid); // gone since the keys were read: left out
+      if (!s) return;
+      s.busy = k.busy;
+      items.push(s);
+    });
+    return { total, items };
+  }
+
+  async list(q: ListQuery, trx: Kysely<any> = this.db): Promise<{ total: number; items: Stored<T>[] }> {
+    const owner = this.ownerPageOf(q);
+    if (owner !== null) {
+      const total = await this.ownerTotal(owner, trx);
+      const rows = await this.ownerPage.execute(trx, owner, q.limit, q.offset);
+      return { total, items: rows.map((r: any) => this.toStoredWithBusy(r)) };
     }
     let base = trx.selectFrom(this.table);
     if (q.owner !== undefined && q.orUuids?.length) {

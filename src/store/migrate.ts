@@ -9,6 +9,7 @@ import { operationLookups } from './migrations/007_operation_lookups.ts';
 import { uploadChunks } from './migrations/006_upload_chunks.ts';
 import { credentialChanges } from './migrations/008_credential_changes.ts';
 import { endedNetworkObjects } from './migrations/009_ended_network_objects.ts';
+import { serverPageKeys } from './migrations/010_server_page_keys.ts';
 
 /** The ordered list of migrations. Append, never edit a released one. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -22,6 +23,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '007_operation_lookups': operationLookups(dialect),
     '008_credential_changes': credentialChanges(dialect),
     '009_ended_network_objects': endedNetworkObjects(dialect),
+    '010_server_page_keys': serverPageKeys(dialect),
   };
 }
 
