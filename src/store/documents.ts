@@ -50,19 +50,25 @@ export interface PageKey {
   busy: boolean;
 }
 
-function keyOnly<T>(owner: string, k: PageKey & { seq: number }): Stored<T> {
-  return {
-    seq: k.seq,
-    uuid: k.uuid,
-    owner,
-    status: k.status,
-    version: k.version,
-    row: { uuid: k.uuid, version: k.version, status: k.status },
-    get doc(): T {
-      throw new Error(`the document of ${k.uuid} was not read`);
-    },
-  };
+/** An object of a page read without its document (a class: a page makes a hundred of them). */
+class KeyOnly<T> implements Stored<T> {
+  readonly row: Record<string, unknown>;
+  busy?: boolean;
+  constructor(
+    readonly seq: number,
+    readonly uuid: string,
+    readonly owner: string,
+    readonly status: string,
+    readonly version: number,
+  ) {
+    this.row = { uuid, version, status };
+  }
+  get doc(): T {
+    throw new Error(`the document of ${this.uuid} was not read`);
+  }
 }
+
+const keyOnly = <T>(owner: string, k: PageKey & { seq: number }): Stored<T> => new KeyOnly<T>(k.seq, k.uuid, owner, k.status, k.version);
 
 const now = () => new Date().toISOString();
 
