@@ -6,7 +6,7 @@ import type { ServerDef } from '../domain/server-definition.ts';
 import { isoSeconds } from '../domain/ids.ts';
 import { ref } from '../domain/refs.ts';
 import type { EventBus } from '../events.ts';
-import { DriverError, type GuestSpec, type HypervisorDriver } from '../hypervisor/driver.ts';
+import { DriverError, usedUpBy, type GuestSpec, type HypervisorDriver } from '../hypervisor/driver.ts';
 import type { Store } from '../store/index.ts';
 import type { Operation, OperationKind } from '../store/operations.ts';
 import { findImage } from '../storage/images.ts';
@@ -61,7 +61,10 @@ export class ComputeNode {
   ) {
     this.identity = agentIdentity(config.dataDir, config.hostName);
     this.agentId = this.identity.id;
-    for (const [host, driver] of hosts) driver.onEvent((e) => void this.onGuestGone(host, e.uuid, e.type).catch((err) => this.log.error(err)));
+    for (const [host, driver] of hosts) {
+      driver.onEvent((e) => void this.onGuestGone(host, e.uuid, e.type).catch((err) => this.log.error(err)));
+      driver.onUsedUp?.(async (uuid, keys) => void (await this.transitionUsingUp(uuid, keys)));
+    }
   }
 
   get hostNames(): string[] {
@@ -218,8 +221,8 @@ export class ComputeNode {
           if (!(e instanceof DriverError && e.code === 'not_found')) {
             // The guest may still run: show what the host says rather than a stopping that never ends.
             if (await this.isUp(driver, op.server_uuid)) {
-              if (await this.store.servers.transition(op.server_uuid, ['stopping'], 'running')) this.publish(op.server_uuid, s.owner, 'stop_failed');
-            } else await this.markStopped(op.server_uuid, s.owner);
+              if (await this.transitionUsingUp(op.server_uuid, usedUpBy(e), { from: ['stopping'], to: 'running' })) this.publish(op.server_uuid, s.owner, 'stop_failed');
+            } else await this.markStopped(op.server_uuid, s.owner, ACTIVE, usedUpBy(e));
             throw e;
           }
         }
@@ -229,7 +232,10 @@ export class ComputeNode {
       case 'shutdown':
         return this.acpiShutdown(driver, op.server_uuid, s?.owner ?? null);
       case 'restart': {
-        await driver.reset(op.server_uuid);
+        await driver.reset(op.server_uuid).catch(async (e: unknown) => {
+          await this.transitionUsingUp(op.server_uuid, usedUpBy(e));
+          throw e;
+        });
         const rt = s?.row.runtime ? (JSON.parse(String(s.row.runtime)) as ServerRuntime) : null;
         if (rt) {
           rt.active_since = isoSeconds(new Date());
@@ -281,7 +287,7 @@ export class ComputeNode {
     } catch (e) {
       if (this.store.dialect.isConnectionLoss(e)) throw e; // not the guest's failure: the operation runs again
       await releaseAddresses(this.store.db, def.uuid);
-      await this.store.servers.transition(def.uuid, ['starting'], 'stopped', { host: null, runtime: null });
+      await this.transitionUsingUp(def.uuid, usedUpBy(e), { from: ['starting'], to: 'stopped', extra: { host: null, runtime: null } });
       this.publish(def.uuid, owner, 'start_failed');
       throw e;
     }
@@ -359,7 +365,7 @@ export class ComputeNode {
         await this.markStopped(uuid, owner);
         return;
       }
-      await driver.pressPowerButton(uuid).catch(() => {});
+      await driver.pressPowerButton(uuid).catch((e: unknown) => this.transitionUsingUp(uuid, usedUpBy(e)));
       await new Promise((r) => setTimeout(r, 1000));
     }
     if (await this.isUp(driver, uuid)) {
@@ -368,12 +374,29 @@ export class ComputeNode {
   }
 
   /** The guest is off: the server is stopped, if it still is in one of `from` (what the caller saw). */
-  private async markStopped(uuid: string, owner: string | null, from: string[] = ACTIVE): Promise<void> {
-    if (!(await this.store.servers.transition(uuid, from, 'stopped', { host: null, runtime: null }))) return;
+  private async markStopped(uuid: string, owner: string | null, from: string[] = ACTIVE, usedUp: string[] = []): Promise<void> {
+    if (!(await this.transitionUsingUp(uuid, usedUp, { from, to: 'stopped', extra: { host: null, runtime: null } }))) return;
     await this.consoles.get(uuid)?.close();
     this.consoles.delete(uuid);
     await releaseAddresses(this.store.db, uuid);
     this.publish(uuid, owner, 'stopped');
+  }
+
+  /**
+   * transition() that also removes from the server's meta the one-shot keys a driver used up (sim_fail_next, ...), in
+   * the same write: the instruction is spent exactly when its effect is recorded. Without `change`, only removes them.
+   */
+  private async transitionUsingUp(uuid: string, keys: string[], change?: { from: string[]; to: string; extra?: Record<string, unknown> }): Promise<boolean> {
+    if (keys.length === 0) return change ? this.store.servers.transition(uuid, change.from, change.to, change.extra) : true;
+    for (;;) {
+      const s = await this.store.servers.get(uuid);
+      if (!s || (change && !change.from.includes(s.status))) return false;
+      if (!change && !keys.some((k) => k in s.doc.meta)) return true;
+      const meta = Object.fromEntries(Object.entries(s.doc.meta).filter(([k]) => !keys.includes(k)));
+      const status = change ? { status: change.to, expectedStatus: change.from, extra: change.extra } : {};
+      // A concurrent edit of the server moved its version: read it again rather than write over it.
+      if (await this.store.servers.update({ ...s.doc, meta }, { expectedVersion: s.version, ...status })) return true;
+    }
   }
 
   private async onGuestGone(host: string, uuid: string, why: string): Promise<void> {

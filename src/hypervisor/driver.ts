@@ -117,6 +117,12 @@ export interface HypervisorDriver {
   openVnc(uuid: string, password: string): Promise<{ port: number }>;
   closeVnc(uuid: string): Promise<void>;
   onEvent(listener: (e: GuestEvent) => void): void;
+  /**
+   * For drivers that obey one-shot instructions in a guest's meta (the sim's sim_hang_next) whose effect leaves no
+   * failure to record: before acting on one, the driver calls `record` and waits for it, and the control plane
+   * removes the keys from the server, so the instruction acts once even across a restart.
+   */
+  onUsedUp?(record: (uuid: string, keys: string[]) => Promise<void>): void;
   /** Releases the driver's own resources. Guests keep running where the hypervisor allows it. */
   close(): Promise<void>;
 }
@@ -125,7 +131,13 @@ export class DriverError extends Error {
   constructor(
     message: string,
     readonly code: 'capacity' | 'failed' | 'not_found' | 'invalid' = 'failed',
+    /** Meta keys of one-shot instructions this failure used up (the sim's sim_fail_next): the control plane removes
+     * them from the server in the write that records the failure, so they act once, across restarts too. */
+    readonly usedUp: string[] = [],
   ) {
     super(message);
   }
 }
+
+/** The one-shot meta keys an error used up (none unless it is a DriverError that says so). */
+export const usedUpBy = (e: unknown): string[] => (e instanceof DriverError ? e.usedUp : []);

@@ -26,9 +26,8 @@ interface SimGuest {
   uuid: string;
   state: 'running' | 'off';
   activeSince: string;
+  /** As started; a fault used up on the running guest is removed from its meta here too. */
   spec: GuestSpec;
-  /** Which (op, meta value) faults were already consumed, so a fault fires once per setting. */
-  consumed: string[];
 }
 
 export interface SimOptions {
@@ -80,28 +79,33 @@ export class SimDriver implements HypervisorDriver {
     return new Promise((r) => setTimeout(r, this.opts.delayMs));
   }
 
-  /** Applies sim_fail_next / sim_hang_next for `op`. */
-  private async fault(uuid: string, meta: Record<string, string>, op: string): Promise<void> {
-    const g = this.guestsById.get(uuid);
-    const consumed = g?.consumed ?? this.pendingConsumed.get(uuid) ?? [];
+  /**
+   * Applies sim_fail_next / sim_hang_next for `op`. The sim remembers nothing of a fault it fired at a guest that
+   * does not run: the control plane removes the key from the server (a failure carries it in `usedUp`, a hang is
+   * recorded before it hangs), and the next start's meta comes from the server. A running guest's own copy of its
+   * meta loses the key here.
+   */
+  private async fault(uuid: string, meta: Record<string, string>, op: string, running?: SimGuest): Promise<void> {
     for (const [key, kind] of [
       [SIM_META.failNext, 'fail'],
       [SIM_META.hangNext, 'hang'],
     ] as const) {
-      const token = `${kind}:${op}:${meta[key]}`;
-      if (meta[key] === op && !consumed.includes(token)) {
-        consumed.push(token);
-        if (g) {
-          g.consumed = consumed;
-          this.persist();
-        } else this.pendingConsumed.set(uuid, consumed);
-        if (kind === 'fail') throw new DriverError(`simulated failure of ${op}`);
-        await new Promise<void>(() => {}); // hangs forever, as a stuck hypervisor would
+      if (meta[key] !== op) continue;
+      if (running) {
+        delete running.spec.meta[key];
+        this.persist();
       }
+      if (kind === 'fail') throw new DriverError(`simulated failure of ${op}`, 'failed', [key]);
+      await this.recordUsedUp?.(uuid, [key]);
+      await new Promise<void>(() => {}); // hangs forever, as a stuck hypervisor would
     }
   }
 
-  private readonly pendingConsumed = new Map<string, string[]>();
+  private recordUsedUp: ((uuid: string, keys: string[]) => Promise<void>) | null = null;
+
+  onUsedUp(record: (uuid: string, keys: string[]) => Promise<void>): void {
+    this.recordUsedUp = record;
+  }
 
   async start(spec: GuestSpec): Promise<void> {
     const existing = this.guestsById.get(spec.uuid);
@@ -113,9 +117,7 @@ export class SimDriver implements HypervisorDriver {
       throw new DriverError('host is out of capacity', 'capacity');
     await this.fault(spec.uuid, spec.meta, 'start');
     await this.phase();
-    const consumed = existing?.consumed ?? this.pendingConsumed.get(spec.uuid) ?? [];
-    this.pendingConsumed.delete(spec.uuid);
-    this.guestsById.set(spec.uuid, { uuid: spec.uuid, state: 'running', activeSince: new Date().toISOString(), spec, consumed });
+    this.guestsById.set(spec.uuid, { uuid: spec.uuid, state: 'running', activeSince: new Date().toISOString(), spec: { ...spec, meta: { ...spec.meta } } });
     this.persist();
   }
 
@@ -138,14 +140,14 @@ export class SimDriver implements HypervisorDriver {
 
   async powerOff(uuid: string): Promise<void> {
     const g = this.running(uuid);
-    await this.fault(uuid, g.spec.meta, 'stop');
+    await this.fault(uuid, g.spec.meta, 'stop', g);
     await this.phase();
     this.off(uuid);
   }
 
   async pressPowerButton(uuid: string): Promise<void> {
     const g = this.running(uuid);
-    await this.fault(uuid, g.spec.meta, 'shutdown');
+    await this.fault(uuid, g.spec.meta, 'shutdown', g);
     if (g.spec.meta[SIM_META.acpi] === 'ignore') return;
     const delay = this.opts.acpiDelayMs ?? this.opts.delayMs;
     setTimeout(() => {
@@ -155,7 +157,7 @@ export class SimDriver implements HypervisorDriver {
 
   async reset(uuid: string): Promise<void> {
     const g = this.running(uuid);
-    await this.fault(uuid, g.spec.meta, 'restart');
+    await this.fault(uuid, g.spec.meta, 'restart', g);
     await this.phase();
     g.activeSince = new Date().toISOString();
     this.shells.get(uuid)?.reboot();
