@@ -138,7 +138,7 @@ test('an entry evicted while its page is being answered still answers that page'
   const read = async () => ({ total: 1, items: [row('a', 'first')] });
   await wire.list(actor, { limit: 1, offset: 0 }, read); // cached
   const answer = await wire.list(actor, { limit: 1, offset: 0 }, async (reusable) => {
-    assert.equal(reusable({ uuid: 'a', version: 1, status: 'stopped', busy: false }), true);
+    assert.equal(reusable!({ uuid: 'a', version: 1, status: 'stopped', busy: false }), true);
     // Another request fills the cache meanwhile, evicting a's entry.
     await wire.list(actor, { limit: 2, offset: 0 }, async () => ({ total: 2, items: [row('b', 'second'), row('c', 'third')] }));
     const keyOnly = { ...row('a', 'first'), get doc(): never { throw new Error('the document of a was not read'); } };

@@ -27,6 +27,10 @@ export class WireCache {
 
   constructor(private readonly maxBytes: number) {}
 
+  get enabled(): boolean {
+    return this.maxBytes > 0;
+  }
+
   fresh(s: Stored<unknown>): Entry | undefined {
     const e = this.entries.get(s.uuid);
     if (!e) return undefined;
@@ -118,14 +122,18 @@ export class WireObjects<T extends { tags: unknown[] }> {
   async list(
     actor: Actor,
     q: { limit: number; offset: number },
-    read: (reusable: (k: PageKey) => boolean) => Promise<{ total: number; items: Stored<T>[] }>,
+    read: (reusable: ((k: PageKey) => boolean) | null) => Promise<{ total: number; items: Stored<T>[] }>,
   ): Promise<Reply> {
     const held = new Map<string, Entry>();
-    const { total, items } = await read((k) => {
-      const e = this.cache.holding(k);
-      if (e) held.set(k.uuid, e);
-      return e !== undefined;
-    });
+    const { total, items } = await read(
+      this.cache.enabled
+        ? (k) => {
+            const e = this.cache.holding(k);
+            if (e) held.set(k.uuid, e);
+            return e !== undefined;
+          }
+        : null,
+    );
     const head = this.envelope({ meta: { limit: q.limit, offset: q.offset, total_count: total }, objects: [] });
     const parts: Buffer[] = [Buffer.from(head.slice(0, head.lastIndexOf('[') + 1))];
     for (const [i, bytes] of (await this.many(actor, items, held)).entries()) {

@@ -145,7 +145,7 @@ export class ServerCommands {
   }
 
   /** list(), leaving out the documents of the objects `reusable` accepts (see DocumentTable.listReusing). */
-  async listReusing(actor: Actor, q: ListQuery, reusable: (k: PageKey) => boolean) {
+  async listReusing(actor: Actor, q: ListQuery, reusable: ((k: PageKey) => boolean) | null) {
     return this.store.servers.listReusing({ ...q, ...(await this.svc.access.listScope(actor, 'servers')) }, reusable);
   }
 

@@ -278,9 +278,9 @@ export class DocumentTable<T extends { uuid: string }> {
    * list(), except that on an owner's unfiltered page the objects `reusable` accepts by their keys come without their
    * document (reading it throws): the caller still holds what it made of them. The others are read whole.
    */
-  async listReusing(q: ListQuery, reusable: (key: PageKey) => boolean, trx: Kysely<any> = this.db): Promise<{ total: number; items: Stored<T>[] }> {
+  async listReusing(q: ListQuery, reusable: ((key: PageKey) => boolean) | null, trx: Kysely<any> = this.db): Promise<{ total: number; items: Stored<T>[] }> {
     const owner = this.ownerPageOf(q);
-    if (owner === null) return this.list(q, trx);
+    if (owner === null || reusable === null) return this.list(q, trx);
     const total = await this.ownerTotal(owner, trx);
     const keys = (await this.ownerPageKeys.execute(trx, owner, q.limit, q.offset)).map((r: any): PageKey & { seq: number } => ({
       seq: Number(r.seq),
@@ -290,6 +290,8 @@ export class DocumentTable<T extends { uuid: string }> {
       busy: r.busy === true || Number(r.busy) === 1,
     }));
     const reuse = keys.map(reusable);
+    // Nothing to reuse (a page seen for the first time): the page query reads every row in one pass of the index.
+    if (!reuse.includes(true)) return { total, items: (await this.ownerPage.execute(trx, owner, q.limit, q.offset)).map((r: any) => this.toStoredWithBusy(r)) };
     const whole = new Map((await this.getMany(keys.filter((_, i) => !reuse[i]).map((k) => k.uuid), trx)).map((s) => [s.uuid, s]));
     const items: Stored<T>[] = [];
     keys.forEach((k, i) => {
