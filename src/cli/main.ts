@@ -19,6 +19,27 @@ function withSettings(cmd: Command): Command {
   return cmd;
 }
 
+/** A mistake in the command line: said in one line, without a stack trace. */
+class UsageError extends Error {}
+
+/** --password PW, or --password-stdin, which keeps the password out of the process list and the shell's history. */
+function withPassword(cmd: Command): Command {
+  return cmd.option('--password <pw>', 'the password').option('--password-stdin', 'read the password from standard input (its first line)');
+}
+
+async function passwordOf(opts: { password?: string; passwordStdin?: boolean }): Promise<string> {
+  if (opts.password !== undefined && opts.passwordStdin) throw new UsageError('give --password or --password-stdin, not both');
+  if (!opts.passwordStdin) {
+    if (opts.password === undefined) throw new UsageError('a password is needed: --password PW or --password-stdin');
+    return opts.password;
+  }
+  let input = '';
+  for await (const chunk of process.stdin) input += chunk;
+  const password = input.split(/\r?\n/)[0]!;
+  if (!password) throw new UsageError('standard input held no password');
+  return password;
+}
+
 async function openStore(opts: Record<string, unknown>) {
   const config = loadConfig(overridesFrom(opts));
   return { config, store: await Store.open(config.databaseUrl, config.dataDir) };
@@ -68,15 +89,16 @@ export async function main(argv: string[]): Promise<void> {
   });
 
   const user = program.command('user').description('manage users');
-  withSettings(user.command('add <email>').description('create a user (works while the server runs)').requiredOption('--password <pw>', 'the password')).action(
+  withPassword(withSettings(user.command('add <email>').description('create a user (works while the server runs)'))).action(
     async (email: string, opts) => {
+      const password = await passwordOf(opts);
       const { store } = await openStore(opts);
       try {
         if (await store.users.byEmail(email)) {
-          console.error(`user ${email} exists already (change its password with: opensigma user set-password ${email} --password PW)`);
+          console.error(`user ${email} exists already (change its password with: opensigma user set-password ${email} --password-stdin)`);
           process.exitCode = 1;
         } else {
-          const u = await store.users.create(email, opts.password);
+          const u = await store.users.create(email, password);
           console.log(`created user ${u.email} (${u.uuid})`);
         }
       } finally {
@@ -85,15 +107,15 @@ export async function main(argv: string[]): Promise<void> {
     },
   );
 
-  withSettings(
-    user
-      .command('set-password <email>')
-      .description("change a user's password (works while the server runs: the old one stops working at once on every node)")
-      .requiredOption('--password <pw>', 'the new password'),
+  withPassword(
+    withSettings(
+      user.command('set-password <email>').description("change a user's password (works while the server runs: the old one stops working at once on every node)"),
+    ),
   ).action(async (email: string, opts) => {
+    const password = await passwordOf(opts);
     const { store } = await openStore(opts);
     try {
-      if (await store.users.setPassword(email, opts.password)) console.log(`changed the password of ${email.toLowerCase()}`);
+      if (await store.users.setPassword(email, password)) console.log(`changed the password of ${email.toLowerCase()}`);
       else {
         console.error(`no user ${email}`);
         process.exitCode = 1;
@@ -120,5 +142,11 @@ export async function main(argv: string[]): Promise<void> {
     }
   });
 
-  await program.parseAsync(argv);
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`opensigma: ${e.message}`);
+    process.exitCode = 2;
+  }
 }

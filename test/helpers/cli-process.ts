@@ -9,12 +9,29 @@ const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 
 
 /** A CLI command (`user add`, `token create`, ...) as a separate process against a running test server's data. */
 export async function cli(t: TestServer, ...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, [BIN, ...args], { env: cliEnv(t), timeout: 60000 });
+  return stdout;
+}
+
+function cliEnv(t: TestServer): Record<string, string> {
   const env: Record<string, string> = { ...process.env, OPENSIGMA_DATA: t.dataDir, OPENSIGMA_LOG_LEVEL: 'silent' } as Record<string, string>;
   delete env.OPENSIGMA_ADMIN_EMAIL;
   delete env.OPENSIGMA_ADMIN_PASSWORD;
   if (t.config.databaseUrl) env.OPENSIGMA_DATABASE_URL = t.config.databaseUrl;
-  const { stdout } = await promisify(execFile)(process.execPath, [BIN, ...args], { env, timeout: 60000 });
-  return stdout;
+  return env;
+}
+
+/** cli() with `input` on the command's standard input. Rejects with the command's stderr if it fails. */
+export async function cliWithInput(t: TestServer, input: string, ...args: string[]): Promise<string> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: cliEnv(t), stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  child.stdin!.end(input);
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  if (code !== 0) throw new Error(`exit ${code}: ${err}`);
+  return out;
 }
 
 export async function freePort(): Promise<number> {
