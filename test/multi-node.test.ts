@@ -2,9 +2,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { WebSocket } from 'ws';
-import { dropPostgres, freshPostgres, minimalServer, waitFor } from './helpers/harness.ts';
+import { dropPostgres, freshPostgres, minimalServer, pgQuery, waitFor } from './helpers/harness.ts';
 import { startNode, runCli, type NodeProcess } from './helpers/nodes.ts';
 import { Store } from '../src/store/index.ts';
 import { EventBus, type ChangeEvent } from '../src/events.ts';
@@ -35,15 +34,7 @@ describe('multi-node on PostgreSQL', { skip: PG ? false : 'needs PostgreSQL: set
     agents[name] = n;
     return n;
   };
-  const sql = async (q: string, params: unknown[] = []) => {
-    const c = new pg.Client({ connectionString: db });
-    await c.connect();
-    try {
-      return (await c.query(q, params)).rows;
-    } finally {
-      await c.end();
-    }
-  };
+  const sql = (q: string, params: unknown[] = []) => pgQuery(db, q, params);
   const status = async (n: NodeProcess, uuid: string) => (await n.call('GET', `/servers/${uuid}/`)).body?.status;
   const waitStatus = (n: NodeProcess, uuid: string, want: string, ms = 15000) =>
     waitFor(async () => (await status(n, uuid)) === want, ms, `server ${uuid} to be ${want}`);

@@ -1,8 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import pg from 'pg';
-import { databases, dropPostgres, freshPostgres, startServer, waitFor, type TestServer } from './helpers/harness.ts';
+import { databases, dropPostgres, freshPostgres, pgQuery, startServer, waitFor, type TestServer } from './helpers/harness.ts';
 import { startNode, type NodeProcess } from './helpers/nodes.ts';
 import { NetworkCommands } from '../src/commands/networking.ts';
 import type { ChangeEvent } from '../src/events.ts';
@@ -56,15 +55,7 @@ const PG = process.env.OPENSIGMA_TEST_POSTGRES_URL;
 describe('two API nodes sweeping one PostgreSQL database free each IP once', { skip: PG ? false : 'needs PostgreSQL: set OPENSIGMA_TEST_POSTGRES_URL' }, () => {
   let dbUrl: string;
   const nodes: NodeProcess[] = [];
-  const sql = async (q: string, params: unknown[] = []) => {
-    const c = new pg.Client({ connectionString: dbUrl });
-    await c.connect();
-    try {
-      return (await c.query(q, params)).rows;
-    } finally {
-      await c.end();
-    }
-  };
+  const sql = (q: string, params: unknown[] = []) => pgQuery(dbUrl, q, params);
   before(async () => {
     dbUrl = await freshPostgres(PG!);
     const env = { OPENSIGMA_DATABASE_URL: dbUrl, OPENSIGMA_ROLE: 'api', OPENSIGMA_IP_POOL: '203.0.113.0/24', OPENSIGMA_SUBSCRIPTION_SWEEP_MS: '100' };

@@ -2,8 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import pg from 'pg';
-import { ADMIN, databases, startServer, type TestServer } from './helpers/harness.ts';
+import { ADMIN, databases, pgQuery, startServer, type TestServer } from './helpers/harness.ts';
 
 const basic = `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`;
 const CHUNK = 1024;
@@ -13,15 +12,7 @@ const PARALLEL = 8;
 
 /** upload_chunks rows of these drives, read from the database itself (not through the API). */
 async function chunkRows(t: TestServer, drives: string[]): Promise<Array<{ drive_uuid: string; chunk_number: number }>> {
-  if (t.config.databaseUrl) {
-    const c = new pg.Client({ connectionString: t.config.databaseUrl });
-    await c.connect();
-    try {
-      return (await c.query('SELECT drive_uuid, chunk_number FROM upload_chunks WHERE drive_uuid = ANY($1)', [drives])).rows;
-    } finally {
-      await c.end();
-    }
-  }
+  if (t.config.databaseUrl) return pgQuery(t.config.databaseUrl, 'SELECT drive_uuid, chunk_number FROM upload_chunks WHERE drive_uuid = ANY($1)', [drives]);
   const db = new Database(path.join(t.dataDir, 'opensigma.sqlite'), { readonly: true });
   try {
     return db.prepare(`SELECT drive_uuid, chunk_number FROM upload_chunks WHERE drive_uuid IN (${drives.map(() => '?').join(',')})`).all(...drives) as any;

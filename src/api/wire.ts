@@ -34,7 +34,7 @@ export class WireCache {
   fresh(s: Stored<unknown>): Entry | undefined {
     const e = this.entries.get(s.uuid);
     if (!e) return undefined;
-    if (e.version !== s.version || e.status !== s.status || (showsRuntime(s.status) && e.runtime !== (s.row.runtime ?? null))) {
+    if (!sameRow(e, s) || (showsRuntime(s.status) && e.runtime !== (s.row.runtime ?? null))) {
       this.drop(s.uuid, e);
       return undefined;
     }
@@ -49,7 +49,7 @@ export class WireCache {
    */
   holding(k: PageKey): Entry | undefined {
     const e = this.entries.get(k.uuid);
-    return e !== undefined && !e.tagged && !k.busy && !showsRuntime(k.status) && e.version === k.version && e.status === k.status ? e : undefined;
+    return e !== undefined && !e.tagged && !k.busy && !showsRuntime(k.status) && sameRow(e, k) ? e : undefined;
   }
 
   put(s: Stored<unknown>, tagged: boolean, bytes: Buffer): void {
@@ -69,6 +69,9 @@ export class WireCache {
     this.bytes -= e.bytes.length;
   }
 }
+
+/** Whether the row was not written since the entry was made (every write of the document bumps its version). */
+const sameRow = (e: Entry, row: { version: number; status: string }) => e.version === row.version && e.status === row.status;
 
 const TAGGED = [true];
 

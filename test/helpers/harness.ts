@@ -27,6 +27,18 @@ export interface TestServer {
 
 let pgCounter = 0;
 
+/** One statement on its own connection, straight to PostgreSQL (not through opensigma): what a test checks there. */
+export async function pgQuery(url: string, sql: string, params: unknown[] = []): Promise<any[]> {
+  const pg = (await import('pg')).default;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(sql, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
 /** A fresh database for one test server: a new SQLite dir, or a new PostgreSQL schema-less database. */
 export async function freshPostgres(url: string): Promise<string> {
   const pg = (await import('pg')).default;

@@ -1,8 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import pg from 'pg';
-import { dropPostgres, freshPostgres, minimalServer, waitFor } from './harness.ts';
+import { dropPostgres, freshPostgres, minimalServer, pgQuery, waitFor } from './harness.ts';
 import { startNode, type NodeProcess } from './nodes.ts';
 import { pgCutProxy, type CutProxy } from './pg-cut-proxy.ts';
 
@@ -43,13 +42,7 @@ export function describeStartThroughACut(opts: { suite: string; test: string; se
       assert.equal((await api!.call('POST', `/servers/${uuid}/action/?do=start`)).status, 202);
       await waitFor(async () => proxy.cuts === 1, 10000, opts.cut);
       await waitFor(async () => (await api!.call('GET', `/servers/${uuid}/`)).body?.status === 'running', 15000, 'the server to run');
-      const c = new pg.Client({ connectionString: db });
-      await c.connect();
-      try {
-        assert.deepEqual((await c.query(`SELECT kind, state FROM operations WHERE server_uuid = $1`, [uuid])).rows, [{ kind: 'start', state: 'done' }]);
-      } finally {
-        await c.end();
-      }
+      assert.deepEqual(await pgQuery(db, `SELECT kind, state FROM operations WHERE server_uuid = $1`, [uuid]), [{ kind: 'start', state: 'done' }]);
     });
   });
 }
