@@ -357,7 +357,8 @@ export class DocumentTable<T extends { uuid: string }> {
 
   /** total_count: an owner's whole table comes from row_counts (one row read); a filtered list counts its matches. */
   private async count(base: any, q: ListQuery, trx: Kysely<any>): Promise<number> {
-    const filtered = q.uuids || q.tags.length || q.tagNames.length || q.conditions.some((c) => this.filterable.has(c.column));
+    // row_counts counts an owner's own rows: objects shared with the actor (orUuids) must be counted with them.
+    const filtered = q.uuids || q.orUuids?.length || q.tags.length || q.tagNames.length || q.conditions.some((c) => this.filterable.has(c.column));
     if (this.counted && q.owner !== undefined && !filtered) return this.ownerTotal(q.owner ?? '', trx);
     const row = await base.select((eb: any) => eb.fn.countAll().as('n')).executeTakeFirst();
     return Number(row?.n ?? 0);
