@@ -89,6 +89,8 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     done();
   });
 
+  // Declared, so that setting it per request keeps the request objects' shape (and V8's fast paths) unchanged.
+  app.decorateRequest('actor', null);
   app.addHook('preHandler', async (req) => {
     const mode = req.routeOptions.config?.auth ?? 'public';
     if (mode === 'public') return;

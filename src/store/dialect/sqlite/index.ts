@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import type { Dialect } from '../index.ts';
+import { offerReadsAtOnce } from '../../prepared.ts';
 import { rowCountTriggers } from './row-counts.ts';
 
 /** What Kysely's SQLite driver calls on a statement. */
@@ -58,6 +59,13 @@ export function openSqlite(dataDir: string): Dialect {
   const dataVersion = database.prepare('PRAGMA data_version').pluck();
   cacheStatements(database);
   const db = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
+  // A read outside any transaction cannot see another's uncommitted writes on the one shared connection, and runs
+  // to its end before anything else does: it may skip Kysely's connection lock.
+  offerReadsAtOnce(db, (sql, parameters) => {
+    if (database.inTransaction) return undefined;
+    const stmt = database.prepare(sql);
+    return stmt.reader ? (stmt.all(parameters) as unknown[]) : undefined;
+  });
   return {
     name: 'sqlite',
     db,
