@@ -47,6 +47,39 @@ function rowsBuiltInJs(stmt: Database.Statement): Runnable {
   } as Runnable;
 }
 
+/**
+ * PRAGMA data_version, asked only when the write-ahead log may have changed. Every commit, of any process, writes the
+ * log: while its size and modification time stay as they were, nothing was committed, and one fstat (a fraction of
+ * the read transaction the PRAGMA opens) says so. A time within the last CLOCK_SLACK_MS is never trusted, since
+ * file times move in clock ticks: a second write within the same tick would leave it as it was.
+ */
+function externalWritesWatcher(walFile: string, dataVersion: () => number): { read: () => number; close: () => void } {
+  const CLOCK_SLACK_MS = 100;
+  let fd: number | null = null;
+  let seen = '';
+  let version = dataVersion();
+  return {
+    read() {
+      try {
+        fd ??= fs.openSync(walFile, 'r');
+        const st = fs.fstatSync(fd);
+        const key = `${st.ino}:${st.size}:${st.mtimeMs}`;
+        const settled = Date.now() - st.mtimeMs > CLOCK_SLACK_MS;
+        if (settled && key === seen) return version;
+        seen = settled ? key : '';
+      } catch {
+        fd = null; // no log yet: ask SQLite every time until there is one
+        seen = '';
+      }
+      return (version = dataVersion());
+    },
+    close() {
+      if (fd !== null) fs.closeSync(fd);
+      fd = null;
+    },
+  };
+}
+
 export function openSqlite(dataDir: string): Dialect {
   fs.mkdirSync(dataDir, { recursive: true });
   const file = path.join(dataDir, 'opensigma.sqlite');
@@ -57,6 +90,7 @@ export function openSqlite(dataDir: string): Dialect {
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
   const dataVersion = database.prepare('PRAGMA data_version').pluck();
+  const externalWrites = externalWritesWatcher(`${file}-wal`, () => dataVersion.get() as number);
   cacheStatements(database);
   const db = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
   // A read outside any transaction cannot see another's uncommitted writes on the one shared connection, and runs
@@ -84,8 +118,9 @@ export function openSqlite(dataDir: string): Dialect {
     async notify() {},
     async notifyIn() {},
     async listen() {},
-    externalWrites: () => dataVersion.get() as number,
+    externalWrites: externalWrites.read,
     async close() {
+      externalWrites.close();
       await db.destroy();
     },
   };
