@@ -1,5 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { ADMIN, databases, startServer, type TestServer } from './helpers/harness.ts';
 import { cli } from './helpers/cli-process.ts';
 
@@ -10,6 +11,17 @@ async function login(t: TestServer, email: string, password: string): Promise<st
 }
 
 const get = (url: string, headers: Record<string, string>) => fetch(`${url}/servers/`, { headers }).then((r) => r.status);
+
+/** GET over one kept-alive connection, saying which local port (so which connection) answered. */
+function getOnConnection(agent: http.Agent, url: string, email: string, password: string): Promise<{ status: number; port: number }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${url}/servers/`, { agent, auth: `${email}:${password}` }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode!, port: req.socket!.localPort! }));
+    });
+    req.on('error', reject);
+  });
+}
 
 for (const db of databases()) {
   describe(`a password change ends the cached Basic credentials at once [${db.name}]`, () => {
@@ -43,6 +55,25 @@ for (const db of databases()) {
         body: JSON.stringify({ username: email, password: 'old-password' }),
       });
       assert.equal(relogin.status, 401);
+    });
+
+    test('credentials verified on a kept-alive connection end there too', async () => {
+      const email = 'keeps-connection@example.com';
+      await cli(t, 'user', 'add', email, '--password', 'old-password');
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const first = await getOnConnection(agent, t.api, email, 'old-password');
+        const again = await getOnConnection(agent, t.api, email, 'old-password');
+        assert.deepEqual([first.status, again.status], [200, 200]);
+        await cli(t, 'user', 'set-password', email, '--password', 'new-password');
+        const after = await getOnConnection(agent, t.api, email, 'old-password');
+        assert.equal(after.port, first.port, 'the same connection');
+        assert.equal(after.status, 401);
+        assert.equal((await getOnConnection(agent, t.api, email, 'new-password')).status, 200);
+        assert.equal((await getOnConnection(agent, t.api, email, 'other-password')).status, 401);
+      } finally {
+        agent.destroy();
+      }
     });
 
     test('`opensigma user set-password` of a missing user fails and changes nothing', async () => {

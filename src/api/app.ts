@@ -91,12 +91,27 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
 
   // Declared, so that setting it per request keeps the request objects' shape (and V8's fast paths) unchanged.
   app.decorateRequest('actor', null);
-  app.addHook('preHandler', async (req) => {
+  // A client on a kept-alive connection, already known, costs neither a promise nor a hash.
+  app.addHook('preHandler', (req, _reply, done) => {
     const mode = req.routeOptions.config?.auth ?? 'public';
-    if (mode === 'public') return;
-    const actor = await auth.authenticate(req, mode);
-    (req as any).actor = actor;
-    await limiter.check(actor.user, req.method);
+    if (mode === 'public') return done();
+    try {
+      const known = auth.knownOnConnection(req);
+      if (known) {
+        (req as any).actor = known;
+        const later = limiter.check(known.user, req.method);
+        // (a callback hook must not return its promise: Fastify would go on twice)
+        if (later) later.then(() => done(), done);
+        else done();
+        return;
+      }
+    } catch (e) {
+      return done(e as Error);
+    }
+    auth.authenticate(req, mode).then((actor) => {
+      (req as any).actor = actor;
+      return limiter.check(actor.user, req.method);
+    }).then(() => done(), done);
   });
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {

@@ -23,20 +23,33 @@ export function parseCookies(header: string | undefined): Record<string, string>
  */
 export class Authenticator {
   private readonly basicCache = new Map<string, { user: string; until: number; generation: number }>();
+  /**
+   * The Basic credentials last verified on each connection. A keep-alive client sends the same header every time:
+   * one string comparison then stands for decoding, hashing and the cache lookup. Held no longer than the connection.
+   */
+  private readonly byConnection = new WeakMap<object, { header: string; user: string; until: number; generation: number }>();
 
   constructor(private readonly svc: Services) {}
 
-  async checkPassword(email: string, password: string): Promise<string | null> {
+  /** The actor of a request whose Basic credentials were verified on its connection, as long as that still holds. */
+  knownOnConnection(req: FastifyRequest): Actor | undefined {
+    const hit = this.byConnection.get(req.raw.socket);
+    if (!hit || hit.header !== req.headers.authorization || hit.until <= Date.now()) return undefined;
+    return hit.generation === this.svc.store.users.credentialsGenerationNow() ? { user: hit.user } : undefined;
+  }
+
+  async checkPassword(email: string, password: string): Promise<{ user: string; until: number; generation: number } | null> {
     const key = sha256(`${email.toLowerCase()}\0${password}`);
     // Taken before the user is read: a password change after this point makes the entry stale at the next check.
     const generation = await this.svc.store.users.credentialsGeneration();
     const hit = this.basicCache.get(key);
-    if (hit && hit.generation === generation && hit.until > Date.now()) return hit.user;
+    if (hit && hit.generation === generation && hit.until > Date.now()) return hit;
     const u = await this.svc.store.users.byEmail(email);
     if (!u || !(await verifyPassword(password, u.password_hash))) return null;
     if (this.basicCache.size > 10_000) this.basicCache.clear();
-    this.basicCache.set(key, { user: u.uuid, until: Date.now() + CACHE_MS, generation });
-    return u.uuid;
+    const entry = { user: u.uuid, until: Date.now() + CACHE_MS, generation };
+    this.basicCache.set(key, entry);
+    return entry;
   }
 
   async authenticate(req: FastifyRequest, mode: 'user' | 'basic-only'): Promise<Actor> {
@@ -47,9 +60,10 @@ export class Authenticator {
         const decoded = Buffer.from(value, 'base64').toString('utf8');
         const i = decoded.indexOf(':');
         if (i < 0) throw errors.unauthorized();
-        const user = await this.checkPassword(decoded.slice(0, i), decoded.slice(i + 1));
-        if (!user) throw errors.unauthorized();
-        return { user };
+        const verified = await this.checkPassword(decoded.slice(0, i), decoded.slice(i + 1));
+        if (!verified) throw errors.unauthorized();
+        this.byConnection.set(req.raw.socket, { ...verified, header: h });
+        return { user: verified.user };
       }
       if (/^bearer$/i.test(scheme) && value && mode !== 'basic-only') {
         const t = await this.svc.store.users.resolveToken(value, 'api');

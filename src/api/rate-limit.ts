@@ -25,7 +25,8 @@ export class RateLimiter {
 
   constructor(private readonly svc: Services) {}
 
-  async check(user: string, method: string): Promise<void> {
+  /** Throws when over the limit; a promise only where the answer needs the database (several API nodes). */
+  check(user: string, method: string): Promise<void> | undefined {
     const limits = this.svc.config.rateLimits;
     const m = (method === 'HEAD' ? 'GET' : method) as keyof RateLimits;
     const limit = limits[m];
@@ -39,14 +40,14 @@ export class RateLimiter {
       this.leases.clear();
       this.window = window;
     }
-    let allowed: boolean;
-    if (this.svc.store.dialect.shared) allowed = await this.take(bucket, window, limit);
-    else {
-      const count = (this.counts.get(bucket) ?? 0) + 1;
-      this.counts.set(bucket, count);
-      allowed = count <= limit;
-    }
-    if (!allowed) throw errors.rateLimited(m, retryAfter);
+    if (this.svc.store.dialect.shared)
+      return this.take(bucket, window, limit).then((allowed) => {
+        if (!allowed) throw errors.rateLimited(m, retryAfter);
+      });
+    const count = (this.counts.get(bucket) ?? 0) + 1;
+    this.counts.set(bucket, count);
+    if (count > limit) throw errors.rateLimited(m, retryAfter);
+    return undefined;
   }
 
   private async take(bucket: string, window: number, limit: number): Promise<boolean> {

@@ -98,6 +98,8 @@ export class WireObjects<T extends { tags: unknown[] }> {
   /** `held`: entries taken for objects read without their documents, which must be answered from them. */
   private async many(actor: Actor, list: Stored<T>[], held?: Map<string, Entry>): Promise<Buffer[]> {
     const fresh = list.map((s) => held?.get(s.uuid) ?? (s.owner === actor.user ? this.cache.fresh(s) : undefined));
+    // Untagged (so unshared) and, as read with the row, without a job: nothing to decorate, nothing to ask.
+    if (fresh.every((e, i) => e && !e.tagged && list[i]!.busy === false)) return fresh.map((e) => e!.bytes);
     // A cached object's tags are known without parsing its document: whether it has any decides the grantees query.
     const deco = await this.decorate(
       actor,

@@ -136,7 +136,8 @@ export class ServerCommands {
   /** The server if the actor may see it; anyone else's answers exactly like a missing one. */
   async load(actor: Actor, uuid: string, trx?: Kysely<any>): Promise<Stored<ServerDef>> {
     const s = await this.store.servers.get(uuid, trx);
-    if (!s || !(await this.svc.access.canSee(actor, 'servers', s, trx))) throw errors.notFound('Server');
+    // An owner sees his own: only others' objects ask the access policy (ACLs).
+    if (!s || (s.owner !== actor.user && !(await this.svc.access.canSee(actor, 'servers', s, trx)))) throw errors.notFound('Server');
     return s;
   }
 

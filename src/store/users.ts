@@ -36,6 +36,7 @@ export class UserRepo {
   private changesSeen: number | null = null;
   private lastExternalWrites: number | null = null;
   private watching: Promise<void> | null = null;
+  private watched = false;
 
   constructor(private readonly dialect: Dialect) {}
 
@@ -79,6 +80,7 @@ export class UserRepo {
   async credentialsGeneration(): Promise<number> {
     this.watching ??= this.watchCredentials().catch((e: unknown) => {
       this.watching = null;
+      this.watched = false;
       throw e;
     });
     await this.watching;
@@ -95,10 +97,21 @@ export class UserRepo {
     return this.generation;
   }
 
+  /**
+   * credentialsGeneration() when it can be told without a query or a wait (nothing was written by another process
+   * since the last look); undefined otherwise, and the caller asks credentialsGeneration().
+   */
+  credentialsGenerationNow(): number | undefined {
+    if (!this.watched) return undefined;
+    const external = this.dialect.externalWrites?.();
+    return external === undefined || external === this.lastExternalWrites ? this.generation : undefined;
+  }
+
   private async watchCredentials(): Promise<void> {
     // A lost listening connection may have missed a change: distrust everything cached before it.
     const bump = () => void this.generation++;
     await this.dialect.listen(CREDENTIALS_CHANNEL, bump, bump);
+    this.watched = true;
   }
 
   async byEmail(email: string): Promise<(User & { password_hash: string }) | undefined> {
