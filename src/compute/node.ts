@@ -216,7 +216,7 @@ export class ComputeNode {
       case 'stop': {
         if (!s) return;
         try {
-          await driver.powerOff(op.server_uuid);
+          await driver.powerOff(op.server_uuid, s.doc.meta);
         } catch (e) {
           if (!(e instanceof DriverError && e.code === 'not_found')) {
             // The guest may still run: show what the host says rather than a stopping that never ends.
@@ -232,7 +232,7 @@ export class ComputeNode {
       case 'shutdown':
         return this.acpiShutdown(driver, op.server_uuid, s?.owner ?? null);
       case 'restart': {
-        await driver.reset(op.server_uuid).catch(async (e: unknown) => {
+        await driver.reset(op.server_uuid, s?.doc.meta).catch(async (e: unknown) => {
           await this.transitionUsingUp(op.server_uuid, usedUpBy(e));
           throw e;
         });
@@ -365,7 +365,7 @@ export class ComputeNode {
         await this.markStopped(uuid, owner);
         return;
       }
-      await driver.pressPowerButton(uuid).catch((e: unknown) => this.transitionUsingUp(uuid, usedUpBy(e)));
+      await driver.pressPowerButton(uuid, s.doc.meta).catch((e: unknown) => this.transitionUsingUp(uuid, usedUpBy(e)));
       await new Promise((r) => setTimeout(r, 1000));
     }
     if (await this.isUp(driver, uuid)) {

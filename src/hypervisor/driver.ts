@@ -102,12 +102,15 @@ export interface HypervisorDriver {
   capacity(): HostCapacity;
   /** Boots the guest; resolves when it runs. Rejects (leaving nothing behind) if it cannot. */
   start(spec: GuestSpec): Promise<void>;
-  /** Pulls the power cord; resolves when the guest is off. */
-  powerOff(uuid: string): Promise<void>;
+  /**
+   * Pulls the power cord; resolves when the guest is off. `meta` (here and below) is the server's meta as it is now,
+   * for drivers steered by it: a running server's meta may have changed since its start.
+   */
+  powerOff(uuid: string, meta?: Record<string, string>): Promise<void>;
   /** One press of the ACPI power button. Whether the guest obeys shows later as a powered_off event. */
-  pressPowerButton(uuid: string): Promise<void>;
+  pressPowerButton(uuid: string, meta?: Record<string, string>): Promise<void>;
   /** Hard reset: the guest reboots in place. */
-  reset(uuid: string): Promise<void>;
+  reset(uuid: string, meta?: Record<string, string>): Promise<void>;
   /** Every guest the host has, running or not yet cleaned up. */
   guests(): Promise<GuestInfo[]>;
   stats(uuid: string): Promise<GuestStats | null>;

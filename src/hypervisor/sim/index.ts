@@ -15,7 +15,8 @@ import { SimShell } from './shell.ts';
 import { SimVncServer } from './vnc.ts';
 
 /**
- * Meta keys that steer a simulated guest. Any client can set them, so error paths can be tested over the wire.
+ * Meta keys that steer a simulated guest. Any client can set them, so error paths can be tested over the wire; on a
+ * running server too, where they steer its next stop, shutdown or restart.
  *  - sim_acpi: "ignore"            the guest ignores the ACPI power button
  *  - sim_fail_next: "<op>"        the next <op> (start, stop, shutdown, restart) fails
  *  - sim_hang_next: "<op>"        the next <op> never completes
@@ -138,26 +139,26 @@ export class SimDriver implements HypervisorDriver {
     if (event && !this.closed) this.events.emit('event', { uuid, type: event } satisfies GuestEvent);
   }
 
-  async powerOff(uuid: string): Promise<void> {
+  async powerOff(uuid: string, meta?: Record<string, string>): Promise<void> {
     const g = this.running(uuid);
-    await this.fault(uuid, g.spec.meta, 'stop', g);
+    await this.fault(uuid, meta ?? g.spec.meta, 'stop', g);
     await this.phase();
     this.off(uuid);
   }
 
-  async pressPowerButton(uuid: string): Promise<void> {
+  async pressPowerButton(uuid: string, meta?: Record<string, string>): Promise<void> {
     const g = this.running(uuid);
-    await this.fault(uuid, g.spec.meta, 'shutdown', g);
-    if (g.spec.meta[SIM_META.acpi] === 'ignore') return;
+    await this.fault(uuid, meta ?? g.spec.meta, 'shutdown', g);
+    if ((meta ?? g.spec.meta)[SIM_META.acpi] === 'ignore') return;
     const delay = this.opts.acpiDelayMs ?? this.opts.delayMs;
     setTimeout(() => {
       if (this.guestsById.get(uuid)?.state === 'running') this.off(uuid, 'powered_off');
     }, delay).unref();
   }
 
-  async reset(uuid: string): Promise<void> {
+  async reset(uuid: string, meta?: Record<string, string>): Promise<void> {
     const g = this.running(uuid);
-    await this.fault(uuid, g.spec.meta, 'restart', g);
+    await this.fault(uuid, meta ?? g.spec.meta, 'restart', g);
     await this.phase();
     g.activeSince = new Date().toISOString();
     this.shells.get(uuid)?.reboot();
