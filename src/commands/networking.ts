@@ -525,7 +525,11 @@ export class NetworkCommands {
   async sweep(user: string): Promise<void> {
     const now = new Date();
     const { items } = await this.store.subscriptions.list({ owner: user, conditions: [], tags: [], tagNames: [], limit: 0, offset: 0 });
+    // A chain that ended in an earlier sweep needs a release only while the account still holds its object: one
+    // query for all of them, rather than a transaction for each expired subscription in the account's history.
+    const stillHeld = await this.heldBy(user, items.filter((s) => s.status === 'expired'));
     for (const s of items) {
+      if (s.status === 'expired' && !stillHeld.has(s.doc.subscribed_object ?? '')) continue;
       const end = new Date(s.doc.end_time);
       if (s.status !== 'expired' && end > now) continue;
       if (s.status !== 'expired' && s.doc.auto_renew && s.doc.descendants.length === 0) {
@@ -545,6 +549,19 @@ export class NetworkCommands {
         await this.release(s.doc, new Set([root, ...(items.find((o) => o.seq === root)?.doc.descendants ?? s.doc.descendants)]));
       }
     }
+  }
+
+  /** Which of the IPs and VLANs of these subscriptions the account still holds. */
+  private async heldBy(user: string, subs: Array<Stored<SubscriptionDoc>>): Promise<Set<string>> {
+    const held = new Set<string>();
+    for (const [resource, table] of [['ip', 'ips'], ['vlan', 'vlans']] as const) {
+      const objects = [...new Set(subs.filter((s) => s.doc.resource === resource && s.doc.subscribed_object).map((s) => s.doc.subscribed_object!))];
+      for (let i = 0; i < objects.length; i += 500) {
+        const rows = await this.store.db.selectFrom(table).select('uuid').where('owner', '=', user).where('uuid', 'in', objects.slice(i, i + 500)).execute();
+        for (const r of rows as Array<{ uuid: string }>) held.add(r.uuid);
+      }
+    }
+    return held;
   }
 
   /** The IP or VLAN of an ended link now belongs to the next link of its chain. */
