@@ -570,7 +570,10 @@ export class NetworkCommands {
     if (!obj || !OBJECT_RESOURCES.includes(sub.resource)) return;
     const table = sub.resource === 'ip' ? this.store.ips : this.store.vlans;
     const held = await table.get(obj);
-    if (held && ((held.doc as { subscription: number | null }).subscription !== heir || held.status === ENDED)) await table.update({ ...held.doc, subscription: heir } as any, { status: '' });
+    // Only over the version read: an edit of the object meanwhile (its meta, tags) is not overwritten; the next sweep
+    // hands it over then.
+    if (held && ((held.doc as { subscription: number | null }).subscription !== heir || held.status === ENDED))
+      await table.update({ ...held.doc, subscription: heir } as any, { status: '', expectedVersion: held.version });
   }
 
   /**
