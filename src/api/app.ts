@@ -7,6 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Services } from '../services.ts';
 import { ApiError, errors } from '../errors.ts';
 import { Authenticator } from './auth.ts';
+import type { Actor } from '../commands/servers.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { readLimited, RouteTable, Routes } from './http.ts';
 import { API } from '../domain/refs.ts';
@@ -15,6 +16,10 @@ import { attachNotifications } from './notifications.ts';
 import { registerMetrics } from './metrics.ts';
 
 declare module 'fastify' {
+  interface FastifyRequest {
+    /** who is calling, set by the auth hook (null on public routes) */
+    actor: Actor | null;
+  }
   interface FastifyContextConfig {
     auth?: 'user' | 'public' | 'basic-only';
     /** the body is handed to the handler as a stream (drive uploads) */
@@ -95,23 +100,19 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   app.addHook('preHandler', (req, _reply, done) => {
     const mode = req.routeOptions.config?.auth ?? 'public';
     if (mode === 'public') return done();
+    const admit = (actor: Actor) => {
+      req.actor = actor;
+      return limiter.check(actor.user, req.method);
+    };
     try {
       const known = auth.knownOnConnection(req);
-      if (known) {
-        (req as any).actor = known;
-        const later = limiter.check(known.user, req.method);
-        // (a callback hook must not return its promise: Fastify would go on twice)
-        if (later) later.then(() => done(), done);
-        else done();
-        return;
-      }
+      const later = known ? admit(known) : auth.authenticate(req, mode).then(admit);
+      // (a callback hook must not return its promise: Fastify would go on twice)
+      if (later) later.then(() => done(), done);
+      else done();
     } catch (e) {
-      return done(e as Error);
+      done(e as Error);
     }
-    auth.authenticate(req, mode).then((actor) => {
-      (req as any).actor = actor;
-      return limiter.check(actor.user, req.method);
-    }).then(() => done(), done);
   });
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {

@@ -21,13 +21,20 @@ export function parseCookies(header: string | undefined): Record<string, string>
  * X-CSRFToken header on unsafe methods). Verified Basic credentials are cached briefly, since the hash is slow by design;
  * any password change, on any node or by the CLI, invalidates the cache before its next use.
  */
+/** Basic credentials found right: whose they are, until when that may be reused, under which credentials generation. */
+interface Verified {
+  user: string;
+  until: number;
+  generation: number;
+}
+
 export class Authenticator {
-  private readonly basicCache = new Map<string, { user: string; until: number; generation: number }>();
+  private readonly basicCache = new Map<string, Verified>();
   /**
    * The Basic credentials last verified on each connection. A keep-alive client sends the same header every time:
    * one string comparison then stands for decoding, hashing and the cache lookup. Held no longer than the connection.
    */
-  private readonly byConnection = new WeakMap<object, { header: string; user: string; until: number; generation: number }>();
+  private readonly byConnection = new WeakMap<object, Verified & { header: string }>();
 
   constructor(private readonly svc: Services) {}
 
@@ -38,7 +45,7 @@ export class Authenticator {
     return hit.generation === this.svc.store.users.credentialsGenerationNow() ? { user: hit.user } : undefined;
   }
 
-  async checkPassword(email: string, password: string): Promise<{ user: string; until: number; generation: number } | null> {
+  async checkPassword(email: string, password: string): Promise<Verified | null> {
     const key = sha256(`${email.toLowerCase()}\0${password}`);
     // Taken before the user is read: a password change after this point makes the entry stale at the next check.
     const generation = await this.svc.store.users.credentialsGeneration();
@@ -47,7 +54,7 @@ export class Authenticator {
     const u = await this.svc.store.users.byEmail(email);
     if (!u || !(await verifyPassword(password, u.password_hash))) return null;
     if (this.basicCache.size > 10_000) this.basicCache.clear();
-    const entry = { user: u.uuid, until: Date.now() + CACHE_MS, generation };
+    const entry: Verified = { user: u.uuid, until: Date.now() + CACHE_MS, generation };
     this.basicCache.set(key, entry);
     return entry;
   }

@@ -105,7 +105,7 @@ export class Routes {
       config: { auth: opts.auth ?? 'user', stream: opts.stream === true },
       ...(opts.stream ? { compress: false, decompress: false } : {}),
       handler: async (req, rep) => {
-        const actor = (req as any).actor as Actor;
+        const actor = req.actor as Actor;
         const ctx = { actor, params: req.params as any, query: req.query as any, body: req.body, req };
         let out: unknown;
         try {

@@ -7,6 +7,7 @@ import { newMac, randomPassword } from '../domain/ids.ts';
 import { isUuid, ownerRef, ref } from '../domain/refs.ts';
 import { readBool, readString, withoutTags } from '../domain/input.ts';
 import type { ListQuery, PageKey, Stored } from '../store/documents.ts';
+import type { DriveDoc } from '../domain/drive-definition.ts';
 import { placeServer } from '../compute/scheduler.ts';
 import { OPS_CHANNEL, type ServerRuntime } from '../compute/node.ts';
 import type { OperationKind } from '../store/operations.ts';
@@ -416,8 +417,8 @@ export class ServerCommands {
         ip_v4_conf: n.ip_v4_conf && n.ip_v4_conf.conf === 'static' ? { conf: 'dhcp', ip: null } : n.ip_v4_conf,
         ip_v6_conf: n.ip_v6_conf && n.ip_v6_conf.conf === 'static' ? { conf: 'dhcp', ip: null } : n.ip_v6_conf,
       }));
-      if (s.owner !== actor.user) await this.leaveOutWhatTheNewOwnerMayNotUse(actor, def, trx);
       const drives = await this.store.drives.getMany(def.drives.map((d) => d.drive), trx);
+      if (s.owner !== actor.user) await this.leaveOutWhatTheNewOwnerMayNotUse(actor, def, drives, trx);
       for (const a of def.drives) {
         const d = drives.find((x) => x.uuid === a.drive);
         if (d && d.doc.media === 'disk') {
@@ -446,7 +447,7 @@ export class ServerCommands {
    * A grantee's clone is his own server: it keeps none of the owner's tags (which would list it among the owner's
    * resources and put it under the owner's ACLs), SSH keys, private VLANs, or CD-ROMs he may not attach himself.
    */
-  private async leaveOutWhatTheNewOwnerMayNotUse(actor: Actor, def: ServerDef, trx: Kysely<any>): Promise<void> {
+  private async leaveOutWhatTheNewOwnerMayNotUse(actor: Actor, def: ServerDef, drives: Stored<DriveDoc>[], trx: Kysely<any>): Promise<void> {
     const own = (rows: Array<{ uuid: string; owner: string | null }>) => new Set(rows.filter((r) => r.owner === actor.user).map((r) => r.uuid));
     const tags = own(await this.store.tags.getMany(def.tags, trx));
     def.tags = def.tags.filter((t) => tags.has(t));
@@ -455,7 +456,7 @@ export class ServerCommands {
     const vlans = own(await this.store.vlans.getMany(def.nics.flatMap((n) => (n.vlan ? [n.vlan] : [])), trx));
     def.nics = def.nics.filter((n) => !n.vlan || vlans.has(n.vlan));
     const usable = new Set<string>();
-    for (const d of await this.store.drives.getMany(def.drives.map((a) => a.drive), trx))
+    for (const d of drives)
       if (d.doc.media !== 'cdrom' || d.owner === null || d.owner === actor.user || (await this.svc.access.canUse(actor, 'drives', d, trx))) usable.add(d.uuid);
     def.drives = def.drives.filter((a) => usable.has(a.drive));
   }

@@ -148,8 +148,9 @@ export class SimDriver implements HypervisorDriver {
 
   async pressPowerButton(uuid: string, meta?: Record<string, string>): Promise<void> {
     const g = this.running(uuid);
-    await this.fault(uuid, meta ?? g.spec.meta, 'shutdown', g);
-    if ((meta ?? g.spec.meta)[SIM_META.acpi] === 'ignore') return;
+    const steer = meta ?? g.spec.meta;
+    await this.fault(uuid, steer, 'shutdown', g);
+    if (steer[SIM_META.acpi] === 'ignore') return;
     const delay = this.opts.acpiDelayMs ?? this.opts.delayMs;
     setTimeout(() => {
       if (this.guestsById.get(uuid)?.state === 'running') this.off(uuid, 'powered_off');
