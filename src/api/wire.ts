@@ -1,5 +1,6 @@
 import fastJson from 'fast-json-stringify';
-import { showsRuntime, type Actor } from '../commands/servers.ts';
+import type { Actor } from '../domain/actor.ts';
+import { showsRuntime } from '../domain/server-lifecycle.ts';
 import type { Decorations } from '../services.ts';
 import type { PageKey, Stored } from '../store/documents.ts';
 import { Reply } from './http.ts';

@@ -1,3 +1,4 @@
+import { ON_HOST } from '../domain/server-lifecycle.ts';
 import type { Kysely } from 'kysely';
 import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
@@ -80,7 +81,7 @@ export class NetworkCommands {
       .selectFrom('dhcp_leases')
       .innerJoin('servers', 'servers.uuid', 'dhcp_leases.server_uuid')
       .select(['dhcp_leases.ip as ip', 'dhcp_leases.server_uuid as server_uuid', 'servers.owner as owner'])
-      .where('servers.status', 'in', ['starting', 'running', 'stopping']);
+      .where('servers.status', 'in', ON_HOST);
     if (where.owner) q = q.where('servers.owner', '=', where.owner);
     if (where.ip) q = q.where('dhcp_leases.ip', '=', where.ip);
     return (await q.orderBy('dhcp_leases.created_at').execute()) as Lease[];

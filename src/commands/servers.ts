@@ -9,14 +9,14 @@ import { readBool, readString, withoutTags } from '../domain/input.ts';
 import type { ListQuery, PageKey, Stored } from '../store/documents.ts';
 import type { DriveDoc } from '../domain/drive-definition.ts';
 import { placeServer } from '../compute/scheduler.ts';
-import { OPS_CHANNEL, type ServerRuntime } from '../compute/node.ts';
-import type { OperationKind } from '../store/operations.ts';
+import { OPS_CHANNEL } from '../store/operations.ts';
+import type { ServerRuntime } from '../domain/server-runtime.ts';
+import type { Actor } from '../domain/actor.ts';
+import { ON_HOST, allows, refusalMessage, showsRuntime, type ServerEvent } from '../domain/server-lifecycle.ts';
 import { cloneDriveRecord, refreshDriveStatus } from './drives.ts';
 import { cloneName } from '../domain/clone-naming.ts';
 
-export interface Actor {
-  user: string;
-}
+export type { Actor };
 
 const IO_ZERO_DRIVE = {
   bytes_read: 0,
@@ -31,16 +31,6 @@ const IO_ZERO_DRIVE = {
 const IO_ZERO_NIC = { bytes_recv: 0, bytes_sent: 0, packets_recv: 0, packets_sent: 0 };
 /** Local/foreign traffic counters of the NIC runtime (in the schema and in CloudSigma's answers since 2021). */
 const TRAFFIC_ZERO = { rx_foreign: 0, rx_local: 0, tx_foreign: 0, tx_local: 0 };
-
-/** CloudSigma's internal state names, which its error messages use. */
-const INTERNAL_STATE: Record<string, string> = {
-  running: 'started',
-  stopped: 'stopped',
-  starting: 'starting',
-  stopping: 'stopping',
-  paused: 'paused',
-  unavailable: 'unavailable',
-};
 
 export function renderRuntime(rt: ServerRuntime | null) {
   if (!rt) return null;
@@ -57,10 +47,9 @@ export function renderRuntime(rt: ServerRuntime | null) {
   };
 }
 
-/** The full wire object of a server. */
-/** A server shows its runtime while running or stopping; otherwise its runtime column cannot change its answer. */
-export const showsRuntime = (status: string) => status === 'running' || status === 'stopping';
+export { showsRuntime };
 
+/** The full wire object of a server. */
 export function renderServer(s: Stored<ServerDef>, extra: { jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[]; tags?: unknown[] } = {}) {
   const d = s.doc;
   const rt = showsRuntime(s.status) && s.row.runtime ? (JSON.parse(String(s.row.runtime)) as ServerRuntime) : null;
@@ -250,11 +239,11 @@ export class ServerCommands {
       throw errors.invalid('recurse', `recurse must be all_drives, disks or cdroms, not ${recurse}`);
     const s = await this.load(actor, uuid);
     if (s.owner !== actor.user) throw errors.permission('Only the owner may delete a server');
-    if (s.status !== 'stopped') throw errors.permission(`Cannot delete server in state "${s.status}". Server should be in state "stopped"`);
+    if (!allows('delete', s.status)) this.refuse('delete', s.status);
     const deletedDrives: string[] = [];
     await this.store.transaction(async (trx) => {
       const fresh = await this.store.servers.get(uuid, trx);
-      if (!fresh || fresh.status !== 'stopped') throw errors.concurrency();
+      if (!fresh || !allows('delete', fresh.status)) throw errors.concurrency();
       await this.store.servers.delete(uuid, trx);
       await trx.deleteFrom('server_drives').where('server_uuid', '=', uuid).execute();
       const attached = await this.store.drives.getMany(fresh.doc.drives.map((d) => d.drive), trx);
@@ -273,19 +262,14 @@ export class ServerCommands {
     await this.svc.afterDriveDelete(deletedDrives);
   }
 
-  /** Queues a host operation in the same transaction as the state change, then wakes the host's agent. */
-  private async enqueue(trx: Kysely<any>, uuid: string, host: string, kind: OperationKind, payload: Record<string, unknown> = {}) {
-    return this.store.operations.enqueue(trx, { server_uuid: uuid, host, kind, payload });
-  }
-
   /** Wakes the agent of `host` (only that one: every other agent would look for work in vain). */
   private wake(host: string): void {
     this.svc.compute?.poke();
     void this.store.dialect.notify(OPS_CHANNEL, host).catch(() => {});
   }
 
-  private wrongState(action: string, s: Stored<ServerDef>, expected: string): never {
-    throw errors.wrongState(action, INTERNAL_STATE[s.status] ?? s.status, expected);
+  private refuse(event: ServerEvent, status: string): never {
+    throw errors.permission(refusalMessage(event, status));
   }
 
   async action(actor: Actor, uuid: string, action: string, query: Record<string, string | undefined>, body: Record<string, unknown>) {
@@ -300,31 +284,35 @@ export class ServerCommands {
         const avoid = (query.avoid ?? '').split(',').map((x) => x.trim()).filter(Boolean);
         await this.store.transaction(async (trx) => {
           const cur = (await this.store.servers.get(uuid, trx))!;
-          if (cur.status !== 'stopped') this.wrongState('start', cur, 'stopped');
+          if (!allows('start', cur.status)) this.refuse('start', cur.status);
           const notReady = (await this.store.drives.getMany(cur.doc.drives.map((d) => d.drive), trx)).find((d) =>
             ['creating', 'cloning_dst', 'uploading', 'resizing'].includes(d.status),
           );
           if (notReady) throw errors.permission(`Drive ${notReady.uuid} is ${notReady.status}; start the server when it is ready`, 'drives');
-          const place = await placeServer(trx, this.store.dialect, { cpu: s.doc.cpu, mem: s.doc.mem }, avoid);
+          // Placed on the figures read in this transaction, and written only over their version: a concurrent CPU or
+          // memory edit either lands first (and is placed) or finds the server starting.
+          const place = await placeServer(trx, this.store.dialect, { cpu: cur.doc.cpu, mem: cur.doc.mem }, avoid);
           if (!place) throw errors.capacity();
-          if (!(await this.store.servers.transition(uuid, ['stopped'], 'starting', { host: place.host }, trx))) this.wrongState('start', cur, 'stopped');
-          await this.enqueue(trx, uuid, place.host, 'start', { avoid });
+          const op = await this.store.servers.applyEvent(uuid, 'start', { seen: cur.status, version: cur.version, columns: { host: place.host }, host: place.host, payload: { avoid } }, trx);
+          if (op === null) {
+            // Another request moved it first: refuse by what it is now, as CloudSigma does; an edit racing us is a retry.
+            const now = (await this.store.servers.get(uuid, trx))?.status ?? cur.status;
+            if (allows('start', now)) throw errors.concurrency();
+            this.refuse('start', now);
+          }
           host = place.host;
         });
         break;
       }
       case 'stop':
       case 'shutdown': {
-        // A hard stop also ends a start that hangs (docs/decisions.md); shutdown needs a running guest.
-        const from = action === 'stop' ? ['running', 'stopping', 'starting'] : ['running'];
         await this.store.transaction(async (trx) => {
           const cur = (await this.store.servers.get(uuid, trx))!;
-          if (!from.includes(cur.status) || !cur.row.host) this.wrongState(action, cur, "['started', 'running_legacy']");
-          if (cur.status !== 'running' && (await this.stopUnderway(uuid, trx))) this.wrongState(action, cur, "['started', 'running_legacy']");
+          if (!allows(action, cur.status) || !cur.row.host) this.refuse(action, cur.status);
+          if (cur.status !== 'running' && (await this.stopUnderway(uuid, trx))) this.refuse(action, cur.status);
           // The version check makes two concurrent stops of one server conflict on every database.
-          if (!(await this.store.servers.update(cur.doc, { status: 'stopping', expectedVersion: cur.version, expectedStatus: from }, trx)))
-            this.wrongState(action, cur, "['started', 'running_legacy']");
-          await this.enqueue(trx, uuid, String(cur.row.host), action);
+          const op = await this.store.servers.applyEvent(uuid, action, { seen: cur.status, version: cur.version, host: String(cur.row.host) }, trx);
+          if (op === null) this.refuse(action, cur.status);
           host = String(cur.row.host);
         });
         break;
@@ -332,17 +320,18 @@ export class ServerCommands {
       case 'restart': {
         await this.store.transaction(async (trx) => {
           const cur = (await this.store.servers.get(uuid, trx))!;
-          if (cur.status !== 'running') this.wrongState('restart', cur, "['started', 'running_legacy']");
-          await this.enqueue(trx, uuid, String(cur.row.host), 'restart');
+          if (!allows('restart', cur.status)) this.refuse('restart', cur.status);
           host = String(cur.row.host);
+          if ((await this.store.servers.applyEvent(uuid, 'restart', { seen: cur.status, host }, trx)) === null) this.refuse('restart', cur.status);
         });
         break;
       }
       case 'open_console':
       case 'open_vnc': {
-        if (s.status !== 'running') this.wrongState(action, s, "['started', 'running_legacy']");
+        if (!allows(action, s.status)) this.refuse(action, s.status);
         host = String(s.row.host);
-        const id = await this.store.transaction((trx) => this.enqueue(trx, uuid, host, action));
+        const id = await this.store.transaction((trx) => this.store.servers.applyEvent(uuid, action, { host }, trx));
+        if (!id) this.refuse(action, (await this.store.servers.get(uuid))?.status ?? s.status);
         this.wake(host);
         const result = await this.awaitOperation(id);
         const hostRow = await this.store.hosts.get(host);
@@ -351,9 +340,10 @@ export class ServerCommands {
       }
       case 'close_console':
       case 'close_vnc': {
+        // Closing is allowed in any state: it tears down what a stopped server may have left open.
         if (s.row.host) {
           host = String(s.row.host);
-          const id = await this.store.transaction((trx) => this.enqueue(trx, uuid, host, action));
+          const id = await this.store.transaction((trx) => this.store.operations.enqueue(trx, { server_uuid: uuid, host, kind: action }));
           this.wake(host);
           await this.awaitOperation(id).catch(() => {});
         }
@@ -396,7 +386,7 @@ export class ServerCommands {
   }
 
   private async clone(actor: Actor, s: Stored<ServerDef>, query: Record<string, string | undefined>, body: Record<string, unknown>) {
-    if (!['stopped', 'running'].includes(s.status)) this.wrongState('clone', s, 'stopped');
+    if (!allows('clone', s.status)) this.refuse('clone', s.status);
     const given = (k: string) => body[k] !== undefined && body[k] !== null;
     const name = given('name') ? readString(body.name, 'name', { nonEmpty: true, max: 1024 }) : await cloneName(this.svc, actor.user, s.doc.name, 'servers');
     const randomVnc = given('random_vnc_password') && readBool(body.random_vnc_password, 'random_vnc_password');
@@ -472,7 +462,7 @@ export class ServerCommands {
       .selectFrom('servers')
       .select(['uuid', 'host'])
       .where('owner', '=', actor.user)
-      .where('status', 'in', ['running', 'starting', 'stopping'])
+      .where('status', 'in', ON_HOST)
       .where('host', 'is not', null)
       .orderBy('seq')
       .execute()) as Array<{ uuid: string; host: string }>;
@@ -483,7 +473,7 @@ export class ServerCommands {
 
   async availabilityGroup(actor: Actor, uuid: string): Promise<string[]> {
     const s = await this.load(actor, uuid);
-    if (!s.row.host || !['running', 'starting', 'stopping'].includes(s.status)) return [];
+    if (!s.row.host || !ON_HOST.includes(s.status)) return [];
     return (await this.availabilityGroups(actor)).find((g) => g.includes(uuid)) ?? [];
   }
 }

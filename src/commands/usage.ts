@@ -1,3 +1,4 @@
+import { IN_USE } from '../domain/server-lifecycle.ts';
 import type { Services } from '../services.ts';
 
 export interface UsageLine {
@@ -6,7 +7,7 @@ export interface UsageLine {
   using: number;
 }
 
-const ACTIVE = ['running', 'starting', 'stopping', 'paused'];
+
 
 /**
  * What an account really holds right now: cpu and memory of its running servers (in total and per CPU type), bytes
@@ -26,7 +27,7 @@ export async function currentUsage(svc: Services, user: string): Promise<Record<
 
   const servers = (await svc.store.db.selectFrom('servers').select(['data', 'status']).where('owner', '=', user).execute()) as Array<{ data: string; status: string }>;
   for (const s of servers) {
-    if (!ACTIVE.includes(s.status)) continue;
+    if (!IN_USE.includes(s.status)) continue;
     const d = JSON.parse(s.data) as { cpu: number; mem: number; cpu_type?: string };
     add('cpu', d.cpu);
     add('mem', d.mem);

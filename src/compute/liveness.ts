@@ -3,8 +3,6 @@ import type { Store } from '../store/index.ts';
 import type { EventBus } from '../events.ts';
 import { ref } from '../domain/refs.ts';
 
-/** Server states that occupy a host. */
-export const ON_HOST = ['starting', 'running', 'stopping'];
 
 /**
  * Watches compute hosts from every process (API nodes and agents alike, so it works while any one of them runs):
@@ -36,7 +34,7 @@ export class HostWatch {
         const down = await this.store.hosts.markStale(this.timeoutMs, trx);
         const allDown = (await trx.selectFrom('hosts').select('name').where('state', '=', 'down').execute()).map((r: any) => r.name as string);
         await this.store.operations.failForHosts(allDown, reason, trx);
-        const servers = await this.store.servers.transitionWhere('host', allDown, ON_HOST, 'unavailable', trx);
+        const servers = await this.store.servers.applyEventOnHosts(allDown, 'host_lost', trx);
         return { down, servers };
       });
       if (down.length) this.log.warn({ hosts: down, timeout_ms: this.timeoutMs }, 'compute hosts marked down');

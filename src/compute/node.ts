@@ -3,26 +3,21 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { ServerDef } from '../domain/server-definition.ts';
+import type { ServerRuntime } from '../domain/server-runtime.ts';
+import { TENDED, allows, type ServerEvent } from '../domain/server-lifecycle.ts';
 import { isoSeconds } from '../domain/ids.ts';
 import { ref } from '../domain/refs.ts';
 import type { EventBus } from '../events.ts';
 import { DriverError, usedUpBy, type GuestSpec, type HypervisorDriver } from '../hypervisor/driver.ts';
 import type { Store } from '../store/index.ts';
-import type { Operation, OperationKind } from '../store/operations.ts';
+import { OPS_CHANNEL, type Operation, type OperationKind } from '../store/operations.ts';
 import { findImage } from '../storage/images.ts';
 import { ConsoleGateway } from './console.ts';
 import { leaseAddress, releaseAddresses } from './dhcp.ts';
 import { agentIdentity } from './identity.ts';
 
-export interface ServerRuntime {
-  active_since: string;
-  nics: Array<{ mac: string; interface_type: 'public' | 'private'; ip_v4: string | null }>;
-  io: { drives: Record<string, Record<string, number>>; nics: Record<string, Record<string, number>> };
-}
+export type { ServerRuntime };
 
-export const OPS_CHANNEL = 'opensigma_ops';
-/** States a server on this node's hosts can be in while the node must care for it (unavailable: its agent was away). */
-const ACTIVE = ['starting', 'running', 'stopping', 'unavailable'];
 /** Operations that decide a server's power state; the latest to finish wins over older unfinished ones. */
 const POWER_OPS: OperationKind[] = ['start', 'stop', 'shutdown', 'restart'];
 /** Runtime counters written per statement. */
@@ -221,8 +216,8 @@ export class ComputeNode {
           if (!(e instanceof DriverError && e.code === 'not_found')) {
             // The guest may still run: show what the host says rather than a stopping that never ends.
             if (await this.isUp(driver, op.server_uuid)) {
-              if (await this.transitionUsingUp(op.server_uuid, usedUpBy(e), { from: ['stopping'], to: 'running' })) this.publish(op.server_uuid, s.owner, 'stop_failed');
-            } else await this.markStopped(op.server_uuid, s.owner, ACTIVE, usedUpBy(e));
+              if (await this.transitionUsingUp(op.server_uuid, usedUpBy(e), { event: 'stop_failed' })) this.publish(op.server_uuid, s.owner, 'stop_failed');
+            } else await this.markStopped(op.server_uuid, s.owner, 'powered_off', undefined, usedUpBy(e));
             throw e;
           }
         }
@@ -287,7 +282,7 @@ export class ComputeNode {
     } catch (e) {
       if (this.store.dialect.isConnectionLoss(e)) throw e; // not the guest's failure: the operation runs again
       await releaseAddresses(this.store.db, def.uuid);
-      await this.transitionUsingUp(def.uuid, usedUpBy(e), { from: ['starting'], to: 'stopped', extra: { host: null, runtime: null } });
+      await this.transitionUsingUp(def.uuid, usedUpBy(e), { event: 'boot_failed' });
       this.publish(def.uuid, owner, 'start_failed');
       throw e;
     }
@@ -298,8 +293,8 @@ export class ComputeNode {
         .map((n) => ({ mac: n.mac, interface_type: n.kind as 'public' | 'private', ip_v4: n.ip })),
       io: { drives: {}, nics: {} },
     };
-    const ok = await this.store.servers.transition(def.uuid, ['starting'], 'running', { runtime: JSON.stringify(runtime) });
-    if (!ok) {
+    const ok = await this.store.servers.applyEvent(def.uuid, 'booted', { columns: { runtime: JSON.stringify(runtime) } });
+    if (ok === null) {
       // Deleted or stopped while booting: nothing may run that the database does not show.
       await driver.powerOff(def.uuid).catch(() => {});
       await releaseAddresses(this.store.db, def.uuid);
@@ -369,13 +364,13 @@ export class ComputeNode {
       await new Promise((r) => setTimeout(r, 1000));
     }
     if (await this.isUp(driver, uuid)) {
-      if (await this.store.servers.transition(uuid, ['stopping'], 'running')) this.publish(uuid, owner, 'shutdown_timeout');
+      if ((await this.store.servers.applyEvent(uuid, 'shutdown_timeout')) !== null) this.publish(uuid, owner, 'shutdown_timeout');
     } else await this.markStopped(uuid, owner);
   }
 
-  /** The guest is off: the server is stopped, if it still is in one of `from` (what the caller saw). */
-  private async markStopped(uuid: string, owner: string | null, from: string[] = ACTIVE, usedUp: string[] = []): Promise<void> {
-    if (!(await this.transitionUsingUp(uuid, usedUp, { from, to: 'stopped', extra: { host: null, runtime: null } }))) return;
+  /** The guest is off: the server is stopped by `event`, if it still is in `seen` (what the caller saw) when given. */
+  private async markStopped(uuid: string, owner: string | null, event: ServerEvent = 'powered_off', seen?: string, usedUp: string[] = []): Promise<void> {
+    if (!(await this.transitionUsingUp(uuid, usedUp, { event, seen }))) return;
     await this.consoles.get(uuid)?.close();
     this.consoles.delete(uuid);
     await releaseAddresses(this.store.db, uuid);
@@ -386,23 +381,24 @@ export class ComputeNode {
    * transition() that also removes from the server's meta the one-shot keys a driver used up (sim_fail_next, ...), in
    * the same write: the instruction is spent exactly when its effect is recorded. Without `change`, only removes them.
    */
-  private async transitionUsingUp(uuid: string, keys: string[], change?: { from: string[]; to: string; extra?: Record<string, unknown> }): Promise<boolean> {
-    if (keys.length === 0) return change ? this.store.servers.transition(uuid, change.from, change.to, change.extra) : true;
+  private async transitionUsingUp(uuid: string, keys: string[], change?: { event: ServerEvent; seen?: string }): Promise<boolean> {
+    if (keys.length === 0) return change ? (await this.store.servers.applyEvent(uuid, change.event, { seen: change.seen })) !== null : true;
     for (;;) {
       const s = await this.store.servers.get(uuid);
-      if (!s || (change && !change.from.includes(s.status))) return false;
+      if (!s || (change && (!allows(change.event, s.status) || (change.seen !== undefined && s.status !== change.seen)))) return false;
       if (!change && !keys.some((k) => k in s.doc.meta)) return true;
-      const meta = Object.fromEntries(Object.entries(s.doc.meta).filter(([k]) => !keys.includes(k)));
-      const status = change ? { status: change.to, expectedStatus: change.from, extra: change.extra } : {};
+      const doc = { ...s.doc, meta: Object.fromEntries(Object.entries(s.doc.meta).filter(([k]) => !keys.includes(k))) };
       // A concurrent edit of the server moved its version: read it again rather than write over it.
-      if (await this.store.servers.update({ ...s.doc, meta }, { expectedVersion: s.version, ...status })) return true;
+      if (change) {
+        if ((await this.store.servers.applyEvent(uuid, change.event, { seen: s.status, version: s.version, doc })) !== null) return true;
+      } else if (await this.store.servers.update(doc, { expectedVersion: s.version })) return true;
     }
   }
 
   private async onGuestGone(host: string, uuid: string, why: string): Promise<void> {
     const s = await this.store.servers.get(uuid);
     this.log.info({ host, server: uuid, why }, 'guest went away');
-    if (s && s.row.host === host && (s.status === 'running' || s.status === 'stopping')) await this.markStopped(uuid, s.owner, [s.status]);
+    if (s && s.row.host === host && (s.status === 'running' || s.status === 'stopping')) await this.markStopped(uuid, s.owner, 'powered_off', s.status);
   }
 
   private async refreshStats(): Promise<void> {
@@ -484,23 +480,23 @@ export class ComputeNode {
               nics: spec.nics.filter((n) => n.kind !== 'none').map((n) => ({ mac: n.mac, interface_type: n.kind as any, ip_v4: n.ip })),
               io: { drives: {}, nics: {} },
             };
-            if (await this.store.servers.transition(r.uuid, [r.status], 'running', { runtime: JSON.stringify(runtime) }))
+            if ((await this.store.servers.applyEvent(r.uuid, 'found_running', { seen: r.status, columns: { runtime: JSON.stringify(runtime) } })) !== null)
               this.publish(r.uuid, r.owner, 'reconciled');
           }
         } else if (guest && r.status === 'stopping') {
-          if (await this.store.servers.transition(r.uuid, ['stopping'], 'running')) this.publish(r.uuid, r.owner, 'reconciled');
-        } else if (!guest && ACTIVE.includes(r.status)) {
+          if ((await this.store.servers.applyEvent(r.uuid, 'found_running', { seen: 'stopping' })) !== null) this.publish(r.uuid, r.owner, 'reconciled');
+        } else if (!guest && TENDED.includes(r.status)) {
           this.log.warn({ host, server: r.uuid, status: r.status }, 'no guest behind an active server: it is stopped');
-          await this.markStopped(r.uuid, r.owner, [r.status]);
+          await this.markStopped(r.uuid, r.owner, 'found_no_guest', r.status);
         }
       }
       // A guest the database does not show as active on this host is an orphan: power it off.
       for (const uuid of up.keys()) {
         const r = rows.find((x) => x.uuid === uuid);
-        if (known.has(uuid) && r && ACTIVE.includes(r.status)) continue;
+        if (known.has(uuid) && r && TENDED.includes(r.status)) continue;
         // Look again: it may have been started since the rows were read.
         const now = await this.store.servers.get(uuid);
-        if (now && now.row.host === host && ACTIVE.includes(now.status)) continue;
+        if (now && now.row.host === host && TENDED.includes(now.status)) continue;
         this.log.warn({ host, server: uuid }, 'powering off orphan guest');
         await driver.powerOff(uuid).catch(() => {});
       }

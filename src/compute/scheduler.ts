@@ -1,9 +1,10 @@
+import { HOLDS_CAPACITY } from '../domain/server-lifecycle.ts';
 import { sql, type Kysely } from 'kysely';
 import type { Dialect } from '../store/dialect/index.ts';
 import type { HostRow } from '../store/hosts.ts';
 
 /** A server unavailable (its agent is away) may still run there: it keeps its room until the agent reconciles it. */
-const HOLDS_CAPACITY = ['starting', 'running', 'stopping', 'unavailable'];
+
 
 export interface Placement {
   host: string;

@@ -84,7 +84,7 @@ export class DocumentTable<T extends { uuid: string }> {
     readonly dialect: Dialect,
     readonly table: string,
     readonly resourceType: string,
-    private readonly columns: (doc: T) => Record<string, unknown>,
+    protected readonly columns: (doc: T) => Record<string, unknown>,
     readonly filterable: ReadonlySet<string> = new Set(['name', 'uuid', 'status']),
     rowColumns: string[] = [],
   ) {

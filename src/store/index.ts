@@ -2,11 +2,11 @@ import type { Kysely } from 'kysely';
 import { openDialect, type Dialect } from './dialect/index.ts';
 import { DocumentTable } from './documents.ts';
 import { migrateToLatest } from './migrate.ts';
-import type { ServerDef } from '../domain/server-definition.ts';
 import type { DriveDoc } from '../domain/drive-definition.ts';
 import { UserRepo } from './users.ts';
 import { OperationRepo } from './operations.ts';
 import { HostRepo } from './hosts.ts';
+import { ServerTable } from './servers.ts';
 
 export interface TagDoc {
   uuid: string;
@@ -88,7 +88,7 @@ export interface AclDoc {
 
 /** All repositories over one database. */
 export class Store {
-  readonly servers: DocumentTable<ServerDef>;
+  readonly servers: ServerTable;
   readonly drives: DocumentTable<DriveDoc>;
   readonly tags: DocumentTable<TagDoc>;
   readonly keypairs: DocumentTable<KeypairDoc>;
@@ -103,7 +103,6 @@ export class Store {
   readonly hosts: HostRepo;
 
   constructor(readonly dialect: Dialect) {
-    this.servers = new DocumentTable(dialect, 'servers', 'servers', (d) => ({ name: d.name, cpu: d.cpu, mem: d.mem }), undefined, ['host', 'runtime']);
     this.drives = new DocumentTable(dialect, 'drives', 'drives', (d) => ({ name: d.name, media: d.media, size: d.size }));
     this.tags = new DocumentTable(dialect, 'tags', 'tags', (d) => ({ name: d.name }));
     this.keypairs = new DocumentTable(dialect, 'keypairs', 'keypairs', (d) => ({ name: d.name }));
@@ -116,6 +115,7 @@ export class Store {
     this.acls = new DocumentTable(dialect, 'acls', 'acls', (d) => ({ name: d.name }));
     this.users = new UserRepo(dialect);
     this.operations = new OperationRepo(dialect);
+    this.servers = new ServerTable(dialect, this.operations);
     this.hosts = new HostRepo(dialect);
   }
 

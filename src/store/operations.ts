@@ -2,7 +2,12 @@ import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { Dialect } from './dialect/index.ts';
 
-export type OperationKind = 'start' | 'stop' | 'shutdown' | 'restart' | 'open_vnc' | 'close_vnc' | 'open_console' | 'close_console';
+import type { OperationKind } from '../domain/server-lifecycle.ts';
+
+export type { OperationKind };
+
+/** The notification channel on which a queue's growth wakes its agents; the payload names the host. */
+export const OPS_CHANNEL = 'opensigma_ops';
 
 export interface Operation {
   id: number;

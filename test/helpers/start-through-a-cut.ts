@@ -42,7 +42,10 @@ export function describeStartThroughACut(opts: { suite: string; test: string; se
       assert.equal((await api!.call('POST', `/servers/${uuid}/action/?do=start`)).status, 202);
       await waitFor(async () => proxy.cuts === 1, 10000, opts.cut);
       await waitFor(async () => (await api!.call('GET', `/servers/${uuid}/`)).body?.status === 'running', 15000, 'the server to run');
-      assert.deepEqual(await pgQuery(db, `SELECT kind, state FROM operations WHERE server_uuid = $1`, [uuid]), [{ kind: 'start', state: 'done' }]);
+      // The agent records the operation's outcome just after the server turns running: wait for it, then check it.
+      const ops = async () => pgQuery(db, `SELECT kind, state FROM operations WHERE server_uuid = $1`, [uuid]);
+      await waitFor(async () => (await ops()).every((o: { state: string }) => o.state !== 'running' && o.state !== 'pending'), 10000, 'the operation to end');
+      assert.deepEqual(await ops(), [{ kind: 'start', state: 'done' }]);
     });
   });
 }
