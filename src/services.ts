@@ -14,6 +14,7 @@ import { DriveStorage } from './storage/drive-storage.ts';
 import { Jobs } from './commands/jobs.ts';
 import { AclPolicy } from './commands/access.ts';
 import { SnapshotCommands } from './commands/snapshots.ts';
+import { AuditLog } from './commands/audit-log.ts';
 
 /** Who may see and touch what. The owner always may; ACLs (when granted) widen it. */
 export interface AccessPolicy {
@@ -66,6 +67,8 @@ export class Services {
   /** Renderers by resource type, for websocket notifications that carry the changed object. */
   readonly renderers = new Map<string, Renderer>();
   readonly storage: DriveStorage;
+  /** The audit log of this process's changes; started by the composition root (core.ts). */
+  readonly audit: AuditLog;
 
   constructor(
     readonly config: Config,
@@ -78,6 +81,7 @@ export class Services {
     this.access = this.acl;
     this.jobs = new Jobs(store, (t, u, o, a) => this.publish(t, u, o, a));
     this.storage = new DriveStorage(this);
+    this.audit = new AuditLog(this);
     // A clone's job ends when its drive leaves cloning_dst, whoever moved it.
     this.bus.subscribe((e) => {
       if (e.resource_type === 'drives') void this.jobs.settleDriveClone(e.uuid).catch((err) => this.log.error({ err }, 'settling a clone job'));

@@ -2,7 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { databases, startServer, waitForStatus, ADMIN, type TestServer } from './helpers/harness.ts';
-import { contextReply } from '../src/domain/context.ts';
+import { contextReply } from '../src/commands/server-context.ts';
 import { applyServerInput } from '../src/domain/server-definition.ts';
 
 const fixture = (name: string) => fs.readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');

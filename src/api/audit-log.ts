@@ -1,5 +1,4 @@
 import type { Services } from '../services.ts';
-import { AuditLog } from '../commands/audit-log.ts';
 import type { Refusal, Routes } from './http.ts';
 import { envelope, parseListQuery, selectFields, splitOr } from './lists.ts';
 import { ListQuerystring } from './schemas.ts';
@@ -7,8 +6,7 @@ import { schemaDoc } from './schema-docs.ts';
 
 /** /logs/: the account's audit log, newest first. */
 export function auditLogRoutes(r: Routes, svc: Services): void {
-  const log = new AuditLog(svc);
-  log.start();
+  const log = svc.audit;
   r.refusals.push((refusal) => {
     const what = refusedChange(refusal);
     if (what) log.recordRefusal(refusal.actor.user, what.resourceType, what.uuid, what.action, refusal.error.errors[0]!);

@@ -1,5 +1,5 @@
 import type { Services } from '../services.ts';
-import { globalContextOf } from '../domain/context.ts';
+import { globalContextOf } from '../commands/server-context.ts';
 import { readMeta } from '../domain/input.ts';
 import { errors } from '../errors.ts';
 import { AnyObject } from './schemas.ts';

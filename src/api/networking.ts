@@ -17,7 +17,6 @@ const Action = Type.Object({ do: Type.Optional(Type.String()) }, { additionalPro
 /** /ips/, /vlans/ and /subscriptions/: what an account holds of the operator's networks, and how it bought it. */
 export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
   const net = new NetworkCommands(svc);
-  svc.serverReferenceChecks.push(net.checkNics);
   svc.renderers.set('ips', (actor, uuid) => net.renderIpById(actor, uuid));
   svc.renderers.set('vlans', async (actor, uuid) => {
     const v = await svc.store.vlans.get(uuid);

@@ -60,7 +60,7 @@ export async function main(argv: string[]): Promise<void> {
   });
 
   withSettings(program.command('agent').description('run this machine as a compute host only')).action(async (opts) => {
-    const { runAgent } = await import('../compute/agent.ts');
+    const { runAgent } = await import('../agent.ts');
     let agent: Awaited<ReturnType<typeof runAgent>>;
     try {
       agent = await runAgent(loadConfig(overridesFrom(opts)));

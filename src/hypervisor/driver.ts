@@ -1,5 +1,7 @@
 import type { Duplex } from 'node:stream';
-import type { ContextReply, ContextRequest } from '../domain/context.ts';
+/** What a guest asks its context channel (ttyS1), and the line it is answered with. */
+export type ContextRequest = string;
+export type ContextReply = string;
 
 /** Everything a driver needs to run one guest, resolved by the control plane from the server definition. */
 export interface GuestSpec {

@@ -1,7 +1,8 @@
 import type { Services } from '../services.ts';
-import { parsePool } from './cidr.ts';
-import { escapeAscii, PyFloat, pyFloat, pyJson } from './python-json.ts';
-import type { IpConf, ServerDef } from './server-definition.ts';
+import { parsePool } from '../domain/cidr.ts';
+import { escapeAscii, PyFloat, pyFloat, pyJson } from '../domain/python-json.ts';
+import type { IpConf, ServerDef } from '../domain/server-definition.ts';
+import type { ContextReply, ContextRequest } from '../hypervisor/driver.ts';
 
 /**
  * The server context protocol, guest side (CloudSigma docs "Server Context"): the guest writes `<\n` PATH `\n>` on
@@ -11,8 +12,6 @@ import type { IpConf, ServerDef } from './server-definition.ts';
  *   (LF or CRLF). Empty = the whole context; `name`, `/meta/ssh_public_key`, `/nics/0/mac`, `/global_context/key`.
  * - `ContextReply`: the complete bytes to write back, `value + "\n" + EOT` (always ASCII; it always carries the EOT).
  */
-export type ContextRequest = string;
-export type ContextReply = string;
 
 const EOT = '\x04';
 const end = (line: string): ContextReply => `${line}\n${EOT}`;
