@@ -206,7 +206,7 @@ export class ComputeNode {
     switch (op.kind) {
       case 'start': {
         if (!s || s.status !== 'starting') return;
-        return this.startGuest(op.host, driver, s.doc, s.owner);
+        return this.startGuest(op, driver, s.doc, s.owner);
       }
       case 'stop': {
         if (!s) return;
@@ -273,7 +273,12 @@ export class ComputeNode {
     return (await driver.guests()).some((g) => g.uuid === uuid && g.state === 'running');
   }
 
-  private async startGuest(host: string, driver: HypervisorDriver, def: ServerDef, owner: string | null): Promise<void> {
+  /**
+   * Boots the guest of a start operation. Its outcome applies only while the operation is the server's current one:
+   * a stop that finished meanwhile superseded it, and a start that came after that stop owns the server now.
+   */
+  private async startGuest(op: Operation, driver: HypervisorDriver, def: ServerDef, owner: string | null): Promise<void> {
+    const host = op.host;
     let spec: GuestSpec;
     try {
       spec = await this.guestSpec(def);
@@ -281,9 +286,10 @@ export class ComputeNode {
       if (!(await this.isUp(driver, def.uuid))) await driver.start(spec);
     } catch (e) {
       if (this.store.dialect.isConnectionLoss(e)) throw e; // not the guest's failure: the operation runs again
-      await releaseAddresses(this.store.db, def.uuid);
-      await this.transitionUsingUp(def.uuid, usedUpBy(e), { event: 'boot_failed' });
-      this.publish(def.uuid, owner, 'start_failed');
+      if (await this.transitionUsingUp(def.uuid, usedUpBy(e), { event: 'boot_failed', whileOperation: op.id })) {
+        await releaseAddresses(this.store.db, def.uuid);
+        this.publish(def.uuid, owner, 'start_failed');
+      }
       throw e;
     }
     const runtime: ServerRuntime = {
@@ -293,15 +299,17 @@ export class ComputeNode {
         .map((n) => ({ mac: n.mac, interface_type: n.kind as 'public' | 'private', ip_v4: n.ip })),
       io: { drives: {}, nics: {} },
     };
-    const ok = await this.store.servers.applyEvent(def.uuid, 'booted', { columns: { runtime: JSON.stringify(runtime) } });
+    const ok = await this.store.servers.applyEvent(def.uuid, 'booted', { columns: { runtime: JSON.stringify(runtime) }, whileOperation: op.id });
     if (ok === null) {
-      // Deleted or stopped while booting: nothing may run that the database does not show.
+      // Deleted, stopped or superseded while booting. A later start on this host adopts the guest (or already did);
+      // otherwise nothing may run that the database does not show.
+      const now = await this.store.servers.get(def.uuid);
+      if (now && now.row.host === host && (now.status === 'starting' || now.status === 'running')) return;
       await driver.powerOff(def.uuid).catch(() => {});
       await releaseAddresses(this.store.db, def.uuid);
       return;
     }
     this.publish(def.uuid, owner, 'started');
-    void host;
   }
 
   /** Resolves drives to image files and NICs to addresses. */
@@ -381,8 +389,8 @@ export class ComputeNode {
    * transition() that also removes from the server's meta the one-shot keys a driver used up (sim_fail_next, ...), in
    * the same write: the instruction is spent exactly when its effect is recorded. Without `change`, only removes them.
    */
-  private async transitionUsingUp(uuid: string, keys: string[], change?: { event: ServerEvent; seen?: string }): Promise<boolean> {
-    if (keys.length === 0) return change ? (await this.store.servers.applyEvent(uuid, change.event, { seen: change.seen })) !== null : true;
+  private async transitionUsingUp(uuid: string, keys: string[], change?: { event: ServerEvent; seen?: string; whileOperation?: number }): Promise<boolean> {
+    if (keys.length === 0) return change ? (await this.store.servers.applyEvent(uuid, change.event, { seen: change.seen, whileOperation: change.whileOperation })) !== null : true;
     for (;;) {
       const s = await this.store.servers.get(uuid);
       if (!s || (change && (!allows(change.event, s.status) || (change.seen !== undefined && s.status !== change.seen)))) return false;
@@ -390,7 +398,10 @@ export class ComputeNode {
       const doc = { ...s.doc, meta: Object.fromEntries(Object.entries(s.doc.meta).filter(([k]) => !keys.includes(k))) };
       // A concurrent edit of the server moved its version: read it again rather than write over it.
       if (change) {
-        if ((await this.store.servers.applyEvent(uuid, change.event, { seen: s.status, version: s.version, doc })) !== null) return true;
+        const applied = await this.store.servers.applyEvent(uuid, change.event, { seen: s.status, version: s.version, doc, whileOperation: change.whileOperation });
+        if (applied !== null) return true;
+        // Not a version race but a superseded operation: its outcome no longer applies.
+        if (change.whileOperation !== undefined && (await this.store.operations.get(change.whileOperation))?.state !== 'running') return false;
       } else if (await this.store.servers.update(doc, { expectedVersion: s.version })) return true;
     }
   }

@@ -19,6 +19,8 @@ export interface EventOptions {
   /** for events that queue an operation: the host that runs it, and what it is told */
   host?: string;
   payload?: Record<string, unknown>;
+  /** applies only while this host operation is still running: an outcome of an operation a later one superseded is stale */
+  whileOperation?: number;
 }
 
 /**
@@ -51,6 +53,9 @@ export class ServerTable extends DocumentTable<ServerDef> {
       if (opts.doc) Object.assign(set, { data: JSON.stringify(opts.doc), ...this.columns(opts.doc) });
       let q = trx.updateTable('servers').set(set).where('uuid', '=', uuid).where('status', 'in', from);
       if (opts.version !== undefined) q = q.where('version', '=', opts.version);
+      const op = opts.whileOperation;
+      if (op !== undefined)
+        q = q.where((eb) => eb.exists(eb.selectFrom('operations').select('id').where('id', '=', op).where('state', '=', 'running')));
       const res = await q.executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return null;
     } else {
