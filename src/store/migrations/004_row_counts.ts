@@ -1,12 +1,12 @@
 import { sql, type Kysely } from 'kysely';
 import type { Dialect } from '../dialect/index.ts';
 
-/** Document tables whose rows per owner are counted in row_counts. */
-export const COUNTED_TABLES = ['servers', 'drives', 'tags', 'keypairs'];
+/** The document tables this migration starts counting (the store's own list is store/documents.ts's COUNTED_TABLES). */
+const COUNTED_TABLES = ['servers', 'drives', 'tags', 'keypairs'];
 
 /**
  * Starts counting a document table's rows per owner: backfills row_counts and installs the triggers that keep it
- * exact. A later migration may call it for its own tables (and add them to COUNTED_TABLES).
+ * exact. A later migration may call it for its own tables; the store's COUNTED_TABLES then names them too.
  */
 export async function countRows(db: Kysely<any>, dialect: Dialect, table: string): Promise<void> {
   await sql`INSERT INTO row_counts (tbl, owner_key, n)
