@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import autocannon from 'autocannon';
+import { load } from './load.ts';
 import pg from 'pg';
 import { ADMIN, dropPostgres, freshPostgres, minimalServer } from '../test/helpers/harness.ts';
 import { startNode, type NodeProcess } from '../test/helpers/nodes.ts';
@@ -71,16 +71,14 @@ interface Row {
   cpuMs: number;
 }
 
-/** GET one server with autocannon, the connections split across the nodes. */
+/** GET one server with wrk, the connections split across the nodes (each run warms its node up first). */
 async function getOne(nodes: NodeProcess[], uuid: string): Promise<{ reqs: number; total: number; p99: number }> {
   const runs = await Promise.all(
-    nodes.map((n) =>
-      autocannon({ url: `${n.api}/servers/${uuid}/`, connections: 16 / nodes.length, duration: SECONDS, headers: { authorization: AUTH } }),
-    ),
+    nodes.map((n) => load({ url: `${n.api}/servers/${uuid}/`, connections: 16 / nodes.length, durationS: SECONDS, headers: { authorization: AUTH } })),
   );
-  const errors = runs.reduce((s, r) => s + r.non2xx + r.errors, 0);
+  const errors = runs.reduce((s, r) => s + r.non2xx, 0);
   if (errors) console.warn(`  (${errors} failed GETs)`);
-  return { reqs: runs.reduce((s, r) => s + r.requests.average, 0), total: runs.reduce((s, r) => s + r.requests.total, 0), p99: Math.max(...runs.map((r) => r.latency.p99)) };
+  return { reqs: runs.reduce((s, r) => s + r.reqPerSec, 0), total: runs.reduce((s, r) => s + r.total, 0), p99: Math.max(...runs.map((r) => r.p99)) };
 }
 
 /** Workers, each owning one server, alternate start and stop as fast as the API accepts them. */
@@ -119,8 +117,6 @@ async function createServers(node: NodeProcess, n: number, prefix: string): Prom
 async function measureApi(rows: Row[], db: string, nodes: NodeProcess[], others: Record<string, number>): Promise<void> {
   const [uuid] = await createServers(nodes[0]!, 1, 'get');
   const pids = { ...Object.fromEntries(nodes.map((n, i) => [`api${i + 1}`, n.proc.pid!])), ...others, 'load generator': process.pid };
-  // Every node warm (its routes compiled and optimised) before it is measured, or a second node starts cold.
-  for (const n of nodes) await autocannon({ url: `${n.api}/servers/${uuid}/`, connections: 4, duration: 2, headers: { authorization: AUTH } });
   const get = await withCpu(pids, () => getOne(nodes, uuid!));
   rows.push({ scenario: 'GET one server', db, nodes: nodes.length, ...get.result, cpu: get.cpu, cpuMs: (1000 * get.serverSeconds) / Math.max(1, get.result.total) });
   const servers = await createServers(nodes[0]!, 8, 'ss');
