@@ -66,7 +66,7 @@ async function server(call: Call, body: Record<string, unknown>): Promise<string
 
 const minimal = { cpu: 1000, mem: 536870912, name: 'testServerAcc', vnc_password: 'testserver' };
 
-async function running(t: TestServer, call: Call, b: Bindings, dumpUuid: string): Promise<string> {
+async function running(call: Call, b: Bindings, dumpUuid: string): Promise<string> {
   const uuid = await server(call, minimal);
   b.bind(dumpUuid, uuid, 'setup');
   assert.equal((await call('POST', `/servers/${uuid}/action/?do=start`)).status, 202);
@@ -184,12 +184,12 @@ for (const db of databases()) {
 
     test('ACPI shutdown, VNC and console', async () => {
       const b = new Bindings();
-      await running(t, t.call, b, 'd79eeec6-9cc5-4131-9f04-36961c267a74');
+      await running(t.call, b, 'd79eeec6-9cc5-4131-9f04-36961c267a74');
       await replay(t.call, 'server_acpi_shutdown', b);
-      await running(t, t.call, b, '42cb8991-a39a-4ed3-b549-efd6a1dedd48');
+      await running(t.call, b, '42cb8991-a39a-4ed3-b549-efd6a1dedd48');
       await replay(t.call, 'server_open_vnc', b);
       await replay(t.call, 'server_close_vnc', b);
-      await running(t, t.call, b, 'e27eacc3-0f20-4c1f-9f7d-eac705bf2d02');
+      await running(t.call, b, 'e27eacc3-0f20-4c1f-9f7d-eac705bf2d02');
       await replay(t.call, 'server_open_console', b);
       await replay(t.call, 'server_close_console', b);
     });

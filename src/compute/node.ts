@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
@@ -33,7 +32,6 @@ const MAX_ATTEMPTS = 3;
  */
 export class ComputeNode {
   readonly agentId: string;
-  private readonly wake = new EventEmitter();
   private timers: NodeJS.Timeout[] = [];
   private running = false;
   private polling = false;
@@ -523,6 +521,5 @@ export class ComputeNode {
     for (const d of this.hosts.values()) await d.close();
     await this.store.hosts.release(this.agentId).catch(() => {});
     this.identity.release();
-    void this.wake;
   }
 }

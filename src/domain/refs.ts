@@ -45,5 +45,5 @@ export function readRef(value: unknown, point: string, opts: { kind?: 'uuid' | '
 export function readRefList(value: unknown, point: string, opts: { kind?: 'uuid' | 'ip' | 'any' } = {}): string[] {
   if (value === null || value === undefined) return [];
   if (!Array.isArray(value)) throw errors.invalid(point, 'Expected a list');
-  return value.map((v, i) => readRef(v, `${point}`, opts)).filter((v, i, a) => a.indexOf(v) === i);
+  return value.map((v) => readRef(v, `${point}`, opts)).filter((v, i, a) => a.indexOf(v) === i);
 }

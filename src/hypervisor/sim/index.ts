@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Duplex, PassThrough } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import {
   DriverError,
@@ -249,7 +249,6 @@ export class SimDriver implements HypervisorDriver {
     this.closed = true;
     for (const s of this.shells.values()) s.destroy();
     for (const uuid of [...this.vnc.keys()]) await this.closeVnc(uuid);
-    void PassThrough;
     void this.hung;
   }
 }
