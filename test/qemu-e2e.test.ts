@@ -7,6 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, waitFor, waitForStatus, type TestServer } from './helpers/harness.ts';
 import { qemuHarness, qemuImagesDir, readUntil, PROMPT } from './helpers/drivers.ts';
+import { SocketReader } from './helpers/socket-reader.ts';
+import { vncAuthAnswer } from './helpers/vnc-auth.ts';
 
 /**
  * What a new user does with a real VM, through the API only: clone the library disk, create a server with it, a
@@ -87,6 +89,21 @@ describe('qemu end to end through the API', { skip: h.skip ?? false }, () => {
     con.write('context name\n');
     await readUntil(con, /\ntiny-renamed\n/, 20_000, false);
     con.destroy();
+
+    // VNC reaches QEMU's display through the compute node's gateway, which logs in with the server's password.
+    const ov = await t.call('POST', `/servers/${uuid}/action/?do=open_vnc`);
+    assert.equal(ov.status, 202, JSON.stringify(ov.body));
+    const rfb = await SocketReader.connect(String(ov.body.vnc_url).replace(/^vnc:/, 'tcp:'));
+    assert.equal((await rfb.read(12)).toString('latin1'), 'RFB 003.008\n');
+    rfb.write('RFB 003.008\n');
+    await rfb.read((await rfb.read(1))[0]!);
+    rfb.write(Buffer.from([2]));
+    rfb.write(vncAuthAnswer('e2epass1', await rfb.read(16)));
+    assert.equal((await rfb.read(4, 20_000)).readUInt32BE(0), 0, 'VNC authentication through the gateway');
+    rfb.write(Buffer.from([1])); // ClientInit: QEMU answers with its ServerInit
+    const init = await rfb.read(24, 20_000);
+    assert.ok(init.readUInt16BE(0) > 0 && init.readUInt16BE(2) > 0, 'a framebuffer with a size');
+    rfb.close();
 
     const t1 = Date.now();
     const sd = await t.call('POST', `/servers/${uuid}/action/?do=shutdown`);

@@ -41,8 +41,10 @@ for (const db of databases()) {
       c.write('echo hello there\r\n');
       assert.match(await c.readUntil('root@console-box:~# '), /hello there\r\n/);
 
-      // One client at a time: a second one is turned away, the first keeps its session.
+      // One client at a time: a second one, even with the right password, is turned away; the first keeps its session.
       const other = await SocketReader.connect(tcp(r.body.console_url));
+      await other.readUntil('Password:');
+      other.write('letmein1\r\n');
       assert.match(await other.readToEnd(), /another client/i);
       c.write('whoami\r\n');
       assert.match(await c.readUntil('# '), /root/);

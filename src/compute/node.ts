@@ -12,6 +12,8 @@ import type { Store } from '../store/index.ts';
 import { OPS_CHANNEL, type Operation, type OperationKind } from '../store/operations.ts';
 import { findImage } from '../storage/images.ts';
 import { ConsoleGateway } from './console.ts';
+import { VncGateway } from './vnc-gateway.ts';
+import { GuessThrottle } from '../domain/guess-throttle.ts';
 import { leaseAddress, releaseAddresses } from './dhcp.ts';
 import { agentIdentity } from './identity.ts';
 
@@ -36,6 +38,9 @@ export class ComputeNode {
   private running = false;
   private polling = false;
   private readonly consoles = new Map<string, ConsoleGateway>();
+  private readonly vncs = new Map<string, VncGateway>();
+  /** Wrong console and VNC passwords, per source, across every server of this node. */
+  private readonly guesses = new GuessThrottle();
   private readonly inFlight = new Set<Promise<void>>();
   /** Operations this process has started executing (a claimed operation missing here was lost on its way). */
   private launched = new Set<number>();
@@ -244,6 +249,7 @@ export class ComputeNode {
             this.bindHost(),
             async () => (await this.store.servers.get(op.server_uuid))?.doc.vnc_password ?? '\0',
             () => driver.attachSerial(op.server_uuid),
+            this.guesses,
           );
           this.consoles.set(op.server_uuid, gw);
         }
@@ -254,9 +260,18 @@ export class ComputeNode {
         this.consoles.delete(op.server_uuid);
         return;
       }
-      case 'open_vnc':
-        return { port: (await driver.openVnc(op.server_uuid, s?.doc.vnc_password ?? '')).port };
+      case 'open_vnc': {
+        // Every open gives a new endpoint, as CloudSigma's vnc_url changes on each open.
+        await this.vncs.get(op.server_uuid)?.close();
+        const upstream = await driver.openVnc(op.server_uuid, s?.doc.vnc_password ?? '');
+        const password = async () => (await this.store.servers.get(op.server_uuid))?.doc.vnc_password ?? '\0';
+        const gw = new VncGateway(this.bindHost(), { host: '127.0.0.1', port: upstream.port }, password, this.guesses);
+        this.vncs.set(op.server_uuid, gw);
+        return { port: await gw.open() };
+      }
       case 'close_vnc':
+        await this.vncs.get(op.server_uuid)?.close();
+        this.vncs.delete(op.server_uuid);
         await driver.closeVnc(op.server_uuid);
         return;
     }
@@ -379,6 +394,8 @@ export class ComputeNode {
     if (!(await this.transitionUsingUp(uuid, usedUp, { event, seen }))) return;
     await this.consoles.get(uuid)?.close();
     this.consoles.delete(uuid);
+    await this.vncs.get(uuid)?.close();
+    this.vncs.delete(uuid);
     await releaseAddresses(this.store.db, uuid);
     this.publish(uuid, owner, 'stopped');
   }
@@ -516,8 +533,9 @@ export class ComputeNode {
     this.running = false;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    for (const gw of this.consoles.values()) await gw.close();
+    for (const gw of [...this.consoles.values(), ...this.vncs.values()]) await gw.close();
     this.consoles.clear();
+    this.vncs.clear();
     for (const d of this.hosts.values()) await d.close();
     await this.store.hosts.release(this.agentId).catch(() => {});
     this.identity.release();

@@ -25,7 +25,8 @@ export async function createHosts(
           hostName: name,
           dataDir: config.dataDir,
           delayMs: config.simDelayMs,
-          bindHost: config.listenHost,
+          // Displays listen on loopback only: clients reach them through the compute node's VNC gateway, which throttles guesses.
+          bindHost: '127.0.0.1',
           capacity: { cpu: config.hostCpuMhz ?? config.simHostCpuMhz, mem: config.hostMem ?? config.simHostMem },
         }),
       );
@@ -46,7 +47,8 @@ export async function createHosts(
       hostName: config.hostName,
       dataDir: config.dataDir,
       // VNC listens where the API does, so the vnc_url's host reaches it.
-      bindHost: config.listenHost,
+      // Displays listen on loopback only: clients reach them through the compute node's VNC gateway, which throttles guesses.
+      bindHost: '127.0.0.1',
       // Unset = measured: host memory minus a reserve, CPU MHz x cores.
       capacity: { cpu: config.hostCpuMhz ?? undefined, mem: config.hostMem ?? undefined },
       context,

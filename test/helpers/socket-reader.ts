@@ -22,10 +22,11 @@ export class SocketReader {
     );
   }
 
-  static connect(url: string): Promise<SocketReader> {
+  /** `localAddress` (another loopback address, 127.0.0.2…) makes the client a different source. */
+  static connect(url: string, localAddress?: string): Promise<SocketReader> {
     const u = new URL(url);
     return new Promise((resolve, reject) => {
-      const sock = net.connect(Number(u.port), u.hostname, () => resolve(new SocketReader(sock)));
+      const sock = net.connect({ port: Number(u.port), host: u.hostname, localAddress }, () => resolve(new SocketReader(sock)));
       sock.once('error', reject);
     });
   }
