@@ -36,7 +36,7 @@ export function renderPubkey(k: Stored<KeypairDoc>) {
 }
 
 /** A create item: a given public key (with or without its private key), a private key alone, or algorithm_type to generate. */
-function readKeypair(b: Record<string, unknown>): KeypairDoc {
+async function readKeypair(b: Record<string, unknown>): Promise<KeypairDoc> {
   if (b.name === undefined || b.name === null) throw errors.required('name');
   const name = readString(b.name, 'name', { nonEmpty: true, max: 1024 });
   const meta = b.meta === undefined ? {} : readMeta(b.meta, 'meta');
@@ -51,7 +51,7 @@ function readKeypair(b: Record<string, unknown>): KeypairDoc {
     // libcloud creates with a name only: generate RSA then, as CloudSigma does.
     const alg = b.algorithm_type === undefined || b.algorithm_type === null ? 'rsa' : b.algorithm_type;
     if (alg !== 'rsa' && alg !== 'ed25519') throw errors.invalid('algorithm_type', 'algorithm_type must be rsa or ed25519');
-    ({ public_key, private_key } = generateKeyPair(alg));
+    ({ public_key, private_key } = await generateKeyPair(alg));
   }
   return { uuid: newUuid(), name, meta, public_key, private_key, fingerprint: fingerprint(public_key) };
 }
@@ -96,7 +96,9 @@ export function keypairRoutes(r: Routes, svc: Services): void {
   const tags = ['keypairs'];
 
   r.post('/keypairs/', { tags, summary: 'Create keypairs: from a public key (and private key), or generated (algorithm_type rsa|ed25519)', schema: { body: CreateBody } }, async ({ actor, body }) => {
-    const docs = createItems(body).map(readKeypair);
+    // One at a time: each generation takes a thread of libuv's pool, which file I/O and password checks share.
+    const docs: KeypairDoc[] = [];
+    for (const item of createItems(body)) docs.push(await readKeypair(item));
     const made = await svc.store.transaction(async (trx) => {
       for (const d of docs) await svc.store.keypairs.insert(actor.user, d, '', trx);
       return svc.store.keypairs.getMany(docs.map((d) => d.uuid), trx);

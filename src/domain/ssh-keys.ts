@@ -79,13 +79,20 @@ function opensshEd25519Private(key: crypto.KeyObject, comment = ''): string {
   return `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines}\n-----END OPENSSH PRIVATE KEY-----\n`;
 }
 
-/** A new key pair: RSA (PKCS#1 PEM, as CloudSigma returns) or Ed25519 (OpenSSH format). */
-export function generateKeyPair(algorithm: 'rsa' | 'ed25519'): { public_key: string; private_key: string } {
+/**
+ * A new key pair: RSA (PKCS#1 PEM, as CloudSigma returns) or Ed25519 (OpenSSH format). Generated on libuv's thread
+ * pool: an RSA key costs ~100 ms of CPU, and a batch of them on the event loop stalled every other client.
+ */
+export async function generateKeyPair(algorithm: 'rsa' | 'ed25519'): Promise<{ public_key: string; private_key: string }> {
   if (algorithm === 'rsa') {
-    const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { publicKey, privateKey } = await new Promise<{ publicKey: crypto.KeyObject; privateKey: crypto.KeyObject }>((resolve, reject) =>
+      crypto.generateKeyPair('rsa', { modulusLength: 2048 }, (err, publicKey, privateKey) => (err ? reject(err) : resolve({ publicKey, privateKey }))),
+    );
     return { public_key: opensshPublicKey(publicKey), private_key: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString() };
   }
-  const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
+  const { publicKey, privateKey } = await new Promise<{ publicKey: crypto.KeyObject; privateKey: crypto.KeyObject }>((resolve, reject) =>
+    crypto.generateKeyPair('ed25519', {}, (err, publicKey, privateKey) => (err ? reject(err) : resolve({ publicKey, privateKey }))),
+  );
   return { public_key: opensshPublicKey(publicKey), private_key: opensshEd25519Private(privateKey) };
 }
 
