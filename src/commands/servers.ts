@@ -13,6 +13,7 @@ import { OPS_CHANNEL, type ServerRuntime } from '../compute/node.ts';
 import type { OperationKind } from '../store/operations.ts';
 import { cloneDriveRecord, refreshDriveStatus } from './drives.ts';
 import { cloneName } from '../domain/clone-naming.ts';
+import { dropNicPolicies, syncNicPolicies } from './firewall.ts';
 
 export interface Actor {
   user: string;
@@ -96,7 +97,7 @@ export function renderServer(s: Stored<ServerDef>, extra: { jobs?: unknown[]; gr
       const nrt = runtime?.nics.find((x) => x.mac === n.mac);
       return {
         boot_order: n.boot_order,
-        firewall_policy: null,
+        firewall_policy: n.firewall_policy ? ref('fwpolicies', n.firewall_policy) : null,
         ip_v4_conf: n.ip_v4_conf ? { conf: n.ip_v4_conf.conf, ip: n.ip_v4_conf.ip ? ref('ips', n.ip_v4_conf.ip) : null } : null,
         ip_v6_conf: n.ip_v6_conf ? { conf: n.ip_v6_conf.conf, ip: n.ip_v6_conf.ip ? ref('ips', n.ip_v6_conf.ip) : null } : null,
         mac: n.mac,
@@ -214,6 +215,7 @@ export class ServerCommands {
         await this.store.servers.insert(actor.user, def, 'stopped', trx);
         await this.store.servers.setTags(def.uuid, def.tags, trx);
         await this.syncAttachments(def, null, trx);
+        await syncNicPolicies(trx, def);
         out.push((await this.store.servers.get(def.uuid, trx))!);
       }
       return out;
@@ -234,6 +236,7 @@ export class ServerCommands {
         if (!(await this.store.servers.update(def, { expectedVersion: s.version }, trx))) return false;
         await this.store.servers.setTags(def.uuid, def.tags, trx);
         if (!running) await this.syncAttachments(def, s.doc, trx);
+        await syncNicPolicies(trx, def);
         return true;
       });
       if (ok) {
@@ -257,6 +260,7 @@ export class ServerCommands {
       if (!fresh || fresh.status !== 'stopped') throw errors.concurrency();
       await this.store.servers.delete(uuid, trx);
       await trx.deleteFrom('server_drives').where('server_uuid', '=', uuid).execute();
+      await dropNicPolicies(trx, uuid);
       const attached = await this.store.drives.getMany(fresh.doc.drives.map((d) => d.drive), trx);
       for (const d of attached) {
         const mine = d.owner === actor.user;
@@ -430,6 +434,7 @@ export class ServerCommands {
       await this.store.servers.setTags(def.uuid, def.tags, trx);
       await trx.deleteFrom('server_drives').where('server_uuid', '=', def.uuid).execute();
       if (def.drives.length) await trx.insertInto('server_drives').values(def.drives.map((d) => ({ server_uuid: def.uuid, drive_uuid: d.drive }))).execute();
+      await syncNicPolicies(trx, def);
       return (await this.store.servers.get(def.uuid, trx))!;
     }).catch(async (e) => {
       await this.svc.jobs.finish(job, 'failed');
@@ -445,7 +450,8 @@ export class ServerCommands {
 
   /**
    * A grantee's clone is his own server: it keeps none of the owner's tags (which would list it among the owner's
-   * resources and put it under the owner's ACLs), SSH keys, private VLANs, or CD-ROMs he may not attach himself.
+   * resources and put it under the owner's ACLs), SSH keys, private VLANs, or CD-ROMs and firewall policies he may
+   * not attach himself.
    */
   private async leaveOutWhatTheNewOwnerMayNotUse(actor: Actor, def: ServerDef, drives: Stored<DriveDoc>[], trx: Kysely<any>): Promise<void> {
     const own = (rows: Array<{ uuid: string; owner: string | null }>) => new Set(rows.filter((r) => r.owner === actor.user).map((r) => r.uuid));
@@ -455,6 +461,10 @@ export class ServerCommands {
     def.pubkeys = def.pubkeys.filter((k) => keys.has(k));
     const vlans = own(await this.store.vlans.getMany(def.nics.flatMap((n) => (n.vlan ? [n.vlan] : [])), trx));
     def.nics = def.nics.filter((n) => !n.vlan || vlans.has(n.vlan));
+    const policies = new Set<string>();
+    for (const p of await this.store.fwpolicies.getMany(def.nics.flatMap((n) => (n.firewall_policy ? [n.firewall_policy] : [])), trx))
+      if (p.owner === actor.user || (await this.svc.access.canUse(actor, 'fwpolicies', p, trx))) policies.add(p.uuid);
+    for (const n of def.nics) if (n.firewall_policy && !policies.has(n.firewall_policy)) n.firewall_policy = null;
     const usable = new Set<string>();
     for (const d of drives)
       if (d.doc.media !== 'cdrom' || d.owner === null || d.owner === actor.user || (await this.svc.access.canUse(actor, 'drives', d, trx))) usable.add(d.uuid);
