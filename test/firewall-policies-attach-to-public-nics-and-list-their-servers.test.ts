@@ -194,6 +194,9 @@ for (const db of databases()) {
       assert.deepEqual((await call('GET', `/servers/${s.uuid}/`)).body, before, 'the server is as it was');
       // the stranger sees neither the policy nor, through it, the server
       assert.equal((await other.call('GET', `/fwpolicies/${mine.uuid}/`)).status, 404);
+      assert.equal((await other.call('PUT', `/fwpolicies/${mine.uuid}/`, { name: 'taken' })).status, 404);
+      assert.equal((await other.call('DELETE', `/fwpolicies/${mine.uuid}/`)).status, 404);
+      assert.equal((await call('GET', `/fwpolicies/${mine.uuid}/`)).body.name, 'mine');
       assert.deepEqual((await other.call('GET', '/fwpolicies/')).body.objects.map((p: any) => p.name), ['theirs']);
       // turning the public NIC into a private one drops its policy rather than refusing
       const priv = await call('PUT', `/servers/${s.uuid}/`, { nics: [{ mac: s.nics[0].mac, vlan }] });
