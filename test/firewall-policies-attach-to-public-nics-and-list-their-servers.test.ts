@@ -282,6 +282,23 @@ for (const db of databases()) {
       assert.equal((await bob.call('GET', `/servers/${bobs.uuid}/`)).body.nics[0].firewall_policy, null);
     });
 
+    test("a grantee's clone of a shared server keeps only the policies he may attach himself", async () => {
+      const owner = await freshUser(t, 'cowner');
+      const bob = await freshUser(t, 'cbob');
+      const serverTag = (await owner.call('POST', '/tags/', { name: 'srv' })).body.objects[0].uuid;
+      const policyTag = (await owner.call('POST', '/tags/', { name: 'pol' })).body.objects[0].uuid;
+      const open = await policy(owner.call, { name: 'shared', tags: [policyTag] });
+      const closed = await policy(owner.call, { name: 'private' });
+      const s = await owner.call('POST', '/servers/', minimalServer('src', { tags: [serverTag], nics: [dhcpNic({ firewall_policy: open.uuid }), dhcpNic({ firewall_policy: closed.uuid })] }));
+      assert.equal(s.status, 201, s.text);
+      await owner.call('POST', '/acls/', { name: 'srv', grantees: [{ uuid: bob.uuid }], rules: [{ permission: 'LIST' }, { permission: 'CLONE' }], tags: [serverTag] });
+      await owner.call('POST', '/acls/', { name: 'pol', grantees: [{ uuid: bob.uuid }], rules: [{ permission: 'LIST' }, { permission: 'ATTACH' }], tags: [policyTag] });
+      const clone = await bob.call('POST', `/servers/${s.body.objects[0].uuid}/action/?do=clone`, {});
+      assert.equal(clone.status, 202, clone.text);
+      assert.deepEqual(clone.body.nics.map((n: any) => n.firewall_policy?.uuid ?? null), [open.uuid, null]);
+      assert.deepEqual((await owner.call('GET', `/fwpolicies/${closed.uuid}/`)).body.servers, serverRefs(s.body.objects[0].uuid));
+    });
+
     test('changes are announced (websocket events) and written to the audit log, refusals too', async () => {
       const { call, uuid: user } = await freshUser(t, 'events');
       const events: ChangeEvent[] = [];
