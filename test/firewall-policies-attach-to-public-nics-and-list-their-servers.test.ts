@@ -6,6 +6,7 @@ import { contextReply } from '../src/domain/context.ts';
 import { decide } from '../src/domain/firewall.ts';
 import { nicPolicies } from '../src/commands/firewall.ts';
 import type { ChangeEvent } from '../src/events.ts';
+import WebSocket from 'ws';
 
 type Call = TestServer['call'];
 const keysOf = (o: object) => Object.keys(o).sort();
@@ -305,6 +306,11 @@ for (const db of databases()) {
       const stop = t.running.svc.bus.subscribe((e) => {
         if (e.owner === user) events.push(e);
       });
+      const cookie = (await call('POST', '/accounts/action/?do=authenticate_asynchronous', {})).headers.get('set-cookie')!.split(';')[0]!;
+      const ws = new WebSocket(t.url.replace(/^http/, 'ws') + '/websocket', { headers: { cookie } });
+      const frames: any[] = [];
+      ws.on('message', (m) => frames.push(JSON.parse(m.toString())));
+      await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
       try {
         const p = await policy(call, { name: 'e' });
         await call('PUT', `/fwpolicies/${p.uuid}/`, { name: 'e2' });
@@ -315,6 +321,12 @@ for (const db of databases()) {
         const deadline = Date.now() + 5000;
         while (mine().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         assert.deepEqual(mine(), [`created ${uri}`, `updated ${uri}`, `deleted ${uri}`]);
+        // websocket clients get a frame for each, with the object as GET shows it while it exists
+        const fw = () => frames.filter((f) => f.resource_type === 'fwpolicies');
+        while (fw().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.deepEqual(fw().map((f) => f.resource_uri), [uri, uri, uri]);
+        assert.equal(fw()[0].object.uuid, p.uuid);
+        assert.equal(fw()[2].object, undefined);
         const log = (await call('GET', `/logs/?uuid=${p.uuid}&limit=0`)).body.objects;
         assert.deepEqual(
           log.map((l: any) => [l.category, l.action, l.success]).reverse(),
@@ -322,6 +334,7 @@ for (const db of databases()) {
         );
       } finally {
         stop();
+        ws.terminate();
       }
     });
   });
