@@ -246,6 +246,10 @@ for (const db of databases()) {
       const tag = (await owner.call('POST', '/tags/', { name: 'shared' })).body.objects[0].uuid;
       const p = await policy(owner.call, { name: 'shared', rules: SSH_ONLY, tags: [tag] });
       assert.deepEqual(p.tags, [{ resource_uri: `/api/2.0/tags/${tag}/`, uuid: tag }]);
+      assert.deepEqual((await owner.call('GET', `/fwpolicies/?tag=${tag}`)).body.objects.map((x: any) => x.uuid), [p.uuid]);
+      assert.deepEqual((await owner.call('GET', '/fwpolicies/?tag__name=shared')).body.objects.map((x: any) => x.uuid), [p.uuid]);
+      assert.deepEqual((await owner.call('GET', `/tags/${tag}/fwpolicies/detail/`)).body.objects.map((x: any) => x.name), ['shared']);
+      assert.deepEqual((await owner.call('GET', `/tags/${tag}/`)).body.resources.map((x: any) => [x.res_type, x.uuid]), [['fwpolicies', p.uuid]]);
       assert.equal((await bob.call('GET', `/fwpolicies/${p.uuid}/`)).status, 404, 'nothing is shared before the ACL');
       const acl = (await owner.call('POST', '/acls/', { name: 'fw', grantees: [{ uuid: bob.uuid }], rules: [{ permission: 'LIST' }], tags: [tag] })).body.objects[0];
       const seen = await bob.call('GET', `/fwpolicies/${p.uuid}/`);
