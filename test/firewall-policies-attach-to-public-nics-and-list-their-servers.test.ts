@@ -85,6 +85,15 @@ for (const db of databases()) {
       assert.equal((await call('GET', `/fwpolicies/${a}/`)).status, 404);
       assert.equal((await call('PUT', `/fwpolicies/${a}/`, { name: 'x' })).status, 404);
       assert.equal((await call('DELETE', `/fwpolicies/${a}/`)).status, 404);
+      // several at once: all of them, or none
+      const rest = (await call('GET', '/fwpolicies/')).body.objects.map((p: any) => p.uuid);
+      assert.equal(rest.length, 3);
+      const partly = await call('DELETE', '/fwpolicies/', { objects: [{ uuid: rest[0] }, { uuid: a }] });
+      assert.equal(partly.status, 404);
+      assert.equal((await call('GET', '/fwpolicies/')).body.meta.total_count, 3, 'nothing was deleted');
+      assert.equal((await call('DELETE', '/fwpolicies/', { objects: [] })).status, 400);
+      assert.equal((await call('DELETE', '/fwpolicies/', { objects: rest.map((uuid: string) => ({ uuid })) })).status, 204);
+      assert.equal((await call('GET', '/fwpolicies/')).body.meta.total_count, 0);
     });
 
     test('a bad rule answers 400 naming the rule and field, and creates or changes nothing', async () => {

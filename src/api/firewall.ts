@@ -1,6 +1,8 @@
 import type { Services } from '../services.ts';
 import { FirewallCommands } from '../commands/firewall.ts';
 import type { Actor } from '../commands/servers.ts';
+import { errors } from '../errors.ts';
+import { readRef } from '../domain/refs.ts';
 import { created, noContent, objectBody, type Routes } from './http.ts';
 import { createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS, type ListSpec, type Query } from './lists.ts';
 import { AnyObject, CreateBody, ListQuerystring, UuidParams } from './schemas.ts';
@@ -33,11 +35,18 @@ export function firewallRoutes(r: Routes, svc: Services): FirewallCommands {
   r.post('/fwpolicies/', { tags, summary: 'Create firewall policies: name, meta, tags and rules', schema: { body: CreateBody } }, async ({ actor, body }) =>
     created({ objects: await cmd.renderMany(actor, await cmd.create(actor, createItems(body))) }),
   );
-  r.put('/fwpolicies/:uuid/', { tags, summary: 'Edit the name, meta, tags and rules of a firewall policy', schema: { params: UuidParams, body: AnyObject } }, async ({ actor, params, body }) =>
-    cmd.render(actor, await cmd.update(actor, params.uuid!, objectBody(body))),
-  );
-  r.delete('/fwpolicies/:uuid/', { tags, summary: 'Delete a firewall policy (its servers must be stopped; their NICs lose it)', schema: { params: UuidParams } }, async ({ actor, params }) => {
-    await cmd.delete(actor, params.uuid!);
+  const edit = { tags, summary: 'Edit the name, meta, tags and rules of a firewall policy', schema: { params: UuidParams, body: AnyObject } };
+  r.put('/fwpolicies/:uuid/', edit, async ({ actor, params, body }) => cmd.render(actor, await cmd.update(actor, params.uuid!, objectBody(body))));
+  const one = { tags, summary: 'Delete a firewall policy (its servers must be stopped; their NICs lose it)', schema: { params: UuidParams } };
+  r.delete('/fwpolicies/:uuid/', one, async ({ actor, params }) => {
+    await cmd.delete(actor, [params.uuid!]);
+    return noContent();
+  });
+  const many = { tags, summary: 'Delete firewall policies: {"objects": [{"uuid": ...}]} (all of them, or none)', schema: { body: AnyObject } };
+  r.delete('/fwpolicies/', many, async ({ actor, body }) => {
+    const items = objectBody(body).objects;
+    if (!Array.isArray(items) || !items.length) throw errors.invalid('objects', 'Give the policies to delete as {"objects": [{"uuid": ...}]}');
+    await cmd.delete(actor, items.map((i) => readRef(i, 'objects')));
     return noContent();
   });
   return cmd;

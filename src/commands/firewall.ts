@@ -172,33 +172,39 @@ export class FirewallCommands {
 
   /**
    * Only the owner deletes, and only while every server using the policy is stopped (as CloudSigma had it); those
-   * servers' NICs are left without a policy, in the same transaction.
+   * servers' NICs are left without a policy, in the same transaction. Several at once: all of them, or none.
    */
-  async delete(actor: Actor, uuid: string): Promise<void> {
+  async delete(actor: Actor, uuids: string[]): Promise<void> {
+    const gone = [...new Set(uuids)];
     const detached = await this.store.transaction(async (trx) => {
-      const p = await this.load(actor, uuid, trx);
-      if (p.owner !== actor.user) throw errors.permission('Only the owner may delete a firewall policy');
-      // Locked first, as attaching it locks it: an attach either went first (and is seen here) or finds it gone.
-      await this.store.dialect.lockRows(trx.selectFrom(KIND).select('uuid').where('uuid', '=', uuid)).execute();
-      const users = (await trx.selectFrom('nic_firewall_policies').select('server_uuid').where('policy_uuid', '=', uuid).execute()) as Array<{ server_uuid: string }>;
+      for (const uuid of gone) {
+        const p = await this.load(actor, uuid, trx);
+        if (p.owner !== actor.user) throw errors.permission('Only the owner may delete a firewall policy');
+      }
+      // Locked first, as attaching one locks it: an attach either went first (and is seen here) or finds it gone.
+      await this.store.dialect.lockRows(trx.selectFrom(KIND).select('uuid').where('uuid', 'in', gone)).execute();
+      const users = (await trx.selectFrom('nic_firewall_policies').select('server_uuid').where('policy_uuid', 'in', gone).execute()) as Array<{
+        server_uuid: string;
+      }>;
       const servers = await this.store.servers.getMany([...new Set(users.map((u) => u.server_uuid))], trx);
       const busy = servers.filter((s) => s.status !== 'stopped');
       if (busy.length)
         throw errors.permission(
           `Cannot delete a firewall policy used by servers that are not stopped (${busy.map((s) => s.uuid).join(', ')}); stop them or detach the policy first`,
         );
+      const deleted = new Set(gone);
       for (const s of servers) {
         const doc = structuredClone(s.doc);
-        for (const n of doc.nics) if (n.firewall_policy === uuid) n.firewall_policy = null;
+        for (const n of doc.nics) if (n.firewall_policy && deleted.has(n.firewall_policy)) n.firewall_policy = null;
         // Only a stopped server loses it: one started meanwhile keeps its policy and the delete is refused.
         if (!(await this.store.servers.update(doc, { expectedVersion: s.version, expectedStatus: ['stopped'] }, trx))) throw errors.concurrency();
       }
-      await trx.deleteFrom('nic_firewall_policies').where('policy_uuid', '=', uuid).execute();
-      await this.store.fwpolicies.delete(uuid, trx);
+      await trx.deleteFrom('nic_firewall_policies').where('policy_uuid', 'in', gone).execute();
+      for (const uuid of gone) await this.store.fwpolicies.delete(uuid, trx);
       return servers.map((s) => ({ uuid: s.uuid, owner: s.owner }));
     });
     for (const s of detached) this.svc.publish('servers', s.uuid, s.owner, 'updated', actor);
-    this.svc.publish(KIND, uuid, actor.user, 'deleted');
+    for (const uuid of gone) this.svc.publish(KIND, uuid, actor.user, 'deleted');
   }
 
   /**
