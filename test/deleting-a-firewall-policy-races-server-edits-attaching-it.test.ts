@@ -2,7 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { databases, minimalServer, startServer, type TestServer } from './helpers/harness.ts';
 
-const ROUNDS = 4;
+const ROUNDS = 3;
 const PER_ROUND = 8;
 
 // A server edit checks that the policy it attaches exists; a delete takes the policy off every server the join table
