@@ -13,13 +13,19 @@ import type { Actor } from './servers.ts';
 const KIND = 'fwpolicies';
 const POLICY_POINT = 'nics.firewall_policy';
 
+type NicsOf = Pick<ServerDef, 'uuid' | 'nics'>;
+
 /** The NIC -> policy rows a server definition implies. */
-function links(def: Pick<ServerDef, 'uuid' | 'nics'>): Array<{ server_uuid: string; mac: string; policy_uuid: string }> {
+function links(def: NicsOf): Array<{ server_uuid: string; mac: string; policy_uuid: string }> {
   return def.nics.filter((n) => n.firewall_policy).map((n) => ({ server_uuid: def.uuid, mac: n.mac, policy_uuid: n.firewall_policy! }));
 }
 
-/** Writes the join table from a server's definition; call it in the transaction that writes the definition. */
-export async function syncNicPolicies(trx: Kysely<any>, def: Pick<ServerDef, 'uuid' | 'nics'>): Promise<void> {
+/**
+ * Writes the join table from a server's definition; call it in the transaction that writes the definition. Given the
+ * definition it replaces, an edit that moved no policy (most of them) writes nothing.
+ */
+export async function syncNicPolicies(trx: Kysely<any>, def: NicsOf, previous?: NicsOf | null): Promise<void> {
+  if (previous && JSON.stringify(links(previous)) === JSON.stringify(links(def))) return;
   await trx.deleteFrom('nic_firewall_policies').where('server_uuid', '=', def.uuid).execute();
   const rows = links(def);
   if (rows.length) await trx.insertInto('nic_firewall_policies').values(rows).execute();

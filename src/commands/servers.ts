@@ -236,7 +236,7 @@ export class ServerCommands {
         if (!(await this.store.servers.update(def, { expectedVersion: s.version }, trx))) return false;
         await this.store.servers.setTags(def.uuid, def.tags, trx);
         if (!running) await this.syncAttachments(def, s.doc, trx);
-        await syncNicPolicies(trx, def);
+        await syncNicPolicies(trx, def, s.doc);
         return true;
       });
       if (ok) {
