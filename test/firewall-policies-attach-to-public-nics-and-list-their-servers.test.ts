@@ -331,12 +331,13 @@ for (const db of databases()) {
         await call('DELETE', `/fwpolicies/${p.uuid}/`);
         const mine = () => events.filter((e) => e.resource_type === 'fwpolicies').map((e) => `${e.action} ${e.resource_uri}`);
         const uri = `/api/2.0/fwpolicies/${p.uuid}/`;
-        const deadline = Date.now() + 5000;
+        const deadline = Date.now() + 10000;
         while (mine().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         assert.deepEqual(mine(), [`created ${uri}`, `updated ${uri}`, `deleted ${uri}`]);
         // websocket clients get a frame for each, with the object as GET shows it while it exists
         const fw = () => frames.filter((f) => f.resource_type === 'fwpolicies');
-        while (fw().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        const framesBy = Date.now() + 10000;
+        while (fw().length < 3 && Date.now() < framesBy) await new Promise((r) => setTimeout(r, 20));
         assert.deepEqual(fw().map((f) => f.resource_uri), [uri, uri, uri]);
         assert.equal(fw()[0].object.uuid, p.uuid);
         assert.equal(fw()[2].object, undefined);
