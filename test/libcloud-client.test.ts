@@ -46,6 +46,14 @@ test("Apache libcloud's CloudSigma 2.0 driver works unchanged against opensigma 
   assert.ok(steps.drives.includes('libcloud-drive'));
   assert.equal(steps.node.state, 'stopped');
   assert.deepEqual(steps.attached, [true]);
+  assert.deepEqual(steps.policy, {
+    name: 'libcloud-policy',
+    rules: [['accept', 'in', 'tcp', '192.0.2.0/24', '22'], ['drop', 'in', 'tcp', null, '22']],
+  });
+  assert.deepEqual(steps.policies, ['libcloud-policy']);
+  assert.deepEqual(steps.firewalled, [true]);
+  assert.equal(steps.policy_deleted, true);
+  assert.deepEqual(steps.policies_after, []);
   assert.deepEqual(steps.tagged, ['libcloud-node']);
   assert.equal(steps.started, true);
   assert.equal(steps.running.state, 'running');

@@ -343,7 +343,7 @@ for (const db of databases()) {
       const source = (await call2('GET', '/servers/')).body.objects[0].uuid;
       const r = await call2('POST', `/servers/${source}/action/?do=clone`, { name: 'test cloned node' });
       assert.equal(r.status, 202);
-      // firewall policies were decommissioned in 2022: ours is always null.
+      // the fixture's NIC carries a policy of libcloud's account, which the source rebuilt here does not have.
       compareWire(r.body, cloned, { ...loose, free: [...loose.free!, 'status', 'nics[].firewall_policy', 'vnc_password'] });
     });
 

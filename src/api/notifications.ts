@@ -11,7 +11,7 @@ import { API } from '../domain/refs.ts';
 import { parseCookies } from './auth.ts';
 
 /** What a client hears about (docs §1.13): changes to these resources of its own account. */
-export const NOTIFIED = new Set(['servers', 'drives', 'ips', 'vlans', 'jobs', 'profile', 'subscriptions']);
+export const NOTIFIED = new Set(['servers', 'drives', 'ips', 'vlans', 'fwpolicies', 'jobs', 'profile', 'subscriptions']);
 const PATHS = new Set(['/websocket', `${API}/websocket`]);
 const PING_MS = 30_000;
 

@@ -12,6 +12,7 @@ import { billingRoutes } from './billing.ts';
 import { auditLogRoutes } from './audit-log.ts';
 import { keypairRoutes } from './keypairs.ts';
 import { networkingRoutes } from './networking.ts';
+import { firewallRoutes } from './firewall.ts';
 import { libdriveRoutes } from './libdrives.ts';
 import { globalContextRoutes } from './global-context.ts';
 import { locationRoutes } from './locations.ts';
@@ -27,6 +28,7 @@ export async function registerResources(r: Routes, svc: Services, auth: Authenti
   tagRoutes(r, svc);
   keypairRoutes(r, svc);
   networkingRoutes(r, svc);
+  firewallRoutes(r, svc);
   globalContextRoutes(r, svc);
   locationRoutes(r, svc);
   jobRoutes(r, svc);

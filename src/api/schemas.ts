@@ -109,7 +109,7 @@ export const Server = Type.Object(
     nics: Type.Array(
       Type.Object({
         boot_order: Nullable(Type.Integer()),
-        firewall_policy: Type.Null(),
+        firewall_policy: Nullable(Ref),
         ip_v4_conf: IpConf,
         ip_v6_conf: IpConf,
         mac: Type.String(),

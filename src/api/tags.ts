@@ -1,6 +1,7 @@
 import type { Services } from '../services.ts';
 import { DriveCommands, renderDriveShort } from '../commands/drives.ts';
 import { NetworkCommands } from '../commands/networking.ts';
+import { FirewallCommands } from '../commands/firewall.ts';
 import { ServerCommands, renderServerShort } from '../commands/servers.ts';
 import { TagCommands } from '../commands/tags.ts';
 import { ownerRef, ref } from '../domain/refs.ts';
@@ -17,12 +18,13 @@ const LIST: ListSpec = { filters: FILTERS, ordering: ['uuid', 'name'] };
 
 type Lister = (actor: Actor, q: ListQuery, full: boolean) => Promise<{ total: number; items: unknown[] }>;
 
-/** /tags/: CRUD, membership of any taggable resource, and the tag-scoped listings of servers, drives, IPs and VLANs. */
+/** /tags/: CRUD, membership of any taggable resource, and the tag-scoped listings of servers, drives, IPs, VLANs and firewall policies. */
 export function tagRoutes(r: Routes, svc: Services): TagCommands {
   const cmd = new TagCommands(svc);
   const servers = new ServerCommands(svc);
   const drives = new DriveCommands(svc);
   const net = new NetworkCommands(svc);
+  const fw = new FirewallCommands(svc);
 
   const list = async (actor: Actor, query: Query) => {
     const q = parseListQuery(query, LIST);
@@ -77,6 +79,10 @@ export function tagRoutes(r: Routes, svc: Services): TagCommands {
       const out = [];
       for (const v of items) out.push(full ? await net.renderVlan(actor, v) : { owner: ownerRef(v.owner), resource_uri: ref('vlans', v.uuid).resource_uri, uuid: v.uuid });
       return { total, items: out };
+    },
+    fwpolicies: async (actor, q, full) => {
+      const { total, items } = await fw.list(actor, q);
+      return { total, items: full ? await fw.renderMany(actor, items) : items.map((p) => fw.renderShort(p)) };
     },
   };
   for (const [kind, lister] of Object.entries(listers)) {

@@ -14,6 +14,7 @@ const CATEGORY: Record<string, string> = {
   keypairs: 'Keypairs',
   acls: 'ACLs',
   snapshots: 'Snapshots',
+  fwpolicies: 'Firewall policies',
   profile: 'Profile',
   subscriptions: 'Subscriptions',
   global_context: 'Context',

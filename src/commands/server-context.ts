@@ -58,9 +58,11 @@ export async function contextDocument(svc: Services, serverUuid: string): Promis
     }
     return { ip, conf: conf.conf };
   };
+  const policies = new Map((await svc.store.fwpolicies.getMany(d.nics.flatMap((n) => (n.firewall_policy ? [n.firewall_policy] : [])))).map((p) => [p.uuid, p.doc]));
   const nics = [];
   for (const n of d.nics) {
     const vlan = n.vlan ? await svc.store.vlans.get(n.vlan) : undefined;
+    const policy = n.firewall_policy ? policies.get(n.firewall_policy) : undefined;
     nics.push({
       boot_order: n.boot_order,
       vlan: n.vlan ? { uuid: n.vlan, tags: vlan?.doc.tags ?? [], meta: vlan?.doc.meta ?? {} } : null,
@@ -68,6 +70,8 @@ export async function contextDocument(svc: Services, serverUuid: string): Promis
       mac: n.mac,
       model: n.model,
       ip_v6_conf: await expandIp(n.ip_v6_conf, n.mac),
+      // Only on a NIC that has one (the transcripts predate policies): the rules themselves, for a guest to read.
+      ...(policy ? { firewall_policy: { uuid: policy.uuid, name: policy.name, meta: policy.meta, tags: policy.tags, rules: policy.rules } } : {}),
     });
   }
   return {

@@ -15,6 +15,7 @@ import type { Actor } from '../domain/actor.ts';
 import { ON_HOST, allows, refusalMessage, showsRuntime, type ServerEvent } from '../domain/server-lifecycle.ts';
 import { cloneDriveRecord, refreshDriveStatus } from './drives.ts';
 import { cloneName } from '../domain/clone-naming.ts';
+import { dropNicPolicies, syncNicPolicies } from './firewall.ts';
 
 export type { Actor };
 
@@ -85,7 +86,7 @@ export function renderServer(s: Stored<ServerDef>, extra: { jobs?: unknown[]; gr
       const nrt = runtime?.nics.find((x) => x.mac === n.mac);
       return {
         boot_order: n.boot_order,
-        firewall_policy: null,
+        firewall_policy: n.firewall_policy ? ref('fwpolicies', n.firewall_policy) : null,
         ip_v4_conf: n.ip_v4_conf ? { conf: n.ip_v4_conf.conf, ip: n.ip_v4_conf.ip ? ref('ips', n.ip_v4_conf.ip) : null } : null,
         ip_v6_conf: n.ip_v6_conf ? { conf: n.ip_v6_conf.conf, ip: n.ip_v6_conf.ip ? ref('ips', n.ip_v6_conf.ip) : null } : null,
         mac: n.mac,
@@ -203,6 +204,7 @@ export class ServerCommands {
         await this.store.servers.insert(actor.user, def, 'stopped', trx);
         await this.store.servers.setTags(def.uuid, def.tags, trx);
         await this.syncAttachments(def, null, trx);
+        await syncNicPolicies(trx, def);
         out.push((await this.store.servers.get(def.uuid, trx))!);
       }
       return out;
@@ -223,6 +225,7 @@ export class ServerCommands {
         if (!(await this.store.servers.update(def, { expectedVersion: s.version }, trx))) return false;
         await this.store.servers.setTags(def.uuid, def.tags, trx);
         if (!running) await this.syncAttachments(def, s.doc, trx);
+        await syncNicPolicies(trx, def, s.doc);
         return true;
       });
       if (ok) {
@@ -246,6 +249,7 @@ export class ServerCommands {
       if (!fresh || !allows('delete', fresh.status)) throw errors.concurrency();
       await this.store.servers.delete(uuid, trx);
       await trx.deleteFrom('server_drives').where('server_uuid', '=', uuid).execute();
+      await dropNicPolicies(trx, uuid);
       const attached = await this.store.drives.getMany(fresh.doc.drives.map((d) => d.drive), trx);
       for (const d of attached) {
         const mine = d.owner === actor.user;
@@ -420,6 +424,7 @@ export class ServerCommands {
       await this.store.servers.setTags(def.uuid, def.tags, trx);
       await trx.deleteFrom('server_drives').where('server_uuid', '=', def.uuid).execute();
       if (def.drives.length) await trx.insertInto('server_drives').values(def.drives.map((d) => ({ server_uuid: def.uuid, drive_uuid: d.drive }))).execute();
+      await syncNicPolicies(trx, def);
       return (await this.store.servers.get(def.uuid, trx))!;
     }).catch(async (e) => {
       await this.svc.jobs.finish(job, 'failed');
@@ -435,7 +440,8 @@ export class ServerCommands {
 
   /**
    * A grantee's clone is his own server: it keeps none of the owner's tags (which would list it among the owner's
-   * resources and put it under the owner's ACLs), SSH keys, private VLANs, or CD-ROMs he may not attach himself.
+   * resources and put it under the owner's ACLs), SSH keys, private VLANs, or CD-ROMs and firewall policies he may
+   * not attach himself.
    */
   private async leaveOutWhatTheNewOwnerMayNotUse(actor: Actor, def: ServerDef, drives: Stored<DriveDoc>[], trx: Kysely<any>): Promise<void> {
     const own = (rows: Array<{ uuid: string; owner: string | null }>) => new Set(rows.filter((r) => r.owner === actor.user).map((r) => r.uuid));
@@ -445,6 +451,10 @@ export class ServerCommands {
     def.pubkeys = def.pubkeys.filter((k) => keys.has(k));
     const vlans = own(await this.store.vlans.getMany(def.nics.flatMap((n) => (n.vlan ? [n.vlan] : [])), trx));
     def.nics = def.nics.filter((n) => !n.vlan || vlans.has(n.vlan));
+    const policies = new Set<string>();
+    for (const p of await this.store.fwpolicies.getMany(def.nics.flatMap((n) => (n.firewall_policy ? [n.firewall_policy] : [])), trx))
+      if (p.owner === actor.user || (await this.svc.access.canUse(actor, 'fwpolicies', p, trx))) policies.add(p.uuid);
+    for (const n of def.nics) if (n.firewall_policy && !policies.has(n.firewall_policy)) n.firewall_policy = null;
     const usable = new Set<string>();
     for (const d of drives)
       if (d.doc.media !== 'cdrom' || d.owner === null || d.owner === actor.user || (await this.svc.access.canUse(actor, 'drives', d, trx))) usable.add(d.uuid);

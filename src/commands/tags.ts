@@ -9,7 +9,7 @@ import type { TagDoc } from '../store/index.ts';
 import type { Actor } from './servers.ts';
 
 /** Resource kinds that carry tags, in the order an untyped id is looked up. */
-export const TAGGABLE = ['servers', 'drives', 'ips', 'vlans', 'snapshots'] as const;
+export const TAGGABLE = ['servers', 'drives', 'ips', 'vlans', 'snapshots', 'fwpolicies'] as const;
 export type TaggableKind = (typeof TAGGABLE)[number];
 type Tagged = DocumentTable<{ uuid: string; tags: string[] }>;
 
@@ -64,7 +64,7 @@ export class TagCommands {
     };
   }
 
-  /** `resources`: ids (or {uuid} objects, or URIs) of the actor's servers, drives, IPs, VLANs or snapshots. */
+  /** `resources`: ids (or {uuid} objects, or URIs) of the actor's servers, drives, IPs, VLANs, snapshots or firewall policies. */
   async readResources(actor: Actor, value: unknown, trx: Kysely<any>): Promise<Member[]> {
     if (value === null) return [];
     if (!Array.isArray(value)) throw errors.invalid('resources', 'resources must be a list');

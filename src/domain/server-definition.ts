@@ -16,6 +16,8 @@ export interface NicDef {
   mac: string;
   model: string;
   vlan: string | null;
+  /** uuid of the firewall policy on a public NIC; absent in documents written before policies existed */
+  firewall_policy?: string | null;
 }
 
 export interface DriveAttachment {
@@ -63,7 +65,10 @@ const CHANNEL_LIMITS: Record<string, { controllers: number; units: number }> = {
   scsi: { controllers: 4, units: 16 },
 };
 
-/** Fields that may change while the server runs; every other change to a running server is ignored. */
+/**
+ * Fields that may change while the server runs; every other change to a running server is ignored. Besides these,
+ * the `firewall_policy` of a NIC it already has may change (see readRunningNicPolicies).
+ */
 export const RUNNING_EDITABLE = ['name', 'meta', 'tags'] as const;
 
 type Body = Record<string, unknown>;
@@ -79,6 +84,37 @@ function readIpConf(v: unknown, point: string): IpConf | null {
   if (conf === 'static' && !ip) throw errors.invalid(`${point}.ip`, 'An IP address is required for static configuration');
   if (conf !== 'static' && ip) throw errors.invalid(`${point}.ip`, `An IP address can only be given with static configuration, not ${conf}`);
   return { conf, ip };
+}
+
+const POLICY_POINT = 'nics.firewall_policy';
+
+/**
+ * A NIC element's `firewall_policy`: a reference sets it, null clears it, and leaving the key out keeps what the NIC
+ * had (clients that never heard of policies resend NICs without it), unless the NIC became a private one.
+ */
+function readNicPolicy(o: Body, had: NicDef | undefined, vlan: string | null): string | null {
+  if (!Object.prototype.hasOwnProperty.call(o, 'firewall_policy') || o.firewall_policy === undefined) return vlan ? null : (had?.firewall_policy ?? null);
+  if (o.firewall_policy === null || o.firewall_policy === '') return null;
+  const policy = readRef(o.firewall_policy, POLICY_POINT);
+  if (vlan) throw errors.invalid(POLICY_POINT, 'A firewall policy applies to public NICs only; this NIC is on a VLAN');
+  return policy;
+}
+
+/**
+ * On a running server only the firewall policy of NICs it already has may change (CloudSigma applied policy changes
+ * to running guests); NIC elements without a known MAC, and every other NIC field, are ignored like the rest.
+ */
+function readRunningNicPolicies(v: unknown, existing: NicDef[]): NicDef[] {
+  if (!Array.isArray(v)) return existing;
+  const out = existing.map((n) => ({ ...n }));
+  for (const raw of v) {
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) continue;
+    const o = raw as Body;
+    const mac = typeof o.mac === 'string' ? o.mac.toLowerCase() : undefined;
+    const nic = out.find((n) => n.mac === mac);
+    if (nic) nic.firewall_policy = readNicPolicy(o, nic, nic.vlan);
+  }
+  return out;
 }
 
 function readNics(v: unknown, existing: NicDef[]): NicDef[] {
@@ -105,7 +141,8 @@ function readNics(v: unknown, existing: NicDef[]): NicDef[] {
     if (!NIC_MODELS.includes(model))
       throw errors.invalid('nics.model', `Select a valid choice. ${model} is not one of the available choices: ${NIC_MODELS.join(', ')}`);
     const boot_order = o.boot_order === null || o.boot_order === undefined ? null : readInt(o.boot_order, 'nics.boot_order', { min: 1 });
-    return { boot_order, ip_v4_conf, ip_v6_conf, mac, model, vlan };
+    const firewall_policy = readNicPolicy(o, known.get(mac), vlan);
+    return { boot_order, ip_v4_conf, ip_v6_conf, mac, model, vlan, firewall_policy };
   });
 }
 
@@ -191,7 +228,7 @@ function readEpcs(v: unknown, caps: Capabilities): ServerDef['epcs'] {
 
 /**
  * Applies a create or edit body to a server definition. A field present replaces, a field absent keeps, read-only
- * fields are ignored. When `running`, only name, meta and tags take effect. Returns the validated new definition.
+ * fields are ignored. When `running`, only name, meta, tags and NICs' firewall policies take effect. Returns the validated new definition.
  */
 export function applyServerInput(existing: ServerDef | null, body: Body, caps: Capabilities, opts: { running?: boolean } = {}): ServerDef {
   const has = (k: string) => Object.prototype.hasOwnProperty.call(body, k) && body[k] !== undefined;
@@ -230,7 +267,10 @@ export function applyServerInput(existing: ServerDef | null, body: Body, caps: C
   if (has('name')) d.name = readString(body.name, 'name', { nonEmpty: true, max: 1024 });
   if (has('meta')) d.meta = readMeta(body.meta, 'meta');
   if (has('tags')) d.tags = readRefList(body.tags, 'tags');
-  if (opts.running) return d;
+  if (opts.running) {
+    if (has('nics')) d.nics = readRunningNicPolicies(body.nics, d.nics);
+    return d;
+  }
 
   if (has('cpu')) d.cpu = readInt(body.cpu, 'cpu', { min: 1 });
   if (has('mem')) d.mem = readInt(body.mem, 'mem', { min: 1 });

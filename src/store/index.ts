@@ -3,6 +3,7 @@ import { openDialect, type Dialect } from './dialect/index.ts';
 import { DocumentTable } from './documents.ts';
 import { migrateToLatest } from './migrate.ts';
 import type { DriveDoc } from '../domain/drive-definition.ts';
+import type { FirewallRule } from '../domain/firewall.ts';
 import { UserRepo } from './users.ts';
 import { OperationRepo } from './operations.ts';
 import { HostRepo } from './hosts.ts';
@@ -77,6 +78,15 @@ export interface SnapshotDoc {
   source: Record<string, unknown>;
 }
 
+/** A firewall policy: rules in their normalised wire form; which NICs use it is in nic_firewall_policies. */
+export interface FwPolicyDoc {
+  uuid: string;
+  name: string | null;
+  meta: Record<string, string>;
+  rules: FirewallRule[];
+  tags: string[];
+}
+
 export interface AclDoc {
   uuid: string;
   name: string;
@@ -98,6 +108,7 @@ export class Store {
   readonly jobs: DocumentTable<JobDoc>;
   readonly snapshots: DocumentTable<SnapshotDoc>;
   readonly acls: DocumentTable<AclDoc>;
+  readonly fwpolicies: DocumentTable<FwPolicyDoc>;
   readonly users: UserRepo;
   readonly operations: OperationRepo;
   readonly hosts: HostRepo;
@@ -113,6 +124,7 @@ export class Store {
     this.jobs = new DocumentTable(dialect, 'jobs', 'jobs', () => ({}), new Set(['uuid', 'status', 'updated_at']));
     this.snapshots = new DocumentTable(dialect, 'snapshots', 'snapshots', (d) => ({ name: d.name, drive: d.drive }), new Set(['name', 'uuid', 'status', 'drive']));
     this.acls = new DocumentTable(dialect, 'acls', 'acls', (d) => ({ name: d.name }));
+    this.fwpolicies = new DocumentTable(dialect, 'fwpolicies', 'fwpolicies', (d) => ({ name: d.name ?? '' }));
     this.users = new UserRepo(dialect);
     this.operations = new OperationRepo(dialect);
     this.servers = new ServerTable(dialect, this.operations);

@@ -73,8 +73,9 @@ export class ServerTable extends DocumentTable<ServerDef> {
     throw new Error('a server status changes only through applyEvent');
   }
 
-  override async update(doc: ServerDef, opts: { expectedVersion?: number } = {}, trx: Kysely<any> = this.dialect.db): Promise<boolean> {
-    if ('status' in opts || 'expectedStatus' in opts) throw new Error('a server status changes only through applyEvent');
+  /** Writes a definition (only while the server is in `expectedStatus`, when given); never its status. */
+  override async update(doc: ServerDef, opts: { expectedVersion?: number; expectedStatus?: string[] } = {}, trx: Kysely<any> = this.dialect.db): Promise<boolean> {
+    if ('status' in opts) throw new Error('a server status changes only through applyEvent');
     return super.update(doc, opts, trx);
   }
 

@@ -57,6 +57,17 @@ step("started", driver.ex_start_node(node))
 node = wait_state(node.id, "running")
 step("running", {"state": node.state, "public_ips": node.public_ips})
 
+# Firewall policies: created with rules, listed, put on the node's public NIC (a GET-edit-PUT of its NICs). libcloud's
+# ex_edit_node resends cpu in GHz and mem in MiB (cpu / 2000, mem / 1048576), which only a running server ignores.
+policy = driver.ex_create_firewall_policy(name="libcloud-policy", rules=[
+    {"action": "accept", "direction": "in", "ip_proto": "tcp", "dst_port": "22", "src_ip": "192.0.2.0/24"},
+    {"action": "drop", "direction": "in", "ip_proto": "tcp", "dst_port": "22"},
+])
+step("policy", {"name": policy.name, "rules": [[r.action, r.direction, r.ip_proto, r.src_ip, r.dst_port] for r in policy.rules]})
+step("policies", [p.name for p in driver.ex_list_firewall_policies()])
+node = driver.ex_attach_firewall_policy(policy=policy, node=node)
+step("firewalled", [(n["firewall_policy"] or {}).get("uuid") == policy.id for n in node.extra["nics"]])
+
 step("groups", driver.ex_list_servers_availability_groups() != None)
 step("stopped", driver.ex_stop_node(node))
 node = wait_state(node.id, "stopped")
@@ -65,6 +76,8 @@ clone = driver.ex_clone_node(node=node, name="libcloud-clone")
 step("clone", clone.name)
 step("destroyed", driver.destroy_node(clone) and driver.destroy_node(node))
 step("nodes_after", [n.name for n in driver.list_nodes()])
+step("policy_deleted", driver.ex_delete_firewall_policy(policy))
+step("policies_after", [p.name for p in driver.ex_list_firewall_policies()])
 
 # create_node from a library image, the way libcloud users boot a server: clone, wait, resize, create, start.
 images = driver.list_images()

@@ -1,0 +1,234 @@
+import type { Kysely } from 'kysely';
+import type { Services } from '../services.ts';
+import { errors } from '../errors.ts';
+import { newUuid } from '../domain/ids.ts';
+import { readMeta, readString, withoutTags } from '../domain/input.ts';
+import { ownerRef, readRefList, ref } from '../domain/refs.ts';
+import { readRules } from '../domain/firewall.ts';
+import type { ServerDef } from '../domain/server-definition.ts';
+import type { ListQuery, Stored } from '../store/documents.ts';
+import type { FwPolicyDoc, Store } from '../store/index.ts';
+import type { Actor } from './servers.ts';
+
+const KIND = 'fwpolicies';
+const POLICY_POINT = 'nics.firewall_policy';
+
+type NicsOf = Pick<ServerDef, 'uuid' | 'nics'>;
+
+/** The NIC -> policy rows a server definition implies. */
+function links(def: NicsOf): Array<{ server_uuid: string; mac: string; policy_uuid: string }> {
+  return def.nics.filter((n) => n.firewall_policy).map((n) => ({ server_uuid: def.uuid, mac: n.mac, policy_uuid: n.firewall_policy! }));
+}
+
+/**
+ * Writes the join table from a server's definition; call it in the transaction that writes the definition. Given the
+ * definition it replaces, an edit that moved no policy (most of them) writes nothing.
+ */
+export async function syncNicPolicies(trx: Kysely<any>, def: NicsOf, previous?: NicsOf | null): Promise<void> {
+  if (previous && JSON.stringify(links(previous)) === JSON.stringify(links(def))) return;
+  await trx.deleteFrom('nic_firewall_policies').where('server_uuid', '=', def.uuid).execute();
+  const rows = links(def);
+  if (rows.length) await trx.insertInto('nic_firewall_policies').values(rows).execute();
+}
+
+export async function dropNicPolicies(trx: Kysely<any>, serverUuid: string): Promise<void> {
+  await trx.deleteFrom('nic_firewall_policies').where('server_uuid', '=', serverUuid).execute();
+}
+
+/**
+ * The policy of each NIC of a server that has one, by MAC: what a driver enforcing policies asks (with `decide` from
+ * domain/firewall.ts), in two queries whatever the number of NICs.
+ */
+export async function nicPolicies(store: Store, serverUuid: string, trx: Kysely<any> = store.db): Promise<Map<string, FwPolicyDoc>> {
+  const rows = (await trx.selectFrom('nic_firewall_policies').select(['mac', 'policy_uuid']).where('server_uuid', '=', serverUuid).execute()) as Array<{
+    mac: string;
+    policy_uuid: string;
+  }>;
+  const policies = new Map((await store.fwpolicies.getMany([...new Set(rows.map((r) => r.policy_uuid))], trx)).map((p) => [p.uuid, p.doc]));
+  const out = new Map<string, FwPolicyDoc>();
+  for (const r of rows) {
+    const p = policies.get(r.policy_uuid);
+    if (p) out.set(r.mac, p);
+  }
+  return out;
+}
+
+/**
+ * Firewall policies (`/fwpolicies/`): ordered accept/drop rules an account puts on the public NICs of its servers.
+ * Shared like IPs and VLANs: LIST shows a policy, EDIT changes its name, meta and rules, ATTACH puts it on a NIC.
+ */
+export class FirewallCommands {
+  constructor(private readonly svc: Services) {}
+
+  private get store() {
+    return this.svc.store;
+  }
+
+  async load(actor: Actor, uuid: string, trx?: Kysely<any>): Promise<Stored<FwPolicyDoc>> {
+    const p = await this.store.fwpolicies.get(uuid, trx);
+    if (!p || (p.owner !== actor.user && !(await this.svc.access.canSee(actor, KIND, p, trx)))) throw errors.notFound('Firewall policy');
+    return p;
+  }
+
+  async list(actor: Actor, q: ListQuery) {
+    return this.store.fwpolicies.list({ ...q, ...(await this.svc.access.listScope(actor, KIND)) });
+  }
+
+  /**
+   * Servers whose NICs use each policy, from the join table in one query. The owner sees every one; a grantee only
+   * his own (another account's servers are none of his business).
+   */
+  async serversOf(actor: Actor, policies: Array<Stored<FwPolicyDoc>>, trx: Kysely<any> = this.store.db): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    if (!policies.length) return out;
+    const rows = (await trx
+      .selectFrom('nic_firewall_policies as n')
+      .innerJoin('servers as s', 's.uuid', 'n.server_uuid')
+      .select(['n.policy_uuid as policy_uuid', 's.uuid as server_uuid', 's.owner as owner'])
+      .where('n.policy_uuid', 'in', policies.map((p) => p.uuid))
+      .orderBy('s.seq')
+      .execute()) as Array<{ policy_uuid: string; server_uuid: string; owner: string }>;
+    const owners = new Map(policies.map((p) => [p.uuid, p.owner]));
+    for (const r of rows) {
+      if (owners.get(r.policy_uuid) !== actor.user && r.owner !== actor.user) continue;
+      const list = out.get(r.policy_uuid) ?? [];
+      if (!list.includes(r.server_uuid)) list.push(r.server_uuid);
+      out.set(r.policy_uuid, list);
+    }
+    return out;
+  }
+
+  /** Full wire objects of many policies (detail lists), decorated in a constant number of queries. */
+  async renderMany(actor: Actor, list: Array<Stored<FwPolicyDoc>>) {
+    const deco = await this.svc.decorationsMany(actor, KIND, list);
+    const servers = await this.serversOf(actor, list);
+    return list.map((p) => {
+      const d = deco.get(p.uuid) ?? {};
+      return {
+        grantees: d.grantees ?? [],
+        meta: p.doc.meta,
+        name: p.doc.name,
+        owner: ownerRef(p.owner),
+        permissions: d.permissions ?? [],
+        resource_uri: ref(KIND, p.uuid).resource_uri,
+        rules: p.doc.rules,
+        servers: (servers.get(p.uuid) ?? []).map((s) => ref('servers', s)),
+        tags: d.tags ?? p.doc.tags.map((t) => ref('tags', t)),
+        uuid: p.uuid,
+      };
+    });
+  }
+
+  async render(actor: Actor, p: Stored<FwPolicyDoc>) {
+    return (await this.renderMany(actor, [p]))[0]!;
+  }
+
+  /** The short list item: what the transcripts show for GET /fwpolicies/. */
+  renderShort(p: Stored<FwPolicyDoc>) {
+    return { meta: p.doc.meta, name: p.doc.name, owner: ownerRef(p.owner), resource_uri: ref(KIND, p.uuid).resource_uri, uuid: p.uuid };
+  }
+
+  /** name, meta, rules and tags; read-only fields (owner, servers, uuid...) are ignored as the API ignores them. */
+  private apply(base: FwPolicyDoc, body: Record<string, unknown>): FwPolicyDoc {
+    const doc = structuredClone(base);
+    if (body.name !== undefined) doc.name = body.name === null ? null : readString(body.name, 'name', { max: 1024 });
+    if (body.meta !== undefined) doc.meta = readMeta(body.meta, 'meta');
+    if (body.rules !== undefined) doc.rules = readRules(body.rules, 'rules');
+    if (body.tags !== undefined) doc.tags = readRefList(body.tags, 'tags');
+    return doc;
+  }
+
+  private async checkTags(actor: Actor, tags: string[], trx: Kysely<any>): Promise<void> {
+    const found = await this.store.tags.getMany(tags, trx);
+    for (const t of tags) if (!found.some((x) => x.uuid === t && x.owner === actor.user)) throw errors.invalid('tags', `Tag ${t} does not exist`);
+  }
+
+  async create(actor: Actor, bodies: Record<string, unknown>[]): Promise<Array<Stored<FwPolicyDoc>>> {
+    // Every body is read before anything is written: one bad rule in a bulk create creates nothing.
+    const docs = bodies.map((b) => this.apply({ uuid: newUuid(), name: null, meta: {}, rules: [], tags: [] }, b));
+    const made = await this.store.transaction(async (trx) => {
+      for (const doc of docs) {
+        await this.checkTags(actor, doc.tags, trx);
+        await this.store.fwpolicies.insert(actor.user, doc, '', trx);
+        await this.store.fwpolicies.setTags(doc.uuid, doc.tags, trx);
+      }
+      return this.store.fwpolicies.getMany(docs.map((d) => d.uuid), trx);
+    });
+    const order = new Map(docs.map((d, i) => [d.uuid, i]));
+    made.sort((a, b) => order.get(a.uuid)! - order.get(b.uuid)!);
+    for (const p of made) this.svc.publish(KIND, p.uuid, actor.user, 'created');
+    return made;
+  }
+
+  async update(actor: Actor, uuid: string, body: Record<string, unknown>): Promise<Stored<FwPolicyDoc>> {
+    const owner = await this.store.transaction(async (trx) => {
+      const p = await this.load(actor, uuid, trx);
+      const mine = p.owner === actor.user;
+      if (!mine && !(await this.svc.access.canEdit(actor, KIND, p, trx))) throw errors.permission('You may not edit this firewall policy');
+      // A grantee sees no tags and cannot set them: the owner's tags (which may be what shares it) stay.
+      const doc = this.apply(p.doc, mine ? body : withoutTags(body));
+      if (mine) await this.checkTags(actor, doc.tags.filter((t) => !p.doc.tags.includes(t)), trx);
+      if (!(await this.store.fwpolicies.update(doc, { expectedVersion: p.version }, trx))) throw errors.concurrency();
+      await this.store.fwpolicies.setTags(uuid, doc.tags, trx);
+      return p.owner;
+    });
+    this.svc.publish(KIND, uuid, owner, 'updated', actor);
+    return (await this.store.fwpolicies.get(uuid))!;
+  }
+
+  /**
+   * Only the owner deletes, and only while every server using the policy is stopped (as CloudSigma had it); those
+   * servers' NICs are left without a policy, in the same transaction. Several at once: all of them, or none.
+   */
+  async delete(actor: Actor, uuids: string[]): Promise<void> {
+    const gone = [...new Set(uuids)];
+    const detached = await this.store.transaction(async (trx) => {
+      for (const uuid of gone) {
+        const p = await this.load(actor, uuid, trx);
+        if (p.owner !== actor.user) throw errors.permission('Only the owner may delete a firewall policy');
+      }
+      // Locked first, as attaching one locks it: an attach either went first (and is seen here) or finds it gone.
+      await this.store.dialect.lockRows(trx.selectFrom(KIND).select('uuid').where('uuid', 'in', gone)).execute();
+      const users = (await trx.selectFrom('nic_firewall_policies').select('server_uuid').where('policy_uuid', 'in', gone).execute()) as Array<{
+        server_uuid: string;
+      }>;
+      const servers = await this.store.servers.getMany([...new Set(users.map((u) => u.server_uuid))], trx);
+      const busy = servers.filter((s) => s.status !== 'stopped');
+      if (busy.length)
+        throw errors.permission(
+          `Cannot delete a firewall policy used by servers that are not stopped (${busy.map((s) => s.uuid).join(', ')}); stop them or detach the policy first`,
+        );
+      const deleted = new Set(gone);
+      for (const s of servers) {
+        const doc = structuredClone(s.doc);
+        for (const n of doc.nics) if (n.firewall_policy && deleted.has(n.firewall_policy)) n.firewall_policy = null;
+        // Only a stopped server loses it: one started meanwhile keeps its policy and the delete is refused.
+        if (!(await this.store.servers.update(doc, { expectedVersion: s.version, expectedStatus: ['stopped'] }, trx))) throw errors.concurrency();
+      }
+      await trx.deleteFrom('nic_firewall_policies').where('policy_uuid', 'in', gone).execute();
+      for (const uuid of gone) await this.store.fwpolicies.delete(uuid, trx);
+      return servers.map((s) => ({ uuid: s.uuid, owner: s.owner }));
+    });
+    for (const s of detached) this.svc.publish('servers', s.uuid, s.owner, 'updated', actor);
+    for (const uuid of gone) this.svc.publish(KIND, uuid, actor.user, 'deleted');
+  }
+
+  /**
+   * A server definition's policies must exist and be the actor's own or shared with ATTACH. Only policies new to the
+   * definition are checked, so an edit never fails over what the server already had.
+   */
+  readonly checkNics = async (actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>): Promise<void> => {
+    const had = new Set(previous?.nics.map((n) => n.firewall_policy).filter(Boolean) ?? []);
+    const checked = new Set<string>();
+    for (const n of def.nics) {
+      const uuid = n.firewall_policy;
+      if (!uuid || had.has(uuid) || checked.has(uuid)) continue;
+      checked.add(uuid);
+      // The row is locked before it is read, as deleting it locks it: the two take turns.
+      const row = await this.store.dialect.lockRows(trx.selectFrom(KIND).select('uuid').where('uuid', '=', uuid)).executeTakeFirst();
+      const p = row ? await this.store.fwpolicies.get(uuid, trx) : undefined;
+      if (!p || (p.owner !== actor.user && !(await this.svc.access.canUse(actor, KIND, p, trx))))
+        throw errors.invalid(POLICY_POINT, `Firewall policy ${uuid} does not exist`);
+    }
+  };
+}
