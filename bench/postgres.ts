@@ -13,7 +13,7 @@ import { startNode, type NodeProcess } from '../test/helpers/nodes.ts';
 
 const SECONDS = Number(process.env.OPENSIGMA_BENCH_SECONDS ?? 5);
 const AUTH = `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`;
-const QUIET = { OPENSIGMA_LOG_LEVEL: 'warn', OPENSIGMA_RATE_GET: '1000000000', OPENSIGMA_RATE_POST: '1000000000', OPENSIGMA_RATE_PUT: '1000000000' };
+const QUIET = { OPENSIGMA_LOG_LEVEL: 'warn', OPENSIGMA_RATE_GET: '1000000000', OPENSIGMA_RATE_POST: '1000000000', OPENSIGMA_RATE_PUT: '1000000000', OPENSIGMA_QUOTA_SERVERS: '0' };
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 function cpuTicks(pid: number): number {

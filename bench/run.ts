@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     say(`seeded in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     // Request logging off (warn): it is configuration, and at info it costs about as much as the request itself.
     // Rate limits lifted: at CloudSigma's 10,000 GETs a minute the rows would measure 429 answers, not the API.
-    const unlimited = { OPENSIGMA_RATE_GET: '1000000000', OPENSIGMA_RATE_POST: '1000000000', OPENSIGMA_RATE_PUT: '1000000000', OPENSIGMA_RATE_DELETE: '1000000000' };
+    const unlimited = { OPENSIGMA_RATE_GET: '1000000000', OPENSIGMA_RATE_POST: '1000000000', OPENSIGMA_RATE_PUT: '1000000000', OPENSIGMA_RATE_DELETE: '1000000000', OPENSIGMA_QUOTA_SERVERS: '0' };
     const env = { OPENSIGMA_ADMIN_EMAIL: EMAIL, OPENSIGMA_ADMIN_PASSWORD: PASSWORD, OPENSIGMA_SIM_DELAY_MS: '0', OPENSIGMA_LOG_LEVEL: 'warn', ...unlimited };
     let os1 = await startOpensigma(dataDir, env);
     const api = new URL(os1.url).pathname;

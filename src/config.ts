@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { isIpv4, parsePool, poolsOverlap } from './domain/cidr.ts';
+import { DEFAULT_QUOTAS, type Quotas } from './domain/quotas.ts';
 
 /** Every setting opensigma reads. Each one is an environment variable and a matching `serve` flag. */
 export interface Config {
@@ -35,6 +36,7 @@ export interface Config {
   logLevel: string;
   tlsCert: string | null;
   tlsKey: string | null;
+  quotas: Quotas;
 }
 
 export interface RateLimits {
@@ -79,12 +81,24 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'tlsKey', env: 'OPENSIGMA_TLS_KEY', flag: '--tls-key <file>', help: 'PEM private key of OPENSIGMA_TLS_CERT' },
   { key: 'heartbeatTimeoutMs', env: 'OPENSIGMA_HEARTBEAT_TIMEOUT_MS', flag: '--heartbeat-timeout-ms <ms>', help: 'a compute host whose agent is silent this long is marked down and its servers unavailable (default 15000)' },
   { key: 'logLevel', env: 'OPENSIGMA_LOG_LEVEL', flag: '--log-level <level>', help: 'pino log level (default info)' },
+  { key: 'quotas', env: 'OPENSIGMA_QUOTA_SERVERS', flag: '--quota-servers <n>', help: 'servers one account may hold (default 200; 0 = no limit)' },
+  { key: 'quotas', env: 'OPENSIGMA_QUOTA_DRIVES', flag: '--quota-drives <n>', help: 'drives one account may hold (default 400; 0 = no limit)' },
+  { key: 'quotas', env: 'OPENSIGMA_QUOTA_DRIVE_BYTES', flag: '--quota-drive-bytes <bytes>', help: 'total size of one account\'s drives (default 2 TiB; 0 = no limit)' },
+  { key: 'quotas', env: 'OPENSIGMA_QUOTA_IPS', flag: '--quota-ips <n>', help: 'public IPs one account may hold (default 16; 0 = no limit)' },
+  { key: 'quotas', env: 'OPENSIGMA_QUOTA_VLANS', flag: '--quota-vlans <n>', help: 'VLANs one account may hold (default 8; 0 = no limit)' },
+  { key: 'quotas', env: 'OPENSIGMA_QUOTA_SUBSCRIPTIONS', flag: '--quota-subscriptions <n>', help: 'subscriptions not yet expired one account may hold (default 100; 0 = no limit)' },
 ];
 
 function int(v: string | undefined, fallback: number): number {
   if (v === undefined || v === '') return fallback;
   const n = Number(v);
   if (!Number.isFinite(n)) throw new Error(`not a number: ${v}`);
+  return n;
+}
+
+function count(v: string | undefined, fallback: number, name: string): number {
+  const n = int(v, fallback);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number (0 = no limit), not ${v}`);
   return n;
 }
 
@@ -136,6 +150,14 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
     logLevel: get('OPENSIGMA_LOG_LEVEL') || 'info',
     tlsCert: get('OPENSIGMA_TLS_CERT') || null,
     tlsKey: get('OPENSIGMA_TLS_KEY') || null,
+    quotas: {
+      servers: count(get('OPENSIGMA_QUOTA_SERVERS'), DEFAULT_QUOTAS.servers, 'OPENSIGMA_QUOTA_SERVERS'),
+      drives: count(get('OPENSIGMA_QUOTA_DRIVES'), DEFAULT_QUOTAS.drives, 'OPENSIGMA_QUOTA_DRIVES'),
+      driveBytes: count(get('OPENSIGMA_QUOTA_DRIVE_BYTES'), DEFAULT_QUOTAS.driveBytes, 'OPENSIGMA_QUOTA_DRIVE_BYTES'),
+      ips: count(get('OPENSIGMA_QUOTA_IPS'), DEFAULT_QUOTAS.ips, 'OPENSIGMA_QUOTA_IPS'),
+      vlans: count(get('OPENSIGMA_QUOTA_VLANS'), DEFAULT_QUOTAS.vlans, 'OPENSIGMA_QUOTA_VLANS'),
+      subscriptions: count(get('OPENSIGMA_QUOTA_SUBSCRIPTIONS'), DEFAULT_QUOTAS.subscriptions, 'OPENSIGMA_QUOTA_SUBSCRIPTIONS'),
+    },
   };
 }
 

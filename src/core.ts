@@ -40,6 +40,7 @@ export interface Core {
 export async function buildCore(config: Config, roles: CoreRoles, opts: { logger?: boolean } = {}): Promise<Core> {
   const log = pino({ level: opts.logger === false ? 'silent' : config.logLevel });
   const store = await Store.open(config.databaseUrl, config.dataDir);
+  store.enforceQuotas(config.quotas);
   const svc = new Services(config, store, log);
   const network = new NetworkCommands(svc);
   svc.serverReferenceChecks.push(network.checkNics);

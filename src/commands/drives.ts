@@ -241,6 +241,7 @@ export class DriveCommands {
       const written = await this.store.transaction(async (trx) => {
         await this.checkTags(actor, next.tags.filter((t) => !d.doc.tags.includes(t)), trx);
         if (grow && (await this.onRunningServer(uuid, trx))) return null;
+        if (grow && d.owner) await this.store.checkDriveBytes(d.owner, next.resize_to! - d.doc.size, trx);
         const opts2 = { expectedVersion: d.version, ...(grow ? { status: 'resizing' } : {}) };
         if (!(await this.store.drives.update(next, opts2, trx))) return null;
         await this.store.drives.setTags(uuid, next.tags, trx);

@@ -162,7 +162,11 @@ export class DocumentTable<T extends { uuid: string }> {
     return rows.map((r) => this.toStored(r));
   }
 
+  /** Run in the transaction of every insert of an owned object: the account's quota (set by the composition root). */
+  beforeInsert: ((owner: string, doc: T, trx: Kysely<any>) => Promise<void>) | null = null;
+
   async insert(owner: string | null, doc: T, status: string, trx: Kysely<any> = this.db): Promise<void> {
+    if (owner !== null && this.beforeInsert) await this.beforeInsert(owner, doc, trx);
     const t = now();
     await trx
       .insertInto(this.table)
@@ -172,6 +176,7 @@ export class DocumentTable<T extends { uuid: string }> {
 
   /** Inserts unless a unique column (the uuid, a pool slot) is already taken; says whether it did. Never aborts the transaction. */
   async insertIfFree(owner: string | null, doc: T, status: string, trx: Kysely<any> = this.db): Promise<boolean> {
+    if (owner !== null && this.beforeInsert) await this.beforeInsert(owner, doc, trx);
     const t = now();
     const res = await trx
       .insertInto(this.table)

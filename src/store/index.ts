@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { openDialect, type Dialect } from './dialect/index.ts';
-import { DocumentTable } from './documents.ts';
+import { COUNTED_TABLES, DocumentTable } from './documents.ts';
+import { overQuota, type Quotas } from '../domain/quotas.ts';
 import { migrateToLatest } from './migrate.ts';
 import type { DriveDoc } from '../domain/drive-definition.ts';
 import type { FirewallRule } from '../domain/firewall.ts';
@@ -129,6 +130,54 @@ export class Store {
     this.operations = new OperationRepo(dialect);
     this.servers = new ServerTable(dialect, this.operations);
     this.hosts = new HostRepo(dialect);
+  }
+
+  private quotas: Quotas | null = null;
+
+  /**
+   * Holds every account to `quotas`: each insert of an owned server, drive, IP, VLAN or subscription is checked in
+   * its transaction, whichever command makes it (create, clone, upload, buying an address). The account's row is
+   * locked first, so two concurrent creates of one account cannot both pass on PostgreSQL.
+   */
+  enforceQuotas(quotas: Quotas): void {
+    this.quotas = quotas;
+    const tables: Array<[DocumentTable<any>, keyof Quotas, string]> = [
+      [this.servers, 'servers', 'servers'],
+      [this.drives, 'drives', 'drives'],
+      [this.ips, 'ips', 'IP addresses'],
+      [this.vlans, 'vlans', 'VLANs'],
+      [this.subscriptions, 'subscriptions', 'subscriptions'],
+    ];
+    for (const [table, key, what] of tables) {
+      table.beforeInsert = async (owner, doc, trx) => {
+        await this.lockAccount(owner, trx);
+        const limit = quotas[key];
+        if (limit > 0 && (await this.held(table.table, owner, trx)) + 1 > limit) throw overQuota(key, limit, what);
+        if (table === this.drives) await this.checkDriveBytes(owner, Number((doc as { size?: number }).size ?? 0), trx);
+      };
+    }
+  }
+
+  /** Whether `owner`'s drives may grow by `adding` bytes (a new drive, a resize); throws the quota's refusal if not. */
+  async checkDriveBytes(owner: string, adding: number, trx: Kysely<any>): Promise<void> {
+    const limit = this.quotas?.driveBytes ?? 0;
+    if (limit <= 0 || adding <= 0) return;
+    const row = await trx.selectFrom('drives').select((eb) => eb.fn.sum<number>('size').as('bytes')).where('owner', '=', owner).executeTakeFirst();
+    if (Number(row?.bytes ?? 0) + adding > limit) throw overQuota('driveBytes', limit, 'bytes');
+  }
+
+  private async lockAccount(owner: string, trx: Kysely<any>): Promise<void> {
+    await this.dialect.lockRows(trx.selectFrom('users').select('uuid').where('uuid', '=', owner)).execute();
+  }
+
+  private async held(table: string, owner: string, trx: Kysely<any>): Promise<number> {
+    if (COUNTED_TABLES.includes(table)) {
+      const r = await trx.selectFrom('row_counts').select('n').where('tbl', '=', table).where('owner_key', '=', owner).executeTakeFirst();
+      return Number(r?.n ?? 0);
+    }
+    let q = trx.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).where('owner', '=', owner);
+    if (table === 'subscriptions') q = q.where('status', '!=', 'expired');
+    return Number((await q.executeTakeFirst())?.n ?? 0);
   }
 
   get db(): Kysely<any> {
