@@ -20,10 +20,21 @@ export const ACTION_PERMISSION: Record<string, string> = {
   open_console: 'OPEN_VNC',
   close_console: 'OPEN_VNC',
   clone: 'CLONE',
+  // A DELETE grant lets a grantee delete the object (and, with recurse, the attached drives he may delete too).
+  delete: 'DELETE',
 };
 
 /** Resource kinds whose table is named after them, so grants can be checked against the resource's owner. */
 const SHAREABLE = new Set(['servers', 'drives', 'ips', 'vlans', 'snapshots']);
+
+/** What a grantee is shown of a server he does not own (see AclPolicy.serverViews). */
+export interface GranteeView {
+  vnc: boolean;
+  drives: Set<string>;
+  vlans: Set<string>;
+}
+
+type ViewedServer = { drives: Array<{ drive: string }>; nics: Array<{ vlan: string | null }> };
 
 type Grantee = { permissions: string[]; user: { email: null; resource_uri: string; uuid: string } };
 
@@ -117,6 +128,42 @@ export class AclPolicy implements AccessPolicy {
   canUse = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<any>) => this.has(a, k, o, 'ATTACH', trx);
   canEdit = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<any>) => this.has(a, k, o, 'EDIT', trx);
   canAct = (a: Actor, k: string, o: Stored<any>, action?: string, trx?: Kysely<any>) => this.has(a, k, o, (action && ACTION_PERMISSION[action]) || 'EDIT', trx);
+
+  /**
+   * Which of `rows` the actor may see: his own, the library's when `library` (owner null), and those shared with
+   * him with LIST. One grants query, and none when every row is his. What a grantee is shown of an object lists only
+   * these: a uuid of anything else would tell him of an object he was never shown.
+   */
+  async visibleAmong(actor: Actor, kind: string, rows: Array<{ uuid: string; owner: string | null }>, opts: { library?: boolean; trx?: Kysely<any> } = {}): Promise<Set<string>> {
+    const out = new Set<string>();
+    const foreign: string[] = [];
+    for (const r of rows) {
+      if (r.owner === actor.user || (r.owner === null && opts.library)) out.add(r.uuid);
+      else if (r.owner !== null) foreign.push(r.uuid);
+    }
+    if (foreign.length === 0) return out;
+    for (const g of await this.grants(kind, { grantee: actor.user, resources: [...new Set(foreign)] }, opts.trx))
+      if (g.user_uuid === actor.user && (JSON.parse(g.data).rules as string[]).includes('LIST')) out.add(g.resource_uuid);
+    return out;
+  }
+
+  /** The owners of `uuids` in table `kind` (missing rows are left out). */
+  async ownersOf(kind: string, uuids: string[], trx: Kysely<any> = this.store.db): Promise<Array<{ uuid: string; owner: string | null }>> {
+    if (uuids.length === 0) return [];
+    return (await trx.selectFrom(kind).select(['uuid', 'owner']).where('uuid', 'in', [...new Set(uuids)]).execute()) as Array<{ uuid: string; owner: string | null }>;
+  }
+
+  /**
+   * How a grantee is shown servers he does not own: the vnc_password only with OPEN_VNC, and only those drives and
+   * VLAN NICs of them he may see himself (the owner's keys never; keypairs cannot be shared).
+   */
+  async serverViews(actor: Actor, servers: Array<{ uuid: string; owner: string | null; doc?: unknown }>): Promise<Omit<GranteeView, 'vnc'>> {
+    const defs = servers.filter((s) => s.owner !== null && s.owner !== actor.user && s.doc).map((s) => s.doc as ViewedServer);
+    if (defs.length === 0) return { drives: new Set(), vlans: new Set() };
+    const drives = await this.visibleAmong(actor, 'drives', await this.ownersOf('drives', defs.flatMap((s) => s.drives.map((d) => d.drive))), { library: true });
+    const vlans = await this.visibleAmong(actor, 'vlans', await this.ownersOf('vlans', defs.flatMap((s) => s.nics.flatMap((n) => (n.vlan ? [n.vlan] : [])))));
+    return { drives, vlans };
+  }
 
   /** Shared objects show a grantee no tags, so a grantee's tag filters match the actor's own tags only (never the owner's). */
   async listScope(actor: Actor, kind: string): Promise<{ owner?: string | null; orUuids?: string[]; tagOwner: string }> {

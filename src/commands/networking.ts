@@ -94,7 +94,9 @@ export class NetworkCommands {
 
   async renderIp(actor: Actor, ip: Stored<IpDoc>, holders?: Map<string, string>) {
     const deco = await this.svc.decorations(actor, 'ips', ip.uuid);
-    const server = holders ? holders.get(ip.uuid) : (await this.serversUsingIp(ip.uuid))[0];
+    const holder = holders ? holders.get(ip.uuid) : (await this.serversUsingIp(ip.uuid))[0];
+    // Only a server the viewer may see himself is named: an address lent to a grantee does not tell of his servers.
+    const server = holder && (await this.seenBy(actor, [holder])).includes(holder) ? holder : undefined;
     const c = this.ipCommon(ip.uuid, this.ipPool);
     return {
       gateway: c.gateway,
@@ -139,7 +141,7 @@ export class NetworkCommands {
       owner: ownerRef(v.owner),
       permissions: deco.permissions ?? [],
       resource_uri: ref('vlans', v.uuid).resource_uri,
-      servers: (await this.serversInVlan(v.uuid)).map((s) => ref('servers', s)),
+      servers: (await this.seenBy(actor, await this.serversInVlan(v.uuid))).map((s) => ref('servers', s)),
       subscription: subscriptionRef(v.doc.subscription),
       tags: deco.tags ?? v.doc.tags.map((t) => ref('tags', t)),
       uuid: v.uuid,
@@ -152,6 +154,13 @@ export class NetworkCommands {
     if (owned) return (await this.svc.access.canSee(actor, 'ips', owned)) ? this.renderIp(actor, owned) : null;
     const lease = (await this.leases({ ip }))[0];
     return lease && lease.owner === actor.user ? this.renderLease(lease) : null;
+  }
+
+  /** The servers among `uuids` the actor may see (his own, and those shared with him with LIST). */
+  private async seenBy(actor: Actor, uuids: string[]): Promise<string[]> {
+    if (uuids.length === 0) return [];
+    const seen = await this.svc.acl.visibleAmong(actor, 'servers', await this.svc.acl.ownersOf('servers', uuids));
+    return uuids.filter((u) => seen.has(u));
   }
 
   // ---- /ips/ ----
