@@ -119,9 +119,11 @@ export class AclPolicy implements AccessPolicy {
     return out;
   }
 
+  /** Every permission counts only with LIST: what a grantee cannot see does not exist for him, whatever he names. */
   private async has(actor: Actor, kind: string, obj: Stored<any>, permission: string, trx?: Kysely<any>): Promise<boolean> {
     if (obj.owner === actor.user) return true;
-    return (await this.permissionsOf(actor, kind, obj, trx)).has(permission);
+    const perms = await this.permissionsOf(actor, kind, obj, trx);
+    return perms.has('LIST') && perms.has(permission);
   }
 
   canSee = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<any>) => this.has(a, k, o, 'LIST', trx);

@@ -1,0 +1,222 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { databases, minimalServer, startServer, waitFor, type TestServer } from './helpers/harness.ts';
+
+const GiB = 1024 ** 3;
+const BOB = { email: 'bob-matrix@example.com', password: 'bob-matrix-password' };
+const PERMISSIONS = ['LIST', 'EDIT', 'CLONE', 'START', 'STOP', 'OPEN_VNC', 'ATTACH', 'DELETE'];
+/** Every permission alone and with LIST, nothing at all, and the one pair an operation needs together. */
+const SETS: string[][] = [[], ...PERMISSIONS.map((p) => [p]), ...PERMISSIONS.filter((p) => p !== 'LIST').map((p) => ['LIST', p]), ['LIST', 'EDIT', 'OPEN_VNC']];
+
+type Call = TestServer['call'];
+interface Objects {
+  server: string;
+  drive: string;
+  snapshot: string;
+  ip: string;
+  vlan: string;
+}
+
+/**
+ * One row per operation a grantee may try: what it needs besides LIST, what it answers when granted, and what when
+ * refused. Without LIST the object does not exist for him (404, or 400 where he names it in his own server, as a
+ * missing one is); with LIST and without the permission it is refused (403, 400 when attaching).
+ */
+interface Op {
+  kind: keyof Objects;
+  name: string;
+  needs: string[];
+  granted: number;
+  refused?: number;
+  hidden?: number;
+  run: (bob: Call, o: Objects) => Promise<number>;
+}
+
+const ops: Op[] = [
+  // ---- servers (stopped, then running for the console and stop, then stopped again) ----
+  { kind: 'server', name: 'GET', needs: [], granted: 200, run: async (bob, o) => (await bob('GET', `/servers/${o.server}/`)).status },
+  { kind: 'server', name: 'listed', needs: [], granted: 1, hidden: 0, run: async (bob, o) => listed(bob, '/servers/detail/', o.server) },
+  { kind: 'server', name: 'PUT name', needs: ['EDIT'], granted: 200, run: async (bob, o) => (await bob('PUT', `/servers/${o.server}/`, { name: 'renamed' })).status },
+  {
+    kind: 'server',
+    name: 'PUT vnc_password',
+    needs: ['EDIT', 'OPEN_VNC'],
+    granted: 200,
+    run: async (bob, o) => (await bob('PUT', `/servers/${o.server}/`, { vnc_password: 'bobs-own' })).status,
+  },
+  { kind: 'server', name: 'start', needs: ['START'], granted: 202, run: async (bob, o) => (await bob('POST', `/servers/${o.server}/action/?do=start`)).status },
+  { kind: 'server', name: 'open_vnc', needs: ['OPEN_VNC'], granted: 202, run: async (bob, o) => (await bob('POST', `/servers/${o.server}/action/?do=open_vnc`)).status },
+  {
+    kind: 'server',
+    name: 'open_console',
+    needs: ['OPEN_VNC'],
+    granted: 202,
+    run: async (bob, o) => (await bob('POST', `/servers/${o.server}/action/?do=open_console`)).status,
+  },
+  { kind: 'server', name: 'stop', needs: ['STOP'], granted: 202, run: async (bob, o) => (await bob('POST', `/servers/${o.server}/action/?do=stop`)).status },
+  { kind: 'server', name: 'clone', needs: ['CLONE'], granted: 202, run: async (bob, o) => (await bob('POST', `/servers/${o.server}/action/?do=clone`)).status },
+  { kind: 'server', name: 'DELETE', needs: ['DELETE'], granted: 204, run: async (bob, o) => (await bob('DELETE', `/servers/${o.server}/`)).status },
+  // ---- drives, and the drive's snapshot before the drive can go ----
+  { kind: 'drive', name: 'GET', needs: [], granted: 200, run: async (bob, o) => (await bob('GET', `/drives/${o.drive}/`)).status },
+  { kind: 'drive', name: 'listed', needs: [], granted: 1, hidden: 0, run: async (bob, o) => listed(bob, '/drives/detail/', o.drive) },
+  {
+    kind: 'drive',
+    name: 'PUT name',
+    needs: ['EDIT'],
+    granted: 200,
+    run: async (bob, o) => (await bob('PUT', `/drives/${o.drive}/`, { name: 'renamed', size: GiB, media: 'disk' })).status,
+  },
+  { kind: 'drive', name: 'clone', needs: ['CLONE'], granted: 202, run: async (bob, o) => (await bob('POST', `/drives/${o.drive}/action/?do=clone`, {})).status },
+  {
+    kind: 'drive',
+    name: 'download',
+    needs: ['CLONE'],
+    granted: 206,
+    run: async (bob, o) => (await bob('GET', `/drives/${o.drive}/download/`, undefined, { range: 'bytes=0-15' })).status,
+  },
+  {
+    kind: 'drive',
+    name: 'attach to his own server',
+    needs: ['ATTACH'],
+    granted: 201,
+    refused: 400,
+    hidden: 400,
+    run: async (bob, o) => ownServer(bob, { drives: [{ drive: o.drive, device: 'virtio', dev_channel: '0:0' }] }),
+  },
+  { kind: 'snapshot', name: 'GET', needs: [], granted: 200, run: async (bob, o) => (await bob('GET', `/snapshots/${o.snapshot}/`)).status },
+  { kind: 'snapshot', name: 'listed', needs: [], granted: 1, hidden: 0, run: async (bob, o) => listed(bob, '/snapshots/detail/', o.snapshot) },
+  { kind: 'snapshot', name: 'PUT name', needs: ['EDIT'], granted: 200, run: async (bob, o) => (await bob('PUT', `/snapshots/${o.snapshot}/`, { name: 'renamed' })).status },
+  { kind: 'snapshot', name: 'clone', needs: ['CLONE'], granted: 202, run: async (bob, o) => (await bob('POST', `/snapshots/${o.snapshot}/action/?do=clone`, {})).status },
+  { kind: 'snapshot', name: 'DELETE', needs: ['DELETE'], granted: 204, run: async (bob, o) => (await bob('DELETE', `/snapshots/${o.snapshot}/`)).status },
+  { kind: 'drive', name: 'DELETE', needs: ['DELETE'], granted: 204, run: async (bob, o) => (await bob('DELETE', `/drives/${o.drive}/`)).status },
+  // ---- IPs and VLANs (they have no delete: a subscription ends them) ----
+  { kind: 'ip', name: 'GET', needs: [], granted: 200, run: async (bob, o) => (await bob('GET', `/ips/${o.ip}/`)).status },
+  { kind: 'ip', name: 'listed', needs: [], granted: 1, hidden: 0, run: async (bob, o) => listed(bob, '/ips/detail/', o.ip) },
+  { kind: 'ip', name: 'PUT meta', needs: ['EDIT'], granted: 200, run: async (bob, o) => (await bob('PUT', `/ips/${o.ip}/`, { meta: { by: 'bob' } })).status },
+  {
+    kind: 'ip',
+    name: 'attach to his own server',
+    needs: ['ATTACH'],
+    granted: 201,
+    refused: 400,
+    hidden: 400,
+    run: async (bob, o) => ownServer(bob, { nics: [{ ip_v4_conf: { conf: 'static', ip: o.ip } }] }),
+  },
+  { kind: 'vlan', name: 'GET', needs: [], granted: 200, run: async (bob, o) => (await bob('GET', `/vlans/${o.vlan}/`)).status },
+  { kind: 'vlan', name: 'listed', needs: [], granted: 1, hidden: 0, run: async (bob, o) => listed(bob, '/vlans/detail/', o.vlan) },
+  { kind: 'vlan', name: 'PUT meta', needs: ['EDIT'], granted: 200, run: async (bob, o) => (await bob('PUT', `/vlans/${o.vlan}/`, { meta: { by: 'bob' } })).status },
+  {
+    kind: 'vlan',
+    name: 'attach to his own server',
+    needs: ['ATTACH'],
+    granted: 201,
+    refused: 400,
+    hidden: 400,
+    run: async (bob, o) => ownServer(bob, { nics: [{ vlan: o.vlan }] }),
+  },
+];
+
+async function listed(bob: Call, path: string, uuid: string): Promise<number> {
+  const r = await bob('GET', `${path}?limit=0`);
+  assert.equal(r.status, 200, r.text);
+  return r.body.objects.filter((x: any) => x.uuid === uuid).length;
+}
+
+/** Creates a server of his own with what he names (then deletes it, so the next attempt finds the object free). */
+async function ownServer(bob: Call, extra: Record<string, unknown>): Promise<number> {
+  const r = await bob('POST', '/servers/', minimalServer('bobs-own', extra));
+  if (r.status === 201) assert.equal((await bob('DELETE', `/servers/${r.body.objects[0].uuid}/`)).status, 204);
+  return r.status;
+}
+
+function expected(op: Op, set: string[]): number {
+  if (!set.includes('LIST')) return op.hidden ?? 404;
+  return op.needs.every((p) => set.includes(p)) ? op.granted : (op.refused ?? 403);
+}
+
+for (const db of databases()) {
+  describe(`ACL permissions grant exactly what they name [${db.name}]`, { timeout: 120000 }, () => {
+    let t: TestServer;
+    let bob: Call;
+    const objects: Objects[] = [];
+    before(async () => {
+      t = await startServer({}, db);
+      await t.running.svc.store.users.create(BOB.email, BOB.password);
+      bob = t.as(BOB.email, BOB.password);
+      const n = SETS.length;
+      const tags = (await t.call('POST', '/tags/', { objects: SETS.map((s, i) => ({ name: `set-${i}-${s.join('+') || 'none'}` })) })).body.objects.map((x: any) => x.uuid);
+      const acls = await t.call('POST', '/acls/', {
+        objects: SETS.map((s, i) => ({ name: `to bob ${i}`, grantees: [{ email: BOB.email }], rules: s.map((permission) => ({ permission })), tags: [tags[i]] })),
+      });
+      assert.equal(acls.status, 201, acls.text);
+      const servers = await t.call('POST', '/servers/', { objects: SETS.map((_, i) => minimalServer(`alice-${i}`, { tags: [tags[i]] })) });
+      assert.equal(servers.status, 201, servers.text);
+      const drives = await t.call('POST', '/drives/', { objects: SETS.map((_, i) => ({ name: `alice-${i}`, size: GiB, media: 'disk', tags: [tags[i]] })) });
+      assert.equal(drives.status, 201, drives.text);
+      const driveIds = drives.body.objects.map((d: any) => d.uuid as string);
+      await waitFor(async () => (await t.call('GET', '/drives/detail/?limit=0')).body.objects.every((d: any) => d.status === 'unmounted'), 20000, 'the drives');
+      const snaps = await t.call('POST', '/snapshots/', { objects: driveIds.map((drive: string, i: number) => ({ drive, tags: [tags[i]] })) });
+      assert.equal(snaps.status, 201, snaps.text);
+      await waitFor(async () => (await t.call('GET', '/snapshots/detail/?limit=0')).body.objects.every((s: any) => s.status === 'available'), 20000, 'the snapshots');
+      const subs = await t.call('POST', '/subscriptions/', {
+        objects: [...SETS.map(() => ({ resource: 'ip', amount: 1, period: '1 month' })), ...SETS.map(() => ({ resource: 'vlan', amount: 1, period: '1 month' }))],
+      });
+      assert.equal(subs.status, 201, subs.text);
+      const got = subs.body.objects.map((s: any) => s.subscribed_object as string);
+      for (let i = 0; i < n; i++) {
+        assert.equal((await t.call('PUT', `/ips/${got[i]}/`, { tags: [tags[i]] })).status, 200);
+        assert.equal((await t.call('PUT', `/vlans/${got[n + i]}/`, { tags: [tags[i]] })).status, 200);
+        objects.push({ server: servers.body.objects[i].uuid, drive: driveIds[i], snapshot: snaps.body.objects[i].uuid, ip: got[i], vlan: got[n + i] });
+      }
+    });
+    after(async () => t?.close());
+
+    /** Puts a server where the next operation needs it, as its owner, whatever the grantee managed to do. */
+    async function bring(uuid: string, status: 'running' | 'stopped') {
+      const cur = await waitFor(async () => {
+        const s = (await t.call('GET', `/servers/${uuid}/`)).body.status;
+        return s === 'running' || s === 'stopped' ? s : null;
+      }, 15000, `server ${uuid} to settle`);
+      if (cur !== status) assert.equal((await t.call('POST', `/servers/${uuid}/action/?do=${status === 'running' ? 'start' : 'stop'}`)).status, 202);
+      await waitFor(async () => (await t.call('GET', `/servers/${uuid}/`)).body.status === status, 15000, `server ${uuid} ${status}`);
+    }
+
+    /** The source drive of a clone is busy until the copy ends; the operations after it need it back. */
+    async function settled(drive: string) {
+      await waitFor(async () => ['unmounted', 'mounted'].includes((await t.call('GET', `/drives/${drive}/`)).body.status), 15000, `drive ${drive} to settle`);
+    }
+
+    test('every permission alone and with LIST, against every operation on servers, drives, snapshots, IPs and VLANs', async () => {
+      const failures: string[] = [];
+      await Promise.all(
+        SETS.map(async (set, i) => {
+          const o = objects[i]!;
+          for (const op of ops) {
+            if (op.kind === 'server' && op.name === 'open_vnc') await bring(o.server, 'running');
+            if (op.kind === 'server' && op.name === 'clone') await bring(o.server, 'stopped');
+            if (op.kind === 'drive' && op.name === 'download') await settled(o.drive);
+            if (op.kind === 'snapshot' && op.name === 'GET') await settled(o.drive);
+            const got = await op.run(bob, o);
+            const want = expected(op, set);
+            if (got !== want) failures.push(`[${set.join('+') || 'nothing'}] ${op.kind} ${op.name}: ${got}, expected ${want}`);
+          }
+        }),
+      );
+      assert.deepEqual(failures, []);
+    });
+
+    test('vnc_password shows only with OPEN_VNC, in GET and in lists', async () => {
+      for (const [i, set] of SETS.entries()) {
+        if (!set.includes('LIST')) continue;
+        const s = await bob('GET', `/servers/${objects[i]!.server}/`);
+        if (s.status === 404) continue; // deleted by its DELETE grant above
+        const want = set.includes('OPEN_VNC') ? (set.includes('EDIT') ? 'bobs-own' : 'testserver') : null;
+        assert.equal(s.body.vnc_password, want, `[${set.join('+')}] vnc_password`);
+        const list = (await bob('GET', '/servers/detail/?limit=0')).body.objects.find((x: any) => x.uuid === objects[i]!.server);
+        assert.equal(list.vnc_password, want, `[${set.join('+')}] vnc_password in the list`);
+      }
+      const own = (await t.call('GET', `/servers/${objects[0]!.server}/`)).body;
+      assert.equal(own.vnc_password, 'testserver', 'the owner sees it');
+    });
+  });
+}
