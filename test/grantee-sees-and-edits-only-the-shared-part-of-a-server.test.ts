@@ -155,5 +155,16 @@ for (const db of databases()) {
       assert.equal((await t.call('GET', `/ips/${ip}/`)).body.server.uuid, other);
       await t.call('PUT', `/vlans/${vlan}/`, { tags: [] });
     });
+
+    test("a snapshot's drive and a drive's snapshots name only what he may see", async () => {
+      const snaps = await t.call('POST', '/snapshots/', { objects: [{ drive: hidden, tags: [tag] }, { drive: shared, tags: [tag] }, { drive: shared }] });
+      assert.equal(snaps.status, 201, snaps.text);
+      const [ofHidden, sharedSnap, privateSnap] = snaps.body.objects.map((x: any) => x.uuid);
+      assert.equal((await bob('GET', `/snapshots/${ofHidden}/`)).body.drive, null);
+      assert.equal((await t.call('GET', `/snapshots/${ofHidden}/`)).body.drive.uuid, hidden);
+      assert.equal((await bob('GET', `/snapshots/${sharedSnap}/`)).body.drive.uuid, shared);
+      assert.deepEqual((await bob('GET', `/drives/${shared}/`)).body.snapshots.map((x: any) => x.uuid), [sharedSnap]);
+      assert.deepEqual((await t.call('GET', `/drives/${shared}/`)).body.snapshots.map((x: any) => x.uuid), [sharedSnap, privateSnap]);
+    });
   });
 }

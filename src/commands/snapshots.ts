@@ -44,9 +44,11 @@ export class SnapshotCommands {
 
   async render(actor: Actor, s: Stored<SnapshotDoc>) {
     const dec = await this.svc.decorations(actor, 'snapshots', s.uuid);
+    // A grantee of a snapshot whose drive is not shared with him is not told the drive's uuid.
+    const shownDrive = s.owner === actor.user || (await this.svc.acl.visibleAmong(actor, 'drives', await this.svc.acl.ownersOf('drives', [s.doc.drive]))).has(s.doc.drive);
     return {
       allocated_size: s.doc.allocated_size,
-      drive: ref('drives', s.doc.drive),
+      drive: shownDrive ? ref('drives', s.doc.drive) : null,
       grantees: dec.grantees ?? [],
       meta: s.doc.meta,
       name: s.doc.name,
