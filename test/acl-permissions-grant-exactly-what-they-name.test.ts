@@ -53,6 +53,16 @@ const ops: Op[] = [
     granted: 202,
     run: async (bob, o) => (await bob('POST', `/servers/${o.server}/action/?do=open_console`)).status,
   },
+  { kind: 'server', name: 'close_vnc', needs: ['OPEN_VNC'], granted: 202, run: async (bob, o) => (await bob('POST', `/servers/${o.server}/action/?do=close_vnc`)).status },
+  {
+    kind: 'server',
+    name: 'close_console',
+    needs: ['OPEN_VNC'],
+    granted: 202,
+    run: async (bob, o) => (await bob('POST', `/servers/${o.server}/action/?do=close_console`)).status,
+  },
+  { kind: 'server', name: 'GET runtime', needs: [], granted: 200, run: async (bob, o) => (await bob('GET', `/servers/${o.server}/runtime/`)).status },
+  { kind: 'server', name: 'restart', needs: ['STOP'], granted: 202, run: async (bob, o) => (await bob('POST', `/servers/${o.server}/action/?do=restart`)).status },
   { kind: 'server', name: 'stop', needs: ['STOP'], granted: 202, run: async (bob, o) => (await bob('POST', `/servers/${o.server}/action/?do=stop`)).status },
   { kind: 'server', name: 'clone', needs: ['CLONE'], granted: 202, run: async (bob, o) => (await bob('POST', `/servers/${o.server}/action/?do=clone`)).status },
   { kind: 'server', name: 'DELETE', needs: ['DELETE'], granted: 204, run: async (bob, o) => (await bob('DELETE', `/servers/${o.server}/`)).status },
@@ -192,7 +202,7 @@ for (const db of databases()) {
         SETS.map(async (set, i) => {
           const o = objects[i]!;
           for (const op of ops) {
-            if (op.kind === 'server' && op.name === 'open_vnc') await bring(o.server, 'running');
+            if (op.kind === 'server' && (op.name === 'open_vnc' || op.name === 'stop')) await bring(o.server, 'running');
             if (op.kind === 'server' && op.name === 'clone') await bring(o.server, 'stopped');
             if (op.kind === 'drive' && op.name === 'download') await settled(o.drive);
             if (op.kind === 'snapshot' && op.name === 'GET') await settled(o.drive);
