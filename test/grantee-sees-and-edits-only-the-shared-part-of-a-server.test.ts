@@ -55,7 +55,8 @@ for (const db of databases()) {
       assert.equal(made.status, 201, made.text);
       server = made.body.objects[0];
       // A second server of hers, not shared, holding the shared cdrom too.
-      other = (await t.call('POST', '/servers/', minimalServer('alice-private', { drives: [{ drive: shared, device: 'ide', dev_channel: '0:0' }] }))).body.objects[0].uuid;
+      const cd = [{ drive: shared, device: 'ide', dev_channel: '0:0' }];
+      other = (await t.call('POST', '/servers/', minimalServer('alice-private', { drives: cd }))).body.objects[0].uuid;
     });
     after(async () => t?.close());
 

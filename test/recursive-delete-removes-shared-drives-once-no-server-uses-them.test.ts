@@ -21,7 +21,8 @@ for (const db of databases()) {
       return uuid;
     }
     const exists = async (uuid: string) => (await t.call('GET', `/drives/${uuid}/`)).status === 200;
-    const settled = (uuid: string) => waitFor(async () => ['unmounted', 'mounted'].includes((await t.call('GET', `/drives/${uuid}/`)).body.status), 10000, 'a clone');
+    const settled = (uuid: string) =>
+      waitFor(async () => ['unmounted', 'mounted'].includes((await t.call('GET', `/drives/${uuid}/`)).body.status), 10000, 'a clone');
     async function serverWith(disk: string, cd: string) {
       const attach = [
         { drive: disk, device: 'virtio', dev_channel: '0:0', boot_order: 1 },

@@ -136,7 +136,12 @@ export class AclPolicy implements AccessPolicy {
    * him with LIST. One grants query, and none when every row is his. What a grantee is shown of an object lists only
    * these: a uuid of anything else would tell him of an object he was never shown.
    */
-  async visibleAmong(actor: Actor, kind: string, rows: Array<{ uuid: string; owner: string | null }>, opts: { library?: boolean; trx?: Kysely<any> } = {}): Promise<Set<string>> {
+  async visibleAmong(
+    actor: Actor,
+    kind: string,
+    rows: Array<{ uuid: string; owner: string | null }>,
+    opts: { library?: boolean; trx?: Kysely<any> } = {},
+  ): Promise<Set<string>> {
     const out = new Set<string>();
     const foreign: string[] = [];
     for (const r of rows) {
@@ -152,7 +157,8 @@ export class AclPolicy implements AccessPolicy {
   /** The owners of `uuids` in table `kind` (missing rows are left out). */
   async ownersOf(kind: string, uuids: string[], trx: Kysely<any> = this.store.db): Promise<Array<{ uuid: string; owner: string | null }>> {
     if (uuids.length === 0) return [];
-    return (await trx.selectFrom(kind).select(['uuid', 'owner']).where('uuid', 'in', [...new Set(uuids)]).execute()) as Array<{ uuid: string; owner: string | null }>;
+    const rows = await trx.selectFrom(kind).select(['uuid', 'owner']).where('uuid', 'in', [...new Set(uuids)]).execute();
+    return rows as Array<{ uuid: string; owner: string | null }>;
   }
 
   /**
@@ -162,8 +168,10 @@ export class AclPolicy implements AccessPolicy {
   async serverViews(actor: Actor, servers: Array<{ uuid: string; owner: string | null; doc?: unknown }>): Promise<Omit<GranteeView, 'vnc'>> {
     const defs = servers.filter((s) => s.owner !== null && s.owner !== actor.user && s.doc).map((s) => s.doc as ViewedServer);
     if (defs.length === 0) return { drives: new Set(), vlans: new Set() };
-    const drives = await this.visibleAmong(actor, 'drives', await this.ownersOf('drives', defs.flatMap((s) => s.drives.map((d) => d.drive))), { library: true });
-    const vlans = await this.visibleAmong(actor, 'vlans', await this.ownersOf('vlans', defs.flatMap((s) => s.nics.flatMap((n) => (n.vlan ? [n.vlan] : [])))));
+    const driveIds = defs.flatMap((s) => s.drives.map((d) => d.drive));
+    const vlanIds = defs.flatMap((s) => s.nics.flatMap((n) => (n.vlan ? [n.vlan] : [])));
+    const drives = await this.visibleAmong(actor, 'drives', await this.ownersOf('drives', driveIds), { library: true });
+    const vlans = await this.visibleAmong(actor, 'vlans', await this.ownersOf('vlans', vlanIds));
     return { drives, vlans };
   }
 

@@ -19,6 +19,9 @@ export interface Actor {
   user: string;
 }
 
+/** A drive deleted because the server holding it went (letGo), with its owner for the event. */
+type Released = { uuid: string; owner: string | null };
+
 const IO_ZERO_DRIVE = {
   bytes_read: 0,
   bytes_written: 0,
@@ -198,7 +201,8 @@ export class ServerCommands {
         throw errors.permission(`Drive ${a.drive} is not the server owner's: a shared server takes only its owner's drives`, 'drives.drive');
       // A drive still being created may be attached (its bytes are there before anyone can start the server);
       // one whose bytes are being copied or uploaded may not.
-      if (['cloning_dst', 'uploading'].includes(d.status)) throw errors.permission(`Drive ${a.drive} is ${d.status} and cannot be attached yet`, 'drives.drive');
+      if (['cloning_dst', 'uploading'].includes(d.status))
+        throw errors.permission(`Drive ${a.drive} is ${d.status} and cannot be attached yet`, 'drives.drive');
       if (d.doc.media !== 'cdrom' && !d.doc.allow_multimount && !library) {
         const others = await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', a.drive).where('server_uuid', '!=', def.uuid).execute();
         if (others.length) throw errors.permission(`Drive ${a.drive} is already mounted on another server and does not allow multimount`, 'drives.drive');
@@ -227,7 +231,8 @@ export class ServerCommands {
     const ips = def.nics.flatMap((n) => [n.ip_v4_conf?.ip, n.ip_v6_conf?.ip]).filter((ip): ip is string => !!ip && !had.has(ip));
     const vlans = def.nics.flatMap((n) => (n.vlan && !had.has(n.vlan) ? [n.vlan] : []));
     for (const r of await this.svc.acl.ownersOf('ips', ips, trx))
-      if (r.owner !== owner) throw errors.permission(`IP ${r.uuid} is not the server owner's: a shared server takes only its owner's addresses`, 'nics.ip_v4_conf.ip');
+      if (r.owner !== owner)
+        throw errors.permission(`IP ${r.uuid} is not the server owner's: a shared server takes only its owner's addresses`, 'nics.ip_v4_conf.ip');
     for (const r of await this.svc.acl.ownersOf('vlans', vlans, trx))
       if (r.owner !== owner) throw errors.permission(`VLAN ${r.uuid} is not the server owner's: a shared server takes only its owner's VLANs`, 'nics.vlan');
   }
@@ -236,7 +241,7 @@ export class ServerCommands {
    * Writes the attachment table and the status of every drive whose mounts changed; answers the drives that went
    * because this server was the last to hold them after a recursive delete asked for them (letGo).
    */
-  private async syncAttachments(actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>): Promise<Array<{ uuid: string; owner: string | null }>> {
+  private async syncAttachments(actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>): Promise<Released[]> {
     const now = def.drives.map((d) => d.drive);
     const was = previous?.drives.map((d) => d.drive) ?? [];
     await trx.deleteFrom('server_drives').where('server_uuid', '=', def.uuid).execute();
@@ -295,7 +300,8 @@ export class ServerCommands {
     if (!view) throw errors.permission('You may not edit this server');
     const input = withoutTags(body);
     if (!view.vnc) {
-      if (input.vnc_password !== undefined && input.vnc_password !== null) throw errors.permission('Setting the vnc_password of a shared server needs OPEN_VNC', 'vnc_password');
+      if (input.vnc_password !== undefined && input.vnc_password !== null)
+        throw errors.permission('Setting the vnc_password of a shared server needs OPEN_VNC', 'vnc_password');
       delete input.vnc_password;
     }
     if (Array.isArray(input.pubkeys) ? input.pubkeys.length > 0 : input.pubkeys !== undefined && input.pubkeys !== null)
@@ -319,13 +325,14 @@ export class ServerCommands {
     const s = await this.load(actor, uuid);
     if (s.owner !== actor.user && !(await this.svc.access.canAct(actor, 'servers', s, 'delete'))) throw errors.permission('You may not delete this server');
     if (s.status !== 'stopped') throw errors.permission(`Cannot delete server in state "${s.status}". Server should be in state "stopped"`);
-    let deletedDrives: Array<{ uuid: string; owner: string | null }> = [];
+    let deletedDrives: Released[] = [];
     await this.store.transaction(async (trx) => {
       const fresh = await this.store.servers.get(uuid, trx);
       if (!fresh || fresh.status !== 'stopped') throw errors.concurrency();
       await this.store.servers.delete(uuid, trx);
       await trx.deleteFrom('server_drives').where('server_uuid', '=', uuid).execute();
-      const wanted = (d: Stored<DriveDoc>) => recurse === 'all_drives' || (recurse === 'disks' && d.doc.media === 'disk') || (recurse === 'cdroms' && d.doc.media === 'cdrom');
+      const wanted = (d: Stored<DriveDoc>) =>
+        recurse === 'all_drives' || (recurse === 'disks' && d.doc.media === 'disk') || (recurse === 'cdroms' && d.doc.media === 'cdrom');
       deletedDrives = await this.letGo(actor, fresh.doc.drives.map((d) => d.drive), wanted, trx);
     });
     this.svc.publish('servers', uuid, s.owner, 'deleted', actor);
@@ -338,8 +345,8 @@ export class ServerCommands {
    * that the actor may delete (his own, or granted DELETE) go, unless another server still uses them: then they are
    * marked, and go with the last server that lets go of them. A drive marked before goes as soon as none holds it.
    */
-  private async letGo(actor: Actor, drives: string[], wanted: (d: Stored<DriveDoc>) => boolean, trx: Kysely<any>): Promise<Array<{ uuid: string; owner: string | null }>> {
-    const deleted: Array<{ uuid: string; owner: string | null }> = [];
+  private async letGo(actor: Actor, drives: string[], wanted: (d: Stored<DriveDoc>) => boolean, trx: Kysely<any>): Promise<Released[]> {
+    const deleted: Released[] = [];
     for (const d of await this.store.drives.getMany(drives, trx)) {
       const asked = wanted(d) && d.owner !== null && (d.owner === actor.user || (await this.svc.access.canAct(actor, 'drives', d, 'delete', trx)));
       const stillUsed = !!(await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', d.uuid).executeTakeFirst());
@@ -529,7 +536,13 @@ export class ServerCommands {
    * resources and put it under the owner's ACLs), SSH keys, private VLANs, or CD-ROMs he may not attach himself; a
    * disk he may not clone refuses the whole clone (a server without its disk would be a surprise, not a copy).
    */
-  private async leaveOutWhatTheNewOwnerMayNotUse(actor: Actor, source: Stored<ServerDef>, def: ServerDef, drives: Stored<DriveDoc>[], trx: Kysely<any>): Promise<void> {
+  private async leaveOutWhatTheNewOwnerMayNotUse(
+    actor: Actor,
+    source: Stored<ServerDef>,
+    def: ServerDef,
+    drives: Stored<DriveDoc>[],
+    trx: Kysely<any>,
+  ): Promise<void> {
     const own = (rows: Array<{ uuid: string; owner: string | null }>) => new Set(rows.filter((r) => r.owner === actor.user).map((r) => r.uuid));
     const tags = own(await this.store.tags.getMany(def.tags, trx));
     def.tags = def.tags.filter((t) => tags.has(t));

@@ -45,7 +45,8 @@ export class SnapshotCommands {
   async render(actor: Actor, s: Stored<SnapshotDoc>) {
     const dec = await this.svc.decorations(actor, 'snapshots', s.uuid);
     // A grantee of a snapshot whose drive is not shared with him is not told the drive's uuid.
-    const shownDrive = s.owner === actor.user || (await this.svc.acl.visibleAmong(actor, 'drives', await this.svc.acl.ownersOf('drives', [s.doc.drive]))).has(s.doc.drive);
+    const shownDrive =
+      s.owner === actor.user || (await this.svc.acl.visibleAmong(actor, 'drives', await this.svc.acl.ownersOf('drives', [s.doc.drive]))).has(s.doc.drive);
     return {
       allocated_size: s.doc.allocated_size,
       drive: shownDrive ? ref('drives', s.doc.drive) : null,
@@ -156,7 +157,8 @@ export class SnapshotCommands {
       const out: Array<Stored<SnapshotDoc>> = [];
       for (const u of [...new Set(uuids)]) {
         const s = await this.load(actor, u, trx);
-        if (s.owner !== actor.user && !(await this.svc.access.canAct(actor, 'snapshots', s, 'delete', trx))) throw errors.permission('You may not delete this snapshot');
+        if (s.owner !== actor.user && !(await this.svc.access.canAct(actor, 'snapshots', s, 'delete', trx)))
+          throw errors.permission('You may not delete this snapshot');
         out.push(s);
       }
       for (const s of out) await this.store.snapshots.delete(s.uuid, trx);
