@@ -102,7 +102,7 @@ export class Services {
     objs: Array<{ uuid: string; owner: string | null; doc?: { tags?: unknown[] }; busy?: boolean }>,
   ): Promise<Map<string, Decorations>> {
     // Read alone, an object says whether a job works on it; only the others need the jobs query.
-    const jobs = await this.jobs.runningOnMany(objs.filter((o) => o.busy !== false).map((o) => o.uuid));
+    const jobs = await this.onlyHisJobs(actor, await this.jobs.runningOnMany(objs.filter((o) => o.busy !== false).map((o) => o.uuid)));
     // ACLs share through tags: an object without any has no grantees, and needs no query.
     const mine = objs.filter((o) => o.owner !== null && o.owner === actor.user && (o.doc?.tags === undefined || o.doc.tags.length > 0)).map((o) => o.uuid);
     const grantees = await this.acl.granteesOfMany(kind, mine);
@@ -124,12 +124,23 @@ export class Services {
 
   /** jobs, grantees and permissions shown on an object (and tags as a grantee sees them). */
   async decorations(actor: Actor, kind: string, uuid: string): Promise<Decorations> {
-    const jobs = await this.jobs.runningOn(uuid);
+    const jobs = (await this.onlyHisJobs(actor, new Map([[uuid, await this.jobs.runningOn(uuid)]]))).get(uuid) ?? [];
     const snapshots = kind === 'drives' ? await this.snapshotsOf(actor, uuid) : undefined;
     return { ...(await this.sharing(actor, kind, uuid)), jobs, ...(snapshots ? { snapshots } : {}) };
   }
 
   /** A drive's snapshots that the actor may see (a grantee of the drive only those shared with him too). */
+  /**
+   * Jobs are their owner's: an object shows the viewer only his own (a grantee's clone of a shared drive runs a job
+   * of his on the owner's drive, and the owner's jobs run on what she shares). One query, only when there are jobs.
+   */
+  private async onlyHisJobs<R extends { uuid: string }>(actor: Actor, byObject: Map<string, R[]>): Promise<Map<string, R[]>> {
+    const ids = [...byObject.values()].flat().map((j) => j.uuid);
+    if (ids.length === 0) return byObject;
+    const his = new Set((await this.acl.ownersOf('jobs', ids)).filter((j) => j.owner === actor.user).map((j) => j.uuid));
+    return new Map([...byObject].map(([k, list]) => [k, list.filter((j) => his.has(j.uuid))]));
+  }
+
   private async snapshotsOf(actor: Actor, drive: string) {
     const rows = (await this.store.db.selectFrom('snapshots').select(['uuid', 'owner']).where('drive', '=', drive).orderBy('seq').execute()) as Array<{
       uuid: string;

@@ -153,6 +153,11 @@ for (const db of databases()) {
       await t.call('PUT', `/ips/${ip}/`, { tags: [tag] });
       assert.equal((await t.call('PUT', `/servers/${other}/`, { nics: [{ ip_v4_conf: { conf: 'static', ip } }] })).status, 200);
       assert.equal((await bob('GET', `/ips/${ip}/`)).body.server, null);
+      for (const path of ['/ips/', '/ips/detail/']) {
+        const listed = (await bob('GET', path)).body.objects.find((x: any) => x.uuid === ip);
+        assert.equal(listed.server, null, path);
+      }
+      assert.equal((await t.call('GET', '/ips/')).body.objects.find((x: any) => x.uuid === ip).server.uuid, other);
       assert.equal((await t.call('GET', `/ips/${ip}/`)).body.server.uuid, other);
       await t.call('PUT', `/vlans/${vlan}/`, { tags: [] });
     });

@@ -75,5 +75,25 @@ for (const db of databases()) {
       assert.equal((await t.call('PUT', `/servers/${b}/`, { drives: [] })).status, 200);
       assert.equal(await exists(cd), false, 'detached from the last server, it goes');
     });
+
+    test("a grantee's recursive delete takes only the drives he may delete", async () => {
+      await t.running.svc.store.users.create('bob-deletes@example.com', 'bob-deletes-password');
+      const bob = t.as('bob-deletes@example.com', 'bob-deletes-password');
+      const made = await t.call('POST', '/tags/', { objects: [{ name: 'delete-with-drive' }, { name: 'delete-server-only' }] });
+      const [both, only] = made.body.objects.map((x: any) => x.uuid);
+      await t.call('POST', '/acls/', { name: 'bob deletes', grantees: [{ email: 'bob-deletes@example.com' }], rules: ['LIST', 'DELETE'], tags: [both] });
+      await t.call('POST', '/acls/', { name: 'bob sees', grantees: [{ email: 'bob-deletes@example.com' }], rules: ['LIST'], tags: [only] });
+      const disk = await drive('granted-disk', 'disk');
+      const cd = await drive('kept-cd', 'cdrom');
+      await t.call('PUT', `/drives/${disk}/`, { name: 'granted-disk', size: GiB, media: 'disk', tags: [both] });
+      await t.call('PUT', `/drives/${cd}/`, { name: 'kept-cd', size: GiB, media: 'cdrom', tags: [only] });
+      const s = await serverWith(disk, cd);
+      assert.equal((await t.call('PUT', `/servers/${s}/`, { tags: [both] })).status, 200);
+      assert.equal((await bob('DELETE', `/servers/${s}/?recurse=all_drives`)).status, 204);
+      assert.equal((await t.call('GET', `/servers/${s}/`)).status, 404);
+      assert.equal(await exists(disk), false, 'DELETE on the disk: it goes');
+      assert.equal(await exists(cd), true, 'LIST alone on the cdrom: it stays');
+      assert.equal((await t.call('GET', `/drives/${cd}/`)).body.status, 'unmounted');
+    });
   });
 }
