@@ -162,8 +162,8 @@ export class AclPolicy implements AccessPolicy {
   }
 
   /**
-   * How a grantee is shown servers he does not own: the vnc_password only with OPEN_VNC, and only those drives and
-   * VLAN NICs of them he may see himself (the owner's keys never; keypairs cannot be shared).
+   * The drives and VLANs of servers the actor does not own that he may see himself: of a shared server he is shown
+   * only those (and never the owner's keys, which cannot be shared). Two queries for the drives, two for the VLANs.
    */
   async serverViews(actor: Actor, servers: Array<{ uuid: string; owner: string | null; doc?: unknown }>): Promise<Omit<GranteeView, 'vnc'>> {
     const defs = servers.filter((s) => s.owner !== null && s.owner !== actor.user && s.doc).map((s) => s.doc as ViewedServer);

@@ -127,7 +127,7 @@ export function renderServer(s: Stored<ServerDef>, extra: Decorations = {}) {
 
 /**
  * The part of a server a grantee is shown: drives and VLAN NICs he may see himself, none of the owner's keys. An
- * edit by him keeps the rest as it is (keptFromGrantee).
+ * edit by him keeps the rest as it is (granteeEdit).
  */
 function grantedPart(d: ServerDef, view: GranteeView): ServerDef {
   return {
