@@ -12,7 +12,7 @@ import type { ComputeNode } from './compute/node.ts';
 import type { Actor } from './commands/servers.ts';
 import { DriveStorage } from './storage/drive-storage.ts';
 import { Jobs } from './commands/jobs.ts';
-import { AclPolicy } from './commands/access.ts';
+import { AclPolicy, type GranteeView } from './commands/access.ts';
 import { SnapshotCommands } from './commands/snapshots.ts';
 import { AuditLog } from './commands/audit-log.ts';
 
@@ -46,6 +46,8 @@ export interface Decorations {
   snapshots?: unknown[];
   /** [] for a grantee: the owner's tags are the owner's (set only then; the owner sees the object's own tags) */
   tags?: unknown[];
+  /** Set for a grantee's view of a server: what of it he may be shown (AclPolicy.serverViews). */
+  view?: GranteeView;
 }
 
 export type ReferenceCheck = (actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>) => Promise<void>;
@@ -104,18 +106,20 @@ export class Services {
     objs: Array<{ uuid: string; owner: string | null; doc?: { tags?: unknown[] }; busy?: boolean }>,
   ): Promise<Map<string, Decorations>> {
     // Read alone, an object says whether a job works on it; only the others need the jobs query.
-    const jobs = await this.jobs.runningOnMany(objs.filter((o) => o.busy !== false).map((o) => o.uuid));
+    const jobs = await this.onlyHisJobs(actor, await this.jobs.runningOnMany(objs.filter((o) => o.busy !== false).map((o) => o.uuid)));
     // ACLs share through tags: an object without any has no grantees, and needs no query.
     const mine = objs.filter((o) => o.owner !== null && o.owner === actor.user && (o.doc?.tags === undefined || o.doc.tags.length > 0)).map((o) => o.uuid);
     const grantees = await this.acl.granteesOfMany(kind, mine);
+    const views = kind === 'servers' ? await this.acl.serverViews(actor, objs) : null;
     const out = new Map<string, Decorations>();
     for (const o of objs) {
       const d: Decorations = { jobs: jobs.get(o.uuid) ?? [], grantees: [], permissions: [] };
-      if (kind === 'drives') d.snapshots = await this.snapshotsOf(o.uuid);
+      if (kind === 'drives') d.snapshots = await this.snapshotsOf(actor, o.uuid);
       if (o.owner !== null && o.owner === actor.user) d.grantees = grantees.get(o.uuid) ?? [];
       else if (o.owner !== null) {
         d.permissions = [...(await this.acl.permissionsOf(actor, kind, o))].sort();
         d.tags = [];
+        if (views) d.view = { ...views, vnc: d.permissions.includes('OPEN_VNC') };
       }
       out.set(o.uuid, d);
     }
@@ -124,14 +128,30 @@ export class Services {
 
   /** jobs, grantees and permissions shown on an object (and tags as a grantee sees them). */
   async decorations(actor: Actor, kind: string, uuid: string): Promise<Decorations> {
-    const jobs = await this.jobs.runningOn(uuid);
-    const snapshots = kind === 'drives' ? await this.snapshotsOf(uuid) : undefined;
+    const jobs = (await this.onlyHisJobs(actor, new Map([[uuid, await this.jobs.runningOn(uuid)]]))).get(uuid) ?? [];
+    const snapshots = kind === 'drives' ? await this.snapshotsOf(actor, uuid) : undefined;
     return { ...(await this.sharing(actor, kind, uuid)), jobs, ...(snapshots ? { snapshots } : {}) };
   }
 
-  private async snapshotsOf(drive: string) {
-    const rows = (await this.store.db.selectFrom('snapshots').select('uuid').where('drive', '=', drive).orderBy('seq').execute()) as Array<{ uuid: string }>;
-    return rows.map((r) => ref('snapshots', r.uuid));
+  /** A drive's snapshots that the actor may see (a grantee of the drive only those shared with him too). */
+  /**
+   * Jobs are their owner's: an object shows the viewer only his own (a grantee's clone of a shared drive runs a job
+   * of his on the owner's drive, and the owner's jobs run on what she shares). One query, only when there are jobs.
+   */
+  private async onlyHisJobs<R extends { uuid: string }>(actor: Actor, byObject: Map<string, R[]>): Promise<Map<string, R[]>> {
+    const ids = [...byObject.values()].flat().map((j) => j.uuid);
+    if (ids.length === 0) return byObject;
+    const his = new Set((await this.acl.ownersOf('jobs', ids)).filter((j) => j.owner === actor.user).map((j) => j.uuid));
+    return new Map([...byObject].map(([k, list]) => [k, list.filter((j) => his.has(j.uuid))]));
+  }
+
+  private async snapshotsOf(actor: Actor, drive: string) {
+    const rows = (await this.store.db.selectFrom('snapshots').select(['uuid', 'owner']).where('drive', '=', drive).orderBy('seq').execute()) as Array<{
+      uuid: string;
+      owner: string | null;
+    }>;
+    const seen = await this.acl.visibleAmong(actor, 'snapshots', rows);
+    return rows.filter((r) => seen.has(r.uuid)).map((r) => ref('snapshots', r.uuid));
   }
 
   /** grantees as the owner sees them, or the permissions a grantee holds. */

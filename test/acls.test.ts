@@ -42,7 +42,7 @@ for (const db of databases()) {
       assert.equal((await t.call('GET', `/drives/${d}/`)).body.name, 'alice-private');
     });
 
-    test('an ACL on a tag grants exactly its permissions: LIST+EDIT shows and edits, ATTACH mounts', async () => {
+    test('an ACL on a tag grants exactly its permissions: LIST+EDIT shows and edits, ATTACH mounts, CLONE downloads', async () => {
       const tag = (await t.call('POST', '/tags/', { objects: [{ name: 'shared' }] })).body.objects[0];
       const d = await drive('alice-shared', [tag.uuid]);
       const acl = await t.call('POST', '/acls/', {
@@ -76,6 +76,9 @@ for (const db of databases()) {
       const mount = await bob('POST', '/servers/', minimalServer('bob-mount', attach(d)));
       assert.equal(mount.status, 201);
       assert.equal(mount.body.objects[0].drives[0].drive.uuid, d);
+      // ATTACH names mounting: a download is a copy of the bytes, which only CLONE grants
+      assert.equal((await bob('GET', `/drives/${d}/download/`, undefined, { range: 'bytes=0-15' })).status, 403);
+      await t.call('PUT', `/acls/${a.uuid}/`, { rules: ['LIST', 'EDIT', 'ATTACH', 'CLONE'] });
       const dl = await bob('GET', `/drives/${d}/download/`, undefined, { range: 'bytes=0-15' });
       assert.equal(dl.status, 206);
 

@@ -128,7 +128,7 @@ export const Server = Type.Object(
     status: Type.String(),
     tags: Type.Array(Ref),
     uuid: Type.String(),
-    vnc_password: Type.String(),
+    vnc_password: Nullable(Type.String()),
   },
   { additionalProperties: true },
 );

@@ -20,10 +20,21 @@ export const ACTION_PERMISSION: Record<string, string> = {
   open_console: 'OPEN_VNC',
   close_console: 'OPEN_VNC',
   clone: 'CLONE',
+  // A DELETE grant lets a grantee delete the object (and, with recurse, the attached drives he may delete too).
+  delete: 'DELETE',
 };
 
 /** Resource kinds whose table is named after them, so grants can be checked against the resource's owner. */
 const SHAREABLE = new Set(['servers', 'drives', 'ips', 'vlans', 'snapshots', 'fwpolicies']);
+
+/** What a grantee is shown of a server he does not own (see AclPolicy.serverViews). */
+export interface GranteeView {
+  vnc: boolean;
+  drives: Set<string>;
+  vlans: Set<string>;
+}
+
+type ViewedServer = { drives: Array<{ drive: string }>; nics: Array<{ vlan: string | null }> };
 
 type Grantee = { permissions: string[]; user: { email: null; resource_uri: string; uuid: string } };
 
@@ -108,15 +119,61 @@ export class AclPolicy implements AccessPolicy {
     return out;
   }
 
+  /** Every permission counts only with LIST: what a grantee cannot see does not exist for him, whatever he names. */
   private async has(actor: Actor, kind: string, obj: Stored<any>, permission: string, trx?: Kysely<any>): Promise<boolean> {
     if (obj.owner === actor.user) return true;
-    return (await this.permissionsOf(actor, kind, obj, trx)).has(permission);
+    const perms = await this.permissionsOf(actor, kind, obj, trx);
+    return perms.has('LIST') && perms.has(permission);
   }
 
   canSee = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<any>) => this.has(a, k, o, 'LIST', trx);
   canUse = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<any>) => this.has(a, k, o, 'ATTACH', trx);
   canEdit = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<any>) => this.has(a, k, o, 'EDIT', trx);
   canAct = (a: Actor, k: string, o: Stored<any>, action?: string, trx?: Kysely<any>) => this.has(a, k, o, (action && ACTION_PERMISSION[action]) || 'EDIT', trx);
+
+  /**
+   * Which of `rows` the actor may see: his own, the library's when `library` (owner null), and those shared with
+   * him with LIST. One grants query, and none when every row is his. What a grantee is shown of an object lists only
+   * these: a uuid of anything else would tell him of an object he was never shown.
+   */
+  async visibleAmong(
+    actor: Actor,
+    kind: string,
+    rows: Array<{ uuid: string; owner: string | null }>,
+    opts: { library?: boolean; trx?: Kysely<any> } = {},
+  ): Promise<Set<string>> {
+    const out = new Set<string>();
+    const foreign: string[] = [];
+    for (const r of rows) {
+      if (r.owner === actor.user || (r.owner === null && opts.library)) out.add(r.uuid);
+      else if (r.owner !== null) foreign.push(r.uuid);
+    }
+    if (foreign.length === 0) return out;
+    for (const g of await this.grants(kind, { grantee: actor.user, resources: [...new Set(foreign)] }, opts.trx))
+      if (g.user_uuid === actor.user && (JSON.parse(g.data).rules as string[]).includes('LIST')) out.add(g.resource_uuid);
+    return out;
+  }
+
+  /** The owners of `uuids` in table `kind` (missing rows are left out). */
+  async ownersOf(kind: string, uuids: string[], trx: Kysely<any> = this.store.db): Promise<Array<{ uuid: string; owner: string | null }>> {
+    if (uuids.length === 0) return [];
+    const rows = await trx.selectFrom(kind).select(['uuid', 'owner']).where('uuid', 'in', [...new Set(uuids)]).execute();
+    return rows as Array<{ uuid: string; owner: string | null }>;
+  }
+
+  /**
+   * The drives and VLANs of servers the actor does not own that he may see himself: of a shared server he is shown
+   * only those (and never the owner's keys, which cannot be shared). Two queries for the drives, two for the VLANs.
+   */
+  async serverViews(actor: Actor, servers: Array<{ uuid: string; owner: string | null; doc?: unknown }>): Promise<Omit<GranteeView, 'vnc'>> {
+    const defs = servers.filter((s) => s.owner !== null && s.owner !== actor.user && s.doc).map((s) => s.doc as ViewedServer);
+    if (defs.length === 0) return { drives: new Set(), vlans: new Set() };
+    const driveIds = defs.flatMap((s) => s.drives.map((d) => d.drive));
+    const vlanIds = defs.flatMap((s) => s.nics.flatMap((n) => (n.vlan ? [n.vlan] : [])));
+    const drives = await this.visibleAmong(actor, 'drives', await this.ownersOf('drives', driveIds), { library: true });
+    const vlans = await this.visibleAmong(actor, 'vlans', await this.ownersOf('vlans', vlanIds));
+    return { drives, vlans };
+  }
 
   /** Shared objects show a grantee no tags, so a grantee's tag filters match the actor's own tags only (never the owner's). */
   async listScope(actor: Actor, kind: string): Promise<{ owner?: string | null; orUuids?: string[]; tagOwner: string }> {

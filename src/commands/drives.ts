@@ -123,6 +123,7 @@ export async function cloneDriveRecord(
   const doc: DriveDoc = structuredClone(fresh.doc);
   delete doc.clone_of;
   delete doc.resize_to;
+  delete doc.delete_with_last_server;
   doc.uuid = crypto.randomUUID();
   doc.name = overrides.name !== undefined && overrides.name !== null ? String(overrides.name) : await cloneName(svc, actor.user, fresh.doc.name, 'drives', trx);
   doc.tags = fresh.owner === actor.user ? doc.tags : [];
@@ -178,8 +179,24 @@ export class DriveCommands {
   }
 
   async render(actor: Actor, d: Stored<DriveDoc>) {
-    const mounted = await mountedOn(this.store, d.uuid, this.store.db, d.owner === null ? actor.user : undefined);
+    const mounted = await this.mountedOnSeenBy(actor, d.uuid);
     return renderDrive(d, mounted, await this.svc.decorations(actor, 'drives', d.uuid));
+  }
+
+  /**
+   * The servers holding a drive that the actor may see himself: a grantee (or the owner of a drive lent to others)
+   * is not told the uuids of servers nobody shared with him.
+   */
+  private async mountedOnSeenBy(actor: Actor, drive: string) {
+    const rows = (await this.store.db
+      .selectFrom('server_drives')
+      .innerJoin('servers', 'servers.uuid', 'server_drives.server_uuid')
+      .select(['server_drives.server_uuid as uuid', 'servers.owner as owner'])
+      .where('server_drives.drive_uuid', '=', drive)
+      .orderBy('servers.seq')
+      .execute()) as Array<{ uuid: string; owner: string | null }>;
+    const seen = await this.svc.acl.visibleAmong(actor, 'servers', rows);
+    return rows.filter((r) => seen.has(r.uuid)).map((r) => ref('servers', r.uuid));
   }
 
   async create(actor: Actor, bodies: Record<string, unknown>[]): Promise<Stored<DriveDoc>[]> {
@@ -260,9 +277,11 @@ export class DriveCommands {
   /** Deletes drives after checking every one of them; all go or none. */
   async delete(actor: Actor, uuids: string[]): Promise<void> {
     const unique = [...new Set(uuids)];
+    const owners = new Map<string, string | null>();
     for (const uuid of unique) {
-      const d = await this.loadOwned(actor, uuid, 'edit');
-      if (d.owner !== actor.user) throw errors.permission('Only the owner may delete a drive');
+      const d = await this.load(actor, uuid, { library: false });
+      if (d.owner !== actor.user && !(await this.svc.access.canAct(actor, 'drives', d, 'delete'))) throw errors.permission('You may not delete this drive');
+      owners.set(uuid, d.owner);
       if (await this.onRunningServer(uuid)) throw errors.permission(`Drive ${uuid} is mounted on a server that is not stopped`);
       if (undeletable(d)) throw errors.permission(`Cannot delete drive in state "${d.status}"`);
     }
@@ -273,13 +292,15 @@ export class DriveCommands {
         await this.svc.deleteDrive(uuid, trx);
       }
     });
-    for (const uuid of unique) this.svc.publish('drives', uuid, actor.user, 'deleted');
+    for (const uuid of unique) this.svc.publish('drives', uuid, owners.get(uuid) ?? actor.user, 'deleted', actor);
     await this.svc.afterDriveDelete(unique);
   }
 
   async clone(actor: Actor, uuid: string, body: Record<string, unknown>, query: Record<string, string | undefined>, opts: { libraryOnly?: boolean } = {}) {
     const src = await this.load(actor, uuid);
     if (opts.libraryOnly && src.owner !== null) throw errors.notFound('Drive');
+    if (src.owner !== null && src.owner !== actor.user && !(await this.svc.access.canAct(actor, 'drives', src, 'clone')))
+      throw errors.permission('You may not clone this drive (it needs CLONE)');
     const dst = await this.store.transaction(async (trx) => {
       if (body.tags !== undefined && body.tags !== null) await this.checkTags(actor, readRefList(body.tags, 'tags'), trx);
       return cloneDriveRecord(this.svc, actor, src, body, trx, readAvoid(query.avoid));
@@ -335,9 +356,9 @@ export class DriveCommands {
   /** The drive whose bytes a download streams: complete, raw, and the actor's (or a library cdrom). */
   async forDownload(actor: Actor, uuid: string): Promise<string> {
     const d = await this.load(actor, uuid);
-    // Reading the bytes of a shared drive is using it: LIST alone shows the drive, ATTACH lets its bytes out.
-    if (d.owner !== null && d.owner !== actor.user && !(await this.svc.access.canUse(actor, 'drives', d)))
-      throw errors.permission('You may not download this drive');
+    // A download is a copy of the bytes taken out of the cloud: it needs what a clone needs, CLONE.
+    if (d.owner !== null && d.owner !== actor.user && !(await this.svc.access.canAct(actor, 'drives', d, 'clone')))
+      throw errors.permission('You may not download this drive (it needs CLONE)');
     if (INCOMPLETE.includes(d.status) || d.status === 'resizing') throw errors.permission(`Cannot download drive in state "${d.status}"`);
     const img = this.svc.storage.find(uuid);
     if (!img) throw errors.permission(`Drive ${uuid} has no image`);

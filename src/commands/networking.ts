@@ -93,9 +93,11 @@ export class NetworkCommands {
     return { gateway: pool.gateway, nameservers: this.svc.config.nameservers, netmask: pool.prefix, resource_uri: ref('ips', uuid).resource_uri, uuid };
   }
 
+  /** `holders`: the holders of many addresses for a list, already narrowed to the servers the actor may see. */
   async renderIp(actor: Actor, ip: Stored<IpDoc>, holders?: Map<string, string>) {
     const deco = await this.svc.decorations(actor, 'ips', ip.uuid);
-    const server = holders ? holders.get(ip.uuid) : (await this.serversUsingIp(ip.uuid))[0];
+    // Only a server the viewer may see himself is named: an address lent to a grantee does not tell of his servers.
+    const server = holders ? holders.get(ip.uuid) : (await this.seenBy(actor, (await this.serversUsingIp(ip.uuid)).slice(0, 1)))[0];
     const c = this.ipCommon(ip.uuid, this.ipPool);
     return {
       gateway: c.gateway,
@@ -140,7 +142,7 @@ export class NetworkCommands {
       owner: ownerRef(v.owner),
       permissions: deco.permissions ?? [],
       resource_uri: ref('vlans', v.uuid).resource_uri,
-      servers: (await this.serversInVlan(v.uuid)).map((s) => ref('servers', s)),
+      servers: (await this.seenBy(actor, await this.serversInVlan(v.uuid))).map((s) => ref('servers', s)),
       subscription: subscriptionRef(v.doc.subscription),
       tags: deco.tags ?? v.doc.tags.map((t) => ref('tags', t)),
       uuid: v.uuid,
@@ -155,6 +157,13 @@ export class NetworkCommands {
     return lease && lease.owner === actor.user ? this.renderLease(lease) : null;
   }
 
+  /** The servers among `uuids` the actor may see (his own, and those shared with him with LIST). */
+  private async seenBy(actor: Actor, uuids: string[]): Promise<string[]> {
+    if (uuids.length === 0) return [];
+    const seen = await this.svc.acl.visibleAmong(actor, 'servers', await this.svc.acl.ownersOf('servers', uuids));
+    return uuids.filter((u) => seen.has(u));
+  }
+
   // ---- /ips/ ----
 
   /**
@@ -166,6 +175,9 @@ export class NetworkCommands {
     const { items } = await this.store.ips.list({ ...q, limit: 0, offset: 0, ...(await this.svc.access.listScope(actor, 'ips')) });
     const out: unknown[] = [];
     const holders = await this.staticHolders();
+    // A list names only the holders the actor may see, as renderIp does.
+    const seen = new Set(await this.seenBy(actor, [...new Set(items.flatMap((ip) => holders.get(ip.uuid) ?? []))]));
+    for (const [ip, holder] of holders) if (!seen.has(holder)) holders.delete(ip);
     for (const ip of items) out.push(full ? await this.renderIp(actor, ip, holders) : this.shortIp(ip.owner, ip.uuid, holders.get(ip.uuid) ?? null));
     const onlyUuid = q.conditions.every((c) => c.column === 'uuid' && c.op === 'exact');
     if (onlyUuid && !q.tags.length && !q.tagNames.length) {

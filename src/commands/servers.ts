@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { Services } from '../services.ts';
+import type { Decorations, Services } from '../services.ts';
 import { errors } from '../errors.ts';
-import { applyServerInput, type ServerDef } from '../domain/server-definition.ts';
+import { applyServerInput, mergeAttachments, type ServerDef } from '../domain/server-definition.ts';
 import crypto from 'node:crypto';
 import { newMac, randomPassword } from '../domain/ids.ts';
 import { isUuid, ownerRef, ref } from '../domain/refs.ts';
@@ -16,8 +16,12 @@ import { ON_HOST, allows, refusalMessage, showsRuntime, type ServerEvent } from 
 import { cloneDriveRecord, refreshDriveStatus } from './drives.ts';
 import { cloneName } from '../domain/clone-naming.ts';
 import { dropNicPolicies, syncNicPolicies } from './firewall.ts';
+import type { GranteeView } from './access.ts';
 
 export type { Actor };
+
+/** A drive deleted because the server holding it went (letGo), with its owner for the event. */
+type Released = { uuid: string; owner: string | null };
 
 const IO_ZERO_DRIVE = {
   bytes_read: 0,
@@ -51,9 +55,10 @@ export function renderRuntime(rt: ServerRuntime | null) {
 export { showsRuntime };
 
 /** The full wire object of a server. */
-export function renderServer(s: Stored<ServerDef>, extra: { jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[]; tags?: unknown[] } = {}) {
-  const d = s.doc;
+export function renderServer(s: Stored<ServerDef>, extra: Decorations = {}) {
+  const d = extra.view ? grantedPart(s.doc, extra.view) : s.doc;
   const rt = showsRuntime(s.status) && s.row.runtime ? (JSON.parse(String(s.row.runtime)) as ServerRuntime) : null;
+  if (rt && extra.view) rt.nics = rt.nics.filter((n) => d.nics.some((x) => x.mac === n.mac));
   const runtime = renderRuntime(rt);
   return {
     allocation_pool: d.allocation_pool,
@@ -105,7 +110,21 @@ export function renderServer(s: Stored<ServerDef>, extra: { jobs?: unknown[]; gr
     status: s.status,
     tags: extra.tags ?? d.tags.map((t) => ref('tags', t)),
     uuid: d.uuid,
-    vnc_password: d.vnc_password,
+    // null, not absent: clients read the key; a grantee without OPEN_VNC may not learn the console's password.
+    vnc_password: extra.view && !extra.view.vnc ? null : d.vnc_password,
+  };
+}
+
+/**
+ * The part of a server a grantee is shown: drives and VLAN NICs he may see himself, none of the owner's keys. An
+ * edit by him keeps the rest as it is (granteeEdit).
+ */
+function grantedPart(d: ServerDef, view: GranteeView): ServerDef {
+  return {
+    ...d,
+    drives: d.drives.filter((a) => view.drives.has(a.drive)),
+    nics: d.nics.filter((n) => !n.vlan || view.vlans.has(n.vlan)),
+    pubkeys: [],
   };
 }
 
@@ -151,48 +170,74 @@ export class ServerCommands {
     return list.map((s) => renderServer(s, deco.get(s.uuid)));
   }
 
-  /** Checks that everything a definition refers to exists and may be used by the actor. */
-  private async checkReferences(actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>): Promise<void> {
-    const drives = await this.store.drives.getMany(def.drives.map((d) => d.drive), trx);
-    const byId = new Map(drives.map((d) => [d.uuid, d]));
+  /**
+   * Checks that everything a definition newly refers to exists and may be used by the actor; what it already had
+   * stays valid (an edit never fails over a drive, key or tag the server had). `owner` is the server's owner: a
+   * grantee may add only the owner's drives, addresses and VLANs that he holds ATTACH on (digest §17: what a shared
+   * server refers to is its owner's), never his own.
+   */
+  private async checkReferences(actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>, owner = actor.user): Promise<void> {
     const before = new Set(previous?.drives.map((d) => d.drive) ?? []);
-    for (const a of def.drives) {
+    const added = def.drives.filter((a) => !before.has(a.drive));
+    const drives = await this.store.drives.getMany(added.map((d) => d.drive), trx);
+    const byId = new Map(drives.map((d) => [d.uuid, d]));
+    for (const a of added) {
       const d = byId.get(a.drive);
       const library = d && d.owner === null;
       if (!d || (!library && !(await this.svc.access.canUse(actor, 'drives', d, trx)))) throw errors.invalid('drives.drive', `Drive ${a.drive} does not exist`);
       if (library && d.doc.media !== 'cdrom')
         throw errors.permission(`Library drive ${a.drive} is a disk: clone it into your account before attaching it`, 'drives.drive');
+      if (!library && owner !== actor.user && d.owner !== owner)
+        throw errors.permission(`Drive ${a.drive} is not the server owner's: a shared server takes only its owner's drives`, 'drives.drive');
       // A drive still being created may be attached (its bytes are there before anyone can start the server);
       // one whose bytes are being copied or uploaded may not.
-      if (['cloning_dst', 'uploading'].includes(d.status) && !before.has(a.drive))
+      if (['cloning_dst', 'uploading'].includes(d.status))
         throw errors.permission(`Drive ${a.drive} is ${d.status} and cannot be attached yet`, 'drives.drive');
-      if (!before.has(a.drive) && d.doc.media !== 'cdrom' && !d.doc.allow_multimount && !library) {
+      if (d.doc.media !== 'cdrom' && !d.doc.allow_multimount && !library) {
         const others = await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', a.drive).where('server_uuid', '!=', def.uuid).execute();
         if (others.length) throw errors.permission(`Drive ${a.drive} is already mounted on another server and does not allow multimount`, 'drives.drive');
       }
     }
     // Tags the server already has stay valid (a grantee's edit keeps the owner's); new ones must be the actor's.
-    const added = def.tags.filter((t) => !previous?.tags.includes(t));
-    const tags = await this.store.tags.getMany(added, trx);
-    for (const t of added) {
+    const addedTags = def.tags.filter((t) => !previous?.tags.includes(t));
+    const tags = await this.store.tags.getMany(addedTags, trx);
+    for (const t of addedTags) {
       const tag = tags.find((x) => x.uuid === t);
       if (!tag || tag.owner !== actor.user) throw errors.invalid('tags', `Tag ${t} does not exist`);
     }
-    const keys = await this.store.keypairs.getMany(def.pubkeys, trx);
-    for (const k of def.pubkeys) {
+    const addedKeys = def.pubkeys.filter((k) => !previous?.pubkeys.includes(k));
+    const keys = await this.store.keypairs.getMany(addedKeys, trx);
+    for (const k of addedKeys) {
       const kp = keys.find((x) => x.uuid === k);
       if (!kp || kp.owner !== actor.user) throw errors.invalid('pubkeys', `Public key ${k} does not exist`);
     }
     for (const check of this.svc.serverReferenceChecks) await check(actor, def, previous, trx);
+    if (owner !== actor.user) await this.onlyTheOwnersNetworks(def, previous, owner, trx);
   }
 
-  /** Writes the attachment table and the status of every drive whose mounts changed. */
-  private async syncAttachments(def: ServerDef, previous: ServerDef | null, trx: Kysely<any>): Promise<void> {
+  /** A grantee may give a shared server only the owner's addresses and VLANs (the checks above found them usable). */
+  private async onlyTheOwnersNetworks(def: ServerDef, previous: ServerDef | null, owner: string, trx: Kysely<any>): Promise<void> {
+    const had = new Set(previous?.nics.flatMap((n) => [n.vlan, n.ip_v4_conf?.ip, n.ip_v6_conf?.ip]) ?? []);
+    const ips = def.nics.flatMap((n) => [n.ip_v4_conf?.ip, n.ip_v6_conf?.ip]).filter((ip): ip is string => !!ip && !had.has(ip));
+    const vlans = def.nics.flatMap((n) => (n.vlan && !had.has(n.vlan) ? [n.vlan] : []));
+    for (const r of await this.svc.acl.ownersOf('ips', ips, trx))
+      if (r.owner !== owner)
+        throw errors.permission(`IP ${r.uuid} is not the server owner's: a shared server takes only its owner's addresses`, 'nics.ip_v4_conf.ip');
+    for (const r of await this.svc.acl.ownersOf('vlans', vlans, trx))
+      if (r.owner !== owner) throw errors.permission(`VLAN ${r.uuid} is not the server owner's: a shared server takes only its owner's VLANs`, 'nics.vlan');
+  }
+
+  /**
+   * Writes the attachment table and the status of every drive whose mounts changed; answers the drives that went
+   * because this server was the last to hold them after a recursive delete asked for them (letGo).
+   */
+  private async syncAttachments(actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>): Promise<Released[]> {
     const now = def.drives.map((d) => d.drive);
     const was = previous?.drives.map((d) => d.drive) ?? [];
     await trx.deleteFrom('server_drives').where('server_uuid', '=', def.uuid).execute();
     if (now.length) await trx.insertInto('server_drives').values(now.map((d) => ({ server_uuid: def.uuid, drive_uuid: d }))).execute();
-    for (const d of new Set([...now, ...was])) await refreshDriveStatus(this.store, d, trx);
+    for (const d of now) await refreshDriveStatus(this.store, d, trx);
+    return this.letGo(actor, was.filter((d) => !now.includes(d)), () => false, trx);
   }
 
   async create(actor: Actor, bodies: Record<string, unknown>[]): Promise<Stored<ServerDef>[]> {
@@ -203,7 +248,7 @@ export class ServerCommands {
         await this.checkReferences(actor, def, null, trx);
         await this.store.servers.insert(actor.user, def, 'stopped', trx);
         await this.store.servers.setTags(def.uuid, def.tags, trx);
-        await this.syncAttachments(def, null, trx);
+        await this.syncAttachments(actor, def, null, trx);
         await syncNicPolicies(trx, def);
         out.push((await this.store.servers.get(def.uuid, trx))!);
       }
@@ -218,18 +263,18 @@ export class ServerCommands {
       const s = await this.load(actor, uuid);
       if (s.owner !== actor.user && !(await this.svc.access.canEdit(actor, 'servers', s))) throw errors.permission('You may not edit this server');
       const running = s.status !== 'stopped';
-      // A grantee sees no tags and cannot set them: the owner's tags (which may be what shares the server) stay.
-      const def = applyServerInput(s.doc, s.owner === actor.user ? body : withoutTags(body), this.svc.capabilities, { running });
+      const def = s.owner === actor.user ? applyServerInput(s.doc, body, this.svc.capabilities, { running }) : await this.granteeEdit(actor, s, body, running);
       const ok = await this.store.transaction(async (trx) => {
-        await this.checkReferences(actor, def, s.doc, trx);
-        if (!(await this.store.servers.update(def, { expectedVersion: s.version }, trx))) return false;
+        await this.checkReferences(actor, def, s.doc, trx, s.owner ?? actor.user);
+        if (!(await this.store.servers.update(def, { expectedVersion: s.version }, trx))) return null;
         await this.store.servers.setTags(def.uuid, def.tags, trx);
-        if (!running) await this.syncAttachments(def, s.doc, trx);
         await syncNicPolicies(trx, def, s.doc);
-        return true;
+        return running ? [] : await this.syncAttachments(actor, def, s.doc, trx);
       });
       if (ok) {
         this.svc.publish('servers', uuid, s.owner, 'updated', actor);
+        for (const d of ok) this.svc.publish('drives', d.uuid, d.owner, 'deleted', actor);
+        await this.svc.afterDriveDelete(ok.map((d) => d.uuid));
         return (await this.store.servers.get(uuid))!;
       }
       // Someone else wrote in between (a status change, another edit): apply the request to the new version.
@@ -237,33 +282,76 @@ export class ServerCommands {
     throw errors.concurrency();
   }
 
+  /**
+   * A grantee's edit applies to the server as he is shown it (renderServer's view), and what he was not shown is
+   * kept as it is: drives and VLAN NICs he cannot see, the owner's keys, the owner's tags (which may be what shares
+   * the server) and, without OPEN_VNC, the vnc_password. Setting a password or keys he may not set is refused.
+   */
+  private async granteeEdit(actor: Actor, s: Stored<ServerDef>, body: Record<string, unknown>, running: boolean): Promise<ServerDef> {
+    const view = (await this.svc.decorationsMany(actor, 'servers', [s])).get(s.uuid)?.view;
+    if (!view) throw errors.permission('You may not edit this server');
+    const input = withoutTags(body);
+    if (!view.vnc) {
+      if (input.vnc_password !== undefined && input.vnc_password !== null)
+        throw errors.permission('Setting the vnc_password of a shared server needs OPEN_VNC', 'vnc_password');
+      delete input.vnc_password;
+    }
+    if (Array.isArray(input.pubkeys) ? input.pubkeys.length > 0 : input.pubkeys !== undefined && input.pubkeys !== null)
+      throw errors.permission("SSH keys cannot be given to a shared server: only its owner's keys may be on it", 'pubkeys');
+    delete input.pubkeys;
+    const shown = grantedPart(s.doc, view);
+    const def = applyServerInput(shown, input, this.svc.capabilities, { running });
+    def.pubkeys = s.doc.pubkeys;
+    const hiddenDrives = s.doc.drives.filter((a) => !view.drives.has(a.drive));
+    def.drives = mergeAttachments(def.drives, hiddenDrives);
+    // A NIC he was not shown goes back where it was, so the guest's interfaces keep their order.
+    s.doc.nics.forEach((n, i) => {
+      if (n.vlan && !view.vlans.has(n.vlan)) def.nics.splice(Math.min(i, def.nics.length), 0, n);
+    });
+    return def;
+  }
+
   async delete(actor: Actor, uuid: string, recurse: string | undefined): Promise<void> {
     if (recurse !== undefined && !['all_drives', 'disks', 'cdroms'].includes(recurse))
       throw errors.invalid('recurse', `recurse must be all_drives, disks or cdroms, not ${recurse}`);
     const s = await this.load(actor, uuid);
-    if (s.owner !== actor.user) throw errors.permission('Only the owner may delete a server');
+    if (s.owner !== actor.user && !(await this.svc.access.canAct(actor, 'servers', s, 'delete'))) throw errors.permission('You may not delete this server');
     if (!allows('delete', s.status)) this.refuse('delete', s.status);
-    const deletedDrives: string[] = [];
+    let deletedDrives: Released[] = [];
     await this.store.transaction(async (trx) => {
       const fresh = await this.store.servers.get(uuid, trx);
       if (!fresh || !allows('delete', fresh.status)) throw errors.concurrency();
       await this.store.servers.delete(uuid, trx);
       await trx.deleteFrom('server_drives').where('server_uuid', '=', uuid).execute();
       await dropNicPolicies(trx, uuid);
-      const attached = await this.store.drives.getMany(fresh.doc.drives.map((d) => d.drive), trx);
-      for (const d of attached) {
-        const mine = d.owner === actor.user;
-        const wanted = recurse === 'all_drives' || (recurse === 'disks' && d.doc.media === 'disk') || (recurse === 'cdroms' && d.doc.media === 'cdrom');
-        const stillUsed = await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', d.uuid).executeTakeFirst();
-        if (wanted && mine && !stillUsed) {
-          await this.svc.deleteDrive(d.uuid, trx);
-          deletedDrives.push(d.uuid);
-        } else await refreshDriveStatus(this.store, d.uuid, trx);
-      }
+      const wanted = (d: Stored<DriveDoc>) =>
+        recurse === 'all_drives' || (recurse === 'disks' && d.doc.media === 'disk') || (recurse === 'cdroms' && d.doc.media === 'cdrom');
+      deletedDrives = await this.letGo(actor, fresh.doc.drives.map((d) => d.drive), wanted, trx);
     });
     this.svc.publish('servers', uuid, s.owner, 'deleted', actor);
-    for (const d of deletedDrives) this.svc.publish('drives', d, s.owner, 'deleted', actor);
-    await this.svc.afterDriveDelete(deletedDrives);
+    for (const d of deletedDrives) this.svc.publish('drives', d.uuid, d.owner, 'deleted', actor);
+    await this.svc.afterDriveDelete(deletedDrives.map((d) => d.uuid));
+  }
+
+  /**
+   * Drives a server no longer holds (it was deleted, or an edit detached them). Those `wanted` by a recursive delete
+   * that the actor may delete (his own, or granted DELETE) go, unless another server still uses them: then they are
+   * marked, and go with the last server that lets go of them. A drive marked before goes as soon as none holds it.
+   */
+  private async letGo(actor: Actor, drives: string[], wanted: (d: Stored<DriveDoc>) => boolean, trx: Kysely<any>): Promise<Released[]> {
+    const deleted: Released[] = [];
+    for (const d of await this.store.drives.getMany(drives, trx)) {
+      const asked = wanted(d) && d.owner !== null && (d.owner === actor.user || (await this.svc.access.canAct(actor, 'drives', d, 'delete', trx)));
+      const stillUsed = !!(await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', d.uuid).executeTakeFirst());
+      if ((asked || d.doc.delete_with_last_server) && !stillUsed) {
+        await this.svc.deleteDrive(d.uuid, trx);
+        deleted.push({ uuid: d.uuid, owner: d.owner });
+        continue;
+      }
+      if (asked && !d.doc.delete_with_last_server) await this.store.drives.update({ ...d.doc, delete_with_last_server: true }, {}, trx);
+      await refreshDriveStatus(this.store, d.uuid, trx);
+    }
+    return deleted;
   }
 
   /** Wakes the agent of `host` (only that one: every other agent would look for work in vain). */
@@ -412,7 +500,7 @@ export class ServerCommands {
         ip_v6_conf: n.ip_v6_conf && n.ip_v6_conf.conf === 'static' ? { conf: 'dhcp', ip: null } : n.ip_v6_conf,
       }));
       const drives = await this.store.drives.getMany(def.drives.map((d) => d.drive), trx);
-      if (s.owner !== actor.user) await this.leaveOutWhatTheNewOwnerMayNotUse(actor, def, drives, trx);
+      if (s.owner !== actor.user) await this.leaveOutWhatTheNewOwnerMayNotUse(actor, s, def, drives, trx);
       for (const a of def.drives) {
         const d = drives.find((x) => x.uuid === a.drive);
         if (d && d.doc.media === 'disk') {
@@ -441,9 +529,16 @@ export class ServerCommands {
   /**
    * A grantee's clone is his own server: it keeps none of the owner's tags (which would list it among the owner's
    * resources and put it under the owner's ACLs), SSH keys, private VLANs, or CD-ROMs and firewall policies he may
-   * not attach himself.
+   * not attach himself; a disk he may not clone refuses the whole clone (a server without its disk would be a
+   * surprise, not a copy).
    */
-  private async leaveOutWhatTheNewOwnerMayNotUse(actor: Actor, def: ServerDef, drives: Stored<DriveDoc>[], trx: Kysely<any>): Promise<void> {
+  private async leaveOutWhatTheNewOwnerMayNotUse(
+    actor: Actor,
+    source: Stored<ServerDef>,
+    def: ServerDef,
+    drives: Stored<DriveDoc>[],
+    trx: Kysely<any>,
+  ): Promise<void> {
     const own = (rows: Array<{ uuid: string; owner: string | null }>) => new Set(rows.filter((r) => r.owner === actor.user).map((r) => r.uuid));
     const tags = own(await this.store.tags.getMany(def.tags, trx));
     def.tags = def.tags.filter((t) => tags.has(t));
@@ -456,14 +551,22 @@ export class ServerCommands {
       if (p.owner === actor.user || (await this.svc.access.canUse(actor, 'fwpolicies', p, trx))) policies.add(p.uuid);
     for (const n of def.nics) if (n.firewall_policy && !policies.has(n.firewall_policy)) n.firewall_policy = null;
     const usable = new Set<string>();
-    for (const d of drives)
-      if (d.doc.media !== 'cdrom' || d.owner === null || d.owner === actor.user || (await this.svc.access.canUse(actor, 'drives', d, trx))) usable.add(d.uuid);
+    for (const d of drives) {
+      const his = d.owner === null || d.owner === actor.user;
+      // A disk is copied into the clone: its bytes go out only to someone who could clone the disk itself.
+      if (d.doc.media === 'disk' && !his && !(await this.svc.access.canAct(actor, 'drives', d, 'clone', trx)))
+        throw errors.permission(`Drive ${d.uuid} of this server is not shared with you for cloning (it needs CLONE): the server cannot be cloned`, 'drives');
+      if (d.doc.media !== 'cdrom' || his || (await this.svc.access.canUse(actor, 'drives', d, trx))) usable.add(d.uuid);
+    }
     def.drives = def.drives.filter((a) => usable.has(a.drive));
+    // The owner's console password is not his to learn from the copy unless he may open the console himself.
+    const perms = await this.svc.acl.permissionsOf(actor, 'servers', source, trx);
+    if (!perms.has('OPEN_VNC')) def.vnc_password = randomPassword(8);
   }
 
   async runtime(actor: Actor, uuid: string) {
     const s = await this.load(actor, uuid);
-    return renderServer(s).runtime;
+    return s.owner === actor.user ? renderServer(s).runtime : (await this.render(actor, s)).runtime;
   }
 
   /** Servers that share a physical host: only running ones. */

@@ -44,9 +44,12 @@ export class SnapshotCommands {
 
   async render(actor: Actor, s: Stored<SnapshotDoc>) {
     const dec = await this.svc.decorations(actor, 'snapshots', s.uuid);
+    // A grantee of a snapshot whose drive is not shared with him is not told the drive's uuid.
+    const shownDrive =
+      s.owner === actor.user || (await this.svc.acl.visibleAmong(actor, 'drives', await this.svc.acl.ownersOf('drives', [s.doc.drive]))).has(s.doc.drive);
     return {
       allocated_size: s.doc.allocated_size,
-      drive: ref('drives', s.doc.drive),
+      drive: shownDrive ? ref('drives', s.doc.drive) : null,
       grantees: dec.grantees ?? [],
       meta: s.doc.meta,
       name: s.doc.name,
@@ -136,15 +139,17 @@ export class SnapshotCommands {
       const doc = structuredClone(s.doc);
       if (body.name !== undefined) doc.name = body.name === null ? defaultSnapshotName(doc.drive) : readString(body.name, 'name', { max: 1024 });
       if (body.meta !== undefined) doc.meta = readMeta(body.meta, 'meta');
-      if (body.tags !== undefined) {
+      // A grantee sees no tags and cannot set them: the owner's tags (which may be what shares it) stay.
+      if (body.tags !== undefined && s.owner === actor.user) {
         doc.tags = readRefList(body.tags, 'tags');
         await this.checkTags(actor, doc.tags, trx);
         await this.store.snapshots.setTags(uuid, doc.tags, trx);
       }
       await this.store.snapshots.update(doc, {}, trx);
     });
-    this.svc.publish('snapshots', uuid, actor.user, 'updated');
-    return (await this.store.snapshots.get(uuid))!;
+    const done = (await this.store.snapshots.get(uuid))!;
+    this.svc.publish('snapshots', uuid, done.owner, 'updated', actor);
+    return done;
   }
 
   async delete(actor: Actor, uuids: string[]): Promise<void> {
@@ -152,7 +157,8 @@ export class SnapshotCommands {
       const out: Array<Stored<SnapshotDoc>> = [];
       for (const u of [...new Set(uuids)]) {
         const s = await this.load(actor, u, trx);
-        if (s.owner !== actor.user) throw errors.permission('Only the owner may delete a snapshot');
+        if (s.owner !== actor.user && !(await this.svc.access.canAct(actor, 'snapshots', s, 'delete', trx)))
+          throw errors.permission('You may not delete this snapshot');
         out.push(s);
       }
       for (const s of out) await this.store.snapshots.delete(s.uuid, trx);
@@ -160,8 +166,8 @@ export class SnapshotCommands {
     });
     for (const s of gone) {
       await removeImages(this.svc.config.dataDir, s.uuid);
-      this.svc.publish('snapshots', s.uuid, actor.user, 'deleted');
-      this.svc.publish('drives', s.doc.drive, actor.user, 'updated');
+      this.svc.publish('snapshots', s.uuid, s.owner, 'deleted', actor);
+      this.svc.publish('drives', s.doc.drive, s.owner, 'updated', actor);
     }
   }
 
@@ -186,6 +192,7 @@ export class SnapshotCommands {
       base.tags = [];
       delete base.clone_of;
       delete base.resize_to;
+      delete base.delete_with_last_server;
       const name = body.name !== undefined && body.name !== null ? body.name : await cloneName(this.svc, actor.user, s.doc.name, 'drives', trx);
       const allowed: Record<string, unknown> = { name };
       for (const k of ['media', 'affinities', 'meta', 'allow_multimount']) if (body[k] !== undefined) allowed[k] = body[k];

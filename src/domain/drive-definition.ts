@@ -25,6 +25,8 @@ export interface DriveDoc {
   resize_to?: number;
   /** While status is uploading: the drive is filled chunk by chunk (POST /initupload/), and survives restarts. */
   resumable?: true;
+  /** A recursive server delete asked for it while another server used it: it goes when no server holds it. */
+  delete_with_last_server?: true;
   [key: string]: unknown;
 }
 

@@ -190,6 +190,23 @@ function readDrives(v: unknown): DriveAttachment[] {
   });
 }
 
+/**
+ * `given` (attachments as a grantee set them) with `kept` (those he was not shown) put back: a channel or drive
+ * taken twice is refused as readDrives refuses it, and the list is ordered the same way.
+ */
+export function mergeAttachments(given: DriveAttachment[], kept: DriveAttachment[]): DriveAttachment[] {
+  for (const k of kept) {
+    const same = given.find((g) => g.device === k.device && g.dev_channel === k.dev_channel);
+    if (same) throw errors.invalid('drives.dev_channel', `Device channel ${k.dev_channel} is used twice on ${k.device}`);
+    if (given.some((g) => g.drive === k.drive)) throw errors.invalid('drives.drive', `Drive ${k.drive} does not exist`);
+  }
+  return [...given, ...kept].sort((a, b) => {
+    const ka = channelKey(a);
+    const kb = channelKey(b);
+    return ka[0] - kb[0] || ka[1] - kb[1] || ka[2] - kb[2];
+  });
+}
+
 function readGpus(v: unknown, caps: Capabilities): ServerDef['gpus'] {
   if (v === null) return [];
   if (!Array.isArray(v)) throw errors.invalid('gpus', 'Expected a list of GPUs');
