@@ -24,7 +24,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export async function resolve(api: Api, path: string, noun: string, ref: string): Promise<{ uuid: string; name: string }> {
   if (UUID.test(ref)) return { uuid: ref.toLowerCase(), name: ref };
   // The API's name filter takes a comma as OR: a literal one is escaped.
-  const found = (await api.list<{ uuid: string; name: string }>(`/${path}/`, { name: ref.replace(/,/g, '\\,') })).filter((o) => o.name === ref);
+  // Short lists (drives) carry no name: the detailed one, cut to the two fields.
+  const found = (await api.list<{ uuid: string; name: string }>(`/${path}/detail/`, { name: ref.replace(/,/g, '\\,'), fields: 'uuid,name' })).filter((o) => o.name === ref);
   if (found.length === 1) return { uuid: found[0]!.uuid, name: ref };
   if (!found.length) throw new CliError(`no ${noun} named ${ref}`);
   throw new CliError(`${found.length} ${noun}s are named ${ref}; give one of their uuids:\n${found.map((o) => `  ${o.uuid}`).join('\n')}`);

@@ -24,6 +24,7 @@ export async function joinConsole(consoleUrl: string, password: string, name: st
   let typed = false;
   let escaped = false;
   let ended = '';
+  let left = false;
 
   const done = new Promise<void>((resolve) => {
     const finish = () => {
@@ -40,6 +41,7 @@ export async function joinConsole(consoleUrl: string, password: string, name: st
           escaped = false;
           if (b === 0x71 || b === 0x51 || b === 0x2e) {
             process.stderr.write('\r\n[left the console]\r\n');
+            left = true;
             finish();
             return;
           }
@@ -62,7 +64,7 @@ export async function joinConsole(consoleUrl: string, password: string, name: st
       } else ended = (ended + d.toString('latin1')).slice(-200);
     });
     sock.once('close', () => {
-      process.stderr.write('\r\n[the console closed]\r\n');
+      if (!left) process.stderr.write('\r\n[the console closed]\r\n');
       finish();
     });
     sock.on('error', () => {});
