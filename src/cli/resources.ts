@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { apiOf, applySets, collect, example, readDefinition, resolve, withProfile } from './client.ts';
+import { apiOf, applySets, collect, example, readDefinition, resolve, UUID, withProfile } from './client.ts';
 import { UsageError } from './errors.ts';
 import type { Api, Query } from './http.ts';
 import { printList, printObject, withOutput, type OutputOptions } from './output.ts';
@@ -37,6 +37,8 @@ export function listCommand(group: Command, k: Kind, columns = k.columns): Comma
     const api = apiOf(opts);
     const q: Query = {};
     for (const f of k.filters) if (opts[f] !== undefined) q[f] = String(opts[f]);
+    // The API's tag filter takes uuids; a tag's name goes through tag__name.
+    if (q.tag !== undefined && !String(q.tag).split(',').every((x) => UUID.test(x))) [q.tag__name, q.tag] = [q.tag, undefined];
     printList(await api.list(`/${k.path}/${k.detail ? 'detail/' : ''}`, q), columns, opts);
   });
 }
