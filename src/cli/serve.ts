@@ -19,7 +19,7 @@ function stopOn(close: () => Promise<void>): void {
 }
 
 export function registerServe(program: Command): void {
-  const serveCmd = withSettings(program.command('serve').description('serve the API (and be a compute host unless --role api)'));
+  const serveCmd = withSettings(program.command('serve').description('serve the API, and be a compute host too'));
   serveCmd.option('--ephemeral', 'a throw-away cloud on a free port; prints {url, user, password, token}; gone at exit');
   example(serveCmd, 'opensigma serve --listen 0.0.0.0:8080 --data /var/lib/opensigma', 'opensigma serve --ephemeral');
   serveCmd.action(async (opts: Record<string, unknown>) => {
