@@ -72,4 +72,14 @@ describe('servers console, ssh and vnc', () => {
     const s = await u.run(['servers', 'ssh', 'box']);
     assert.deepEqual([s.code, s.stderr], [1, 'opensigma: server box has no IPv4 address (it is stopped)\n']);
   });
+
+  test('on a terminal, --wait draws its status line in place; the result is printed once', async () => {
+    const cmd = [process.execPath, BIN, 'servers', 'start', 'box', '--wait'].map((a) => `'${a}'`).join(' ');
+    const child = spawn('script', ['-qefc', cmd, '/dev/null'], { env: u.env(), stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    assert.equal(await new Promise((r) => child.once('exit', r)), 0);
+    assert.match(out, /\r\x1b\[2K. (waiting for server box to be running|server box: (stopped|starting|running))/);
+    assert.match(out, /server box is running\r?\n/);
+  });
 });

@@ -4,7 +4,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Option, type Command } from 'commander';
 import { apiOf, example, parseSize, resolve, withProfile } from './client.ts';
-import { CliError, UsageError } from './errors.ts';
+import { ApiError, CliError, UsageError } from './errors.ts';
 import type { Api } from './http.ts';
 import { printObject, withOutput } from './output.ts';
 import { readJsonFile, statePath, writeJsonFile } from './profiles.ts';
@@ -141,9 +141,7 @@ async function upload(api: Api, file: string, opts: Opts): Promise<string> {
       const offset = (n - 1) * chunkSize;
       const length = n === count ? st.size - offset : chunkSize;
       const q = { resumableChunkNumber: n, resumableChunkSize: chunkSize, resumableTotalSize: st.size };
-      const there = await fetch(api.url(`/drives/${uuid}/upload/`, q), { headers: { authorization: api.authorization() } });
-      await there.body?.cancel();
-      if (there.status !== 200) {
+      if (!(await chunkIsIn(api, uuid, q))) {
         const buf = Buffer.alloc(length);
         fs.readSync(fd, buf, 0, length, offset);
         await api.fetch('POST', `/drives/${uuid}/upload/`, { query: q, raw: buf, headers: { 'content-type': 'application/octet-stream' } });
@@ -159,6 +157,17 @@ async function upload(api: Api, file: string, opts: Opts): Promise<string> {
   delete rest[key];
   writeJsonFile(stateFile, rest);
   return uuid;
+}
+
+/** 200: the chunk is in already; 404: it must be sent. */
+async function chunkIsIn(api: Api, uuid: string, q: Record<string, number>): Promise<boolean> {
+  try {
+    await (await api.fetch('GET', `/drives/${uuid}/upload/`, { query: q })).body?.cancel();
+    return true;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return false;
+    throw e;
+  }
 }
 
 async function download(api: Api, ref: string, file: string | undefined): Promise<void> {

@@ -39,6 +39,8 @@ export function registerServe(program: Command): void {
       OPENSIGMA_LOG_LEVEL: 'warn',
       ...overridesFrom(opts),
       OPENSIGMA_DATA: dir,
+      // Its own SQLite in the temporary directory, even when the environment names a shared PostgreSQL.
+      OPENSIGMA_DATABASE_URL: '',
       OPENSIGMA_ADMIN_EMAIL: user,
       OPENSIGMA_ADMIN_PASSWORD: password,
     });

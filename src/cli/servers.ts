@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import os from 'node:os';
 import { spawn } from 'node:child_process';
 import { Option, type Command } from 'commander';
 import { apiOf, collect, example, parseInteger, parseSize, resolve, withProfile } from './client.ts';
@@ -39,12 +40,14 @@ async function fillServer(api: Api, body: Record<string, unknown>, opts: Opts, c
   if (body.name === undefined) throw new UsageError('give --name (or a definition with --from)');
   if (opts.dhcp) body.nics = [...((body.nics as unknown[]) ?? []), { ip_v4_conf: { conf: 'dhcp' }, model: 'virtio' }];
   const drives = (opts.drive as string[] | undefined) ?? [];
-  const attached = [...((body.drives as unknown[]) ?? [])];
-  for (const [i, ref] of drives.entries()) {
+  const attached: Array<Record<string, unknown>> = [...((body.drives as Array<Record<string, unknown>>) ?? [])];
+  for (const ref of drives) {
     const { uuid } = await resolve(api, 'drives', 'drive', ref);
     const d = await api.call('GET', `/drives/${uuid}/`);
-    const cdrom = d.media === 'cdrom';
-    attached.push({ boot_order: attached.length + 1, dev_channel: cdrom ? `0:${i}` : `0:${attached.length}`, device: cdrom ? 'ide' : 'virtio', drive: uuid });
+    // Disks on virtio, cdroms on ide, each bus numbered on its own.
+    const device = d.media === 'cdrom' ? 'ide' : 'virtio';
+    const unit = attached.filter((x) => x.device === device).length;
+    attached.push({ boot_order: attached.length + 1, dev_channel: `0:${unit}`, device, drive: uuid });
   }
   if (attached.length) body.drives = attached;
 }
@@ -151,7 +154,7 @@ export function registerServers(program: Command): void {
         console.error(`opensigma: cannot run ssh: ${e.message}`);
         r(1);
       });
-      child.once('exit', (c, sig) => r(c ?? (sig ? 128 + 1 : 1)));
+      child.once('exit', (c, sig) => r(c ?? 128 + (sig ? (os.constants.signals[sig] ?? 0) : 0)));
     });
     process.exitCode = code;
   });

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 export const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'opensigma.js');
 
 export interface Ran {
-  code: number | null;
+  /** The exit status, or the signal that ended the process. */
+  code: number | string | null;
   stdout: string;
   stderr: string;
 }
@@ -38,7 +39,7 @@ export class CliUser {
     child.stdout!.on('data', (d) => (stdout += d));
     child.stderr!.on('data', (d) => (stderr += d));
     child.stdin!.end(opts.input ?? '');
-    const code = await new Promise<number | null>((r) => child.once('close', r));
+    const code = await new Promise<number | string | null>((r) => child.once('close', (c, sig) => r(c ?? sig)));
     return { code, stdout, stderr };
   }
 
