@@ -10,7 +10,7 @@ describe('the opensigma client, logged in to a running opensigma', () => {
   let t: TestServer;
   let u: CliUser;
   before(async () => {
-    t = await startServer({ OPENSIGMA_SIM_DELAY_MS: '300' });
+    t = await startServer({ OPENSIGMA_SIM_DELAY_MS: '150' });
     u = new CliUser({ COLUMNS: '200' });
   });
   after(async () => {
@@ -42,19 +42,24 @@ describe('the opensigma client, logged in to a running opensigma', () => {
     assert.equal(made.mem, 768 * 1024 * 1024);
     assert.deepEqual(made.nics.map((n: any) => n.ip_v4_conf.conf), ['dhcp']);
 
-    const table = await u.ok('servers', 'list');
+    const [table, narrow, list, one, picked, yaml] = await Promise.all([
+      u.ok('servers', 'list'),
+      u.run(['servers', 'list'], { env: { COLUMNS: '40' } }),
+      u.json('servers', 'list'),
+      u.json('servers', 'get', 'web1'),
+      u.json('servers', 'list', '--name', 'web1', '--fields', 'name,status'),
+      u.ok('servers', 'get', 'web1', '-o', 'yaml', '--fields', 'name,cpu,nics'),
+    ]);
     const [header, row] = table.trimEnd().split('\n');
     assert.match(header!, /^UUID +NAME +STATUS +CPU +MEM +SMP$/);
     assert.match(row!, new RegExp(`^${made.uuid} +web1 +stopped +1500 +768 MiB +1$`));
-    const narrow = await u.run(['servers', 'list'], { env: { COLUMNS: '40' } });
     for (const l of narrow.stdout.trimEnd().split('\n')) assert.ok(l.length <= 40, `cut to the terminal width: ${l}`);
     assert.match(narrow.stdout, /…/);
     // json is the API's objects exactly
-    const api = (await t.call('GET', `/servers/detail/?limit=0`)).body.objects;
-    assert.deepEqual(await u.json('servers', 'list'), api);
-    assert.deepEqual(await u.json('servers', 'get', 'web1'), (await t.call('GET', `/servers/${made.uuid}/`)).body);
-    assert.deepEqual(await u.json('servers', 'list', '--name', 'web1', '--fields', 'name,status'), [{ name: 'web1', status: 'stopped' }]);
-    assert.equal(await u.ok('servers', 'get', 'web1', '-o', 'yaml', '--fields', 'name,cpu,nics'), `name: web1\ncpu: 1500\nnics:\n- boot_order: null\n  firewall_policy: null\n  ip_v4_conf:\n    conf: dhcp\n    ip: null\n  ip_v6_conf: null\n  mac: ${JSON.stringify(made.nics[0].mac)}\n  model: virtio\n  runtime: null\n  vlan: null\n`);
+    assert.deepEqual(list, (await t.call('GET', `/servers/detail/?limit=0`)).body.objects);
+    assert.deepEqual(one, (await t.call('GET', `/servers/${made.uuid}/`)).body);
+    assert.deepEqual(picked, [{ name: 'web1', status: 'stopped' }]);
+    assert.equal(yaml, `name: web1\ncpu: 1500\nnics:\n- boot_order: null\n  firewall_policy: null\n  ip_v4_conf:\n    conf: dhcp\n    ip: null\n  ip_v6_conf: null\n  mac: ${JSON.stringify(made.nics[0].mac)}\n  model: virtio\n  runtime: null\n  vlan: null\n`);
 
     const started = await u.run(['servers', 'start', 'web1', '--wait']);
     assert.equal(started.code, 0, started.stderr);
@@ -172,21 +177,33 @@ describe('the opensigma client, logged in to a running opensigma', () => {
     assert.match(await u.ok('acls', 'list'), new RegExp(`${acl.uuid} +share`));
     assert.equal(await u.ok('acls', 'delete', 'share'), 'deleted ACL share\n');
 
-    const jobs = await u.json('jobs', 'list');
+    // Reads only: two at a time, as the machine has two cores.
+    const [jobs, jobTable, logs, logTable] = await Promise.all([
+      u.json('jobs', 'list'),
+      u.ok('jobs', 'list'),
+      u.json('logs', 'list', '--limit', '5'),
+      u.ok('logs', 'list', '--category', 'servers', '--limit', '3'),
+    ]);
     assert.ok(jobs.length > 0, 'the clones made jobs');
-    assert.match(await u.ok('jobs', 'list'), /^UUID +OPERATION +STATE +DATA\.PROGRESS/);
-    assert.equal((await u.json('jobs', 'get', jobs[0].uuid)).uuid, jobs[0].uuid);
-    assert.match(await u.ok('jobs', 'wait', jobs[0].uuid), /: success\n$/);
-
-    const logs = await u.json('logs', 'list', '--limit', '5');
+    assert.match(jobTable, /^UUID +OPERATION +STATE +DATA\.PROGRESS/);
     assert.equal(logs.length, 5);
-    assert.match(await u.ok('logs', 'list', '--category', 'servers', '--limit', '3'), /^TIMESTAMP +CATEGORY +ACTION/);
-
-    assert.deepEqual(await u.json('capabilities'), (await t.call('GET', '/capabilities/')).body);
-    assert.match(await u.ok('capabilities'), /^FIELD +VALUE\n/);
-    assert.deepEqual(await u.json('usage'), (await t.call('GET', '/currentusage/')).body);
-    assert.equal((await u.json('profile')).email, ADMIN.email);
-    assert.match(await u.ok('profile', 'get', '--fields', 'email'), /^FIELD +VALUE\nemail +admin@example\.com\n$/);
+    assert.match(logTable, /^TIMESTAMP +CATEGORY +ACTION/);
+    const [job, waited, caps, capTable, usage, profile, profileTable] = await Promise.all([
+      u.json('jobs', 'get', jobs[0].uuid),
+      u.ok('jobs', 'wait', jobs[0].uuid),
+      u.json('capabilities'),
+      u.ok('capabilities'),
+      u.json('usage'),
+      u.json('profile'),
+      u.ok('profile', 'get', '--fields', 'email'),
+    ]);
+    assert.equal(job.uuid, jobs[0].uuid);
+    assert.match(waited, /: success\n$/);
+    assert.deepEqual(caps, (await t.call('GET', '/capabilities/')).body);
+    assert.match(capTable, /^FIELD +VALUE\n/);
+    assert.deepEqual(usage, (await t.call('GET', '/currentusage/')).body);
+    assert.equal(profile.email, ADMIN.email);
+    assert.match(profileTable, /^FIELD +VALUE\nemail +admin@example\.com\n$/);
     assert.equal((await u.json('profile', 'edit', '--set', 'clone_naming=COUNTER')).clone_naming, 'COUNTER');
   });
 
@@ -197,6 +214,10 @@ describe('the opensigma client, logged in to a running opensigma', () => {
     assert.deepEqual(JSON.parse(env.stdout), [{ name: 'web1' }]);
     const half = await u.run(['servers', 'list'], { env: { OPENSIGMA_URL: t.url } });
     assert.equal(half.code, 2);
+    const { freePort } = await import('./helpers/cli-process.ts');
+    const closed = await u.run(['servers', 'list'], { env: { OPENSIGMA_URL: `http://127.0.0.1:${await freePort()}`, OPENSIGMA_TOKEN: token } });
+    assert.equal(closed.code, 1);
+    assert.match(closed.stderr, /^opensigma: cannot reach http:\/\/127\.0\.0\.1:\d+\/api\/2\.0: ECONNREFUSED\n$/);
 
     assert.equal((await u.run(['login', `${t.api}/`, '--token', token, '--name', 'ci'])).code, 0);
     assert.equal((await u.run(['servers', 'list', '--profile', 'nope'])).code, 2);
