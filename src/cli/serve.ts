@@ -15,7 +15,6 @@ function stopOn(close: () => Promise<void>): void {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  process.once('SIGHUP', stop);
 }
 
 export function registerServe(program: Command): void {
