@@ -61,7 +61,11 @@ test('--version, --help as a process, completion scripts for bash and zsh', asyn
     const file = path.join(u.home, 'completion.bash');
     fs.writeFileSync(file, bash);
     const complete = (...words: string[]) =>
-      execFileSync('bash', ['-c', `source "$1"; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _opensigma; printf '%s\\n' "\${COMPREPLY[@]}"`, '-', file], { encoding: 'utf8' })
+      execFileSync(
+        'bash',
+        ['-c', `source "$1"; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _opensigma; printf '%s\\n' "\${COMPREPLY[@]}"`, '-', file],
+        { encoding: 'utf8' },
+      )
         .trim()
         .split('\n');
     assert.deepEqual(complete('opensigma', 'serv'), ['serve', 'servers', 'server']);

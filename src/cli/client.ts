@@ -25,7 +25,8 @@ export async function resolve(api: Api, path: string, noun: string, ref: string)
   if (UUID.test(ref)) return { uuid: ref.toLowerCase(), name: ref };
   // The API's name filter takes a comma as OR: a literal one is escaped.
   // Short lists (drives) carry no name: the detailed one, cut to the two fields.
-  const found = (await api.list<{ uuid: string; name: string }>(`/${path}/detail/`, { name: ref.replace(/,/g, '\\,'), fields: 'uuid,name' })).filter((o) => o.name === ref);
+  const query = { name: ref.replace(/,/g, '\\,'), fields: 'uuid,name' };
+  const found = (await api.list<{ uuid: string; name: string }>(`/${path}/detail/`, query)).filter((o) => o.name === ref);
   if (found.length === 1) return { uuid: found[0]!.uuid, name: ref };
   if (!found.length) throw new CliError(`no ${noun} named ${ref}`);
   throw new CliError(`${found.length} ${noun}s are named ${ref}; give one of their uuids:\n${found.map((o) => `  ${o.uuid}`).join('\n')}`);

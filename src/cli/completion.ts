@@ -47,7 +47,10 @@ export function registerCompletion(program: Command): void {
   example(cmd, 'source <(opensigma completion bash)        # in ~/.bashrc', 'source <(opensigma completion zsh)         # in ~/.zshrc');
   cmd.action((shell: string) => {
     if (shell === 'bash') process.stdout.write(bashScript(program));
-    else if (shell === 'zsh') process.stdout.write(`# opensigma completion for zsh: source <(opensigma completion zsh)\nautoload -U +X bashcompinit && bashcompinit\n${bashScript(program)}`);
+    else if (shell === 'zsh') {
+      const head = '# opensigma completion for zsh: source <(opensigma completion zsh)\nautoload -U +X bashcompinit && bashcompinit\n';
+      process.stdout.write(head + bashScript(program));
+    }
     else throw new UsageError(`no completion for ${shell}: bash or zsh`);
   });
 }

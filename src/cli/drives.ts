@@ -5,17 +5,23 @@ import { pipeline } from 'node:stream/promises';
 import { Option, type Command } from 'commander';
 import { apiOf, example, parseSize, resolve, withProfile } from './client.ts';
 import { ApiError, CliError, UsageError } from './errors.ts';
-import type { Api } from './http.ts';
+import type { Api, Json } from './http.ts';
 import { printObject, withOutput } from './output.ts';
 import { readJsonFile, statePath, writeJsonFile } from './profiles.ts';
 import { createCommand, deleteCommand, editCommand, getCommand, kind, listCommand, type Opts } from './resources.ts';
 import { StatusLine, waitForDrive, waitForJob, withWait } from './wait.ts';
 
-const DRIVES = kind({ path: 'drives', noun: 'drive', columns: ['uuid', 'name', 'status', 'size', 'media', 'storage_type', 'mounted_on'], filters: ['name', 'tag', 'status'] });
-const LIBDRIVES = kind({ path: 'libdrives', noun: 'library drive', columns: ['uuid', 'name', 'media', 'size', 'os', 'distribution', 'version'], filters: ['name'] });
+const DRIVES = kind({
+  path: 'drives',
+  noun: 'drive',
+  columns: ['uuid', 'name', 'status', 'size', 'media', 'storage_type', 'mounted_on'],
+  filters: ['name', 'tag', 'status'],
+});
+const LIBRARY_COLUMNS = ['uuid', 'name', 'media', 'size', 'os', 'distribution', 'version'];
+const LIBDRIVES = kind({ path: 'libdrives', noun: 'library drive', columns: LIBRARY_COLUMNS, filters: ['name'] });
 
 /** After a clone: its jobs' progress, then the drive in a steady state. */
-async function cloneAndWait(api: Api, made: any, label: string, opts: Opts): Promise<any> {
+async function cloneAndWait(api: Api, made: Json, label: string, opts: Opts): Promise<Json> {
   if (!opts.wait) return made;
   for (const j of made.jobs ?? []) await waitForJob(api, j.uuid, label, opts.timeout);
   return waitForDrive(api, made.uuid, made.name, opts.timeout);
@@ -49,7 +55,8 @@ export function registerDrives(program: Command): void {
     if (opts.name !== undefined) body.name = opts.name;
   });
 
-  const resize = withWait(withOutput(withProfile(g.command('resize <name-or-uuid> <size>').description('grow a drive (drives never shrink)'))), 'the resize is done');
+  const resizeCmd = g.command('resize <name-or-uuid> <size>').description('grow a drive (drives never shrink)');
+  const resize = withWait(withOutput(withProfile(resizeCmd)), 'the resize is done');
   example(resize, 'opensigma drives resize data1 20G --wait');
   resize.action(async (ref: string, size: string, opts: Opts) => {
     const api = apiOf(opts);

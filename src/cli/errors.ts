@@ -16,10 +16,12 @@ export class ApiError extends CliError {
     readonly status: number,
     readonly items: ApiErrorItem[],
   ) {
-    super(
-      items.length
-        ? items.map((e) => `${e.error_message ?? 'error'}${e.error_point ? ` (error_point: ${e.error_point})` : ''}${e.error_type ? ` [${e.error_type}]` : ''}`).join('\n')
-        : `HTTP ${status}`,
-    );
+    super(items.length ? items.map(describe).join('\n') : `HTTP ${status}`);
   }
+}
+
+/** error_message (error_point: cpu) [validation] */
+function describe(e: ApiErrorItem): string {
+  const point = e.error_point ? ` (error_point: ${e.error_point})` : '';
+  return `${e.error_message ?? 'error'}${point}${e.error_type ? ` [${e.error_type}]` : ''}`;
 }

@@ -1,6 +1,12 @@
 import { ApiError, CliError, type ApiErrorItem } from './errors.ts';
 import type { Profile } from './profiles.ts';
 
+/**
+ * A JSON value as the API answers it. `any` because the commands read a few fields of objects whose full shape is the
+ * API's (and another cloud's may carry more), and pass the rest on untouched to the output.
+ */
+export type Json = any;
+
 export type Query = Record<string, string | number | boolean | undefined>;
 
 /** A CloudSigma API 2.0 endpoint, as one profile's user. */
@@ -33,7 +39,9 @@ export class Api {
     }
     let res: Response;
     try {
-      res = await fetch(this.url(p, opts.query), { method, headers, body, ...(opts.raw && typeof (opts.raw as ReadableStream).getReader === 'function' ? { duplex: 'half' } : {}) });
+      // A streamed body needs duplex: 'half' in Node's fetch; a Buffer does not.
+      const streamed = !!opts.raw && typeof (opts.raw as ReadableStream).getReader === 'function';
+      res = await fetch(this.url(p, opts.query), { method, headers, body, ...(streamed ? { duplex: 'half' } : {}) });
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       throw new CliError(`cannot reach ${this.base}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
@@ -43,7 +51,7 @@ export class Api {
   }
 
   /** JSON in, JSON out (null for an empty answer). */
-  async call<T = any>(method: string, p: string, body?: unknown, query: Query = {}): Promise<T> {
+  async call<T = Json>(method: string, p: string, body?: unknown, query: Query = {}): Promise<T> {
     const res = await this.fetch(method, p, { body, query });
     const text = await res.text();
     if (!text) return null as T;
@@ -55,7 +63,7 @@ export class Api {
   }
 
   /** Every object of a list (limit=0), with the API's own filters. */
-  async list<T = any>(p: string, query: Query = {}): Promise<T[]> {
+  async list<T = Json>(p: string, query: Query = {}): Promise<T[]> {
     const r = await this.call<{ objects: T[] }>('GET', p, undefined, { limit: 0, ...query });
     return r?.objects ?? [];
   }

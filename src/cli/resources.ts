@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { apiOf, applySets, collect, example, readDefinition, resolve, UUID, withProfile } from './client.ts';
 import { UsageError } from './errors.ts';
-import type { Api, Query } from './http.ts';
+import type { Api, Json, Query } from './http.ts';
 import { printList, printObject, withOutput, type OutputOptions } from './output.ts';
 import { waitForJob, withWait, type WaitOptions } from './wait.ts';
 
@@ -27,7 +27,12 @@ export async function idOf(api: Api, k: Kind, ref: string): Promise<string> {
   return k.named ? (await resolve(api, k.path, k.noun, ref)).uuid : encodeURIComponent(ref);
 }
 
-const FILTER_HELP = { name: 'only those of this exact name', tag: 'only those with this tag (uuid or name)', status: 'only those in this status', resource: 'only this resource type' };
+const FILTER_HELP = {
+  name: 'only those of this exact name',
+  tag: 'only those with this tag (uuid or name)',
+  status: 'only those in this status',
+  resource: 'only this resource type',
+};
 
 export function listCommand(group: Command, k: Kind, columns = k.columns): Command {
   const cmd = withOutput(withProfile(group.command('list').alias('ls').description(`list ${k.noun}s`)), true);
@@ -73,7 +78,7 @@ export function createCommand(
   flags: (cmd: Command) => Command,
   fill: (api: Api, body: Record<string, unknown>, opts: Opts) => Promise<void> | void,
   ex: string,
-  after: (api: Api, made: any, opts: Opts) => Promise<unknown> = async (_a, made) => made,
+  after: (api: Api, made: Json, opts: Opts) => Promise<unknown> = async (_a, made) => made,
 ): Command {
   const cmd = withOutput(withProfile(group.command('create').description(`create a ${k.noun}`)));
   flags(cmd);
@@ -89,7 +94,9 @@ export function createCommand(
 }
 
 /** edit: the object as it is, with --from, --set and the command's flags over it, PUT back (the API takes whole objects). */
-export function editCommand(group: Command, k: Kind, flags: (cmd: Command) => Command = (c) => c, fill: (api: Api, body: Record<string, unknown>, opts: Opts) => Promise<void> | void = () => {}): Command {
+type Fill = (api: Api, body: Record<string, unknown>, opts: Opts) => Promise<void> | void;
+
+export function editCommand(group: Command, k: Kind, flags: (cmd: Command) => Command = (c) => c, fill: Fill = () => {}): Command {
   const arg = k.named ? 'name-or-uuid' : 'id';
   const cmd = withOutput(withProfile(group.command(`edit <${arg}>`).description(`change a ${k.noun}`)));
   flags(cmd);
@@ -125,14 +132,25 @@ export function registerResources(program: Command): void {
   getCommand(g2, vlans);
   editCommand(g2, vlans);
 
-  const subs = kind({ path: 'subscriptions', noun: 'subscription', columns: ['id', 'resource', 'amount', 'period', 'status', 'end_time', 'auto_renew'], named: false, filters: ['status', 'resource'], detail: false });
+  const subs = kind({
+    path: 'subscriptions',
+    noun: 'subscription',
+    columns: ['id', 'resource', 'amount', 'period', 'status', 'end_time', 'auto_renew'],
+    named: false,
+    filters: ['status', 'resource'],
+    detail: false,
+  });
   const g3 = program.command('subscriptions').alias('subs').description('subscriptions: ip, vlan, cpu, mem, ...');
   listCommand(g3, subs);
   getCommand(g3, subs);
   createCommand(
     g3,
     subs,
-    (c) => c.option('--resource <type>', 'ip, vlan, cpu, mem, dssd, ...').option('--amount <n>', 'how many (bytes for mem and storage; 1G works)').option('--period <period>', 'e.g. 1 month, 1 year'),
+    (c) =>
+      c
+        .option('--resource <type>', 'ip, vlan, cpu, mem, dssd, ...')
+        .option('--amount <n>', 'how many (bytes for mem and storage; 1G works)')
+        .option('--period <period>', 'e.g. 1 month, 1 year'),
     (_api, body, opts) => {
       if (opts.resource !== undefined) body.resource = opts.resource;
       if (opts.amount !== undefined) body.amount = /^\d+$/.test(String(opts.amount)) ? Number(opts.amount) : String(opts.amount);
@@ -198,7 +216,8 @@ export function registerResources(program: Command): void {
   editCommand(g7, snaps, nameFlag, setName);
   deleteCommand(g7, snaps);
 
-  const jobs = kind({ path: 'jobs', noun: 'job', columns: ['uuid', 'operation', 'state', 'data.progress', 'created', 'last_modified'], named: false, filters: [] });
+  const jobColumns = ['uuid', 'operation', 'state', 'data.progress', 'created', 'last_modified'];
+  const jobs = kind({ path: 'jobs', noun: 'job', columns: jobColumns, named: false, filters: [] });
   const g8 = program.command('jobs').description('asynchronous operations and their progress');
   listCommand(g8, jobs);
   getCommand(g8, jobs);
@@ -212,11 +231,14 @@ export function registerResources(program: Command): void {
   const logs = program.command('logs').description('the audit log of the account');
   const ll = withOutput(withProfile(logs.command('list').alias('ls').description('audit log entries, newest first')), true);
   ll.addOption(new Option('--limit <n>', 'how many entries (0 = all)').default('50'));
-  ll.option('--resource <uuid>', 'only those about this resource').option('--category <category>', 'only this category (servers, drives, ...)').option('--action <action>', 'only this action');
+  ll.option('--resource <uuid>', 'only those about this resource')
+    .option('--category <category>', 'only this category (servers, drives, ...)')
+    .option('--action <action>', 'only this action');
   example(ll, 'opensigma logs list --category servers --limit 10');
   ll.action(async (opts: Opts) => {
     const api = apiOf(opts);
-    const r = await api.call('GET', '/logs/', undefined, { limit: String(opts.limit), uuid: opts.resource as string, category: opts.category as string, action: opts.action as string });
+    const q = { limit: String(opts.limit), uuid: opts.resource as string, category: opts.category as string, action: opts.action as string };
+    const r = await api.call('GET', '/logs/', undefined, q);
     printList(r?.objects ?? [], ['timestamp', 'category', 'action', 'uuid', 'success', 'error_message'], opts);
   });
 

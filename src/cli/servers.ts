@@ -5,7 +5,7 @@ import { Option, type Command } from 'commander';
 import { apiOf, collect, example, parseInteger, parseSize, resolve, withProfile } from './client.ts';
 import { joinConsole } from './console.ts';
 import { CliError, UsageError } from './errors.ts';
-import type { Api } from './http.ts';
+import type { Api, Json } from './http.ts';
 import { printObject, withOutput } from './output.ts';
 import { createCommand, editCommand, getCommand, kind, listCommand, type Opts } from './resources.ts';
 import { waitForJob, waitForServer, withWait } from './wait.ts';
@@ -63,7 +63,8 @@ export function registerServers(program: Command): void {
   const g = program.command('servers').alias('server').description('virtual machines');
   listCommand(g, SERVERS);
   getCommand(g, SERVERS);
-  const create = createCommand(g, SERVERS, (c) => serverFlags(c, true), (api, b, o) => fillServer(api, b, o, true), 'opensigma servers create --name web1 --cpu 2000 --mem 1G --dhcp --drive debian-disk');
+  const ex = 'opensigma servers create --name web1 --cpu 2000 --mem 1G --dhcp --drive debian-disk';
+  const create = createCommand(g, SERVERS, (c) => serverFlags(c, true), (api, b, o) => fillServer(api, b, o, true), ex);
   create.addHelpText('after', '  $ opensigma servers create --from server.json');
   editCommand(g, SERVERS, (c) => serverFlags(c, false), (api, b, o) => fillServer(api, b, o, false));
 
@@ -82,7 +83,8 @@ export function registerServers(program: Command): void {
   }
 
   const clone = withWait(withOutput(withProfile(g.command('clone <name-or-uuid>').description('copy a server and its disks'))), 'the copy is done');
-  clone.option('--name <name>', 'name of the clone (default: by the profile clone_naming)').option('--random-vnc-password', 'give the clone a new VNC password');
+  clone.option('--name <name>', 'name of the clone (default: by the profile clone_naming)');
+  clone.option('--random-vnc-password', 'give the clone a new VNC password');
   example(clone, 'opensigma servers clone web1 --name web2 --wait');
   clone.action(async (ref: string, opts: Opts) => {
     const api = apiOf(opts);
@@ -161,7 +163,7 @@ export function registerServers(program: Command): void {
 }
 
 /** The first IPv4 address the server's NICs show: the runtime's (DHCP), else a static one. */
-function addressOf(s: any): string | null {
+function addressOf(s: Json): string | null {
   for (const n of s.nics ?? []) {
     const ip = n.runtime?.ip_v4?.uuid ?? n.ip_v4_conf?.ip?.uuid;
     if (ip) return ip;
@@ -170,8 +172,8 @@ function addressOf(s: any): string | null {
 }
 
 /** Who to log in as: the boot drive's meta os_user, else the user cloud images of its distribution create. */
-async function imageUser(api: Api, s: any): Promise<string> {
-  const boot = [...(s.drives ?? [])].filter((d: any) => d.drive?.uuid).sort((a: any, b: any) => (a.boot_order ?? 99) - (b.boot_order ?? 99))[0];
+async function imageUser(api: Api, s: Json): Promise<string> {
+  const boot = [...(s.drives ?? [])].filter((d: Json) => d.drive?.uuid).sort((a: Json, b: Json) => (a.boot_order ?? 99) - (b.boot_order ?? 99))[0];
   if (!boot) return 'root';
   const d = await api.call('GET', `/drives/${boot.drive.uuid}/`).catch(() => null);
   const meta = d?.meta ?? {};

@@ -15,7 +15,7 @@ export function overridesFrom(opts: Record<string, unknown>): Record<string, str
 }
 
 /** The settings serve's and agent's --help shows; --help-all shows every one. */
-const COMMON = ['OPENSIGMA_LISTEN', 'OPENSIGMA_DATA', 'OPENSIGMA_DATABASE_URL', 'OPENSIGMA_DRIVER', 'OPENSIGMA_ROLE', 'OPENSIGMA_HOST_NAME', 'OPENSIGMA_ADMIN_EMAIL', 'OPENSIGMA_ADMIN_PASSWORD', 'OPENSIGMA_LOG_LEVEL'];
+const COMMON = ['LISTEN', 'DATA', 'DATABASE_URL', 'DRIVER', 'ROLE', 'HOST_NAME', 'ADMIN_EMAIL', 'ADMIN_PASSWORD', 'LOG_LEVEL'].map((s) => `OPENSIGMA_${s}`);
 
 /**
  * The server's settings as flags: all of them for serve and agent (their help shows the common ones, --help-all the

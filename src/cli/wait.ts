@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { CliError, UsageError } from './errors.ts';
-import type { Api } from './http.ts';
+import type { Api, Json } from './http.ts';
 
 /** Spinners and bars only for a person watching: stdout is a terminal (and stderr, where they are drawn). */
 export function drawing(): boolean {
@@ -83,7 +83,9 @@ export function parseDuration(s: string): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `step` until it says done; a timeout is an error naming what was awaited and where it stood. */
-export async function pollUntil(what: string, timeout: string | undefined, step: () => Promise<{ done: boolean; state: string }>, line = new StatusLine()): Promise<void> {
+type Step = () => Promise<{ done: boolean; state: string }>;
+
+export async function pollUntil(what: string, timeout: string | undefined, step: Step, line = new StatusLine()): Promise<void> {
   const limit = parseDuration(timeout ?? '5m');
   const deadline = Date.now() + limit;
   line.start(what);
@@ -116,8 +118,8 @@ export async function waitForServer(api: Api, uuid: string, name: string, target
 }
 
 /** Until the drive leaves its busy state (creating, cloning, resizing, uploading). */
-export async function waitForDrive(api: Api, uuid: string, name: string, timeout?: string): Promise<any> {
-  let last: any;
+export async function waitForDrive(api: Api, uuid: string, name: string, timeout?: string): Promise<Json> {
+  let last: Json;
   const line = new StatusLine();
   await pollUntil(`waiting for drive ${name}`, timeout, async () => {
     last = await api.call('GET', `/drives/${uuid}/`);
@@ -128,8 +130,8 @@ export async function waitForDrive(api: Api, uuid: string, name: string, timeout
 }
 
 /** Until the job ends, drawing its progress; a job that ends other than in success is an error. */
-export async function waitForJob(api: Api, uuid: string, label: string, timeout?: string): Promise<any> {
-  let job: any;
+export async function waitForJob(api: Api, uuid: string, label: string, timeout?: string): Promise<Json> {
+  let job: Json;
   const line = new StatusLine();
   await pollUntil(`waiting for ${label}`, timeout, async () => {
     job = await api.call('GET', `/jobs/${uuid}/`);

@@ -24,7 +24,8 @@ export class CliUser {
   env(more: Record<string, string> = {}): Record<string, string> {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('OPENSIGMA_')) env[k] = v;
-    return { ...env, HOME: this.home, XDG_CONFIG_HOME: path.join(this.home, 'config'), XDG_STATE_HOME: path.join(this.home, 'state'), ...this.extraEnv, ...more };
+    const dirs = { HOME: this.home, XDG_CONFIG_HOME: path.join(this.home, 'config'), XDG_STATE_HOME: path.join(this.home, 'state') };
+    return { ...env, ...dirs, ...this.extraEnv, ...more };
   }
 
   spawn(args: string[], env: Record<string, string> = {}): ChildProcess {
