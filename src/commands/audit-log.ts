@@ -71,7 +71,8 @@ export class AuditLog {
   }
 
   private async write(owner: string, actor: string, resourceType: string, uuid: string, action: string, error?: WireError): Promise<void> {
-    const category = CATEGORY[resourceType];
+    // Own keys only: a client names the action, and `constructor` or `__proto__` must not find Object's.
+    const category = Object.hasOwn(CATEGORY, resourceType) ? CATEGORY[resourceType] : undefined;
     if (!category) return;
     await this.svc.store.db
       .insertInto('audit_log')
@@ -80,7 +81,7 @@ export class AuditLog {
         actor,
         resource_uuid: uuid,
         category,
-        action: ACTION[action] ?? action,
+        action: Object.hasOwn(ACTION, action) ? ACTION[action]! : action,
         details: '',
         success: error ? 0 : 1,
         error_message: error?.error_message ?? '',
