@@ -73,6 +73,16 @@ for (const db of databases()) {
       const mine = (await t.call('GET', `/drives/${shared}/`)).body;
       assert.deepEqual(mine.mounted_on.map((m: any) => m.uuid).sort(), [server.uuid, other].sort(), 'the owner sees both');
       assert.equal((await bob('GET', `/drives/${hidden}/`)).status, 404);
+      // Running, the runtime shows him only the NIC he is shown, in GET, in the short list and in /runtime/.
+      assert.equal((await t.call('POST', `/servers/${server.uuid}/action/?do=start`)).status, 202);
+      await waitFor(async () => (await t.call('GET', `/servers/${server.uuid}/`)).body.status === 'running', 10000, 'running');
+      const macs = (rt: any) => rt.nics.map((n: any) => n.mac);
+      assert.deepEqual(macs((await t.call('GET', `/servers/${server.uuid}/runtime/`)).body).length, 2);
+      assert.deepEqual(macs((await bob('GET', `/servers/${server.uuid}/`)).body.runtime), [server.nics[1].mac]);
+      assert.deepEqual(macs((await bob('GET', `/servers/${server.uuid}/runtime/`)).body), [server.nics[1].mac]);
+      assert.deepEqual(macs((await bob('GET', '/servers/')).body.objects.find((s: any) => s.uuid === server.uuid).runtime), [server.nics[1].mac]);
+      assert.equal((await t.call('POST', `/servers/${server.uuid}/action/?do=stop`)).status, 202);
+      await waitFor(async () => (await t.call('GET', `/servers/${server.uuid}/`)).body.status === 'stopped', 10000, 'stopped');
     });
 
     test('his edit works and keeps what he was not shown as it was', async () => {

@@ -20,7 +20,10 @@ export function serverRoutes(r: Routes, svc: Services): ServerCommands {
   r.get('/servers/', { tags, summary: 'List servers', schema: { querystring: ListQuerystring, response: { 200: ListEnvelope(ShortServer) } } }, async ({ actor, query }) => {
     const q = parseListQuery(query, LIST);
     const { total, items } = await servers.list(actor, q);
-    return envelope(items.map((s) => selectFields(renderServerShort(s), query)), q, total);
+    // Shared servers' runtimes show a grantee only the NICs he is shown: only they need decorating.
+    const shared = items.filter((s) => s.owner !== actor.user);
+    const deco = shared.length ? await svc.decorationsMany(actor, 'servers', shared) : new Map();
+    return envelope(items.map((s) => selectFields(renderServerShort(s, deco.get(s.uuid)), query)), q, total);
   });
 
   r.get('/servers/detail/', { tags, summary: 'List servers in full', schema: { querystring: ListQuerystring, response: { 200: ListEnvelope(PartialServer) } } }, async ({ actor, query }) => {

@@ -128,8 +128,9 @@ function grantedPart(d: ServerDef, view: GranteeView): ServerDef {
   };
 }
 
-export function renderServerShort(s: Stored<ServerDef>) {
-  const full = renderServer(s);
+/** `extra`: a grantee's view (Decorations.view), so that the runtime shows only the NICs he is shown. */
+export function renderServerShort(s: Stored<ServerDef>, extra: Decorations = {}) {
+  const full = renderServer(s, extra);
   return { name: full.name, owner: full.owner, resource_uri: full.resource_uri, runtime: full.runtime, status: full.status, uuid: full.uuid };
 }
 
