@@ -11,6 +11,8 @@ export interface ChangeEvent {
   action: string;
   /** The user whose request made the change, when not the owner (the audit log's actor). */
   actor?: string;
+  /** Why it failed, when the change is a failure (a start that did not boot): clients and the audit log show it. */
+  error?: string;
 }
 
 const CHANNEL = 'opensigma_events';

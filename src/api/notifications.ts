@@ -20,6 +20,8 @@ export interface Frame {
   resource_uri: string;
   /** the object as GET shows it now; absent when it is gone */
   object?: unknown;
+  /** why the change is a failure, when it is one */
+  error?: string;
 }
 
 /** Servers and drives render as their GET does; other resources register their own renderer on `svc.renderers`. */
@@ -44,7 +46,8 @@ export async function frameFor(svc: Services, user: string, e: ChangeEvent): Pro
   const render = svc.renderers.get(e.resource_type);
   const object = render ? await render({ user }, e.uuid).catch(() => null) : null;
   const resource_uri = SINGLETONS.has(e.resource_type) ? `${API}/${e.resource_type}/` : e.resource_uri;
-  return { resource_type: e.resource_type, resource_uri, ...(object ? { object } : {}) };
+  // A failure says why (a start that did not boot): the object alone would only show the server stopped again.
+  return { resource_type: e.resource_type, resource_uri, ...(object ? { object } : {}), ...(e.error ? { error: e.error } : {}) };
 }
 
 function refuse(socket: Duplex, status: number, reason: string, err: ApiError): void {

@@ -59,7 +59,8 @@ export class AuditLog {
 
   private async record(e: ChangeEvent): Promise<void> {
     if (!e.owner) return;
-    await this.write(e.owner, e.actor ?? e.owner, e.resource_type, e.uuid, e.action);
+    const error = e.error ? { error_message: e.error, error_point: null, error_type: 'backend' as const } : undefined;
+    await this.write(e.owner, e.actor ?? e.owner, e.resource_type, e.uuid, e.action, error);
   }
 
   /**

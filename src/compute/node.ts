@@ -163,8 +163,8 @@ export class ComputeNode {
     return d;
   }
 
-  private publish(uuid: string, owner: string | null, action: string): void {
-    this.bus.publish({ resource_type: 'servers', resource_uri: ref('servers', uuid).resource_uri, uuid, owner, action });
+  private publish(uuid: string, owner: string | null, action: string, error?: string): void {
+    this.bus.publish({ resource_type: 'servers', resource_uri: ref('servers', uuid).resource_uri, uuid, owner, action, ...(error ? { error } : {}) });
   }
 
   private async execute(op: Operation): Promise<void> {
@@ -219,7 +219,8 @@ export class ComputeNode {
           if (!(e instanceof DriverError && e.code === 'not_found')) {
             // The guest may still run: show what the host says rather than a stopping that never ends.
             if (await this.isUp(driver, op.server_uuid)) {
-              if (await this.transitionUsingUp(op.server_uuid, usedUpBy(e), { event: 'stop_failed' })) this.publish(op.server_uuid, s.owner, 'stop_failed');
+              if (await this.transitionUsingUp(op.server_uuid, usedUpBy(e), { event: 'stop_failed' }))
+                this.publish(op.server_uuid, s.owner, 'stop_failed', `The host could not stop the server: ${(e as Error).message}`);
             } else await this.markStopped(op.server_uuid, s.owner, 'powered_off', undefined, usedUpBy(e));
             throw e;
           }
@@ -301,7 +302,7 @@ export class ComputeNode {
       if (this.store.dialect.isConnectionLoss(e)) throw e; // not the guest's failure: the operation runs again
       if (await this.transitionUsingUp(def.uuid, usedUpBy(e), { event: 'boot_failed', whileOperation: op.id })) {
         await releaseAddresses(this.store.db, def.uuid);
-        this.publish(def.uuid, owner, 'start_failed');
+        this.publish(def.uuid, owner, 'start_failed', `The server did not start on host ${host}: ${(e as Error).message}`);
       }
       throw e;
     }
@@ -385,19 +386,27 @@ export class ComputeNode {
       await new Promise((r) => setTimeout(r, 1000));
     }
     if (await this.isUp(driver, uuid)) {
-      if ((await this.store.servers.applyEvent(uuid, 'shutdown_timeout')) !== null) this.publish(uuid, owner, 'shutdown_timeout');
+      if ((await this.store.servers.applyEvent(uuid, 'shutdown_timeout')) !== null)
+        this.publish(uuid, owner, 'shutdown_timeout', `The guest did not power off within ${this.config.acpiTimeoutS} s of the ACPI button; it is still running`);
     } else await this.markStopped(uuid, owner);
   }
 
   /** The guest is off: the server is stopped by `event`, if it still is in `seen` (what the caller saw) when given. */
-  private async markStopped(uuid: string, owner: string | null, event: ServerEvent = 'powered_off', seen?: string, usedUp: string[] = []): Promise<void> {
+  private async markStopped(
+    uuid: string,
+    owner: string | null,
+    event: ServerEvent = 'powered_off',
+    seen?: string,
+    usedUp: string[] = [],
+    why: { action: string; error?: string } = { action: 'stopped' },
+  ): Promise<void> {
     if (!(await this.transitionUsingUp(uuid, usedUp, { event, seen }))) return;
     await this.consoles.get(uuid)?.close();
     this.consoles.delete(uuid);
     await this.vncs.get(uuid)?.close();
     this.vncs.delete(uuid);
     await releaseAddresses(this.store.db, uuid);
-    this.publish(uuid, owner, 'stopped');
+    this.publish(uuid, owner, why.action, why.error);
   }
 
   /**
@@ -424,7 +433,9 @@ export class ComputeNode {
   private async onGuestGone(host: string, uuid: string, why: string): Promise<void> {
     const s = await this.store.servers.get(uuid);
     this.log.info({ host, server: uuid, why }, 'guest went away');
-    if (s && s.row.host === host && (s.status === 'running' || s.status === 'stopping')) await this.markStopped(uuid, s.owner, 'powered_off', s.status);
+    // A guest that powered itself off stopped as asked; one that crashed is a failure its owner must see.
+    const what = why === 'crashed' ? { action: 'crashed', error: `The guest stopped unexpectedly on host ${host}` } : { action: 'stopped' };
+    if (s && s.row.host === host && (s.status === 'running' || s.status === 'stopping')) await this.markStopped(uuid, s.owner, 'powered_off', s.status, [], what);
   }
 
   private async refreshStats(): Promise<void> {
