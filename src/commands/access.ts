@@ -32,9 +32,11 @@ export interface GranteeView {
   vnc: boolean;
   drives: Set<string>;
   vlans: Set<string>;
+  /** firewall policies of its NICs that he may see (the others show as null) */
+  policies: Set<string>;
 }
 
-type ViewedServer = { drives: Array<{ drive: string }>; nics: Array<{ vlan: string | null }> };
+type ViewedServer = { drives: Array<{ drive: string }>; nics: Array<{ vlan: string | null; firewall_policy?: string | null }> };
 
 type Grantee = { permissions: string[]; user: { email: null; resource_uri: string; uuid: string } };
 
@@ -167,12 +169,14 @@ export class AclPolicy implements AccessPolicy {
    */
   async serverViews(actor: Actor, servers: Array<{ uuid: string; owner: string | null; doc?: unknown }>): Promise<Omit<GranteeView, 'vnc'>> {
     const defs = servers.filter((s) => s.owner !== null && s.owner !== actor.user && s.doc).map((s) => s.doc as ViewedServer);
-    if (defs.length === 0) return { drives: new Set(), vlans: new Set() };
+    if (defs.length === 0) return { drives: new Set(), vlans: new Set(), policies: new Set() };
     const driveIds = defs.flatMap((s) => s.drives.map((d) => d.drive));
     const vlanIds = defs.flatMap((s) => s.nics.flatMap((n) => (n.vlan ? [n.vlan] : [])));
     const drives = await this.visibleAmong(actor, 'drives', await this.ownersOf('drives', driveIds), { library: true });
     const vlans = await this.visibleAmong(actor, 'vlans', await this.ownersOf('vlans', vlanIds));
-    return { drives, vlans };
+    const policyIds = defs.flatMap((s) => s.nics.flatMap((n) => (n.firewall_policy ? [n.firewall_policy] : [])));
+    const policies = await this.visibleAmong(actor, 'fwpolicies', await this.ownersOf('fwpolicies', policyIds));
+    return { drives, vlans, policies };
   }
 
   /** Shared objects show a grantee no tags, so a grantee's tag filters match the actor's own tags only (never the owner's). */

@@ -123,7 +123,10 @@ function grantedPart(d: ServerDef, view: GranteeView): ServerDef {
   return {
     ...d,
     drives: d.drives.filter((a) => view.drives.has(a.drive)),
-    nics: d.nics.filter((n) => !n.vlan || view.vlans.has(n.vlan)),
+    // A policy he may not see shows as none: its uuid is the owner's.
+    nics: d.nics
+      .filter((n) => !n.vlan || view.vlans.has(n.vlan))
+      .map((n) => (n.firewall_policy && !view.policies.has(n.firewall_policy) ? { ...n, firewall_policy: null } : n)),
     pubkeys: [],
   };
 }
@@ -305,6 +308,11 @@ export class ServerCommands {
     def.pubkeys = s.doc.pubkeys;
     const hiddenDrives = s.doc.drives.filter((a) => !view.drives.has(a.drive));
     def.drives = mergeAttachments(def.drives, hiddenDrives);
+    // A policy he was shown as none stays the owner's, unless he set one himself.
+    for (const n of def.nics) {
+      const was = s.doc.nics.find((x) => x.mac === n.mac)?.firewall_policy;
+      if (was && !view.policies.has(was) && !n.firewall_policy) n.firewall_policy = was;
+    }
     // A NIC he was not shown goes back where it was, so the guest's interfaces keep their order.
     s.doc.nics.forEach((n, i) => {
       if (n.vlan && !view.vlans.has(n.vlan)) def.nics.splice(Math.min(i, def.nics.length), 0, n);
