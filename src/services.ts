@@ -43,6 +43,7 @@ export interface Decorations {
   grantees?: unknown[];
   permissions?: unknown[];
   snapshots?: unknown[];
+  remote_snapshots?: unknown[];
   /** [] for a grantee: the owner's tags are the owner's (set only then; the owner sees the object's own tags) */
   tags?: unknown[];
 }
@@ -107,7 +108,10 @@ export class Services {
     const out = new Map<string, Decorations>();
     for (const o of objs) {
       const d: Decorations = { jobs: jobs.get(o.uuid) ?? [], grantees: [], permissions: [] };
-      if (kind === 'drives') d.snapshots = await this.snapshotsOf(o.uuid);
+      if (kind === 'drives') {
+        d.snapshots = await this.snapshotsOf(o.uuid);
+        d.remote_snapshots = await this.snapshotsOf(o.uuid, 'remotesnapshots');
+      }
       if (o.owner !== null && o.owner === actor.user) d.grantees = grantees.get(o.uuid) ?? [];
       else if (o.owner !== null) {
         d.permissions = [...(await this.acl.permissionsOf(actor, kind, o))].sort();
@@ -121,13 +125,13 @@ export class Services {
   /** jobs, grantees and permissions shown on an object (and tags as a grantee sees them). */
   async decorations(actor: Actor, kind: string, uuid: string): Promise<Decorations> {
     const jobs = await this.jobs.runningOn(uuid);
-    const snapshots = kind === 'drives' ? await this.snapshotsOf(uuid) : undefined;
-    return { ...(await this.sharing(actor, kind, uuid)), jobs, ...(snapshots ? { snapshots } : {}) };
+    const snapshots = kind === 'drives' ? { snapshots: await this.snapshotsOf(uuid), remote_snapshots: await this.snapshotsOf(uuid, 'remotesnapshots') } : {};
+    return { ...(await this.sharing(actor, kind, uuid)), jobs, ...snapshots };
   }
 
-  private async snapshotsOf(drive: string) {
-    const rows = (await this.store.db.selectFrom('snapshots').select('uuid').where('drive', '=', drive).orderBy('seq').execute()) as Array<{ uuid: string }>;
-    return rows.map((r) => ref('snapshots', r.uuid));
+  private async snapshotsOf(drive: string, kind: 'snapshots' | 'remotesnapshots' = 'snapshots') {
+    const rows = (await this.store.db.selectFrom(kind).select('uuid').where('drive', '=', drive).orderBy('seq').execute()) as Array<{ uuid: string }>;
+    return rows.map((r) => ref(kind, r.uuid));
   }
 
   /** grantees as the owner sees them, or the permissions a grantee holds. */

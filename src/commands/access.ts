@@ -23,7 +23,7 @@ export const ACTION_PERMISSION: Record<string, string> = {
 };
 
 /** Resource kinds whose table is named after them, so grants can be checked against the resource's owner. */
-const SHAREABLE = new Set(['servers', 'drives', 'ips', 'vlans', 'snapshots']);
+const SHAREABLE = new Set(['servers', 'drives', 'ips', 'vlans', 'snapshots', 'remotesnapshots']);
 
 type Grantee = { permissions: string[]; user: { email: null; resource_uri: string; uuid: string } };
 

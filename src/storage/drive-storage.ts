@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { Readable } from 'node:stream';
@@ -6,7 +8,8 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.ts';
 import type { DriveDoc } from '../domain/drive-definition.ts';
-import { allocateRaw, copyImage, ensureDir, findImage, growRaw, imagePath, partialPath, qcowPath, removeImages, run } from './images.ts';
+import { spacedMicros } from '../domain/timestamps.ts';
+import { allocateRaw, allocatedBytes, copyImage, ensureDir, findImage, growRaw, imagePath, partialPath, qcowPath, removeImages, run } from './images.ts';
 
 /** Statuses during which something is being done to a drive's bytes; mounts don't change them. */
 export const BUSY = ['creating', 'cloning_dst', 'cloning_src', 'resizing', 'uploading', 'deleting'];
@@ -14,7 +17,7 @@ export const BUSY = ['creating', 'cloning_dst', 'cloning_src', 'resizing', 'uplo
 export interface StorageHost {
   readonly store: Store;
   readonly log: Logger;
-  readonly config: { dataDir: string };
+  readonly config: { dataDir: string; remoteSnapshotDir?: string };
   publish(resourceType: string, uuid: string, owner: string | null, action: string): void;
   /** How far the copy into a drive being cloned has got (0..1), a few times a second at most. */
   copyProgress?(dstUuid: string, fraction: number): void;
@@ -69,6 +72,59 @@ export class DriveStorage {
     return findImage(this.dataDir, uuid);
   }
 
+  /** Where remote snapshots keep their bytes: meant to be other storage than the drives' (OPENSIGMA_REMOTE_SNAPSHOT_DIR). */
+  get remoteDir(): string {
+    return this.host.config.remoteSnapshotDir ?? path.join(this.dataDir, 'remote-snapshots');
+  }
+
+  remoteImage(uuid: string): string {
+    return path.join(this.remoteDir, `${uuid}.img`);
+  }
+
+  /** The bytes a clone copies from: a drive's image, or a remote snapshot's copy. */
+  private findSource(uuid: string): { path: string; format: 'raw' | 'qcow2' } | null {
+    const own = this.find(uuid);
+    if (own) return own;
+    const remote = this.remoteImage(uuid);
+    return fs.existsSync(remote) ? { path: remote, format: 'raw' } : null;
+  }
+
+  /** Copies a drive into the remote snapshot taken of it (status creating), then makes the snapshot available. */
+  async copyToRemote(uuid: string): Promise<void> {
+    await this.track(this.doCopyToRemote(uuid));
+  }
+
+  private async doCopyToRemote(uuid: string): Promise<void> {
+    const s = await this.store.remotesnapshots.get(uuid);
+    if (!s || s.status !== 'creating') return;
+    const target = this.remoteImage(uuid);
+    try {
+      await fsp.mkdir(this.remoteDir, { recursive: true });
+      const src = this.find(s.doc.drive);
+      const size = Number(s.doc.source.size);
+      if (src) await copyImage(src, target, size);
+      else await allocateRaw(target, size); // a drive that never had bytes is all zeros
+      const cur = await this.store.remotesnapshots.get(uuid);
+      if (cur) {
+        cur.doc.allocated_size = allocatedBytes(target);
+        cur.doc.last_state_change = spacedMicros();
+        if (await this.store.remotesnapshots.update(cur.doc, { status: 'available', expectedStatus: ['creating'] })) return this.host.publish('remotesnapshots', uuid, s.owner, 'updated');
+      }
+      // Deleted while being copied: nothing may stay behind.
+      if (!(await this.store.remotesnapshots.get(uuid))) await removeRemote(target);
+    } catch (e) {
+      this.host.log.error({ err: e, remote_snapshot: uuid, drive: s.doc.drive }, 'taking a remote snapshot failed');
+      await removeRemote(target).catch(() => {});
+      await this.store.remotesnapshots.delete(uuid).catch(() => false);
+      this.host.publish('remotesnapshots', uuid, s.owner, 'deleted');
+    }
+  }
+
+  /** Removes the copies of deleted remote snapshots, once their records are gone. */
+  async removeRemote(uuids: string[]): Promise<void> {
+    for (const u of uuids) await removeRemote(this.remoteImage(u)).catch((e) => this.host.log.error({ err: e, remote_snapshot: u }, 'removing a remote snapshot failed'));
+  }
+
   /** Gives a new drive its (sparse) image, then marks it unmounted. */
   async allocate(uuid: string, size: number): Promise<void> {
     await this.track(this.doAllocate(uuid, size));
@@ -102,7 +158,7 @@ export class DriveStorage {
     const target = imagePath(this.dataDir, dstUuid);
     try {
       await ensureDir(this.dataDir);
-      const src = this.find(srcUuid);
+      const src = this.findSource(srcUuid);
       if (src) await copyImage(src, target, dst.doc.size, (f) => this.host.copyProgress?.(dstUuid, f));
       else await allocateRaw(target, dst.doc.size); // a source without bytes (never allocated) clones to an empty drive
       const done = await this.finish(dstUuid, ['cloning_dst'], (doc) => {
@@ -296,12 +352,19 @@ export class DriveStorage {
     }
     const sources = (await this.store.db.selectFrom('drives').select('uuid').where('status', '=', 'cloning_src').execute()) as Array<{ uuid: string }>;
     for (const s of sources) await this.releaseSource(s.uuid);
+    const copies = (await this.store.db.selectFrom('remotesnapshots').select('uuid').where('status', '=', 'creating').execute()) as Array<{ uuid: string }>;
+    for (const c of copies) await this.copyToRemote(c.uuid);
   }
 
   private async changed(uuid: string): Promise<void> {
     const d = await this.store.drives.get(uuid);
     if (d) this.host.publish('drives', uuid, d.owner, 'updated');
   }
+}
+
+async function removeRemote(file: string): Promise<void> {
+  await fsp.rm(file, { force: true });
+  await fsp.rm(partialPath(file), { force: true });
 }
 
 /** A raw chunk body that does not bring the length its chunk number calls for. */

@@ -77,6 +77,21 @@ export interface SnapshotDoc {
   source: Record<string, unknown>;
 }
 
+export interface RemoteSnapshotDoc {
+  uuid: string;
+  name: string;
+  meta: Record<string, string>;
+  drive: string;
+  tags: string[];
+  timestamp: string;
+  /** when status last changed, in the timestamp's format */
+  last_state_change: string;
+  location: string;
+  allocated_size: number;
+  /** The drive's definition when the copy was taken: what a clone of it starts from, and what drive_meta shows. */
+  source: Record<string, unknown>;
+}
+
 export interface AclDoc {
   uuid: string;
   name: string;
@@ -98,6 +113,7 @@ export class Store {
   readonly jobs: DocumentTable<JobDoc>;
   readonly snapshots: DocumentTable<SnapshotDoc>;
   readonly acls: DocumentTable<AclDoc>;
+  readonly remotesnapshots: DocumentTable<RemoteSnapshotDoc>;
   readonly users: UserRepo;
   readonly operations: OperationRepo;
   readonly hosts: HostRepo;
@@ -114,6 +130,7 @@ export class Store {
     this.jobs = new DocumentTable(dialect, 'jobs', 'jobs', () => ({}), new Set(['uuid', 'status', 'updated_at']));
     this.snapshots = new DocumentTable(dialect, 'snapshots', 'snapshots', (d) => ({ name: d.name, drive: d.drive }), new Set(['name', 'uuid', 'status', 'drive']));
     this.acls = new DocumentTable(dialect, 'acls', 'acls', (d) => ({ name: d.name }));
+    this.remotesnapshots = new DocumentTable(dialect, 'remotesnapshots', 'remotesnapshots', (d) => ({ name: d.name, drive: d.drive }), new Set(['name', 'uuid', 'status', 'drive']));
     this.users = new UserRepo(dialect);
     this.operations = new OperationRepo(dialect);
     this.hosts = new HostRepo(dialect);

@@ -10,6 +10,7 @@ import { uploadChunks } from './migrations/006_upload_chunks.ts';
 import { credentialChanges } from './migrations/008_credential_changes.ts';
 import { endedNetworkObjects } from './migrations/009_ended_network_objects.ts';
 import { serverPageKeys } from './migrations/010_server_page_keys.ts';
+import { remoteSnapshots } from './migrations/013_remote_snapshots.ts';
 
 /** The ordered list of migrations. Append, never edit a released one. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -24,6 +25,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '008_credential_changes': credentialChanges(dialect),
     '009_ended_network_objects': endedNetworkObjects(dialect),
     '010_server_page_keys': serverPageKeys(dialect),
+    '013_remote_snapshots': remoteSnapshots(dialect),
   };
 }
 
