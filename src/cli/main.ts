@@ -3,6 +3,7 @@ import { loadConfig, SETTINGS } from '../config.ts';
 import { Store } from '../store/index.ts';
 import { migrateToLatest } from '../store/migrate.ts';
 import { openDialect } from '../store/dialect/index.ts';
+import { registerHostCommands } from './hosts.ts';
 
 /** Collects `serve` flags into the same names as the environment variables. */
 function overridesFrom(opts: Record<string, unknown>): Record<string, string | undefined> {
@@ -142,6 +143,7 @@ export async function main(argv: string[]): Promise<void> {
     }
   });
 
+  registerHostCommands(program, { withSettings, openStore });
   try {
     await program.parseAsync(argv);
   } catch (e) {

@@ -13,6 +13,7 @@ import { findImage } from '../storage/images.ts';
 import { ConsoleGateway } from './console.ts';
 import { leaseAddress, releaseAddresses } from './dhcp.ts';
 import { agentIdentity } from './identity.ts';
+import { retireHosts } from './host-loss.ts';
 
 export interface ServerRuntime {
   active_since: string;
@@ -80,6 +81,9 @@ export class ComputeNode {
       );
       this.log.info({ host: name, driver: driver.kind, accel: driver.accel, cpu: cap.cpu, mem: cap.mem }, 'compute host registered');
     }
+    const retired = await retireHosts(this.store, this.agentId.slice(this.agentId.lastIndexOf('@') + 1), this.hostNames);
+    if (retired.hosts.length) this.log.warn({ hosts: retired.hosts, stopped_servers: retired.servers.map((s) => s.uuid) }, 'hosts this data dir served before and serves no more are down');
+    for (const s of retired.servers) this.publish(s.uuid, s.owner, 'stopped');
     await this.recoverUnfinished();
     await this.reconcile();
     this.running = true;
@@ -96,7 +100,7 @@ export class ComputeNode {
   }
 
   private async heartbeat(): Promise<void> {
-    const held = new Set(await this.store.hosts.heartbeat(this.agentId));
+    const held = new Set(await this.store.hosts.heartbeat(this.agentId, this.hostNames));
     const lost = this.hostNames.filter((h) => !held.has(h));
     if (lost.length && this.running) {
       this.log.error({ hosts: lost }, 'another agent took over hosts of this one: stopping compute');

@@ -10,7 +10,7 @@ import { uploadChunks } from './migrations/006_upload_chunks.ts';
 import { credentialChanges } from './migrations/008_credential_changes.ts';
 import { endedNetworkObjects } from './migrations/009_ended_network_objects.ts';
 import { serverPageKeys } from './migrations/010_server_page_keys.ts';
-import { remoteSnapshots } from './migrations/013_remote_snapshots.ts';
+import { multiNode } from './migrations/013_multi_node.ts';
 
 /** The ordered list of migrations. Append, never edit a released one. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -25,7 +25,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '008_credential_changes': credentialChanges(dialect),
     '009_ended_network_objects': endedNetworkObjects(dialect),
     '010_server_page_keys': serverPageKeys(dialect),
-    '013_remote_snapshots': remoteSnapshots(dialect),
+    '013_multi_node': multiNode(dialect),
   };
 }
 
