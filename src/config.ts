@@ -34,6 +34,8 @@ export interface Config {
   libraryDir: string | null;
   remoteSnapshotDir: string;
   logLevel: string;
+  logFormat: 'json' | 'pretty';
+  onExit: 'leave' | 'shutdown';
   tlsCert: string | null;
   tlsKey: string | null;
 }
@@ -80,6 +82,8 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'tlsCert', env: 'OPENSIGMA_TLS_CERT', flag: '--tls-cert <file>', help: 'PEM certificate: serve HTTPS instead of HTTP (with OPENSIGMA_TLS_KEY)' },
   { key: 'tlsKey', env: 'OPENSIGMA_TLS_KEY', flag: '--tls-key <file>', help: 'PEM private key of OPENSIGMA_TLS_CERT' },
   { key: 'heartbeatTimeoutMs', env: 'OPENSIGMA_HEARTBEAT_TIMEOUT_MS', flag: '--heartbeat-timeout-ms <ms>', help: 'a compute host whose agent is silent this long is marked down and its servers unavailable (default 15000)' },
+  { key: 'onExit', env: 'OPENSIGMA_ON_EXIT', flag: '--on-exit <leave|shutdown>', help: 'what a compute host does with its guests when it stops: leave them running (adopted at the next start) or shut them down (default leave)' },
+  { key: 'logFormat', env: 'OPENSIGMA_LOG_FORMAT', flag: '--log-format <json|pretty>', help: 'json lines (default) or pretty, one readable line per entry' },
   { key: 'logLevel', env: 'OPENSIGMA_LOG_LEVEL', flag: '--log-level <level>', help: 'pino log level (default info)' },
 ];
 
@@ -101,6 +105,10 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
   if (driver !== 'sim' && driver !== 'qemu') throw new Error(`OPENSIGMA_DRIVER must be sim or qemu, not ${driver}`);
   const role = (get('OPENSIGMA_ROLE') ?? 'all') as Config['role'];
   if (role !== 'all' && role !== 'api') throw new Error(`OPENSIGMA_ROLE must be all or api, not ${role}`);
+  const onExit = (get('OPENSIGMA_ON_EXIT') || 'leave') as Config['onExit'];
+  if (onExit !== 'leave' && onExit !== 'shutdown') throw new Error(`OPENSIGMA_ON_EXIT must be leave or shutdown, not ${onExit}`);
+  const logFormat = (get('OPENSIGMA_LOG_FORMAT') || 'json') as Config['logFormat'];
+  if (logFormat !== 'json' && logFormat !== 'pretty') throw new Error(`OPENSIGMA_LOG_FORMAT must be json or pretty, not ${logFormat}`);
   const hostCpu = get('OPENSIGMA_HOST_CPU_MHZ');
   const hostMem = get('OPENSIGMA_HOST_MEM');
   return {
@@ -137,6 +145,8 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
     libraryDir: get('OPENSIGMA_LIBRARY_DIR') ? path.resolve(get('OPENSIGMA_LIBRARY_DIR')!) : null,
     remoteSnapshotDir: path.resolve(get('OPENSIGMA_REMOTE_SNAPSHOT_DIR') || path.join(get('OPENSIGMA_DATA') ?? './data', 'remote-snapshots')),
     logLevel: get('OPENSIGMA_LOG_LEVEL') || 'info',
+    logFormat,
+    onExit,
     tlsCert: get('OPENSIGMA_TLS_CERT') || null,
     tlsKey: get('OPENSIGMA_TLS_KEY') || null,
   };

@@ -15,6 +15,7 @@ import { BUILTIN_LIBRARY, loadLibrary } from './storage/library.ts';
 export const libraryDirs = (config: Config): string[] =>
   [BUILTIN_LIBRARY, path.join(config.dataDir, 'library'), ...(config.libraryDir ? [config.libraryDir] : [])];
 import { HostWatch } from './compute/liveness.ts';
+import { createLogger } from './log.ts';
 import { NetworkCommands } from './commands/networking.ts';
 
 export interface Running {
@@ -47,7 +48,7 @@ async function ensureAdmin(svc: Services, log: pino.Logger): Promise<void> {
 
 /** Starts an API node (and, unless role=api, the compute host of this machine). */
 export async function serve(config: Config, opts: { logger?: boolean } = {}): Promise<Running> {
-  const log = pino({ level: opts.logger === false ? 'silent' : config.logLevel });
+  const log = createLogger(config, opts.logger === false);
   const store = await Store.open(config.databaseUrl, config.dataDir);
   const svc = new Services(config, store, log);
   await svc.bus.start();

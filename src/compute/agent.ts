@@ -1,4 +1,4 @@
-import pino from 'pino';
+import { createLogger } from '../log.ts';
 import type { Config } from '../config.ts';
 import { Store } from '../store/index.ts';
 import { Services } from '../services.ts';
@@ -9,7 +9,7 @@ import { contextReply } from '../domain/context.ts';
 
 /** `opensigma agent`: a compute host only, taking its operations from the shared database. */
 export async function runAgent(config: Config): Promise<{ node: ComputeNode; close(): Promise<void> }> {
-  const log = pino({ level: config.logLevel });
+  const log = createLogger(config);
   const store = await Store.open(config.databaseUrl, config.dataDir);
   const svc = new Services(config, store, log);
   await svc.bus.start();
