@@ -53,7 +53,7 @@ export async function serve(config: Config, opts: { logger?: boolean } = {}): Pr
   const svc = new Services(config, store, log);
   await svc.bus.start();
   await ensureAdmin(svc, log);
-  await loadLibrary(store, config.dataDir, libraryDirs(config), svc.capabilities, log);
+  await loadLibrary(store, config.storageDir, libraryDirs(config), svc.capabilities, log);
   // With SQLite this process is the only API node: whatever it was copying or receiving when it stopped is its to finish.
   if (store.dialect.name === 'sqlite') await svc.storage.recover();
   if (config.role === 'all') {

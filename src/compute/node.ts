@@ -346,7 +346,7 @@ export class ComputeNode {
       meta: def.meta,
       drives: def.drives.map((a) => {
         const d = byId.get(a.drive);
-        const img = findImage(this.config.dataDir, a.drive);
+        const img = findImage(this.config.storageDir, a.drive);
         return {
           uuid: a.drive,
           device: a.device,
