@@ -3,7 +3,7 @@ import { loadConfig, SETTINGS } from '../config.ts';
 import { Store } from '../store/index.ts';
 import { migrateToLatest } from '../store/migrate.ts';
 import { openDialect } from '../store/dialect/index.ts';
-import { registerHostCommands } from './hosts.ts';
+import { registerOperatorCommands } from './operator.ts';
 
 /** Collects `serve` flags into the same names as the environment variables. */
 function overridesFrom(opts: Record<string, unknown>): Record<string, string | undefined> {
@@ -143,7 +143,7 @@ export async function main(argv: string[]): Promise<void> {
     }
   });
 
-  registerHostCommands(program, { withSettings, openStore });
+  registerOperatorCommands(program, { withSettings, openStore, config: (opts) => loadConfig(overridesFrom(opts)) });
   try {
     await program.parseAsync(argv);
   } catch (e) {
