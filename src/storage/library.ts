@@ -121,8 +121,11 @@ export async function loadLibrary(store: Store, storageDir: string, dirs: string
     const link = e.format === 'qcow2' ? qcowPath(storageDir, e.doc.uuid) : imagePath(storageDir, e.doc.uuid);
     const other = e.format === 'qcow2' ? imagePath(storageDir, e.doc.uuid) : qcowPath(storageDir, e.doc.uuid);
     await fsp.rm(other, { force: true });
-    await fsp.rm(link, { force: true });
-    await fsp.symlink(e.image, link);
+    // Replaced by a rename: nodes sharing the storage dir may start at once, and neither may see the link missing.
+    const tmp = `${link}.${process.pid}.link`;
+    await fsp.rm(tmp, { force: true });
+    await fsp.symlink(e.image, tmp);
+    await fsp.rename(tmp, link);
   }
   const seen = new Set(entries.map((e) => e.doc.uuid));
   await store.transaction(async (trx) => {
