@@ -71,7 +71,7 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'vlanPool', env: 'OPENSIGMA_VLAN_POOL', flag: '--vlan-pool <n>', help: 'how many private VLANs can be sold as vlan subscriptions (default 100)' },
   { key: 'nameservers', env: 'OPENSIGMA_NAMESERVERS', flag: '--nameservers <ips>', help: 'comma-separated nameservers shown on IPs and in the server context (default: the pool gateway)' },
   { key: 'libraryDir', env: 'OPENSIGMA_LIBRARY_DIR', flag: '--library-dir <dir>', help: 'extra folder of library drive descriptions (*.json) and images, beside ./library and <data>/library' },
-  { key: 'storageDir', env: 'OPENSIGMA_STORAGE_DIR', flag: '--storage-dir <dir>', help: 'where drive images live; every node mounts the same shared filesystem at the same path (default <data>/drives)' },
+  { key: 'storageDir', env: 'OPENSIGMA_STORAGE_DIR', flag: '--storage-dir <dir>', help: 'where drive images live; every node mounts it at the same path (default <data>/drives)' },
   { key: 'remoteSnapshotDir', env: 'OPENSIGMA_REMOTE_SNAPSHOT_DIR', flag: '--remote-snapshot-dir <dir>', help: 'where remote snapshots keep their copies of drives, best on other storage than the drives (default <data>/remote-snapshots)' },
   { key: 'reconcileIntervalMs', env: 'OPENSIGMA_RECONCILE_MS', flag: '--reconcile-ms <ms>', help: 'period of the driver reconciliation loop (default 5000)' },
   { key: 'subscriptionSweepMs', env: 'OPENSIGMA_SUBSCRIPTION_SWEEP_MS', flag: '--subscription-sweep-ms <ms>', help: 'how often ended subscriptions are renewed or expired (their IPs and VLANs freed) in the background (default 60000)' },

@@ -23,7 +23,11 @@ test('a backup taken while clients write holds every write acknowledged before i
   nodes.push(n);
   const auth = `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`;
   const bytes = crypto.randomBytes(3 * 2 ** 20);
-  const up = await fetch(`${n.api}/drives/upload/`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/octet-stream' }, body: bytes });
+  const up = await fetch(`${n.api}/drives/upload/`, {
+    method: 'POST',
+    headers: { authorization: auth, 'content-type': 'application/octet-stream' },
+    body: bytes,
+  });
   assert.equal(up.status, 201);
   const drive = (await up.text()).trim();
 
@@ -57,7 +61,12 @@ test('a backup taken while clients write holds every write acknowledged before i
   } finally {
     db.close();
   }
-  assert.ok(fs.readFileSync(path.join(dest, 'drives', `${drive}.img`)).subarray(0, bytes.length).equals(bytes));
+  assert.ok(
+    fs
+      .readFileSync(path.join(dest, 'drives', `${drive}.img`))
+      .subarray(0, bytes.length)
+      .equals(bytes),
+  );
 
   // The copy is a data dir: a node started on it serves what was acknowledged.
   await n.kill('SIGTERM');

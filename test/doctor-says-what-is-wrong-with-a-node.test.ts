@@ -29,7 +29,8 @@ describe('opensigma doctor', () => {
     assert.equal((await runCli(['migrate'], { OPENSIGMA_DATA: d, OPENSIGMA_LOG_LEVEL: 'silent' })).code, 0);
     const r = await doctor({ OPENSIGMA_DATA: d, OPENSIGMA_REMOTE_SNAPSHOT_DIR: path.join(d, 'remote') });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    for (const name of ['data dir', 'storage dir', 'database', 'migrations', 'clock', 'ip pool', 'dhcp pool', 'vlan pool']) assert.match(r.line(name)[0] ?? '', /^ok /, `${name}: ${r.stdout}`);
+    for (const name of ['data dir', 'storage dir', 'database', 'migrations', 'clock', 'ip pool', 'dhcp pool', 'vlan pool'])
+      assert.match(r.line(name)[0] ?? '', /^ok /, `${name}: ${r.stdout}`);
     assert.match(r.stdout, /this node looks right/);
   });
 
@@ -58,26 +59,30 @@ describe('opensigma doctor', () => {
     assert.match(noQemu.line('qemu')[0]!, /^FAIL .*qemu-system-x86_64 is not installed/);
   });
 
-  test('with PostgreSQL, a node whose storage dir is not the one another node sees fails; the same mount passes', { skip: PG ? false : 'needs PostgreSQL' }, async () => {
-    const db = await freshPostgres(PG!);
-    try {
-      const [a, b, shared] = [dir(), dir(), dir()];
-      const env = (data: string, storage: string) => ({ OPENSIGMA_DATA: data, OPENSIGMA_STORAGE_DIR: storage, OPENSIGMA_DATABASE_URL: db });
-      assert.equal((await runCli(['migrate'], { ...env(a, shared), OPENSIGMA_LOG_LEVEL: 'silent' })).code, 0);
-      const first = await doctor(env(a, shared));
-      assert.equal(first.code, 0, first.stdout);
-      assert.match(first.line('shared storage')[0]!, /^ok .*no other node has run doctor yet/);
-      assert.match(first.line('clock')[0]!, /^ok .*within \d+ ms of the database's/);
+  test(
+    'with PostgreSQL, a node whose storage dir is not the one another node sees fails; the same mount passes',
+    { skip: PG ? false : 'needs PostgreSQL' },
+    async () => {
+      const db = await freshPostgres(PG!);
+      try {
+        const [a, b, shared] = [dir(), dir(), dir()];
+        const env = (data: string, storage: string) => ({ OPENSIGMA_DATA: data, OPENSIGMA_STORAGE_DIR: storage, OPENSIGMA_DATABASE_URL: db });
+        assert.equal((await runCli(['migrate'], { ...env(a, shared), OPENSIGMA_LOG_LEVEL: 'silent' })).code, 0);
+        const first = await doctor(env(a, shared));
+        assert.equal(first.code, 0, first.stdout);
+        assert.match(first.line('shared storage')[0]!, /^ok .*no other node has run doctor yet/);
+        assert.match(first.line('clock')[0]!, /^ok .*within \d+ ms of the database's/);
 
-      const apart = await doctor(env(b, path.join(b, 'drives')));
-      assert.equal(apart.code, 1);
-      assert.match(apart.line('shared storage')[0]!, new RegExp(`^FAIL .*${path.join(b, 'drives')} is not the storage .* uses \\(${shared}\\)`));
+        const apart = await doctor(env(b, path.join(b, 'drives')));
+        assert.equal(apart.code, 1);
+        assert.match(apart.line('shared storage')[0]!, new RegExp(`^FAIL .*${path.join(b, 'drives')} is not the storage .* uses \\(${shared}\\)`));
 
-      const together = await doctor(env(b, shared));
-      assert.equal(together.code, 0, together.stdout);
-      assert.match(together.line('shared storage')[0]!, /^ok .* is shared with /);
-    } finally {
-      await dropPostgres(db).catch(() => {});
-    }
-  });
+        const together = await doctor(env(b, shared));
+        assert.equal(together.code, 0, together.stdout);
+        assert.match(together.line('shared storage')[0]!, /^ok .* is shared with /);
+      } finally {
+        await dropPostgres(db).catch(() => {});
+      }
+    },
+  );
 });

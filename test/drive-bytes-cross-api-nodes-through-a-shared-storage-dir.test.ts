@@ -38,7 +38,11 @@ describe('drive bytes across API nodes', { skip: PG ? false : 'needs PostgreSQL:
   test('an upload through node 1 downloads byte for byte through node 2, and node 2 clones it', async () => {
     assert.notEqual(one.dataDir, two.dataDir);
     const bytes = crypto.randomBytes(2 * 2 ** 20 + 123);
-    const up = await fetch(`${one.api}/drives/upload/`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/octet-stream' }, body: bytes });
+    const up = await fetch(`${one.api}/drives/upload/`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/octet-stream' },
+      body: bytes,
+    });
     assert.equal(up.status, 201);
     const uuid = (await up.text()).trim();
     assert.ok(fs.existsSync(path.join(storage, `${uuid}.img`)), 'the image is in the shared storage dir');

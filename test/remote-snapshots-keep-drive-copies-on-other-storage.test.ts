@@ -44,10 +44,14 @@ for (const db of databases()) {
       return b.toString();
     };
     const available = (uuid: string, call = t.call) =>
-      waitFor(async () => {
-        const r = await call('GET', `/remotesnapshots/${uuid}/`);
-        return r.body.status === 'available' ? r.body : null;
-      }, 10000, 'remote snapshot');
+      waitFor(
+        async () => {
+          const r = await call('GET', `/remotesnapshots/${uuid}/`);
+          return r.body.status === 'available' ? r.body : null;
+        },
+        10000,
+        'remote snapshot',
+      );
     const cloned = (uuid: string, call = t.call) => waitFor(async () => (await call('GET', `/drives/${uuid}/`)).body.status === 'unmounted', 10000, 'clone');
 
     test('a copy taken from a drive lives in the remote directory, outlives the drive, and clones into a drive holding the bytes of that moment', async () => {
@@ -70,12 +74,24 @@ for (const db of databases()) {
       assert.equal(readAt0(copy, 6), 'before');
 
       assert.deepEqual((await t.call('GET', `/drives/${d}/`)).body.remote_snapshots, [{ resource_uri: `/api/2.0/remotesnapshots/${s.uuid}/`, uuid: s.uuid }]);
-      assert.deepEqual((await t.call('GET', `/remotesnapshots/detail/?drive=${d}`)).body.objects.map((x: any) => x.uuid), [s.uuid]);
-      assert.deepEqual((await t.call('GET', '/remotesnapshots/?name=nightly')).body.objects.map((x: any) => x.uuid), [s.uuid]);
+      assert.deepEqual(
+        (await t.call('GET', `/remotesnapshots/detail/?drive=${d}`)).body.objects.map((x: any) => x.uuid),
+        [s.uuid],
+      );
+      assert.deepEqual(
+        (await t.call('GET', '/remotesnapshots/?name=nightly')).body.objects.map((x: any) => x.uuid),
+        [s.uuid],
+      );
       // A local snapshot is another resource: it does not list remote ones.
       assert.equal((await t.call('GET', `/snapshots/${s.uuid}/`)).status, 404);
 
-      const edit = await t.call('PUT', `/remotesnapshots/${s.uuid}/`, { ...done, name: 'nightly-renamed', meta: { k: 'w' }, location: 'ELSEWHERE', allocated_size: 1 });
+      const edit = await t.call('PUT', `/remotesnapshots/${s.uuid}/`, {
+        ...done,
+        name: 'nightly-renamed',
+        meta: { k: 'w' },
+        location: 'ELSEWHERE',
+        allocated_size: 1,
+      });
       assert.equal(edit.status, 200, edit.text);
       assert.equal(edit.body.name, 'nightly-renamed');
       assert.deepEqual(edit.body.meta, { k: 'w' });
@@ -106,21 +122,36 @@ for (const db of databases()) {
     test('bad input changes nothing, and another account sees none of it', async () => {
       const d = await drive({ name: 'remote-bad' });
       const before = (await t.call('GET', '/remotesnapshots/?limit=0')).body.meta.total_count;
-      const bad = [{}, { drive: 'nope' }, { drive: '00000000-0000-4000-8000-000000000000' }, { drive: d, name: [] }, { drive: d, meta: 'x' }, { drive: d, location: [] }, { drive: d, location: '' }, { drive: d, tags: ['00000000-0000-4000-8000-000000000000'] }];
+      const bad = [
+        {},
+        { drive: 'nope' },
+        { drive: '00000000-0000-4000-8000-000000000000' },
+        { drive: d, name: [] },
+        { drive: d, meta: 'x' },
+        { drive: d, location: [] },
+        { drive: d, location: '' },
+        { drive: d, tags: ['00000000-0000-4000-8000-000000000000'] },
+      ];
       for (const item of bad) {
         const r = await t.call('POST', '/remotesnapshots/', { objects: [{ drive: d }, item] });
         assert.equal(r.status, 400, JSON.stringify(item));
         assert.ok(Array.isArray(r.body) && r.body[0].error_type, r.text);
       }
       assert.equal((await t.call('GET', '/remotesnapshots/?limit=0')).body.meta.total_count, before);
-      assert.deepEqual(fs.readdirSync(remoteDir).filter((f) => f.includes(d)), []);
+      assert.deepEqual(
+        fs.readdirSync(remoteDir).filter((f) => f.includes(d)),
+        [],
+      );
 
       const s = (await t.call('POST', '/remotesnapshots/', { drive: d, name: 'keep' })).body.objects[0];
       await available(s.uuid);
       assert.equal((await t.call('POST', `/remotesnapshots/${s.uuid}/action/?do=explode`, {})).status, 400);
       assert.equal((await t.call('POST', `/remotesnapshots/${s.uuid}/action/`, {})).status, 400);
       assert.equal((await t.call('PUT', `/remotesnapshots/${s.uuid}/`, { meta: 5 })).status, 400);
-      assert.equal((await t.call('DELETE', '/remotesnapshots/', { objects: [{ uuid: s.uuid }, { uuid: '00000000-0000-4000-8000-000000000000' }] })).status, 404);
+      assert.equal(
+        (await t.call('DELETE', '/remotesnapshots/', { objects: [{ uuid: s.uuid }, { uuid: '00000000-0000-4000-8000-000000000000' }] })).status,
+        404,
+      );
       assert.equal((await t.call('GET', `/remotesnapshots/${s.uuid}/`)).body.name, 'keep');
 
       await t.running.svc.store.users.create('snoop-remote@example.com', 'snoop-pw');
@@ -142,7 +173,11 @@ for (const db of databases()) {
       const replay = async (name: string, opts: CompareOptions & { path?: string; body?: unknown } = {}) => {
         const req = readDump(`${DUMP}request_${name}`);
         const res = readDump(`${DUMP}response_${name}`);
-        const r = await call(req.method, opts.path ?? b.apply(req.path.replace(/^\/api\/2\.0/, '')), opts.body ?? (req.body === undefined ? undefined : b.apply(req.body)));
+        const r = await call(
+          req.method,
+          opts.path ?? b.apply(req.path.replace(/^\/api\/2\.0/, '')),
+          opts.body ?? (req.body === undefined ? undefined : b.apply(req.body)),
+        );
         assert.equal(r.status, res.status, `${name}: ${r.status} ${r.text.slice(0, 300)}`);
         if (res.body === undefined) assert.equal(r.text, '', `${name}: empty body`);
         else compareWire(r.body, res.body, { ...opts, bindings: b });
@@ -162,7 +197,11 @@ for (const db of databases()) {
       assert.deepEqual((await call('GET', `/remotesnapshots/${s}/`)).body.meta, { key1: 'value1' });
       await replay('snapshot_get', { path: `/remotesnapshots/${s}/`, ...volatile, free: [...volatile.free, 'name', 'meta'], shorter: ['grantees', 'tags'] });
       for (const name of ['snapshot_list', 'snapshot_list_detail'])
-        await replay(name, { path: name.endsWith('detail') ? '/remotesnapshots/detail/' : '/remotesnapshots/', ...volatile, free: [...volatile.free, 'name', 'meta', 'owner', 'meta.total_count'] });
+        await replay(name, {
+          path: name.endsWith('detail') ? '/remotesnapshots/detail/' : '/remotesnapshots/',
+          ...volatile,
+          free: [...volatile.free, 'name', 'meta', 'owner', 'meta.total_count'],
+        });
       const forDrive = await call('GET', `/remotesnapshots/detail/?drive=${d}`);
       compareWire(forDrive.body, readDump(`${DUMP}response_snapshot_list_for_drive`).body, { free: [...volatile.free, 'name', 'location', 'owner', 'meta'] });
       const second = (await call('POST', '/remotesnapshots/', { drive: d })).body.objects[0].uuid;

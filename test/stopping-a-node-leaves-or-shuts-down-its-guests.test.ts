@@ -100,7 +100,21 @@ describe('stopping a node', () => {
     let out = '';
     npm.stdout!.on('data', (c) => (out += c));
     npm.stderr!.on('data', (c) => (out += c));
-    const serving = await waitFor(async () => out.split('\n').map((l) => { try { return JSON.parse(l); } catch { return null; } }).find((l) => l?.msg === 'opensigma is serving'), 60000, 'npm start to serve');
+    const serving = await waitFor(
+      async () =>
+        out
+          .split('\n')
+          .map((l) => {
+            try {
+              return JSON.parse(l);
+            } catch {
+              return null;
+            }
+          })
+          .find((l) => l?.msg === 'opensigma is serving'),
+      60000,
+      'npm start to serve',
+    );
     const pid = serving.pid as number;
     assert.notEqual(pid, npm.pid);
     assert.ok((await fetch(`http://127.0.0.1:${port}/healthz`)).ok);

@@ -89,7 +89,8 @@ export async function backupSqlite(config: Config, dest: string): Promise<Backup
   await copyDir(config.remoteSnapshotDir, path.join(dest, 'remote-snapshots'), new Set(uuids.remote), new Set());
   // The operator's own files of the data dir: capabilities, billing, library; and the node's identity, so that the
   // copy, started in place of the node, takes its hosts at once (their rows in the copy say they are up).
-  for (const f of ['capabilities.json', 'billing.json', 'agent-id']) if (fs.existsSync(path.join(config.dataDir, f))) fs.copyFileSync(path.join(config.dataDir, f), path.join(dest, f));
+  for (const f of ['capabilities.json', 'billing.json', 'agent-id'])
+    if (fs.existsSync(path.join(config.dataDir, f))) fs.copyFileSync(path.join(config.dataDir, f), path.join(dest, f));
   if (fs.existsSync(path.join(config.dataDir, 'library'))) await run('cp', ['-a', '--', path.join(config.dataDir, 'library'), path.join(dest, 'library')]);
   return { dest, began: began.toISOString(), seconds: (Date.now() - began.getTime()) / 1000, pages, images, bytes, gone, integrity };
 }

@@ -69,7 +69,7 @@ export async function doctor(config: Config): Promise<Check[]> {
   }
   try {
     if (fs.statSync(config.storageDir).dev === fs.statSync(config.remoteSnapshotDir).dev)
-      add('remote snapshot dir', 'warn', 'on the same file system as the drives: a remote snapshot will not survive the loss of the drives\' storage');
+      add('remote snapshot dir', 'warn', "on the same file system as the drives: a remote snapshot will not survive the loss of the drives' storage");
   } catch {
     // reported above
   }
@@ -96,14 +96,26 @@ export async function doctor(config: Config): Promise<Check[]> {
   const qemu = runs('qemu-system-x86_64');
   const qemuImg = runs('qemu-img');
   const needed = config.driver === 'qemu';
-  add('qemu', qemu ? 'ok' : needed ? 'fail' : 'warn', qemu ?? `qemu-system-x86_64 is not installed${needed ? ' (OPENSIGMA_DRIVER=qemu needs it: apt-get install qemu-system-x86)' : ' (only OPENSIGMA_DRIVER=qemu needs it)'}`);
-  add('qemu-img', qemuImg ? 'ok' : needed ? 'fail' : 'warn', qemuImg ?? 'qemu-img is not installed: qcow2 library images cannot be cloned (apt-get install qemu-utils)');
+  add(
+    'qemu',
+    qemu ? 'ok' : needed ? 'fail' : 'warn',
+    qemu ??
+      'qemu-system-x86_64 is not installed' +
+        (needed ? ' (OPENSIGMA_DRIVER=qemu needs it: apt-get install qemu-system-x86)' : ' (only OPENSIGMA_DRIVER=qemu needs it)'),
+  );
+  add(
+    'qemu-img',
+    qemuImg ? 'ok' : needed ? 'fail' : 'warn',
+    qemuImg ?? 'qemu-img is not installed: qcow2 library images cannot be cloned (apt-get install qemu-utils)',
+  );
   if (needed && qemu) {
     const { probeAccel } = await import('../hypervisor/qemu/probe.ts');
     const { BUILTIN_LIBRARY } = await import('../storage/library.ts');
-    const imagesDir = [path.join(BUILTIN_LIBRARY, 'images'), path.join(config.dataDir, 'library', 'images'), ...(config.libraryDir ? [path.join(config.libraryDir, 'images')] : [])].find((d) =>
-      fs.existsSync(path.join(d, 'vmlinuz')),
-    );
+    const imagesDir = [
+      path.join(BUILTIN_LIBRARY, 'images'),
+      path.join(config.dataDir, 'library', 'images'),
+      ...(config.libraryDir ? [path.join(config.libraryDir, 'images')] : []),
+    ].find((d) => fs.existsSync(path.join(d, 'vmlinuz')));
     const p = await probeAccel({ imagesDir: imagesDir ?? null });
     add('kvm', p.accel === 'kvm' ? 'ok' : 'warn', p.accel === 'kvm' ? p.reason : `guests run under TCG (slow): ${p.reason}`);
   }
@@ -114,7 +126,8 @@ async function databaseChecks(config: Config, dialect: Dialect, add: (name: stri
   const db = dialect.db;
   const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
   const pending = (await new Migrator({ db, provider, allowUnorderedMigrations: true }).getMigrations()).filter((m) => !m.executedAt).map((m) => m.name);
-  if (pending.length) add('migrations', 'warn', `${pending.length} not applied (${pending.join(', ')}): every node applies them when it starts, or run: npx opensigma migrate`);
+  if (pending.length)
+    add('migrations', 'warn', `${pending.length} not applied (${pending.join(', ')}): every node applies them when it starts, or run: npx opensigma migrate`);
   else add('migrations', 'ok', 'the schema is up to date');
 
   if (dialect.name === 'postgres') {
@@ -123,7 +136,14 @@ async function databaseChecks(config: Config, dialect: Dialect, add: (name: stri
     const after = Date.now();
     const skew = Math.round(Number(row.t) - (before + after) / 2);
     const ok = Math.abs(skew) <= MAX_SKEW_MS + (after - before) / 2;
-    add('clock', ok ? 'ok' : 'fail', ok ? `within ${Math.abs(skew)} ms of the database's` : `${skew > 0 ? 'behind' : 'ahead of'} the database's by ${Math.abs(skew)} ms: heartbeats compare times written by different nodes (run an NTP client, e.g. systemd-timesyncd)`);
+    add(
+      'clock',
+      ok ? 'ok' : 'fail',
+      ok
+        ? `within ${Math.abs(skew)} ms of the database's`
+        : `${skew > 0 ? 'behind' : 'ahead of'} the database's by ${Math.abs(skew)} ms: ` +
+          'heartbeats compare times written by different nodes (run an NTP client, e.g. systemd-timesyncd)',
+    );
     if (!pending.length) await sharedStorage(config, dialect, add);
     else add('shared storage', 'warn', 'not checked until the schema is migrated');
   } else add('clock', 'ok', 'SQLite: one machine, one clock');
@@ -138,13 +158,27 @@ async function databaseChecks(config: Config, dialect: Dialect, add: (name: stri
   const ips = (await db.selectFrom('ips').select('uuid').execute()).map((r: any) => String(r.uuid));
   const outside = ips.filter((ip) => !inPool(ipPool, ip));
   const size = ipPool.last - ipPool.first + 1;
-  add('ip pool', outside.length ? 'warn' : 'ok', outside.length ? `${outside.length} IP(s) held outside OPENSIGMA_IP_POOL ${ipPool.cidr}: ${outside.slice(0, 5).join(', ')}` : `${ips.length} of ${size} addresses of ${ipPool.cidr} held`);
+  add(
+    'ip pool',
+    outside.length ? 'warn' : 'ok',
+    outside.length
+      ? `${outside.length} IP(s) held outside OPENSIGMA_IP_POOL ${ipPool.cidr}: ${outside.slice(0, 5).join(', ')}`
+      : `${ips.length} of ${size} addresses of ${ipPool.cidr} held`,
+  );
   const leases = (await db.selectFrom('dhcp_leases').select('ip').execute()).map((r: any) => String(r.ip));
   const strays = leases.filter((ip) => !inPool(dhcp, ip));
-  add('dhcp pool', strays.length ? 'warn' : 'ok', strays.length ? `${strays.length} lease(s) outside OPENSIGMA_DHCP_POOL ${dhcp.cidr}` : `${leases.length} lease(s) in ${dhcp.cidr}`);
+  add(
+    'dhcp pool',
+    strays.length ? 'warn' : 'ok',
+    strays.length ? `${strays.length} lease(s) outside OPENSIGMA_DHCP_POOL ${dhcp.cidr}` : `${leases.length} lease(s) in ${dhcp.cidr}`,
+  );
   const slots = (await db.selectFrom('vlans').select('slot').execute()).map((r: any) => Number(r.slot));
   const over = slots.filter((s) => s >= config.vlanPool);
-  add('vlan pool', over.length ? 'warn' : 'ok', over.length ? `${over.length} VLAN(s) beyond OPENSIGMA_VLAN_POOL ${config.vlanPool}` : `${slots.length} of ${config.vlanPool} VLANs held`);
+  add(
+    'vlan pool',
+    over.length ? 'warn' : 'ok',
+    over.length ? `${over.length} VLAN(s) beyond OPENSIGMA_VLAN_POOL ${config.vlanPool}` : `${slots.length} of ${config.vlanPool} VLANs held`,
+  );
 }
 
 /**
@@ -169,7 +203,11 @@ async function sharedStorage(config: Config, dialect: Dialect, add: (name: strin
     .values({ node: me, token, dir: config.storageDir, written_at: now })
     .onConflict((oc) => oc.column('node').doUpdateSet({ token, dir: config.storageDir, written_at: now }))
     .execute();
-  const others = (await dialect.db.selectFrom('storage_markers').selectAll().where('node', '!=', me).execute()) as Array<{ node: string; token: string; dir: string }>;
+  const others = (await dialect.db.selectFrom('storage_markers').selectAll().where('node', '!=', me).execute()) as Array<{
+    node: string;
+    token: string;
+    dir: string;
+  }>;
   if (others.length === 0) {
     add('shared storage', 'ok', `marker written in ${config.storageDir}; no other node has run doctor yet (run it on every node)`);
     return;
@@ -185,7 +223,9 @@ async function sharedStorage(config: Config, dialect: Dialect, add: (name: strin
     add(
       'shared storage',
       'fail',
-      `${config.storageDir} is not the storage ${missing.map((o) => `${o.node} uses (${o.dir})`).join(', ')}: drives written through one node would be missing on the other. Mount one shared file system at the same path on every node and set OPENSIGMA_STORAGE_DIR to it`,
+      `${config.storageDir} is not the storage ${missing.map((o) => `${o.node} uses (${o.dir})`).join(', ')}: ` +
+        'drives written through one node would be missing on the other. ' +
+        'Mount one shared file system at the same path on every node and set OPENSIGMA_STORAGE_DIR to it',
     );
   else add('shared storage', 'ok', `${config.storageDir} is shared with ${others.map((o) => o.node).join(', ')}`);
 }

@@ -42,7 +42,8 @@ export function hostTable(hosts: HostUse[], now = Date.now()): string {
 /** `opensigma hosts list | drain | undrain | remove`: the compute hosts as the database knows them. */
 export function registerHostCommands(program: Command, ctx: CliContext): void {
   const hosts = program.command('hosts').description('manage compute hosts (works while the cluster runs)');
-  const withStore = (fn: (store: Store, ...args: any[]) => Promise<void>) =>
+  const withStore =
+    (fn: (store: Store, ...args: any[]) => Promise<void>) =>
     async (...args: any[]) => {
       // commander passes the positional arguments, then the options, then the command
       const opts = args[args.length - 2] as Record<string, unknown>;
@@ -54,14 +55,23 @@ export function registerHostCommands(program: Command, ctx: CliContext): void {
       }
     };
 
-  ctx.withSettings(hosts.command('list').description('every host: driver, capacity and use, state, last heartbeat, servers').option('--json', 'print JSON')).action(
-    withStore(async (store, opts: { json?: boolean }) => {
-      const list = await store.hosts.listWithUse();
-      if (opts.json) console.log(JSON.stringify(list.map((h) => ({ ...h, state: hostState(h) })), null, 2));
-      else if (list.length === 0) console.log('no compute hosts yet: start `opensigma serve` or `opensigma agent`');
-      else console.log(hostTable(list));
-    }),
-  );
+  ctx
+    .withSettings(hosts.command('list').description('every host: driver, capacity and use, state, last heartbeat, servers').option('--json', 'print JSON'))
+    .action(
+      withStore(async (store, opts: { json?: boolean }) => {
+        const list = await store.hosts.listWithUse();
+        if (opts.json)
+          console.log(
+            JSON.stringify(
+              list.map((h) => ({ ...h, state: hostState(h) })),
+              null,
+              2,
+            ),
+          );
+        else if (list.length === 0) console.log('no compute hosts yet: start `opensigma serve` or `opensigma agent`');
+        else console.log(hostTable(list));
+      }),
+    );
 
   ctx.withSettings(hosts.command('drain <name>').description('place no new servers on a host; those running there stay')).action(
     withStore(async (store, name: string) => {

@@ -83,7 +83,11 @@ export class RemoteSnapshotCommands {
         if (!d || d.owner !== actor.user) throw errors.invalid('drive', `Drive ${driveUuid} does not exist`);
         if (d.doc.storage_type === 'local_nvme') throw errors.permission('Ephemeral drives cannot be snapshotted', 'drive');
         if (!COPYABLE.includes(d.status)) throw errors.permission(`Cannot snapshot drive in state "${d.status}"`, 'drive');
-        const n = (await trx.selectFrom(KIND).select((eb: any) => eb.fn.countAll().as('n')).where('owner', '=', actor.user).executeTakeFirst()) as { n?: unknown } | undefined;
+        const n = (await trx
+          .selectFrom(KIND)
+          .select((eb: any) => eb.fn.countAll().as('n'))
+          .where('owner', '=', actor.user)
+          .executeTakeFirst()) as { n?: unknown } | undefined;
         if (Number(n?.n ?? 0) >= max) throw errors.permission(`An account may have at most ${max} remote snapshots`, 'drive');
         const now = new Date();
         const tags = b.tags === undefined || b.tags === null ? [] : readRefList(b.tags, 'tags');
@@ -158,7 +162,8 @@ export class RemoteSnapshotCommands {
   async clone(actor: Actor, uuid: string, body: Record<string, unknown>): Promise<string> {
     const dst = await this.store.transaction(async (trx) => {
       const s = await this.load(actor, uuid, trx);
-      if (s.owner !== actor.user && !(await this.svc.access.canAct(actor, KIND, s, 'clone', trx))) throw errors.permission('You may not clone this remote snapshot');
+      if (s.owner !== actor.user && !(await this.svc.access.canAct(actor, KIND, s, 'clone', trx)))
+        throw errors.permission('You may not clone this remote snapshot');
       if (s.status !== 'available') throw errors.permission(`Cannot clone remote snapshot in state "${s.status}"`);
       const base = structuredClone(s.doc.source) as unknown as DriveDoc;
       base.uuid = newUuid();
@@ -172,7 +177,17 @@ export class RemoteSnapshotCommands {
       const doc = applyDriveInput(base, allowed, this.svc.capabilities);
       doc.clone_of = s.uuid;
       await this.store.drives.insert(actor.user, doc, 'cloning_dst', trx);
-      await this.svc.jobs.start({ owner: actor.user, operation: 'drive_clone', resources: [[KIND, s.uuid], ['drives', doc.uuid]] }, trx);
+      await this.svc.jobs.start(
+        {
+          owner: actor.user,
+          operation: 'drive_clone',
+          resources: [
+            [KIND, s.uuid],
+            ['drives', doc.uuid],
+          ],
+        },
+        trx,
+      );
       return doc.uuid;
     });
     this.svc.publish('drives', dst, actor.user, 'created');

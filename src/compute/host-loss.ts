@@ -36,7 +36,13 @@ async function audit(trx: Kysely<any>, s: Settled, action: string, opts: { error
  */
 export async function failUnclaimedStarts(store: Store, hosts: string[], trx: Kysely<any>): Promise<Settled[]> {
   if (hosts.length === 0) return [];
-  const ops = (await trx.selectFrom('operations').select(['id', 'server_uuid', 'host']).where('host', 'in', hosts).where('state', '=', 'pending').where('kind', '=', 'start').execute()) as Array<{
+  const ops = (await trx
+    .selectFrom('operations')
+    .select(['id', 'server_uuid', 'host'])
+    .where('host', 'in', hosts)
+    .where('state', '=', 'pending')
+    .where('kind', '=', 'start')
+    .execute()) as Array<{
     id: number;
     server_uuid: string;
     host: string;
@@ -44,7 +50,12 @@ export async function failUnclaimedStarts(store: Store, hosts: string[], trx: Ky
   const out: Settled[] = [];
   for (const op of ops) {
     const reason = `the compute host ${op.host} is down: no agent serves it, so the server was not started`;
-    await trx.updateTable('operations').set({ state: 'failed', error: reason, updated_at: new Date().toISOString() }).where('id', '=', op.id).where('state', '=', 'pending').execute();
+    await trx
+      .updateTable('operations')
+      .set({ state: 'failed', error: reason, updated_at: new Date().toISOString() })
+      .where('id', '=', op.id)
+      .where('state', '=', 'pending')
+      .execute();
     const s = await store.servers.get(op.server_uuid, trx);
     if (!s || s.status !== 'starting' || s.row.host !== op.host) continue;
     if (!(await store.servers.transition(s.uuid, ['starting'], 'stopped', { host: null, runtime: null }, trx))) continue;

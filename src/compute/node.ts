@@ -84,7 +84,8 @@ export class ComputeNode {
       this.log.info({ host: name, driver: driver.kind, accel: driver.accel, cpu: cap.cpu, mem: cap.mem }, 'compute host registered');
     }
     const retired = await retireHosts(this.store, this.agentId.slice(this.agentId.lastIndexOf('@') + 1), this.hostNames);
-    if (retired.hosts.length) this.log.warn({ hosts: retired.hosts, stopped_servers: retired.servers.map((s) => s.uuid) }, 'hosts this data dir served before and serves no more are down');
+    const stoppedServers = retired.servers.map((s) => s.uuid);
+    if (retired.hosts.length) this.log.warn({ hosts: retired.hosts, stopped_servers: stoppedServers }, 'hosts this data dir served before are not served now: down');
     for (const s of retired.servers) this.publish(s.uuid, s.owner, 'stopped');
     await this.recoverUnfinished();
     await this.reconcile();
@@ -468,7 +469,8 @@ export class ComputeNode {
       if (running.length)
         this.log.warn(
           { servers: running.map((g) => g.uuid), hosts: [...new Set(running.map((g) => g.host))] },
-          `leaving ${running.length} guest(s) running on purpose (OPENSIGMA_ON_EXIT=leave): the next start of this host adopts them; OPENSIGMA_ON_EXIT=shutdown shuts them down at exit`,
+          `leaving ${running.length} guest(s) running on purpose (OPENSIGMA_ON_EXIT=leave): ` +
+            'the next start of this host adopts them; OPENSIGMA_ON_EXIT=shutdown shuts them down at exit',
         );
       return;
     }
@@ -480,8 +482,9 @@ export class ComputeNode {
         const deadline = Date.now() + graceMs;
         await driver.pressPowerButton(uuid, s?.doc.meta).catch(() => {});
         while (Date.now() < deadline && (await this.isUp(driver, uuid))) await new Promise((r) => setTimeout(r, 200));
-        if (await this.isUp(driver, uuid)) await driver.powerOff(uuid).catch((e) => this.log.warn({ err: (e as Error).message, server: uuid }, 'powering off at exit'));
-        if (s) await this.markStopped(uuid, s.owner).catch((e) => this.log.warn({ err: (e as Error).message, server: uuid }, 'recording a guest stopped at exit'));
+        const warn = (what: string) => (e: unknown) => this.log.warn({ err: (e as Error).message, server: uuid }, what);
+        if (await this.isUp(driver, uuid)) await driver.powerOff(uuid).catch(warn('powering off at exit'));
+        if (s) await this.markStopped(uuid, s.owner).catch(warn('recording a guest stopped at exit'));
       }),
     );
     this.log.info({ servers: running.map((g) => g.uuid) }, 'guests shut down');

@@ -109,7 +109,8 @@ export class DriveStorage {
       if (cur) {
         cur.doc.allocated_size = allocatedBytes(target);
         cur.doc.last_state_change = spacedMicros();
-        if (await this.store.remotesnapshots.update(cur.doc, { status: 'available', expectedStatus: ['creating'] })) return this.host.publish('remotesnapshots', uuid, s.owner, 'updated');
+        const ok = await this.store.remotesnapshots.update(cur.doc, { status: 'available', expectedStatus: ['creating'] });
+        if (ok) return this.host.publish('remotesnapshots', uuid, s.owner, 'updated');
       }
       // Deleted while being copied: nothing may stay behind.
       if (!(await this.store.remotesnapshots.get(uuid))) await removeRemote(target);
@@ -123,7 +124,8 @@ export class DriveStorage {
 
   /** Removes the copies of deleted remote snapshots, once their records are gone. */
   async removeRemote(uuids: string[]): Promise<void> {
-    for (const u of uuids) await removeRemote(this.remoteImage(u)).catch((e) => this.host.log.error({ err: e, remote_snapshot: u }, 'removing a remote snapshot failed'));
+    for (const u of uuids)
+      await removeRemote(this.remoteImage(u)).catch((e) => this.host.log.error({ err: e, remote_snapshot: u }, 'removing a remote snapshot failed'));
   }
 
   /** Gives a new drive its (sparse) image, then marks it unmounted. */

@@ -102,7 +102,8 @@ export class HostRepo {
    */
   async remove(name: string): Promise<{ removed: boolean; servers: string[]; up: boolean }> {
     return this.dialect.db.transaction().execute(async (trx) => {
-      const servers = (await trx.selectFrom('servers').select('uuid').where('host', '=', name).where('status', 'in', PLACED).execute()).map((r: any) => r.uuid as string);
+      const placed = await trx.selectFrom('servers').select('uuid').where('host', '=', name).where('status', 'in', PLACED).execute();
+      const servers = placed.map((r: any) => r.uuid as string);
       if (servers.length) return { removed: false, servers, up: false };
       // A live agent would find its host gone at its next heartbeat and stop, as if another agent had taken it.
       const row: any = await trx.selectFrom('hosts').select('state').where('name', '=', name).executeTakeFirst();
@@ -124,7 +125,11 @@ export class HostRepo {
       .selectFrom('hosts')
       .leftJoin(use.as('u'), 'u.host', 'hosts.name')
       .selectAll('hosts')
-      .select([sql<number>`coalesce(u.used_cpu, 0)`.as('used_cpu'), sql<number>`coalesce(u.used_mem, 0)`.as('used_mem'), sql<number>`coalesce(u.servers, 0)`.as('servers')])
+      .select([
+        sql<number>`coalesce(u.used_cpu, 0)`.as('used_cpu'),
+        sql<number>`coalesce(u.used_mem, 0)`.as('used_mem'),
+        sql<number>`coalesce(u.servers, 0)`.as('servers'),
+      ])
       .orderBy('hosts.name')
       .execute()) as any[];
     return rows.map((r) => ({ ...toHost(r), used_cpu: Number(r.used_cpu), used_mem: Number(r.used_mem), servers: Number(r.servers) }));

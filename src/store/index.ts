@@ -130,7 +130,8 @@ export class Store {
     this.jobs = new DocumentTable(dialect, 'jobs', 'jobs', () => ({}), new Set(['uuid', 'status', 'updated_at']));
     this.snapshots = new DocumentTable(dialect, 'snapshots', 'snapshots', (d) => ({ name: d.name, drive: d.drive }), new Set(['name', 'uuid', 'status', 'drive']));
     this.acls = new DocumentTable(dialect, 'acls', 'acls', (d) => ({ name: d.name }));
-    this.remotesnapshots = new DocumentTable(dialect, 'remotesnapshots', 'remotesnapshots', (d) => ({ name: d.name, drive: d.drive }), new Set(['name', 'uuid', 'status', 'drive']));
+    const remoteColumns = (d: RemoteSnapshotDoc) => ({ name: d.name, drive: d.drive });
+    this.remotesnapshots = new DocumentTable(dialect, 'remotesnapshots', 'remotesnapshots', remoteColumns, new Set(['name', 'uuid', 'status', 'drive']));
     this.users = new UserRepo(dialect);
     this.operations = new OperationRepo(dialect);
     this.hosts = new HostRepo(dialect);

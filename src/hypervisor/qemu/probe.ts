@@ -19,7 +19,13 @@ export interface ProbeResult {
  * in the OS temp dir, so only the first start after a reboot pays for it.
  */
 export async function probeAccel(
-  opts: { qemuBinary?: string; imagesDir?: string | null; timeoutMs?: number; cacheFile?: string | null; log?: (msg: string, fields?: Record<string, unknown>) => void } = {},
+  opts: {
+    qemuBinary?: string;
+    imagesDir?: string | null;
+    timeoutMs?: number;
+    cacheFile?: string | null;
+    log?: (msg: string, fields?: Record<string, unknown>) => void;
+  } = {},
 ): Promise<ProbeResult> {
   const qemu = opts.qemuBinary ?? 'qemu-system-x86_64';
   // A guest that works under KVM boots the tiny probe kernel in well under a second; a broken KVM hangs until killed.

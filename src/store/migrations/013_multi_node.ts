@@ -14,7 +14,10 @@ export function multiNode(dialect: Dialect) {
       await createDocTable(db, dialect, 'remotesnapshots', (t) => t.addColumn('drive', 'text'));
       await db.schema.createIndex('remotesnapshots_drive').on('remotesnapshots').columns(['drive']).execute();
       // A drained host takes no new servers; those running there stay (opensigma hosts drain).
-      await db.schema.alterTable('hosts').addColumn('drained', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema
+        .alterTable('hosts')
+        .addColumn('drained', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
       // What `opensigma doctor` wrote into each node's storage dir, so another node can tell whether it sees the same one.
       await db.schema
         .createTable('storage_markers')
