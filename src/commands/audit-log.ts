@@ -14,6 +14,7 @@ const CATEGORY: Record<string, string> = {
   keypairs: 'Keypairs',
   acls: 'ACLs',
   snapshots: 'Snapshots',
+  remotesnapshots: 'Remote snapshots',
   profile: 'Profile',
   subscriptions: 'Subscriptions',
   global_context: 'Context',
