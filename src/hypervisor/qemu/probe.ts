@@ -28,6 +28,7 @@ export async function probeAccel(
   } = {},
 ): Promise<ProbeResult> {
   const qemu = opts.qemuBinary ?? 'qemu-system-x86_64';
+  const began = Date.now();
   // A guest that works under KVM boots the tiny probe kernel in well under a second; a broken KVM hangs until killed.
   const timeoutMs = opts.timeoutMs ?? PROBE_TIMEOUT_MS;
   const log = opts.log ?? (() => {});
@@ -41,7 +42,9 @@ export async function probeAccel(
   if (!kernel || !initrd || !fs.existsSync(kernel) || !fs.existsSync(initrd))
     return { accel: 'tcg', reason: '/dev/kvm exists but no probe guest images to prove it works (run scripts/build-images.sh)' };
 
-  const version = spawnSync(qemu, ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0] ?? '?';
+  log('probing KVM: a probe guest boots under -accel kvm', { timeout_ms: timeoutMs });
+  // Bounded too: the whole probe must not hold a start up for more than a few seconds.
+  const version = spawnSync(qemu, ['--version'], { encoding: 'utf8', timeout: 2000 }).stdout?.split('\n')[0] ?? '?';
   let bootId = '?';
   try {
     bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
@@ -62,8 +65,6 @@ export async function probeAccel(
     }
   }
 
-  log('probing KVM: booting a probe guest under -accel kvm', { timeout_ms: timeoutMs });
-  const began = Date.now();
   const result = await new Promise<ProbeResult>((resolve) => {
     // Through sh only to switch off core dumps: a broken KVM makes QEMU abort.
     const child = spawn(
