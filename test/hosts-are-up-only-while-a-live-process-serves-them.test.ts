@@ -146,6 +146,25 @@ for (const db of databases()) {
         await store.hosts.setDrained('hv', false);
       }
       assert.equal(await store.hosts.get('ghost'), undefined);
+      // A host gone for good with a server stuck unavailable there: refused, then --force records it stopped.
+      const dead = { name: 'dead', driver: 'sim', cpu: 10 ** 6, mem: 2 ** 40, public_host: 'x', agent: 'dead@gone', state: 'down', heartbeat_at: new Date(0).toISOString() };
+      await store.db.insertInto('hosts').values(dead).execute();
+      const stuck = (await t.call('POST', '/servers/', minimalServer('stuck-on-dead'))).body.objects[0].uuid as string;
+      assert.ok(await store.servers.transition(stuck, ['stopped'], 'unavailable', { host: 'dead' }));
+      if (viaCli) {
+        const refused = await cli('remove', 'dead');
+        assert.equal(refused.code, 1);
+        assert.match(refused.stderr, /remove it with --force/);
+        const forced = await cli('remove', 'dead', '--force');
+        assert.equal(forced.code, 0, forced.stderr);
+        assert.match(forced.stdout, new RegExp(`removed dead; recorded stopped: ${stuck}`));
+      } else {
+        assert.equal((await store.hosts.remove('dead')).removed, false);
+        const { forgetHost } = await import('../src/compute/host-loss.ts');
+        assert.deepEqual((await forgetHost(store, 'dead')).stopped.map((x) => x.uuid), [stuck]);
+      }
+      assert.equal((await t.call('GET', `/servers/${stuck}/`)).body.status, 'stopped');
+      assert.equal((await t.call('DELETE', `/servers/${stuck}/`)).status, 204);
       // A host whose agent heartbeats is not removed even when empty: the agent would stop at its next heartbeat.
       const live = { name: 'live', driver: 'sim', cpu: 1, mem: 1, public_host: 'x', agent: 'live@here', state: 'up', heartbeat_at: new Date().toISOString() };
       await store.db.insertInto('hosts').values(live).execute();

@@ -88,19 +88,35 @@ export function registerHostCommands(program: Command, ctx: CliContext): void {
     }),
   );
 
-  ctx.withSettings(hosts.command('remove <name>').description('forget a host; refused while servers are placed there')).action(
-    withStore(async (store, name: string) => {
-      const r = await store.hosts.remove(name);
-      if (r.servers.length) {
-        console.error(`${name} still has ${r.servers.length} server(s) placed there (${r.servers.join(', ')}): stop them first, or drain the host and wait`);
-        process.exitCode = 1;
-      } else if (r.up) {
-        console.error(`${name} is up: its agent is alive and would stop at its next heartbeat; stop that agent first (or drain the host)`);
-        process.exitCode = 1;
-      } else if (!r.removed) noHost(name);
-      else console.log(`removed ${name}`);
-    }),
-  );
+  ctx
+    .withSettings(hosts.command('remove <name>').description('forget a host; refused while servers are placed there or its agent is alive'))
+    .option('--force', 'a host that is down: record the servers still placed there as stopped, then forget it')
+    .action(
+      withStore(async (store, name: string, opts: { force?: boolean }) => {
+        if (opts.force) {
+          const { forgetHost } = await import('../compute/host-loss.ts');
+          const f = await forgetHost(store, name);
+          if (f.up) {
+            console.error(`${name} is up: its agent is alive; stop that agent first`);
+            process.exitCode = 1;
+          } else if (!f.removed) noHost(name);
+          else console.log(`removed ${name}${f.stopped.length ? `; recorded stopped: ${f.stopped.map((s) => s.uuid).join(', ')}` : ''}`);
+          return;
+        }
+        const r = await store.hosts.remove(name);
+        if (r.servers.length) {
+          console.error(
+            `${name} still has ${r.servers.length} server(s) placed there (${r.servers.join(', ')}): stop them first, ` +
+              'or, if the host is gone for good, remove it with --force (they are recorded stopped)',
+          );
+          process.exitCode = 1;
+        } else if (r.up) {
+          console.error(`${name} is up: its agent is alive and would stop at its next heartbeat; stop that agent first (or drain the host)`);
+          process.exitCode = 1;
+        } else if (!r.removed) noHost(name);
+        else console.log(`removed ${name}`);
+      }),
+    );
 }
 
 function noHost(name: string): void {

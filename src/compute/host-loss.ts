@@ -77,16 +77,36 @@ export async function retireHosts(store: Store, identity: string, serving: strin
     if (hosts.length === 0) return { hosts, servers: [] };
     const reason = (h: string) => `the compute host ${h} is no longer served: its agent now runs ${serving.join(', ') || 'no host'}`;
     const servers: Settled[] = [];
-    for (const h of hosts) {
-      await store.operations.failForHosts([h], reason(h), trx);
-      const rows = (await trx.selectFrom('servers').select(['uuid', 'owner']).where('host', '=', h).where('status', 'in', PLACED).execute()) as Settled[];
-      for (const r of rows) {
-        if (!(await store.servers.transition(r.uuid, PLACED, 'stopped', { host: null, runtime: null }, trx))) continue;
-        await releaseAddresses(trx, r.uuid);
-        await audit(trx, r, 'stop', { details: reason(h) });
-        servers.push(r);
-      }
-    }
+    for (const h of hosts) servers.push(...(await stopServersOf(store, h, reason(h), trx)));
     return { hosts, servers };
+  });
+}
+
+/** The servers placed on a host nothing serves become stopped, its unfinished operations fail; each owner is told why. */
+async function stopServersOf(store: Store, host: string, reason: string, trx: Kysely<any>): Promise<Settled[]> {
+  await store.operations.failForHosts([host], reason, trx);
+  const rows = (await trx.selectFrom('servers').select(['uuid', 'owner']).where('host', '=', host).where('status', 'in', PLACED).execute()) as Settled[];
+  const out: Settled[] = [];
+  for (const r of rows) {
+    if (!(await store.servers.transition(r.uuid, PLACED, 'stopped', { host: null, runtime: null }, trx))) continue;
+    await releaseAddresses(trx, r.uuid);
+    await audit(trx, r, 'stop', { details: reason });
+    out.push(r);
+  }
+  return out;
+}
+
+/**
+ * `hosts remove --force`: forgets a host that is down (its agent gone for good) with the servers still placed there,
+ * which become stopped (unavailable ones could otherwise never be stopped or deleted). Refused while it is up.
+ */
+export async function forgetHost(store: Store, name: string): Promise<{ removed: boolean; up: boolean; stopped: Settled[] }> {
+  return store.transaction(async (trx) => {
+    const row = (await trx.selectFrom('hosts').select('state').where('name', '=', name).executeTakeFirst()) as { state: string } | undefined;
+    if (!row) return { removed: false, up: false, stopped: [] };
+    if (row.state === 'up') return { removed: false, up: true, stopped: [] };
+    const stopped = await stopServersOf(store, name, `the compute host ${name} was removed by its operator`, trx);
+    await trx.deleteFrom('hosts').where('name', '=', name).execute();
+    return { removed: true, up: false, stopped };
   });
 }
