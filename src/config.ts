@@ -33,7 +33,11 @@ export interface Config {
   vlanPool: number;
   nameservers: string[];
   libraryDir: string | null;
+  remoteSnapshotDir: string;
+  storageDir: string;
   logLevel: string;
+  logFormat: 'json' | 'pretty';
+  onExit: 'leave' | 'shutdown';
   tlsCert: string | null;
   tlsKey: string | null;
   quotas: Quotas;
@@ -69,6 +73,8 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'vlanPool', env: 'OPENSIGMA_VLAN_POOL', flag: '--vlan-pool <n>', help: 'how many private VLANs can be sold as vlan subscriptions (default 100)' },
   { key: 'nameservers', env: 'OPENSIGMA_NAMESERVERS', flag: '--nameservers <ips>', help: 'comma-separated nameservers shown on IPs and in the server context (default: the pool gateway)' },
   { key: 'libraryDir', env: 'OPENSIGMA_LIBRARY_DIR', flag: '--library-dir <dir>', help: 'extra folder of library drive descriptions (*.json) and images, beside ./library and <data>/library' },
+  { key: 'storageDir', env: 'OPENSIGMA_STORAGE_DIR', flag: '--storage-dir <dir>', help: 'where drive images live; every node mounts it at the same path (default <data>/drives)' },
+  { key: 'remoteSnapshotDir', env: 'OPENSIGMA_REMOTE_SNAPSHOT_DIR', flag: '--remote-snapshot-dir <dir>', help: 'where remote snapshots keep their copies of drives, best on other storage than the drives (default <data>/remote-snapshots)' },
   { key: 'reconcileIntervalMs', env: 'OPENSIGMA_RECONCILE_MS', flag: '--reconcile-ms <ms>', help: 'period of the driver reconciliation loop (default 5000)' },
   { key: 'subscriptionSweepMs', env: 'OPENSIGMA_SUBSCRIPTION_SWEEP_MS', flag: '--subscription-sweep-ms <ms>', help: 'how often ended subscriptions are renewed or expired (their IPs and VLANs freed) in the background (default 60000)' },
   { key: 'wireCacheMb', env: 'OPENSIGMA_WIRE_CACHE_MB', flag: '--wire-cache-mb <MiB>', help: 'memory for the serialised answers of unchanged servers that lists and GETs reuse; 0 turns it off (default 32)' },
@@ -80,6 +86,8 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'tlsCert', env: 'OPENSIGMA_TLS_CERT', flag: '--tls-cert <file>', help: 'PEM certificate: serve HTTPS instead of HTTP (with OPENSIGMA_TLS_KEY)' },
   { key: 'tlsKey', env: 'OPENSIGMA_TLS_KEY', flag: '--tls-key <file>', help: 'PEM private key of OPENSIGMA_TLS_CERT' },
   { key: 'heartbeatTimeoutMs', env: 'OPENSIGMA_HEARTBEAT_TIMEOUT_MS', flag: '--heartbeat-timeout-ms <ms>', help: 'a compute host whose agent is silent this long is marked down and its servers unavailable (default 15000)' },
+  { key: 'onExit', env: 'OPENSIGMA_ON_EXIT', flag: '--on-exit <leave|shutdown>', help: 'what a compute host does with its guests when it stops: leave them running (adopted at the next start) or shut them down (default leave)' },
+  { key: 'logFormat', env: 'OPENSIGMA_LOG_FORMAT', flag: '--log-format <json|pretty>', help: 'json lines (default) or pretty, one readable line per entry' },
   { key: 'logLevel', env: 'OPENSIGMA_LOG_LEVEL', flag: '--log-level <level>', help: 'pino log level (default info)' },
   { key: 'quotas', env: 'OPENSIGMA_QUOTA_SERVERS', flag: '--quota-servers <n>', help: 'servers one account may hold (default 200; 0 = no limit)' },
   { key: 'quotas', env: 'OPENSIGMA_QUOTA_DRIVES', flag: '--quota-drives <n>', help: 'drives one account may hold (default 400; 0 = no limit)' },
@@ -113,6 +121,10 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
   if (driver !== 'sim' && driver !== 'qemu') throw new Error(`OPENSIGMA_DRIVER must be sim or qemu, not ${driver}`);
   const role = (get('OPENSIGMA_ROLE') ?? 'all') as Config['role'];
   if (role !== 'all' && role !== 'api') throw new Error(`OPENSIGMA_ROLE must be all or api, not ${role}`);
+  const onExit = (get('OPENSIGMA_ON_EXIT') || 'leave') as Config['onExit'];
+  if (onExit !== 'leave' && onExit !== 'shutdown') throw new Error(`OPENSIGMA_ON_EXIT must be leave or shutdown, not ${onExit}`);
+  const logFormat = (get('OPENSIGMA_LOG_FORMAT') || 'json') as Config['logFormat'];
+  if (logFormat !== 'json' && logFormat !== 'pretty') throw new Error(`OPENSIGMA_LOG_FORMAT must be json or pretty, not ${logFormat}`);
   const hostCpu = get('OPENSIGMA_HOST_CPU_MHZ');
   const hostMem = get('OPENSIGMA_HOST_MEM');
   return {
@@ -147,7 +159,11 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
     dhcpPool: get('OPENSIGMA_DHCP_POOL') || '10.200.0.0/16',
     ...networkSettings(get),
     libraryDir: get('OPENSIGMA_LIBRARY_DIR') ? path.resolve(get('OPENSIGMA_LIBRARY_DIR')!) : null,
+    storageDir: path.resolve(get('OPENSIGMA_STORAGE_DIR') || path.join(get('OPENSIGMA_DATA') ?? './data', 'drives')),
+    remoteSnapshotDir: path.resolve(get('OPENSIGMA_REMOTE_SNAPSHOT_DIR') || path.join(get('OPENSIGMA_DATA') ?? './data', 'remote-snapshots')),
     logLevel: get('OPENSIGMA_LOG_LEVEL') || 'info',
+    logFormat,
+    onExit,
     tlsCert: get('OPENSIGMA_TLS_CERT') || null,
     tlsKey: get('OPENSIGMA_TLS_KEY') || null,
     quotas: {

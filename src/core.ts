@@ -11,6 +11,7 @@ import { randomPassword } from './domain/ids.ts';
 import { contextReply } from './commands/server-context.ts';
 import { BUILTIN_LIBRARY, loadLibrary } from './storage/library.ts';
 import { NetworkCommands } from './commands/networking.ts';
+import { createLogger } from './log.ts';
 
 export const libraryDirs = (config: Config): string[] =>
   [BUILTIN_LIBRARY, path.join(config.dataDir, 'library'), ...(config.libraryDir ? [config.libraryDir] : [])];
@@ -38,7 +39,7 @@ export interface Core {
  * log of what happens) are wired here, not where HTTP routes are registered, so an agent without an API has them.
  */
 export async function buildCore(config: Config, roles: CoreRoles, opts: { logger?: boolean } = {}): Promise<Core> {
-  const log = pino({ level: opts.logger === false ? 'silent' : config.logLevel });
+  const log = createLogger(config, opts.logger === false);
   const store = await Store.open(config.databaseUrl, config.dataDir);
   store.enforceQuotas(config.quotas);
   const svc = new Services(config, store, log);
@@ -49,7 +50,7 @@ export async function buildCore(config: Config, roles: CoreRoles, opts: { logger
   let stopSweep: () => Promise<void> = async () => {};
   if (roles.api) {
     await ensureAdmin(svc, log);
-    await loadLibrary(store, config.dataDir, libraryDirs(config), svc.capabilities, log);
+    await loadLibrary(store, config.storageDir, libraryDirs(config), svc.capabilities, log);
     // With SQLite this process is the only API node: whatever it was copying or receiving when it stopped is its to finish.
     if (store.dialect.name === 'sqlite') await svc.storage.recover();
     stopSweep = sweepSubscriptions(network, config.subscriptionSweepMs, log);

@@ -44,6 +44,7 @@ export interface Decorations {
   grantees?: unknown[];
   permissions?: unknown[];
   snapshots?: unknown[];
+  remote_snapshots?: unknown[];
   /** [] for a grantee: the owner's tags are the owner's (set only then; the owner sees the object's own tags) */
   tags?: unknown[];
   /** Set for a grantee's view of a server: what of it he may be shown (AclPolicy.serverViews). */
@@ -114,7 +115,10 @@ export class Services {
     const out = new Map<string, Decorations>();
     for (const o of objs) {
       const d: Decorations = { jobs: jobs.get(o.uuid) ?? [], grantees: [], permissions: [] };
-      if (kind === 'drives') d.snapshots = await this.snapshotsOf(actor, o.uuid);
+      if (kind === 'drives') {
+        d.snapshots = await this.snapshotsOf(actor, o.uuid);
+        d.remote_snapshots = await this.snapshotsOf(actor, o.uuid, 'remotesnapshots');
+      }
       if (o.owner !== null && o.owner === actor.user) d.grantees = grantees.get(o.uuid) ?? [];
       else if (o.owner !== null) {
         d.permissions = [...(await this.acl.permissionsOf(actor, kind, o))].sort();
@@ -129,8 +133,9 @@ export class Services {
   /** jobs, grantees and permissions shown on an object (and tags as a grantee sees them). */
   async decorations(actor: Actor, kind: string, uuid: string): Promise<Decorations> {
     const jobs = (await this.onlyHisJobs(actor, new Map([[uuid, await this.jobs.runningOn(uuid)]]))).get(uuid) ?? [];
-    const snapshots = kind === 'drives' ? await this.snapshotsOf(actor, uuid) : undefined;
-    return { ...(await this.sharing(actor, kind, uuid)), jobs, ...(snapshots ? { snapshots } : {}) };
+    const snapshots =
+      kind === 'drives' ? { snapshots: await this.snapshotsOf(actor, uuid), remote_snapshots: await this.snapshotsOf(actor, uuid, 'remotesnapshots') } : {};
+    return { ...(await this.sharing(actor, kind, uuid)), jobs, ...snapshots };
   }
 
   /** A drive's snapshots that the actor may see (a grantee of the drive only those shared with him too). */
@@ -145,13 +150,13 @@ export class Services {
     return new Map([...byObject].map(([k, list]) => [k, list.filter((j) => his.has(j.uuid))]));
   }
 
-  private async snapshotsOf(actor: Actor, drive: string) {
-    const rows = (await this.store.db.selectFrom('snapshots').select(['uuid', 'owner']).where('drive', '=', drive).orderBy('seq').execute()) as Array<{
+  private async snapshotsOf(actor: Actor, drive: string, kind: 'snapshots' | 'remotesnapshots' = 'snapshots') {
+    const rows = (await this.store.db.selectFrom(kind).select(['uuid', 'owner']).where('drive', '=', drive).orderBy('seq').execute()) as Array<{
       uuid: string;
       owner: string | null;
     }>;
-    const seen = await this.acl.visibleAmong(actor, 'snapshots', rows);
-    return rows.filter((r) => seen.has(r.uuid)).map((r) => ref('snapshots', r.uuid));
+    const seen = await this.acl.visibleAmong(actor, kind, rows);
+    return rows.filter((r) => seen.has(r.uuid)).map((r) => ref(kind, r.uuid));
   }
 
   /** grantees as the owner sees them, or the permissions a grantee holds. */

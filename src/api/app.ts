@@ -39,7 +39,8 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new Error('OPENSIGMA_TLS_CERT and OPENSIGMA_TLS_KEY go together');
   const app = Fastify({
     ...(tlsCert && tlsKey ? { https: { cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) } } : {}),
-    logger: opts.logger === false ? false : { level: svc.config.logLevel },
+    // The process's own logger, so request lines share its format (JSON or pretty) and destination.
+    ...(opts.logger === false ? { logger: false } : { loggerInstance: svc.log }),
     bodyLimit: svc.config.bodyLimit,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     genReqId: (req) => {

@@ -30,10 +30,11 @@ export function registerMetrics(app: FastifyInstance, svc: Services): void {
 
   app.get('/metrics', { config: { auth: 'public' }, schema: { hide: true } as any }, async (_req, reply) => {
     const db = svc.store.db;
-    const [ops, servers, hosts] = await Promise.all([
+    const [ops, servers, hosts, perHost] = await Promise.all([
       svc.store.operations.countByState(),
       db.selectFrom('servers').select(['status', (eb) => eb.fn.countAll().as('n')]).groupBy('status').execute(),
       db.selectFrom('hosts').select(['state', (eb) => eb.fn.countAll().as('n')]).groupBy('state').execute(),
+      svc.store.hosts.listWithUse(),
     ]);
     const out: string[] = [];
     const family = (name: string, type: string, help: string, rows: Array<[string, number]>) => {
@@ -54,6 +55,17 @@ export function registerMetrics(app: FastifyInstance, svc: Services): void {
     const hostRows = byState(hosts, 'state');
     for (const s of ['up', 'down']) if (!hostRows.some(([l]) => l === `state="${s}"`)) hostRows.push([`state="${s}"`, 0]);
     family('opensigma_hosts', 'gauge', 'Compute hosts, by state.', hostRows);
+    // One series per host: what `opensigma hosts list` shows.
+    const host = (h: (typeof perHost)[number]) => `host="${label(h.name)}",driver="${label(h.driver)}"`;
+    family('opensigma_host_up', 'gauge', 'Whether a compute host is up (its agent heartbeats).', perHost.map((h) => [host(h), h.state === 'up' ? 1 : 0]));
+    family('opensigma_host_drained', 'gauge', 'Whether a compute host is drained (takes no new servers).', perHost.map((h) => [host(h), h.drained ? 1 : 0]));
+    const age = (h: (typeof perHost)[number]) => Math.max(0, (Date.now() - Date.parse(h.heartbeat_at)) / 1000);
+    family('opensigma_host_heartbeat_age_seconds', 'gauge', 'Seconds since the last heartbeat of a compute host.', perHost.map((h) => [host(h), age(h)]));
+    family('opensigma_host_cpu_mhz', 'gauge', 'CPU capacity of a compute host.', perHost.map((h) => [host(h), h.cpu]));
+    family('opensigma_host_cpu_used_mhz', 'gauge', 'CPU held by the servers placed on a compute host.', perHost.map((h) => [host(h), h.used_cpu]));
+    family('opensigma_host_mem_bytes', 'gauge', 'Memory capacity of a compute host.', perHost.map((h) => [host(h), h.mem]));
+    family('opensigma_host_mem_used_bytes', 'gauge', 'Memory held by the servers placed on a compute host.', perHost.map((h) => [host(h), h.used_mem]));
+    family('opensigma_host_servers', 'gauge', 'Servers placed on a compute host (any but stopped).', perHost.map((h) => [host(h), h.servers]));
     reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
     return out.join('\n') + '\n';
   });

@@ -8,6 +8,7 @@ import { jobRoutes } from './jobs.ts';
 import { aclRoutes } from './acls.ts';
 import { profileRoutes } from './profile.ts';
 import { snapshotRoutes } from './snapshots.ts';
+import { remoteSnapshotRoutes } from './remote-snapshots.ts';
 import { billingRoutes } from './billing.ts';
 import { auditLogRoutes } from './audit-log.ts';
 import { keypairRoutes } from './keypairs.ts';
@@ -35,6 +36,7 @@ export async function registerResources(r: Routes, svc: Services, auth: Authenti
   aclRoutes(r, svc);
   profileRoutes(r, svc);
   snapshotRoutes(r, svc);
+  remoteSnapshotRoutes(r, svc);
   billingRoutes(r, svc);
   auditLogRoutes(r, svc);
 }

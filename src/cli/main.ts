@@ -9,6 +9,9 @@ import { registerServe } from './serve.ts';
 import { registerServers } from './servers.ts';
 import { registerTokens } from './tokens.ts';
 import { registerUsers } from './users.ts';
+import { registerOperatorCommands } from './operator.ts';
+import { openStore, overridesFrom, withSettings } from './settings.ts';
+import { loadConfig } from '../config.ts';
 
 function version(): string {
   return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -29,6 +32,7 @@ export function buildProgram(): Command {
   registerServers(program);
   registerDrives(program);
   registerResources(program);
+  registerOperatorCommands(program, { withSettings, openStore, config: (opts) => loadConfig(overridesFrom(opts)) });
   registerCompletion(program);
   return program;
 }

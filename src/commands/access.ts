@@ -25,7 +25,7 @@ export const ACTION_PERMISSION: Record<string, string> = {
 };
 
 /** Resource kinds whose table is named after them, so grants can be checked against the resource's owner. */
-const SHAREABLE = new Set(['servers', 'drives', 'ips', 'vlans', 'snapshots', 'fwpolicies']);
+const SHAREABLE = new Set(['servers', 'drives', 'ips', 'vlans', 'snapshots', 'fwpolicies', 'remotesnapshots']);
 
 /** What a grantee is shown of a server he does not own (see AclPolicy.serverViews). */
 export interface GranteeView {

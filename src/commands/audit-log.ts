@@ -15,6 +15,7 @@ const CATEGORY: Record<string, string> = {
   acls: 'ACLs',
   snapshots: 'Snapshots',
   fwpolicies: 'Firewall policies',
+  remotesnapshots: 'Remote snapshots',
   profile: 'Profile',
   subscriptions: 'Subscriptions',
   global_context: 'Context',

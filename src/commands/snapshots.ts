@@ -112,7 +112,7 @@ export class SnapshotCommands {
   }
 
   private async copyBytes(s: Stored<SnapshotDoc>): Promise<void> {
-    const dataDir = this.svc.config.dataDir;
+    const dataDir = this.svc.storage.dir;
     const target = imagePath(dataDir, s.uuid);
     try {
       await ensureDir(dataDir);
@@ -165,7 +165,7 @@ export class SnapshotCommands {
       return out;
     });
     for (const s of gone) {
-      await removeImages(this.svc.config.dataDir, s.uuid);
+      await removeImages(this.svc.storage.dir, s.uuid);
       this.svc.publish('snapshots', s.uuid, s.owner, 'deleted', actor);
       this.svc.publish('drives', s.doc.drive, s.owner, 'updated', actor);
     }
@@ -177,7 +177,7 @@ export class SnapshotCommands {
     const rows = (await this.store.db.selectFrom('snapshots').select('uuid').where('drive', 'in', driveUuids).execute()) as Array<{ uuid: string }>;
     for (const r of rows) {
       await this.store.snapshots.delete(r.uuid);
-      await removeImages(this.svc.config.dataDir, r.uuid);
+      await removeImages(this.svc.storage.dir, r.uuid);
     }
   }
 

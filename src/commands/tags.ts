@@ -9,7 +9,7 @@ import type { TagDoc } from '../store/index.ts';
 import type { Actor } from './servers.ts';
 
 /** Resource kinds that carry tags, in the order an untyped id is looked up. */
-export const TAGGABLE = ['servers', 'drives', 'ips', 'vlans', 'snapshots', 'fwpolicies'] as const;
+export const TAGGABLE = ['servers', 'drives', 'ips', 'vlans', 'snapshots', 'fwpolicies', 'remotesnapshots'] as const;
 export type TaggableKind = (typeof TAGGABLE)[number];
 type Tagged = DocumentTable<{ uuid: string; tags: string[] }>;
 

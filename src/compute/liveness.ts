@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Store } from '../store/index.ts';
 import type { EventBus } from '../events.ts';
 import { ref } from '../domain/refs.ts';
+import { failUnclaimedStarts } from './host-loss.ts';
 
 
 /**
@@ -30,14 +31,19 @@ export class HostWatch {
     this.sweeping = true;
     try {
       const reason = `the compute host stopped answering (no heartbeat for ${this.timeoutMs} ms)`;
-      const { down, servers } = await this.store.transaction(async (trx) => {
+      const { down, servers, notStarted } = await this.store.transaction(async (trx) => {
         const down = await this.store.hosts.markStale(this.timeoutMs, trx);
         const allDown = (await trx.selectFrom('hosts').select('name').where('state', '=', 'down').execute()).map((r: any) => r.name as string);
+        // A start no agent claimed never booted anything: stopped again, not unavailable.
+        const notStarted = await failUnclaimedStarts(this.store, allDown, trx);
         await this.store.operations.failForHosts(allDown, reason, trx);
         const servers = await this.store.servers.applyEventOnHosts(allDown, 'host_lost', trx);
-        return { down, servers };
+        return { down, servers, notStarted };
       });
       if (down.length) this.log.warn({ hosts: down, timeout_ms: this.timeoutMs }, 'compute hosts marked down');
+      if (notStarted.length) this.log.warn({ servers: notStarted.map((s) => s.uuid) }, 'starts queued for hosts that are down failed');
+      for (const s of notStarted)
+        this.bus.publish({ resource_type: 'servers', resource_uri: ref('servers', s.uuid).resource_uri, uuid: s.uuid, owner: s.owner, action: 'start_failed' });
       for (const s of servers)
         this.bus.publish({ resource_type: 'servers', resource_uri: ref('servers', s.uuid).resource_uri, uuid: s.uuid, owner: s.owner, action: 'unavailable' });
     } finally {

@@ -16,6 +16,7 @@ import { VncGateway } from './vnc-gateway.ts';
 import { GuessThrottle } from '../domain/guess-throttle.ts';
 import { leaseAddress, releaseAddresses } from './dhcp.ts';
 import { agentIdentity } from './identity.ts';
+import { retireHosts } from './host-loss.ts';
 
 export type { ServerRuntime };
 
@@ -27,6 +28,8 @@ const STATS_BATCH = 32;
 const LOST_CLAIM_SCAN_MS = 2000;
 /** Interrupted power operations are resumed after a restart this many times, then given up to reconciliation. */
 const MAX_ATTEMPTS = 3;
+/** How long a guest shut down at exit may take to answer the ACPI button before it is powered off. */
+const EXIT_ACPI_S = 10;
 
 /**
  * The compute side of opensigma: runs the hosts of one process (an agent, or the single `serve` process), claims
@@ -78,6 +81,10 @@ export class ComputeNode {
       );
       this.log.info({ host: name, driver: driver.kind, accel: driver.accel, cpu: cap.cpu, mem: cap.mem }, 'compute host registered');
     }
+    const retired = await retireHosts(this.store, this.agentId.slice(this.agentId.lastIndexOf('@') + 1), this.hostNames);
+    const stoppedServers = retired.servers.map((s) => s.uuid);
+    if (retired.hosts.length) this.log.warn({ hosts: retired.hosts, stopped_servers: stoppedServers }, 'hosts this data dir served before are not served now: down');
+    for (const s of retired.servers) this.publish(s.uuid, s.owner, 'stopped');
     await this.recoverUnfinished();
     await this.reconcile();
     this.running = true;
@@ -94,7 +101,7 @@ export class ComputeNode {
   }
 
   private async heartbeat(): Promise<void> {
-    const held = new Set(await this.store.hosts.heartbeat(this.agentId));
+    const held = new Set(await this.store.hosts.heartbeat(this.agentId, this.hostNames));
     const lost = this.hostNames.filter((h) => !held.has(h));
     if (lost.length && this.running) {
       this.log.error({ hosts: lost }, 'another agent took over hosts of this one: stopping compute');
@@ -357,7 +364,7 @@ export class ComputeNode {
       meta: def.meta,
       drives: def.drives.map((a) => {
         const d = byId.get(a.drive);
-        const img = findImage(this.config.dataDir, a.drive);
+        const img = findImage(this.config.storageDir, a.drive);
         return {
           uuid: a.drive,
           device: a.device,
@@ -483,6 +490,39 @@ export class ComputeNode {
     }
   }
 
+  /**
+   * What a stopping compute process does with its guests (OPENSIGMA_ON_EXIT): leaves them running, saying so (the
+   * next start of this host adopts them), or shuts them down (ACPI, then off after a bound) and records them stopped,
+   * so no QEMU process or socket outlives its server.
+   */
+  private async onExit(): Promise<void> {
+    const running: Array<{ host: string; driver: HypervisorDriver; uuid: string }> = [];
+    for (const [host, driver] of this.hosts) for (const g of await driver.guests()) if (g.state === 'running') running.push({ host, driver, uuid: g.uuid });
+    if (this.config.onExit !== 'shutdown') {
+      if (running.length)
+        this.log.warn(
+          { servers: running.map((g) => g.uuid), hosts: [...new Set(running.map((g) => g.host))] },
+          `leaving ${running.length} guest(s) running on purpose (OPENSIGMA_ON_EXIT=leave): ` +
+            'the next start of this host adopts them; OPENSIGMA_ON_EXIT=shutdown shuts them down at exit',
+        );
+      return;
+    }
+    this.log.info({ servers: running.map((g) => g.uuid) }, `shutting down ${running.length} guest(s) before exit (OPENSIGMA_ON_EXIT=shutdown)`);
+    const graceMs = Math.min(this.config.acpiTimeoutS, EXIT_ACPI_S) * 1000;
+    await Promise.all(
+      running.map(async ({ driver, uuid }) => {
+        const s = await this.store.servers.get(uuid).catch(() => undefined);
+        const deadline = Date.now() + graceMs;
+        await driver.pressPowerButton(uuid, s?.doc.meta).catch(() => {});
+        while (Date.now() < deadline && (await this.isUp(driver, uuid))) await new Promise((r) => setTimeout(r, 200));
+        const warn = (what: string) => (e: unknown) => this.log.warn({ err: (e as Error).message, server: uuid }, what);
+        if (await this.isUp(driver, uuid)) await driver.powerOff(uuid).catch(warn('powering off at exit'));
+        if (s) await this.markStopped(uuid, s.owner).catch(warn('recording a guest stopped at exit'));
+      }),
+    );
+    this.log.info({ servers: running.map((g) => g.uuid) }, 'guests shut down');
+  }
+
   /** Makes the database agree with what the drivers really run: no server stuck mid-transition, no orphan guest. */
   reconcile(): Promise<void> {
     // One pass at a time: the timer may fire while a slow pass is still running.
@@ -546,6 +586,7 @@ export class ComputeNode {
     this.timers = [];
     for (const gw of [...this.consoles.values(), ...this.vncs.values()]) await gw.close();
     this.consoles.clear();
+    await this.onExit().catch((e) => this.log.error({ err: e }, 'handling the guests at exit'));
     this.vncs.clear();
     for (const d of this.hosts.values()) await d.close();
     await this.store.hosts.release(this.agentId).catch(() => {});

@@ -33,6 +33,7 @@ async function hostsWithUsage(trx: Kysely<any>): Promise<{ hosts: HostRow[]; use
     .selectAll('hosts')
     .select([sql<number>`coalesce(u.cpu, 0)`.as('used_cpu'), sql<number>`coalesce(u.mem, 0)`.as('used_mem')])
     .where('hosts.state', '=', 'up')
+    .where('hosts.drained', '=', 0)
     .orderBy('hosts.name')
     .execute()) as any[];
   const usedBy = new Map<string, Usage>();
@@ -82,7 +83,7 @@ export async function placeServer(
     const level = hosts.filter((h) => !banned.has(h.name) && fits(h, usedBy) && !ranked.includes(h));
     ranked.push(...level.sort((a, b) => free(b) - free(a) || a.name.localeCompare(b.name)));
   }
-  const lock = trx.selectFrom('hosts').select('name').where('state', '=', 'up');
+  const lock = trx.selectFrom('hosts').select('name').where('state', '=', 'up').where('drained', '=', 0);
   const tried = new Set<string>();
   // The best candidate no other start holds, in one round trip per try.
   for (;;) {

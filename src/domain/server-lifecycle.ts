@@ -89,6 +89,10 @@ export const EVENTS = {
   found_no_guest: { source: 'reconciliation', from: ['starting', 'running', 'stopping', 'unavailable'], to: 'stopped', leavesHost: true },
   // a host's agent stopped heartbeating
   host_lost: { source: 'host-watch', from: ['starting', 'running', 'stopping'], to: 'unavailable' },
+  // a start queued for a host that is down and that no agent claimed: nothing was booted
+  start_not_claimed: { source: 'host-watch', from: ['starting'], to: 'stopped', leavesHost: true },
+  // the host is served no more (the node's configuration changed, or the operator removed it): nothing runs there
+  host_retired: { source: 'host-watch', from: ['starting', 'running', 'stopping', 'unavailable'], to: 'stopped', leavesHost: true },
 } as const satisfies Record<string, EventRule>;
 
 export type ServerEvent = keyof typeof EVENTS;

@@ -40,7 +40,8 @@ export async function createHosts(
     [path.join(BUILTIN_LIBRARY, 'images'), path.join(config.dataDir, 'library', 'images'), ...(config.libraryDir ? [path.join(config.libraryDir, 'images')] : [])].find(
       (d) => fs.existsSync(path.join(d, 'vmlinuz')),
     ) ?? null;
-  const probe = await probeAccel({ imagesDir });
+  const probe = await probeAccel({ imagesDir, log });
+  log?.('accelerator chosen', { accel: probe.accel, reason: probe.reason });
   hosts.set(
     config.hostName,
     new QemuDriver({

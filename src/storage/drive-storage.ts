@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { Readable } from 'node:stream';
@@ -6,7 +8,8 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.ts';
 import type { DriveDoc } from '../domain/drive-definition.ts';
-import { allocateRaw, copyImage, ensureDir, findImage, growRaw, imagePath, partialPath, qcowPath, removeImages, run } from './images.ts';
+import { spacedMicros } from '../domain/timestamps.ts';
+import { allocateRaw, allocatedBytes, copyImage, ensureDir, findImage, growRaw, imagePath, partialPath, qcowPath, removeImages, run } from './images.ts';
 
 /** Statuses during which something is being done to a drive's bytes; mounts don't change them. */
 export const BUSY = ['creating', 'cloning_dst', 'cloning_src', 'resizing', 'uploading', 'deleting'];
@@ -14,7 +17,7 @@ export const BUSY = ['creating', 'cloning_dst', 'cloning_src', 'resizing', 'uplo
 export interface StorageHost {
   readonly store: Store;
   readonly log: Logger;
-  readonly config: { dataDir: string };
+  readonly config: { dataDir: string; storageDir?: string; remoteSnapshotDir?: string };
   publish(resourceType: string, uuid: string, owner: string | null, action: string): void;
   /** How far the copy into a drive being cloned has got (0..1), a few times a second at most. */
   copyProgress?(dstUuid: string, fraction: number): void;
@@ -61,12 +64,68 @@ export class DriveStorage {
   private get store() {
     return this.host.store;
   }
-  private get dataDir() {
-    return this.host.config.dataDir;
+  /** Where drive images live (OPENSIGMA_STORAGE_DIR): the same path on every node that shares it. */
+  get dir(): string {
+    return this.host.config.storageDir ?? path.join(this.host.config.dataDir, 'drives');
   }
 
   find(uuid: string) {
-    return findImage(this.dataDir, uuid);
+    return findImage(this.dir, uuid);
+  }
+
+  /** Where remote snapshots keep their bytes: meant to be other storage than the drives' (OPENSIGMA_REMOTE_SNAPSHOT_DIR). */
+  get remoteDir(): string {
+    return this.host.config.remoteSnapshotDir ?? path.join(this.host.config.dataDir, 'remote-snapshots');
+  }
+
+  remoteImage(uuid: string): string {
+    return path.join(this.remoteDir, `${uuid}.img`);
+  }
+
+  /** The bytes a clone copies from: a drive's image, or a remote snapshot's copy. */
+  private findSource(uuid: string): { path: string; format: 'raw' | 'qcow2' } | null {
+    const own = this.find(uuid);
+    if (own) return own;
+    const remote = this.remoteImage(uuid);
+    return fs.existsSync(remote) ? { path: remote, format: 'raw' } : null;
+  }
+
+  /** Copies a drive into the remote snapshot taken of it (status creating), then makes the snapshot available. */
+  async copyToRemote(uuid: string): Promise<void> {
+    await this.track(this.doCopyToRemote(uuid));
+  }
+
+  private async doCopyToRemote(uuid: string): Promise<void> {
+    const s = await this.store.remotesnapshots.get(uuid);
+    if (!s || s.status !== 'creating') return;
+    const target = this.remoteImage(uuid);
+    try {
+      await fsp.mkdir(this.remoteDir, { recursive: true });
+      const src = this.find(s.doc.drive);
+      const size = Number(s.doc.source.size);
+      if (src) await copyImage(src, target, size);
+      else await allocateRaw(target, size); // a drive that never had bytes is all zeros
+      const cur = await this.store.remotesnapshots.get(uuid);
+      if (cur) {
+        cur.doc.allocated_size = allocatedBytes(target);
+        cur.doc.last_state_change = spacedMicros();
+        const ok = await this.store.remotesnapshots.update(cur.doc, { status: 'available', expectedStatus: ['creating'] });
+        if (ok) return this.host.publish('remotesnapshots', uuid, s.owner, 'updated');
+      }
+      // Deleted while being copied: nothing may stay behind.
+      if (!(await this.store.remotesnapshots.get(uuid))) await removeRemote(target);
+    } catch (e) {
+      this.host.log.error({ err: e, remote_snapshot: uuid, drive: s.doc.drive }, 'taking a remote snapshot failed');
+      await removeRemote(target).catch(() => {});
+      await this.store.remotesnapshots.delete(uuid).catch(() => false);
+      this.host.publish('remotesnapshots', uuid, s.owner, 'deleted');
+    }
+  }
+
+  /** Removes the copies of deleted remote snapshots, once their records are gone. */
+  async removeRemote(uuids: string[]): Promise<void> {
+    for (const u of uuids)
+      await removeRemote(this.remoteImage(u)).catch((e) => this.host.log.error({ err: e, remote_snapshot: u }, 'removing a remote snapshot failed'));
   }
 
   /** Gives a new drive its (sparse) image, then marks it unmounted. */
@@ -75,16 +134,16 @@ export class DriveStorage {
   }
 
   private async doAllocate(uuid: string, size: number): Promise<void> {
-    const file = imagePath(this.dataDir, uuid);
+    const file = imagePath(this.dir, uuid);
     try {
-      await ensureDir(this.dataDir);
+      await ensureDir(this.dir);
       await allocateRaw(file, size);
       if (await this.store.drives.transition(uuid, ['creating'], 'unmounted')) return this.changed(uuid);
       // Deleted while being created: nothing may stay behind.
-      if (!(await this.store.drives.get(uuid))) await removeImages(this.dataDir, uuid);
+      if (!(await this.store.drives.get(uuid))) await removeImages(this.dir, uuid);
     } catch (e) {
       this.host.log.error({ err: e, drive: uuid }, 'allocating a drive image failed');
-      await removeImages(this.dataDir, uuid).catch(() => {});
+      await removeImages(this.dir, uuid).catch(() => {});
       await this.store.drives.transition(uuid, ['creating'], 'unavailable').catch(() => false);
       await this.changed(uuid);
     }
@@ -99,19 +158,19 @@ export class DriveStorage {
     const dst = await this.store.drives.get(dstUuid);
     if (!dst || dst.status !== 'cloning_dst' || !dst.doc.clone_of) return;
     const srcUuid = dst.doc.clone_of;
-    const target = imagePath(this.dataDir, dstUuid);
+    const target = imagePath(this.dir, dstUuid);
     try {
-      await ensureDir(this.dataDir);
-      const src = this.find(srcUuid);
+      await ensureDir(this.dir);
+      const src = this.findSource(srcUuid);
       if (src) await copyImage(src, target, dst.doc.size, (f) => this.host.copyProgress?.(dstUuid, f));
       else await allocateRaw(target, dst.doc.size); // a source without bytes (never allocated) clones to an empty drive
       const done = await this.finish(dstUuid, ['cloning_dst'], (doc) => {
         delete doc.clone_of;
       });
-      if (!done) await removeImages(this.dataDir, dstUuid);
+      if (!done) await removeImages(this.dir, dstUuid);
     } catch (e) {
       this.host.log.error({ err: e, drive: dstUuid, source: srcUuid }, 'cloning a drive failed');
-      await removeImages(this.dataDir, dstUuid).catch(() => {});
+      await removeImages(this.dir, dstUuid).catch(() => {});
       await this.store.transaction(async (trx) => {
         const cur = await this.store.drives.get(dstUuid, trx);
         if (cur?.status === 'cloning_dst') await this.store.drives.delete(dstUuid, trx);
@@ -148,8 +207,8 @@ export class DriveStorage {
       if (img?.format === 'qcow2') await run('qemu-img', ['resize', '-q', img.path, String(size)]);
       else if (img) await growRaw(img.path, size);
       else {
-        await ensureDir(this.dataDir);
-        await allocateRaw(imagePath(this.dataDir, uuid), size);
+        await ensureDir(this.dir);
+        await allocateRaw(imagePath(this.dir, uuid), size);
       }
       await this.finish(uuid, ['resizing'], (doc) => {
         doc.size = size;
@@ -187,8 +246,8 @@ export class DriveStorage {
    * body or a client that goes away removes the file; the caller removes the record.
    */
   async receive(uuid: string, body: Readable, expected: number | null): Promise<number> {
-    await ensureDir(this.dataDir);
-    const tmp = partialPath(imagePath(this.dataDir, uuid));
+    await ensureDir(this.dir);
+    const tmp = partialPath(imagePath(this.dir, uuid));
     try {
       const received = await writeBatched(body, tmp);
       if (expected !== null && received !== expected) throw new Error(`upload ended after ${received} of ${expected} bytes`);
@@ -201,21 +260,21 @@ export class DriveStorage {
 
   /** Completes an upload: grows the received bytes to the drive's size and makes them the image. */
   async completeUpload(uuid: string, size: number): Promise<boolean> {
-    const file = imagePath(this.dataDir, uuid);
+    const file = imagePath(this.dir, uuid);
     const tmp = partialPath(file);
     await growRaw(tmp, size);
     await fsp.rename(tmp, file);
     const ok = await this.finish(uuid, ['uploading'], (doc) => {
       doc.size = size;
     });
-    if (!ok) await removeImages(this.dataDir, uuid);
+    if (!ok) await removeImages(this.dir, uuid);
     return ok;
   }
 
   /** A resumable upload's target: a sparse .part file of the full size, renamed into place when every chunk is in. */
   async startResumable(uuid: string, size: number): Promise<void> {
-    await ensureDir(this.dataDir);
-    const fh = await fsp.open(partialPath(imagePath(this.dataDir, uuid)), 'w');
+    await ensureDir(this.dir);
+    const fh = await fsp.open(partialPath(imagePath(this.dir, uuid)), 'w');
     try {
       await fh.truncate(size);
     } finally {
@@ -230,7 +289,7 @@ export class DriveStorage {
   async writeChunk(uuid: string, offset: number, data: Buffer | Readable, length: number): Promise<boolean> {
     let fh: fsp.FileHandle;
     try {
-      fh = await fsp.open(partialPath(imagePath(this.dataDir, uuid)), 'r+');
+      fh = await fsp.open(partialPath(imagePath(this.dir, uuid)), 'r+');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw e;
@@ -258,7 +317,7 @@ export class DriveStorage {
    * Returns whether the drive is now complete.
    */
   async completeResumable(uuid: string): Promise<boolean> {
-    const file = imagePath(this.dataDir, uuid);
+    const file = imagePath(this.dir, uuid);
     try {
       await fsp.rename(partialPath(file), file);
     } catch (e) {
@@ -268,13 +327,13 @@ export class DriveStorage {
       delete doc.resumable;
     });
     const d = await this.store.drives.get(uuid);
-    if (!d) await removeImages(this.dataDir, uuid);
+    if (!d) await removeImages(this.dir, uuid);
     return !!d && d.status !== 'uploading';
   }
 
   /** Removes the bytes of deleted drives, once their records are gone. Library images are never touched. */
   async remove(uuids: string[]): Promise<void> {
-    for (const u of uuids) await removeImages(this.dataDir, u).catch((e) => this.host.log.error({ err: e, drive: u }, 'removing a drive image failed'));
+    for (const u of uuids) await removeImages(this.dir, u).catch((e) => this.host.log.error({ err: e, drive: u }, 'removing a drive image failed'));
   }
 
   /**
@@ -290,18 +349,25 @@ export class DriveStorage {
       else if (d.status === 'cloning_dst') await this.runClones([d.uuid]);
       else if (d.status === 'resizing') await this.resize(d.uuid);
       else {
-        await removeImages(this.dataDir, d.uuid);
+        await removeImages(this.dir, d.uuid);
         await this.store.drives.delete(d.uuid);
       }
     }
     const sources = (await this.store.db.selectFrom('drives').select('uuid').where('status', '=', 'cloning_src').execute()) as Array<{ uuid: string }>;
     for (const s of sources) await this.releaseSource(s.uuid);
+    const copies = (await this.store.db.selectFrom('remotesnapshots').select('uuid').where('status', '=', 'creating').execute()) as Array<{ uuid: string }>;
+    for (const c of copies) await this.copyToRemote(c.uuid);
   }
 
   private async changed(uuid: string): Promise<void> {
     const d = await this.store.drives.get(uuid);
     if (d) this.host.publish('drives', uuid, d.owner, 'updated');
   }
+}
+
+async function removeRemote(file: string): Promise<void> {
+  await fsp.rm(file, { force: true });
+  await fsp.rm(partialPath(file), { force: true });
 }
 
 /** A raw chunk body that does not bring the length its chunk number calls for. */

@@ -4,23 +4,24 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 
 /**
- * Drive bytes: one image file per drive under `<dataDir>/drives/`, `<uuid>.img` (sparse raw) or `<uuid>.qcow2`.
- * Library drives appear there as symlinks to the operator's image files.
+ * Drive bytes: one image file per drive in the storage dir (OPENSIGMA_STORAGE_DIR, default `<data>/drives/`),
+ * `<uuid>.img` (sparse raw) or `<uuid>.qcow2`. Library drives appear there as symlinks to the operator's image files.
+ * Every function takes that directory first.
  */
-export function imagePath(dataDir: string, driveUuid: string): string {
-  return path.join(dataDir, 'drives', `${driveUuid}.img`);
+export function imagePath(dir: string, driveUuid: string): string {
+  return path.join(dir, `${driveUuid}.img`);
 }
 
-export function qcowPath(dataDir: string, driveUuid: string): string {
-  return path.join(dataDir, 'drives', `${driveUuid}.qcow2`);
+export function qcowPath(dir: string, driveUuid: string): string {
+  return path.join(dir, `${driveUuid}.qcow2`);
 }
 
 export type ImageFormat = 'raw' | 'qcow2';
 
-export function findImage(dataDir: string, driveUuid: string): { path: string; format: ImageFormat } | null {
-  const p = imagePath(dataDir, driveUuid);
+export function findImage(dir: string, driveUuid: string): { path: string; format: ImageFormat } | null {
+  const p = imagePath(dir, driveUuid);
   if (fs.existsSync(p)) return { path: p, format: 'raw' };
-  const q = qcowPath(dataDir, driveUuid);
+  const q = qcowPath(dir, driveUuid);
   if (fs.existsSync(q)) return { path: q, format: 'qcow2' };
   return null;
 }
@@ -28,8 +29,8 @@ export function findImage(dataDir: string, driveUuid: string): { path: string; f
 /** A file being written that only becomes the drive's image by an atomic rename once complete. */
 export const partialPath = (finalPath: string): string => `${finalPath}.part`;
 
-export async function ensureDir(dataDir: string): Promise<void> {
-  await fsp.mkdir(path.join(dataDir, 'drives'), { recursive: true });
+export async function ensureDir(dir: string): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true });
 }
 
 /** A sparse raw image: costs nothing until written. */
@@ -131,8 +132,8 @@ export async function copyImage(src: { path: string; format: ImageFormat }, dst:
 export const PROGRESS_INTERVAL_MS = 250;
 
 /** Removes every file of a drive (image, qcow2, leftovers of an interrupted write). */
-export async function removeImages(dataDir: string, driveUuid: string): Promise<void> {
-  for (const p of [imagePath(dataDir, driveUuid), qcowPath(dataDir, driveUuid)]) {
+export async function removeImages(dir: string, driveUuid: string): Promise<void> {
+  for (const p of [imagePath(dir, driveUuid), qcowPath(dir, driveUuid)]) {
     await fsp.rm(p, { force: true });
     await fsp.rm(partialPath(p), { force: true });
   }

@@ -114,15 +114,18 @@ export async function scanLibrary(dirs: string[], caps: Capabilities, log: Logge
  * Registers the library as drives with owner null and links each image into the drives folder, where the compute
  * node finds every drive's bytes. Library drives whose image went away stay (servers may refer to them) as unavailable.
  */
-export async function loadLibrary(store: Store, dataDir: string, dirs: string[], caps: Capabilities, log: Logger): Promise<number> {
+export async function loadLibrary(store: Store, storageDir: string, dirs: string[], caps: Capabilities, log: Logger): Promise<number> {
   const entries = await scanLibrary(dirs, caps, log);
-  await ensureDir(dataDir);
+  await ensureDir(storageDir);
   for (const e of entries) {
-    const link = e.format === 'qcow2' ? qcowPath(dataDir, e.doc.uuid) : imagePath(dataDir, e.doc.uuid);
-    const other = e.format === 'qcow2' ? imagePath(dataDir, e.doc.uuid) : qcowPath(dataDir, e.doc.uuid);
+    const link = e.format === 'qcow2' ? qcowPath(storageDir, e.doc.uuid) : imagePath(storageDir, e.doc.uuid);
+    const other = e.format === 'qcow2' ? imagePath(storageDir, e.doc.uuid) : qcowPath(storageDir, e.doc.uuid);
     await fsp.rm(other, { force: true });
-    await fsp.rm(link, { force: true });
-    await fsp.symlink(e.image, link);
+    // Replaced by a rename: nodes sharing the storage dir may start at once, and neither may see the link missing.
+    const tmp = `${link}.${process.pid}.link`;
+    await fsp.rm(tmp, { force: true });
+    await fsp.symlink(e.image, tmp);
+    await fsp.rename(tmp, link);
   }
   const seen = new Set(entries.map((e) => e.doc.uuid));
   await store.transaction(async (trx) => {

@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely';
+import { TENDED } from '../domain/server-lifecycle.ts';
+import { sql, type Kysely } from 'kysely';
 import type { Dialect } from './dialect/index.ts';
 
 export interface HostRow {
@@ -10,7 +11,21 @@ export interface HostRow {
   agent: string;
   state: 'up' | 'down';
   heartbeat_at: string;
+  /** An operator drained it: no new placements, the servers running there stay. */
+  drained: boolean;
 }
+
+/** A host with what its servers hold, as `opensigma hosts list` and /metrics show it. */
+export interface HostUse extends HostRow {
+  used_cpu: number;
+  used_mem: number;
+  /** servers placed there: starting, running, stopping or unavailable */
+  servers: number;
+}
+
+/** Server states that hold a host: a server in one of them may have a guest there. */
+/** Statuses of a server placed on a host: the ones its agent tends (the lifecycle table's). */
+export const PLACED = TENDED;
 
 export class HostHeldError extends Error {
   constructor(
@@ -21,7 +36,7 @@ export class HostHeldError extends Error {
   }
 }
 
-const toHost = (r: any): HostRow => ({ ...r, cpu: Number(r.cpu), mem: Number(r.mem) });
+const toHost = (r: any): HostRow => ({ ...r, cpu: Number(r.cpu), mem: Number(r.mem), drained: Boolean(Number(r.drained ?? 0)) });
 
 export class HostRepo {
   constructor(private readonly dialect: Dialect) {}
@@ -30,7 +45,7 @@ export class HostRepo {
    * Binds a host to `agent`. A host belongs to one agent at a time: taking it over is allowed only once its
    * previous agent stopped heartbeating for `timeoutMs` (or was marked down), so two agents never run one host.
    */
-  async register(h: Omit<HostRow, 'heartbeat_at' | 'state'>, timeoutMs: number): Promise<void> {
+  async register(h: Omit<HostRow, 'heartbeat_at' | 'state' | 'drained'>, timeoutMs: number): Promise<void> {
     const db = this.dialect.db;
     const t = new Date().toISOString();
     const cutoff = new Date(Date.now() - timeoutMs).toISOString();
@@ -50,15 +65,76 @@ export class HostRepo {
     }
   }
 
-  /** Renews the hosts `agent` holds; returns the names it still holds (a host taken over by another agent is lost). */
-  async heartbeat(agent: string): Promise<string[]> {
+  /**
+   * Renews the hosts among `names` that `agent` holds; returns the names it still holds (a host taken over by another
+   * agent is lost). Only the hosts the agent serves now: a host it served under an earlier configuration stays down.
+   */
+  async heartbeat(agent: string, names: string[]): Promise<string[]> {
+    if (names.length === 0) return [];
     const rows = await this.dialect.db
       .updateTable('hosts')
       .set({ heartbeat_at: new Date().toISOString(), state: 'up' })
       .where('agent', '=', agent)
+      .where('name', 'in', names)
       .returning('name')
       .execute();
     return rows.map((r: any) => r.name);
+  }
+
+  /**
+   * Hosts that an earlier configuration of this data dir served (same agent identity, whatever the host name then)
+   * and the current one does not: marked down. Returns their names.
+   */
+  async retire(identity: string, keep: string[], trx: Kysely<any> = this.dialect.db): Promise<string[]> {
+    let q = trx.updateTable('hosts').set({ state: 'down' }).where('agent', 'like', `%@${identity}`);
+    if (keep.length) q = q.where('name', 'not in', keep);
+    const rows = await q.returning('name').execute();
+    return rows.map((r: any) => r.name);
+  }
+
+  /** Drains a host (no new servers) or lets it take servers again; false if there is no such host. */
+  async setDrained(name: string, drained: boolean): Promise<boolean> {
+    const res = await this.dialect.db.updateTable('hosts').set({ drained: drained ? 1 : 0 }).where('name', '=', name).executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Forgets a host. Refused (answers the servers placed there) while any server may run on it, and while its agent
+   * is alive (stop the agent first); an agent that serves it again registers it again when it starts.
+   */
+  async remove(name: string): Promise<{ removed: boolean; servers: string[]; up: boolean }> {
+    return this.dialect.db.transaction().execute(async (trx) => {
+      const placed = await trx.selectFrom('servers').select('uuid').where('host', '=', name).where('status', 'in', PLACED).execute();
+      const servers = placed.map((r: any) => r.uuid as string);
+      if (servers.length) return { removed: false, servers, up: false };
+      // A live agent would find its host gone at its next heartbeat and stop, as if another agent had taken it.
+      const row: any = await trx.selectFrom('hosts').select('state').where('name', '=', name).executeTakeFirst();
+      if (row?.state === 'up') return { removed: false, servers, up: true };
+      const res = await trx.deleteFrom('hosts').where('name', '=', name).executeTakeFirst();
+      return { removed: Number(res.numDeletedRows) === 1, servers, up: false };
+    });
+  }
+
+  /** Every host with the CPU and memory its servers hold and how many servers are placed there. */
+  async listWithUse(trx: Kysely<any> = this.dialect.db): Promise<HostUse[]> {
+    const use = trx
+      .selectFrom('servers')
+      .select(['host', sql<number>`sum(cpu)`.as('used_cpu'), sql<number>`sum(mem)`.as('used_mem'), sql<number>`count(*)`.as('servers')])
+      .where('host', 'is not', null)
+      .where('status', 'in', PLACED)
+      .groupBy('host');
+    const rows = (await trx
+      .selectFrom('hosts')
+      .leftJoin(use.as('u'), 'u.host', 'hosts.name')
+      .selectAll('hosts')
+      .select([
+        sql<number>`coalesce(u.used_cpu, 0)`.as('used_cpu'),
+        sql<number>`coalesce(u.used_mem, 0)`.as('used_mem'),
+        sql<number>`coalesce(u.servers, 0)`.as('servers'),
+      ])
+      .orderBy('hosts.name')
+      .execute()) as any[];
+    return rows.map((r) => ({ ...toHost(r), used_cpu: Number(r.used_cpu), used_mem: Number(r.used_mem), servers: Number(r.servers) }));
   }
 
   async list(trx: Kysely<any> = this.dialect.db): Promise<HostRow[]> {

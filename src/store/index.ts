@@ -88,6 +88,21 @@ export interface FwPolicyDoc {
   tags: string[];
 }
 
+export interface RemoteSnapshotDoc {
+  uuid: string;
+  name: string;
+  meta: Record<string, string>;
+  drive: string;
+  tags: string[];
+  timestamp: string;
+  /** when status last changed, in the timestamp's format */
+  last_state_change: string;
+  location: string;
+  allocated_size: number;
+  /** The drive's definition when the copy was taken: what a clone of it starts from, and what drive_meta shows. */
+  source: Record<string, unknown>;
+}
+
 export interface AclDoc {
   uuid: string;
   name: string;
@@ -110,6 +125,7 @@ export class Store {
   readonly snapshots: DocumentTable<SnapshotDoc>;
   readonly acls: DocumentTable<AclDoc>;
   readonly fwpolicies: DocumentTable<FwPolicyDoc>;
+  readonly remotesnapshots: DocumentTable<RemoteSnapshotDoc>;
   readonly users: UserRepo;
   readonly operations: OperationRepo;
   readonly hosts: HostRepo;
@@ -126,6 +142,8 @@ export class Store {
     this.snapshots = new DocumentTable(dialect, 'snapshots', 'snapshots', (d) => ({ name: d.name, drive: d.drive }), new Set(['name', 'uuid', 'status', 'drive']));
     this.acls = new DocumentTable(dialect, 'acls', 'acls', (d) => ({ name: d.name }));
     this.fwpolicies = new DocumentTable(dialect, 'fwpolicies', 'fwpolicies', (d) => ({ name: d.name ?? '' }));
+    const remoteColumns = (d: RemoteSnapshotDoc) => ({ name: d.name, drive: d.drive });
+    this.remotesnapshots = new DocumentTable(dialect, 'remotesnapshots', 'remotesnapshots', remoteColumns, new Set(['name', 'uuid', 'status', 'drive']));
     this.users = new UserRepo(dialect);
     this.operations = new OperationRepo(dialect);
     this.servers = new ServerTable(dialect, this.operations);

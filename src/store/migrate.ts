@@ -11,6 +11,7 @@ import { credentialChanges } from './migrations/008_credential_changes.ts';
 import { endedNetworkObjects } from './migrations/009_ended_network_objects.ts';
 import { serverPageKeys } from './migrations/010_server_page_keys.ts';
 import { firewallPolicies } from './migrations/011_firewall_policies.ts';
+import { multiNode } from './migrations/013_multi_node.ts';
 
 /** The ordered list of migrations. Append, never edit a released one. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -26,6 +27,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '009_ended_network_objects': endedNetworkObjects(dialect),
     '010_server_page_keys': serverPageKeys(dialect),
     '011_firewall_policies': firewallPolicies(dialect),
+    '013_multi_node': multiNode(dialect),
   };
 }
 

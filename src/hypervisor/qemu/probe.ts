@@ -3,6 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 
+/** How long the probe guest may take to prove KVM works before TCG is chosen. */
+export const PROBE_TIMEOUT_MS = 4000;
+
 export interface ProbeResult {
   accel: 'tcg' | 'kvm';
   reason: string;
@@ -15,8 +18,20 @@ export interface ProbeResult {
  * `-accel kvm -cpu host` within `timeoutMs`; otherwise TCG. The verdict is cached per host boot and QEMU version
  * in the OS temp dir, so only the first start after a reboot pays for it.
  */
-export async function probeAccel(opts: { qemuBinary?: string; imagesDir?: string | null; timeoutMs?: number; cacheFile?: string | null } = {}): Promise<ProbeResult> {
+export async function probeAccel(
+  opts: {
+    qemuBinary?: string;
+    imagesDir?: string | null;
+    timeoutMs?: number;
+    cacheFile?: string | null;
+    log?: (msg: string, fields?: Record<string, unknown>) => void;
+  } = {},
+): Promise<ProbeResult> {
   const qemu = opts.qemuBinary ?? 'qemu-system-x86_64';
+  const began = Date.now();
+  // A guest that works under KVM boots the tiny probe kernel in well under a second; a broken KVM hangs until killed.
+  const timeoutMs = opts.timeoutMs ?? PROBE_TIMEOUT_MS;
+  const log = opts.log ?? (() => {});
   try {
     fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
   } catch {
@@ -27,7 +42,9 @@ export async function probeAccel(opts: { qemuBinary?: string; imagesDir?: string
   if (!kernel || !initrd || !fs.existsSync(kernel) || !fs.existsSync(initrd))
     return { accel: 'tcg', reason: '/dev/kvm exists but no probe guest images to prove it works (run scripts/build-images.sh)' };
 
-  const version = spawnSync(qemu, ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0] ?? '?';
+  log('probing KVM: a probe guest boots under -accel kvm', { timeout_ms: timeoutMs });
+  // Bounded too: the whole probe must not hold a start up for more than a few seconds.
+  const version = spawnSync(qemu, ['--version'], { encoding: 'utf8', timeout: 2000 }).stdout?.split('\n')[0] ?? '?';
   let bootId = '?';
   try {
     bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
@@ -39,7 +56,10 @@ export async function probeAccel(opts: { qemuBinary?: string; imagesDir?: string
   if (cacheFile) {
     try {
       const c = JSON.parse(fs.readFileSync(cacheFile, 'utf8')) as { key: string; result: ProbeResult };
-      if (c.key === key) return c.result;
+      if (c.key === key) {
+        log('KVM probe verdict from an earlier probe of this boot', { accel: c.result.accel, reason: c.result.reason, cache: cacheFile });
+        return c.result;
+      }
     } catch {
       /* no cache yet */
     }
@@ -62,7 +82,7 @@ export async function probeAccel(opts: { qemuBinary?: string; imagesDir?: string
       child.kill('SIGKILL');
       resolve(r);
     };
-    const timer = setTimeout(() => finish({ accel: 'tcg', reason: `a KVM probe guest did not boot within ${opts.timeoutMs ?? 20000} ms` }), opts.timeoutMs ?? 20000);
+    const timer = setTimeout(() => finish({ accel: 'tcg', reason: `a KVM probe guest did not boot within ${timeoutMs} ms` }), timeoutMs);
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString('latin1');
       if (out.includes('GUEST-READY')) finish({ accel: 'kvm', reason: 'a KVM probe guest booted' });
@@ -74,6 +94,7 @@ export async function probeAccel(opts: { qemuBinary?: string; imagesDir?: string
       finish({ accel: 'tcg', reason: `the KVM probe guest died (${sig ?? `rc ${code}`}): ${err.trim().split('\n').slice(-1)[0] ?? ''}` }),
     );
   });
+  log('KVM probe done', { accel: result.accel, reason: result.reason, ms: Date.now() - began });
   if (cacheFile) {
     try {
       fs.writeFileSync(cacheFile, JSON.stringify({ key, result }));
