@@ -123,28 +123,28 @@ function DriveRow({ d, jobs, servers, onMessage }: { d: DriveDoc; jobs: JobsDoc[
         )}
       </td>
       <td class="actions">
-        {may(me, d, 'EDIT') && <button type="button" aria-label={`Resize ${d.name}`} onClick={() => setMode('resize')}>Resize</button>}
+        {may(me, d, 'EDIT') && <button type="button" onClick={() => setMode('resize')}>Resize</button>}
         {may(me, d, 'CLONE') && (
-          <button type="button" aria-label={`Clone ${d.name}`} onClick={() => act(() => post(`/drives/${uuid}/action/?do=clone`, { name: `${d.name} clone` }), `Cloning ${d.name}.`)}>
+          <button type="button" onClick={() => act(() => post(`/drives/${uuid}/action/?do=clone`, { name: `${d.name} clone` }), `Cloning ${d.name}.`)}>
             Clone
           </button>
         )}
-        {may(me, d, 'ATTACH') && <button type="button" aria-label={`Attach ${d.name}`} onClick={() => setMode('attach')}>Attach</button>}
+        {may(me, d, 'ATTACH') && <button type="button" onClick={() => setMode('attach')}>Attach</button>}
         {d.owner?.uuid === me.uuid && (
-          <a class="button" href={`${API}/drives/${uuid}/download/`} download={String(d.name)} aria-label={`Download ${d.name}`}>
+          <a class="button" href={`${API}/drives/${uuid}/download/`} download={String(d.name)}>
             Download
           </a>
         )}
-        {may(me, d, 'DELETE') && <button type="button" aria-label={`Delete ${d.name}`} onClick={() => setMode('delete')}>Delete</button>}
+        {may(me, d, 'DELETE') && <button type="button" onClick={() => setMode('delete')}>Delete</button>}
         <GeneralErrors errors={errors} />
         {mode === 'resize' && (
-          <form class="dialog" aria-label={`Resize ${d.name}`} noValidate onSubmit={(e) => { e.preventDefault(); void act(() => post(`/drives/${uuid}/action/?do=resize`, { name: d.name, media: d.media, size: Math.round(Number(size) * GiB) }), `Resizing ${d.name}.`); }}>
+          <form class="dialog" noValidate onSubmit={(e) => { e.preventDefault(); void act(() => post(`/drives/${uuid}/action/?do=resize`, { name: d.name, media: d.media, size: Math.round(Number(size) * GiB) }), `Resizing ${d.name}.`); }}>
             <Field label="New size (GiB)" name="size" type="number" value={size} onInput={(e) => setSize(e.currentTarget.value)} errors={errors ?? undefined} />
             <button type="submit">Resize drive</button> <button type="button" onClick={() => setMode('')}>Cancel</button>
           </form>
         )}
         {mode === 'attach' && (
-          <form class="dialog" aria-label={`Attach ${d.name}`} onSubmit={(e) => { e.preventDefault(); void act(attach, `Attached ${d.name}.`); }}>
+          <form class="dialog" onSubmit={(e) => { e.preventDefault(); void act(attach, `Attached ${d.name}.`); }}>
             <Field label="Server" name="server" errors={errors ?? undefined}>
               {(id) => (
                 <select id={id} value={target} onChange={(e) => setTarget(e.currentTarget.value)}>
@@ -159,7 +159,7 @@ function DriveRow({ d, jobs, servers, onMessage }: { d: DriveDoc; jobs: JobsDoc[
           </form>
         )}
         {mode === 'delete' && (
-          <div class="dialog" role="dialog" aria-label={`Delete ${d.name}`}>
+          <div class="dialog" role="dialog">
             <p>Delete the drive {d.name} and everything on it?</p>
             <button type="button" onClick={() => act(() => del(`/drives/${uuid}/`), `Deleted ${d.name}.`)}>Delete drive</button>{' '}
             <button type="button" onClick={() => setMode('')}>Keep it</button>

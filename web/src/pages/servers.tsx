@@ -61,22 +61,22 @@ function ServerActions({ s, onDone, onMessage }: { s: Server; onDone?: () => voi
   return (
     <div class="actions">
       {ACTIONS.filter((a) => a.when.includes(s.status) && may(me, s, a.needs)).map((a) => (
-        <button type="button" disabled={busy} aria-label={`${a.label} ${s.name}`} onClick={() => run(a.action, a.label)}>
+        <button type="button" disabled={busy} onClick={() => run(a.action, a.label)}>
           {a.label}
         </button>
       ))}
       {s.status === 'running' && may(me, s, 'OPEN_VNC') && (
         <>
-          <a class="button" href={`#/servers/${s.uuid}/console`} aria-label={`Console of ${s.name}`}>
+          <button type="button" onClick={() => (location.hash = `#/servers/${s.uuid}/console`)}>
             Console
-          </a>
-          <a class="button" href={`#/servers/${s.uuid}/vnc`} aria-label={`VNC of ${s.name}`}>
+          </button>
+          <button type="button" onClick={() => (location.hash = `#/servers/${s.uuid}/vnc`)}>
             VNC
-          </a>
+          </button>
         </>
       )}
       {s.status === 'stopped' && s.owner?.uuid === me.uuid && (
-        <button type="button" aria-label={`Delete ${s.name}`} onClick={() => setDeleting(true)}>
+        <button type="button" onClick={() => setDeleting(true)}>
           Delete
         </button>
       )}
@@ -141,6 +141,7 @@ export function ServersPage() {
   const [tags, setTags] = useState<TagsDoc[]>([]);
   const [message, setMessage] = useState('');
   const [seq, setSeq] = useState(0);
+  const me = useMe();
   const reload = () => setSeq((n) => n + 1);
   useEffect(() => {
     get<List<TagsDoc>>('/tags/?limit=0').then((l) => setTags(l.objects), () => {});
@@ -204,7 +205,7 @@ export function ServersPage() {
               <tr data-uuid={s.uuid}>
                 <td>
                   <a href={`#/servers/${s.uuid}`}>{s.name}</a>
-                  {s.owner && s.owner.uuid !== useMe().uuid && <small> (shared with you)</small>}
+                  {s.owner && s.owner.uuid !== me.uuid && <small> (shared with you)</small>}
                 </td>
                 <td class={`state ${s.status}`} data-testid="status">
                   {s.status}
@@ -403,7 +404,10 @@ export function ServerDetailPage({ uuid }: { uuid: string }) {
       (x) => {
         setS(x);
         const ids = x.drives.map((dr) => dr.drive.uuid);
-        if (ids.length) get<List<DriveDoc>>(`/drives/detail/?limit=0&uuid=${ids.join(',')}`).then((l) => setDrives(l.objects), () => {});
+        // Library cdroms attach as they are: their names are in /libdrives/, not /drives/.
+        if (ids.length)
+          Promise.all([`/drives/detail/?limit=0&uuid=${ids.join(',')}`, `/libdrives/?limit=0&uuid=${ids.join(',')}`].map((p) => get<List<DriveDoc>>(p).then((l) => l.objects, () => [])))
+            .then(([own, lib]) => setDrives([...own!, ...lib!]));
       },
       (e) => setGone(e instanceof ApiFailure && e.status === 404 ? 'This server does not exist, or is not yours to see.' : (e as Error).message),
     );
