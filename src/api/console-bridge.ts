@@ -7,6 +7,7 @@ import type { Services } from '../services.ts';
 import { ServerCommands } from '../commands/servers.ts';
 import { ApiError, errors } from '../errors.ts';
 import { vncResponse } from '../hypervisor/sim/vnc.ts';
+import { WANTS_HISTORY } from '../compute/console.ts';
 import { parseCookies } from './auth.ts';
 
 /** /websocket/servers/{uuid}/serial and /websocket/servers/{uuid}/vnc: the web console's bridges. */
@@ -175,7 +176,7 @@ async function bridgeSerial(ws: WebSocket, upstream: net.Socket, password: strin
   const bytes = new Bytes(upstream);
   const prompt = await bytes.readUntil('Password: ', /another client/i);
   if (!prompt.ok) throw new Error(prompt.text.trim() || 'The console did not ask for its password');
-  upstream.write(`${password}\r\n`);
+  upstream.write(`${password}${WANTS_HISTORY}\r\n`); // and show what the guest already wrote
   const joined = await bytes.readUntil('Connected to the serial console.\r\n', /wrong password|not available/i);
   if (!joined.ok) throw new Error(joined.text.trim());
   join(ws, upstream, bytes, null);

@@ -4,7 +4,15 @@ import type { Duplex } from 'node:stream';
 /**
  * The serial console endpoint behind csconsole://HOST:PORT: asks for the server's vnc_password, then joins the
  * client to the guest's ttyS0. One client at a time; a second one is told so and disconnected.
+ *
+ * A client that puts STX (\x02) in its password line (the web console's bridge does) is first shown what the guest
+ * already wrote, so a page opened on a running guest is not blank. No terminal sends STX there by itself, so
+ * telnet and nc clients see the console as before.
  */
+/** How much of what the guest already wrote a client asking for it is shown. */
+export const HISTORY_BYTES = 16 * 1024;
+export const WANTS_HISTORY = '\x02';
+
 export class ConsoleGateway {
   private server: net.Server | null = null;
   private client: net.Socket | null = null;
@@ -13,6 +21,7 @@ export class ConsoleGateway {
     private readonly bindHost: string,
     private readonly password: () => Promise<string>,
     private readonly attach: () => Promise<Duplex>,
+    private readonly history: () => Promise<Buffer> = async () => Buffer.alloc(0),
   ) {}
 
   async open(): Promise<number> {
@@ -52,7 +61,8 @@ export class ConsoleGateway {
         return;
       }
       sock.off('data', onData);
-      const given = buf.slice(0, nl).replace(/\xff[\xfb-\xfe]./g, '').replace(/[^\x20-\x7e]/g, '');
+      const line = buf.slice(0, nl);
+      const given = line.replace(/\xff[\xfb-\xfe]./g, '').replace(/[^\x20-\x7e]/g, '');
       const rest = buf.slice(nl + 1).replace(/^\n/, '');
       if (given !== (await this.password())) {
         sock.end('\r\nWrong password.\r\n');
@@ -60,7 +70,10 @@ export class ConsoleGateway {
       }
       sock.write('\r\nConnected to the serial console.\r\n');
       try {
+        // Read before attaching: what the attach itself makes the guest write (a prompt) then comes once, after it.
+        const before = line.includes(WANTS_HISTORY) ? await this.history().catch(() => Buffer.alloc(0)) : null;
         const serial = await this.attach();
+        if (before?.length) sock.write(before);
         serial.on('error', () => sock.destroy());
         sock.on('close', () => serial.destroy());
         serial.on('close', () => sock.destroy());

@@ -10,7 +10,7 @@ import { DriverError, usedUpBy, type GuestSpec, type HypervisorDriver } from '..
 import type { Store } from '../store/index.ts';
 import type { Operation, OperationKind } from '../store/operations.ts';
 import { findImage } from '../storage/images.ts';
-import { ConsoleGateway } from './console.ts';
+import { ConsoleGateway, HISTORY_BYTES } from './console.ts';
 import { leaseAddress, releaseAddresses } from './dhcp.ts';
 import { agentIdentity } from './identity.ts';
 
@@ -251,6 +251,7 @@ export class ComputeNode {
             this.bindHost(),
             async () => (await this.store.servers.get(op.server_uuid))?.doc.vnc_password ?? '\0',
             () => driver.attachSerial(op.server_uuid),
+            async () => (await driver.serialHistory?.(op.server_uuid, HISTORY_BYTES)) ?? Buffer.alloc(0),
           );
           this.consoles.set(op.server_uuid, gw);
         }
