@@ -83,7 +83,7 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     await t.running.svc.store.users.create(BOB.email, BOB.password);
     fs.mkdirSync(SHOTS, { recursive: true });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
-    page = await (await browser.newContext({ viewport: { width: 1100, height: 720 } })).newPage();
+    page = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
   });
   after(async () => {
     await browser?.close();
@@ -216,7 +216,7 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
   });
 
   test('a second user sees nothing of the first', async () => {
-    const other = await (await browser.newContext({ viewport: { width: 1100, height: 720 } })).newPage();
+    const other = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
     await signIn(other, t.url, BOB);
     await other.getByText('No servers match.').waitFor();
     assert.equal(await other.getByText('web-box').count(), 0);
@@ -228,6 +228,25 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     await other.goto(`${t.url}/#/servers/${serverUuid}`);
     await other.getByText('This server does not exist, or is not yours to see.').waitFor();
     await other.context().close();
+  });
+
+  test('a grantee sees what is shared with him with only the buttons his permissions allow', async () => {
+    const tag = (await t.call('POST', '/tags/', { name: 'for-bob', resources: [serverUuid] })).body.objects[0];
+    assert.equal((await t.call('POST', '/acls/', { name: 'bob may start', grantees: [{ email: BOB.email }], rules: [{ permission: 'LIST' }, { permission: 'START' }], tags: [tag.uuid] })).status, 201);
+    const other = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
+    await signIn(other, t.url, BOB);
+    const row = other.getByRole('row', { name: /web-box/ });
+    await row.getByText('(shared with you)').waitFor();
+    await row.getByRole('button', { name: 'Start', exact: true }).waitFor();
+    for (const refused of ['Clone', 'Delete', 'Stop']) assert.equal(await row.getByRole('button', { name: refused, exact: true }).count(), 0, `no ${refused} button`);
+    await shot(other, 'shared-server');
+    await row.getByRole('button', { name: 'Start', exact: true }).click();
+    // Notifications go to the owner's account only: the grantee's page reads the server again after his own action.
+    await row.getByText(/starting|running/).waitFor();
+    assert.equal(await row.getByRole('button', { name: 'Console', exact: true }).count(), 0, 'no console without OPEN_VNC');
+    assert.equal(await row.getByRole('button', { name: 'Stop', exact: true }).count(), 0, 'no Stop without STOP');
+    await other.context().close();
+    await t.call('POST', `/servers/${serverUuid}/action/?do=stop`);
   });
 
   test('signing out ends the session', async () => {

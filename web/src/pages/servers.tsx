@@ -213,7 +213,7 @@ export function ServersPage() {
                 <td>{s.cpu} MHz</td>
                 <td>{formatBytes(s.mem)}</td>
                 <td>
-                  <ServerActions s={s} onMessage={setMessage} />
+                  <ServerActions s={s} onMessage={setMessage} onDone={s.owner?.uuid === me.uuid ? undefined : reload} />
                 </td>
               </tr>
             ))}
@@ -391,6 +391,7 @@ export function editable(s: Server) {
 }
 
 export function ServerDetailPage({ uuid }: { uuid: string }) {
+  const me = useMe();
   const [s, setS] = useState<Server | null>(null);
   const [gone, setGone] = useState('');
   const [drives, setDrives] = useState<DriveDoc[]>([]);
@@ -428,7 +429,7 @@ export function ServerDetailPage({ uuid }: { uuid: string }) {
       <p>
         Status: <strong data-testid="server-status">{s.status}</strong>
       </p>
-      <ServerActions s={s} onMessage={setMessage} onDone={() => {}} />
+      <ServerActions s={s} onMessage={setMessage} onDone={s.owner?.uuid === me.uuid ? undefined : reload} />
       <Status>{message}</Status>
       <dl>
         <dt>CPU</dt>
