@@ -97,7 +97,8 @@ function DriveRow({ d, jobs, servers, onMessage }: { d: DriveDoc; jobs: JobsDoc[
       setMode('');
       onMessage(done);
     } catch (e) {
-      setErrors(failureErrors(e, ['size', 'server']));
+      // Beside a field only when its form is open: a clone's size error is the drive's, said in the row.
+      setErrors(failureErrors(e, mode === 'resize' ? ['size'] : mode === 'attach' ? ['server'] : []));
     }
   };
   const attach = async () => {
