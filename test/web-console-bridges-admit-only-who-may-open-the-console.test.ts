@@ -77,6 +77,7 @@ for (const db of databases()) {
         assert.equal((await open(`${ws}/websocket/servers/00000000-0000-4000-8000-000000000000/${kind}`, { cookie: owner })).status, 404);
         assert.equal((await open(url, { cookie: lister })).status, 403);
         assert.equal((await open(url, { cookie: owner, origin: 'http://elsewhere.example' })).status, 403);
+        assert.equal((await open(url, { cookie: owner, origin: 'null' })).status, 403, 'a sandboxed frame is another origin');
       }
     });
 

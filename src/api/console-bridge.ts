@@ -111,6 +111,15 @@ class Messages {
   }
 }
 
+/** An Origin's host, or null for "null" (sandboxed frames) and anything else that is not a URL. */
+function hostOf(origin: string): string | null {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return null;
+  }
+}
+
 const toBuffer = (d: RawData): Buffer => (Array.isArray(d) ? Buffer.concat(d) : Buffer.isBuffer(d) ? d : Buffer.from(d));
 
 /**
@@ -133,7 +142,7 @@ export function consoleBridge(app: FastifyInstance, svc: Services): (req: Incomi
     void (async () => {
       // Websockets are not bound by the same-origin rule: a page elsewhere must not ride on this browser's cookie.
       const origin = req.headers.origin;
-      if (origin && new URL(origin).host !== req.headers.host) throw errors.permission('Cross-origin console connections are refused');
+      if (origin && hostOf(origin) !== req.headers.host) throw errors.permission('Cross-origin console connections are refused');
       const sid = parseCookies(req.headers.cookie).sessionid;
       const session = sid ? await svc.store.users.resolveToken(sid, 'session') : undefined;
       if (!session) throw errors.unauthorized();

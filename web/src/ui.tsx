@@ -1,7 +1,22 @@
-import type { ComponentChildren, JSX } from 'preact';
-import { useState } from 'preact/hooks';
+import type { ComponentChildren, JSX, RefObject } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiFailure } from './api.ts';
 import { placeErrors, type PlacedErrors } from './errors.ts';
+
+/** Puts the keyboard in a dialog when it opens. */
+export function useFocusFirst<T extends HTMLElement>(): RefObject<T> {
+  const ref = useRef<T>(null);
+  useEffect(() => {
+    ref.current?.querySelector<HTMLElement>('input, select, button')?.focus();
+  }, []);
+  return ref;
+}
+
+/** A part of the page that takes the keyboard when it appears (an inline dialog). */
+export function FocusIn({ children }: { children: ComponentChildren }) {
+  const ref = useFocusFirst<HTMLDivElement>();
+  return <div ref={ref}>{children}</div>;
+}
 
 let ids = 0;
 const nextId = () => `f${++ids}`;

@@ -4,7 +4,7 @@ import { API, del, get, post, put, uploadIo, type List } from '../api.ts';
 import { may, useMe } from '../session.ts';
 import type { PlacedErrors } from '../errors.ts';
 import { sendChunks } from '../upload.ts';
-import { Field, GeneralErrors, Pager, Status, Table, failureErrors, formatBytes } from '../ui.tsx';
+import { Field, FocusIn, GeneralErrors, Pager, Status, Table, failureErrors, formatBytes } from '../ui.tsx';
 import { editable, useLive, type Server } from './servers.tsx';
 
 const GiB = 1024 ** 3;
@@ -139,13 +139,13 @@ function DriveRow({ d, jobs, servers, onMessage }: { d: DriveDoc; jobs: JobsDoc[
         {may(me, d, 'DELETE') && <button type="button" onClick={() => setMode('delete')}>Delete</button>}
         <GeneralErrors errors={errors} />
         {mode === 'resize' && (
-          <form class="dialog" noValidate onSubmit={(e) => { e.preventDefault(); void act(() => post(`/drives/${uuid}/action/?do=resize`, { name: d.name, media: d.media, size: Math.round(Number(size) * GiB) }), `Resizing ${d.name}.`); }}>
+          <FocusIn><form class="dialog" aria-label={`Resize ${d.name}`} noValidate onSubmit={(e) => { e.preventDefault(); void act(() => post(`/drives/${uuid}/action/?do=resize`, { name: d.name, media: d.media, size: Math.round(Number(size) * GiB) }), `Resizing ${d.name}.`); }}>
             <Field label="New size (GiB)" name="size" type="number" value={size} onInput={(e) => setSize(e.currentTarget.value)} errors={errors ?? undefined} />
             <button type="submit">Resize drive</button> <button type="button" onClick={() => setMode('')}>Cancel</button>
-          </form>
+          </form></FocusIn>
         )}
         {mode === 'attach' && (
-          <form class="dialog" onSubmit={(e) => { e.preventDefault(); void act(attach, `Attached ${d.name}.`); }}>
+          <FocusIn><form class="dialog" aria-label={`Attach ${d.name}`} onSubmit={(e) => { e.preventDefault(); void act(attach, `Attached ${d.name}.`); }}>
             <Field label="Server" name="server" errors={errors ?? undefined}>
               {(id) => (
                 <select id={id} value={target} onChange={(e) => setTarget(e.currentTarget.value)}>
@@ -157,14 +157,14 @@ function DriveRow({ d, jobs, servers, onMessage }: { d: DriveDoc; jobs: JobsDoc[
               )}
             </Field>
             <button type="submit" disabled={!target}>Attach drive</button> <button type="button" onClick={() => setMode('')}>Cancel</button>
-          </form>
+          </form></FocusIn>
         )}
         {mode === 'delete' && (
-          <div class="dialog" role="dialog">
+          <FocusIn><div class="dialog" role="dialog" aria-label={`Delete ${d.name}`}>
             <p>Delete the drive {d.name} and everything on it?</p>
             <button type="button" onClick={() => act(() => del(`/drives/${uuid}/`), `Deleted ${d.name}.`)}>Delete drive</button>{' '}
             <button type="button" onClick={() => setMode('')}>Keep it</button>
-          </div>
+          </div></FocusIn>
         )}
       </td>
     </tr>

@@ -6,7 +6,7 @@ import { ApiFailure, del, get, post, put, type List } from '../api.ts';
 import { listen } from '../notifications.ts';
 import { may, useMe } from '../session.ts';
 import type { PlacedErrors } from '../errors.ts';
-import { Field, GeneralErrors, Pager, Status, Table, failureErrors, formatBytes } from '../ui.tsx';
+import { Field, GeneralErrors, Pager, Status, Table, failureErrors, formatBytes, useFocusFirst } from '../ui.tsx';
 
 export type Server = Static<typeof ServerSchema>;
 interface Keypair {
@@ -90,6 +90,7 @@ function DeleteServer({ s, onClose, onDone }: { s: Server; onClose: () => void; 
   const [drives, setDrives] = useState<DriveDoc[]>([]);
   const [chosen, setChosen] = useState<Set<string>>(new Set());
   const [errors, setErrors] = useState<PlacedErrors | null>(null);
+  const box = useFocusFirst<HTMLDivElement>();
   useEffect(() => {
     const ids = s.drives.map((d) => d.drive.uuid);
     if (ids.length) get<List<DriveDoc>>(`/drives/detail/?limit=0&uuid=${ids.join(',')}`).then((l) => setDrives(l.objects), () => {});
@@ -104,7 +105,7 @@ function DeleteServer({ s, onClose, onDone }: { s: Server; onClose: () => void; 
     }
   };
   return (
-    <div role="dialog" aria-modal="false" aria-label={`Delete ${s.name}`} class="dialog">
+    <div role="dialog" aria-modal="false" aria-label={`Delete ${s.name}`} class="dialog" ref={box}>
       <p>Delete the server {s.name}? Choose the drives to delete with it; the others stay.</p>
       <GeneralErrors errors={errors} />
       {drives.map((d) => (
