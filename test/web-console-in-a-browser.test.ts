@@ -29,7 +29,10 @@ function makeLibrary(dir: string): void {
   );
 }
 
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+async function shot(page: Page, name: string): Promise<void> {
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+}
 
 async function signIn(page: Page, url: string, who: { email: string; password: string }): Promise<void> {
   await page.goto(`${url}/`);
@@ -240,8 +243,16 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
   });
 
   test('a grantee sees what is shared with him with only the buttons his permissions allow', async () => {
-    const tag = (await t.call('POST', '/tags/', { name: 'for-bob', resources: [serverUuid] })).body.objects[0];
-    assert.equal((await t.call('POST', '/acls/', { name: 'bob may start', grantees: [{ email: BOB.email }], rules: [{ permission: 'LIST' }, { permission: 'START' }], tags: [tag.uuid] })).status, 201);
+    assert.equal((await t.call('POST', '/tags/', { name: 'for-bob', resources: [serverUuid] })).status, 201);
+    await page.getByRole('link', { name: 'Sharing', exact: true }).click();
+    const share = page.getByRole('form', { name: 'Share' });
+    await share.getByLabel('Access list name').fill('bob may start');
+    await share.getByLabel('Share with (email)').fill(BOB.email);
+    await share.getByLabel('What carries the tag').selectOption({ label: 'for-bob' });
+    await share.getByLabel('START').check();
+    await share.getByRole('button', { name: 'Share', exact: true }).click();
+    await page.getByRole('row', { name: /bob may start/ }).getByText('LIST, START').waitFor();
+    await shot(page, 'sharing');
     const other = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
     await signIn(other, t.url, BOB);
     const row = other.getByRole('row', { name: /web-box/ });

@@ -167,20 +167,76 @@ export function TagsPage() {
   );
 }
 
+/** What an ACL can grant (src/commands/access.ts), in the words the API uses. */
+const PERMISSIONS = ['LIST', 'EDIT', 'CLONE', 'START', 'STOP', 'OPEN_VNC', 'ATTACH', 'DELETE'];
+
 export function SharingPage() {
+  const [name, setName] = useState('');
+  const [email, setEmail] = useState('');
+  const [tag, setTag] = useState('');
+  const [rules, setRules] = useState<string[]>(['LIST']);
+  const [tags, setTags] = useState<TagsDoc[]>([]);
+  const [errors, setErrors] = useState<PlacedErrors | null>(null);
+  const [seq, setSeq] = useState(0);
+  const [message, setMessage] = useState('');
+  useEffect(() => {
+    get<List<TagsDoc>>('/tags/?limit=0').then((l) => setTags(l.objects), () => {});
+  }, []);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setErrors(null);
+    try {
+      await post('/acls/', { name, grantees: email ? [{ email }] : [], rules: rules.map((permission) => ({ permission })), tags: tag ? [tag] : [] });
+      setMessage(`Shared what is tagged ${tags.find((t) => t.uuid === tag)?.name ?? ''} with ${email}.`);
+      setName('');
+      setEmail('');
+      setSeq((n) => n + 1);
+    } catch (err) {
+      setErrors(failureErrors(err, ['name', 'grantees', 'rules', 'tags']));
+    }
+  };
   return (
     <Section title="Sharing">
       <p>Access lists share what carries their tags with other users, with the permissions they grant.</p>
+      <Status>{message}</Status>
       <ListOf<AclsDoc>
         caption="Access lists"
         path="/acls/"
+        seq={seq}
         columns={[
           ['Name', (a) => a.name],
-          ['Grantees', (a) => String(a.grantees.length)],
+          ['Grantees', (a) => (a.grantees as unknown as Array<{ email?: string | null; uuid: string }>).map((g) => g.email ?? g.uuid).join(', ')],
           ['Permissions', (a) => ((a as unknown as { rules?: Array<{ permission: string }> }).rules ?? []).map((r) => r.permission).join(', ')],
-          ['Tags', (a) => String(a.tags.length)],
+          ['Tags', (a) => a.tags.map((t) => tags.find((x) => x.uuid === t.uuid)?.name ?? t.uuid).join(', ')],
+          ['', (a) => <button type="button" onClick={() => del(`/acls/${a.uuid}/`).then(() => setSeq((n) => n + 1), (e) => setMessage((e as Error).message))}>Stop sharing</button>],
         ]}
       />
+      <form onSubmit={submit} noValidate aria-label="Share">
+        <h2>Share</h2>
+        <GeneralErrors errors={errors} />
+        <Field label="Access list name" name="name" value={name} onInput={(e) => setName(e.currentTarget.value)} errors={errors ?? undefined} />
+        <Field label="Share with (email)" name="grantees" type="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} errors={errors ?? undefined} />
+        <Field label="What carries the tag" name="tags" errors={errors ?? undefined}>
+          {(id) => (
+            <select id={id} value={tag} onChange={(e) => setTag(e.currentTarget.value)}>
+              <option value="">Choose a tag</option>
+              {tags.map((t) => (
+                <option value={String(t.uuid)}>{t.name}</option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <fieldset>
+          <legend>Permissions</legend>
+          {PERMISSIONS.map((p) => (
+            <label class="check">
+              <input type="checkbox" checked={rules.includes(p)} onChange={(e) => setRules(e.currentTarget.checked ? [...rules, p] : rules.filter((x) => x !== p))} /> {p}
+            </label>
+          ))}
+          {errors?.fields.rules && <p class="error">{errors.fields.rules.join(' ')}</p>}
+        </fieldset>
+        <button type="submit">Share</button>
+      </form>
     </Section>
   );
 }
