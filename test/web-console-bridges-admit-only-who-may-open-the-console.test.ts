@@ -8,7 +8,8 @@ const PROMPT = 'root@bridge-box:~# ';
 
 /** A cookie session as the web console gets one: POST ?do=login. */
 async function session(t: TestServer, email: string, password: string): Promise<string> {
-  const r = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: email, password }) });
+  const body = JSON.stringify({ username: email, password });
+  const r = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
   assert.equal(r.status, 200);
   return r.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
 }
@@ -56,8 +57,10 @@ for (const db of databases()) {
       await otherUser(t, 'lister@example.com', 'lister-password');
       await otherUser(t, 'stranger@example.com', 'stranger-password');
       const tag = (await t.call('POST', '/tags/', { name: 'shared', resources: [uuid] })).body.objects[0];
-      assert.equal((await t.call('POST', '/acls/', { name: 'consoles', grantees: [{ email: 'grantee@example.com' }], rules: [{ permission: 'LIST' }, { permission: 'OPEN_VNC' }], tags: [tag.uuid] })).status, 201);
-      assert.equal((await t.call('POST', '/acls/', { name: 'look only', grantees: [{ email: 'lister@example.com' }], rules: [{ permission: 'LIST' }], tags: [tag.uuid] })).status, 201);
+      const share = (name: string, email: string, rules: string[]) =>
+        t.call('POST', '/acls/', { name, grantees: [{ email }], rules: rules.map((permission) => ({ permission })), tags: [tag.uuid] });
+      assert.equal((await share('consoles', 'grantee@example.com', ['LIST', 'OPEN_VNC'])).status, 201);
+      assert.equal((await share('look only', 'lister@example.com', ['LIST'])).status, 201);
       owner = await session(t, 'admin@example.com', 'admin-password');
       grantee = await session(t, 'grantee@example.com', 'grantee-password');
       lister = await session(t, 'lister@example.com', 'lister-password');
@@ -72,7 +75,8 @@ for (const db of databases()) {
         const url = `${ws}/websocket/servers/${uuid}/${kind}`;
         assert.equal((await open(url)).status, 401);
         assert.equal((await open(url, { cookie: 'sessionid=not-a-session' })).status, 401);
-        assert.equal((await open(url, { authorization: `Basic ${Buffer.from('admin@example.com:admin-password').toString('base64')}` })).status, 401, 'only the cookie session opens a bridge');
+        const basic = `Basic ${Buffer.from('admin@example.com:admin-password').toString('base64')}`;
+        assert.equal((await open(url, { authorization: basic })).status, 401, 'only the cookie session opens a bridge');
         assert.equal((await open(url, { cookie: stranger })).status, 404);
         assert.equal((await open(`${ws}/websocket/servers/00000000-0000-4000-8000-000000000000/${kind}`, { cookie: owner })).status, 404);
         assert.equal((await open(url, { cookie: lister })).status, 403);

@@ -50,7 +50,8 @@ describe('web console bridges to a QEMU guest', { skip: h.skip ?? false }, () =>
     uuid = created.body.objects[0].uuid;
     assert.equal((await t.call('POST', `/servers/${uuid}/action/?do=start`)).status, 202);
     await waitForStatus(t, uuid, 'running', 60_000);
-    const login = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin@example.com', password: 'admin-password' }) });
+    const body = JSON.stringify({ username: 'admin@example.com', password: 'admin-password' });
+    const login = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
   });
 

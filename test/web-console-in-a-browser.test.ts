@@ -18,14 +18,15 @@ const CDROM = '5b0a3c3e-7f53-4d8c-9e1a-6c2b1f0d9a01';
 const BOB = { email: 'bob@example.com', password: 'bob-password-1' };
 
 /** The machine's network is closed: Chromium must not try its background connections. */
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking'];
+FLAGS.push('--disable-component-update', '--disable-sync');
 
 function makeLibrary(dir: string): void {
   fs.mkdirSync(path.join(dir, 'img'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'img', 'live.iso'), Buffer.concat([Buffer.from('CD001 live image'), Buffer.alloc(1024 * 1024 - 16)]));
   fs.writeFileSync(
     path.join(dir, 'live.json'),
-    JSON.stringify([{ uuid: CDROM, name: 'Live CD', media: 'cdrom', image: 'img/live.iso', image_type: 'live', os: 'linux', arch: '64', description: 'a live cdrom' }]),
+    JSON.stringify([{ uuid: CDROM, name: 'Live CD', media: 'cdrom', image: 'img/live.iso', image_type: 'live', os: 'linux', arch: '64' }]),
   );
 }
 
@@ -166,7 +167,8 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     const ws = t.url.replace(/^http/, 'ws');
     assert.equal(await bridgeStatus(`${ws}/websocket/servers/${serverUuid}/serial`), 401);
     assert.equal(await bridgeStatus(`${ws}/websocket/servers/${serverUuid}/vnc`, 'sessionid=forged'), 401);
-    const login = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: BOB.email, password: BOB.password }) });
+    const body = JSON.stringify({ username: BOB.email, password: BOB.password });
+    const login = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const bobCookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
     assert.equal(await bridgeStatus(`${ws}/websocket/servers/${serverUuid}/serial`, bobCookie), 404);
     assert.equal(await bridgeStatus(`${ws}/websocket/servers/${serverUuid}/vnc`, bobCookie), 404);
@@ -227,7 +229,8 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     await page.getByText('Uploaded disk.img.').waitFor();
     await page.getByRole('row', { name: /disk\.img/ }).getByText('unmounted').waitFor();
     const d = (await t.call('GET', '/drives/detail/?name=disk.img')).body.objects[0];
-    const back = Buffer.from(await (await fetch(`${t.api}/drives/${d.uuid}/download/`, { headers: { authorization: `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}` } })).arrayBuffer());
+    const authorization = `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`;
+    const back = Buffer.from(await (await fetch(`${t.api}/drives/${d.uuid}/download/`, { headers: { authorization } })).arrayBuffer());
     assert.ok(back.subarray(0, bytes.length).equals(bytes), 'the drive holds the bytes of the file');
     await shot(page, 'drives');
   });
@@ -258,7 +261,8 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     const row = other.getByRole('row', { name: /web-box/ });
     await row.getByText('(shared with you)').waitFor();
     await row.getByRole('button', { name: 'Start', exact: true }).waitFor();
-    for (const refused of ['Clone', 'Delete', 'Stop']) assert.equal(await row.getByRole('button', { name: refused, exact: true }).count(), 0, `no ${refused} button`);
+    for (const refused of ['Clone', 'Delete', 'Stop'])
+      assert.equal(await row.getByRole('button', { name: refused, exact: true }).count(), 0, `no ${refused} button`);
     await shot(other, 'shared-server');
     await row.getByRole('button', { name: 'Start', exact: true }).click();
     // Notifications go to the owner's account only: the grantee's page reads the server again after his own action.

@@ -63,13 +63,15 @@ describe('web console: uploads in chunks', () => {
       has: async (url) => (await fetch(`${t.url}${url}`, { headers: auth })).status === 200,
       send: async (url, blob, onBytes) => {
         sent.push(new URL(url, t.url).searchParams.get('resumableChunkNumber')!);
-        const r = await fetch(`${t.url}${url}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: Buffer.from(await blob.arrayBuffer()) });
+        const body = Buffer.from(await blob.arrayBuffer());
+        const r = await fetch(`${t.url}${url}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/octet-stream' }, body });
         if (r.status !== 200) throw new Error(`chunk: ${r.status} ${await r.text()}`);
         onBytes(blob.size);
       },
     };
     // A chunk sent by an earlier try of the same upload: the server has it, so it is not sent again.
-    await io.send(`/api/2.0/drives/${d.uuid}/upload/?resumableChunkNumber=2&resumableChunkSize=${1024 * 1024}&resumableTotalSize=${size}`, file.slice(1024 * 1024, size), () => {});
+    const second = `/api/2.0/drives/${d.uuid}/upload/?resumableChunkNumber=2&resumableChunkSize=${1024 * 1024}&resumableTotalSize=${size}`;
+    await io.send(second, file.slice(1024 * 1024, size), () => {});
     sent.length = 0;
     const progress: number[] = [];
     await sendChunks(file, '/api/2.0', d.uuid, io, (f) => progress.push(f));

@@ -78,7 +78,11 @@ function newest(p: string): number {
   return Math.max(st.mtimeMs, ...fs.readdirSync(p).map((f) => newest(path.join(p, f))));
 }
 
-const INPUTS = [path.join(web, 'src'), path.join(web, 'index.html'), path.join(web, 'style.css'), path.join(web, 'build.ts'), schemasDir, path.join(root, 'package-lock.json')];
+const INPUTS = [
+  ...['src', 'index.html', 'style.css', 'build.ts'].map((f) => path.join(web, f)),
+  schemasDir,
+  path.join(root, 'package-lock.json'),
+];
 
 export function isStale(): boolean {
   const built = newest(path.join(dist, 'app.js'));

@@ -66,7 +66,16 @@ function SignIn({ onIn }: { onIn: (me: Me) => void }) {
       <form onSubmit={submit} aria-label="Sign in">
         <h2>Sign in</h2>
         <GeneralErrors errors={errors} />
-        <Field label="Email" name="username" type="email" autocomplete="username" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} errors={errors ?? undefined} />
+        <Field
+          label="Email"
+          name="username"
+          type="email"
+          autocomplete="username"
+          required
+          value={email}
+          onInput={(e) => setEmail(e.currentTarget.value)}
+          errors={errors ?? undefined}
+        />
         <Field label="Password" name="password" type="password" autocomplete="current-password" required errors={errors ?? undefined} />
         <button type="submit" disabled={busy}>
           Sign in

@@ -22,7 +22,16 @@ let ids = 0;
 const nextId = () => `f${++ids}`;
 
 /** A labelled input with its hint and its errors, tied to it for screen readers. */
-export function Field(props: { label: string; name: string; errors?: PlacedErrors; hint?: string; children?: (id: string, described: string) => JSX.Element } & Omit<JSX.InputHTMLAttributes<HTMLInputElement>, "children">) {
+interface FieldProps {
+  label: string;
+  name: string;
+  errors?: PlacedErrors;
+  hint?: string;
+  /** a control other than an input: given the id to take and what describes it */
+  children?: (id: string, described: string) => JSX.Element;
+}
+
+export function Field(props: FieldProps & Omit<JSX.InputHTMLAttributes<HTMLInputElement>, 'children'>) {
   const [id] = useState(nextId);
   const { label, name, errors, hint, children, ...rest } = props;
   const msgs = errors?.fields[name] ?? [];
@@ -30,7 +39,11 @@ export function Field(props: { label: string; name: string; errors?: PlacedError
   return (
     <div class={`field${msgs.length ? ' invalid' : ''}`}>
       <label for={id}>{label}</label>
-      {children ? children(id, described) : <input id={id} name={name} aria-invalid={msgs.length ? 'true' : undefined} aria-describedby={described || undefined} {...rest} />}
+      {children ? (
+        children(id, described)
+      ) : (
+        <input id={id} name={name} aria-invalid={msgs.length ? 'true' : undefined} aria-describedby={described || undefined} {...rest} />
+      )}
       {hint && <small id={`${id}-hint`}>{hint}</small>}
       {msgs.length > 0 && (
         <p class="error" id={`${id}-err`} data-field={name}>

@@ -37,7 +37,14 @@ export interface UploadIo {
  * Sends a file's chunks one after another, skipping those the server has, and reports progress as a fraction of
  * the bytes (0..1). A failed chunk is tried again a few times before the upload gives up; it can then be resumed.
  */
-export async function sendChunks(file: Blob, api: string, drive: string, io: UploadIo, onProgress: (fraction: number) => void, chunkSize = CHUNK_SIZE): Promise<void> {
+export async function sendChunks(
+  file: Blob,
+  api: string,
+  drive: string,
+  io: UploadIo,
+  onProgress: (fraction: number) => void,
+  chunkSize = CHUNK_SIZE,
+): Promise<void> {
   const chunks = planChunks(file.size, chunkSize);
   let done = 0;
   onProgress(0);

@@ -64,7 +64,10 @@ export function VncPage({ uuid }: { uuid: string }) {
     const r = new RFB(box.current!, wsUrl(`/websocket/servers/${uuid}/vnc`), { shared: true });
     r.scaleViewport = true;
     r.addEventListener('connect', () => setStatus('Connected to the display.'));
-    r.addEventListener('disconnect', (e) => setStatus((e as CustomEvent<{ clean: boolean }>).detail.clean ? 'The display has ended.' : 'The display connection was lost.'));
+    r.addEventListener('disconnect', (e) => {
+      const clean = (e as CustomEvent<{ clean: boolean }>).detail.clean;
+      setStatus(clean ? 'The display has ended.' : 'The display connection was lost.');
+    });
     r.addEventListener('securityfailure', () => setStatus('The display refused the connection.'));
     rfb.current = r;
     return () => {

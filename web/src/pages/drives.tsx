@@ -106,8 +106,14 @@ function DriveRow({ d, jobs, servers, onMessage }: { d: DriveDoc; jobs: JobsDoc[
     const used = new Set(s.drives.map((x) => x.dev_channel));
     let ch = 0;
     while (used.has(`0:${ch}`)) ch++;
-    await put(`/servers/${s.uuid}/`, { ...editable(s), drives: [...editable(s).drives, { boot_order: null, dev_channel: `0:${ch}`, device: d.media === 'cdrom' ? 'ide' : 'virtio', drive: uuid }] });
+    const drive = { boot_order: null, dev_channel: `0:${ch}`, device: d.media === 'cdrom' ? 'ide' : 'virtio', drive: uuid };
+    await put(`/servers/${s.uuid}/`, { ...editable(s), drives: [...editable(s).drives, drive] });
   };
+  const submitted = (e: Event, f: () => Promise<unknown>, done: string) => {
+    e.preventDefault();
+    void act(f, done);
+  };
+  const resize = () => post(`/drives/${uuid}/action/?do=resize`, { name: d.name, media: d.media, size: Math.round(Number(size) * GiB) });
   const progress = job ? Number((job as unknown as { data?: { progress?: number } }).data?.progress ?? 0) : null;
   return (
     <tr data-uuid={uuid}>
@@ -139,13 +145,13 @@ function DriveRow({ d, jobs, servers, onMessage }: { d: DriveDoc; jobs: JobsDoc[
         {may(me, d, 'DELETE') && <button type="button" onClick={() => setMode('delete')}>Delete</button>}
         <GeneralErrors errors={errors} />
         {mode === 'resize' && (
-          <FocusIn><form class="dialog" aria-label={`Resize ${d.name}`} noValidate onSubmit={(e) => { e.preventDefault(); void act(() => post(`/drives/${uuid}/action/?do=resize`, { name: d.name, media: d.media, size: Math.round(Number(size) * GiB) }), `Resizing ${d.name}.`); }}>
+          <FocusIn><form class="dialog" aria-label={`Resize ${d.name}`} noValidate onSubmit={(e) => submitted(e, resize, `Resizing ${d.name}.`)}>
             <Field label="New size (GiB)" name="size" type="number" value={size} onInput={(e) => setSize(e.currentTarget.value)} errors={errors ?? undefined} />
             <button type="submit">Resize drive</button> <button type="button" onClick={() => setMode('')}>Cancel</button>
           </form></FocusIn>
         )}
         {mode === 'attach' && (
-          <FocusIn><form class="dialog" aria-label={`Attach ${d.name}`} onSubmit={(e) => { e.preventDefault(); void act(attach, `Attached ${d.name}.`); }}>
+          <FocusIn><form class="dialog" aria-label={`Attach ${d.name}`} onSubmit={(e) => submitted(e, attach, `Attached ${d.name}.`)}>
             <Field label="Server" name="server" errors={errors ?? undefined}>
               {(id) => (
                 <select id={id} value={target} onChange={(e) => setTarget(e.currentTarget.value)}>

@@ -2,6 +2,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { AclsDoc, AuditLogDoc, IpDoc, JobsDoc, LibdriveDoc, ProfileDoc, SubscriptionDoc, TagsDoc, VlanDoc } from '../api-types.generated.ts';
 import { del, get, post, type List } from '../api.ts';
+import type { Ref } from '../api-types.generated.ts';
 import type { PlacedErrors } from '../errors.ts';
 import { Field, GeneralErrors, Pager, Status, Table, failureErrors, formatBytes } from '../ui.tsx';
 import { useLive } from './servers.tsx';
@@ -9,7 +10,18 @@ import { useLive } from './servers.tsx';
 type Column<T> = [string, (o: T) => ComponentChildren];
 
 /** One list endpoint as a paged table, read again when the websocket tells of a change to `live`. */
-function ListOf<T extends { uuid?: unknown }>({ caption, path, columns, live, seq = 0, limit = 20 }: { caption: string; path: string; columns: Column<T>[]; live?: string; seq?: number; limit?: number }) {
+interface ListProps<T> {
+  caption: string;
+  path: string;
+  columns: Column<T>[];
+  /** the resource_type whose notifications make the list read itself again */
+  live?: string;
+  /** bumped by the page to read the list again after its own change */
+  seq?: number;
+  limit?: number;
+}
+
+function ListOf<T extends { uuid?: unknown }>({ caption, path, columns, live, seq = 0, limit = 20 }: ListProps<T>) {
   const [list, setList] = useState<List<T> | null>(null);
   const [offset, setOffset] = useState(0);
   const [error, setError] = useState('');
@@ -71,11 +83,39 @@ export function NetworkingPage() {
   return (
     <Section title="Networking">
       <h2>IP addresses</h2>
-      <ListOf<IpDoc> caption="IP addresses" path="/ips/detail/" live="ips" columns={[['Address', (i) => String(i.uuid)], ['Server', (i) => (i as unknown as { server?: { uuid: string } | null }).server?.uuid ?? '—'], ['Subscription', (i) => String((i as unknown as { subscription?: { id?: number } | null }).subscription?.id ?? '—')]]} />
+      <ListOf<IpDoc & { server?: Ref | null; subscription?: { id?: number } | null }>
+        caption="IP addresses"
+        path="/ips/detail/"
+        live="ips"
+        columns={[
+          ['Address', (i) => String(i.uuid)],
+          ['Server', (i) => i.server?.uuid ?? '—'],
+          ['Subscription', (i) => String(i.subscription?.id ?? '—')],
+        ]}
+      />
       <h2>VLANs</h2>
-      <ListOf<VlanDoc> caption="VLANs" path="/vlans/detail/" live="vlans" columns={[['Name', (v) => (v.meta as Record<string, string>)?.name ?? String(v.uuid)], ['UUID', (v) => String(v.uuid)]]} />
+      <ListOf<VlanDoc>
+        caption="VLANs"
+        path="/vlans/detail/"
+        live="vlans"
+        columns={[
+          ['Name', (v) => v.meta?.name ?? String(v.uuid)],
+          ['UUID', (v) => String(v.uuid)],
+        ]}
+      />
       <h2>Subscriptions</h2>
-      <ListOf<SubscriptionDoc> caption="Subscriptions" path="/subscriptions/" live="subscriptions" columns={[['Resource', (s) => s.resource], ['Amount', (s) => `${s.amount} ${s.resource === 'ip' || s.resource === 'vlan' ? '' : ''}`], ['Period', (s) => s.period], ['Status', (s) => s.status], ['Ends', (s) => s.end_time]]} />
+      <ListOf<SubscriptionDoc>
+        caption="Subscriptions"
+        path="/subscriptions/"
+        live="subscriptions"
+        columns={[
+          ['Resource', (s) => s.resource],
+          ['Amount', (s) => s.amount],
+          ['Period', (s) => s.period],
+          ['Status', (s) => s.status],
+          ['Ends', (s) => s.end_time],
+        ]}
+      />
     </Section>
   );
 }
@@ -114,6 +154,7 @@ export function KeysPage() {
       setErrors(failureErrors(err, ['name', 'public_key']));
     }
   };
+  const remove = (uuid: string) => del(`/keypairs/${uuid}/`).then(() => setSeq((n) => n + 1), (e) => setMessage((e as Error).message));
   return (
     <Section title="Keys">
       <Status>{message}</Status>
@@ -124,7 +165,7 @@ export function KeysPage() {
         columns={[
           ['Name', (k) => k.name],
           ['Fingerprint', (k) => k.fingerprint],
-          ['', (k) => <button type="button" aria-label={`Delete ${k.name}`} onClick={() => del(`/keypairs/${k.uuid}/`).then(() => setSeq((n) => n + 1), (e) => setMessage((e as Error).message))}>Delete</button>],
+          ['', (k) => <button type="button" aria-label={`Delete ${k.name}`} onClick={() => remove(k.uuid)}>Delete</button>],
         ]}
       />
       <form onSubmit={submit} noValidate aria-label="Add a key">
@@ -157,7 +198,15 @@ export function TagsPage() {
   };
   return (
     <Section title="Tags">
-      <ListOf<TagsDoc> caption="Tags" path="/tags/" seq={seq} columns={[['Name', (t) => t.name], ['Resources', (t) => String((t as unknown as { resources?: unknown[] }).resources?.length ?? 0)]]} />
+      <ListOf<TagsDoc & { resources?: unknown[] }>
+        caption="Tags"
+        path="/tags/"
+        seq={seq}
+        columns={[
+          ['Name', (t) => t.name],
+          ['Resources', (t) => String(t.resources?.length ?? 0)],
+        ]}
+      />
       <form onSubmit={submit} noValidate aria-label="Create a tag">
         <GeneralErrors errors={errors} />
         <Field label="Tag name" name="name" value={name} onInput={(e) => setName(e.currentTarget.value)} errors={errors ?? undefined} />
@@ -166,6 +215,8 @@ export function TagsPage() {
     </Section>
   );
 }
+
+const toggle = (list: string[], item: string, on: boolean) => (on ? [...list, item] : list.filter((x) => x !== item));
 
 /** What an ACL can grant (src/commands/access.ts), in the words the API uses. */
 const PERMISSIONS = ['LIST', 'EDIT', 'CLONE', 'START', 'STOP', 'OPEN_VNC', 'ATTACH', 'DELETE'];
@@ -195,6 +246,7 @@ export function SharingPage() {
       setErrors(failureErrors(err, ['name', 'grantees', 'rules', 'tags']));
     }
   };
+  const unshare = (uuid: string) => del(`/acls/${uuid}/`).then(() => setSeq((n) => n + 1), (e) => setMessage((e as Error).message));
   return (
     <Section title="Sharing">
       <p>Access lists share what carries their tags with other users, with the permissions they grant.</p>
@@ -208,14 +260,21 @@ export function SharingPage() {
           ['Grantees', (a) => (a.grantees as unknown as Array<{ email?: string | null; uuid: string }>).map((g) => g.email ?? g.uuid).join(', ')],
           ['Permissions', (a) => ((a as unknown as { rules?: Array<{ permission: string }> }).rules ?? []).map((r) => r.permission).join(', ')],
           ['Tags', (a) => a.tags.map((t) => tags.find((x) => x.uuid === t.uuid)?.name ?? t.uuid).join(', ')],
-          ['', (a) => <button type="button" onClick={() => del(`/acls/${a.uuid}/`).then(() => setSeq((n) => n + 1), (e) => setMessage((e as Error).message))}>Stop sharing</button>],
+          ['', (a) => <button type="button" onClick={() => unshare(String(a.uuid))}>Stop sharing</button>],
         ]}
       />
       <form onSubmit={submit} noValidate aria-label="Share">
         <h2>Share</h2>
         <GeneralErrors errors={errors} />
         <Field label="Access list name" name="name" value={name} onInput={(e) => setName(e.currentTarget.value)} errors={errors ?? undefined} />
-        <Field label="Share with (email)" name="grantees" type="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} errors={errors ?? undefined} />
+        <Field
+          label="Share with (email)"
+          name="grantees"
+          type="email"
+          value={email}
+          onInput={(e) => setEmail(e.currentTarget.value)}
+          errors={errors ?? undefined}
+        />
         <Field label="What carries the tag" name="tags" errors={errors ?? undefined}>
           {(id) => (
             <select id={id} value={tag} onChange={(e) => setTag(e.currentTarget.value)}>
@@ -230,7 +289,7 @@ export function SharingPage() {
           <legend>Permissions</legend>
           {PERMISSIONS.map((p) => (
             <label class="check">
-              <input type="checkbox" checked={rules.includes(p)} onChange={(e) => setRules(e.currentTarget.checked ? [...rules, p] : rules.filter((x) => x !== p))} /> {p}
+              <input type="checkbox" checked={rules.includes(p)} onChange={(e) => setRules(toggle(rules, p, e.currentTarget.checked))} /> {p}
             </label>
           ))}
           {errors?.fields.rules && <p class="error">{errors.fields.rules.join(' ')}</p>}

@@ -58,6 +58,11 @@ function ServerActions({ s, onDone, onMessage }: { s: Server; onDone?: () => voi
       setBusy(false);
     }
   };
+  const deleted = () => {
+    setDeleting(false);
+    onMessage(`Deleted ${s.name}.`);
+    onDone?.();
+  };
   return (
     <div class="actions">
       {ACTIONS.filter((a) => a.when.includes(s.status) && may(me, s, a.needs)).map((a) => (
@@ -80,7 +85,7 @@ function ServerActions({ s, onDone, onMessage }: { s: Server; onDone?: () => voi
           Delete
         </button>
       )}
-      {deleting && <DeleteServer s={s} onClose={() => setDeleting(false)} onDone={() => { setDeleting(false); onMessage(`Deleted ${s.name}.`); onDone?.(); }} />}
+      {deleting && <DeleteServer s={s} onClose={() => setDeleting(false)} onDone={deleted} />}
     </div>
   );
 }
@@ -227,6 +232,7 @@ export function ServersPage() {
   );
 }
 
+const toggle = (list: string[], item: string, on: boolean) => (on ? [...list, item] : list.filter((x) => x !== item));
 const MEM_UNITS = { MiB: 1024 ** 2, GiB: 1024 ** 3 } as const;
 const randomPassword = () => Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => 'abcdefghijkmnpqrstuvwxyz23456789'[b % 32]).join('');
 
@@ -258,7 +264,10 @@ const FIELDS = ['name', 'cpu', 'mem', 'smp', 'boot', 'dhcp', 'keys', 'vnc_passwo
 const ALIASES = { drives: 'boot', nics: 'dhcp', pubkeys: 'keys' };
 
 export function ServerCreatePage() {
-  const [d, setD] = useState<Draft>({ name: '', cpu: '1000', mem: '512', memUnit: 'MiB', smp: '1', boot: '', dhcp: true, keys: [], vnc_password: randomPassword(), meta: '', userData: '' });
+  const [d, setD] = useState<Draft>(() => ({
+    ...{ name: '', cpu: '1000', mem: '512', memUnit: 'MiB', smp: '1', boot: '', dhcp: true, keys: [] },
+    ...{ vnc_password: randomPassword(), meta: '', userData: '' },
+  }));
   const [caps, setCaps] = useState<Capabilities | null>(null);
   const [lib, setLib] = useState<LibdriveDoc[]>([]);
   const [drives, setDrives] = useState<DriveDoc[]>([]);
@@ -273,6 +282,7 @@ export function ServerCreatePage() {
   }, []);
   const set = <K extends keyof Draft>(k: K, v: Draft[K]) => setD((old) => ({ ...old, [k]: v }));
   const c = caps?.servers;
+  const placed = { errors: errors ?? undefined };
   const submit = async (e: Event) => {
     e.preventDefault();
     setErrors(null);
@@ -291,7 +301,12 @@ export function ServerCreatePage() {
       pubkeys: d.keys,
       meta,
       // A library cdrom attaches as it is; a library disk is cloned once the server exists (so a refused server clones nothing).
-      drives: source === 'own' && bootId ? attach(bootId, drives.find((x) => x.uuid === bootId)?.media === 'cdrom') : library?.media === 'cdrom' ? attach(String(library.uuid), true) : [],
+      drives:
+        source === 'own' && bootId
+          ? attach(bootId, drives.find((x) => x.uuid === bootId)?.media === 'cdrom')
+          : library?.media === 'cdrom'
+            ? attach(String(library.uuid), true)
+            : [],
     };
     setBusy('Creating the server…');
     try {
@@ -314,9 +329,11 @@ export function ServerCreatePage() {
       <form onSubmit={submit} noValidate aria-label="Create server">
         <GeneralErrors errors={errors} />
         <Field label="Name" name="name" value={d.name} onInput={(e) => set('name', e.currentTarget.value)} errors={errors ?? undefined} />
-        <Field label="CPU (MHz)" name="cpu" type="number" inputMode="numeric" value={d.cpu} onInput={(e) => set('cpu', e.currentTarget.value)} errors={errors ?? undefined} hint={c ? `${c.cpu.min}–${c.cpu.max} MHz` : undefined} />
+        <Field label="CPU (MHz)" name="cpu" type="number" inputMode="numeric" value={d.cpu} onInput={(e) => set('cpu', e.currentTarget.value)} {...placed}
+          hint={c ? `${c.cpu.min}–${c.cpu.max} MHz` : undefined} />
         <div class="row">
-          <Field label="Memory" name="mem" type="number" value={d.mem} onInput={(e) => set('mem', e.currentTarget.value)} errors={errors ?? undefined} hint={c ? `${formatBytes(c.mem.min)}–${formatBytes(c.mem.max)}` : undefined} />
+          <Field label="Memory" name="mem" type="number" value={d.mem} onInput={(e) => set('mem', e.currentTarget.value)} {...placed}
+            hint={c ? `${formatBytes(c.mem.min)}–${formatBytes(c.mem.max)}` : undefined} />
           <Field label="Memory unit" name="memUnit">
             {(id) => (
               <select id={id} value={d.memUnit} onChange={(e) => set('memUnit', e.currentTarget.value as Draft['memUnit'])}>
@@ -326,7 +343,8 @@ export function ServerCreatePage() {
             )}
           </Field>
         </div>
-        <Field label="SMP (cores)" name="smp" type="number" value={d.smp} onInput={(e) => set('smp', e.currentTarget.value)} errors={errors ?? undefined} hint={c ? `${c.smp.min}–${c.smp.max}` : undefined} />
+        <Field label="SMP (cores)" name="smp" type="number" value={d.smp} onInput={(e) => set('smp', e.currentTarget.value)} {...placed}
+          hint={c ? `${c.smp.min}–${c.smp.max}` : undefined} />
         <Field label="Boot drive" name="boot" errors={errors ?? undefined}>
           {(id, described) => (
             <select id={id} value={d.boot} aria-describedby={described || undefined} onChange={(e) => set('boot', e.currentTarget.value)}>
@@ -348,18 +366,19 @@ export function ServerCreatePage() {
             </select>
           )}
         </Field>
-        <Field label="DHCP network interface" name="dhcp" type="checkbox" checked={d.dhcp} onChange={(e) => set('dhcp', e.currentTarget.checked)} errors={errors ?? undefined} />
+        <Field label="DHCP network interface" name="dhcp" type="checkbox" checked={d.dhcp} onChange={(e) => set('dhcp', e.currentTarget.checked)} {...placed} />
         <fieldset>
           <legend>SSH keys</legend>
           {keys.length === 0 && <p>You have no keys yet (see Keys).</p>}
           {keys.map((k) => (
             <label class="check">
-              <input type="checkbox" checked={d.keys.includes(k.uuid)} onChange={(e) => set('keys', e.currentTarget.checked ? [...d.keys, k.uuid] : d.keys.filter((x) => x !== k.uuid))} /> {k.name}
+              <input type="checkbox" checked={d.keys.includes(k.uuid)} onChange={(e) => set('keys', toggle(d.keys, k.uuid, e.currentTarget.checked))} />{' '}
+              {k.name}
             </label>
           ))}
           {errors?.fields.keys && <p class="error">{errors.fields.keys.join(' ')}</p>}
         </fieldset>
-        <Field label="VNC password" name="vnc_password" value={d.vnc_password} onInput={(e) => set('vnc_password', e.currentTarget.value)} errors={errors ?? undefined} />
+        <Field label="VNC password" name="vnc_password" value={d.vnc_password} onInput={(e) => set('vnc_password', e.currentTarget.value)} {...placed} />
         <Field label="Meta (key=value, one a line)" name="meta" errors={errors ?? undefined}>
           {(id) => <textarea id={id} rows={3} value={d.meta} onInput={(e) => set('meta', e.currentTarget.value)} />}
         </Field>
@@ -384,7 +403,12 @@ export function editable(s: Server) {
     smp: s.smp,
     vnc_password: s.vnc_password,
     meta: s.meta,
-    nics: s.nics.map((n) => ({ ip_v4_conf: n.ip_v4_conf && { conf: n.ip_v4_conf.conf, ip: n.ip_v4_conf.ip?.uuid ?? null }, model: n.model, mac: n.mac, vlan: n.vlan?.uuid ?? null })),
+    nics: s.nics.map((n) => ({
+      ip_v4_conf: n.ip_v4_conf && { conf: n.ip_v4_conf.conf, ip: n.ip_v4_conf.ip?.uuid ?? null },
+      model: n.model,
+      mac: n.mac,
+      vlan: n.vlan?.uuid ?? null,
+    })),
     drives: s.drives.map((x) => ({ boot_order: x.boot_order, dev_channel: x.dev_channel, device: x.device, drive: x.drive.uuid })),
     pubkeys: s.pubkeys.map((k) => k.uuid),
     tags: s.tags.map((t) => t.uuid),
@@ -408,8 +432,11 @@ export function ServerDetailPage({ uuid }: { uuid: string }) {
         const ids = x.drives.map((dr) => dr.drive.uuid);
         // Library cdroms attach as they are: their names are in /libdrives/, not /drives/.
         if (ids.length)
-          Promise.all([`/drives/detail/?limit=0&uuid=${ids.join(',')}`, `/libdrives/?limit=0&uuid=${ids.join(',')}`].map((p) => get<List<DriveDoc>>(p).then((l) => l.objects, () => [])))
-            .then(([own, lib]) => setDrives([...own!, ...lib!]));
+          Promise.all(
+            [`/drives/detail/?limit=0&uuid=${ids.join(',')}`, `/libdrives/?limit=0&uuid=${ids.join(',')}`].map((p) =>
+              get<List<DriveDoc>>(p).then((l) => l.objects, () => []),
+            ),
+          ).then(([own, lib]) => setDrives([...own!, ...lib!]));
       },
       (e) => setGone(e instanceof ApiFailure && e.status === 404 ? 'This server does not exist, or is not yours to see.' : (e as Error).message),
     );
