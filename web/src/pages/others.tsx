@@ -62,17 +62,25 @@ function Section({ title, children }: { title: string; children: ComponentChildr
 }
 
 export function LibraryPage() {
+  const [message, setMessage] = useState('');
+  const clone = (d: LibdriveDoc) =>
+    post(`/libdrives/${d.uuid}/action/?do=clone`, { name: d.name }).then(
+      () => setMessage(`Cloning ${d.name} into your drives.`),
+      (e) => setMessage(`${d.name}: ${(e as Error).message}`),
+    );
   return (
     <Section title="Library">
       <p>Images every account may use: a cdrom attaches to a server as it is, a disk is cloned into your drives.</p>
-      <ListOf<LibdriveDoc>
+      <Status>{message}</Status>
+      <ListOf<LibdriveDoc & { description?: string | null }>
         caption="Library drives"
         path="/libdrives/"
         columns={[
           ['Name', (d) => d.name],
           ['Media', (d) => d.media],
           ['Size', (d) => formatBytes(Number(d.size))],
-          ['Description', (d) => (d as unknown as { description?: string }).description ?? ''],
+          ['Description', (d) => d.description ?? ''],
+          ['', (d) => <button type="button" onClick={() => clone(d)}>Clone to my drives</button>],
         ]}
       />
     </Section>

@@ -12,6 +12,7 @@ export type Server = Static<typeof ServerSchema>;
 interface Keypair {
   uuid: string;
   name: string;
+  public_key: string;
 }
 interface Capabilities {
   servers: { cpu: { min: number; max: number }; mem: { min: number; max: number }; smp: { min: number; max: number } };
@@ -290,6 +291,9 @@ export function ServerCreatePage() {
     const library = source === 'lib' ? lib.find((x) => x.uuid === bootId) : undefined;
     const meta = parseMeta(d.meta);
     if (d.userData.trim()) meta['cloudinit-user-data'] = d.userData;
+    // cloud-init's CloudSigma datasource installs the key it finds in meta.ssh_public_key (pubkeys alone it ignores).
+    const chosen = keys.filter((k) => d.keys.includes(k.uuid)).map((k) => k.public_key);
+    if (chosen.length && !meta.ssh_public_key) meta.ssh_public_key = chosen.join('\n');
     const attach = (uuid: string, cdrom: boolean) => [{ boot_order: 1, dev_channel: '0:0', device: cdrom ? 'ide' : 'virtio', drive: uuid }];
     const body = {
       name: d.name,
