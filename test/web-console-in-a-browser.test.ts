@@ -232,6 +232,10 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     const authorization = `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`;
     const back = Buffer.from(await (await fetch(`${t.api}/drives/${d.uuid}/download/`, { headers: { authorization } })).arrayBuffer());
     assert.ok(back.subarray(0, bytes.length).equals(bytes), 'the drive holds the bytes of the file');
+    // The Download link works with the page's own session.
+    const href = (await page.getByRole('row', { name: /disk\.img/ }).getByRole('link', { name: 'Download' }).getAttribute('href'))!;
+    const fetched = await page.evaluate(async (u) => new Uint8Array(await (await fetch(u)).arrayBuffer()).slice(0, 8192).join(','), href);
+    assert.equal(fetched, [...bytes.subarray(0, 8192)].join(','));
     await shot(page, 'drives');
   });
 
@@ -243,6 +247,27 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     await page.getByRole('row', { name: /^scratch\b/ }).getByRole('button', { name: 'Clone', exact: true }).click();
     await page.getByRole('row', { name: /scratch clone/ }).getByText('unmounted').waitFor();
     assert.deepEqual((await t.call('GET', '/drives/detail/?limit=0')).body.objects.map((d: any) => d.name).sort(), ['disk.img', 'scratch', 'scratch clone']);
+  });
+
+  test('a second user, signing in with the keyboard alone, sees nothing of the first', async () => {
+    const other = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
+    await other.goto(`${t.url}/`);
+    await other.getByLabel('Email').focus();
+    await other.keyboard.type(BOB.email);
+    await other.keyboard.press('Tab');
+    await other.keyboard.type(BOB.password);
+    await other.keyboard.press('Enter');
+    await other.getByRole('heading', { name: 'Servers' }).waitFor();
+    await other.getByText('No servers match.').waitFor();
+    assert.equal(await other.getByText('web-box').count(), 0);
+    await other.getByRole('link', { name: 'Drives', exact: true }).click();
+    const drives = other.getByRole('table', { name: 'Your drives and those shared with you' });
+    await drives.waitFor();
+    await other.getByText('0 objects').waitFor();
+    assert.equal(await drives.getByRole('row').count(), 1, 'only the header row');
+    await other.goto(`${t.url}/#/servers/${serverUuid}`);
+    await other.getByText('This server does not exist, or is not yours to see.').waitFor();
+    await other.context().close();
   });
 
   test('a grantee sees what is shared with him with only the buttons his permissions allow', async () => {

@@ -17,7 +17,8 @@ const HANDSHAKE_MS = 10_000;
 function refuse(socket: Duplex, err: ApiError): void {
   const body = JSON.stringify(err.errors);
   const reason = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[err.statusCode] ?? 'Error';
-  socket.end(`HTTP/1.1 ${err.statusCode} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  const head = `HTTP/1.1 ${err.statusCode} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}`;
+  socket.end(`${head}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** Reads a TCP stream by exact lengths or up to a marker, keeping what comes after for the bridge. */

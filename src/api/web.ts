@@ -54,7 +54,8 @@ export function registerWebConsole(app: FastifyInstance, dist = WEB_DIST): void 
   const page = files.get('index.html');
   app.get('/', { config: { auth: 'public' }, schema: { hide: true } as object }, async (_req, reply) => {
     secure(reply).header('cache-control', 'no-cache');
-    if (!page) return reply.code(503).type('text/plain; charset=utf-8').send('The web console is not built: run `npm install` (or `node --import tsx web/build.ts`).\n');
+    const unbuilt = 'The web console is not built: run `npm install` (or `node --import tsx web/build.ts`).\n';
+    if (!page) return reply.code(503).type('text/plain; charset=utf-8').send(unbuilt);
     return reply.type(page.type).send(page.body);
   });
   app.get('/assets/:file', { config: { auth: 'public' }, schema: { hide: true } as object }, async (req, reply) => {
