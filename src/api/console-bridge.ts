@@ -155,6 +155,8 @@ export function consoleBridge(app: FastifyInstance, svc: Services): (req: Incomi
       upstream.setTimeout(HANDSHAKE_MS, () => upstream.destroy());
       wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on('error', () => {});
+        // Also during the handshake: a page that never answers is let go when the console's idle timeout ends it.
+        upstream.once('close', () => ws.readyState === ws.OPEN && ws.close(1000, 'The console has ended'));
         const run = kind === 'serial' ? bridgeSerial(ws, upstream, password) : bridgeVnc(ws, upstream, password);
         run.catch((e: Error) => {
           upstream.destroy();
@@ -176,8 +178,8 @@ function join(ws: WebSocket, upstream: net.Socket, fromUpstream: Bytes, fromBrow
   const toUpstream = (b: Buffer) => upstream.writable && upstream.write(b);
   if (fromBrowser) fromBrowser.handOver(toUpstream);
   else ws.on('message', (d: RawData) => toUpstream(toBuffer(d)));
-  // The console ends (the server stopped, or another client took over): so does the page's.
-  upstream.on('close', () => ws.readyState === ws.OPEN && ws.close(1000, 'The console has ended'));
+  // The console ends (the server stopped, or another client took over): so does the page's (closed by the upgrade's
+  // own listener); the page leaving ends the console connection.
   ws.on('close', () => upstream.destroy());
 }
 
