@@ -79,6 +79,8 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
   let browser: Browser;
   let page: Page;
   let serverUuid = '';
+  /** what the page threw, and whatever the policy refused it */
+  const pageErrors: string[] = [];
 
   before(async () => {
     lib = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-weblib-'));
@@ -88,6 +90,8 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     fs.mkdirSync(SHOTS, { recursive: true });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
     page = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text()) && pageErrors.push(m.text()));
   });
   after(async () => {
     await browser?.close();
@@ -192,6 +196,9 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
       );
     await waitForText(colours, /^([3-9]|\d\d+)$/, 'the canvas to show the guest screen');
     await shot(page, 'vnc');
+    await page.getByRole('button', { name: 'Ctrl-Alt-Del' }).click();
+    await page.waitForTimeout(300);
+    assert.equal(await page.getByTestId('vnc-status').innerText(), 'Connected to the display.', 'the keys went through a live session');
   });
 
   test('stopping the server', async () => {
@@ -326,5 +333,9 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     assert.equal((await fetch(`${t.api}/profile/`, { headers: { cookie: `sessionid=${session}` } })).status, 401);
+  });
+
+  test('the page threw nothing and the policy refused it nothing along the way', () => {
+    assert.deepEqual(pageErrors, []);
   });
 });
