@@ -87,6 +87,10 @@ for (const h of drivers()) {
       await readUntil(con, /(^|\n)conformance-ok\n/, 20_000, false);
       con.destroy();
       assert.ok(text.length > 0);
+      // What the guest already wrote, for a console client that asks to see it first (the web console).
+      const written = (await driver.serialHistory!(spec.uuid, 4096)).toString('latin1');
+      assert.match(written, /conformance-ok/);
+      assert.ok(written.length <= 4096);
       if (h.name === 'qemu') {
         const after = await driver.stats(spec.uuid);
         assert.ok(after!.drives[spec.drives[0]!.uuid]!.bytes_read > 0, 'the boot disk was read');

@@ -11,7 +11,8 @@ function sources(dir: string): string[] {
 }
 
 test('every OPENSIGMA_ setting the code reads is documented in the README', () => {
-  const readme = fs.readFileSync('README.md', 'utf8') + (fs.existsSync('docs') ? fs.readdirSync('docs').map((f) => fs.readFileSync(path.join('docs', f), 'utf8')).join('\n') : '');
+  const docs = fs.existsSync('docs') ? fs.readdirSync('docs', { withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.md')) : [];
+  const readme = fs.readFileSync('README.md', 'utf8') + docs.map((e) => fs.readFileSync(path.join('docs', e.name), 'utf8')).join('\n');
   const used = new Set<string>();
   for (const f of sources('src')) for (const m of fs.readFileSync(f, 'utf8').matchAll(/OPENSIGMA_[A-Z0-9_]+/g)) used.add(m[0]);
   const missing = [...used].filter((v) => !readme.includes(v)).sort();

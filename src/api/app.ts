@@ -14,6 +14,8 @@ import { API } from '../domain/refs.ts';
 import { registerResources } from './resources.ts';
 import { attachNotifications } from './notifications.ts';
 import { registerMetrics } from './metrics.ts';
+import { registerWebConsole } from './web.ts';
+import { consoleBridge } from './console-bridge.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -118,7 +120,9 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     if (err instanceof ApiError) {
-      return reply.code(err.statusCode).headers(err.headers).send(err.errors);
+      // A script's 401 (the web console says X-Requested-With) must not make the browser open its Basic-auth dialog.
+      const headers = err.statusCode === 401 && req.headers['x-requested-with'] === 'XMLHttpRequest' ? {} : err.headers;
+      return reply.code(err.statusCode).headers(headers).send(err.errors);
     }
     // An id that cannot exist is not found, like any other missing object.
     if ((err as FastifyError).validation && (err as FastifyError).validationContext === 'params') return reply.code(404).send(errors.notFound().errors);
@@ -162,7 +166,8 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
 
   const routes = new Routes(app as unknown as FastifyInstance, table);
   await registerResources(routes, svc, auth);
-  attachNotifications(app as unknown as FastifyInstance, svc);
+  attachNotifications(app as unknown as FastifyInstance, svc, [consoleBridge(app as unknown as FastifyInstance, svc)]);
+  registerWebConsole(app as unknown as FastifyInstance);
 
   app.get(`${API}/openapi.json`, { config: { auth: 'public' }, schema: { hide: true } as any }, async () => app.swagger());
 

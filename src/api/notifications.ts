@@ -63,14 +63,20 @@ function refuse(socket: Duplex, status: number, reason: string, err: ApiError): 
  * own servers, drives, IPs, VLANs, subscriptions, jobs and profile, in the order they happened. Changes made through
  * other API nodes arrive too (the event bus crosses nodes). Anyone else's changes never do.
  */
-export function attachNotifications(app: FastifyInstance, svc: Services): void {
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, path: string) => boolean;
+
+export function attachNotifications(app: FastifyInstance, svc: Services, others: UpgradeHandler[] = []): void {
   registerCoreRenderers(svc);
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
 
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
     const path = (req.url ?? '').split('?')[0]!.replace(/\/+$/, '');
-    if (!PATHS.has(path)) return refuse(socket, 404, 'Not Found', errors.noRoute());
+    if (!PATHS.has(path)) {
+      // Other websockets on this port (the web console's bridges) take theirs; one upgrade listener answers all.
+      if (others.some((h) => h(req, socket, head, path))) return;
+      return refuse(socket, 404, 'Not Found', errors.noRoute());
+    }
     const token = parseCookies(req.headers.cookie).async_auth;
     void (token ? svc.store.users.resolveToken(token, 'async') : Promise.resolve(undefined))
       .then((who) => {

@@ -10,11 +10,19 @@ const MAX_UNAUTHENTICATED = 16;
 /** The peer's address, the key that wrong passwords are counted under. */
 export const sourceOf = (sock: net.Socket): string => (sock.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
 
+/** How much of what the guest already wrote a client asking for it is shown. */
+export const HISTORY_BYTES = 16 * 1024;
+export const WANTS_HISTORY = '\x02';
+
 /**
  * The serial console endpoint behind csconsole://HOST:PORT: asks for the server's vnc_password, then joins the
  * client to the guest's ttyS0. One client at a time: the console is taken by the first connection that gives the
  * right password (never by one that only connected), and free again the moment its holder disconnects. Wrong
  * passwords are slowed down per source by the compute node's throttle.
+ *
+ * A client that puts STX (\x02) in its password line (the web console's bridge does) is first shown what the guest
+ * already wrote, so a page opened on a running guest is not blank. No terminal sends STX there by itself, so
+ * telnet and nc clients see the console as before.
  */
 export class ConsoleGateway {
   private server: net.Server | null = null;
@@ -25,6 +33,7 @@ export class ConsoleGateway {
     private readonly bindHost: string,
     private readonly password: () => Promise<string>,
     private readonly attach: () => Promise<Duplex>,
+    private readonly history: () => Promise<Buffer> = async () => Buffer.alloc(0),
     private readonly throttle: GuessThrottle = new GuessThrottle(),
   ) {}
 
@@ -77,7 +86,10 @@ export class ConsoleGateway {
     this.holder = sock;
     sock.write('\r\nConnected to the serial console.\r\n');
     try {
+      // Read before attaching: what the attach itself makes the guest write (a prompt) then comes once, after it.
+      const before = line.wantsHistory ? await this.history().catch(() => Buffer.alloc(0)) : null;
       const serial = await this.attach();
+      if (before?.length) sock.write(before);
       serial.on('error', () => sock.destroy());
       sock.on('close', () => serial.destroy());
       serial.on('close', () => sock.destroy());
@@ -102,7 +114,7 @@ export class ConsoleGateway {
 }
 
 /** The password line, without telnet's negotiation bytes, and what came after it; null if the client left first. */
-function readLine(sock: net.Socket): Promise<{ given: string; rest: string } | null> {
+function readLine(sock: net.Socket): Promise<{ given: string; wantsHistory: boolean; rest: string } | null> {
   return new Promise((resolve) => {
     let buf = '';
     const onData = (chunk: Buffer) => {
@@ -117,7 +129,7 @@ function readLine(sock: net.Socket): Promise<{ given: string; rest: string } | n
       // Telnet clients may send IAC negotiation bytes before the line; keep only printable text.
       const given = buf.slice(0, nl).replace(/\xff[\xfb-\xfe]./g, '').replace(/[^\x20-\x7e]/g, '');
       sock.pause();
-      resolve({ given, rest: buf.slice(nl + 1).replace(/^\n/, '') });
+      resolve({ given, wantsHistory: buf.slice(0, nl).includes(WANTS_HISTORY), rest: buf.slice(nl + 1).replace(/^\n/, '') });
     };
     const onClose = () => resolve(null);
     sock.on('data', onData);

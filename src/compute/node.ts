@@ -11,7 +11,7 @@ import { DriverError, usedUpBy, type GuestSpec, type HypervisorDriver } from '..
 import type { Store } from '../store/index.ts';
 import { OPS_CHANNEL, type Operation, type OperationKind } from '../store/operations.ts';
 import { findImage } from '../storage/images.ts';
-import { ConsoleGateway } from './console.ts';
+import { ConsoleGateway, HISTORY_BYTES } from './console.ts';
 import { VncGateway } from './vnc-gateway.ts';
 import { GuessThrottle } from '../domain/guess-throttle.ts';
 import { leaseAddress, releaseAddresses } from './dhcp.ts';
@@ -257,6 +257,7 @@ export class ComputeNode {
             this.bindHost(),
             async () => (await this.store.servers.get(op.server_uuid))?.doc.vnc_password ?? '\0',
             () => driver.attachSerial(op.server_uuid),
+            async () => (await driver.serialHistory?.(op.server_uuid, HISTORY_BYTES)) ?? Buffer.alloc(0),
             this.guesses,
           );
           this.consoles.set(op.server_uuid, gw);

@@ -118,6 +118,8 @@ export interface HypervisorDriver {
   stats(uuid: string): Promise<GuestStats | null>;
   /** A byte stream joined to the guest's first serial port (ttyS0). */
   attachSerial(uuid: string): Promise<Duplex>;
+  /** The last of what the guest wrote on ttyS0 (at most `max` bytes), for a console client that asks to see it first. */
+  serialHistory?(uuid: string, max: number): Promise<Buffer>;
   /** Where the guest's display is served (RFB with VNC authentication, password = vnc_password). */
   openVnc(uuid: string, password: string): Promise<{ port: number }>;
   closeVnc(uuid: string): Promise<void>;

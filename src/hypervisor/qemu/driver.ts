@@ -535,6 +535,23 @@ export class QemuDriver implements HypervisorDriver {
     return connectUnix(runFiles(g.runDir).serial, 2000);
   }
 
+  /** QEMU logs ttyS0 to console.log (logfile= of its chardev): its tail is what the guest already wrote. */
+  async serialHistory(uuid: string, max: number): Promise<Buffer> {
+    const g = await this.running(uuid);
+    const file = runFiles(g.runDir).consoleLog;
+    const fh = await fs.promises.open(file, 'r').catch(() => null);
+    if (!fh) return Buffer.alloc(0);
+    try {
+      const size = (await fh.stat()).size;
+      const len = Math.min(size, max);
+      const buf = Buffer.alloc(len);
+      await fh.read(buf, 0, len, size - len);
+      return buf;
+    } finally {
+      await fh.close();
+    }
+  }
+
   async openVnc(uuid: string, password: string): Promise<{ port: number }> {
     const g = await this.running(uuid);
     // QEMU's VNC authentication uses the first 8 characters of the password; longer ones are truncated by QEMU.

@@ -226,6 +226,10 @@ export class SimDriver implements HypervisorDriver {
     return shell.attach();
   }
 
+  async serialHistory(uuid: string, max: number): Promise<Buffer> {
+    return this.shells.get(uuid)?.history(max) ?? Buffer.alloc(0);
+  }
+
   async openVnc(uuid: string, password: string): Promise<{ port: number }> {
     const g = this.running(uuid);
     // Every open gives a new endpoint, as CloudSigma's vnc_url changes on each open.

@@ -7,11 +7,22 @@ export class SimShell {
   private readonly fromGuest = new PassThrough();
   private attached: Duplex | null = null;
 
+  /** The tail of what the guest wrote, as a real serial log would hold it. */
+  private written = Buffer.alloc(0);
+
   constructor(
     private readonly hostname: string,
     private readonly onPowerOff: () => void,
   ) {
     this.toGuest.on('data', (chunk: Buffer) => this.input(chunk.toString('latin1')));
+    this.fromGuest.on('data', (chunk: Buffer) => {
+      this.written = Buffer.concat([this.written, chunk]);
+      if (this.written.length > 128 * 1024) this.written = this.written.subarray(this.written.length - 64 * 1024);
+    });
+  }
+
+  history(max: number): Buffer {
+    return Buffer.from(this.written.subarray(Math.max(0, this.written.length - max)));
   }
 
   private get prompt(): string {

@@ -1,0 +1,178 @@
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiFailure, get, post, whenSignedOut } from './api.ts';
+import type { ProfileDoc } from './api-types.generated.ts';
+import { startNotifications, stopNotifications } from './notifications.ts';
+import { SessionContext, type Me } from './session.ts';
+import { Field, GeneralErrors, failureErrors } from './ui.tsx';
+import type { PlacedErrors } from './errors.ts';
+import { ServersPage, ServerCreatePage, ServerDetailPage } from './pages/servers.tsx';
+import { ConsolePage, VncPage } from './pages/consoles.tsx';
+import { DrivesPage } from './pages/drives.tsx';
+import { AccountPage, FirewallPage, JobsPage, KeysPage, LibraryPage, LogsPage, NetworkingPage, SharingPage, TagsPage } from './pages/others.tsx';
+
+export const SECTIONS: Array<[string, string]> = [
+  ['servers', 'Servers'],
+  ['drives', 'Drives'],
+  ['library', 'Library'],
+  ['networking', 'Networking'],
+  ['firewall', 'Firewall'],
+  ['keys', 'Keys'],
+  ['tags', 'Tags'],
+  ['sharing', 'Sharing'],
+  ['jobs', 'Jobs'],
+  ['logs', 'Logs'],
+  ['account', 'Account'],
+];
+
+function useHash(): string[] {
+  const read = () => location.hash.replace(/^#\/?/, '').split('/').filter(Boolean);
+  const [parts, setParts] = useState(read);
+  useEffect(() => {
+    const f = () => setParts(read());
+    addEventListener('hashchange', f);
+    return () => removeEventListener('hashchange', f);
+  }, []);
+  return parts;
+}
+
+function SignIn({ onIn }: { onIn: (me: Me) => void }) {
+  const [email, setEmail] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [errors, setErrors] = useState<PlacedErrors | null>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const form = e.target as HTMLFormElement;
+    const pw = form.elements.namedItem('password') as HTMLInputElement;
+    setBusy(true);
+    setErrors(null);
+    try {
+      await post('/accounts/action/?do=login', { username: email, password: pw.value });
+      const p = await get<ProfileDoc>('/profile/');
+      onIn({ uuid: String(p.uuid), email: String(p.email) });
+    } catch (err) {
+      const placed = failureErrors(err, ['username', 'password'], { username: 'username' });
+      if (err instanceof ApiFailure && err.status === 401) placed.general = ['The email or the password is wrong.'];
+      setErrors(placed);
+    } finally {
+      // The password lives only in its input, and not even there once it has been tried.
+      pw.value = '';
+      setBusy(false);
+    }
+  };
+  return (
+    <main class="signin">
+      <h1>opensigma</h1>
+      <form onSubmit={submit} aria-label="Sign in">
+        <h2>Sign in</h2>
+        <GeneralErrors errors={errors} />
+        <Field
+          label="Email"
+          name="username"
+          type="email"
+          autocomplete="username"
+          required
+          value={email}
+          onInput={(e) => setEmail(e.currentTarget.value)}
+          errors={errors ?? undefined}
+        />
+        <Field label="Password" name="password" type="password" autocomplete="current-password" required errors={errors ?? undefined} />
+        <button type="submit" disabled={busy}>
+          Sign in
+        </button>
+      </form>
+    </main>
+  );
+}
+
+function Page({ parts }: { parts: string[] }) {
+  const [section = 'servers', id, sub] = parts;
+  switch (section) {
+    case 'servers':
+      if (id === 'new') return <ServerCreatePage />;
+      if (id && sub === 'console') return <ConsolePage uuid={id} />;
+      if (id && sub === 'vnc') return <VncPage uuid={id} />;
+      if (id) return <ServerDetailPage uuid={id} />;
+      return <ServersPage />;
+    case 'drives':
+      return <DrivesPage />;
+    case 'library':
+      return <LibraryPage />;
+    case 'networking':
+      return <NetworkingPage />;
+    case 'firewall':
+      return <FirewallPage />;
+    case 'keys':
+      return <KeysPage />;
+    case 'tags':
+      return <TagsPage />;
+    case 'sharing':
+      return <SharingPage />;
+    case 'jobs':
+      return <JobsPage />;
+    case 'logs':
+      return <LogsPage />;
+    case 'account':
+      return <AccountPage />;
+    default:
+      return <p>There is no page here. Choose a section.</p>;
+  }
+}
+
+function App() {
+  const [me, setMe] = useState<Me | null | 'checking'>('checking');
+  const parts = useHash();
+  useEffect(() => {
+    whenSignedOut(() => setMe(null));
+    get<ProfileDoc>('/profile/').then(
+      (p) => setMe({ uuid: String(p.uuid), email: String(p.email) }),
+      () => setMe(null),
+    );
+  }, []);
+  useEffect(() => {
+    if (me && me !== 'checking') startNotifications();
+    else stopNotifications();
+  }, [me]);
+  useEffect(() => {
+    const name = SECTIONS.find(([k]) => k === (parts[0] ?? 'servers'))?.[1];
+    document.title = me && me !== 'checking' && name ? `${name} · opensigma` : 'opensigma';
+  }, [parts, me]);
+  if (me === 'checking') return <p role="status">Loading…</p>;
+  if (!me) return <SignIn onIn={setMe} />;
+  const signOut = async () => {
+    await post('/accounts/action/?do=logout').catch(() => {});
+    stopNotifications();
+    setMe(null);
+    location.hash = '';
+  };
+  const current = parts[0] ?? 'servers';
+  return (
+    <SessionContext.Provider value={me}>
+      <header>
+        <p class="brand">opensigma</p>
+        <nav aria-label="Sections">
+          <ul>
+            {SECTIONS.map(([k, label]) => (
+              <li>
+                <a href={`#/${k}`} aria-current={current === k ? 'page' : undefined}>
+                  {label}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <p class="who">
+          Signed in as <span>{me.email}</span>{' '}
+          <button type="button" onClick={signOut}>
+            Sign out
+          </button>
+        </p>
+      </header>
+      <main>
+        <Page parts={parts} />
+      </main>
+    </SessionContext.Provider>
+  );
+}
+
+render(<App />, document.getElementById('app')!);
