@@ -42,6 +42,8 @@ export interface QemuOptions {
   /** Memory a QEMU process costs beyond its guest's RAM (TCG cache, devices); counted when admitting a guest (default 128 MiB). */
   perGuestOverhead?: number;
   tcgTbSizeMiB?: number;
+  /** Public NICs may open connections out of the host (QEMU `restrict=off`); default off. */
+  guestEgress?: boolean;
   vncDisplayBase?: number;
   /** How long start waits for QEMU's monitor before giving up (default 20 s). */
   startTimeoutMs?: number;
@@ -172,6 +174,7 @@ export class QemuDriver implements HypervisorDriver {
       accel: this.accel,
       runDir,
       tcgTbSizeMiB: this.opts.tcgTbSizeMiB,
+      guestEgress: this.opts.guestEgress,
       vncDisplayBase: this.opts.vncDisplayBase,
       vncHost: this.opts.bindHost,
     });
