@@ -6,14 +6,15 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer, waitFor, waitForStatus, type TestServer } from './helpers/harness.ts';
+import { ADMIN, startServer, waitFor, waitForStatus, type TestServer } from './helpers/harness.ts';
+import { serve } from '../src/server.ts';
 import { debianImage, loopbackPools } from './helpers/drivers.ts';
 
 /**
  * A server you can log into, through the API only: clone the "Debian 12" library drive (bigger than the image),
  * create a server with a key pair, a dhcp NIC and user-data, start it, ssh in as debian with the key at the address
  * the API shows, find the hostname and the user-data's work, fetch the HTTP server the user-data started, write a
- * file, stop, start, find the file again, shut down by ACPI.
+ * file, stop, restart opensigma, start, find the file again, shut down by ACPI.
  */
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LIB_DEBIAN = '6f0c1b0e-5d7a-4e43-9c58-0d3d1a2b7c12';
@@ -47,6 +48,8 @@ async function sshBanner(host: string, timeoutMs: number): Promise<string> {
 
 describe('a Debian server you can log into over SSH', { skip: 'skip' in img ? `no Debian image: ${img.skip}` : false }, () => {
   let t: TestServer;
+  /** opensigma started again on t's data dir and database, when the test got that far. */
+  let restarted: Awaited<ReturnType<typeof serve>> | null = null;
   let work: string;
   let key: string;
 
@@ -87,12 +90,35 @@ describe('a Debian server you can log into over SSH', { skip: 'skip' in img ? `n
 
   after(async () => {
     if (!t) return;
-    const list = await t.call('GET', '/servers/detail/');
-    for (const s of list.body?.objects ?? []) if (s.status !== 'stopped') await t.call('POST', `/servers/${s.uuid}/action/?do=stop`);
-    for (const s of list.body?.objects ?? []) await waitForStatus(t, s.uuid, 'stopped', 30_000).catch(() => {});
-    await t.close();
+    const call = restarted ? callAt(restarted.url) : t.call;
+    const list = await call('GET', '/servers/detail/');
+    for (const s of list.body?.objects ?? []) if (s.status !== 'stopped') await call('POST', `/servers/${s.uuid}/action/?do=stop`);
+    await new Promise((r) => setTimeout(r, 3000));
+    if (restarted) {
+      await restarted.close();
+      fs.rmSync(t.dataDir, { recursive: true, force: true });
+    } else await t.close();
     fs.rmSync(work, { recursive: true, force: true });
   });
+
+  /** The admin's calls against an opensigma at `url` (the restarted one listens on a new port). */
+  const callAt = (url: string) => async (method: string, p: string, body?: unknown) => {
+    const res = await fetch(`${url}/api/2.0${p}`, {
+      method,
+      headers: {
+        authorization: `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+  const statusAt = async (call: ReturnType<typeof callAt>, uuid: string, status: string, timeoutMs: number) =>
+    waitFor(async () => {
+      const s = (await call('GET', `/servers/${uuid}/`)).body;
+      return s?.status === status ? s : null;
+    }, timeoutMs, `server ${status}`);
 
   test('clone, start, ssh in with the key, user-data ran, HTTP answers, a file survives stop/start, ACPI shutdown', async () => {
     const lib = await t.call('GET', `/libdrives/${LIB_DEBIAN}/`);
@@ -156,17 +182,21 @@ describe('a Debian server you can log into over SSH', { skip: 'skip' in img ? `n
     await ssh(ip, `echo ${token} > /home/debian/persist.txt && sync`);
     assert.equal((await t.call('POST', `/servers/${uuid}/action/?do=stop`)).status, 202);
     await waitForStatus(t, uuid, 'stopped', 60_000);
+    // opensigma itself restarts meanwhile: the drive is the clone's own file in the data dir, not a throw-away overlay.
+    await t.running.close();
+    restarted = await serve(t.config, { logger: false });
+    const call = callAt(restarted.url);
     const t1 = Date.now();
-    assert.equal((await t.call('POST', `/servers/${uuid}/action/?do=start`)).status, 202);
-    const again = await waitForStatus(t, uuid, 'running', 60_000);
+    assert.equal((await call('POST', `/servers/${uuid}/action/?do=start`)).status, 202);
+    const again = await statusAt(call, uuid, 'running', 60_000);
     const ip2 = again.runtime.nics[0].ip_v4?.uuid as string;
     await sshBanner(ip2, 300_000);
     const rebootMs = Date.now() - t1;
-    assert.equal((await ssh(ip2, 'cat /home/debian/persist.txt')).trim(), token, 'what the guest wrote survived stop and start');
+    assert.equal((await ssh(ip2, 'cat /home/debian/persist.txt')).trim(), token, 'what the guest wrote survived stop, a restart of opensigma and start');
 
     const t2 = Date.now();
-    assert.equal((await t.call('POST', `/servers/${uuid}/action/?do=shutdown`)).status, 202);
-    await waitForStatus(t, uuid, 'stopped', 120_000);
+    assert.equal((await call('POST', `/servers/${uuid}/action/?do=shutdown`)).status, 202);
+    await statusAt(call, uuid, 'stopped', 120_000);
     console.log(`# debian e2e: POST start -> SSH banner ${bannerMs} ms, cloud-init done ${doneMs} ms; second start -> SSH banner ${rebootMs} ms; ` +
       `ACPI shutdown -> stopped ${Date.now() - t2} ms`);
   });

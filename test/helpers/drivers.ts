@@ -65,6 +65,11 @@ function baseSpec(over: Partial<GuestSpec>): GuestSpec {
  */
 const LOOPBACK_OCTET = 20 + (process.pid % 180);
 
+/** A loopback address of this test process's own range (`127.<octet>.<third>.<last>`). */
+export function loopbackAddress(third: number, last: number): string {
+  return `127.${LOOPBACK_OCTET}.${third}.${last}`;
+}
+
 /** Address pools of their own for a test server that boots real guests (see LOOPBACK_OCTET). */
 export function loopbackPools(): Record<string, string> {
   return { OPENSIGMA_IP_POOL: `127.${LOOPBACK_OCTET}.0.0/24`, OPENSIGMA_DHCP_POOL: `127.${LOOPBACK_OCTET}.16.0/20` };

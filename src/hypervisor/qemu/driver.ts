@@ -242,9 +242,11 @@ export class QemuDriver implements HypervisorDriver {
       const g = this.guestsById.get(spec.uuid);
       if (g && g.child === child) this.guestsById.delete(spec.uuid);
       this.detachAll(spec.uuid);
+      // QEMU's own reason (e.g. a forwarded address already in use) is in its log: read it before the run dir goes.
+      const tail = this.logTail(files.log);
       fs.rmSync(runDir, { recursive: true, force: true });
       if (e instanceof DriverError) throw e;
-      throw new DriverError(`QEMU failed to start: ${(e as Error).message}. ${this.logTail(files.log)}`);
+      throw new DriverError(`QEMU failed to start: ${(e as Error).message}. ${tail}`);
     } finally {
       this.starting.delete(spec.uuid);
     }
