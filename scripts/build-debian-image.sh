@@ -25,7 +25,7 @@ SIZE_MIB=${OPENSIGMA_DEBIAN_IMAGE_MIB:-2048}
 # The first "deb" URI of apt's own sources that serves bookworm's main archive (not the security one).
 apt_mirror() {
   {
-    cat /etc/apt/sources.list 2>/dev/null | awk '$1 == "deb" && $3 ~ /^bookworm$/ {print $2}'
+    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | sed 's/\[[^]]*\]//' | awk '$1 == "deb" && $3 == "bookworm" {print $2}'
     for f in /etc/apt/sources.list.d/*.sources; do
       [ -f "$f" ] || continue
       awk 'BEGIN{RS=""} /Suites:[^\n]*bookworm( |\n|$)/ { if (match($0, /URIs: *[^ \n]+/)) print substr($0, RSTART + 6, RLENGTH - 6) }' "$f" | tr -d ' '
@@ -112,7 +112,11 @@ rm -rf "$R"/var/lib/apt/lists/* "$R"/var/cache/apt/*.bin "$R"/var/log/*.log
 EOT
 chmod +x customize.sh
 
+# No manual pages, documentation (but the copyright files) or translations: a smaller, faster image and build.
 mmdebstrap --quiet --mode=root --variant=apt --components=main --include="$PACKAGES" \
+  --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+  --aptopt='Acquire::Languages "none"' \
   --customize-hook="$W/customize.sh \"\$1\"" \
   bookworm rootfs "deb $MIRROR bookworm main" "deb $MIRROR bookworm-updates main" >&2
 

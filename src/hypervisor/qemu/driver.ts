@@ -39,7 +39,7 @@ export interface QemuOptions {
   capacity?: Partial<HostCapacity>;
   /** Host memory kept for the host itself (default: 1 GiB or 10 %, the larger). */
   memReserve?: number;
-  /** Memory a QEMU process costs beyond its guest's RAM (TCG cache, devices); counted when admitting a guest (default 128 MiB). */
+  /** Memory a QEMU process costs beyond its guest's RAM (TCG cache, devices); counted when admitting a guest (default 128 MiB, plus the translation cache under TCG). */
   perGuestOverhead?: number;
   tcgTbSizeMiB?: number;
   /** Public NICs may open connections out of the host (QEMU `restrict=off`); default off. */
@@ -180,7 +180,8 @@ export class QemuDriver implements HypervisorDriver {
     });
     // Admit a guest only if its RAM plus QEMU's own overhead fits beside the running ones.
     const cap = this.capacity();
-    const overhead = this.opts.perGuestOverhead ?? 128 * 2 ** 20;
+    // ~100 MiB of QEMU itself plus the TCG translation cache (256 MiB by default), which a busy guest fills.
+    const overhead = this.opts.perGuestOverhead ?? (this.accel === 'kvm' ? 128 : 128 + (this.opts.tcgTbSizeMiB ?? 256)) * 2 ** 20;
     const used = [...this.guestsById.values()].filter((g) => !g.gone).reduce((s, g) => s + g.spec.mem + overhead, 0);
     if (used + spec.mem + overhead > cap.mem)
       throw new DriverError(`host is out of capacity: ${Math.round((used + spec.mem + overhead) / 2 ** 20)} MiB needed, ${Math.round(cap.mem / 2 ** 20)} MiB available`, 'capacity');
