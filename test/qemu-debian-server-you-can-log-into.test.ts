@@ -120,6 +120,20 @@ describe('a Debian server you can log into over SSH', { skip: 'skip' in img ? `n
       return s?.status === status ? s : null;
     }, timeoutMs, `server ${status}`);
 
+  test('the image carries no machine identity: no SSH host keys, an empty machine id (each clone makes its own)', () => {
+    if ('skip' in img) return;
+    const raw = path.join(work, 'image.raw');
+    execFileSync('qemu-img', ['convert', '-O', 'raw', path.join(img.dir, 'disk.qcow2'), raw]);
+    // The root file system starts 1 MiB into the disk; debugfs reads it there without mounting anything.
+    const fsAt = `${raw}?offset=1048576`;
+    const debugfs = (cmd: string) => execFileSync('debugfs', ['-R', cmd, fsAt], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const ssh = debugfs('ls /etc/ssh');
+    assert.match(ssh, /sshd_config/);
+    assert.doesNotMatch(ssh, /ssh_host_/);
+    assert.equal(debugfs('cat /etc/machine-id'), '');
+    fs.rmSync(raw);
+  });
+
   test('clone, start, ssh in with the key, user-data ran, HTTP answers, a file survives stop/start, ACPI shutdown', async () => {
     const lib = await t.call('GET', `/libdrives/${LIB_DEBIAN}/`);
     assert.equal(lib.status, 200, JSON.stringify(lib.body));
