@@ -153,6 +153,24 @@ test('a public NIC: QEMU translates its loopback address to a private one, forwa
   assert.throws(() => portForwards({ ...nic, ip: '127.1' }), DriverError);
 });
 
+test('a Debian server as the end-to-end test makes it: context, a dhcp NIC forwarded on its loopback address, 2 vCPUs, 1 GiB', () => {
+  golden(
+    'debian-server',
+    buildCommandLine(
+      spec({
+        name: 'debian-e2e',
+        cpu: 2000,
+        smp: 2,
+        mem: 1024 * MiB,
+        context: true,
+        drives: [disk(1, { boot_order: 1, format: 'raw', path: '/var/lib/opensigma/drives/d1.img' })],
+        nics: [{ mac: '22:4b:9d:00:00:0a', model: 'virtio', boot_order: null, kind: 'public', ip: '127.202.0.2', vlan: null }],
+      }),
+      host,
+    ),
+  );
+});
+
 test('guest egress: off (restrict=on) unless the host setting turns it on', () => {
   const nic = { mac: '22:4b:9d:00:00:01', model: 'virtio', boot_order: null, kind: 'public' as const, ip: '127.202.0.9', vlan: null };
   const on = buildCommandLine(spec({ nics: [nic] }), { ...host, guestEgress: true });
