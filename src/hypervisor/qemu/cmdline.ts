@@ -99,7 +99,7 @@ export interface PortForward {
  */
 export function portForwards(nic: GuestNic): PortForward[] {
   if (nic.kind !== 'public' || !nic.ip) return [];
-  ipv4(nic.ip);
+  ipv4(nic.ip); // a malformed address is the caller's mistake, not a QEMU start failure
   const ports = [...new Set(nic.ports ?? DEFAULT_FORWARDED_PORTS)].sort((a, b) => a - b);
   for (const p of ports) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new DriverError(`NIC ${nic.mac}: invalid port ${p}`, 'invalid');
   return ports.map((p) => ({ proto: 'tcp', hostAddr: nic.ip!, hostPort: p, guestPort: p }));
