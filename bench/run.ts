@@ -154,6 +154,11 @@ printTable('Drive storage (bench/drives.ts)', await runDriveBench());
 if (!process.argv.includes('--no-qemu') && spawnSync('qemu-system-x86_64', ['--version']).status === 0) {
   const { benchQemu, printQemuTable } = await import('./qemu.ts');
   printQemuTable(await benchQemu(quick ? 1 : 4));
+  // The Debian 12 drive's POST start -> SSH banner (bench/debian.ts); `--no-debian` skips it (minutes under TCG).
+  if (!process.argv.includes('--no-debian')) {
+    const { benchDebian, printDebianTable } = await import('./debian.ts');
+    printDebianTable(await benchDebian(1));
+  }
 }
 // Scale-out on PostgreSQL (bench/postgres.ts; also runs alone: node --import tsx bench/postgres.ts).
 await runPostgresBench();

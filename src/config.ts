@@ -32,6 +32,7 @@ export interface Config {
   ipPool: string;
   vlanPool: number;
   nameservers: string[];
+  guestEgress: boolean;
   libraryDir: string | null;
   remoteSnapshotDir: string;
   storageDir: string;
@@ -68,10 +69,11 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'hostName', env: 'OPENSIGMA_HOST_NAME', flag: '--host-name <name>', help: 'name of this compute host (default: the machine hostname)' },
   { key: 'hostCpuMhz', env: 'OPENSIGMA_HOST_CPU_MHZ', flag: '--host-cpu-mhz <mhz>', help: 'CPU capacity of this compute host (default: measured)' },
   { key: 'hostMem', env: 'OPENSIGMA_HOST_MEM', flag: '--host-mem <bytes>', help: 'memory capacity of this compute host (default: measured)' },
-  { key: 'dhcpPool', env: 'OPENSIGMA_DHCP_POOL', flag: '--dhcp-pool <cidr>', help: 'addresses handed to dhcp NICs (default 10.200.0.0/16)' },
-  { key: 'ipPool', env: 'OPENSIGMA_IP_POOL', flag: '--ip-pool <cidr>', help: 'public IPv4 addresses sold as ip subscriptions (default 198.51.100.0/24); must not overlap the DHCP pool' },
+  { key: 'dhcpPool', env: 'OPENSIGMA_DHCP_POOL', flag: '--dhcp-pool <cidr>', help: 'addresses handed to dhcp NICs (default 127.202.0.0/16: with the qemu driver, loopback addresses forwarded to the guest, see docs/qemu.md)' },
+  { key: 'ipPool', env: 'OPENSIGMA_IP_POOL', flag: '--ip-pool <cidr>', help: 'public IPv4 addresses sold as ip subscriptions (default 127.201.0.0/24); must not overlap the DHCP pool' },
   { key: 'vlanPool', env: 'OPENSIGMA_VLAN_POOL', flag: '--vlan-pool <n>', help: 'how many private VLANs can be sold as vlan subscriptions (default 100)' },
   { key: 'nameservers', env: 'OPENSIGMA_NAMESERVERS', flag: '--nameservers <ips>', help: 'comma-separated nameservers shown on IPs and in the server context (default: the pool gateway)' },
+  { key: 'guestEgress', env: 'OPENSIGMA_GUEST_EGRESS', flag: '--guest-egress <0|1>', help: 'qemu: 1 lets guests open connections out of the host through their public NIC (default 0: they only answer)' },
   { key: 'libraryDir', env: 'OPENSIGMA_LIBRARY_DIR', flag: '--library-dir <dir>', help: 'extra folder of library drive descriptions (*.json) and images, beside ./library and <data>/library' },
   { key: 'storageDir', env: 'OPENSIGMA_STORAGE_DIR', flag: '--storage-dir <dir>', help: 'where drive images live; every node mounts it at the same path (default <data>/drives)' },
   { key: 'remoteSnapshotDir', env: 'OPENSIGMA_REMOTE_SNAPSHOT_DIR', flag: '--remote-snapshot-dir <dir>', help: 'where remote snapshots keep their copies of drives, best on other storage than the drives (default <data>/remote-snapshots)' },
@@ -96,6 +98,20 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'quotas', env: 'OPENSIGMA_QUOTA_VLANS', flag: '--quota-vlans <n>', help: 'VLANs one account may hold (default 8; 0 = no limit)' },
   { key: 'quotas', env: 'OPENSIGMA_QUOTA_SUBSCRIPTIONS', flag: '--quota-subscriptions <n>', help: 'subscriptions not yet expired one account may hold (default 100; 0 = no limit)' },
 ];
+
+/**
+ * Default address pools, in 127.0.0.0/8: with the qemu driver and no privileges, a guest's public address is a
+ * loopback address of the host that QEMU forwards into the guest (docs/qemu.md). Several installations on one
+ * machine need pools of their own.
+ */
+export const DEFAULT_IP_POOL = '127.201.0.0/24';
+export const DEFAULT_DHCP_POOL = '127.202.0.0/16';
+
+function flag(v: string | undefined, name: string): boolean {
+  if (v === undefined || v === '' || v === '0' || v === 'false') return false;
+  if (v === '1' || v === 'true') return true;
+  throw new Error(`${name} must be 0 or 1, not ${v}`);
+}
 
 function int(v: string | undefined, fallback: number): number {
   if (v === undefined || v === '') return fallback;
@@ -156,7 +172,8 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
     reconcileIntervalMs: int(get('OPENSIGMA_RECONCILE_MS'), 5000),
     subscriptionSweepMs: int(get('OPENSIGMA_SUBSCRIPTION_SWEEP_MS'), 60000),
     heartbeatTimeoutMs: int(get('OPENSIGMA_HEARTBEAT_TIMEOUT_MS'), 15000),
-    dhcpPool: get('OPENSIGMA_DHCP_POOL') || '10.200.0.0/16',
+    dhcpPool: get('OPENSIGMA_DHCP_POOL') || DEFAULT_DHCP_POOL,
+    guestEgress: flag(get('OPENSIGMA_GUEST_EGRESS'), 'OPENSIGMA_GUEST_EGRESS'),
     ...networkSettings(get),
     libraryDir: get('OPENSIGMA_LIBRARY_DIR') ? path.resolve(get('OPENSIGMA_LIBRARY_DIR')!) : null,
     storageDir: path.resolve(get('OPENSIGMA_STORAGE_DIR') || path.join(get('OPENSIGMA_DATA') ?? './data', 'drives')),
@@ -179,8 +196,8 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
 
 /** The address pools, checked at start: a public address must never also be handed out by DHCP. */
 function networkSettings(get: (name: string) => string | undefined): Pick<Config, 'ipPool' | 'vlanPool' | 'nameservers'> {
-  const ipPool = parsePool(get('OPENSIGMA_IP_POOL') || '198.51.100.0/24', 'OPENSIGMA_IP_POOL');
-  const dhcp = parsePool(get('OPENSIGMA_DHCP_POOL') || '10.200.0.0/16', 'OPENSIGMA_DHCP_POOL');
+  const ipPool = parsePool(get('OPENSIGMA_IP_POOL') || DEFAULT_IP_POOL, 'OPENSIGMA_IP_POOL');
+  const dhcp = parsePool(get('OPENSIGMA_DHCP_POOL') || DEFAULT_DHCP_POOL, 'OPENSIGMA_DHCP_POOL');
   if (poolsOverlap(ipPool, dhcp)) throw new Error(`OPENSIGMA_IP_POOL ${ipPool.cidr} overlaps OPENSIGMA_DHCP_POOL ${dhcp.cidr}`);
   const vlanPool = int(get('OPENSIGMA_VLAN_POOL'), 100);
   if (!Number.isInteger(vlanPool) || vlanPool < 0 || vlanPool > 4094) throw new Error(`OPENSIGMA_VLAN_POOL must be a count from 0 to 4094, not ${vlanPool}`);

@@ -107,7 +107,7 @@ for (const db of databases()) {
       assert.equal(got.status, 200);
       assert.equal(got.body.subscription, null);
       assert.deepEqual(got.body.server, { resource_uri: `/api/2.0/servers/${s.uuid}/`, uuid: s.uuid });
-      assert.equal(got.body.gateway, '10.200.0.1');
+      assert.equal(got.body.gateway, '127.202.0.1');
       assert.equal(got.body.netmask, 16);
       const list = await t.call('GET', '/ips/?limit=0');
       assert.ok(list.body.objects.some((x: any) => x.uuid === addr));
@@ -129,7 +129,7 @@ for (const db of databases()) {
 
     test('the IP and DHCP pools may not overlap', async () => {
       const { loadConfig } = await import('../src/config.ts');
-      assert.throws(() => loadConfig({ OPENSIGMA_IP_POOL: '10.200.5.0/24' }, {}), /overlaps OPENSIGMA_DHCP_POOL/);
+      assert.throws(() => loadConfig({ OPENSIGMA_IP_POOL: '127.202.5.0/24' }, {}), /overlaps OPENSIGMA_DHCP_POOL/);
       assert.throws(() => loadConfig({ OPENSIGMA_IP_POOL: '198.51.100.0/33' }, {}), /OPENSIGMA_IP_POOL/);
       assert.throws(() => loadConfig({ OPENSIGMA_VLAN_POOL: '-1' }, {}), /OPENSIGMA_VLAN_POOL/);
       assert.doesNotThrow(() => loadConfig({ OPENSIGMA_IP_POOL: '10.201.0.0/24' }, {}));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildCommandLine, publicNet, type HostSettings } from '../src/hypervisor/qemu/cmdline.ts';
+import { buildCommandLine, portForwards, publicNet, type HostSettings } from '../src/hypervisor/qemu/cmdline.ts';
 import { DriverError, type GuestSpec } from '../src/hypervisor/driver.ts';
 
 /**
@@ -113,7 +113,7 @@ test('public dhcp NIC + private VLAN NIC + unconnected NIC, models and MACs', ()
     buildCommandLine(
       spec({
         nics: [
-          { mac: '22:4B:9D:00:00:01', model: 'virtio', boot_order: null, kind: 'public', ip: '10.200.3.7', vlan: null },
+          { mac: '22:4B:9D:00:00:01', model: 'virtio', boot_order: null, kind: 'public', ip: '127.202.3.7', vlan: null },
           { mac: '22:4b:9d:00:00:02', model: 'e1000', boot_order: 3, kind: 'private', ip: null, vlan: 'aaaa0000-0000-4000-8000-000000000001' },
           { mac: '22:4b:9d:00:00:03', model: 'rtl8139', boot_order: null, kind: 'none', ip: null, vlan: null },
         ],
@@ -133,10 +133,62 @@ test('VNC listens where the host says', () => {
   assert.equal(argv[argv.indexOf('-vnc') + 1], '0.0.0.0:7,to=906,password=on');
 });
 
-test('public network around the address: gateway/dns never collide with it', () => {
-  assert.deepEqual(publicNet('10.200.3.7'), { net: '10.200.3.0/24', host: '10.200.3.1', dns: '10.200.3.2', dhcpstart: '10.200.3.7' });
-  assert.deepEqual(publicNet('192.168.5.1'), { net: '192.168.5.0/24', host: '192.168.5.2', dns: '192.168.5.3', dhcpstart: '192.168.5.1' });
-  assert.throws(() => publicNet('10.0.0.255'), DriverError);
+test('a public NIC: QEMU translates its loopback address to a private one, forwarding SSH, HTTP and HTTPS', () => {
+  const nic = { mac: '22:4b:9d:00:00:01', model: 'virtio', boot_order: null, kind: 'public' as const, ip: '127.202.0.9', vlan: null };
+  const argv = buildCommandLine(spec({ nics: [nic, { ...nic, mac: '22:4b:9d:00:00:02', ip: '127.202.0.10' }] }), host);
+  const netdevs = argv.filter((_, i) => argv[i - 1] === '-netdev');
+  assert.deepEqual(netdevs, [
+    'user,id=net0,net=10.0.2.0/24,host=10.0.2.2,dns=10.0.2.3,dhcpstart=10.0.2.15,restrict=on' +
+      ',hostfwd=tcp:127.202.0.9:22-:22,hostfwd=tcp:127.202.0.9:80-:80,hostfwd=tcp:127.202.0.9:443-:443',
+    'user,id=net1,net=10.0.3.0/24,host=10.0.3.2,dns=10.0.3.3,dhcpstart=10.0.3.15,restrict=on' +
+      ',hostfwd=tcp:127.202.0.10:22-:22,hostfwd=tcp:127.202.0.10:80-:80,hostfwd=tcp:127.202.0.10:443-:443',
+  ]);
+  // The ports a NIC lists (where a firewall policy will say which are open) replace the default ones.
+  assert.deepEqual(portForwards({ ...nic, ports: [8080, 22, 22] }), [
+    { proto: 'tcp', hostAddr: '127.202.0.9', hostPort: 22, guestPort: 22 },
+    { proto: 'tcp', hostAddr: '127.202.0.9', hostPort: 8080, guestPort: 8080 },
+  ]);
+  assert.deepEqual(portForwards({ ...nic, ip: null }), []);
+  assert.throws(() => portForwards({ ...nic, ports: [0] }), (e: unknown) => e instanceof DriverError && e.code === 'invalid');
+  assert.throws(() => portForwards({ ...nic, ip: '127.1' }), DriverError);
+});
+
+test('a Debian server as the end-to-end test makes it: context, a dhcp NIC forwarded on its loopback address, 2 vCPUs, 1 GiB', () => {
+  golden(
+    'debian-server',
+    buildCommandLine(
+      spec({
+        name: 'debian-e2e',
+        cpu: 2000,
+        smp: 2,
+        mem: 1024 * MiB,
+        context: true,
+        drives: [disk(1, { boot_order: 1, format: 'raw', path: '/var/lib/opensigma/drives/d1.img' })],
+        nics: [{ mac: '22:4b:9d:00:00:0a', model: 'virtio', boot_order: null, kind: 'public', ip: '127.202.0.2', vlan: null }],
+      }),
+      host,
+    ),
+  );
+});
+
+test('guest egress: off (restrict=on) unless the host setting turns it on', () => {
+  const nic = { mac: '22:4b:9d:00:00:01', model: 'virtio', boot_order: null, kind: 'public' as const, ip: '127.202.0.9', vlan: null };
+  const on = buildCommandLine(spec({ nics: [nic] }), { ...host, guestEgress: true });
+  assert.match(on[on.indexOf('-netdev') + 1]!, /,restrict=off,/);
+  const off = buildCommandLine(spec({ nics: [nic] }), host);
+  assert.match(off[off.indexOf('-netdev') + 1]!, /,restrict=on,/);
+});
+
+test('every guest says it runs on CloudSigma (SMBIOS), which is what makes cloud-init read the context', () => {
+  const argv = buildCommandLine(spec({ context: true }), host);
+  assert.equal(argv[argv.indexOf('-smbios') + 1], 'type=1,manufacturer=CloudSigma,product=CloudSigma');
+  assert.equal(argv[argv.indexOf('-accel') + 1], 'tcg,tb-size=256');
+});
+
+test('private address of public NIC i: 10.0.(2+i).15 behind gateway .2 and DNS .3', () => {
+  assert.deepEqual(publicNet(0), { net: '10.0.2.0/24', host: '10.0.2.2', dns: '10.0.2.3', dhcpstart: '10.0.2.15' });
+  assert.deepEqual(publicNet(3), { net: '10.0.5.0/24', host: '10.0.5.2', dns: '10.0.5.3', dhcpstart: '10.0.5.15' });
+  assert.throws(() => publicNet(251), DriverError);
 });
 
 test('memory: bytes rounded to MiB, < 96 MiB refused as invalid', () => {

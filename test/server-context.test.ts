@@ -101,7 +101,7 @@ for (const db of databases()) {
       assert.equal(await ask('/meta/multi'), 'line one\\nline\\ttwo\\r\n' + EOT);
       assert.equal(await ask('/meta/accent'), 'caf\\u00e9\n' + EOT);
       assert.equal(await ask('/meta/quote'), 'say \\"hi\\"\n' + EOT);
-      assert.equal(await ask('meta'), '{"multi": "line one\\nline\\ttwo\\r", "accent": "caf\\u00e9", "quote": "say \\"hi\\""}\n' + EOT);
+      assert.equal(await ask('meta'), '{"multi": "line one\\nline\\ttwo\\r", "accent": "caf\\u00e9", "quote": "say \\"hi\\"", "ssh_public_key": ""}\n' + EOT);
       assert.equal(await ask('/nics/0/mac'), '22:81:c9:73:91:e4\n' + EOT);
       assert.equal(await ask('/nics/0/ip_v4_conf/ip/uuid'), '94.26.101.144\n' + EOT);
       assert.equal(await ask('/nics/0/ip_v4_conf/ip/netmask'), '24\n' + EOT);
@@ -127,7 +127,7 @@ for (const db of databases()) {
       const reply = await contextReply(t.running.svc, s.uuid, '/nics');
       assert.ok(reply.endsWith('\n' + EOT));
       assert.deepEqual(JSON.parse(reply.slice(0, -2)), [
-        { boot_order: null, vlan: null, ip_v4_conf: { ip: { uuid: ip, tags: [], nameservers: ['8.8.8.8'], netmask: 24, meta: { name: 'front' }, gateway: '198.51.100.1' }, conf: 'static' }, mac: s.nics[0].mac, model: 'virtio', ip_v6_conf: null },
+        { boot_order: null, vlan: null, ip_v4_conf: { ip: { uuid: ip, tags: [], nameservers: ['8.8.8.8'], netmask: 24, meta: { name: 'front' }, gateway: '127.201.0.1' }, conf: 'static' }, mac: s.nics[0].mac, model: 'virtio', ip_v6_conf: null },
         { boot_order: null, vlan: { uuid: vlan, tags: [], meta: {} }, ip_v4_conf: null, mac: s.nics[1].mac, model: 'virtio', ip_v6_conf: null },
       ]);
     });

@@ -77,7 +77,7 @@ export async function contextDocument(svc: Services, serverUuid: string): Promis
   return {
     cpus_instead_of_cores: d.cpus_instead_of_cores,
     enable_numa: d.enable_numa,
-    meta: d.meta,
+    meta: { ...d.meta, ssh_public_key: guestSshKeys(d.meta.ssh_public_key, keys.map((k) => k.doc.public_key)) },
     pubkeys: keys.map((k) => ({ uuid: k.uuid, name: k.doc.name, public_key: k.doc.public_key, fingerprint: k.doc.fingerprint })),
     requirements: d.requirements,
     is_grey: d.is_grey,
@@ -120,6 +120,27 @@ export async function contextDocument(svc: Services, serverUuid: string): Promis
     cpu_type: d.cpu_type,
     cpu: d.cpu,
   };
+}
+
+/**
+ * What the context says in meta.ssh_public_key: the server's own meta value, then every key of its pubkeys not
+ * already in it, one per line; '' when there is none. cloud-init's CloudSigma datasource reads only this key (and
+ * fails when it is missing), so this is how pubkeys reach the guest. It hands the value to its authorized_keys parser
+ * as one key, which keeps the lines after the first only as the first key's comment: a line without a comment that
+ * is followed by another gets one, or the next key would be glued onto it.
+ */
+export function guestSshKeys(metaValue: string | undefined, pubkeys: string[]): string {
+  const lines: string[] = [];
+  const seen = new Set<string>();
+  for (const raw of [...(metaValue ?? '').split(/\r?\n/), ...pubkeys.flatMap((k) => k.split(/\r?\n/))]) {
+    const line = raw.trim();
+    if (!line) continue;
+    const id = line.split(/\s+/).slice(0, 2).join(' ');
+    if (seen.has(id)) continue;
+    seen.add(id);
+    lines.push(line);
+  }
+  return lines.map((l, i) => (i < lines.length - 1 && l.split(/\s+/).length === 2 ? `${l} key${i + 1}` : l)).join('\n');
 }
 
 /** Follows a path of keys and list indices; undefined when it leads nowhere. */

@@ -42,6 +42,8 @@ export interface GuestNic {
   kind: 'public' | 'private' | 'none';
   ip: string | null;
   vlan: string | null;
+  /** Public NICs: the guest's TCP ports reachable at `ip` (default DEFAULT_FORWARDED_PORTS: 22, 80, 443). */
+  ports?: number[];
 }
 
 export type PowerState = 'running' | 'off';

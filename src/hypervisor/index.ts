@@ -53,6 +53,7 @@ export async function createHosts(
       // Unset = measured: host memory minus a reserve, CPU MHz x cores.
       capacity: { cpu: config.hostCpuMhz ?? undefined, mem: config.hostMem ?? undefined },
       context,
+      guestEgress: config.guestEgress,
       accel: probe.accel,
       accelReason: probe.reason,
       log,

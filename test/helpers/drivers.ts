@@ -59,8 +59,25 @@ function baseSpec(over: Partial<GuestSpec>): GuestSpec {
   };
 }
 
+/**
+ * A second octet of 127.0.0.0/8 for this test process: a public NIC's address is bound on the host (QEMU forwards
+ * its ports into the guest), so test processes running at once on one machine must not pick the same addresses.
+ */
+const LOOPBACK_OCTET = 20 + (process.pid % 180);
+
+/** A loopback address of this test process's own range (`127.<octet>.<third>.<last>`). */
+export function loopbackAddress(third: number, last: number): string {
+  return `127.${LOOPBACK_OCTET}.${third}.${last}`;
+}
+
+/** Address pools of their own for a test server that boots real guests (see LOOPBACK_OCTET). */
+export function loopbackPools(): Record<string, string> {
+  return { OPENSIGMA_IP_POOL: `127.${LOOPBACK_OCTET}.0.0/24`, OPENSIGMA_DHCP_POOL: `127.${LOOPBACK_OCTET}.16.0/20` };
+}
+
 function nicFor(uuid: string, i = 1): GuestSpec['nics'][number] {
-  return { mac: `22:${uuid.slice(9, 11)}:${uuid.slice(11, 13)}:00:00:${i.toString(16).padStart(2, '0')}`, model: 'virtio', boot_order: null, kind: 'public', ip: `10.211.0.${10 + (seq % 200)}`, vlan: null };
+  const ip = `127.${LOOPBACK_OCTET}.1.${10 + (seq % 200)}`;
+  return { mac: `22:${uuid.slice(9, 11)}:${uuid.slice(11, 13)}:00:00:${i.toString(16).padStart(2, '0')}`, model: 'virtio', boot_order: null, kind: 'public', ip, vlan: null };
 }
 
 export const simHarness: DriverHarness = {
@@ -224,4 +241,27 @@ export const PROMPT = /(^|\n)[^\n]*# $/;
 
 export function tempDataDir(name: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `opensigma-${name}-`));
+}
+
+let debian: { dir: string } | { skip: string } | undefined;
+
+/**
+ * The "Debian 12" library image (scripts/build-debian-image.sh): the one in library/images/debian-12 when it is up to
+ * date (set-up builds it there), else built once per recipe into a cache under the OS temp dir (or
+ * OPENSIGMA_DEBIAN_IMAGE). Returns the dir holding disk.qcow2, or why there is none here.
+ */
+export function debianImage(): { dir: string } | { skip: string } {
+  if (debian) return debian;
+  const qemu = qemuImages();
+  if ('skip' in qemu) return (debian = qemu);
+  if (process.env.OPENSIGMA_TEST_DEBIAN === '0') return (debian = { skip: 'OPENSIGMA_TEST_DEBIAN=0' });
+  const script = path.join(REPO, 'scripts', 'build-debian-image.sh');
+  const shipped = path.join(REPO, 'library', 'images', 'debian-12');
+  if (spawnSync('sh', [script, '--check', shipped]).status === 0) return (debian = { dir: shipped });
+  const recipe = crypto.createHash('sha256').update(fs.readFileSync(script)).digest('hex').slice(0, 12);
+  const dir = process.env.OPENSIGMA_DEBIAN_IMAGE ?? path.join(os.tmpdir(), `opensigma-debian-12-${recipe}`);
+  const built = spawnSync('sh', [script, dir], { encoding: 'utf8', timeout: 900_000 });
+  if (built.status !== 0 || !fs.existsSync(path.join(dir, 'disk.qcow2')))
+    return (debian = { skip: `the Debian image cannot be built: ${(built.stderr || built.error?.message || '').trim().split('\n').slice(-2).join(' ')}` });
+  return (debian = { dir });
 }

@@ -12,8 +12,13 @@ export interface HostSettings {
   /** First VNC display tried (port 5900 + display); QEMU walks up to `vncDisplayMax` until one is free. */
   vncDisplayBase?: number;
   vncDisplayMax?: number;
-  /** TCG translation cache size in MiB (default 32; QEMU's own default costs ~48 MiB RSS per guest). */
+  /**
+   * TCG translation cache size in MiB (default 256: a systemd + cloud-init guest reaches SSH in half the time it
+   * needs with 32, as TCG retranslates less; the cache is host memory, filled as the guest runs new code).
+   */
   tcgTbSizeMiB?: number;
+  /** Public NICs' user-mode networks may open connections out of the host (QEMU `restrict=off`). Default off. */
+  guestEgress?: boolean;
   /** Address QEMU's VNC server listens on (default 127.0.0.1). */
   vncHost?: string;
 }
@@ -76,22 +81,40 @@ function ipv4(ip: string): number {
   return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
 }
 
-function ipStr(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+/** TCP ports of a guest reachable at its public NIC's address when nothing else says which (SSH, HTTP, HTTPS). */
+export const DEFAULT_FORWARDED_PORTS: readonly number[] = [22, 80, 443];
+
+/** One host-side listener that QEMU forwards into the guest. */
+export interface PortForward {
+  proto: 'tcp';
+  hostAddr: string;
+  hostPort: number;
+  guestPort: number;
 }
 
 /**
- * The user-mode network of a public NIC: a /24 around the address, gateway and DNS on two other addresses of it,
- * and QEMU's built-in DHCP server handing out exactly `ip` (the first lease of the pool, and the guest is the only
- * client on this netdev).
+ * Which connections to a public NIC's address reach the guest: the one place that decides it, so firewall policies
+ * can narrow or widen the list (`GuestNic.ports`). The address is the host-side one the API shows (by default in
+ * 127.0.0.0/8: every one of those is a local address on Linux, so any of them can be bound without configuration).
  */
-export function publicNet(ip: string): { net: string; host: string; dns: string; dhcpstart: string } {
-  const a = ipv4(ip);
-  const base = (a & 0xffffff00) >>> 0;
-  const last = a & 255;
-  if (last === 0 || last === 255) throw new DriverError(`${ip} cannot be a guest address in its /24`, 'invalid');
-  const others = [1, 2, 3, 254].filter((x) => x !== last);
-  return { net: `${ipStr(base)}/24`, host: ipStr(base + others[0]!), dns: ipStr(base + others[1]!), dhcpstart: ip };
+export function portForwards(nic: GuestNic): PortForward[] {
+  if (nic.kind !== 'public' || !nic.ip) return [];
+  ipv4(nic.ip); // a malformed address is the caller's mistake, not a QEMU start failure
+  const ports = [...new Set(nic.ports ?? DEFAULT_FORWARDED_PORTS)].sort((a, b) => a - b);
+  for (const p of ports) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new DriverError(`NIC ${nic.mac}: invalid port ${p}`, 'invalid');
+  return ports.map((p) => ({ proto: 'tcp', hostAddr: nic.ip!, hostPort: p, guestPort: p }));
+}
+
+/**
+ * The private network a public NIC's guest sees behind QEMU's address translation: NIC i is alone on
+ * 10.0.(2+i).0/24 (i = 0 is QEMU's usual 10.0.2.0/24) with its gateway on .2 and a DNS forwarder on .3, both
+ * answered by QEMU itself, and QEMU's DHCP server leases it .15. Distinct subnets per NIC keep a guest with two
+ * public NICs from seeing one subnet on both.
+ */
+export function publicNet(index: number): { net: string; host: string; dns: string; dhcpstart: string } {
+  if (!Number.isInteger(index) || index < 0 || index > 250) throw new DriverError(`NIC index ${index} out of range`, 'invalid');
+  const p = `10.0.${2 + index}`;
+  return { net: `${p}.0/24`, host: `${p}.2`, dns: `${p}.3`, dhcpstart: `${p}.15` };
 }
 
 function cpuModel(spec: GuestSpec, accel: HostSettings['accel']): string {
@@ -166,7 +189,7 @@ function driveArgs(drives: GuestDrive[]): string[] {
   return out;
 }
 
-function nicArgs(nics: GuestNic[], runDir: string): string[] {
+function nicArgs(nics: GuestNic[], runDir: string, egress: boolean): string[] {
   const files = runFiles(runDir);
   const out: string[] = [];
   nics.forEach((n, i) => {
@@ -175,8 +198,9 @@ function nicArgs(nics: GuestNic[], runDir: string): string[] {
     if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(n.mac)) throw new DriverError(`NIC: invalid MAC ${n.mac}`, 'invalid');
     const id = `net${i}`;
     if (n.kind === 'public' && n.ip) {
-      const p = publicNet(n.ip);
-      out.push('-netdev', `user,id=${id},net=${p.net},host=${p.host},dns=${p.dns},dhcpstart=${p.dhcpstart},restrict=on`);
+      const p = publicNet(i);
+      const fwd = portForwards(n).map((f) => `,hostfwd=${f.proto}:${f.hostAddr}:${f.hostPort}-:${f.guestPort}`);
+      out.push('-netdev', `user,id=${id},net=${p.net},host=${p.host},dns=${p.dns},dhcpstart=${p.dhcpstart},restrict=${egress ? 'off' : 'on'}${fwd.join('')}`);
       // QEMU 7.2 has no per-NIC counters: mirror both directions to sockets the driver reads and counts.
       // (filter-mirror's queue=tx is what the netdev sends towards the guest, i.e. what the guest receives.)
       out.push('-chardev', `socket,id=${id}-in,path=${q(files.mirror(i, 'in'))},server=on,wait=off`);
@@ -204,7 +228,7 @@ export function buildCommandLine(spec: GuestSpec, host: HostSettings): string[] 
   const files = runFiles(host.runDir);
   const memMiB = guestMemMiB(spec.mem);
   const smp = smpArgs(spec);
-  const accel = host.accel === 'kvm' ? 'kvm' : `tcg,tb-size=${host.tcgTbSizeMiB ?? 32}`;
+  const accel = host.accel === 'kvm' ? 'kvm' : `tcg,tb-size=${host.tcgTbSizeMiB ?? 256}`;
   const vncBase = host.vncDisplayBase ?? 100;
   const vncMax = host.vncDisplayMax ?? vncBase + 899;
   const vncHost = host.vncHost ?? '127.0.0.1';
@@ -221,6 +245,8 @@ export function buildCommandLine(spec: GuestSpec, host: HostSettings): string[] 
     '-no-user-config',
     '-boot', 'menu=off,strict=off',
     '-rtc', 'base=utc',
+    // What cloud-init's ds-identify looks for before it reads the server context from ttyS1 (CloudSigma datasource).
+    '-smbios', 'type=1,manufacturer=CloudSigma,product=CloudSigma',
     '-pidfile', files.pid,
     '-chardev', `socket,id=qmp,path=${q(files.qmp)},server=on,wait=off`,
     '-mon', 'chardev=qmp,mode=control',
@@ -231,7 +257,7 @@ export function buildCommandLine(spec: GuestSpec, host: HostSettings): string[] 
     // Password auth from the start: nobody gets in until the driver sets the password over QMP.
     '-vnc', `${vncHost.includes(':') ? `[${vncHost}]` : vncHost}:${vncBase},to=${vncMax},password=on`,
     ...driveArgs(spec.drives),
-    ...nicArgs(spec.nics, host.runDir),
+    ...nicArgs(spec.nics, host.runDir, host.guestEgress === true),
     '-msg', 'timestamp=on',
   ];
   return argv;

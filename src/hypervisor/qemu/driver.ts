@@ -39,9 +39,11 @@ export interface QemuOptions {
   capacity?: Partial<HostCapacity>;
   /** Host memory kept for the host itself (default: 1 GiB or 10 %, the larger). */
   memReserve?: number;
-  /** Memory a QEMU process costs beyond its guest's RAM (TCG cache, devices); counted when admitting a guest (default 128 MiB). */
+  /** Memory a QEMU process costs beyond its guest's RAM (TCG cache, devices); counted when admitting a guest (default 128 MiB, plus the translation cache under TCG). */
   perGuestOverhead?: number;
   tcgTbSizeMiB?: number;
+  /** Public NICs may open connections out of the host (QEMU `restrict=off`); default off. */
+  guestEgress?: boolean;
   vncDisplayBase?: number;
   /** How long start waits for QEMU's monitor before giving up (default 20 s). */
   startTimeoutMs?: number;
@@ -172,12 +174,14 @@ export class QemuDriver implements HypervisorDriver {
       accel: this.accel,
       runDir,
       tcgTbSizeMiB: this.opts.tcgTbSizeMiB,
+      guestEgress: this.opts.guestEgress,
       vncDisplayBase: this.opts.vncDisplayBase,
       vncHost: this.opts.bindHost,
     });
     // Admit a guest only if its RAM plus QEMU's own overhead fits beside the running ones.
     const cap = this.capacity();
-    const overhead = this.opts.perGuestOverhead ?? 128 * 2 ** 20;
+    // ~100 MiB of QEMU itself plus the TCG translation cache (256 MiB by default), which a busy guest fills.
+    const overhead = this.opts.perGuestOverhead ?? (this.accel === 'kvm' ? 128 : 128 + (this.opts.tcgTbSizeMiB ?? 256)) * 2 ** 20;
     const used = [...this.guestsById.values()].filter((g) => !g.gone).reduce((s, g) => s + g.spec.mem + overhead, 0);
     if (used + spec.mem + overhead > cap.mem)
       throw new DriverError(`host is out of capacity: ${Math.round((used + spec.mem + overhead) / 2 ** 20)} MiB needed, ${Math.round(cap.mem / 2 ** 20)} MiB available`, 'capacity');
@@ -239,9 +243,11 @@ export class QemuDriver implements HypervisorDriver {
       const g = this.guestsById.get(spec.uuid);
       if (g && g.child === child) this.guestsById.delete(spec.uuid);
       this.detachAll(spec.uuid);
+      // QEMU's own reason (e.g. a forwarded address already in use) is in its log: read it before the run dir goes.
+      const tail = this.logTail(files.log);
       fs.rmSync(runDir, { recursive: true, force: true });
       if (e instanceof DriverError) throw e;
-      throw new DriverError(`QEMU failed to start: ${(e as Error).message}. ${this.logTail(files.log)}`);
+      throw new DriverError(`QEMU failed to start: ${(e as Error).message}. ${tail}`);
     } finally {
       this.starting.delete(spec.uuid);
     }
