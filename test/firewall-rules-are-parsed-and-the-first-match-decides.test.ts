@@ -133,3 +133,21 @@ test('CIDR and range edges: the network, broadcast and both range ends are insid
   // an address that is not IPv4 matches no address condition
   assert.equal(decide(notDst, tcpIn({ dstIp: '2001:db8::1' })), 'accept');
 });
+
+test('forwarded ports: the defaults without a policy; accept rules open ports, the first match decides, ranges are bounded', async () => {
+  const { forwardedPorts, readRules, MAX_FORWARDED_PORTS } = await import('../src/domain/firewall.ts');
+  const at = { hostIp: '127.0.0.1', guestIp: '127.201.0.5' };
+  assert.deepEqual(forwardedPorts(null, [22, 80, 443], at), [22, 80, 443]);
+  const policy = (rules: unknown[]) => ({ rules: readRules(rules, 'rules') });
+  assert.deepEqual(forwardedPorts(policy([]), [22, 80, 443], at), [22, 80, 443]);
+  assert.deepEqual(
+    forwardedPorts(policy([{ action: 'drop', direction: 'in', ip_proto: 'tcp', dst_port: '80' }, { action: 'accept', direction: 'in', ip_proto: 'tcp', dst_port: '8000:8002' }]), [22, 80, 443], at),
+    [22, 443, 8000, 8001, 8002],
+  );
+  // the first match decides: an accept of 80 before a drop of everything keeps 80 only
+  assert.deepEqual(forwardedPorts(policy([{ action: 'accept', direction: 'in', dst_port: '80' }, { action: 'drop', direction: 'in' }]), [22, 80, 443], at), [80]);
+  // outbound and udp rules, and a range wider than the bound, open nothing
+  const wide = policy([{ action: 'accept', direction: 'out', dst_port: '9000' }, { action: 'accept', direction: 'in', ip_proto: 'udp', dst_port: '53' }, { action: 'accept', direction: 'in', dst_port: '1:65535' }]);
+  assert.deepEqual(forwardedPorts(wide, [22], at), [22]);
+  assert.ok(MAX_FORWARDED_PORTS >= 16);
+});

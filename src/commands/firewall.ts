@@ -39,18 +39,8 @@ export async function dropNicPolicies(trx: Kysely<any>, serverUuid: string): Pro
  * The policy of each NIC of a server that has one, by MAC: what a driver enforcing policies asks (with `decide` from
  * domain/firewall.ts), in two queries whatever the number of NICs.
  */
-export async function nicPolicies(store: Store, serverUuid: string, trx: Kysely<any> = store.db): Promise<Map<string, FwPolicyDoc>> {
-  const rows = (await trx.selectFrom('nic_firewall_policies').select(['mac', 'policy_uuid']).where('server_uuid', '=', serverUuid).execute()) as Array<{
-    mac: string;
-    policy_uuid: string;
-  }>;
-  const policies = new Map((await store.fwpolicies.getMany([...new Set(rows.map((r) => r.policy_uuid))], trx)).map((p) => [p.uuid, p.doc]));
-  const out = new Map<string, FwPolicyDoc>();
-  for (const r of rows) {
-    const p = policies.get(r.policy_uuid);
-    if (p) out.set(r.mac, p);
-  }
-  return out;
+export function nicPolicies(store: Store, serverUuid: string, trx: Kysely<any> = store.db): Promise<Map<string, FwPolicyDoc>> {
+  return store.nicPolicies(serverUuid, trx);
 }
 
 /**

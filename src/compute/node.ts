@@ -4,10 +4,11 @@ import type { Config } from '../config.ts';
 import type { ServerDef } from '../domain/server-definition.ts';
 import type { ServerRuntime } from '../domain/server-runtime.ts';
 import { TENDED, allows, type ServerEvent } from '../domain/server-lifecycle.ts';
+import { forwardedPorts } from '../domain/firewall.ts';
 import { isoSeconds } from '../domain/ids.ts';
 import { ref } from '../domain/refs.ts';
 import type { EventBus } from '../events.ts';
-import { DriverError, usedUpBy, type GuestSpec, type HypervisorDriver } from '../hypervisor/driver.ts';
+import { DEFAULT_FORWARDED_PORTS, DriverError, usedUpBy, type GuestSpec, type HypervisorDriver } from '../hypervisor/driver.ts';
 import type { Store } from '../store/index.ts';
 import { OPS_CHANNEL, type Operation, type OperationKind } from '../store/operations.ts';
 import { findImage } from '../storage/images.ts';
@@ -97,7 +98,45 @@ export class ComputeNode {
     this.timers.push(setInterval(() => void this.refreshStats().catch((e) => this.log.warn(e, 'stats')), 2000));
     this.timers.push(setInterval(() => void this.reconcile().catch((e) => this.log.warn(e, 'reconcile')), this.config.reconcileIntervalMs));
     for (const t of this.timers) t.unref();
+    // A policy edited or attached takes effect on running guests at once, on whichever node edited it.
+    this.stopWatchingPolicies = this.bus.subscribe((e) => {
+      if (e.resource_type === 'fwpolicies' || (e.resource_type === 'servers' && e.action === 'updated'))
+        void this.refreshForwards(e.resource_type, e.uuid).catch((err) => this.log.warn({ err: (err as Error).message, uuid: e.uuid }, 'applying a firewall policy'));
+    });
     this.poke();
+  }
+
+  private stopWatchingPolicies: () => void = () => {};
+  private readonly forwarding = new Map<string, Promise<void>>();
+
+  /** Makes the forwarded ports of running guests follow their NICs' policies (a policy, or one server, changed). */
+  private async refreshForwards(kind: string, uuid: string): Promise<void> {
+    const servers =
+      kind === 'servers'
+        ? [uuid]
+        : ((await this.store.db.selectFrom('nic_firewall_policies').select('server_uuid').distinct().where('policy_uuid', '=', uuid).execute()) as Array<{
+            server_uuid: string;
+          }>).map((r) => r.server_uuid);
+    for (const server of servers) {
+      // One refresh at a time per server, in the order the changes came.
+      const next = (this.forwarding.get(server) ?? Promise.resolve()).then(() => this.applyForwards(server));
+      this.forwarding.set(server, next.catch(() => {}));
+      await next;
+    }
+  }
+
+  private async applyForwards(uuid: string): Promise<void> {
+    const s = await this.store.servers.get(uuid);
+    if (!s || s.status !== 'running' || !s.row.host || !s.row.runtime) return;
+    const driver = this.hosts.get(String(s.row.host));
+    if (!driver?.setPortForwards) return;
+    const rt = JSON.parse(String(s.row.runtime)) as ServerRuntime;
+    const policies = await this.store.nicPolicies(uuid);
+    for (const n of rt.nics) {
+      if (n.interface_type !== 'public' || !n.ip_v4) continue;
+      const ports = forwardedPorts(policies.get(n.mac), DEFAULT_FORWARDED_PORTS, { hostIp: this.bindHost(), guestIp: n.ip_v4 });
+      await driver.setPortForwards(uuid, n.mac, ports);
+    }
   }
 
   private async heartbeat(): Promise<void> {
@@ -337,6 +376,7 @@ export class ComputeNode {
   /** Resolves drives to image files and NICs to addresses. */
   async guestSpec(def: ServerDef): Promise<GuestSpec> {
     const drives = await this.store.drives.getMany(def.drives.map((d) => d.drive));
+    const policies = await this.store.nicPolicies(def.uuid);
     const byId = new Map(drives.map((d) => [d.uuid, d]));
     const nics: GuestSpec['nics'] = [];
     for (const n of def.nics) {
@@ -347,6 +387,11 @@ export class ComputeNode {
         nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip, vlan: null });
       } else if (n.ip_v4_conf || n.ip_v6_conf) nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip: null, vlan: null });
       else nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'none', ip: null, vlan: null });
+    }
+    // A public NIC under a firewall policy forwards the ports the policy lets in from the host.
+    for (const n of nics) {
+      const policy = policies.get(n.mac);
+      if (policy && n.kind === 'public' && n.ip) n.ports = forwardedPorts(policy, DEFAULT_FORWARDED_PORTS, { hostIp: this.bindHost(), guestIp: n.ip });
     }
     return {
       uuid: def.uuid,
@@ -583,6 +628,7 @@ export class ComputeNode {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.stopWatchingPolicies();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     for (const gw of [...this.consoles.values(), ...this.vncs.values()]) await gw.close();

@@ -235,3 +235,32 @@ export function decide(policy: { rules: readonly FirewallRule[] } | null | undef
   const i = firstMatch(policy.rules, packet);
   return i < 0 ? 'accept' : policy.rules[i]!.action;
 }
+
+/** How many TCP ports of one NIC a policy may open to the host at most (each is a listener on the host). */
+export const MAX_FORWARDED_PORTS = 64;
+
+/**
+ * Which TCP ports of a guest's public NIC are reachable from the host, under its policy: the default ports (SSH,
+ * HTTP, HTTPS) and every port an inbound accept rule names (single ports and ranges of at most
+ * MAX_FORWARDED_PORTS ports), each kept only if the policy accepts a connection to it from `hostIp`. Without a policy
+ * the default ports are. Rules on source addresses other than the host's, and on source ports, cannot apply to
+ * forwarded connections (every one comes from the host), so they decide nothing here.
+ */
+export function forwardedPorts(
+  policy: { rules: readonly FirewallRule[] } | null | undefined,
+  defaults: readonly number[],
+  at: { hostIp: string; guestIp: string },
+): number[] {
+  if (!policy) return [...defaults];
+  const candidates = new Set(defaults);
+  for (const r of policy.rules) {
+    if (r.action !== 'accept' || r.direction === 'out' || (r.ip_proto !== null && r.ip_proto !== 'tcp') || r.dst_port === null) continue;
+    const p = parsePort(r.dst_port);
+    if (!p || p.negate || p.to - p.from + 1 > MAX_FORWARDED_PORTS) continue;
+    for (let n = p.from; n <= p.to && candidates.size < MAX_FORWARDED_PORTS + defaults.length; n++) if (n > 0) candidates.add(n);
+  }
+  const open = [...candidates].filter(
+    (dstPort) => decide(policy, { direction: 'in', proto: 'tcp', srcIp: at.hostIp, srcPort: null, dstIp: at.guestIp, dstPort }) === 'accept',
+  );
+  return open.sort((a, b) => a - b).slice(0, MAX_FORWARDED_PORTS);
+}

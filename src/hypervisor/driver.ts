@@ -1,4 +1,7 @@
 import type { Duplex } from 'node:stream';
+/** TCP ports of a guest reachable at its public NIC's address when nothing else says which (SSH, HTTP, HTTPS). */
+export const DEFAULT_FORWARDED_PORTS: readonly number[] = [22, 80, 443];
+
 /** What a guest asks its context channel (ttyS1), and the line it is answered with. */
 export type ContextRequest = string;
 export type ContextReply = string;
@@ -125,6 +128,11 @@ export interface HypervisorDriver {
   /** Where the guest's display is served (RFB with VNC authentication, password = vnc_password). */
   openVnc(uuid: string, password: string): Promise<{ port: number }>;
   closeVnc(uuid: string): Promise<void>;
+  /**
+   * Changes which TCP ports of a running guest's public NIC are reachable at its address (a firewall policy was
+   * edited or attached), without a restart. Drivers whose guests model no connections need not implement it.
+   */
+  setPortForwards?(uuid: string, mac: string, ports: number[]): Promise<void>;
   onEvent(listener: (e: GuestEvent) => void): void;
   /**
    * For drivers that obey one-shot instructions in a guest's meta (the sim's sim_hang_next) whose effect leaves no

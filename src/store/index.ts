@@ -176,6 +176,21 @@ export class Store {
     }
   }
 
+  /** The firewall policy of each NIC of a server that has one, by MAC (one join-table read and one of the policies). */
+  async nicPolicies(serverUuid: string, trx: Kysely<any> = this.db): Promise<Map<string, FwPolicyDoc>> {
+    const rows = (await trx.selectFrom('nic_firewall_policies').select(['mac', 'policy_uuid']).where('server_uuid', '=', serverUuid).execute()) as Array<{
+      mac: string;
+      policy_uuid: string;
+    }>;
+    const policies = new Map((await this.fwpolicies.getMany([...new Set(rows.map((r) => r.policy_uuid))], trx)).map((p) => [p.uuid, p.doc]));
+    const out = new Map<string, FwPolicyDoc>();
+    for (const r of rows) {
+      const p = policies.get(r.policy_uuid);
+      if (p) out.set(r.mac, p);
+    }
+    return out;
+  }
+
   /** Whether `owner`'s drives may grow by `adding` bytes (a new drive, a resize); throws the quota's refusal if not. */
   async checkDriveBytes(owner: string, adding: number, trx: Kysely<any>): Promise<void> {
     const limit = this.quotas?.driveBytes ?? 0;

@@ -82,7 +82,9 @@ function ipv4(ip: string): number {
 }
 
 /** TCP ports of a guest reachable at its public NIC's address when nothing else says which (SSH, HTTP, HTTPS). */
-export const DEFAULT_FORWARDED_PORTS: readonly number[] = [22, 80, 443];
+import { DEFAULT_FORWARDED_PORTS } from '../driver.ts';
+
+export { DEFAULT_FORWARDED_PORTS };
 
 /** One host-side listener that QEMU forwards into the guest. */
 export interface PortForward {

@@ -17,7 +17,7 @@ import {
   type HypervisorDriver,
   type NicIo,
 } from '../driver.ts';
-import { buildCommandLine, runFiles } from './cmdline.ts';
+import { buildCommandLine, portForwards, runFiles } from './cmdline.ts';
 import { QmpClient, type QmpEvent } from './qmp.ts';
 import { connectUnix, countMirror, VlanHub, zeroIo } from './netio.ts';
 import { serveContext } from './context.ts';
@@ -556,6 +556,24 @@ export class QemuDriver implements HypervisorDriver {
     } finally {
       await fh.close();
     }
+  }
+
+  async setPortForwards(uuid: string, mac: string, ports: number[]): Promise<void> {
+    const g = await this.running(uuid);
+    const i = g.spec.nics.findIndex((n) => n.mac === mac);
+    const nic = g.spec.nics[i];
+    if (!nic || nic.kind !== 'public' || !nic.ip) throw new DriverError(`guest ${uuid} has no public NIC ${mac}`, 'not_found');
+    const before = new Set(portForwards(nic).map((f) => f.hostPort));
+    const after = new Set(portForwards({ ...nic, ports }).map((f) => f.hostPort));
+    const hmp = async (line: string) => {
+      // HMP answers its errors as text ("could not set up host forwarding rule", "... not found"), not as QMP errors.
+      const out = await g.qmp!.execute<string>('human-monitor-command', { 'command-line': line });
+      if (typeof out === 'string' && /invalid|not found|could not|error/i.test(out)) throw new DriverError(`${line}: ${out.trim()}`);
+    };
+    for (const p of before) if (!after.has(p)) await hmp(`hostfwd_remove net${i} tcp:${nic.ip}:${p}`);
+    for (const p of after) if (!before.has(p)) await hmp(`hostfwd_add net${i} tcp:${nic.ip}:${p}-:${p}`);
+    nic.ports = [...after].sort((a, b) => a - b);
+    this.persist(g);
   }
 
   async openVnc(uuid: string, password: string): Promise<{ port: number }> {
