@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
+import Fastify, { LogController, type FastifyContextConfig, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -9,7 +9,7 @@ import { ApiError, errors } from '../errors.ts';
 import { Authenticator } from './auth.ts';
 import type { Actor } from '../commands/servers.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { readLimited, RouteTable, Routes } from './http.ts';
+import { ACCESS, readLimited, RouteTable, Routes, type Access, type GranteePermission } from './http.ts';
 import { API } from '../domain/refs.ts';
 import { registerResources } from './resources.ts';
 import { attachNotifications } from './notifications.ts';
@@ -21,10 +21,31 @@ declare module 'fastify' {
     actor: Actor | null;
   }
   interface FastifyContextConfig {
-    auth?: 'user' | 'public' | 'basic-only';
+    /** who may call the route; every route declares it (unset only where no route matched) */
+    auth?: Access;
+    /** the ACL permission a grantee needs (see RouteOptions) */
+    permission?: GranteePermission;
     /** the body is handed to the handler as a stream (drive uploads) */
     stream?: boolean;
   }
+}
+
+/** ?format=json asks for JSON whatever Accept says, as the real API allows. */
+function acceptable(req: FastifyRequest, config: FastifyContextConfig): ApiError | undefined {
+  const accept = req.headers.accept;
+  if (accept && !/(application\/json|\*\/\*|application\/\*|text\/)/.test(accept) && !/[?&]format=json(&|$)/.test(req.url) && !config.stream && req.url.startsWith(API))
+    return errors.notAcceptable();
+  return undefined;
+}
+
+/**
+ * A refused request's body is never read: its connection is closed after the answer instead of being drained, so a
+ * client cannot make the server read what it sends before it has proved who it is.
+ */
+function refuseUnread(req: FastifyRequest, reply: FastifyReply, e: unknown): Error {
+  const h = req.headers;
+  if (h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')) reply.header('connection', 'close');
+  return e as Error;
 }
 
 export interface App {
@@ -37,11 +58,40 @@ export interface App {
 export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): Promise<App> {
   const { tlsCert, tlsKey } = svc.config;
   if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new Error('OPENSIGMA_TLS_CERT and OPENSIGMA_TLS_KEY go together');
+  const auth = new Authenticator(svc);
   const app = Fastify({
     ...(tlsCert && tlsKey ? { https: { cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) } } : {}),
     logger: opts.logger === false ? false : { level: svc.config.logLevel },
     bodyLimit: svc.config.bodyLimit,
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
+    // Any length reaches the route, whose schema refuses an id that cannot exist (404): the router's own limit (100)
+    // answered 414 in Fastify's format, before authentication. Node's header limit bounds the URL anyway.
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 64 * 1024 },
+    // A path the router cannot decode (bad percent-encoding): 401 to anyone not authenticated, else the API's 400.
+    frameworkErrors: (_err, req, reply: FastifyReply) => {
+      reply.header('x-content-type-options', 'nosniff');
+      const refuse = (e: ApiError) => void reply.code(e.statusCode).headers(e.headers).send(e.errors);
+      const known = auth.knownOnConnection(req);
+      const bad = () => refuse(errors.invalid(null, 'The URL is not valid: its path has a malformed percent-encoding'));
+      if (known) return bad();
+      auth.authenticate(req, 'user').then(bad, (e) => refuse(e instanceof ApiError ? e : errors.unauthorized()));
+    },
+    // Protocol errors (oversized headers, timeouts, garbage) are answered in the API's format too, then the socket is closed.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const [status, reason, e] =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout', new ApiError('validation', 'The request was not received in time', null, 408)]
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? [431, 'Request Header Fields Too Large', new ApiError('validation', 'The request headers are too large', null, 431)]
+            : [400, 'Bad Request', errors.invalid(null, 'The request is not valid HTTP')];
+      const body = JSON.stringify(e.errors);
+      if (socket.writable)
+        socket.write(
+          `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+            `x-content-type-options: nosniff\r\nconnection: close\r\n\r\n${body}`,
+        );
+      socket.destroy();
+    },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : crypto.randomUUID();
@@ -51,8 +101,12 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Routes registered straight on Fastify (health, metrics, the OpenAPI document) must declare their access as well.
+  app.addHook('onRoute', (route) => {
+    if (!ACCESS.has(route.config?.auth as string)) throw new Error(`${route.method} ${route.url} declares no access: config.auth must be one of ${[...ACCESS].join(', ')}`);
+  });
+
   const table = new RouteTable();
-  const auth = new Authenticator(svc);
   const limiter = new RateLimiter(svc);
 
   await app.register(swagger, {
@@ -85,33 +139,37 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   });
 
   // Callback hooks rather than async ones: these run on every request, and a promise each is measurable.
+  // Authentication runs here, first of all, before the body is read, parsed or validated: an anonymous or wrongly
+  // authenticated request to anything but a public route is 401 whatever its id, query or body. A path no route
+  // matches is not public either (config.auth is unset there), so the routes cannot be probed anonymously.
+  app.decorateRequest('actor', null);
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
-    const accept = req.headers.accept;
-    // ?format=json asks for JSON whatever Accept says, as the real API allows.
-    if (accept && !/(application\/json|\*\/\*|application\/\*|text\/)/.test(accept) && !/[?&]format=json(&|$)/.test(req.url) && !req.routeOptions.config?.stream && req.url.startsWith(API))
-      return done(errors.notAcceptable());
-    done();
-  });
-
-  // Declared, so that setting it per request keeps the request objects' shape (and V8's fast paths) unchanged.
-  app.decorateRequest('actor', null);
-  // A client on a kept-alive connection, already known, costs neither a promise nor a hash.
-  app.addHook('preHandler', (req, _reply, done) => {
-    const mode = req.routeOptions.config?.auth ?? 'public';
-    if (mode === 'public') return done();
+    reply.header('x-content-type-options', 'nosniff');
+    const config = req.routeOptions.config;
+    const mode = config.auth ?? 'user';
+    if (mode === 'public') return done(acceptable(req, config));
     const admit = (actor: Actor) => {
       req.actor = actor;
-      return limiter.check(actor.user, req.method);
+      const limited = limiter.check(actor.user, req.method);
+      if (limited) return limited.then(() => acceptable(req, config));
+      const refused = acceptable(req, config);
+      if (refused) throw refused;
+      return undefined;
     };
     try {
+      // A client on a kept-alive connection, already known, costs neither a promise nor a hash.
       const known = auth.knownOnConnection(req);
       const later = known ? admit(known) : auth.authenticate(req, mode).then(admit);
       // (a callback hook must not return its promise: Fastify would go on twice)
-      if (later) later.then(() => done(), done);
+      if (later)
+        later.then(
+          (refused) => done(refused ?? undefined),
+          (e) => done(refuseUnread(req, reply, e)),
+        );
       else done();
     } catch (e) {
-      done(e as Error);
+      done(refuseUnread(req, reply, e));
     }
   });
 
