@@ -48,6 +48,19 @@ function refuseUnread(req: FastifyRequest, reply: FastifyReply, e: unknown): Err
   return e as Error;
 }
 
+/**
+ * An error's headers, less the Basic challenge for a request from a browser's script (X-Requested-With, or a session
+ * cookie): the browser would otherwise show its own login dialog over the web console's.
+ */
+function answerHeaders(req: FastifyRequest, e: ApiError): Record<string, string> {
+  if (e.statusCode !== 401) return e.headers;
+  const h = req.headers;
+  const browser = /^xmlhttprequest$/i.test(String(h['x-requested-with'] ?? '')) || /(^|;)\s*sessionid=/.test(h.cookie ?? '');
+  if (!browser) return e.headers;
+  const { 'www-authenticate': _challenge, ...rest } = e.headers;
+  return rest;
+}
+
 export interface App {
   app: FastifyInstance;
   routes: Routes;
@@ -69,7 +82,7 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     // A path the router cannot decode (bad percent-encoding): 401 to anyone not authenticated, else the API's 400.
     frameworkErrors: (_err, req, reply: FastifyReply) => {
       reply.header('x-content-type-options', 'nosniff');
-      const refuse = (e: ApiError) => void reply.code(e.statusCode).headers(e.headers).send(e.errors);
+      const refuse = (e: ApiError) => void reply.code(e.statusCode).headers(answerHeaders(req, e)).send(e.errors);
       const known = auth.knownOnConnection(req);
       const bad = () => refuse(errors.invalid(null, 'The URL is not valid: its path has a malformed percent-encoding'));
       if (known) return bad();
@@ -118,15 +131,14 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   });
   await app.register(compress, { global: true, threshold: 1024, encodings: ['gzip', 'deflate'] });
 
-  // Bodies: JSON, but an empty body is null (action calls send none), and a malformed one is the API's own 400.
-  // Streaming routes (drive uploads) get the raw request stream instead, never held in memory.
+  // Bodies: only application/json is parsed (an empty one is null: action calls send none, and a request without a
+  // body and without a content type is not parsed at all); any other declared type is 415, so a browser's form or
+  // text/plain POST from another site is never taken for a JSON request. Streaming routes (drive uploads) get the raw
+  // request stream instead, whatever its type, never held in memory.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (req, payload, done) => {
-    const config = (req as any).routeOptions?.config;
-    if (config?.stream) return done(null, payload);
+  const json = (req: FastifyRequest, payload: NodeJS.ReadableStream, done: (err: Error | null, body?: unknown) => void) => {
     readLimited(payload, svc.config.bodyLimit).then(
       (body) => {
-        if (config?.rawBody) return done(null, body);
         if (body.length === 0) return done(null, null);
         try {
           done(null, JSON.parse(body.toString('utf8')));
@@ -136,6 +148,18 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
       },
       (e) => done(e as Error, undefined),
     );
+  };
+  app.addContentTypeParser('*', (req, payload, done) => {
+    if (req.routeOptions.config.stream) return done(null, payload);
+    const type = req.headers['content-type'];
+    // No content type (a script's Blob body has none): only an empty body passes, and it is null.
+    if (type === undefined)
+      return readLimited(payload, svc.config.bodyLimit).then(
+        (body) => (body.length === 0 ? done(null, null) : done(errors.unsupportedMediaType('') as unknown as Error, undefined)),
+        (e) => done(e as Error, undefined),
+      );
+    if (/^application\/json\s*(;|$)/i.test(type)) return json(req, payload, done);
+    done(errors.unsupportedMediaType(type) as unknown as Error, undefined);
   });
 
   // Callback hooks rather than async ones: these run on every request, and a promise each is measurable.
@@ -146,6 +170,8 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
     reply.header('x-content-type-options', 'nosniff');
+    // Answers carry private keys, VNC passwords, tokens: none is kept by a browser or proxy cache.
+    reply.header('cache-control', 'no-store');
     const config = req.routeOptions.config;
     const mode = config.auth ?? 'user';
     if (mode === 'public') return done(acceptable(req, config));
@@ -175,8 +201,9 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     if (err instanceof ApiError) {
-      return reply.code(err.statusCode).headers(err.headers).send(err.errors);
+      return reply.code(err.statusCode).headers(answerHeaders(req, err)).send(err.errors);
     }
+    if ((err as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send(errors.unsupportedMediaType(String(req.headers['content-type'])).errors);
     // An id that cannot exist is not found, like any other missing object.
     if ((err as FastifyError).validation && (err as FastifyError).validationContext === 'params') return reply.code(404).send(errors.notFound().errors);
     if ((err as FastifyError).validation) {

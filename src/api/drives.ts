@@ -6,7 +6,7 @@ import { DriveCommands, renderDriveShort } from '../commands/drives.ts';
 import { errors } from '../errors.ts';
 import { readRef } from '../domain/refs.ts';
 import { accepted, actionBody, created, FileSlice, noContent, objectBody, Reply, type Routes } from './http.ts';
-import { createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS, type ListSpec } from './lists.ts';
+import { boundedObjects, createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS, type ListSpec } from './lists.ts';
 import { ActionBody, AnyObject, CreateBody, ListQuerystring, UuidParams } from './schemas.ts';
 import { schemaDoc } from './schema-docs.ts';
 import { resumableUploadRoutes } from './resumable-upload.ts';
@@ -37,7 +37,7 @@ export function parseRange(header: string | undefined, size: number): { start: n
 function bulkUuids(body: unknown): string[] {
   const items = Array.isArray(body) ? body : body && typeof body === 'object' && Array.isArray((body as any).objects) ? (body as any).objects : null;
   if (!items || items.length === 0) throw errors.invalid('objects', 'Expected {"objects": [{"uuid": "…"}, …]}');
-  return items.map((o: unknown) => readRef(o, 'objects'));
+  return boundedObjects(items as unknown[]).map((o: unknown) => readRef(o, 'objects'));
 }
 
 export function driveRoutes(r: Routes, svc: Services): DriveCommands {

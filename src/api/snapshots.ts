@@ -6,7 +6,7 @@ import { errors } from '../errors.ts';
 import { readRef } from '../domain/refs.ts';
 import type { Actor } from '../commands/servers.ts';
 import { accepted, actionBody, created, noContent, objectBody, type Routes } from './http.ts';
-import { createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS, type ListSpec, type Query } from './lists.ts';
+import { boundedObjects, createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS, type ListSpec, type Query } from './lists.ts';
 import { ActionBody, AnyObject, CreateBody, ListQuerystring, UuidParams } from './schemas.ts';
 import { schemaDoc } from './schema-docs.ts';
 
@@ -46,7 +46,7 @@ export function snapshotRoutes(r: Routes, svc: Services): SnapshotCommands {
   r.delete('/snapshots/', { auth: 'user', tags, summary: 'Delete snapshots: {"objects": [{"uuid": ...}]}', schema: { body: AnyObject } }, async ({ actor, body }) => {
     const items = objectBody(body).objects;
     if (!Array.isArray(items) || !items.length) throw errors.invalid('objects', 'Give the snapshots to delete as {"objects": [{"uuid": ...}]}');
-    await cmd.delete(actor, items.map((i) => readRef(i, 'objects')));
+    await cmd.delete(actor, boundedObjects(items).map((i) => readRef(i, 'objects')));
     return noContent();
   });
   r.post(
