@@ -28,7 +28,7 @@ export function accountRoutes(r: Routes, svc: Services, auth: Authenticator): vo
           const email = b.username ?? b.email;
           if (typeof email !== 'string') throw errors.required('username');
           if (typeof b.password !== 'string') throw errors.required('password');
-          const user = (await auth.checkPassword(email, b.password))?.user;
+          const user = (await auth.checkPassword(email, b.password, req.ip))?.user;
           if (!user) throw errors.unauthorized();
           const { token, csrf } = await svc.store.users.issueToken(user, 'session', SESSION_S);
           return new Reply(200, { uuid: user }, {

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyContextConfig, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
@@ -61,6 +62,30 @@ function answerHeaders(req: FastifyRequest, e: ApiError): Record<string, string>
   return rest;
 }
 
+/**
+ * Connections that have not yet made an authenticated request, oldest first. Over the cap the oldest is closed, so
+ * idle or slow anonymous sockets cannot hold every descriptor, while a client that connects and sends its request
+ * at once is not locked out by them. Authenticated connections are never counted.
+ */
+class AnonymousConnections {
+  private readonly sockets = new Map<Socket, true>();
+  constructor(private readonly max: number) {}
+
+  add(socket: Socket): void {
+    this.sockets.set(socket, true);
+    socket.once('close', () => this.sockets.delete(socket));
+    while (this.sockets.size > this.max) {
+      const oldest = this.sockets.keys().next().value!;
+      this.sockets.delete(oldest);
+      oldest.destroy();
+    }
+  }
+
+  authenticated(socket: Socket): void {
+    if (this.sockets.size) this.sockets.delete(socket);
+  }
+}
+
 export interface App {
   app: FastifyInstance;
   routes: Routes;
@@ -72,8 +97,16 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   const { tlsCert, tlsKey } = svc.config;
   if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new Error('OPENSIGMA_TLS_CERT and OPENSIGMA_TLS_KEY go together');
   const auth = new Authenticator(svc);
+  const cfg = svc.config;
+  // Slow clients: headers must arrive within headersTimeout (checked often enough to matter), an idle connection is
+  // closed (connectionTimeout, socket inactivity, which also bounds a stalled upload), and a JSON body has its own
+  // deadline (readLimited). Node's requestTimeout stays off: it would cut every drive upload longer than it.
+  const server = { headersTimeout: cfg.headersTimeoutMs, connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(cfg.headersTimeoutMs / 4))) };
   const app = Fastify({
-    ...(tlsCert && tlsKey ? { https: { cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) } } : {}),
+    ...(tlsCert && tlsKey ? { https: { cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey), ...server } } : { http: server }),
+    connectionTimeout: cfg.idleTimeoutMs,
+    keepAliveTimeout: cfg.keepAliveTimeoutMs,
+    requestTimeout: 0,
     logger: opts.logger === false ? false : { level: svc.config.logLevel },
     bodyLimit: svc.config.bodyLimit,
     // Any length reaches the route, whose schema refuses an id that cannot exist (404): the router's own limit (100)
@@ -137,7 +170,7 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   // request stream instead, whatever its type, never held in memory.
   app.removeAllContentTypeParsers();
   const json = (req: FastifyRequest, payload: NodeJS.ReadableStream, done: (err: Error | null, body?: unknown) => void) => {
-    readLimited(payload, svc.config.bodyLimit).then(
+    readLimited(payload, svc.config.bodyLimit, svc.config.requestTimeoutMs).then(
       (body) => {
         if (body.length === 0) return done(null, null);
         try {
@@ -154,13 +187,16 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     const type = req.headers['content-type'];
     // No content type (a script's Blob body has none): only an empty body passes, and it is null.
     if (type === undefined)
-      return readLimited(payload, svc.config.bodyLimit).then(
+      return readLimited(payload, svc.config.bodyLimit, svc.config.requestTimeoutMs).then(
         (body) => (body.length === 0 ? done(null, null) : done(errors.unsupportedMediaType('') as unknown as Error, undefined)),
         (e) => done(e as Error, undefined),
       );
     if (/^application\/json\s*(;|$)/i.test(type)) return json(req, payload, done);
     done(errors.unsupportedMediaType(type) as unknown as Error, undefined);
   });
+
+  const anonymous = new AnonymousConnections(cfg.maxAnonymousConnections);
+  app.server.on(tlsCert ? 'secureConnection' : 'connection', (socket: Socket) => anonymous.add(socket));
 
   // Callback hooks rather than async ones: these run on every request, and a promise each is measurable.
   // Authentication runs here, first of all, before the body is read, parsed or validated: an anonymous or wrongly
@@ -186,7 +222,12 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     try {
       // A client on a kept-alive connection, already known, costs neither a promise nor a hash.
       const known = auth.knownOnConnection(req);
-      const later = known ? admit(known) : auth.authenticate(req, mode).then(admit);
+      const later = known
+        ? admit(known)
+        : auth.authenticate(req, mode).then((actor) => {
+            anonymous.authenticated(req.raw.socket);
+            return admit(actor);
+          });
       // (a callback hook must not return its promise: Fastify would go on twice)
       if (later)
         later.then(

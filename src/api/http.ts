@@ -224,22 +224,39 @@ export function objectBody(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-/** Reads a request body into memory, refusing more than `limit` bytes (declared or sent). */
-export function readLimited(payload: NodeJS.ReadableStream, limit: number): Promise<Buffer> {
+/**
+ * Reads a request body into memory, refusing more than `limit` bytes (declared or sent) and, with `timeoutMs`, a body
+ * not received whole in that time (408; the connection is closed, as the rest of the body will not be read).
+ */
+export function readLimited(payload: NodeJS.ReadableStream, limit: number, timeoutMs = 0): Promise<Buffer> {
   const tooLarge = () => Object.assign(new Error('body too large'), { bodyTooLarge: true, statusCode: 413 });
   const declared = Number((payload as any).headers?.['content-length'] ?? NaN);
   if (declared > limit) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const timer = timeoutMs
+      ? setTimeout(() => {
+          payload.removeAllListeners('data');
+          payload.pause();
+          reject(new ApiError('validation', `The request body was not received within ${timeoutMs} ms`, null, 408, { connection: 'close' }));
+        }, timeoutMs)
+      : undefined;
     payload.on('data', (c: Buffer) => {
       size += c.length;
       if (size > limit) {
+        clearTimeout(timer);
         (payload as any).destroy?.();
         reject(tooLarge());
       } else chunks.push(c);
     });
-    payload.on('end', () => resolve(Buffer.concat(chunks)));
-    payload.on('error', reject);
+    payload.on('end', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    payload.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
   });
 }
