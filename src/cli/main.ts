@@ -3,6 +3,7 @@ import { loadConfig, SETTINGS } from '../config.ts';
 import { Store } from '../store/index.ts';
 import { migrateToLatest } from '../store/migrate.ts';
 import { openDialect } from '../store/dialect/index.ts';
+import { registerTokenCommands } from './tokens.ts';
 
 /** Collects `serve` flags into the same names as the environment variables. */
 function overridesFrom(opts: Record<string, unknown>): Record<string, string | undefined> {
@@ -125,22 +126,7 @@ export async function main(argv: string[]): Promise<void> {
     }
   });
 
-  const token = program.command('token').description('manage API tokens');
-  withSettings(token.command('create <email>').description('print a new Bearer token for a user')).action(async (email: string, opts) => {
-    const { store } = await openStore(opts);
-    try {
-      const u = await store.users.byEmail(email);
-      if (!u) {
-        console.error(`no user ${email}`);
-        process.exitCode = 1;
-        return;
-      }
-      const { token: t } = await store.users.issueToken(u.uuid, 'api', null);
-      console.log(t);
-    } finally {
-      await store.close();
-    }
-  });
+  registerTokenCommands(program, { withSettings, openStore, usage: (message) => new UsageError(message) });
 
   try {
     await program.parseAsync(argv);
