@@ -31,6 +31,7 @@ export interface Config {
   maxAnonymousConnections: number;
   loginFailuresPerSource: number;
   loginFailuresPerAccount: number;
+  defaultCpuType: string;
   wireCacheMb: number;
   reconcileIntervalMs: number;
   subscriptionSweepMs: number;
@@ -86,6 +87,7 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'maxAnonymousConnections', env: 'OPENSIGMA_MAX_ANONYMOUS_CONNECTIONS', flag: '--max-anonymous-connections <n>', help: 'connections that have not yet authenticated, per API node; beyond it the oldest is closed (default 1000)' },
   { key: 'loginFailuresPerSource', env: 'OPENSIGMA_LOGIN_FAILURES_PER_SOURCE', flag: '--login-failures-per-source <n>', help: 'wrong passwords one address may send per 5 minutes before its logins answer 429 (default 10)' },
   { key: 'loginFailuresPerAccount', env: 'OPENSIGMA_LOGIN_FAILURES_PER_ACCOUNT', flag: '--login-failures-per-account <n>', help: 'wrong passwords per account per 5 minutes, from all addresses, before its logins answer 429 to addresses it never logged in from (default 50)' },
+  { key: 'defaultCpuType', env: 'OPENSIGMA_DEFAULT_CPU_TYPE', flag: '--default-cpu-type <amd|intel>', help: 'cpu_type of servers created without one: the CPUs of this installation\'s hosts (default amd, as CloudSigma)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_GET', flag: '--rate-get <n>', help: 'GET requests per account per minute, across all API nodes (default 10000)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_POST', flag: '--rate-post <n>', help: 'POST requests per account per minute (default 10000)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_PUT', flag: '--rate-put <n>', help: 'PUT requests per account per minute (default 10000)' },
@@ -101,6 +103,11 @@ function int(v: string | undefined, fallback: number): number {
   const n = Number(v);
   if (!Number.isFinite(n)) throw new Error(`not a number: ${v}`);
   return n;
+}
+
+function cpuType(v: string): string {
+  if (v !== 'amd' && v !== 'intel') throw new Error(`OPENSIGMA_DEFAULT_CPU_TYPE must be amd or intel, not ${v}`);
+  return v;
 }
 
 /** A limit that must be a positive whole number: 0 would switch a protection off. */
@@ -155,6 +162,7 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
     maxAnonymousConnections: positive(get, 'OPENSIGMA_MAX_ANONYMOUS_CONNECTIONS', 1000),
     loginFailuresPerSource: positive(get, 'OPENSIGMA_LOGIN_FAILURES_PER_SOURCE', 10),
     loginFailuresPerAccount: positive(get, 'OPENSIGMA_LOGIN_FAILURES_PER_ACCOUNT', 50),
+    defaultCpuType: cpuType(get('OPENSIGMA_DEFAULT_CPU_TYPE') || 'amd'),
     wireCacheMb: int(get('OPENSIGMA_WIRE_CACHE_MB'), 32),
     reconcileIntervalMs: int(get('OPENSIGMA_RECONCILE_MS'), 5000),
     subscriptionSweepMs: int(get('OPENSIGMA_SUBSCRIPTION_SWEEP_MS'), 60000),

@@ -63,6 +63,17 @@ for (const db of databases()) {
       }
     });
 
+    test('a parameter given twice is not a 500: subscription filters OR its values, an action refuses it', async () => {
+      for (const p of ['/subscriptions/', '/groupedsubscriptions/']) {
+        const r = await t.call('GET', `${p}?status=active&status=expired&resource=ip&resource=vlan&subscribed_object=a&subscribed_object=b`);
+        assert.equal(r.status, 200, `${p}: ${r.text}`);
+      }
+      const s = (await t.call('POST', '/servers/', minimalServer('twice'))).body.objects[0];
+      assertErrorArray(await t.call('POST', `/servers/${s.uuid}/action/?do=start&avoid=${s.uuid}&avoid=00000000-0000-4000-8000-000000000000`), 400, 'avoid twice');
+      assertErrorArray(await t.call('POST', `/servers/${s.uuid}/action/?do=stop&do=start`), 400, 'do twice');
+      assert.equal((await t.call('DELETE', `/servers/${s.uuid}/`)).status, 204);
+    });
+
     test(`creates and bulk deletes take at most ${MAX_OBJECTS_PER_REQUEST} objects: above it 400 and nothing is written`, async () => {
       const many = (n: number, make: (i: number) => object) => ({ objects: Array.from({ length: n }, (_, i) => make(i)) });
       const over = MAX_OBJECTS_PER_REQUEST + 1;
