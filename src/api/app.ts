@@ -34,8 +34,8 @@ declare module 'fastify' {
 /** ?format=json asks for JSON whatever Accept says, as the real API allows. */
 function acceptable(req: FastifyRequest, config: FastifyContextConfig): ApiError | undefined {
   const accept = req.headers.accept;
-  if (accept && !/(application\/json|\*\/\*|application\/\*|text\/)/.test(accept) && !/[?&]format=json(&|$)/.test(req.url) && !config.stream && req.url.startsWith(API))
-    return errors.notAcceptable();
+  if (!accept || /(application\/json|\*\/\*|application\/\*|text\/)/.test(accept)) return undefined;
+  if (!/[?&]format=json(&|$)/.test(req.url) && !config.stream && req.url.startsWith(API)) return errors.notAcceptable();
   return undefined;
 }
 
@@ -149,7 +149,8 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
 
   // Routes registered straight on Fastify (health, metrics, the OpenAPI document) must declare their access as well.
   app.addHook('onRoute', (route) => {
-    if (!ACCESS.has(route.config?.auth as string)) throw new Error(`${route.method} ${route.url} declares no access: config.auth must be one of ${[...ACCESS].join(', ')}`);
+    if (!ACCESS.has(route.config?.auth as string))
+      throw new Error(`${route.method} ${route.url} declares no access: config.auth must be one of ${[...ACCESS].join(', ')}`);
   });
 
   const table = new RouteTable();
@@ -244,7 +245,8 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     if (err instanceof ApiError) {
       return reply.code(err.statusCode).headers(answerHeaders(req, err)).send(err.errors);
     }
-    if ((err as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.code(415).send(errors.unsupportedMediaType(String(req.headers['content-type'])).errors);
+    if ((err as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      return reply.code(415).send(errors.unsupportedMediaType(String(req.headers['content-type'])).errors);
     // An id that cannot exist is not found, like any other missing object.
     if ((err as FastifyError).validation && (err as FastifyError).validationContext === 'params') return reply.code(404).send(errors.notFound().errors);
     if ((err as FastifyError).validation) {

@@ -18,5 +18,6 @@ export function cloudStatusRoutes(r: Routes): void {
     vmware: false,
     vpc: false,
   };
-  r.get('/cloud_status/', { auth: 'user', tags: ['cloud_status'], summary: 'What this cloud offers: free tier, trial, sign-up, SSO, VPC (none here)' }, () => status);
+  const summary = 'What this cloud offers: free tier, trial, sign-up, SSO, VPC (none here)';
+  r.get('/cloud_status/', { auth: 'user', tags: ['cloud_status'], summary }, () => status);
 }

@@ -47,7 +47,8 @@ export class LoginThrottle {
 
   /** Throws 429 when this source, or this account for this source, has used its budget of failures. */
   check(account: string, source: string): void {
-    const wait = this.over(this.bySource, source, this.perSource) || (this.trusted.get(account)?.includes(source) ? 0 : this.over(this.byAccount, account, this.perAccount));
+    const trusted = this.trusted.get(account)?.includes(source);
+    const wait = this.over(this.bySource, source, this.perSource) || (trusted ? 0 : this.over(this.byAccount, account, this.perAccount));
     if (wait) throw new ApiError('ratelimit', 'Too many failed logins: try again later', null, 429, { 'retry-after': String(wait) });
   }
 
@@ -77,7 +78,8 @@ export class LoginThrottle {
    */
   async hash<T>(work: () => Promise<T>): Promise<T> {
     if (this.running >= HASHES_RUNNING) {
-      if (this.waiting.length >= HASHES_WAITING) throw new ApiError('concurrency', 'Too many password checks at once, retry later', null, 503, { 'retry-after': '1' });
+      if (this.waiting.length >= HASHES_WAITING)
+        throw new ApiError('concurrency', 'Too many password checks at once, retry later', null, 503, { 'retry-after': '1' });
       await new Promise<void>((r) => this.waiting.push(r));
     } else this.running++;
     try {

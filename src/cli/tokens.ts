@@ -34,7 +34,8 @@ export function registerTokenCommands(program: Command, kit: CliKit): void {
       });
     });
 
-  kit.withSettings(token.command('list <email>').description("list a user's tokens and sessions: id, kind, created, expires")).action(async (email: string, opts) => {
+  const list = token.command('list <email>').description("list a user's tokens and sessions: id, kind, created, expires");
+  kit.withSettings(list).action(async (email: string, opts) => {
     await withUser(kit, opts, email, async (store, uuid) => {
       const now = Date.now();
       for (const t of await store.users.listTokens(uuid)) {

@@ -319,7 +319,8 @@ export class NetworkCommands {
   /** ?status= (default all), ?resource= (hdd is dssd), ?subscribed_object=, each a comma list. */
   private filterSubscriptions<T extends ReturnType<NetworkCommands['renderSubscription']>>(objs: T[], query: Record<string, string | undefined>): T[] {
     // A repeated parameter (?status=a&status=b) arrives as a list: its values are OR-ed like a comma list's.
-    const values = (v: string | string[] | undefined): string[] | null => (v === undefined || v === '' ? null : (Array.isArray(v) ? v : [v]).flatMap((x) => String(x).split(',')));
+    const values = (v: string | string[] | undefined): string[] | null =>
+      v === undefined || v === '' ? null : (Array.isArray(v) ? v : [v]).flatMap((x) => String(x).split(','));
     const statuses = values(query.status) ?? ['all'];
     const resources = values(query.resource)?.map((r) => (r === 'hdd' ? 'dssd' : r)) ?? null;
     const objects = values(query.subscribed_object);

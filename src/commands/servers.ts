@@ -228,7 +228,8 @@ export class ServerCommands {
       if (s.owner !== actor.user && !(await this.svc.access.canEdit(actor, 'servers', s))) throw errors.permission('You may not edit this server');
       const running = s.status !== 'stopped';
       // A grantee sees no tags and cannot set them: the owner's tags (which may be what shares the server) stay.
-      const def = applyServerInput(s.doc, s.owner === actor.user ? body : withoutTags(body), this.svc.capabilities, { running, defaultCpuType: this.svc.config.defaultCpuType });
+      const input = s.owner === actor.user ? body : withoutTags(body);
+      const def = applyServerInput(s.doc, input, this.svc.capabilities, { running, defaultCpuType: this.svc.config.defaultCpuType });
       const ok = await this.store.transaction(async (trx) => {
         await this.checkReferences(actor, def, s.doc, trx);
         if (!(await this.store.servers.update(def, { expectedVersion: s.version }, trx))) return false;

@@ -194,7 +194,12 @@ function readEpcs(v: unknown, caps: Capabilities): ServerDef['epcs'] {
  * fields are ignored. When `running`, only name, meta and tags take effect. Returns the validated new definition.
  */
 /** `defaultCpuType`: what a server gets without a cpu_type (the installation's hosts; CloudSigma's default is amd). */
-export function applyServerInput(existing: ServerDef | null, body: Body, caps: Capabilities, opts: { running?: boolean; defaultCpuType?: string } = {}): ServerDef {
+export function applyServerInput(
+  existing: ServerDef | null,
+  body: Body,
+  caps: Capabilities,
+  opts: { running?: boolean; defaultCpuType?: string } = {},
+): ServerDef {
   const defaultCpuType = opts.defaultCpuType ?? 'amd';
   const has = (k: string) => Object.prototype.hasOwnProperty.call(body, k) && body[k] !== undefined;
   const base: ServerDef = existing
