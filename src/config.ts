@@ -24,6 +24,15 @@ export interface Config {
   hostMem: number | null;
   rateLimits: RateLimits;
   bodyLimit: number;
+  /** slow clients: see SETTINGS */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxAnonymousConnections: number;
+  loginFailuresPerSource: number;
+  loginFailuresPerAccount: number;
+  defaultCpuType: string;
   wireCacheMb: number;
   reconcileIntervalMs: number;
   subscriptionSweepMs: number;
@@ -81,6 +90,14 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
   { key: 'subscriptionSweepMs', env: 'OPENSIGMA_SUBSCRIPTION_SWEEP_MS', flag: '--subscription-sweep-ms <ms>', help: 'how often ended subscriptions are renewed or expired (their IPs and VLANs freed) in the background (default 60000)' },
   { key: 'wireCacheMb', env: 'OPENSIGMA_WIRE_CACHE_MB', flag: '--wire-cache-mb <MiB>', help: 'memory for the serialised answers of unchanged servers that lists and GETs reuse; 0 turns it off (default 32)' },
   { key: 'bodyLimit', env: 'OPENSIGMA_BODY_LIMIT', flag: '--body-limit <bytes>', help: 'largest JSON request body (default 1 MiB; drive uploads are streamed and not bound by it)' },
+  { key: 'headersTimeoutMs', env: 'OPENSIGMA_HEADERS_TIMEOUT_MS', flag: '--headers-timeout-ms <ms>', help: 'a request line and headers not received whole within this are answered 408 and the connection closed (default 10000)' },
+  { key: 'requestTimeoutMs', env: 'OPENSIGMA_REQUEST_TIMEOUT_MS', flag: '--request-timeout-ms <ms>', help: 'a JSON request body not received whole within this is answered 408 (default 30000; drive uploads are bound by the idle timeout instead)' },
+  { key: 'idleTimeoutMs', env: 'OPENSIGMA_IDLE_TIMEOUT_MS', flag: '--idle-timeout-ms <ms>', help: 'a connection on which nothing moves for this long, mid-request or mid-upload, is closed (default 60000)' },
+  { key: 'keepAliveTimeoutMs', env: 'OPENSIGMA_KEEPALIVE_TIMEOUT_MS', flag: '--keepalive-timeout-ms <ms>', help: 'how long a kept-alive connection waits for its next request (default 10000; above a load balancer\'s idle timeout if behind one)' },
+  { key: 'maxAnonymousConnections', env: 'OPENSIGMA_MAX_ANONYMOUS_CONNECTIONS', flag: '--max-anonymous-connections <n>', help: 'connections that have not yet authenticated, per API node; beyond it the oldest is closed (default 1000)' },
+  { key: 'loginFailuresPerSource', env: 'OPENSIGMA_LOGIN_FAILURES_PER_SOURCE', flag: '--login-failures-per-source <n>', help: 'wrong passwords one address may send per 5 minutes before its logins answer 429 (default 10)' },
+  { key: 'loginFailuresPerAccount', env: 'OPENSIGMA_LOGIN_FAILURES_PER_ACCOUNT', flag: '--login-failures-per-account <n>', help: 'wrong passwords per account per 5 minutes, from all addresses, before its logins answer 429 to addresses it never logged in from (default 50)' },
+  { key: 'defaultCpuType', env: 'OPENSIGMA_DEFAULT_CPU_TYPE', flag: '--default-cpu-type <amd|intel>', help: 'cpu_type of servers created without one: the CPUs of this installation\'s hosts (default amd, as CloudSigma)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_GET', flag: '--rate-get <n>', help: 'GET requests per account per minute, across all API nodes (default 10000)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_POST', flag: '--rate-post <n>', help: 'POST requests per account per minute (default 10000)' },
   { key: 'rateLimits', env: 'OPENSIGMA_RATE_PUT', flag: '--rate-put <n>', help: 'PUT requests per account per minute (default 10000)' },
@@ -126,6 +143,18 @@ function count(v: string | undefined, fallback: number, name: string): number {
   return n;
 }
 
+function cpuType(v: string): string {
+  if (v !== 'amd' && v !== 'intel') throw new Error(`OPENSIGMA_DEFAULT_CPU_TYPE must be amd or intel, not ${v}`);
+  return v;
+}
+
+/** A limit that must be a positive whole number: 0 would switch a protection off. */
+function positive(get: (name: string) => string | undefined, name: string, fallback: number): number {
+  const n = int(get(name), fallback);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive whole number, not ${get(name)}`);
+  return n;
+}
+
 /** Builds the configuration from environment variables, overridden by explicit values (CLI flags). */
 export function loadConfig(overrides: Record<string, string | undefined> = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const get = (name: string): string | undefined => overrides[name] ?? env[name];
@@ -168,6 +197,14 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
       DELETE: int(get('OPENSIGMA_RATE_DELETE'), 1000),
     },
     bodyLimit: int(get('OPENSIGMA_BODY_LIMIT'), 1024 * 1024),
+    headersTimeoutMs: positive(get, 'OPENSIGMA_HEADERS_TIMEOUT_MS', 10_000),
+    requestTimeoutMs: positive(get, 'OPENSIGMA_REQUEST_TIMEOUT_MS', 30_000),
+    idleTimeoutMs: positive(get, 'OPENSIGMA_IDLE_TIMEOUT_MS', 60_000),
+    keepAliveTimeoutMs: positive(get, 'OPENSIGMA_KEEPALIVE_TIMEOUT_MS', 10_000),
+    maxAnonymousConnections: positive(get, 'OPENSIGMA_MAX_ANONYMOUS_CONNECTIONS', 1000),
+    loginFailuresPerSource: positive(get, 'OPENSIGMA_LOGIN_FAILURES_PER_SOURCE', 10),
+    loginFailuresPerAccount: positive(get, 'OPENSIGMA_LOGIN_FAILURES_PER_ACCOUNT', 50),
+    defaultCpuType: cpuType(get('OPENSIGMA_DEFAULT_CPU_TYPE') || 'amd'),
     wireCacheMb: int(get('OPENSIGMA_WIRE_CACHE_MB'), 32),
     reconcileIntervalMs: int(get('OPENSIGMA_RECONCILE_MS'), 5000),
     subscriptionSweepMs: int(get('OPENSIGMA_SUBSCRIPTION_SWEEP_MS'), 60000),

@@ -61,6 +61,8 @@ export const errors = {
   rateLimited: (method: string, retryAfter: number) =>
     new ApiError('ratelimit', `Rate limit of ${method} requests per minute exceeded`, null, 429, { 'retry-after': String(retryAfter) }),
   bodyTooLarge: (limit: number) => new ApiError('validation', `Request body is larger than ${limit} bytes`, null, 413),
+  unsupportedMediaType: (type: string) =>
+    new ApiError('validation', `Unsupported content type ${type ? JSON.stringify(type.slice(0, 100)) : '(none)'}: bodies are application/json`, null, 415),
   notAcceptable: () => new ApiError('validation', 'Not acceptable: this API answers application/json', null, 406),
   backend: () => new ApiError('backend', 'unknown error', null),
   poolExhausted: (what: string, setting: string) =>

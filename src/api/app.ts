@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
+import type { Socket } from 'node:net';
+import Fastify, { LogController, type FastifyContextConfig, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -9,7 +10,7 @@ import { ApiError, errors } from '../errors.ts';
 import { Authenticator } from './auth.ts';
 import type { Actor } from '../commands/servers.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { readLimited, RouteTable, Routes } from './http.ts';
+import { ACCESS, readLimited, RouteTable, Routes, type Access, type GranteePermission } from './http.ts';
 import { API } from '../domain/refs.ts';
 import { registerResources } from './resources.ts';
 import { attachNotifications } from './notifications.ts';
@@ -23,9 +24,67 @@ declare module 'fastify' {
     actor: Actor | null;
   }
   interface FastifyContextConfig {
-    auth?: 'user' | 'public' | 'basic-only';
+    /** who may call the route; every route declares it (unset only where no route matched) */
+    auth?: Access;
+    /** the ACL permission a grantee needs (see RouteOptions) */
+    permission?: GranteePermission;
     /** the body is handed to the handler as a stream (drive uploads) */
     stream?: boolean;
+  }
+}
+
+/** ?format=json asks for JSON whatever Accept says, as the real API allows. */
+function acceptable(req: FastifyRequest, config: FastifyContextConfig): ApiError | undefined {
+  const accept = req.headers.accept;
+  if (!accept || /(application\/json|\*\/\*|application\/\*|text\/)/.test(accept)) return undefined;
+  if (!/[?&]format=json(&|$)/.test(req.url) && !config.stream && req.url.startsWith(API)) return errors.notAcceptable();
+  return undefined;
+}
+
+/**
+ * A refused request's body is never read: its connection is closed after the answer instead of being drained, so a
+ * client cannot make the server read what it sends before it has proved who it is.
+ */
+function refuseUnread(req: FastifyRequest, reply: FastifyReply, e: unknown): Error {
+  const h = req.headers;
+  if (h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')) reply.header('connection', 'close');
+  return e as Error;
+}
+
+/**
+ * An error's headers, less the Basic challenge for a request from a browser's script (X-Requested-With, or a session
+ * cookie): the browser would otherwise show its own login dialog over the web console's.
+ */
+function answerHeaders(req: FastifyRequest, e: ApiError): Record<string, string> {
+  if (e.statusCode !== 401) return e.headers;
+  const h = req.headers;
+  const browser = /^xmlhttprequest$/i.test(String(h['x-requested-with'] ?? '')) || /(^|;)\s*sessionid=/.test(h.cookie ?? '');
+  if (!browser) return e.headers;
+  const { 'www-authenticate': _challenge, ...rest } = e.headers;
+  return rest;
+}
+
+/**
+ * Connections that have not yet made an authenticated request, oldest first. Over the cap the oldest is closed, so
+ * idle or slow anonymous sockets cannot hold every descriptor, while a client that connects and sends its request
+ * at once is not locked out by them. Authenticated connections are never counted.
+ */
+class AnonymousConnections {
+  private readonly sockets = new Map<Socket, true>();
+  constructor(private readonly max: number) {}
+
+  add(socket: Socket): void {
+    this.sockets.set(socket, true);
+    socket.once('close', () => this.sockets.delete(socket));
+    while (this.sockets.size > this.max) {
+      const oldest = this.sockets.keys().next().value!;
+      this.sockets.delete(oldest);
+      oldest.destroy();
+    }
+  }
+
+  authenticated(socket: Socket): void {
+    if (this.sockets.size) this.sockets.delete(socket);
   }
 }
 
@@ -39,12 +98,49 @@ export interface App {
 export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): Promise<App> {
   const { tlsCert, tlsKey } = svc.config;
   if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new Error('OPENSIGMA_TLS_CERT and OPENSIGMA_TLS_KEY go together');
+  const auth = new Authenticator(svc);
+  const cfg = svc.config;
+  // Slow clients: headers must arrive within headersTimeout (checked often enough to matter), an idle connection is
+  // closed (connectionTimeout, socket inactivity, which also bounds a stalled upload), and a JSON body has its own
+  // deadline (readLimited). Node's requestTimeout stays off: it would cut every drive upload longer than it.
+  const server = { headersTimeout: cfg.headersTimeoutMs, connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(cfg.headersTimeoutMs / 4))) };
   const app = Fastify({
-    ...(tlsCert && tlsKey ? { https: { cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) } } : {}),
+    ...(tlsCert && tlsKey ? { https: { cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey), ...server } } : { http: server }),
+    connectionTimeout: cfg.idleTimeoutMs,
+    keepAliveTimeout: cfg.keepAliveTimeoutMs,
+    requestTimeout: 0,
     // The process's own logger, so request lines share its format (JSON or pretty) and destination.
     ...(opts.logger === false ? { logger: false } : { loggerInstance: svc.log }),
     bodyLimit: svc.config.bodyLimit,
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
+    // Any length reaches the route, whose schema refuses an id that cannot exist (404): the router's own limit (100)
+    // answered 414 in Fastify's format, before authentication. Node's header limit bounds the URL anyway.
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 64 * 1024 },
+    // A path the router cannot decode (bad percent-encoding): 401 to anyone not authenticated, else the API's 400.
+    frameworkErrors: (_err, req, reply: FastifyReply) => {
+      reply.header('x-content-type-options', 'nosniff');
+      const refuse = (e: ApiError) => void reply.code(e.statusCode).headers(answerHeaders(req, e)).send(e.errors);
+      const known = auth.knownOnConnection(req);
+      const bad = () => refuse(errors.invalid(null, 'The URL is not valid: its path has a malformed percent-encoding'));
+      if (known) return bad();
+      auth.authenticate(req, 'user').then(bad, (e) => refuse(e instanceof ApiError ? e : errors.unauthorized()));
+    },
+    // Protocol errors (oversized headers, timeouts, garbage) are answered in the API's format too, then the socket is closed.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const [status, reason, e] =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout', new ApiError('validation', 'The request was not received in time', null, 408)]
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? [431, 'Request Header Fields Too Large', new ApiError('validation', 'The request headers are too large', null, 431)]
+            : [400, 'Bad Request', errors.invalid(null, 'The request is not valid HTTP')];
+      const body = JSON.stringify(e.errors);
+      if (socket.writable)
+        socket.write(
+          `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+            `x-content-type-options: nosniff\r\nconnection: close\r\n\r\n${body}`,
+        );
+      socket.destroy();
+    },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : crypto.randomUUID();
@@ -54,8 +150,13 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Routes registered straight on Fastify (health, metrics, the OpenAPI document) must declare their access as well.
+  app.addHook('onRoute', (route) => {
+    if (!ACCESS.has(route.config?.auth as string))
+      throw new Error(`${route.method} ${route.url} declares no access: config.auth must be one of ${[...ACCESS].join(', ')}`);
+  });
+
   const table = new RouteTable();
-  const auth = new Authenticator(svc);
   const limiter = new RateLimiter(svc);
 
   await app.register(swagger, {
@@ -67,15 +168,14 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   });
   await app.register(compress, { global: true, threshold: 1024, encodings: ['gzip', 'deflate'] });
 
-  // Bodies: JSON, but an empty body is null (action calls send none), and a malformed one is the API's own 400.
-  // Streaming routes (drive uploads) get the raw request stream instead, never held in memory.
+  // Bodies: only application/json is parsed (an empty one is null: action calls send none, and a request without a
+  // body and without a content type is not parsed at all); any other declared type is 415, so a browser's form or
+  // text/plain POST from another site is never taken for a JSON request. Streaming routes (drive uploads) get the raw
+  // request stream instead, whatever its type, never held in memory.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (req, payload, done) => {
-    const config = (req as any).routeOptions?.config;
-    if (config?.stream) return done(null, payload);
-    readLimited(payload, svc.config.bodyLimit).then(
+  const json = (_req: FastifyRequest, payload: NodeJS.ReadableStream, done: (err: Error | null, body?: unknown) => void) => {
+    readLimited(payload, svc.config.bodyLimit, svc.config.requestTimeoutMs).then(
       (body) => {
-        if (config?.rawBody) return done(null, body);
         if (body.length === 0) return done(null, null);
         try {
           done(null, JSON.parse(body.toString('utf8')));
@@ -85,45 +185,71 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
       },
       (e) => done(e as Error, undefined),
     );
+  };
+  app.addContentTypeParser('*', (req, payload, done) => {
+    if (req.routeOptions.config.stream) return done(null, payload);
+    const type = req.headers['content-type'];
+    // No content type (a script's Blob body has none): only an empty body passes, and it is null.
+    if (type === undefined)
+      return readLimited(payload, svc.config.bodyLimit, svc.config.requestTimeoutMs).then(
+        (body) => (body.length === 0 ? done(null, null) : done(errors.unsupportedMediaType('') as unknown as Error, undefined)),
+        (e) => done(e as Error, undefined),
+      );
+    if (/^application\/json\s*(;|$)/i.test(type)) return json(req, payload, done);
+    done(errors.unsupportedMediaType(type) as unknown as Error, undefined);
   });
+
+  const anonymous = new AnonymousConnections(cfg.maxAnonymousConnections);
+  app.server.on(tlsCert ? 'secureConnection' : 'connection', (socket: Socket) => anonymous.add(socket));
 
   // Callback hooks rather than async ones: these run on every request, and a promise each is measurable.
+  // Authentication runs here, first of all, before the body is read, parsed or validated: an anonymous or wrongly
+  // authenticated request to anything but a public route is 401 whatever its id, query or body. A path no route
+  // matches is not public either (config.auth is unset there), so the routes cannot be probed anonymously.
+  app.decorateRequest('actor', null);
   app.addHook('onRequest', (req, reply, done) => {
     reply.header('x-request-id', req.id);
-    const accept = req.headers.accept;
-    // ?format=json asks for JSON whatever Accept says, as the real API allows.
-    if (accept && !/(application\/json|\*\/\*|application\/\*|text\/)/.test(accept) && !/[?&]format=json(&|$)/.test(req.url) && !req.routeOptions.config?.stream && req.url.startsWith(API))
-      return done(errors.notAcceptable());
-    done();
-  });
-
-  // Declared, so that setting it per request keeps the request objects' shape (and V8's fast paths) unchanged.
-  app.decorateRequest('actor', null);
-  // A client on a kept-alive connection, already known, costs neither a promise nor a hash.
-  app.addHook('preHandler', (req, _reply, done) => {
-    const mode = req.routeOptions.config?.auth ?? 'public';
-    if (mode === 'public') return done();
+    reply.header('x-content-type-options', 'nosniff');
+    // Answers carry private keys, VNC passwords, tokens: none is kept by a browser or proxy cache.
+    reply.header('cache-control', 'no-store');
+    const config = req.routeOptions.config;
+    const mode = config.auth ?? 'user';
+    if (mode === 'public') return done(acceptable(req, config));
     const admit = (actor: Actor) => {
       req.actor = actor;
-      return limiter.check(actor.user, req.method);
+      const limited = limiter.check(actor.user, req.method);
+      if (limited) return limited.then(() => acceptable(req, config));
+      const refused = acceptable(req, config);
+      if (refused) throw refused;
+      return undefined;
     };
     try {
+      // A client on a kept-alive connection, already known, costs neither a promise nor a hash.
       const known = auth.knownOnConnection(req);
-      const later = known ? admit(known) : auth.authenticate(req, mode).then(admit);
+      const later = known
+        ? admit(known)
+        : auth.authenticate(req, mode).then((actor) => {
+            anonymous.authenticated(req.raw.socket);
+            return admit(actor);
+          });
       // (a callback hook must not return its promise: Fastify would go on twice)
-      if (later) later.then(() => done(), done);
+      if (later)
+        later.then(
+          (refused) => done(refused ?? undefined),
+          (e) => done(refuseUnread(req, reply, e)),
+        );
       else done();
     } catch (e) {
-      done(e as Error);
+      done(refuseUnread(req, reply, e));
     }
   });
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     if (err instanceof ApiError) {
-      // A script's 401 (the web console says X-Requested-With) must not make the browser open its Basic-auth dialog.
-      const headers = err.statusCode === 401 && req.headers['x-requested-with'] === 'XMLHttpRequest' ? {} : err.headers;
-      return reply.code(err.statusCode).headers(headers).send(err.errors);
+      return reply.code(err.statusCode).headers(answerHeaders(req, err)).send(err.errors);
     }
+    if ((err as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      return reply.code(415).send(errors.unsupportedMediaType(String(req.headers['content-type'])).errors);
     // An id that cannot exist is not found, like any other missing object.
     if ((err as FastifyError).validation && (err as FastifyError).validationContext === 'params') return reply.code(404).send(errors.notFound().errors);
     if ((err as FastifyError).validation) {

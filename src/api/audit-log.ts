@@ -13,13 +13,13 @@ export function auditLogRoutes(r: Routes, svc: Services): void {
   });
   r.beforeAnswer.push(() => log.settled());
   const tags = ['logs'];
-  r.get('/logs/', { tags, summary: 'Audit log, newest first (?uuid=, ?category=, ?action=)', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
+  r.get('/logs/', { auth: 'user', tags, summary: 'Audit log, newest first (?uuid=, ?category=, ?action=)', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
     const q = parseListQuery(query, { filters: {}, ordering: [] });
     const pick = (k: string) => (typeof query[k] === 'string' ? splitOr(query[k] as string) : undefined);
     const { total, items } = await log.list(actor.user, { limit: q.limit, offset: q.offset, uuid: pick('uuid'), category: pick('category'), action: pick('action') });
     return envelope(items.map((x) => selectFields(x, query)), q, total);
   });
-  r.get('/logs/schema/', { tags, summary: 'Audit log schema' }, async () => schemaDoc('audit_log'));
+  r.get('/logs/schema/', { auth: 'user', tags, summary: 'Audit log schema' }, async () => schemaDoc('audit_log'));
 }
 
 /** Refusals worth a log entry: mistakes and wrong states. Not unknown ids (not the actor's to log), throttling or overload. */

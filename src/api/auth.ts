@@ -1,7 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
-import { sha256, verifyPassword } from '../store/users.ts';
+import crypto from 'node:crypto';
+import { hashPassword, sha256, verifyPassword } from '../store/users.ts';
+import { LoginThrottle } from './login-throttle.ts';
 import type { Actor } from '../commands/servers.ts';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -36,7 +38,14 @@ export class Authenticator {
    */
   private readonly byConnection = new WeakMap<object, Verified & { header: string }>();
 
-  constructor(private readonly svc: Services) {}
+  readonly throttle: LoginThrottle;
+  /** What an unknown user's password is checked against, so that answering for one takes as long as for a known one. */
+  private readonly dummyHash: Promise<string>;
+
+  constructor(private readonly svc: Services) {
+    this.throttle = new LoginThrottle(svc.config.loginFailuresPerSource, svc.config.loginFailuresPerAccount);
+    this.dummyHash = hashPassword(crypto.randomBytes(16).toString('hex'));
+  }
 
   /** The actor of a request whose Basic credentials were verified on its connection, as long as that still holds. */
   knownOnConnection(req: FastifyRequest): Actor | undefined {
@@ -45,14 +54,23 @@ export class Authenticator {
     return hit.generation === this.svc.store.users.credentialsGenerationNow() ? { user: hit.user } : undefined;
   }
 
-  async checkPassword(email: string, password: string): Promise<Verified | null> {
-    const key = sha256(`${email.toLowerCase()}\0${password}`);
+  /** Null for a wrong password or an unknown user (alike, in answer and time); 429 once `source` or the account used its budget. */
+  async checkPassword(email: string, password: string, source: string): Promise<Verified | null> {
+    const account = email.toLowerCase();
+    this.throttle.check(account, source);
+    const key = sha256(`${account}\0${password}`);
     // Taken before the user is read: a password change after this point makes the entry stale at the next check.
     const generation = await this.svc.store.users.credentialsGeneration();
     const hit = this.basicCache.get(key);
     if (hit && hit.generation === generation && hit.until > Date.now()) return hit;
     const u = await this.svc.store.users.byEmail(email);
-    if (!u || !(await verifyPassword(password, u.password_hash))) return null;
+    const stored = u?.password_hash ?? (await this.dummyHash);
+    const right = await this.throttle.hash(() => verifyPassword(password, stored));
+    if (!u || !right) {
+      this.throttle.failed(account, source);
+      return null;
+    }
+    this.throttle.succeeded(account, source);
     if (this.basicCache.size > 10_000) this.basicCache.clear();
     const entry: Verified = { user: u.uuid, until: Date.now() + CACHE_MS, generation };
     this.basicCache.set(key, entry);
@@ -67,7 +85,7 @@ export class Authenticator {
         const decoded = Buffer.from(value, 'base64').toString('utf8');
         const i = decoded.indexOf(':');
         if (i < 0) throw errors.unauthorized();
-        const verified = await this.checkPassword(decoded.slice(0, i), decoded.slice(i + 1));
+        const verified = await this.checkPassword(decoded.slice(0, i), decoded.slice(i + 1), req.ip);
         if (!verified) throw errors.unauthorized();
         this.byConnection.set(req.raw.socket, { ...verified, header: h });
         return { user: verified.user };

@@ -24,17 +24,17 @@ export function billingRoutes(r: Routes, svc: Services): void {
   const tags = ['billing'];
   const billing = () => billingOf(svc.config.dataDir);
 
-  r.get('/balance/', { tags, summary: 'Balance of the account (from the operator billing file; 0 by default)' }, async () => {
+  r.get('/balance/', { auth: 'user', tags, summary: 'Balance of the account (from the operator billing file; 0 by default)' }, async () => {
     const b = billing();
     return { balance: b.balance, credit_limit: b.credit_limit, currency: b.currency };
   });
 
-  r.get('/currentusage/', { tags, summary: 'What the account holds now against its subscriptions' }, async ({ actor }) => {
+  r.get('/currentusage/', { auth: 'user', tags, summary: 'What the account holds now against its subscriptions' }, async ({ actor }) => {
     const b = billing();
     return { balance: { balance: b.balance, currency: b.currency }, usage: await currentUsage(svc, actor.user) };
   });
 
-  r.get('/pricing/', { tags, summary: 'Prices per resource (from the operator billing file; 0 by default)', schema: { querystring: ListQuerystring } }, async ({ query }) => {
+  r.get('/pricing/', { auth: 'user', tags, summary: 'Prices per resource (from the operator billing file; 0 by default)', schema: { querystring: ListQuerystring } }, async ({ query }) => {
     const b = billing();
     const q = parseListQuery(query, { filters: {}, ordering: [], defaultLimit: 0 });
     const resources = [...new Set([...Object.keys(UNITS), ...Object.keys(svc.capabilities.drives ?? {}), ...Object.keys(b.prices)])].sort();
@@ -57,7 +57,7 @@ export function billingRoutes(r: Routes, svc: Services): void {
   });
 
   const empty = (path: string, summary: string, defaultLimit = 20) =>
-    r.get(path, { tags, summary, schema: { querystring: ListQuerystring } }, async ({ query }) => envelope([], parseListQuery(query, { filters: {}, ordering: [], defaultLimit }), 0));
+    r.get(path, { auth: 'user', tags, summary, schema: { querystring: ListQuerystring } }, async ({ query }) => envelope([], parseListQuery(query, { filters: {}, ordering: [], defaultLimit }), 0));
   empty('/ledger/', 'Ledger of charges (nothing is charged here)');
   empty('/discount/', 'Discounts for long subscriptions (none)', 0);
   empty('/licenses/', 'Licenses that can be bought (none)');
@@ -70,5 +70,5 @@ export function billingRoutes(r: Routes, svc: Services): void {
     ['discount', 'discount'],
     ['licenses', 'licenses'],
   ] as const)
-    r.get(`/${path}/schema/`, { tags, summary: `${path} schema` }, async () => schemaDoc(name));
+    r.get(`/${path}/schema/`, { auth: 'user', tags, summary: `${path} schema` }, async () => schemaDoc(name));
 }

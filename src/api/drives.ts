@@ -6,7 +6,7 @@ import { DriveCommands, renderDriveShort } from '../commands/drives.ts';
 import { errors } from '../errors.ts';
 import { readRef } from '../domain/refs.ts';
 import { accepted, actionBody, created, FileSlice, noContent, objectBody, Reply, type Routes } from './http.ts';
-import { createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS, type ListSpec } from './lists.ts';
+import { boundedObjects, createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS, type ListSpec } from './lists.ts';
 import { ActionBody, AnyObject, CreateBody, ListQuerystring, UuidParams } from './schemas.ts';
 import { schemaDoc } from './schema-docs.ts';
 import { resumableUploadRoutes } from './resumable-upload.ts';
@@ -37,20 +37,20 @@ export function parseRange(header: string | undefined, size: number): { start: n
 function bulkUuids(body: unknown): string[] {
   const items = Array.isArray(body) ? body : body && typeof body === 'object' && Array.isArray((body as any).objects) ? (body as any).objects : null;
   if (!items || items.length === 0) throw errors.invalid('objects', 'Expected {"objects": [{"uuid": "…"}, …]}');
-  return items.map((o: unknown) => readRef(o, 'objects'));
+  return boundedObjects(items as unknown[]).map((o: unknown) => readRef(o, 'objects'));
 }
 
 export function driveRoutes(r: Routes, svc: Services): DriveCommands {
   const drives = new DriveCommands(svc);
   const uploads = resumableUploadRoutes(r, svc, drives);
 
-  r.get('/drives/', { tags, summary: 'List drives (library drives are not listed)', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
+  r.get('/drives/', { auth: 'user', tags, summary: 'List drives (library drives are not listed)', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
     const q = parseListQuery(query, LIST);
     const { total, items } = await drives.list(actor, q);
     return envelope(items.map((d) => selectFields(renderDriveShort(d), query)), q, total);
   });
 
-  r.get('/drives/detail/', { tags, summary: 'List drives in full', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
+  r.get('/drives/detail/', { auth: 'user', tags, summary: 'List drives in full', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
     const q = parseListQuery(query, LIST);
     const { total, items } = await drives.list(actor, q);
     const out = [];
@@ -58,43 +58,43 @@ export function driveRoutes(r: Routes, svc: Services): DriveCommands {
     return envelope(out, q, total);
   });
 
-  r.get('/drives/schema/', { tags, summary: 'Drive schema' }, async () => schemaDoc('drive'));
+  r.get('/drives/schema/', { auth: 'user', tags, summary: 'Drive schema' }, async () => schemaDoc('drive'));
 
   // One storage pool: no two drives are kept apart, so every group is empty.
-  r.get('/drives/availability_groups/', { tags, summary: 'Drives that share a storage host' }, async () => []);
-  r.get('/drives/availability_groups/:uuid/', { tags, summary: 'Drives on the same storage host as this one', schema: { params: UuidParams } }, async ({ actor, params }) => {
+  r.get('/drives/availability_groups/', { auth: 'user', tags, summary: 'Drives that share a storage host' }, async () => []);
+  r.get('/drives/availability_groups/:uuid/', { auth: 'user', tags, summary: 'Drives on the same storage host as this one', schema: { params: UuidParams } }, async ({ actor, params }) => {
     await drives.load(actor, params.uuid!);
     return [];
   });
 
-  r.get('/drives/:uuid/', { tags, summary: 'Get a drive (also library drives)', schema: { params: UuidParams } }, async ({ actor, params, query }) =>
+  r.get('/drives/:uuid/', { auth: 'user', tags, summary: 'Get a drive (also library drives)', schema: { params: UuidParams } }, async ({ actor, params, query }) =>
     selectFields(await drives.render(actor, await drives.load(actor, params.uuid!)), query),
   );
 
-  r.post('/drives/', { tags, summary: 'Create drives', schema: { body: CreateBody } }, async ({ actor, body }) => {
+  r.post('/drives/', { auth: 'user', tags, summary: 'Create drives', schema: { body: CreateBody } }, async ({ actor, body }) => {
     const made = await drives.create(actor, createItems(body));
     const out = [];
     for (const d of made) out.push(await drives.render(actor, d));
     return created({ objects: out });
   });
 
-  r.put('/drives/:uuid/', { tags, summary: 'Edit a drive (a bigger size resizes it)', schema: { params: UuidParams, body: AnyObject } }, async ({ actor, params, body }) =>
+  r.put('/drives/:uuid/', { auth: 'user', tags, summary: 'Edit a drive (a bigger size resizes it)', schema: { params: UuidParams, body: AnyObject } }, async ({ actor, params, body }) =>
     drives.render(actor, await drives.update(actor, params.uuid!, objectBody(body))),
   );
 
-  r.delete('/drives/:uuid/', { tags, summary: 'Delete a drive', schema: { params: UuidParams } }, async ({ actor, params }) => {
+  r.delete('/drives/:uuid/', { auth: 'user', tags, summary: 'Delete a drive', schema: { params: UuidParams } }, async ({ actor, params }) => {
     await drives.delete(actor, [params.uuid!]);
     return noContent();
   });
 
-  r.delete('/drives/', { tags, summary: 'Delete several drives: {"objects": [{"uuid": …}, …]}' }, async ({ actor, body }) => {
+  r.delete('/drives/', { auth: 'user', tags, summary: 'Delete several drives: {"objects": [{"uuid": …}, …]}' }, async ({ actor, body }) => {
     await drives.delete(actor, bulkUuids(body));
     return noContent();
   });
 
   r.post(
     '/drives/:uuid/action/',
-    { tags, summary: 'Drive action: clone, resize, upload_chunk', schema: { params: UuidParams, querystring: ActionQuery, body: ActionBody } },
+    { auth: 'user', tags, summary: 'Drive action: clone, resize, upload_chunk', schema: { params: UuidParams, querystring: ActionQuery, body: ActionBody } },
     async ({ actor, params, query, body }) => {
       if (!query.do) throw errors.required('do');
       if (query.do === 'upload_chunk') return uploads.link(actor, params.uuid!, actionBody(body));
@@ -119,7 +119,7 @@ export function driveRoutes(r: Routes, svc: Services): DriveCommands {
 
   r.get(
     '/drives/:uuid/download/',
-    { tags, stream: true, summary: 'Download a drive image (raw); supports Range', schema: { params: UuidParams } },
+    { auth: 'user', tags, stream: true, summary: 'Download a drive image (raw); supports Range', schema: { params: UuidParams } },
     async ({ actor, params, req }) => {
       const file = await drives.forDownload(actor, params.uuid!);
       const size = fs.statSync(file).size;

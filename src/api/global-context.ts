@@ -9,7 +9,7 @@ const tags = ['global_context'];
 
 /** /global_context/: one dict per account that every server of it sees in its context under global_context. */
 export function globalContextRoutes(r: Routes, svc: Services): void {
-  r.get('/global_context/', { tags, summary: "The account's global server context" }, async ({ actor }) => globalContextOf(svc, actor.user));
+  r.get('/global_context/', { auth: 'user', tags, summary: "The account's global server context" }, async ({ actor }) => globalContextOf(svc, actor.user));
 
   // POST (what the docs and pycloudsigma use) and PUT both replace the whole dict and answer it.
   const replace = async ({ actor, body }: { actor: { user: string }; body: unknown }) => {
@@ -23,6 +23,6 @@ export function globalContextRoutes(r: Routes, svc: Services): void {
       .execute();
     return data;
   };
-  r.post('/global_context/', { tags, summary: 'Replace the global server context', schema: { body: AnyObject } }, replace);
-  r.put('/global_context/', { tags, summary: 'Replace the global server context', schema: { body: AnyObject } }, replace);
+  r.post('/global_context/', { auth: 'user', tags, summary: 'Replace the global server context', schema: { body: AnyObject } }, replace);
+  r.put('/global_context/', { auth: 'user', tags, summary: 'Replace the global server context', schema: { body: AnyObject } }, replace);
 }

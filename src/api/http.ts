@@ -27,10 +27,25 @@ export interface Ctx {
   req: FastifyRequest;
 }
 
+/**
+ * Who may call a route: `public` (no credentials; only the health check, the locations, the OpenAPI document, the
+ * metrics and login), `user` (Basic, Bearer or a cookie session) or `basic-only` (Basic credentials only: drive uploads).
+ */
+export type Access = 'user' | 'public' | 'basic-only';
+export const ACCESS: ReadonlySet<string> = new Set<Access>(['user', 'public', 'basic-only']);
+
+/** The permissions an ACL can grant (the same list as src/commands/access.ts, which the domain checks). */
+export type GranteePermission = 'LIST' | 'EDIT' | 'CLONE' | 'START' | 'STOP' | 'OPEN_VNC' | 'ATTACH' | 'DELETE';
+
 export interface RouteOptions {
   schema?: FastifySchema;
-  /** public routes need no credentials */
-  auth?: 'user' | 'public' | 'basic-only';
+  /** Required: a route that does not say who may call it refuses to register. */
+  auth: Access;
+  /**
+   * The ACL permission a grantee (a user the owner shared the object with) needs to call this route on the object its
+   * id names; unset where no grantee may (the owner's own objects, account-wide resources).
+   */
+  permission?: GranteePermission;
   /** which rate-limit bucket; defaults to the method */
   summary?: string;
   tags?: string[];
@@ -96,13 +111,14 @@ export class Routes {
 
   private add(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, opts: RouteOptions, handler: Handler) {
     const url = `${API}${path}`;
+    if (!ACCESS.has(opts?.auth)) throw new Error(`${method} ${url} declares no access: auth must be one of ${[...ACCESS].join(', ')}`);
     this.table.add(method, url);
     if (method === 'GET') this.table.add('HEAD', url);
     this.app.route({
       method,
       url,
       schema: { ...(opts.schema ?? {}), ...(opts.summary ? { summary: opts.summary } : {}), ...(opts.tags ? { tags: opts.tags } : {}) },
-      config: { auth: opts.auth ?? 'user', stream: opts.stream === true },
+      config: { auth: opts.auth, permission: opts.permission, stream: opts.stream === true },
       ...(opts.stream ? { compress: false, decompress: false } : {}),
       handler: async (req, rep) => {
         const actor = req.actor as Actor;
@@ -208,22 +224,39 @@ export function objectBody(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-/** Reads a request body into memory, refusing more than `limit` bytes (declared or sent). */
-export function readLimited(payload: NodeJS.ReadableStream, limit: number): Promise<Buffer> {
+/**
+ * Reads a request body into memory, refusing more than `limit` bytes (declared or sent) and, with `timeoutMs`, a body
+ * not received whole in that time (408; the connection is closed, as the rest of the body will not be read).
+ */
+export function readLimited(payload: NodeJS.ReadableStream, limit: number, timeoutMs = 0): Promise<Buffer> {
   const tooLarge = () => Object.assign(new Error('body too large'), { bodyTooLarge: true, statusCode: 413 });
   const declared = Number((payload as any).headers?.['content-length'] ?? NaN);
   if (declared > limit) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const timer = timeoutMs
+      ? setTimeout(() => {
+          payload.removeAllListeners('data');
+          payload.pause();
+          reject(new ApiError('validation', `The request body was not received within ${timeoutMs} ms`, null, 408, { connection: 'close' }));
+        }, timeoutMs)
+      : undefined;
     payload.on('data', (c: Buffer) => {
       size += c.length;
       if (size > limit) {
+        clearTimeout(timer);
         (payload as any).destroy?.();
         reject(tooLarge());
       } else chunks.push(c);
     });
-    payload.on('end', () => resolve(Buffer.concat(chunks)));
-    payload.on('error', reject);
+    payload.on('end', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    payload.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
   });
 }

@@ -19,10 +19,10 @@ export function jobRoutes(r: Routes, svc: Services): void {
     for (const j of items) out.push(selectFields(await svc.jobs.render(j), query));
     return envelope(out, q, total);
   };
-  r.get('/jobs/', { tags, summary: 'List jobs', schema: { querystring: ListQuerystring } }, ({ actor, query }) => list(actor, query));
-  r.get('/jobs/detail/', { tags, summary: 'List jobs', schema: { querystring: ListQuerystring } }, ({ actor, query }) => list(actor, query));
-  r.get('/jobs/schema/', { tags, summary: 'Job schema' }, async () => schemaDoc('jobs'));
-  r.get('/jobs/:uuid/', { tags, summary: 'Get a job', schema: { params: UuidParams } }, async ({ actor, params, query }) => {
+  r.get('/jobs/', { auth: 'user', tags, summary: 'List jobs', schema: { querystring: ListQuerystring } }, ({ actor, query }) => list(actor, query));
+  r.get('/jobs/detail/', { auth: 'user', tags, summary: 'List jobs', schema: { querystring: ListQuerystring } }, ({ actor, query }) => list(actor, query));
+  r.get('/jobs/schema/', { auth: 'user', tags, summary: 'Job schema' }, async () => schemaDoc('jobs'));
+  r.get('/jobs/:uuid/', { auth: 'user', tags, summary: 'Get a job', schema: { params: UuidParams } }, async ({ actor, params, query }) => {
     const j = await svc.jobs.get(actor.user, params.uuid!);
     if (!j) throw errors.notFound('Job');
     return selectFields(await svc.jobs.render(j), query);

@@ -87,15 +87,15 @@ export function keypairRoutes(r: Routes, svc: Services): void {
     ['pubkeys', renderPubkey, 'pubkeys'],
   ] as const) {
     const tags = [tag];
-    r.get(`/${base}/`, { tags, summary: `List ${base}`, schema: { querystring: ListQuerystring } }, lister(render));
-    r.get(`/${base}/detail/`, { tags, summary: `List ${base}`, schema: { querystring: ListQuerystring } }, lister(render));
-    r.get(`/${base}/:uuid/`, { tags, summary: `Get one of ${base}`, schema: { params: UuidParams } }, async ({ actor, params, query }) =>
+    r.get(`/${base}/`, { auth: 'user', tags, summary: `List ${base}`, schema: { querystring: ListQuerystring } }, lister(render));
+    r.get(`/${base}/detail/`, { auth: 'user', tags, summary: `List ${base}`, schema: { querystring: ListQuerystring } }, lister(render));
+    r.get(`/${base}/:uuid/`, { auth: 'user', tags, summary: `Get one of ${base}`, schema: { params: UuidParams } }, async ({ actor, params, query }) =>
       selectFields(render(await load(actor.user, params.uuid!)), query),
     );
   }
   const tags = ['keypairs'];
 
-  r.post('/keypairs/', { tags, summary: 'Create keypairs: from a public key (and private key), or generated (algorithm_type rsa|ed25519)', schema: { body: CreateBody } }, async ({ actor, body }) => {
+  r.post('/keypairs/', { auth: 'user', tags, summary: 'Create keypairs: from a public key (and private key), or generated (algorithm_type rsa|ed25519)', schema: { body: CreateBody } }, async ({ actor, body }) => {
     // One at a time: each generation takes a thread of libuv's pool, which file I/O and password checks share.
     const docs: KeypairDoc[] = [];
     for (const item of createItems(body)) docs.push(await readKeypair(item));
@@ -107,7 +107,7 @@ export function keypairRoutes(r: Routes, svc: Services): void {
     return created({ objects: made.map(renderKeypair) });
   });
 
-  r.put('/keypairs/:uuid/', { tags, summary: 'Edit the name and meta of a keypair (the keys themselves are read-only)', schema: { params: UuidParams, body: AnyObject } }, async ({ actor, params, body }) => {
+  r.put('/keypairs/:uuid/', { auth: 'user', tags, summary: 'Edit the name and meta of a keypair (the keys themselves are read-only)', schema: { params: UuidParams, body: AnyObject } }, async ({ actor, params, body }) => {
     const b = objectBody(body);
     const k = await load(actor.user, params.uuid!);
     const doc = { ...k.doc };
@@ -118,7 +118,7 @@ export function keypairRoutes(r: Routes, svc: Services): void {
     return renderKeypair((await svc.store.keypairs.get(k.uuid))!);
   });
 
-  r.delete('/keypairs/:uuid/', { tags, summary: 'Delete a keypair (servers listing it lose it from pubkeys)', schema: { params: UuidParams } }, async ({ actor, params }) => {
+  r.delete('/keypairs/:uuid/', { auth: 'user', tags, summary: 'Delete a keypair (servers listing it lose it from pubkeys)', schema: { params: UuidParams } }, async ({ actor, params }) => {
     const servers = await svc.store.transaction(async (trx) => {
       await load(actor.user, params.uuid!, trx);
       const changed = await detachFromServers(svc, params.uuid!, trx);

@@ -48,11 +48,11 @@ export function libdriveRoutes(r: Routes, svc: Services, drives: DriveCommands):
     for (const d of page) out.push(selectFields(renderLibDrive(d, await mountedOn(svc.store, d.uuid, svc.store.db, actor.user)), query));
     return envelope(out, q, hits.length);
   };
-  r.get('/libdrives/', { tags, summary: 'List library drives', schema: { querystring: ListQuerystring } }, list as any);
-  r.get('/libdrives/detail/', { tags, summary: 'List library drives (same as the list)', schema: { querystring: ListQuerystring } }, list as any);
-  r.get('/libdrives/schema/', { tags, summary: 'Library drive schema' }, async () => schemaDoc('libdrive'));
+  r.get('/libdrives/', { auth: 'user', tags, summary: 'List library drives', schema: { querystring: ListQuerystring } }, list as any);
+  r.get('/libdrives/detail/', { auth: 'user', tags, summary: 'List library drives (same as the list)', schema: { querystring: ListQuerystring } }, list as any);
+  r.get('/libdrives/schema/', { auth: 'user', tags, summary: 'Library drive schema' }, async () => schemaDoc('libdrive'));
 
-  r.get('/libdrives/:uuid/', { tags, summary: 'Get a library drive', schema: { params: UuidParams } }, async ({ actor, params, query }) => {
+  r.get('/libdrives/:uuid/', { auth: 'user', tags, summary: 'Get a library drive', schema: { params: UuidParams } }, async ({ actor, params, query }) => {
     const d = await svc.store.drives.get(params.uuid!);
     if (!d || d.owner !== null) throw errors.notFound('Library drive');
     return selectFields(renderLibDrive(d, await mountedOn(svc.store, d.uuid, svc.store.db, actor.user)), query);
@@ -61,6 +61,7 @@ export function libdriveRoutes(r: Routes, svc: Services, drives: DriveCommands):
   r.post(
     '/libdrives/:uuid/action/',
     {
+      auth: 'user',
       tags,
       summary: 'Library drive action: clone (into your account; its description is copied into meta)',
       schema: { params: UuidParams, querystring: Type.Object({ do: Type.Optional(Type.String()), avoid: Type.Optional(Type.String()) }, { additionalProperties: true }), body: ActionBody },

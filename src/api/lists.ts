@@ -21,6 +21,21 @@ export function splitOr(value: string): string[] {
 
 export type Query = Record<string, string | string[] | undefined>;
 
+/**
+ * The most filter values one list request may give, counted over all its filters (each OR value and each repeat):
+ * every value is a condition of the query, and thousands of them made the database refuse the statement (a 500).
+ */
+export const MAX_FILTER_VALUES = 100;
+/** The most objects one create or bulk request may carry: each is validated and written in one transaction. */
+export const MAX_OBJECTS_PER_REQUEST = 100;
+
+/** Refuses a create or bulk request over MAX_OBJECTS_PER_REQUEST objects. */
+export function boundedObjects<T>(list: T[]): T[] {
+  if (list.length > MAX_OBJECTS_PER_REQUEST)
+    throw errors.invalid('objects', `At most ${MAX_OBJECTS_PER_REQUEST} objects per request, not ${list.length}: send them in several requests`);
+  return list;
+}
+
 const all = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
 function nonNegativeInt(v: string | string[] | undefined, name: string, fallback: number): number {
@@ -56,6 +71,10 @@ export function parseListQuery(query: Query, spec: ListSpec): ListQuery {
     if (!f) continue;
     for (const v of all(raw)) conditions.push({ column: f[0], op: f[1], values: splitOr(v) });
   }
+  const tags = all(query.tag).map(splitOr);
+  const tagNames = all(query.tag__name).map(splitOr);
+  const given = [...conditions.map((c) => c.values), ...tags, ...tagNames].reduce((n, v) => n + v.length, 0);
+  if (given > MAX_FILTER_VALUES) throw errors.invalid(null, `At most ${MAX_FILTER_VALUES} filter values per request, not ${given}`);
   let orderBy: ListQuery['orderBy'];
   const ob = all(query.order_by).at(-1);
   if (ob) {
@@ -66,8 +85,8 @@ export function parseListQuery(query: Query, spec: ListSpec): ListQuery {
   }
   return {
     conditions,
-    tags: all(query.tag).map(splitOr),
-    tagNames: all(query.tag__name).map(splitOr),
+    tags,
+    tagNames,
     orderBy,
     limit: nonNegativeInt(query.limit, 'limit', spec.defaultLimit ?? 20),
     offset: nonNegativeInt(query.offset, 'offset', 0),
@@ -95,6 +114,7 @@ export function createItems(body: unknown): Record<string, unknown>[] {
   else throw errors.invalid(null, 'Expected a JSON object, a list of objects, or {"objects": [...]}');
   const list = items as unknown[];
   if (list.length === 0) throw errors.invalid('objects', 'At least one object is required');
+  boundedObjects(list);
   list.forEach((o, i) => {
     if (!o || typeof o !== 'object' || Array.isArray(o)) throw errors.invalid('objects', `Item ${i} is not a JSON object`);
   });

@@ -9,7 +9,7 @@ import { envelope } from './lists.ts';
  * listens on; the websocket is served by the API itself.
  */
 export function locationRoutes(r: Routes, svc: Services): void {
-  r.get('/locations/', { tags: ['locations'], summary: 'The locations of this cloud (this installation)', auth: 'public' }, async ({ req }) => {
+  r.get('/locations/', { auth: 'public', tags: ['locations'], summary: 'The locations of this cloud (this installation)' }, async ({ req }) => {
     const { config } = svc;
     const port = (req.server.server.address() as AddressInfo | null)?.port ?? config.listenPort;
     const host = config.publicHost.includes(':') && !config.publicHost.startsWith('[') ? `[${config.publicHost}]` : config.publicHost;

@@ -82,9 +82,9 @@ export function profileRoutes(r: Routes, svc: Services): void {
     return out;
   };
   svc.renderers.set('profile', (actor, user) => (user === actor.user ? render(user) : Promise.resolve(null)));
-  r.get('/profile/', { tags, summary: 'Your profile' }, async ({ actor }) => render(actor.user));
-  r.get('/profile/schema/', { tags, summary: 'Profile schema' }, async () => schemaDoc('profile'));
-  r.put('/profile/', { tags, summary: 'Edit your profile (read-only fields are ignored)', schema: { body: AnyObject } }, async ({ actor, body }) => {
+  r.get('/profile/', { auth: 'user', tags, summary: 'Your profile' }, async ({ actor }) => render(actor.user));
+  r.get('/profile/schema/', { auth: 'user', tags, summary: 'Profile schema' }, async () => schemaDoc('profile'));
+  r.put('/profile/', { auth: 'user', tags, summary: 'Edit your profile (read-only fields are ignored)', schema: { body: AnyObject } }, async ({ actor, body }) => {
     const b = objectBody(body);
     await svc.store.transaction(async (trx) => {
       const row = await trx.selectFrom('users').select('data').where('uuid', '=', actor.user).executeTakeFirst();

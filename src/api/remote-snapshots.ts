@@ -24,19 +24,19 @@ export function remoteSnapshotRoutes(r: Routes, svc: Services): RemoteSnapshotCo
     for (const s of items) out.push(selectFields(await cmd.render(actor, s), query));
     return envelope(out, q, total);
   };
-  r.get('/remotesnapshots/', { tags, summary: 'List remote snapshots (?drive= for one drive)', schema: { querystring: ListQuerystring } }, ({ actor, query }) =>
+  r.get('/remotesnapshots/', { auth: 'user', tags, summary: 'List remote snapshots (?drive= for one drive)', schema: { querystring: ListQuerystring } }, ({ actor, query }) =>
     list(actor, query),
   );
-  r.get('/remotesnapshots/detail/', { tags, summary: 'List remote snapshots in full', schema: { querystring: ListQuerystring } }, ({ actor, query }) =>
+  r.get('/remotesnapshots/detail/', { auth: 'user', tags, summary: 'List remote snapshots in full', schema: { querystring: ListQuerystring } }, ({ actor, query }) =>
     list(actor, query),
   );
-  r.get('/remotesnapshots/schema/', { tags, summary: 'Remote snapshot schema' }, async () => schemaDoc('snapshot'));
-  r.get('/remotesnapshots/:uuid/', { tags, summary: 'Get a remote snapshot', schema: { params: UuidParams } }, async ({ actor, params, query }) =>
+  r.get('/remotesnapshots/schema/', { auth: 'user', tags, summary: 'Remote snapshot schema' }, async () => schemaDoc('snapshot'));
+  r.get('/remotesnapshots/:uuid/', { auth: 'user', tags, summary: 'Get a remote snapshot', schema: { params: UuidParams } }, async ({ actor, params, query }) =>
     selectFields(await cmd.render(actor, await cmd.load(actor, params.uuid!)), query),
   );
   r.post(
     '/remotesnapshots/',
-    { tags, summary: 'Copy drives to remote storage (status creating, then available)', schema: { body: CreateBody } },
+    { auth: 'user', tags, summary: 'Copy drives to remote storage (status creating, then available)', schema: { body: CreateBody } },
     async ({ actor, body }) => {
       const made = await cmd.create(actor, createItems(body));
       const out = [];
@@ -46,16 +46,16 @@ export function remoteSnapshotRoutes(r: Routes, svc: Services): RemoteSnapshotCo
   );
   r.put(
     '/remotesnapshots/:uuid/',
-    { tags, summary: 'Edit the name, meta and tags of a remote snapshot', schema: { params: UuidParams, body: AnyObject } },
+    { auth: 'user', tags, summary: 'Edit the name, meta and tags of a remote snapshot', schema: { params: UuidParams, body: AnyObject } },
     async ({ actor, params, body }) => cmd.render(actor, await cmd.update(actor, params.uuid!, objectBody(body))),
   );
-  r.delete('/remotesnapshots/:uuid/', { tags, summary: 'Delete a remote snapshot', schema: { params: UuidParams } }, async ({ actor, params }) => {
+  r.delete('/remotesnapshots/:uuid/', { auth: 'user', tags, summary: 'Delete a remote snapshot', schema: { params: UuidParams } }, async ({ actor, params }) => {
     await cmd.delete(actor, [params.uuid!]);
     return noContent();
   });
   r.delete(
     '/remotesnapshots/',
-    { tags, summary: 'Delete remote snapshots: {"objects": [{"uuid": ...}]}', schema: { body: AnyObject } },
+    { auth: 'user', tags, summary: 'Delete remote snapshots: {"objects": [{"uuid": ...}]}', schema: { body: AnyObject } },
     async ({ actor, body }) => {
       const items = objectBody(body).objects;
       if (!Array.isArray(items) || !items.length) throw errors.invalid('objects', 'Give the remote snapshots to delete as {"objects": [{"uuid": ...}]}');
@@ -69,7 +69,7 @@ export function remoteSnapshotRoutes(r: Routes, svc: Services): RemoteSnapshotCo
   r.post(
     '/remotesnapshots/:uuid/action/',
     {
-      tags,
+      auth: 'user', tags,
       summary: 'Remote snapshot action: clone (into a new drive; answers the drive)',
       schema: {
         params: UuidParams,

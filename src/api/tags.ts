@@ -33,15 +33,15 @@ export function tagRoutes(r: Routes, svc: Services): TagCommands {
     for (const t of items) out.push(selectFields(await cmd.render(t), query));
     return envelope(out, q, total);
   };
-  r.get('/tags/', { tags, summary: 'List tags', schema: { querystring: ListQuerystring } }, ({ actor, query }) => list(actor, query));
-  r.get('/tags/detail/', { tags, summary: 'List tags in full', schema: { querystring: ListQuerystring } }, ({ actor, query }) => list(actor, query));
-  r.get('/tags/schema/', { tags, summary: 'Tag schema' }, async () => schemaDoc('tags'));
+  r.get('/tags/', { auth: 'user', tags, summary: 'List tags', schema: { querystring: ListQuerystring } }, ({ actor, query }) => list(actor, query));
+  r.get('/tags/detail/', { auth: 'user', tags, summary: 'List tags in full', schema: { querystring: ListQuerystring } }, ({ actor, query }) => list(actor, query));
+  r.get('/tags/schema/', { auth: 'user', tags, summary: 'Tag schema' }, async () => schemaDoc('tags'));
 
-  r.get('/tags/:uuid/', { tags, summary: 'Get a tag', schema: { params: UuidParams } }, async ({ actor, params, query }) =>
+  r.get('/tags/:uuid/', { auth: 'user', tags, summary: 'Get a tag', schema: { params: UuidParams } }, async ({ actor, params, query }) =>
     selectFields(await cmd.render(await cmd.load(actor, params.uuid!)), query),
   );
 
-  r.post('/tags/', { tags, summary: 'Create tags (optionally with resources)', schema: { body: CreateBody } }, async ({ actor, body }) => {
+  r.post('/tags/', { auth: 'user', tags, summary: 'Create tags (optionally with resources)', schema: { body: CreateBody } }, async ({ actor, body }) => {
     // libcloud sends {"objects": [{"name"}], "resources": [...]}: members given beside the list apply to each tag.
     const shared = body && !Array.isArray(body) && Array.isArray(body.objects) && body.resources !== undefined ? body.resources : undefined;
     const items = createItems(body).map((i) => (shared !== undefined && i.resources === undefined ? { ...i, resources: shared } : i));
@@ -51,11 +51,11 @@ export function tagRoutes(r: Routes, svc: Services): TagCommands {
     return created({ objects: out });
   });
 
-  r.put('/tags/:uuid/', { tags, summary: 'Edit a tag; resources replaces its members', schema: { params: UuidParams, body: AnyObject } }, async ({ actor, params, body }) =>
+  r.put('/tags/:uuid/', { auth: 'user', tags, summary: 'Edit a tag; resources replaces its members', schema: { params: UuidParams, body: AnyObject } }, async ({ actor, params, body }) =>
     cmd.render(await cmd.update(actor, params.uuid!, objectBody(body))),
   );
 
-  r.delete('/tags/:uuid/', { tags, summary: 'Delete a tag (it leaves every resource and ACL)', schema: { params: UuidParams } }, async ({ actor, params }) => {
+  r.delete('/tags/:uuid/', { auth: 'user', tags, summary: 'Delete a tag (it leaves every resource and ACL)', schema: { params: UuidParams } }, async ({ actor, params }) => {
     await cmd.delete(actor, params.uuid!);
     return noContent();
   });
@@ -89,7 +89,7 @@ export function tagRoutes(r: Routes, svc: Services): TagCommands {
     for (const full of [false, true]) {
       r.get(
         `/tags/:uuid/${kind}/${full ? 'detail/' : ''}`,
-        { tags, summary: `List the ${kind} carrying a tag${full ? ', in full' : ''}`, schema: { params: UuidParams, querystring: ListQuerystring } },
+        { auth: 'user', tags, summary: `List the ${kind} carrying a tag${full ? ', in full' : ''}`, schema: { params: UuidParams, querystring: ListQuerystring } },
         async ({ actor, params, query }) => {
           await cmd.load(actor, params.uuid!);
           const q = parseListQuery(query, LIST);

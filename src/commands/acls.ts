@@ -59,7 +59,7 @@ export class AclCommands {
           ? await trx.selectFrom('users').select(['uuid', 'email']).where('uuid', '=', uuid.toLowerCase()).executeTakeFirst()
           : undefined
         : await trx.selectFrom('users').select(['uuid', 'email']).where('email', '=', email!.toLowerCase()).executeTakeFirst();
-      if (!row) throw errors.invalid('grantees', `User ${uuid ?? email} does not exist`);
+      if (!row) throw errors.invalid('grantees', 'Each grantee must be a user of this cloud, given by uuid or email');
       if (!out.some((x) => x.uuid === row.uuid)) out.push({ uuid: String(row.uuid), email: String(row.email) });
     }
     return out;

@@ -331,12 +331,16 @@ export class NetworkCommands {
 
   /** ?status= (default all), ?resource= (hdd is dssd), ?subscribed_object=, each a comma list. */
   private filterSubscriptions<T extends ReturnType<NetworkCommands['renderSubscription']>>(objs: T[], query: Record<string, string | undefined>): T[] {
-    const statuses = (query.status ?? 'all').split(',');
-    const resources = query.resource ? query.resource.split(',').map((r) => (r === 'hdd' ? 'dssd' : r)) : null;
+    // A repeated parameter (?status=a&status=b) arrives as a list: its values are OR-ed like a comma list's.
+    const values = (v: string | string[] | undefined): string[] | null =>
+      v === undefined || v === '' ? null : (Array.isArray(v) ? v : [v]).flatMap((x) => String(x).split(','));
+    const statuses = values(query.status) ?? ['all'];
+    const resources = values(query.resource)?.map((r) => (r === 'hdd' ? 'dssd' : r)) ?? null;
+    const objects = values(query.subscribed_object);
     return objs
       .filter((s) => statuses.includes('all') || statuses.includes(s.status) || (statuses.includes('notexpired') && s.status !== 'expired'))
       .filter((s) => !resources || resources.includes(s.resource))
-      .filter((s) => !query.subscribed_object || query.subscribed_object.split(',').includes(s.subscribed_object ?? ''));
+      .filter((s) => !objects || objects.includes(s.subscribed_object ?? ''));
   }
 
   async loadSubscription(actor: Actor, id: string): Promise<Stored<SubscriptionDoc>> {

@@ -245,7 +245,7 @@ export class ServerCommands {
   }
 
   async create(actor: Actor, bodies: Record<string, unknown>[]): Promise<Stored<ServerDef>[]> {
-    const defs = bodies.map((b) => applyServerInput(null, b, this.svc.capabilities));
+    const defs = bodies.map((b) => applyServerInput(null, b, this.svc.capabilities, { defaultCpuType: this.svc.config.defaultCpuType }));
     const created = await this.store.transaction(async (trx) => {
       const out: Stored<ServerDef>[] = [];
       for (const def of defs) {
@@ -267,7 +267,10 @@ export class ServerCommands {
       const s = await this.load(actor, uuid);
       if (s.owner !== actor.user && !(await this.svc.access.canEdit(actor, 'servers', s))) throw errors.permission('You may not edit this server');
       const running = s.status !== 'stopped';
-      const def = s.owner === actor.user ? applyServerInput(s.doc, body, this.svc.capabilities, { running }) : await this.granteeEdit(actor, s, body, running);
+      const def =
+        s.owner === actor.user
+          ? applyServerInput(s.doc, body, this.svc.capabilities, { running, defaultCpuType: this.svc.config.defaultCpuType })
+          : await this.granteeEdit(actor, s, body, running);
       const ok = await this.store.transaction(async (trx) => {
         await this.checkReferences(actor, def, s.doc, trx, s.owner ?? actor.user);
         if (!(await this.store.servers.update(def, { expectedVersion: s.version }, trx))) return null;

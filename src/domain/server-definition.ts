@@ -247,7 +247,14 @@ function readEpcs(v: unknown, caps: Capabilities): ServerDef['epcs'] {
  * Applies a create or edit body to a server definition. A field present replaces, a field absent keeps, read-only
  * fields are ignored. When `running`, only name, meta, tags and NICs' firewall policies take effect. Returns the validated new definition.
  */
-export function applyServerInput(existing: ServerDef | null, body: Body, caps: Capabilities, opts: { running?: boolean } = {}): ServerDef {
+/** `defaultCpuType`: what a server gets without a cpu_type (the installation's hosts; CloudSigma's default is amd). */
+export function applyServerInput(
+  existing: ServerDef | null,
+  body: Body,
+  caps: Capabilities,
+  opts: { running?: boolean; defaultCpuType?: string } = {},
+): ServerDef {
+  const defaultCpuType = opts.defaultCpuType ?? 'amd';
   const has = (k: string) => Object.prototype.hasOwnProperty.call(body, k) && body[k] !== undefined;
   const base: ServerDef = existing
     ? structuredClone(existing)
@@ -260,7 +267,7 @@ export function applyServerInput(existing: ServerDef | null, body: Body, caps: C
         vnc_password: '',
         context: true,
         cpu_model: null,
-        cpu_type: 'amd',
+        cpu_type: defaultCpuType,
         cpus_instead_of_cores: false,
         enable_numa: false,
         hv_relaxed: false,
@@ -303,8 +310,8 @@ export function applyServerInput(existing: ServerDef | null, body: Body, caps: C
   if (has('allocation_pool')) d.allocation_pool = body.allocation_pool === null ? null : readString(body.allocation_pool, 'allocation_pool');
   if (has('hypervisor')) {
     d.hypervisor = readString(body.hypervisor, 'hypervisor');
-    // A (new) hypervisor given without a cpu_type gets amd; resending the same one keeps the cpu_type.
-    if (!has('cpu_type') && (!existing || existing.hypervisor !== d.hypervisor)) d.cpu_type = 'amd';
+    // A (new) hypervisor given without a cpu_type gets the default; resending the same one keeps the cpu_type.
+    if (!has('cpu_type') && (!existing || existing.hypervisor !== d.hypervisor)) d.cpu_type = defaultCpuType;
   }
   if (has('cpu_type')) d.cpu_type = readString(body.cpu_type, 'cpu_type');
   if (has('requirements')) {

@@ -29,6 +29,8 @@ export async function verifyPassword(password: string, stored: string): Promise<
 export const sha256 = (s: string): string => crypto.createHash('sha256').update(s).digest('hex');
 
 const CREDENTIALS_CHANNEL = 'opensigma_credentials';
+/** Hex characters of a token's hash that name it in `opensigma token list` and `revoke`. */
+export const TOKEN_ID_LENGTH = 12;
 
 export class UserRepo {
   /** Bumped whenever a password change is seen, here or in another process (see credentialsGeneration). */
@@ -156,6 +158,37 @@ export class UserRepo {
     if (!row) return undefined;
     if (row.expires_at && Date.parse(row.expires_at) < Date.now()) return undefined;
     return { user: row.user_uuid, csrf: row.csrf };
+  }
+
+  /** A user's tokens, newest first, each named by a prefix of its hash (the token itself is never stored). */
+  async listTokens(userUuid: string): Promise<Array<{ id: string; kind: string; created_at: string; expires_at: string | null }>> {
+    const rows = await this.db
+      .selectFrom('tokens')
+      .select(['token_hash', 'kind', 'created_at', 'expires_at'])
+      .where('user_uuid', '=', userUuid)
+      .orderBy('created_at', 'desc')
+      .execute();
+    return rows.map((r) => ({ id: String(r.token_hash).slice(0, TOKEN_ID_LENGTH), kind: r.kind, created_at: r.created_at, expires_at: r.expires_at }));
+  }
+
+  /**
+   * Revokes the one token whose id (see listTokens) is given. Bearer tokens and sessions are looked up on every
+   * request, never cached, so the next request with it fails on every API node. 'ambiguous' if the id names several.
+   */
+  async revokeTokenById(id: string): Promise<'revoked' | 'none' | 'ambiguous'> {
+    if (!/^[0-9a-f]{8,64}$/.test(id)) return 'none';
+    return this.db.transaction().execute(async (trx) => {
+      const rows = await trx.selectFrom('tokens').select('token_hash').where('token_hash', 'like', `${id}%`).limit(2).execute();
+      if (rows.length !== 1) return rows.length ? 'ambiguous' : 'none';
+      await trx.deleteFrom('tokens').where('token_hash', '=', rows[0]!.token_hash).execute();
+      return 'revoked';
+    });
+  }
+
+  /** Revokes every token of a user: API tokens, cookie sessions and websocket tokens. How many there were. */
+  async revokeAllTokens(userUuid: string): Promise<number> {
+    const r = await this.db.deleteFrom('tokens').where('user_uuid', '=', userUuid).executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   async revokeToken(token: string): Promise<void> {

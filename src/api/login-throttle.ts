@@ -1,0 +1,94 @@
+import { ApiError } from '../errors.ts';
+
+/** The window failed password checks are counted in, per source and per account. */
+export const WINDOW_MS = 5 * 60_000;
+/** Hashes running at once: fewer than libuv's 4 threads, so file I/O always has a thread left. */
+export const HASHES_RUNNING = 2;
+/** Hashes waiting for a turn; beyond it a password check is refused at once instead of queued. */
+export const HASHES_WAITING = 32;
+
+interface Count {
+  n: number;
+  until: number;
+}
+
+/**
+ * Wrong passwords are throttled per source and per account (429 with Retry-After), in memory on each API node. An
+ * account over its budget is closed only to sources that have not logged into it before, so an attacker spraying it
+ * from many addresses does not lock its owner out of the machines he already uses.
+ */
+export class LoginThrottle {
+  private readonly bySource = new Map<string, Count>();
+  private readonly byAccount = new Map<string, Count>();
+  /** account -> sources that gave its right password (a few each, newest kept) */
+  private readonly trusted = new Map<string, string[]>();
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  /**
+   * @param perSource failures allowed from one address per window: strict, an attacker's budget
+   * @param perAccount failures allowed against one account per window, from all addresses: generous
+   */
+  constructor(
+    private readonly perSource: number,
+    private readonly perAccount: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private over(map: Map<string, Count>, key: string, limit: number): number {
+    const c = map.get(key);
+    if (!c) return 0;
+    if (c.until <= this.now()) {
+      map.delete(key);
+      return 0;
+    }
+    return c.n >= limit ? Math.ceil((c.until - this.now()) / 1000) : 0;
+  }
+
+  /** Throws 429 when this source, or this account for this source, has used its budget of failures. */
+  check(account: string, source: string): void {
+    const trusted = this.trusted.get(account)?.includes(source);
+    const wait = this.over(this.bySource, source, this.perSource) || (trusted ? 0 : this.over(this.byAccount, account, this.perAccount));
+    if (wait) throw new ApiError('ratelimit', 'Too many failed logins: try again later', null, 429, { 'retry-after': String(wait) });
+  }
+
+  failed(account: string, source: string): void {
+    for (const [map, key] of [[this.bySource, source], [this.byAccount, account]] as const) {
+      const c = map.get(key);
+      if (c && c.until > this.now()) c.n++;
+      else map.set(key, { n: 1, until: this.now() + WINDOW_MS });
+    }
+    // Bounded memory under a spray of addresses or names: the oldest windows go first (Map keeps insertion order).
+    for (const map of [this.bySource, this.byAccount]) while (map.size > 100_000) map.delete(map.keys().next().value!);
+  }
+
+  succeeded(account: string, source: string): void {
+    const list = this.trusted.get(account) ?? [];
+    if (!list.includes(source)) {
+      list.push(source);
+      if (list.length > 16) list.shift();
+      this.trusted.set(account, list);
+      if (this.trusted.size > 100_000) this.trusted.delete(this.trusted.keys().next().value!);
+    }
+  }
+
+  /**
+   * Runs a password hash when a turn is free, waits for one among at most HASHES_WAITING, and refuses beyond (503):
+   * a flood of wrong passwords cannot queue unbounded work on the thread pool that file I/O needs too.
+   */
+  async hash<T>(work: () => Promise<T>): Promise<T> {
+    if (this.running >= HASHES_RUNNING) {
+      if (this.waiting.length >= HASHES_WAITING)
+        throw new ApiError('concurrency', 'Too many password checks at once, retry later', null, 503, { 'retry-after': '1' });
+      await new Promise<void>((r) => this.waiting.push(r));
+    } else this.running++;
+    try {
+      return await work();
+    } finally {
+      const next = this.waiting.shift();
+      // The turn passes straight to the next waiter; running drops only when nobody waits.
+      if (next) next();
+      else this.running--;
+    }
+  }
+}
