@@ -41,13 +41,19 @@ function rssOf(pid: number): number {
 
 /** CPU seconds (user + system) a process has used so far. */
 function cpuOf(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const fields = fs
+    .readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime: clock ticks of 1/100 s on Linux
 }
 
 /** CPU seconds used by this process's finished children (cutime + cstime): the client's share of a transfer. */
 function childrenCpu(): number {
-  const fields = fs.readFileSync('/proc/self/stat', 'utf8').replace(/^.*\) /, '').split(' ');
+  const fields = fs
+    .readFileSync('/proc/self/stat', 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ');
   return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
@@ -152,7 +158,11 @@ export async function runDriveBench(): Promise<BenchRow[]> {
   const { proc, api } = await startServer(dataDir);
   const auth = `Basic ${Buffer.from(`${USER}:${PASS}`).toString('base64')}`;
   const call = async (method: string, p: string, body?: unknown) => {
-    const r = await fetch(`${api}${p}`, { method, headers: { authorization: auth, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const r = await fetch(`${api}${p}`, {
+      method,
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     return { status: r.status, body: (await r.json().catch(() => null)) as any };
   };
   const statusOf = async (uuid: string, status: string) => ((await call('GET', `/drives/${uuid}/`)).body?.status === status ? true : null);
@@ -188,7 +198,11 @@ export async function runDriveBench(): Promise<BenchRow[]> {
       const c0 = cpuOf(proc.pid!);
       const k0 = childrenCpu();
       const t0 = performance.now();
-      const { stdout: out } = await promisify(execFile)('curl', ['-sS', '-f', '-X', 'POST', '-u', `${USER}:${PASS}`, '-H', 'Content-Type: application/octet-stream', '-T', src, `${api}/drives/upload/`], { encoding: 'utf8' });
+      const { stdout: out } = await promisify(execFile)(
+        'curl',
+        ['-sS', '-f', '-X', 'POST', '-u', `${USER}:${PASS}`, '-H', 'Content-Type: application/octet-stream', '-T', src, `${api}/drives/upload/`],
+        { encoding: 'utf8' },
+      );
       up.take((performance.now() - t0) / 1000, childrenCpu() - k0);
       upCpu = Math.min(upCpu, cpuOf(proc.pid!) - c0);
       clearInterval(sampler);
@@ -229,19 +243,54 @@ export async function runDriveBench(): Promise<BenchRow[]> {
     await until(() => statusOf(cl.body.objects[0].uuid, 'unmounted'), 60000, 'the clone to finish', 5);
     const cloneS = (performance.now() - t1) / 1000;
 
-    rows.push({ metric: 'load average (1 min) at the start / end of the drive figures', value: `${load0.toFixed(2)} / ${os.loadavg()[0]!.toFixed(2)} (${os.cpus().length} cores)`, goal: '', ok: null });
+    rows.push({
+      metric: 'load average (1 min) at the start / end of the drive figures',
+      value: `${load0.toFixed(2)} / ${os.loadavg()[0]!.toFixed(2)} (${os.cpus().length} cores)`,
+      goal: '',
+      ok: null,
+    });
     rows.push({ metric: `cp of the 1 GiB file (baseline; best of ${ROUNDS} for each row)`, value: `${mbps(cpS).toFixed(0)} MB/s`, goal: '', ok: null });
     const pct = (s: number, base: number) => `${((base / s) * 100).toFixed(0)}%`;
-    rows.push({ metric: 'bare Node HTTP server: POST to a file / GET of it (floor)', value: `${mbps(bareUp.s).toFixed(0)} / ${mbps(bareDown.s).toFixed(0)} MB/s`, goal: '', ok: null });
+    rows.push({
+      metric: 'bare Node HTTP server: POST to a file / GET of it (floor)',
+      value: `${mbps(bareUp.s).toFixed(0)} / ${mbps(bareDown.s).toFixed(0)} MB/s`,
+      goal: '',
+      ok: null,
+    });
     // The client's CPU beside each transfer: curl near 100% busy is what sets the pace, whatever the server does.
-    rows.push({ metric: 'curl uploading into a socket that discards the bytes (no server, no file: the ceiling)', value: `${mbps(sinkUp.s).toFixed(0)} MB/s (${pct(sinkUp.s, cpS)} of cp; curl ${sinkUp.clientBusy} busy)`, goal: '', ok: null });
-    rows.push({ metric: 'upload 1 GiB (POST /drives/upload/)', value: `${mbps(up.s).toFixed(0)} MB/s (${pct(up.s, cpS)} of cp, ${pct(up.s, bareUp.s)} of bare, ${pct(up.s, sinkUp.s)} of the ceiling; server CPU ${upCpu.toFixed(2)} s, curl ${up.clientBusy} busy)`, goal: '>= 50% of cp', ok: cpS / up.s >= 0.5 });
-    rows.push({ metric: 'download 1 GiB (GET /drives/{uuid}/download/)', value: `${mbps(down.s).toFixed(0)} MB/s (${pct(down.s, cpS)} of cp, ${pct(down.s, bareDown.s)} of bare; server CPU ${downCpu.toFixed(2)} s, curl ${down.clientBusy} busy)`, goal: '>= 50% of cp', ok: cpS / down.s >= 0.5 });
+    rows.push({
+      metric: 'curl uploading into a socket that discards the bytes (no server, no file: the ceiling)',
+      value: `${mbps(sinkUp.s).toFixed(0)} MB/s (${pct(sinkUp.s, cpS)} of cp; curl ${sinkUp.clientBusy} busy)`,
+      goal: '',
+      ok: null,
+    });
+    rows.push({
+      metric: 'upload 1 GiB (POST /drives/upload/)',
+      value: `${mbps(up.s).toFixed(0)} MB/s (${pct(up.s, cpS)} of cp, ${pct(up.s, bareUp.s)} of bare, ${pct(up.s, sinkUp.s)} of the ceiling; server CPU ${upCpu.toFixed(2)} s, curl ${up.clientBusy} busy)`,
+      goal: '>= 50% of cp',
+      ok: cpS / up.s >= 0.5,
+    });
+    rows.push({
+      metric: 'download 1 GiB (GET /drives/{uuid}/download/)',
+      value: `${mbps(down.s).toFixed(0)} MB/s (${pct(down.s, cpS)} of cp, ${pct(down.s, bareDown.s)} of bare; server CPU ${downCpu.toFixed(2)} s, curl ${down.clientBusy} busy)`,
+      goal: '>= 50% of cp',
+      ok: cpS / down.s >= 0.5,
+    });
     // curl writes its file through stdio in pieces of 4 to 16 KiB (about 136,000 writes a GiB): without the file,
     // what is left is what the server and the loopback deliver.
-    rows.push({ metric: 'download 1 GiB with curl writing no file (-o /dev/null)', value: `${mbps(downNull.s).toFixed(0)} MB/s (${pct(downNull.s, cpS)} of cp; curl ${downNull.clientBusy} busy)`, goal: '', ok: null });
+    rows.push({
+      metric: 'download 1 GiB with curl writing no file (-o /dev/null)',
+      value: `${mbps(downNull.s).toFixed(0)} MB/s (${pct(downNull.s, cpS)} of cp; curl ${downNull.clientBusy} busy)`,
+      goal: '',
+      ok: null,
+    });
     rows.push({ metric: 'clone of a 10 GiB sparse drive holding 64 MiB (POST to unmounted)', value: `${cloneS.toFixed(3)} s`, goal: '< 1 s', ok: cloneS < 1 });
-    rows.push({ metric: 'peak RSS of the opensigma server process during the 1 GiB upload', value: `${(peak / 2 ** 20).toFixed(0)} MB (idle ${(rssBefore / 2 ** 20).toFixed(0)} MB)`, goal: '< 150 MB', ok: peak < 150 * 2 ** 20 });
+    rows.push({
+      metric: 'peak RSS of the opensigma server process during the 1 GiB upload',
+      value: `${(peak / 2 ** 20).toFixed(0)} MB (idle ${(rssBefore / 2 ** 20).toFixed(0)} MB)`,
+      goal: '< 150 MB',
+      ok: peak < 150 * 2 ** 20,
+    });
   } finally {
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));

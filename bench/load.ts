@@ -102,7 +102,19 @@ async function wrk(spec: LoadSpec, durationS: number): Promise<{ requests: numbe
     }
     const script = path.join(dir, 'load.lua');
     fs.writeFileSync(script, lua(spec, u, uuidFile));
-    const args = ['-t', String(THREADS), '-c', String(spec.connections ?? 50), '-d', `${durationS}s`, '--timeout', '10s', '-s', script, `${u.protocol}//${u.host}/`];
+    const args = [
+      '-t',
+      String(THREADS),
+      '-c',
+      String(spec.connections ?? 50),
+      '-d',
+      `${durationS}s`,
+      '--timeout',
+      '10s',
+      '-s',
+      script,
+      `${u.protocol}//${u.host}/`,
+    ];
     const out = await new Promise<string>((resolve, reject) => {
       const p = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
       let text = '';

@@ -13,7 +13,13 @@ import { startNode, type NodeProcess } from '../test/helpers/nodes.ts';
 
 const SECONDS = Number(process.env.OPENSIGMA_BENCH_SECONDS ?? 5);
 const AUTH = `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`;
-const QUIET = { OPENSIGMA_LOG_LEVEL: 'warn', OPENSIGMA_RATE_GET: '1000000000', OPENSIGMA_RATE_POST: '1000000000', OPENSIGMA_RATE_PUT: '1000000000', OPENSIGMA_QUOTA_SERVERS: '0' };
+const QUIET = {
+  OPENSIGMA_LOG_LEVEL: 'warn',
+  OPENSIGMA_RATE_GET: '1000000000',
+  OPENSIGMA_RATE_POST: '1000000000',
+  OPENSIGMA_RATE_PUT: '1000000000',
+  OPENSIGMA_QUOTA_SERVERS: '0',
+};
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 function cpuTicks(pid: number): number {
@@ -118,10 +124,24 @@ async function measureApi(rows: Row[], db: string, nodes: NodeProcess[], others:
   const [uuid] = await createServers(nodes[0]!, 1, 'get');
   const pids = { ...Object.fromEntries(nodes.map((n, i) => [`api${i + 1}`, n.proc.pid!])), ...others, 'load generator': process.pid };
   const get = await withCpu(pids, () => getOne(nodes, uuid!));
-  rows.push({ scenario: 'GET one server', db, nodes: nodes.length, ...get.result, cpu: get.cpu, cpuMs: (1000 * get.serverSeconds) / Math.max(1, get.result.total) });
+  rows.push({
+    scenario: 'GET one server',
+    db,
+    nodes: nodes.length,
+    ...get.result,
+    cpu: get.cpu,
+    cpuMs: (1000 * get.serverSeconds) / Math.max(1, get.result.total),
+  });
   const servers = await createServers(nodes[0]!, 8, 'ss');
   const ss = await withCpu(pids, () => startStop(nodes, servers));
-  rows.push({ scenario: 'POST start+stop', db, nodes: nodes.length, ...ss.result, cpu: ss.cpu, cpuMs: (1000 * ss.serverSeconds) / Math.max(1, ss.result.total) });
+  rows.push({
+    scenario: 'POST start+stop',
+    db,
+    nodes: nodes.length,
+    ...ss.result,
+    cpu: ss.cpu,
+    cpuMs: (1000 * ss.serverSeconds) / Math.max(1, ss.result.total),
+  });
 }
 
 /** 1,000 starts across 4 sim agents: from the first request until every server runs. */
@@ -134,7 +154,14 @@ async function placement(pgUrl: string): Promise<{ seconds: number; accepted: nu
     started.push(api);
     const agents = await Promise.all(
       [1, 2, 3, 4].map((i) =>
-        startNode('agent', { ...env, OPENSIGMA_LOG_LEVEL: 'info', OPENSIGMA_HOST_NAME: `bench-${i}`, OPENSIGMA_SIM_HOSTS: '1', OPENSIGMA_SIM_DELAY_MS: '0', OPENSIGMA_HOST_CPU_MHZ: '400000' }),
+        startNode('agent', {
+          ...env,
+          OPENSIGMA_LOG_LEVEL: 'info',
+          OPENSIGMA_HOST_NAME: `bench-${i}`,
+          OPENSIGMA_SIM_HOSTS: '1',
+          OPENSIGMA_SIM_DELAY_MS: '0',
+          OPENSIGMA_HOST_CPU_MHZ: '400000',
+        }),
       ),
     );
     started.push(...agents);
@@ -164,7 +191,12 @@ async function placement(pgUrl: string): Promise<{ seconds: number; accepted: nu
           const stuck = await c.query(`SELECT id, host, kind, state, claimed_by, attempts, error FROM operations WHERE state IN ('pending', 'running')`);
           await c.end();
           console.error('unfinished operations:', JSON.stringify(stuck.rows));
-          throw new Error(`only ${running} of ${uuids.length} running after 120 s:\n${m.split('\n').filter((l) => /^opensigma_(servers|operations|hosts)/.test(l)).join('\n')}`);
+          throw new Error(
+            `only ${running} of ${uuids.length} running after 120 s:\n${m
+              .split('\n')
+              .filter((l) => /^opensigma_(servers|operations|hosts)/.test(l))
+              .join('\n')}`,
+          );
         }
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -217,10 +249,14 @@ export async function runPostgresBench(only?: 'placement'): Promise<void> {
   const get = (db: string, n: number) => rows.find((r) => r.scenario === 'GET one server' && r.db === db && r.nodes === n)!.reqs;
   const ss = (db: string, n: number) => rows.find((r) => r.scenario === 'POST start+stop' && r.db === db && r.nodes === n)!.reqs;
   console.log(`GET one server, PostgreSQL / SQLite: ${Math.round((get('postgres', 1) / get('sqlite', 1)) * 100)}% (goal >= 50%)`);
-  console.log(`second API node: GET ${Math.round((get('postgres', 2) / get('postgres', 1)) * 100)}%, start+stop ${Math.round((ss('postgres', 2) / ss('postgres', 1)) * 100)}% of one node (goal >= 100%)`);
+  console.log(
+    `second API node: GET ${Math.round((get('postgres', 2) / get('postgres', 1)) * 100)}%, start+stop ${Math.round((ss('postgres', 2) / ss('postgres', 1)) * 100)}% of one node (goal >= 100%)`,
+  );
 
   const p = await placement(pgUrl);
-  console.log(`placement: 1,000 starts across 4 sim agents (OPENSIGMA_SIM_DELAY_MS=0) all running in ${p.seconds.toFixed(1)} s (goal < 20 s; all 1,000 accepted after ${p.accepted.toFixed(1)} s)`);
+  console.log(
+    `placement: 1,000 starts across 4 sim agents (OPENSIGMA_SIM_DELAY_MS=0) all running in ${p.seconds.toFixed(1)} s (goal < 20 s; all 1,000 accepted after ${p.accepted.toFixed(1)} s)`,
+  );
   console.log(`  CPU share: ${p.cpu}`);
 }
 

@@ -47,7 +47,13 @@ async function main(): Promise<void> {
     say(`seeded in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     // Request logging off (warn): it is configuration, and at info it costs about as much as the request itself.
     // Rate limits lifted: at CloudSigma's 10,000 GETs a minute the rows would measure 429 answers, not the API.
-    const unlimited = { OPENSIGMA_RATE_GET: '1000000000', OPENSIGMA_RATE_POST: '1000000000', OPENSIGMA_RATE_PUT: '1000000000', OPENSIGMA_RATE_DELETE: '1000000000', OPENSIGMA_QUOTA_SERVERS: '0' };
+    const unlimited = {
+      OPENSIGMA_RATE_GET: '1000000000',
+      OPENSIGMA_RATE_POST: '1000000000',
+      OPENSIGMA_RATE_PUT: '1000000000',
+      OPENSIGMA_RATE_DELETE: '1000000000',
+      OPENSIGMA_QUOTA_SERVERS: '0',
+    };
     const env = { OPENSIGMA_ADMIN_EMAIL: EMAIL, OPENSIGMA_ADMIN_PASSWORD: PASSWORD, OPENSIGMA_SIM_DELAY_MS: '0', OPENSIGMA_LOG_LEVEL: 'warn', ...unlimited };
     let os1 = await startOpensigma(dataDir, env);
     const api = new URL(os1.url).pathname;
@@ -73,7 +79,10 @@ async function main(): Promise<void> {
     rows.push({ name: `GET /servers/detail/?limit=100 (${SMALL / 1000}k servers), 1 connection`, r: list10kOne });
     say('POST /servers/');
     const one = JSON.stringify({ name: 'bench-new', cpu: 1000, mem: 536870912, vnc_password: 'benchpass' });
-    rows.push({ name: 'POST /servers/ (one)', r: await load({ url: os1.url, durationS: DURATION, headers: AUTH, requests: [{ method: 'POST', path: `${api}/servers/`, body: one }] }, os1.cpuSeconds) });
+    rows.push({
+      name: 'POST /servers/ (one)',
+      r: await load({ url: os1.url, durationS: DURATION, headers: AUTH, requests: [{ method: 'POST', path: `${api}/servers/`, body: one }] }, os1.cpuSeconds),
+    });
     say('POST start+stop pairs');
     // Each turn starts, then stops, a server of the thread's own; the turns go round 50 servers.
     const pairs = await load(
@@ -90,7 +99,11 @@ async function main(): Promise<void> {
       },
       os1.cpuSeconds,
     );
-    rows.push({ name: 'POST start+stop pairs', r: pairs, note: `${(100 - (100 * pairs.non2xx) / Math.max(1, pairs.total)).toFixed(0)}% accepted, the rest 403 (not yet stopped)` });
+    rows.push({
+      name: 'POST start+stop pairs',
+      r: pairs,
+      note: `${(100 - (100 * pairs.non2xx) / Math.max(1, pairs.total)).toFixed(0)}% accepted, the rest 403 (not yet stopped)`,
+    });
     await os1.stop();
 
     // The rows above reuse each server's serialised answer; this one renders every server of every page anew.
@@ -116,7 +129,9 @@ async function main(): Promise<void> {
     const out: string[] = [];
     out.push(`| row | req/s | p99 ms | ratio to baseline req/s | server CPU ms/req | ratio by CPU | note |`);
     out.push(`|---|---:|---:|---:|---:|---:|---|`);
-    out.push(`| baseline: bare Fastify hello-world | ${baseline.reqPerSec.toFixed(0)} | ${ms(baseline.p99)} | 1.00 | ${baseline.cpuMsPerReq.toFixed(3)} | 1.00 | |`);
+    out.push(
+      `| baseline: bare Fastify hello-world | ${baseline.reqPerSec.toFixed(0)} | ${ms(baseline.p99)} | 1.00 | ${baseline.cpuMsPerReq.toFixed(3)} | 1.00 | |`,
+    );
     for (const row of rows)
       out.push(
         `| ${row.name} | ${row.r.reqPerSec.toFixed(0)} | ${ms(row.r.p99)} | ${(row.r.reqPerSec / baseline.reqPerSec).toFixed(2)} | ${row.r.cpuMsPerReq.toFixed(3)} | ${(baseline.cpuMsPerReq / row.r.cpuMsPerReq).toFixed(2)} | ${row.note ?? (row.r.non2xx ? `${row.r.non2xx} non-2xx` : '')} |`,
@@ -128,10 +143,16 @@ async function main(): Promise<void> {
     const pipeline = rows.find((r) => r.name.startsWith('GET /locations/'))!.r;
     const goals: Array<[string, boolean]> = [
       [`GET one server >= 50% of baseline req/s (${((100 * getOne.reqPerSec) / baseline.reqPerSec).toFixed(0)}%)`, getOne.reqPerSec >= baseline.reqPerSec / 2],
-      [`GET /locations/ (the pipeline alone) >= 85% of baseline req/s (${((100 * pipeline.reqPerSec) / baseline.reqPerSec).toFixed(0)}%)`, pipeline.reqPerSec >= baseline.reqPerSec * 0.85],
+      [
+        `GET /locations/ (the pipeline alone) >= 85% of baseline req/s (${((100 * pipeline.reqPerSec) / baseline.reqPerSec).toFixed(0)}%)`,
+        pipeline.reqPerSec >= baseline.reqPerSec * 0.85,
+      ],
       [`list of 100 p99 <= 25 ms at 50 connections (${ms(list10k.p99)} ms)`, list10k.p99 <= 25],
       [`list of 100 p99 <= 25 ms at 1 connection (${ms(list10kOne.p99)} ms)`, list10kOne.p99 <= 25],
-      [`list p99 at 100k within 20% (or 2 ms) of 10k (${ms(list100k.p99)} vs ${ms(list10k.p99)} ms)`, list100k.p99 <= Math.max(list10k.p99 * 1.2, list10k.p99 + 2)],
+      [
+        `list p99 at 100k within 20% (or 2 ms) of 10k (${ms(list100k.p99)} vs ${ms(list10k.p99)} ms)`,
+        list100k.p99 <= Math.max(list10k.p99 * 1.2, list10k.p99 + 2),
+      ],
       [`control-plane overhead p99 < 20 ms (${ms(cp.p99)} ms)`, cp.p99 < 20],
     ];
     for (const [what, ok] of goals) out.push(`- ${ok ? 'met' : 'MISSED'}: ${what}`);

@@ -13,8 +13,11 @@ import { BUILTIN_LIBRARY, loadLibrary } from './storage/library.ts';
 import { NetworkCommands } from './commands/networking.ts';
 import { createLogger } from './log.ts';
 
-export const libraryDirs = (config: Config): string[] =>
-  [BUILTIN_LIBRARY, path.join(config.dataDir, 'library'), ...(config.libraryDir ? [config.libraryDir] : [])];
+export const libraryDirs = (config: Config): string[] => [
+  BUILTIN_LIBRARY,
+  path.join(config.dataDir, 'library'),
+  ...(config.libraryDir ? [config.libraryDir] : []),
+];
 
 /** What one process runs: the API's side (an API node) and the compute side (an agent), or both. */
 export interface CoreRoles {
@@ -57,7 +60,11 @@ export async function buildCore(config: Config, roles: CoreRoles, opts: { logger
   }
   let compute: ComputeNode | null = null;
   if (roles.compute) {
-    const hosts = await createHosts(config, (server, request) => contextReply(svc, server, request), (msg, fields) => log.info({ ...fields, component: 'qemu' }, msg));
+    const hosts = await createHosts(
+      config,
+      (server, request) => contextReply(svc, server, request),
+      (msg, fields) => log.info({ ...fields, component: 'qemu' }, msg),
+    );
     compute = new ComputeNode(config, store, svc.bus, hosts, log);
     svc.compute = compute;
     try {
@@ -96,7 +103,12 @@ async function ensureAdmin(svc: Services, log: pino.Logger): Promise<void> {
   if (adminEmail) {
     const existing = await svc.store.users.byEmail(adminEmail);
     // Several nodes may start at once: the one that loses the race to create the user sets the password instead.
-    const created = !existing && (await svc.store.users.create(adminEmail, adminPassword ?? randomPassword(16)).then(() => true, () => false));
+    const created =
+      !existing &&
+      (await svc.store.users.create(adminEmail, adminPassword ?? randomPassword(16)).then(
+        () => true,
+        () => false,
+      ));
     // Only a real change: setting it ends the admin's cookie sessions and every node's cached credentials.
     const unchanged = existing && adminPassword && (await verifyPassword(adminPassword, existing.password_hash));
     if (!created && adminPassword && !unchanged) await svc.store.users.setPassword(adminEmail, adminPassword);
@@ -105,22 +117,33 @@ async function ensureAdmin(svc: Services, log: pino.Logger): Promise<void> {
   if ((await svc.store.users.count()) === 0) {
     const email = 'admin@localhost';
     const password = randomPassword(16);
-    if (!(await svc.store.users.create(email, password).then(() => true, () => false))) return;
+    if (
+      !(await svc.store.users.create(email, password).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return;
     log.info({ email }, 'created the first user');
-    process.stdout.write(`\nopensigma: created user ${email} with password ${password}\n  (shown once; add users with: opensigma user add EMAIL --password PW)\n\n`);
+    process.stdout.write(
+      `\nopensigma: created user ${email} with password ${password}\n  (shown once; add users with: opensigma user add EMAIL --password PW)\n\n`,
+    );
   }
 }
 
 /** Ended subscriptions expire (or renew) in the background, not only when their account next looks. */
 function sweepSubscriptions(net: NetworkCommands, periodMs: number, log: pino.Logger): () => Promise<void> {
   let running: Promise<void> | null = null;
-  const timer = setInterval(() => {
-    if (running) return; // a slow pass is still going
-    running = net
-      .sweepAll()
-      .catch((err) => log.warn({ err }, 'subscription sweep'))
-      .finally(() => (running = null));
-  }, Math.max(100, periodMs));
+  const timer = setInterval(
+    () => {
+      if (running) return; // a slow pass is still going
+      running = net
+        .sweepAll()
+        .catch((err) => log.warn({ err }, 'subscription sweep'))
+        .finally(() => (running = null));
+    },
+    Math.max(100, periodMs),
+  );
   timer.unref();
   return async () => {
     clearInterval(timer);

@@ -65,8 +65,7 @@ export const errors = {
     new ApiError('validation', `Unsupported content type ${type ? JSON.stringify(type.slice(0, 100)) : '(none)'}: bodies are application/json`, null, 415),
   notAcceptable: () => new ApiError('validation', 'Not acceptable: this API answers application/json', null, 406),
   backend: () => new ApiError('backend', 'unknown error', null),
-  poolExhausted: (what: string, setting: string) =>
-    new ApiError('concurrency', `No free ${what} left: the operator's pool (${setting}) is used up`, null),
+  poolExhausted: (what: string, setting: string) => new ApiError('concurrency', `No free ${what} left: the operator's pool (${setting}) is used up`, null),
   ipNotYours: (ip: string, point: string) => new ApiError('validation', `IP address ${ip} is not one of your IPs: buy one with an ip subscription`, point),
   ipInUse: (ip: string, server: string, point: string) =>
     new ApiError('permission', `IP address ${ip} is already attached to server ${server}; detach it there first`, point),

@@ -97,7 +97,14 @@ export class Services {
 
   /** Announces a change; `by` is who asked for it when that may not be the owner (a grantee), for the audit log. */
   publish(resourceType: string, uuid: string, owner: string | null, action: string, by?: Actor): void {
-    this.bus.publish({ resource_type: resourceType, resource_uri: ref(resourceType, uuid).resource_uri, uuid, owner, action, ...(by ? { actor: by.user } : {}) });
+    this.bus.publish({
+      resource_type: resourceType,
+      resource_uri: ref(resourceType, uuid).resource_uri,
+      uuid,
+      owner,
+      action,
+      ...(by ? { actor: by.user } : {}),
+    });
   }
 
   /** decorations of objects whose owner is known, in a constant number of queries (lists, and every render). */
@@ -176,7 +183,7 @@ export class Services {
   /** The profile's clone_naming; inside a transaction pass it, since SQLite has one connection. */
   async cloneNamingOf(user: string, trx: Kysely<any> = this.store.db): Promise<CloneNaming> {
     const row = await trx.selectFrom('users').select('data').where('uuid', '=', user).executeTakeFirst();
-    const p = (row ? JSON.parse(String(row.data)).profile ?? {} : {}) as { clone_naming?: CloneNaming };
+    const p = (row ? (JSON.parse(String(row.data)).profile ?? {}) : {}) as { clone_naming?: CloneNaming };
     return p.clone_naming ?? 'NONE';
   }
 

@@ -22,7 +22,12 @@ for (const db of databases()) {
       drive = (await t.call('POST', '/drives/', { name: 'alice-drive', size: GiB, media: 'disk', tags: [tag] })).body.objects[0].uuid;
       await waitFor(async () => (await t.call('GET', `/drives/${drive}/`)).body.status === 'unmounted', 10000, 'drive');
       server = (await t.call('POST', '/servers/', minimalServer('alice-server', { tags: [tag] }))).body.objects[0].uuid;
-      const acl = await t.call('POST', '/acls/', { name: 'bob', grantees: [{ email: B.email }], rules: [{ permission: 'LIST' }, { permission: 'EDIT' }], tags: [tag] });
+      const acl = await t.call('POST', '/acls/', {
+        name: 'bob',
+        grantees: [{ email: B.email }],
+        rules: [{ permission: 'LIST' }, { permission: 'EDIT' }],
+        tags: [tag],
+      });
       assert.equal(acl.status, 201, acl.text);
     });
     after(async () => t?.close());

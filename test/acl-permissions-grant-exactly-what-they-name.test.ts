@@ -149,10 +149,14 @@ for (const db of databases()) {
 
     /** Puts a server where the next operation needs it, as its owner, whatever the grantee managed to do. */
     async function bring(uuid: string, status: 'running' | 'stopped') {
-      const cur = await waitFor(async () => {
-        const s = (await t.call('GET', `/servers/${uuid}/`)).body.status;
-        return s === 'running' || s === 'stopped' ? s : null;
-      }, 15000, `server ${uuid} to settle`);
+      const cur = await waitFor(
+        async () => {
+          const s = (await t.call('GET', `/servers/${uuid}/`)).body.status;
+          return s === 'running' || s === 'stopped' ? s : null;
+        },
+        15000,
+        `server ${uuid} to settle`,
+      );
       if (cur !== status) assert.equal((await t.call('POST', `/servers/${uuid}/action/?do=${status === 'running' ? 'start' : 'stop'}`)).status, 202);
       await waitFor(async () => (await t.call('GET', `/servers/${uuid}/`)).body.status === status, 15000, `server ${uuid} ${status}`);
     }

@@ -64,7 +64,10 @@ for (const db of databases()) {
       assert.deepEqual(foreign.body.grantees, []);
       assert.equal(foreign.body.owner.uuid, aliceUuid);
       const listed = await bob('GET', '/drives/?limit=0');
-      assert.deepEqual(listed.body.objects.map((x: any) => x.uuid), [d]);
+      assert.deepEqual(
+        listed.body.objects.map((x: any) => x.uuid),
+        [d],
+      );
 
       // no ATTACH yet: cannot mount, cannot download
       assert.equal((await bob('POST', '/servers/', minimalServer('bob-mount', attach(d)))).status, 400);
@@ -96,7 +99,8 @@ for (const db of databases()) {
     test('server permissions: LIST shows a server, START is needed to start it', async () => {
       const tag = (await t.call('POST', '/tags/', { name: 'srv-shared' })).body.objects[0];
       const s = (await t.call('POST', '/servers/', minimalServer('alice-srv', { tags: [tag.uuid] }))).body.objects[0];
-      const acl = (await t.call('POST', '/acls/', { name: 'srv', grantees: [{ uuid: bobUuid }], rules: [{ permission: 'LIST' }], tags: [tag.uuid] })).body.objects[0];
+      const acl = (await t.call('POST', '/acls/', { name: 'srv', grantees: [{ uuid: bobUuid }], rules: [{ permission: 'LIST' }], tags: [tag.uuid] })).body
+        .objects[0];
       assert.equal((await bob('GET', `/servers/${s.uuid}/`)).body.permissions[0], 'LIST');
       const start = await bob('POST', `/servers/${s.uuid}/action/?do=start`);
       assert.equal(start.status, 403);

@@ -46,17 +46,22 @@ for (const db of databases()) {
     test('starts and stops racing each other leave a state the host agrees with', async () => {
       const uuid = (await t.call('GET', '/servers/?name=racy')).body.objects[0].uuid;
       for (let round = 0; round < 3; round++) {
-        const replies = await Promise.all(
-          Array.from({ length: 10 }, (_, i) => t.call('POST', `/servers/${uuid}/action/?do=${i % 2 ? 'stop' : 'start'}`)),
+        const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => t.call('POST', `/servers/${uuid}/action/?do=${i % 2 ? 'stop' : 'start'}`)));
+        assert.ok(
+          replies.every((r) => [202, 403, 503].includes(r.status)),
+          replies.map((r) => r.status).join(','),
         );
-        assert.ok(replies.every((r) => [202, 403, 503].includes(r.status)), replies.map((r) => r.status).join(','));
         // A boot that lost the race is powered off right after: wait for the host and the API to agree.
-        await waitFor(async () => {
-          const settled = await waitForSettled(t, uuid);
-          let up = false;
-          for (const d of t.running.svc.compute!.hosts.values()) up ||= (await d.guests()).some((g) => g.uuid === uuid);
-          return up === (settled === 'running');
-        }, 10000, 'the API and the host to agree');
+        await waitFor(
+          async () => {
+            const settled = await waitForSettled(t, uuid);
+            let up = false;
+            for (const d of t.running.svc.compute!.hosts.values()) up ||= (await d.guests()).some((g) => g.uuid === uuid);
+            return up === (settled === 'running');
+          },
+          10000,
+          'the API and the host to agree',
+        );
       }
     });
   });

@@ -19,6 +19,9 @@ describe('refused actions with odd names', () => {
     }
     const logs = (await t.call('GET', `/logs/?uuid=${uuid}&limit=0`)).body.objects as Array<{ action: string; success: boolean }>;
     for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty'])
-      assert.ok(logs.some((l) => l.action === name && l.success === false), `${name}: ${JSON.stringify(logs.map((l) => l.action))}`);
+      assert.ok(
+        logs.some((l) => l.action === name && l.success === false),
+        `${name}: ${JSON.stringify(logs.map((l) => l.action))}`,
+      );
   });
 });

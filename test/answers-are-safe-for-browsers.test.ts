@@ -38,7 +38,13 @@ for (const db of databases()) {
       assertErrorArray(await send(t, 'POST', '/tags/', { authorization: basic }, new Blob([asJson])), 415, 'no content type');
       assert.deepEqual((await t.call('GET', '/tags/')).body.objects, [], 'no refused request created a tag');
 
-      const ok = await send(t, 'POST', '/tags/', { authorization: basic, 'content-type': 'application/json; charset=utf-8' }, JSON.stringify({ objects: [{ name: 'real' }] }));
+      const ok = await send(
+        t,
+        'POST',
+        '/tags/',
+        { authorization: basic, 'content-type': 'application/json; charset=utf-8' },
+        JSON.stringify({ objects: [{ name: 'real' }] }),
+      );
       assert.equal(ok.status, 201, ok.text);
       // Action calls send no body and no type.
       const server = (await t.call('POST', '/servers/', minimalServer('browser'))).body.objects[0];
@@ -57,11 +63,23 @@ for (const db of databases()) {
     });
 
     test('answers with private keys, tokens or secrets are not stored by caches, and no answer is content-sniffed', async () => {
-      const made = await send(t, 'POST', '/keypairs/', { authorization: basic, 'content-type': 'application/json' }, JSON.stringify({ objects: [{ name: 'k', algorithm_type: 'ed25519' }] }));
+      const made = await send(
+        t,
+        'POST',
+        '/keypairs/',
+        { authorization: basic, 'content-type': 'application/json' },
+        JSON.stringify({ objects: [{ name: 'k', algorithm_type: 'ed25519' }] }),
+      );
       assert.equal(made.status, 201, made.text);
       assert.ok(made.body.objects[0].private_key);
       assert.equal(made.headers.get('cache-control'), 'no-store');
-      const login = await send(t, 'POST', '/accounts/action/?do=login', { 'content-type': 'application/json' }, JSON.stringify({ username: ADMIN.email, password: ADMIN.password }));
+      const login = await send(
+        t,
+        'POST',
+        '/accounts/action/?do=login',
+        { 'content-type': 'application/json' },
+        JSON.stringify({ username: ADMIN.email, password: ADMIN.password }),
+      );
       assert.equal(login.headers.get('cache-control'), 'no-store');
       const answers = [
         made,
@@ -73,7 +91,8 @@ for (const db of databases()) {
         await send(t, 'GET', '/locations/', {}),
       ];
       for (const a of answers) assert.equal(a.headers.get('x-content-type-options'), 'nosniff', a.text);
-      for (const p of ['/healthz', '/metrics', '/api/2.0/openapi.json']) assert.equal((await fetch(`${t.url}${p}`)).headers.get('x-content-type-options'), 'nosniff', p);
+      for (const p of ['/healthz', '/metrics', '/api/2.0/openapi.json'])
+        assert.equal((await fetch(`${t.url}${p}`)).headers.get('x-content-type-options'), 'nosniff', p);
       // Even an answer to a request that is not HTTP.
       const s = await SocketReader.connect(t.url);
       s.sock.write('GARBAGE\r\n\r\n');
@@ -83,7 +102,13 @@ for (const db of databases()) {
     });
 
     test('session cookies are HttpOnly; csrftoken is readable by the console', async () => {
-      const login = await send(t, 'POST', '/accounts/action/?do=login', { 'content-type': 'application/json' }, JSON.stringify({ username: ADMIN.email, password: ADMIN.password }));
+      const login = await send(
+        t,
+        'POST',
+        '/accounts/action/?do=login',
+        { 'content-type': 'application/json' },
+        JSON.stringify({ username: ADMIN.email, password: ADMIN.password }),
+      );
       const cookies = login.headers.getSetCookie();
       const session = cookies.find((c) => c.startsWith('sessionid='))!;
       const csrf = cookies.find((c) => c.startsWith('csrftoken='))!;
@@ -110,9 +135,27 @@ describe('cookies under TLS are Secure', () => {
   before(async () => {
     if (!hasOpenssl) return;
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], {
-      stdio: 'ignore',
-    });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-keyout',
+        path.join(dir, 'key.pem'),
+        '-out',
+        path.join(dir, 'cert.pem'),
+      ],
+      {
+        stdio: 'ignore',
+      },
+    );
     t = await startServer({ OPENSIGMA_TLS_CERT: path.join(dir, 'cert.pem'), OPENSIGMA_TLS_KEY: path.join(dir, 'key.pem') });
   });
   after(async () => {

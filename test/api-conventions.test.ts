@@ -26,7 +26,13 @@ function raw(t: TestServer, method: string, p: string, headers: Record<string, s
   return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
     const u = new URL(`${t.api}${p}`);
     const req = http.request(
-      { host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers: { authorization: `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`, ...headers } },
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname + u.search,
+        method,
+        headers: { authorization: `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`, ...headers },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c) => chunks.push(c));
@@ -59,7 +65,10 @@ for (const db of databases()) {
         assert.equal((await t.call('POST', `/servers/${uuid}/action${slash}?do=open_vnc`)).status, 403);
         assert.equal((await t.call('GET', `/servers/schema${slash}`)).status, 200);
         assert.equal((await t.call('DELETE', `/servers/${uuid}${slash}`)).status, 204);
-        const r = await fetch(`${t.api}/servers`, { redirect: 'manual', headers: { authorization: `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}` } });
+        const r = await fetch(`${t.api}/servers`, {
+          redirect: 'manual',
+          headers: { authorization: `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}` },
+        });
         assert.equal(r.status, 200);
       }
       assert.equal((await t.call('GET', '')).status, 404);
@@ -78,9 +87,15 @@ for (const db of databases()) {
       assert.equal(all.body.objects.length, 25);
       const page = await call('GET', '/servers/detail/?limit=5&offset=22');
       assert.deepEqual(page.body.meta, { limit: 5, offset: 22, total_count: 25 });
-      assert.deepEqual(page.body.objects.map((s: any) => s.name), ['s22', 's23', 's24']);
+      assert.deepEqual(
+        page.body.objects.map((s: any) => s.name),
+        ['s22', 's23', 's24'],
+      );
       const offsetOnly = await call('GET', '/servers/?limit=0&offset=24');
-      assert.deepEqual(offsetOnly.body.objects.map((s: any) => s.name), ['s24']);
+      assert.deepEqual(
+        offsetOnly.body.objects.map((s: any) => s.name),
+        ['s24'],
+      );
       assert.equal((await call('GET', '/servers/?limit=-1')).status, 400);
       assert.equal((await call('GET', '/servers/?offset=x')).status, 400);
     });

@@ -16,14 +16,24 @@ const GOLDEN = path.join(ROOT, 'test', 'golden', 'migrations.sha256');
  */
 test('the text of every released migration is what it was when it was released', () => {
   const pinned = new Map(
-    fs.readFileSync(GOLDEN, 'utf8').trim().split('\n').map((l) => {
-      const [hash, file] = l.split(/\s+/);
-      return [file!, hash!] as const;
-    }),
+    fs
+      .readFileSync(GOLDEN, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const [hash, file] = l.split(/\s+/);
+        return [file!, hash!] as const;
+      }),
   );
-  const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.ts')).sort();
+  const files = fs
+    .readdirSync(DIR)
+    .filter((f) => f.endsWith('.ts'))
+    .sort();
   for (const f of files) {
-    const hash = crypto.createHash('sha256').update(fs.readFileSync(path.join(DIR, f))).digest('hex');
+    const hash = crypto
+      .createHash('sha256')
+      .update(fs.readFileSync(path.join(DIR, f)))
+      .digest('hex');
     assert.ok(pinned.has(f), `${f} is not pinned: add "${hash}  ${f}" to test/golden/migrations.sha256 when it is released`);
     assert.equal(hash, pinned.get(f), `${f} was edited after its release: write a new migration instead`);
   }
@@ -33,6 +43,10 @@ test('the text of every released migration is what it was when it was released',
 test('every migration file is registered in store/migrate.ts, in the order of its number', () => {
   const registry = fs.readFileSync(path.join(ROOT, 'src', 'store', 'migrate.ts'), 'utf8');
   const names = [...registry.matchAll(/'(\d{3}_\w+)':/g)].map((m) => m[1]!);
-  const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.ts')).map((f) => f.replace(/\.ts$/, '')).sort();
+  const files = fs
+    .readdirSync(DIR)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => f.replace(/\.ts$/, ''))
+    .sort();
   assert.deepEqual(names, files);
 });

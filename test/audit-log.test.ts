@@ -36,29 +36,42 @@ for (const db of databases()) {
       await waitForStatus(t, s.uuid, 'stopped');
       await t.call('PUT', `/servers/${s.uuid}/`, { ...minimalServer('audited-2') });
       await t.call('DELETE', `/servers/${s.uuid}/`);
-      const log = await waitFor(async () => {
-        const l = await entries(s.uuid);
-        return l.some((x: any) => x.action === 'delete') ? l : null;
-      }, 5000, 'delete logged');
+      const log = await waitFor(
+        async () => {
+          const l = await entries(s.uuid);
+          return l.some((x: any) => x.action === 'delete') ? l : null;
+        },
+        5000,
+        'delete logged',
+      );
       const actions = log.map((x: any) => x.action).reverse();
       assert.deepEqual(actions, ['create', 'start_send', 'boot', 'stop_send', 'stop', 'update', 'delete']);
       const stamps = log.map((x: any) => x.timestamp);
       assert.deepEqual([...stamps].sort().reverse(), stamps);
     });
 
-    test('a change a grantee makes to a shared server is attributed to the grantee in the owner\'s log', async () => {
+    test("a change a grantee makes to a shared server is attributed to the grantee in the owner's log", async () => {
       await t.running.svc.store.users.create('grantee-audit@example.com', 'grantee-audit-pw');
       const grantee = t.as('grantee-audit@example.com', 'grantee-audit-pw');
       const granteeUuid = (await grantee('GET', '/profile/')).body.uuid;
       const owner = (await t.call('GET', '/profile/')).body.uuid;
       const tag = (await t.call('POST', '/tags/', { name: 'shared-audit' })).body.objects[0];
       const s = (await t.call('POST', '/servers/', { ...minimalServer('shared-audited'), tags: [tag.uuid] })).body.objects[0];
-      await t.call('POST', '/acls/', { name: 'audit', grantees: [{ uuid: granteeUuid }], rules: [{ permission: 'LIST' }, { permission: 'START' }], tags: [tag.uuid] });
+      await t.call('POST', '/acls/', {
+        name: 'audit',
+        grantees: [{ uuid: granteeUuid }],
+        rules: [{ permission: 'LIST' }, { permission: 'START' }],
+        tags: [tag.uuid],
+      });
       assert.equal((await grantee('POST', `/servers/${s.uuid}/action/?do=start`)).status, 202);
-      const log = await waitFor(async () => {
-        const l = await entries(s.uuid);
-        return l.some((x: any) => x.action === 'start_send') ? l : null;
-      }, 5000, 'start logged');
+      const log = await waitFor(
+        async () => {
+          const l = await entries(s.uuid);
+          return l.some((x: any) => x.action === 'start_send') ? l : null;
+        },
+        5000,
+        'start logged',
+      );
       assert.equal(log.find((x: any) => x.action === 'start_send').actor.uuid, granteeUuid);
       assert.equal(log.find((x: any) => x.action === 'create').actor.uuid, owner);
       assert.equal((await grantee('GET', '/logs/')).body.meta.total_count, 0);
@@ -71,13 +84,23 @@ for (const db of databases()) {
       const bad = await t.call('PUT', `/servers/${s.uuid}/`, { ...minimalServer('refused-audit'), cpu: 'lots' });
       assert.equal(bad.status, 400);
       assert.equal((await t.call('POST', '/servers/00000000-0000-0000-0000-000000000000/action/?do=start')).status, 404);
-      const log = await waitFor(async () => {
-        const l = await entries(s.uuid);
-        return l.filter((x: any) => !x.success).length >= 2 ? l : null;
-      }, 5000, 'refusals logged');
+      const log = await waitFor(
+        async () => {
+          const l = await entries(s.uuid);
+          return l.filter((x: any) => !x.success).length >= 2 ? l : null;
+        },
+        5000,
+        'refusals logged',
+      );
       const refusedStop = log.find((x: any) => x.action === 'stop_send');
       assert.deepEqual(
-        { success: refusedStop.success, error_message: refusedStop.error_message, error_point: refusedStop.error_point, error_type: refusedStop.error_type, category: refusedStop.category },
+        {
+          success: refusedStop.success,
+          error_message: refusedStop.error_message,
+          error_point: refusedStop.error_point,
+          error_type: refusedStop.error_type,
+          category: refusedStop.category,
+        },
         { success: false, error_message: stop.body[0].error_message, error_point: stop.body[0].error_point, error_type: 'permission', category: 'Servers' },
       );
       const refusedEdit = log.find((x: any) => x.action === 'update' && !x.success);

@@ -63,7 +63,10 @@ for (const db of databases()) {
       const made = await raw(t, 'POST', '/servers/', bearer, minimalServer('bearer'));
       assert.equal(made.status, 201, made.text);
       const mine = await asCli('GET', '/servers/');
-      assert.deepEqual(mine.body.objects.map((s: any) => s.uuid), [made.body.objects[0].uuid]);
+      assert.deepEqual(
+        mine.body.objects.map((s: any) => s.uuid),
+        [made.body.objects[0].uuid],
+      );
       assert.equal((await raw(t, 'GET', '/servers/', { authorization: `Bearer ${token}x` })).status, 401);
       // The admin does not see it: the token acts as its user only.
       assert.ok(!(await t.call('GET', '/servers/?limit=0')).body.objects.some((s: any) => s.uuid === made.body.objects[0].uuid));

@@ -29,13 +29,23 @@ done
 `;
 
 const usable = () =>
-  process.getuid?.() === 0 &&
-  fs.readdirSync('/usr/lib/postgresql', { withFileTypes: true }).length > 0 &&
-  spawnSync('unshare', ['-mn', 'true']).status === 0;
+  process.getuid?.() === 0 && fs.readdirSync('/usr/lib/postgresql', { withFileTypes: true }).length > 0 && spawnSync('unshare', ['-mn', 'true']).status === 0;
 
-test('.ci/postgres creates a cluster when none exists, and starts a stopped one', { skip: (() => { try { return usable() ? false : 'needs root, unshare and PostgreSQL'; } catch { return 'needs root, unshare and PostgreSQL'; } })() }, () => {
-  const r = spawnSync('unshare', ['-mn', 'bash', '-c', inNamespace, 'ns', SCRIPT], { encoding: 'utf8', timeout: 120_000 });
-  assert.equal(r.status, 0, r.stderr);
-  const url = 'postgres://postgres:opensigma@127.0.0.1:5432/postgres';
-  assert.deepEqual(r.stdout.trim().split('\n'), [`none 1 ${url}`, `online 1 ${url}`, `stopped 1 ${url}`]);
-});
+test(
+  '.ci/postgres creates a cluster when none exists, and starts a stopped one',
+  {
+    skip: (() => {
+      try {
+        return usable() ? false : 'needs root, unshare and PostgreSQL';
+      } catch {
+        return 'needs root, unshare and PostgreSQL';
+      }
+    })(),
+  },
+  () => {
+    const r = spawnSync('unshare', ['-mn', 'bash', '-c', inNamespace, 'ns', SCRIPT], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const url = 'postgres://postgres:opensigma@127.0.0.1:5432/postgres';
+    assert.deepEqual(r.stdout.trim().split('\n'), [`none 1 ${url}`, `online 1 ${url}`, `stopped 1 ${url}`]);
+  },
+);

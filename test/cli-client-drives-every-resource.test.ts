@@ -40,7 +40,10 @@ describe('the opensigma client, logged in to a running opensigma', () => {
     assert.equal(made.name, 'web1');
     assert.equal(made.cpu, 1500);
     assert.equal(made.mem, 768 * 1024 * 1024);
-    assert.deepEqual(made.nics.map((n: any) => n.ip_v4_conf.conf), ['dhcp']);
+    assert.deepEqual(
+      made.nics.map((n: any) => n.ip_v4_conf.conf),
+      ['dhcp'],
+    );
 
     const [table, narrow, list, one, picked, yaml] = await Promise.all([
       u.ok('servers', 'list'),
@@ -74,7 +77,7 @@ describe('the opensigma client, logged in to a running opensigma', () => {
     assert.deepEqual(Object.keys(rt).sort(), Object.keys(apiRt).sort());
     assert.equal(rt.active_since, apiRt.active_since);
     assert.ok(rt.active_since, 'a running server has a runtime');
-    assert.equal((await u.ok('servers', 'stop', 'web1', '--wait')), 'server web1 is stopped\n');
+    assert.equal(await u.ok('servers', 'stop', 'web1', '--wait'), 'server web1 is stopped\n');
     assert.equal((await t.call('GET', `/servers/${made.uuid}/`)).body.status, 'stopped');
 
     const clone = await u.json('servers', 'clone', 'web1', '--name', 'web1', '--wait');
@@ -143,7 +146,10 @@ describe('the opensigma client, logged in to a running opensigma', () => {
     assert.equal(mine.status, 'unmounted');
 
     const boot = await u.json('servers', 'create', '--name', 'booted', '--drive', 'from-library');
-    assert.deepEqual(boot.drives.map((x: any) => [x.drive.uuid, x.boot_order]), [[mine.uuid, 1]]);
+    assert.deepEqual(
+      boot.drives.map((x: any) => [x.drive.uuid, x.boot_order]),
+      [[mine.uuid, 1]],
+    );
     assert.equal(await u.ok('servers', 'delete', 'booted', '--recurse', 'disks'), 'deleted server booted\n');
   });
 
@@ -170,8 +176,14 @@ describe('the opensigma client, logged in to a running opensigma', () => {
 
     const web1 = (await u.json('servers', 'get', 'web1')).uuid;
     const tag = await u.json('tags', 'create', '--name', 'web', '--resource', web1);
-    assert.deepEqual(tag.resources.map((r: any) => r.uuid), [web1]);
-    assert.deepEqual((await u.json('servers', 'list', '--tag', 'web')).map((s: any) => s.name), ['web1']);
+    assert.deepEqual(
+      tag.resources.map((r: any) => r.uuid),
+      [web1],
+    );
+    assert.deepEqual(
+      (await u.json('servers', 'list', '--tag', 'web')).map((s: any) => s.name),
+      ['web1'],
+    );
     assert.match(await u.ok('tags', 'list'), new RegExp(`${tag.uuid} +web +${web1}`));
     assert.equal((await u.json('tags', 'edit', 'web', '--name', 'www')).name, 'www');
     assert.equal(await u.ok('tags', 'delete', 'www'), 'deleted tag www\n');

@@ -63,7 +63,12 @@ test('--version, --help as a process, completion scripts for bash and zsh', asyn
     const complete = (...words: string[]) =>
       execFileSync(
         'bash',
-        ['-c', `source "$1"; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _opensigma; printf '%s\\n' "\${COMPREPLY[@]}"`, '-', file],
+        [
+          '-c',
+          `source "$1"; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _opensigma; printf '%s\\n' "\${COMPREPLY[@]}"`,
+          '-',
+          file,
+        ],
         { encoding: 'utf8' },
       )
         .trim()

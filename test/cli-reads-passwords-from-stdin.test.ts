@@ -25,7 +25,10 @@ for (const db of databases()) {
     test('no password, an empty one, or two of them: refused in one line, nothing changed', async () => {
       await assert.rejects(cli(t, 'user', 'add', 'nopw@example.com'), /exit|a password is needed/);
       await assert.rejects(cliWithInput(t, '', 'user', 'add', 'nopw@example.com', '--password-stdin'), /exit 2: opensigma: standard input held no password\n$/);
-      await assert.rejects(cliWithInput(t, 'x\n', 'user', 'add', 'nopw@example.com', '--password', 'y', '--password-stdin'), /exit 2: opensigma: give --password or --password-stdin, not both\n$/);
+      await assert.rejects(
+        cliWithInput(t, 'x\n', 'user', 'add', 'nopw@example.com', '--password', 'y', '--password-stdin'),
+        /exit 2: opensigma: give --password or --password-stdin, not both\n$/,
+      );
       await assert.rejects(cliWithInput(t, '\n', 'user', 'set-password', 'stdin@example.com', '--password-stdin'), /exit 2: .*no password/);
       assert.equal(await status('nopw@example.com', 'y'), 401);
       assert.equal(await status('stdin@example.com', 'second-secret'), 200);

@@ -46,7 +46,10 @@ describe('opensigma drives upload, killed midway and run again, resumes the same
     assert.equal(second.stdout, `${uuid}\n`, 'the same drive, resumed');
     assert.equal(second.stderr, '', 'no progress bar drawn without a terminal');
     const drives = (await t.call('GET', '/drives/detail/')).body.objects;
-    assert.deepEqual(drives.map((d: any) => [d.uuid, d.status, d.size]), [[uuid, 'unmounted', SIZE]]);
+    assert.deepEqual(
+      drives.map((d: any) => [d.uuid, d.status, d.size]),
+      [[uuid, 'unmounted', SIZE]],
+    );
 
     const back = path.join(u.home, 'back.raw');
     const down = await u.run(['drives', 'download', 'disk', back]);

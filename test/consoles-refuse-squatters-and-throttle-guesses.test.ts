@@ -106,8 +106,14 @@ describe('consoles: the slot, timeouts and guessing', () => {
       times.push(r.ms);
     }
     // free guesses are answered at once; the ones after wait at least the base delay
-    assert.ok(times.slice(0, CONSOLE_THROTTLE.free).every((ms) => ms < 800), `free guesses took ${times}`);
-    assert.ok(times.slice(CONSOLE_THROTTLE.free).every((ms) => ms >= CONSOLE_THROTTLE.baseDelayMs - 50), `later guesses took ${times}`);
+    assert.ok(
+      times.slice(0, CONSOLE_THROTTLE.free).every((ms) => ms < 800),
+      `free guesses took ${times}`,
+    );
+    assert.ok(
+      times.slice(CONSOLE_THROTTLE.free).every((ms) => ms >= CONSOLE_THROTTLE.baseDelayMs - 50),
+      `later guesses took ${times}`,
+    );
   });
 });
 

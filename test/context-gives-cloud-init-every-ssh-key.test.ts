@@ -30,7 +30,9 @@ for (const db of databases()) {
     test('a server with pubkeys and its own meta key gets both; one with neither gets an empty value, meta otherwise unchanged', async () => {
       const kp = await t.call('POST', '/keypairs/', { name: 'laptop', public_key: `${K2} me@laptop` });
       assert.equal(kp.status, 201, JSON.stringify(kp.body));
-      const withKeys = (await t.call('POST', '/servers/', minimalServer('keyed', { pubkeys: [kp.body.objects[0].uuid], meta: { ssh_public_key: `${K1} own` } }))).body.objects[0];
+      const withKeys = (
+        await t.call('POST', '/servers/', minimalServer('keyed', { pubkeys: [kp.body.objects[0].uuid], meta: { ssh_public_key: `${K1} own` } }))
+      ).body.objects[0];
       assert.equal(await contextReply(t.running.svc, withKeys.uuid, '/meta/ssh_public_key'), `${K1} own\\n${K2} me@laptop\n${EOT}`);
       // The server itself is not changed: its meta says what the user put there.
       assert.equal((await t.call('GET', `/servers/${withKeys.uuid}/`)).body.meta.ssh_public_key, `${K1} own`);

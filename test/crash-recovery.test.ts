@@ -45,14 +45,16 @@ describe('kill -9 of the opensigma process [sqlite]', () => {
   test('every acknowledged write survives a kill -9 that lands while more writes are in flight', async () => {
     const acked: Array<{ uuid: string; name: string }> = [];
     let killed: Promise<void> | null = null;
-    const writes = Array.from({ length: 40 }, (_, i) =>
-      cli
-        .call('POST', '/servers/', minimalServer(`durable-${i}`, { meta: { n: String(i) } }))
-        .then((r) => {
-          if (r.status === 201) acked.push({ uuid: r.body.objects[0].uuid, name: r.body.objects[0].name });
-          if (acked.length === 25) killed ??= cli.kill9();
-        })
-        .catch(() => {}), // cut off by the kill
+    const writes = Array.from(
+      { length: 40 },
+      (_, i) =>
+        cli
+          .call('POST', '/servers/', minimalServer(`durable-${i}`, { meta: { n: String(i) } }))
+          .then((r) => {
+            if (r.status === 201) acked.push({ uuid: r.body.objects[0].uuid, name: r.body.objects[0].name });
+            if (acked.length === 25) killed ??= cli.kill9();
+          })
+          .catch(() => {}), // cut off by the kill
     );
     await Promise.all(writes);
     await killed;

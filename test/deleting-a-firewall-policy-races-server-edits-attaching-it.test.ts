@@ -27,7 +27,8 @@ for (const db of databases()) {
         const p = (await t.call('POST', '/fwpolicies/', { name: `round ${round}` })).body.objects[0].uuid;
         const edits = servers.map(async (server, i) => {
           await new Promise((r) => setTimeout(r, i * 5));
-          return (await t.call('PUT', `/servers/${server}/`, minimalServer(`racer-${i}`, { nics: [{ ip_v4_conf: { conf: 'dhcp' }, firewall_policy: p }] }))).status;
+          return (await t.call('PUT', `/servers/${server}/`, minimalServer(`racer-${i}`, { nics: [{ ip_v4_conf: { conf: 'dhcp' }, firewall_policy: p }] })))
+            .status;
         });
         const del = (async () => {
           await new Promise((r) => setTimeout(r, (PER_ROUND * 5) / 2));
@@ -56,7 +57,8 @@ for (const db of databases()) {
           );
         }
         // detach everything before the next round
-        for (const [i, uuid] of servers.entries()) await t.call('PUT', `/servers/${uuid}/`, minimalServer(`racer-${i}`, { nics: [{ ip_v4_conf: { conf: 'dhcp' } }] }));
+        for (const [i, uuid] of servers.entries())
+          await t.call('PUT', `/servers/${uuid}/`, minimalServer(`racer-${i}`, { nics: [{ ip_v4_conf: { conf: 'dhcp' } }] }));
         if (exists) assert.equal((await t.call('DELETE', `/fwpolicies/${p}/`)).status, 204);
       }
     });

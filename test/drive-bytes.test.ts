@@ -109,7 +109,13 @@ for (const db of databases()) {
       const data = crypto.randomBytes(5 * 1024 * 1024 + 7);
       const url = new URL(`${t.api}/drives/upload/`);
       const uuid = await new Promise<string>((resolve, reject) => {
-        const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { authorization: basic(), 'content-type': 'application/octet-stream' } });
+        const req = http.request({
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: { authorization: basic(), 'content-type': 'application/octet-stream' },
+        });
         req.on('error', reject);
         req.on('response', (res) => {
           let text = '';
@@ -140,11 +146,15 @@ for (const db of databases()) {
         req.on('error', () => resolve());
         req.write(crypto.randomBytes(1024 * 1024), async () => {
           // the drive exists meanwhile, status uploading
-          await waitFor(async () => {
-            const list = await t.call('GET', '/drives/detail/?limit=0');
-            sawUploading = list.body.objects.some((d: any) => d.status === 'uploading');
-            return sawUploading;
-          }, 5000, 'an uploading drive');
+          await waitFor(
+            async () => {
+              const list = await t.call('GET', '/drives/detail/?limit=0');
+              sawUploading = list.body.objects.some((d: any) => d.status === 'uploading');
+              return sawUploading;
+            },
+            5000,
+            'an uploading drive',
+          );
           req.destroy();
           resolve();
         });

@@ -127,7 +127,9 @@ for (const db of databases()) {
     test('a server clone gives its cloned disks their bytes; mounted once copied', async () => {
       const disk = await readyDrive(t, { name: 'boot' });
       writeAt(img(t, disk.uuid), 0, 'boot sector');
-      const s = (await t.call('POST', '/servers/', minimalServer('to-clone', { drives: [{ boot_order: 1, dev_channel: '0:0', device: 'virtio', drive: disk.uuid }] }))).body.objects[0];
+      const s = (
+        await t.call('POST', '/servers/', minimalServer('to-clone', { drives: [{ boot_order: 1, dev_channel: '0:0', device: 'virtio', drive: disk.uuid }] }))
+      ).body.objects[0];
       const c = await t.call('POST', `/servers/${s.uuid}/action/?do=clone`, {});
       assert.equal(c.status, 202);
       const copy = c.body.drives[0].drive.uuid;

@@ -8,10 +8,14 @@ import { GiB, readyDrive } from './helpers/drives.ts';
 const img = (t: TestServer, uuid: string) => path.join(t.dataDir, 'drives', `${uuid}.img`);
 
 async function grownTo(t: TestServer, uuid: string, size: number, status = 'unmounted') {
-  return waitFor(async () => {
-    const d = (await t.call('GET', `/drives/${uuid}/`)).body;
-    return d.status === status && d.size === size ? d : null;
-  }, 10000, `drive ${uuid} to be ${size} bytes and ${status}`);
+  return waitFor(
+    async () => {
+      const d = (await t.call('GET', `/drives/${uuid}/`)).body;
+      return d.status === status && d.size === size ? d : null;
+    },
+    10000,
+    `drive ${uuid} to be ${size} bytes and ${status}`,
+  );
 }
 
 for (const db of databases()) {
@@ -62,7 +66,9 @@ for (const db of databases()) {
 
     test('a drive on a stopped server may be resized and stays mounted; on a running server the action is refused', async () => {
       const d = await readyDrive(t, { name: 'attached', size: GiB });
-      const s = (await t.call('POST', '/servers/', minimalServer('holder', { drives: [{ boot_order: 1, dev_channel: '0:0', device: 'virtio', drive: d.uuid }] }))).body.objects[0];
+      const s = (
+        await t.call('POST', '/servers/', minimalServer('holder', { drives: [{ boot_order: 1, dev_channel: '0:0', device: 'virtio', drive: d.uuid }] }))
+      ).body.objects[0];
       const r = await t.call('POST', `/drives/${d.uuid}/action/?do=resize`, { size: 2 * GiB });
       assert.equal(r.status, 202);
       await grownTo(t, d.uuid, 2 * GiB, 'mounted');

@@ -170,7 +170,12 @@ for (const db of databases()) {
       const nb = new Bindings();
       await drive(t.call, nb, '1455c968-3477-4504-a93d-d0a7dc961f00', { name: 'test_drive_x', media: 'disk', size: 1073741824 });
       const today = new Date().toISOString().slice(0, 10);
-      for (const [strategy, dump] of [['COUNTER', 'counter'], ['DATE', 'date'], ['TIMESTAMP', 'timestamp'], ['NONE', 'none']] as const) {
+      for (const [strategy, dump] of [
+        ['COUNTER', 'counter'],
+        ['DATE', 'date'],
+        ['TIMESTAMP', 'timestamp'],
+        ['NONE', 'none'],
+      ] as const) {
         await setCloneNaming(t, strategy);
         const r = await replay(t.call, `drive_clone_naming_${dump}`, nb, { ...CLONE, free: [...CLONE.free!, 'name'] });
         const name = r.body.objects[0].name;

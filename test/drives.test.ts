@@ -40,7 +40,12 @@ for (const db of databases()) {
       const missing = await t.call('POST', '/drives/', { objects: [{ name: 'x', media: 'disk' }] });
       assert.equal(missing.status, 400);
       assert.deepEqual(missing.body, [{ error_message: 'This field is required', error_point: 'size', error_type: 'validation' }]);
-      const small = await t.call('POST', '/drives/', { objects: [{ name: 'ok', media: 'disk', size: GiB }, { name: 'tiny', media: 'disk', size: 1024 }] });
+      const small = await t.call('POST', '/drives/', {
+        objects: [
+          { name: 'ok', media: 'disk', size: GiB },
+          { name: 'tiny', media: 'disk', size: 1024 },
+        ],
+      });
       assert.equal(small.status, 400);
       assert.equal(small.body[0].error_point, 'size');
       const zadara = await t.call('POST', '/drives/', { name: 'z', media: 'disk', size: 536870912, storage_type: 'zadara' });
@@ -94,7 +99,9 @@ for (const db of databases()) {
 
     test('a drive mounted on a running server: only name, meta, tags, allow_multimount apply; resize and delete refused', async () => {
       const d = await readyDrive(t, { name: 'live' });
-      const s = (await t.call('POST', '/servers/', minimalServer('with-drive', { drives: [{ boot_order: 1, dev_channel: '0:0', device: 'virtio', drive: d.uuid }] }))).body.objects[0];
+      const s = (
+        await t.call('POST', '/servers/', minimalServer('with-drive', { drives: [{ boot_order: 1, dev_channel: '0:0', device: 'virtio', drive: d.uuid }] }))
+      ).body.objects[0];
       assert.equal((await t.call('GET', `/drives/${d.uuid}/`)).body.status, 'mounted');
       await t.call('POST', `/servers/${s.uuid}/action/?do=start`);
       await waitForStatus(t, s.uuid, 'running');

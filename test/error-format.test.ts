@@ -42,6 +42,7 @@ for (const db of databases()) {
         [{ smp: [] }, 'smp'],
         [{ name: {} }, 'name'],
         [{ name: '' }, 'name'],
+        // eslint-disable-next-line no-loss-of-precision -- a number JSON can carry and JavaScript cannot: Infinity
         [{ vnc_password: 12.5e400 }, 'vnc_password'],
         [{ context: 'maybe' }, 'context'],
         [{ meta: 'x' }, 'meta'],
@@ -104,7 +105,12 @@ for (const db of databases()) {
     test('gpus and epcs are checked against the capabilities', async () => {
       assertError(await t.call('POST', '/servers/', { ...base, gpus: [{ model: 'voodoo2' }] }), 400, 'validation', 'gpus.model');
       assertError(await t.call('POST', '/servers/', { ...base, gpus: [{}] }), 400, 'validation', 'gpus.model');
-      assertError(await t.call('POST', '/servers/', { ...base, gpus: [{ model: 'nvidia_a100' }, { model: 'nvidia_a100' }, { model: 'nvidia_a100' }] }), 400, 'validation', 'gpus');
+      assertError(
+        await t.call('POST', '/servers/', { ...base, gpus: [{ model: 'nvidia_a100' }, { model: 'nvidia_a100' }, { model: 'nvidia_a100' }] }),
+        400,
+        'validation',
+        'gpus',
+      );
       assertError(await t.call('POST', '/servers/', { ...base, epcs: [{ size: 68719476736 }, { size: 1 }] }), 400, 'validation', 'epcs.size');
       assertError(await t.call('POST', '/servers/', { ...base, epcs: [{ size: 0 }] }), 400, 'validation', 'epcs.size');
       // bigger than a GPU host (capabilities: max_memory_per_host of the model)
@@ -147,7 +153,12 @@ for (const db of databases()) {
     });
 
     test('404 notexist for a missing object, a malformed id and an unknown URL', async () => {
-      for (const p of ['/servers/00000000-0000-4000-8000-000000000000/', '/servers/nonsense/', '/servers/00000000-0000-4000-8000-000000000000/runtime/', '/nothing/']) {
+      for (const p of [
+        '/servers/00000000-0000-4000-8000-000000000000/',
+        '/servers/nonsense/',
+        '/servers/00000000-0000-4000-8000-000000000000/runtime/',
+        '/nothing/',
+      ]) {
         assertError(await t.call('GET', p), 404, 'notexist', null);
       }
       assertError(await t.call('PUT', '/servers/00000000-0000-4000-8000-000000000000/', base), 404, 'notexist');
@@ -178,9 +189,23 @@ for (const db of databases()) {
       assertError(await t.call('GET', '/servers/detail/?offset=99999999999999999999999'), 400, 'validation', 'offset');
       let deep = '1';
       for (let i = 0; i < 30000; i++) deep = `[${deep}]`;
-      assertError(await t.call('POST', '/servers/', `{"name": "d", "cpu": 1000, "mem": 536870912, "vnc_password": "x", "requirements": ${deep}}`), 400, 'validation', 'requirements');
-      assertError(await t.call('POST', '/servers/', `{"name": "d", "cpu": 1000, "mem": 536870912, "vnc_password": "x", "meta": ${deep}}`), 400, 'validation', 'meta');
-      const proto = await t.call('POST', '/servers/', '{"name": "p", "cpu": 1000, "mem": 536870912, "vnc_password": "x", "__proto__": {"cpu": "x"}, "meta": {"__proto__": "x", "a": "b"}}');
+      assertError(
+        await t.call('POST', '/servers/', `{"name": "d", "cpu": 1000, "mem": 536870912, "vnc_password": "x", "requirements": ${deep}}`),
+        400,
+        'validation',
+        'requirements',
+      );
+      assertError(
+        await t.call('POST', '/servers/', `{"name": "d", "cpu": 1000, "mem": 536870912, "vnc_password": "x", "meta": ${deep}}`),
+        400,
+        'validation',
+        'meta',
+      );
+      const proto = await t.call(
+        'POST',
+        '/servers/',
+        '{"name": "p", "cpu": 1000, "mem": 536870912, "vnc_password": "x", "__proto__": {"cpu": "x"}, "meta": {"__proto__": "x", "a": "b"}}',
+      );
       assert.equal(proto.status, 201, proto.text);
       assert.equal(proto.body.objects[0].cpu, 1000);
       const req = await t.call('POST', '/servers/', { ...base, requirements: ['ssd'] });
@@ -214,7 +239,7 @@ for (const db of databases()) {
     test('random bodies at every route never get a 5xx', async () => {
       const s = (await t.call('POST', '/servers/', base)).body.objects[0];
       let seed = 42;
-      const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
       const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
       const scalar = () => pick<unknown>([null, true, false, 0, -1, 1.5, 1e308, '', 'x', '1000', '22:00:00:00:00:00', s.uuid, [], {}]);
       const value = (depth: number): unknown => {
@@ -247,4 +272,43 @@ for (const db of databases()) {
   });
 }
 
-const KEYS = ['name', 'cpu', 'mem', 'smp', 'vnc_password', 'meta', 'nics', 'drives', 'tags', 'pubkeys', 'gpus', 'epcs', 'hypervisor', 'cpu_type', 'cpu_model', 'context', 'ip_v4_conf', 'conf', 'ip', 'vlan', 'mac', 'model', 'drive', 'device', 'dev_channel', 'boot_order', 'objects', 'size', 'media', 'public_key', 'username', 'password', 'random_vnc_password', 'uuid', 'resource_uri', 'requirements', 'runtime', 'status'];
+const KEYS = [
+  'name',
+  'cpu',
+  'mem',
+  'smp',
+  'vnc_password',
+  'meta',
+  'nics',
+  'drives',
+  'tags',
+  'pubkeys',
+  'gpus',
+  'epcs',
+  'hypervisor',
+  'cpu_type',
+  'cpu_model',
+  'context',
+  'ip_v4_conf',
+  'conf',
+  'ip',
+  'vlan',
+  'mac',
+  'model',
+  'drive',
+  'device',
+  'dev_channel',
+  'boot_order',
+  'objects',
+  'size',
+  'media',
+  'public_key',
+  'username',
+  'password',
+  'random_vnc_password',
+  'uuid',
+  'resource_uri',
+  'requirements',
+  'runtime',
+  'status',
+];

@@ -93,7 +93,11 @@ for (const db of databases()) {
       assert.equal((await fetch(`${t.api}/openapi.json`)).status, 200);
       assert.equal((await fetch(`${t.api}/locations/`)).status, 200);
       assert.equal((await fetch(`${t.url}/metrics`)).status, 200);
-      const login = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username": "admin@example.com", "password": "admin-password"}' });
+      const login = await fetch(`${t.api}/accounts/action/?do=login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"username": "admin@example.com", "password": "admin-password"}',
+      });
       assert.equal(login.status, 200);
     });
 
@@ -101,7 +105,9 @@ for (const db of databases()) {
       for (const auth of ['', `authorization: ${basic('admin@example.com', 'wrong')}\r\n`]) {
         const s = await SocketReader.connect(t.url);
         // 500 kB declared (under the body limit), 100 bytes sent: a server reading the body first would wait for the rest.
-        s.sock.write(`POST /api/2.0/servers/ HTTP/1.1\r\nhost: x\r\n${auth}content-type: application/json\r\ncontent-length: 500000\r\n\r\n${'{"objects": ['.padEnd(100)}`);
+        s.sock.write(
+          `POST /api/2.0/servers/ HTTP/1.1\r\nhost: x\r\n${auth}content-type: application/json\r\ncontent-length: 500000\r\n\r\n${'{"objects": ['.padEnd(100)}`,
+        );
         const head = await s.readUntil('\r\n\r\n', 5000);
         assert.match(head, /^HTTP\/1\.1 401 /);
         assert.match(head, /\r\nconnection: close\r\n/i, 'the connection is not kept to drain the body');

@@ -55,9 +55,17 @@ for (const db of databases()) {
         { grantees: [], meta: {}, name: null, owner: null, permissions: [], resource_uri: null, rules: [], servers: [], tags: [], uuid: null },
       );
       assert.equal(minimal.resource_uri, `/api/2.0/fwpolicies/${minimal.uuid}/`);
-      const bulk = await call('POST', '/fwpolicies/', { objects: [{ name: 'a', rules: SSH_ONLY }, { name: 'b', meta: { k: 'v' } }] });
+      const bulk = await call('POST', '/fwpolicies/', {
+        objects: [
+          { name: 'a', rules: SSH_ONLY },
+          { name: 'b', meta: { k: 'v' } },
+        ],
+      });
       assert.equal(bulk.status, 201);
-      assert.deepEqual(bulk.body.objects.map((p: any) => p.name), ['a', 'b']);
+      assert.deepEqual(
+        bulk.body.objects.map((p: any) => p.name),
+        ['a', 'b'],
+      );
       assert.equal(bulk.body.objects[0].rules[0].src_ip, '172.66.32.0/24');
       assert.equal(bulk.body.objects[0].rules[1].src_ip, null);
       const bare = await call('POST', '/fwpolicies/', { name: 'bare object' });
@@ -67,8 +75,14 @@ for (const db of databases()) {
       assert.deepEqual(keysOf(list.body.objects[0]), keysOf(readDump('fwpolicies/response_fwpolicy_list').body.objects[0]));
       const detail = await call('GET', '/fwpolicies/detail/?limit=0');
       assert.deepEqual(detail.body.objects[1], bulk.body.objects[0]);
-      assert.deepEqual((await call('GET', '/fwpolicies/?name=b')).body.objects.map((p: any) => p.name), ['b']);
-      assert.deepEqual((await call('GET', '/fwpolicies/?name__contains=bare')).body.objects.map((p: any) => p.name), ['bare object']);
+      assert.deepEqual(
+        (await call('GET', '/fwpolicies/?name=b')).body.objects.map((p: any) => p.name),
+        ['b'],
+      );
+      assert.deepEqual(
+        (await call('GET', '/fwpolicies/?name__contains=bare')).body.objects.map((p: any) => p.name),
+        ['bare object'],
+      );
       const a = bulk.body.objects[0].uuid;
       const got = await call('GET', `/fwpolicies/${a}/`);
       assert.deepEqual(got.body, bulk.body.objects[0]);
@@ -77,7 +91,9 @@ for (const db of databases()) {
       assert.equal(put.status, 200, put.text);
       assert.equal(put.body.name, 'renamed');
       assert.deepEqual(put.body.servers, []);
-      assert.deepEqual(put.body.rules, [{ action: 'drop', comment: null, direction: 'in', dst_ip: null, dst_port: '22', ip_proto: 'tcp', src_ip: null, src_port: null }]);
+      assert.deepEqual(put.body.rules, [
+        { action: 'drop', comment: null, direction: 'in', dst_ip: null, dst_port: '22', ip_proto: 'tcp', src_ip: null, src_port: null },
+      ]);
       assert.deepEqual((await call('GET', '/fwpolicies/schema/')).body, readDump('fwpolicies/response_fwpolicy_schema').body);
       const del = await call('DELETE', `/fwpolicies/${a}/`);
       assert.equal(del.status, 204);
@@ -98,7 +114,9 @@ for (const db of databases()) {
 
     test('a bad rule answers 400 naming the rule and field, and creates or changes nothing', async () => {
       const { call } = await freshUser(t, 'bad');
-      const bad = await call('POST', '/fwpolicies/', { objects: [{ name: 'fine' }, { name: 'bad', rules: [{ action: 'drop', direction: 'in', dst_port: '22:1' }] }] });
+      const bad = await call('POST', '/fwpolicies/', {
+        objects: [{ name: 'fine' }, { name: 'bad', rules: [{ action: 'drop', direction: 'in', dst_port: '22:1' }] }],
+      });
       assert.equal(bad.status, 400);
       assert.equal(bad.body[0].error_point, 'rules.0.dst_port');
       assert.equal(bad.body[0].error_type, 'validation');
@@ -139,7 +157,10 @@ for (const db of databases()) {
       const plain = await server(call, [dhcpNic()]);
       assert.equal(plain.nics[0].firewall_policy, null);
       assert.deepEqual((await call('GET', `/fwpolicies/${p.uuid}/`)).body.servers, serverRefs(...made));
-      assert.deepEqual((await call('GET', '/fwpolicies/detail/')).body.objects.map((x: any) => x.servers.length), [4, 0]);
+      assert.deepEqual(
+        (await call('GET', '/fwpolicies/detail/')).body.objects.map((x: any) => x.servers.length),
+        [4, 0],
+      );
       // two NICs of one server on one policy: the server is listed once
       const two = await server(call, [dhcpNic({ firewall_policy: p.uuid }), dhcpNic({ firewall_policy: q.uuid })]);
       assert.equal((await call('GET', `/fwpolicies/${p.uuid}/`)).body.servers.length, 5);
@@ -147,17 +168,34 @@ for (const db of databases()) {
       // the server's GET, edited and sent back, keeps its policies
       const full = (await call('GET', `/servers/${two.uuid}/`)).body;
       assert.equal((await call('PUT', `/servers/${two.uuid}/`, full)).status, 200);
-      assert.deepEqual((await call('GET', `/servers/${two.uuid}/`)).body.nics.map((n: any) => n.firewall_policy?.uuid), [p.uuid, q.uuid]);
+      assert.deepEqual(
+        (await call('GET', `/servers/${two.uuid}/`)).body.nics.map((n: any) => n.firewall_policy?.uuid),
+        [p.uuid, q.uuid],
+      );
       // leaving the key out keeps it; null detaches
-      const kept = await call('PUT', `/servers/${two.uuid}/`, { nics: [{ mac: full.nics[0].mac, ip_v4_conf: { conf: 'dhcp' } }, { mac: full.nics[1].mac, ip_v4_conf: { conf: 'dhcp' }, firewall_policy: null }] });
+      const kept = await call('PUT', `/servers/${two.uuid}/`, {
+        nics: [
+          { mac: full.nics[0].mac, ip_v4_conf: { conf: 'dhcp' } },
+          { mac: full.nics[1].mac, ip_v4_conf: { conf: 'dhcp' }, firewall_policy: null },
+        ],
+      });
       assert.equal(kept.status, 200, kept.text);
-      assert.deepEqual(kept.body.nics.map((n: any) => n.firewall_policy?.uuid ?? null), [p.uuid, null]);
+      assert.deepEqual(
+        kept.body.nics.map((n: any) => n.firewall_policy?.uuid ?? null),
+        [p.uuid, null],
+      );
       assert.deepEqual((await call('GET', `/fwpolicies/${q.uuid}/`)).body.servers, []);
       // a driver finds each NIC's policy in one lookup, and decides with it
       const byMac = await nicPolicies(t.running.svc.store, two.uuid);
       assert.deepEqual([...byMac.keys()], [full.nics[0].mac]);
-      assert.equal(decide(byMac.get(full.nics[0].mac), { direction: 'in', proto: 'tcp', srcIp: '8.8.8.8', srcPort: 5000, dstIp: '10.0.0.1', dstPort: 22 }), 'drop');
-      assert.equal(decide(byMac.get(full.nics[0].mac), { direction: 'in', proto: 'tcp', srcIp: '172.66.32.9', srcPort: 5000, dstIp: '10.0.0.1', dstPort: 22 }), 'accept');
+      assert.equal(
+        decide(byMac.get(full.nics[0].mac), { direction: 'in', proto: 'tcp', srcIp: '8.8.8.8', srcPort: 5000, dstIp: '10.0.0.1', dstPort: 22 }),
+        'drop',
+      );
+      assert.equal(
+        decide(byMac.get(full.nics[0].mac), { direction: 'in', proto: 'tcp', srcIp: '172.66.32.9', srcPort: 5000, dstIp: '10.0.0.1', dstPort: 22 }),
+        'accept',
+      );
       // the guest reads its policy from the server context
       const ctx = await contextReply(t.running.svc, two.uuid, '/nics/0/firewall_policy/rules/1/action');
       assert.equal(ctx, 'drop\n\x04');
@@ -172,7 +210,7 @@ for (const db of databases()) {
       assert.ok((await call('GET', `/fwpolicies/${p.uuid}/`)).body.servers.some((s: any) => s.uuid === clone.body.uuid));
     });
 
-    test('a VLAN NIC, an unknown policy and another account\'s policy are refused, and the server is not written', async () => {
+    test("a VLAN NIC, an unknown policy and another account's policy are refused, and the server is not written", async () => {
       const { call } = await freshUser(t, 'refuse');
       const other = await freshUser(t, 'stranger');
       const mine = await policy(call, { name: 'mine' });
@@ -193,8 +231,20 @@ for (const db of databases()) {
       const s = await server(call, [dhcpNic({ firewall_policy: mine.uuid }), { vlan }]);
       const before = (await call('GET', `/servers/${s.uuid}/`)).body;
       const edits = [
-        { nics: [{ mac: s.nics[0].mac, ip_v4_conf: { conf: 'dhcp' }, firewall_policy: theirs.uuid }, { mac: s.nics[1].mac, vlan }], name: 'changed' },
-        { nics: [{ mac: s.nics[0].mac, ip_v4_conf: { conf: 'dhcp' } }, { mac: s.nics[1].mac, vlan, firewall_policy: mine.uuid }], name: 'changed' },
+        {
+          nics: [
+            { mac: s.nics[0].mac, ip_v4_conf: { conf: 'dhcp' }, firewall_policy: theirs.uuid },
+            { mac: s.nics[1].mac, vlan },
+          ],
+          name: 'changed',
+        },
+        {
+          nics: [
+            { mac: s.nics[0].mac, ip_v4_conf: { conf: 'dhcp' } },
+            { mac: s.nics[1].mac, vlan, firewall_policy: mine.uuid },
+          ],
+          name: 'changed',
+        },
       ];
       for (const body of edits) {
         const r = await call('PUT', `/servers/${s.uuid}/`, body);
@@ -207,7 +257,10 @@ for (const db of databases()) {
       assert.equal((await other.call('PUT', `/fwpolicies/${mine.uuid}/`, { name: 'taken' })).status, 404);
       assert.equal((await other.call('DELETE', `/fwpolicies/${mine.uuid}/`)).status, 404);
       assert.equal((await call('GET', `/fwpolicies/${mine.uuid}/`)).body.name, 'mine');
-      assert.deepEqual((await other.call('GET', '/fwpolicies/')).body.objects.map((p: any) => p.name), ['theirs']);
+      assert.deepEqual(
+        (await other.call('GET', '/fwpolicies/')).body.objects.map((p: any) => p.name),
+        ['theirs'],
+      );
       // turning the public NIC into a private one drops its policy rather than refusing
       const priv = await call('PUT', `/servers/${s.uuid}/`, { nics: [{ mac: s.nics[0].mac, vlan }] });
       assert.equal(priv.status, 200, priv.text);
@@ -222,7 +275,10 @@ for (const db of databases()) {
       assert.equal((await call('POST', `/servers/${s.uuid}/action/?do=start`)).status, 202);
       await statusIs(call, s.uuid, 'running');
       const mac = s.nics[0].mac;
-      const r = await call('PUT', `/servers/${s.uuid}/`, { cpu: 2000, nics: [{ mac, ip_v4_conf: { conf: 'manual' }, model: 'e1000', firewall_policy: q.uuid }, dhcpNic()] });
+      const r = await call('PUT', `/servers/${s.uuid}/`, {
+        cpu: 2000,
+        nics: [{ mac, ip_v4_conf: { conf: 'manual' }, model: 'e1000', firewall_policy: q.uuid }, dhcpNic()],
+      });
       assert.equal(r.status, 200, r.text);
       assert.equal(r.body.cpu, 1000, 'cpu of a running server is not changed');
       assert.equal(r.body.nics.length, 1, 'no NIC is added to a running server');
@@ -249,24 +305,42 @@ for (const db of databases()) {
       assert.equal((await nicPolicies(t.running.svc.store, s.uuid)).size, 0);
     });
 
-    test('shared through an ACL: LIST shows it, EDIT edits it, ATTACH puts it on the grantee\'s NICs; only the owner deletes', async () => {
+    test("shared through an ACL: LIST shows it, EDIT edits it, ATTACH puts it on the grantee's NICs; only the owner deletes", async () => {
       const owner = await freshUser(t, 'owner');
       const bob = await freshUser(t, 'bob');
       const tag = (await owner.call('POST', '/tags/', { name: 'shared' })).body.objects[0].uuid;
       const p = await policy(owner.call, { name: 'shared', rules: SSH_ONLY, tags: [tag] });
       assert.deepEqual(p.tags, [{ resource_uri: `/api/2.0/tags/${tag}/`, uuid: tag }]);
-      assert.deepEqual((await owner.call('GET', `/fwpolicies/?tag=${tag}`)).body.objects.map((x: any) => x.uuid), [p.uuid]);
-      assert.deepEqual((await owner.call('GET', '/fwpolicies/?tag__name=shared')).body.objects.map((x: any) => x.uuid), [p.uuid]);
-      assert.deepEqual((await owner.call('GET', `/tags/${tag}/fwpolicies/detail/`)).body.objects.map((x: any) => x.name), ['shared']);
-      assert.deepEqual((await owner.call('GET', `/tags/${tag}/`)).body.resources.map((x: any) => [x.res_type, x.uuid]), [['fwpolicies', p.uuid]]);
+      assert.deepEqual(
+        (await owner.call('GET', `/fwpolicies/?tag=${tag}`)).body.objects.map((x: any) => x.uuid),
+        [p.uuid],
+      );
+      assert.deepEqual(
+        (await owner.call('GET', '/fwpolicies/?tag__name=shared')).body.objects.map((x: any) => x.uuid),
+        [p.uuid],
+      );
+      assert.deepEqual(
+        (await owner.call('GET', `/tags/${tag}/fwpolicies/detail/`)).body.objects.map((x: any) => x.name),
+        ['shared'],
+      );
+      assert.deepEqual(
+        (await owner.call('GET', `/tags/${tag}/`)).body.resources.map((x: any) => [x.res_type, x.uuid]),
+        [['fwpolicies', p.uuid]],
+      );
       assert.equal((await bob.call('GET', `/fwpolicies/${p.uuid}/`)).status, 404, 'nothing is shared before the ACL');
-      const acl = (await owner.call('POST', '/acls/', { name: 'fw', grantees: [{ uuid: bob.uuid }], rules: [{ permission: 'LIST' }], tags: [tag] })).body.objects[0];
+      const acl = (await owner.call('POST', '/acls/', { name: 'fw', grantees: [{ uuid: bob.uuid }], rules: [{ permission: 'LIST' }], tags: [tag] })).body
+        .objects[0];
       const seen = await bob.call('GET', `/fwpolicies/${p.uuid}/`);
       assert.equal(seen.status, 200);
       assert.deepEqual(seen.body.permissions, ['LIST']);
       assert.deepEqual(seen.body.tags, []);
-      assert.deepEqual((await bob.call('GET', '/fwpolicies/')).body.objects.map((x: any) => x.uuid), [p.uuid]);
-      assert.deepEqual((await owner.call('GET', `/fwpolicies/${p.uuid}/`)).body.grantees, [{ permissions: ['LIST'], user: { email: null, resource_uri: `/api/2.0/user/${bob.uuid}/`, uuid: bob.uuid } }]);
+      assert.deepEqual(
+        (await bob.call('GET', '/fwpolicies/')).body.objects.map((x: any) => x.uuid),
+        [p.uuid],
+      );
+      assert.deepEqual((await owner.call('GET', `/fwpolicies/${p.uuid}/`)).body.grantees, [
+        { permissions: ['LIST'], user: { email: null, resource_uri: `/api/2.0/user/${bob.uuid}/`, uuid: bob.uuid } },
+      ]);
       assert.equal((await bob.call('PUT', `/fwpolicies/${p.uuid}/`, { name: 'mine now' })).status, 403);
       const refused = await bob.call('POST', '/servers/', minimalServer('b', { nics: [dhcpNic({ firewall_policy: p.uuid })] }));
       assert.equal(refused.status, 400, 'LIST alone does not let him attach it');
@@ -276,7 +350,11 @@ for (const db of databases()) {
       assert.equal(edited.body.name, 'edited by bob');
       const ownerView = (await owner.call('GET', `/fwpolicies/${p.uuid}/`)).body;
       assert.equal(ownerView.rules.length, 1);
-      assert.deepEqual(ownerView.tags.map((x: any) => x.uuid), [tag], 'a grantee cannot take the owner\'s tags off');
+      assert.deepEqual(
+        ownerView.tags.map((x: any) => x.uuid),
+        [tag],
+        "a grantee cannot take the owner's tags off",
+      );
       const bobs = await server(bob.call, [dhcpNic({ firewall_policy: p.uuid })]);
       assert.equal(bobs.nics[0].firewall_policy.uuid, p.uuid);
       const ownServer = await server(owner.call, [dhcpNic({ firewall_policy: p.uuid })]);
@@ -303,13 +381,30 @@ for (const db of databases()) {
       const policyTag = (await owner.call('POST', '/tags/', { name: 'pol' })).body.objects[0].uuid;
       const open = await policy(owner.call, { name: 'shared', tags: [policyTag] });
       const closed = await policy(owner.call, { name: 'private' });
-      const s = await owner.call('POST', '/servers/', minimalServer('src', { tags: [serverTag], nics: [dhcpNic({ firewall_policy: open.uuid }), dhcpNic({ firewall_policy: closed.uuid })] }));
+      const s = await owner.call(
+        'POST',
+        '/servers/',
+        minimalServer('src', { tags: [serverTag], nics: [dhcpNic({ firewall_policy: open.uuid }), dhcpNic({ firewall_policy: closed.uuid })] }),
+      );
       assert.equal(s.status, 201, s.text);
-      await owner.call('POST', '/acls/', { name: 'srv', grantees: [{ uuid: bob.uuid }], rules: [{ permission: 'LIST' }, { permission: 'CLONE' }], tags: [serverTag] });
-      await owner.call('POST', '/acls/', { name: 'pol', grantees: [{ uuid: bob.uuid }], rules: [{ permission: 'LIST' }, { permission: 'ATTACH' }], tags: [policyTag] });
+      await owner.call('POST', '/acls/', {
+        name: 'srv',
+        grantees: [{ uuid: bob.uuid }],
+        rules: [{ permission: 'LIST' }, { permission: 'CLONE' }],
+        tags: [serverTag],
+      });
+      await owner.call('POST', '/acls/', {
+        name: 'pol',
+        grantees: [{ uuid: bob.uuid }],
+        rules: [{ permission: 'LIST' }, { permission: 'ATTACH' }],
+        tags: [policyTag],
+      });
       const clone = await bob.call('POST', `/servers/${s.body.objects[0].uuid}/action/?do=clone`, {});
       assert.equal(clone.status, 202, clone.text);
-      assert.deepEqual(clone.body.nics.map((n: any) => n.firewall_policy?.uuid ?? null), [open.uuid, null]);
+      assert.deepEqual(
+        clone.body.nics.map((n: any) => n.firewall_policy?.uuid ?? null),
+        [open.uuid, null],
+      );
       assert.deepEqual((await owner.call('GET', `/fwpolicies/${closed.uuid}/`)).body.servers, serverRefs(s.body.objects[0].uuid));
     });
 
@@ -338,14 +433,19 @@ for (const db of databases()) {
         const fw = () => frames.filter((f) => f.resource_type === 'fwpolicies');
         const framesBy = Date.now() + 10000;
         while (fw().length < 3 && Date.now() < framesBy) await new Promise((r) => setTimeout(r, 20));
-        assert.deepEqual(fw().map((f) => f.resource_uri), [uri, uri, uri]);
+        assert.deepEqual(
+          fw().map((f) => f.resource_uri),
+          [uri, uri, uri],
+        );
         assert.equal(fw()[0].object.uuid, p.uuid);
         assert.equal(fw()[2].object, undefined);
         const log = (await call('GET', `/logs/?uuid=${p.uuid}&limit=0`)).body.objects;
-        assert.deepEqual(
-          log.map((l: any) => [l.category, l.action, l.success]).reverse(),
-          [['Firewall policies', 'create', true], ['Firewall policies', 'update', true], ['Firewall policies', 'update', false], ['Firewall policies', 'delete', true]],
-        );
+        assert.deepEqual(log.map((l: any) => [l.category, l.action, l.success]).reverse(), [
+          ['Firewall policies', 'create', true],
+          ['Firewall policies', 'update', true],
+          ['Firewall policies', 'update', false],
+          ['Firewall policies', 'delete', true],
+        ]);
       } finally {
         stop();
         ws.terminate();

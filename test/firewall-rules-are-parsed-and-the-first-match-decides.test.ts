@@ -16,7 +16,15 @@ const pointOf = (f: () => unknown): string | null => {
   assert.fail('no error');
 };
 
-const tcpIn = (over: Partial<Packet> = {}): Packet => ({ direction: 'in', proto: 'tcp', srcIp: '198.51.100.7', srcPort: 40000, dstIp: '203.0.113.5', dstPort: 22, ...over });
+const tcpIn = (over: Partial<Packet> = {}): Packet => ({
+  direction: 'in',
+  proto: 'tcp',
+  srcIp: '198.51.100.7',
+  srcPort: 40000,
+  dstIp: '203.0.113.5',
+  dstPort: 22,
+  ...over,
+});
 
 test('the rules of the historical create request read back exactly as CloudSigma answered them', () => {
   const request = readDump('fwpolicies/request_fwpolicy_create_full').body.objects[0].rules;
@@ -38,7 +46,16 @@ test('addresses: partial dotted quads, CIDRs and negation are normalised to a.b.
   assert.equal(one(''), null);
   assert.equal(one(null), null);
   for (const bad of ['256.1.1.1', '1.2.3.4/33', '1.2.3.4.5', 'example.com', '::1', '1.2.3.4/', '!!1.2.3.4', 17])
-    assert.equal(pointOf(() => readRules([{ action: 'drop', direction: 'in' }, { action: 'drop', direction: 'in', dst_ip: bad }])), 'rules.1.dst_ip', String(bad));
+    assert.equal(
+      pointOf(() =>
+        readRules([
+          { action: 'drop', direction: 'in' },
+          { action: 'drop', direction: 'in', dst_ip: bad },
+        ]),
+      ),
+      'rules.1.dst_ip',
+      String(bad),
+    );
 });
 
 test('ports: single values, from:to ranges and negation; bad ones name the rule and field', () => {
@@ -50,18 +67,46 @@ test('ports: single values, from:to ranges and negation; bad ones name the rule 
   assert.equal(one('!22'), '!22');
   assert.equal(one('0080'), '80');
   for (const bad of ['65536', '1024:1', 'ssh', '22,80', '1:2:3', '-1', '22.5', true])
-    assert.equal(pointOf(() => readRules([{ action: 'accept', direction: 'in', src_port: bad }])), 'rules.0.src_port', String(bad));
+    assert.equal(
+      pointOf(() => readRules([{ action: 'accept', direction: 'in', src_port: bad }])),
+      'rules.0.src_port',
+      String(bad),
+    );
 });
 
 test('action and direction are required choices; ip_proto is tcp, udp or null; comment is text', () => {
-  assert.equal(pointOf(() => readRules([{ direction: 'in' }])), 'rules.0.action');
-  assert.equal(pointOf(() => readRules([{ action: 'reject', direction: 'in' }])), 'rules.0.action');
-  assert.equal(pointOf(() => readRules([{ action: 'drop' }])), 'rules.0.direction');
-  assert.equal(pointOf(() => readRules([{ action: 'drop', direction: 'sideways' }])), 'rules.0.direction');
-  assert.equal(pointOf(() => readRules([{ action: 'drop', direction: 'in', ip_proto: 'icmp' }])), 'rules.0.ip_proto');
-  assert.equal(pointOf(() => readRules([{ action: 'drop', direction: 'in', comment: 5 }])), 'rules.0.comment');
-  assert.equal(pointOf(() => readRules({ action: 'drop' })), 'rules');
-  assert.equal(pointOf(() => readRules(['drop'])), 'rules.0');
+  assert.equal(
+    pointOf(() => readRules([{ direction: 'in' }])),
+    'rules.0.action',
+  );
+  assert.equal(
+    pointOf(() => readRules([{ action: 'reject', direction: 'in' }])),
+    'rules.0.action',
+  );
+  assert.equal(
+    pointOf(() => readRules([{ action: 'drop' }])),
+    'rules.0.direction',
+  );
+  assert.equal(
+    pointOf(() => readRules([{ action: 'drop', direction: 'sideways' }])),
+    'rules.0.direction',
+  );
+  assert.equal(
+    pointOf(() => readRules([{ action: 'drop', direction: 'in', ip_proto: 'icmp' }])),
+    'rules.0.ip_proto',
+  );
+  assert.equal(
+    pointOf(() => readRules([{ action: 'drop', direction: 'in', comment: 5 }])),
+    'rules.0.comment',
+  );
+  assert.equal(
+    pointOf(() => readRules({ action: 'drop' })),
+    'rules',
+  );
+  assert.equal(
+    pointOf(() => readRules(['drop'])),
+    'rules.0',
+  );
   const [r] = readRules([{ action: 'ACCEPT', direction: 'Both', ip_proto: 'UDP', unknown: 1 }]);
   assert.deepEqual(r, { action: 'accept', comment: null, direction: 'both', dst_ip: null, dst_port: null, ip_proto: 'udp', src_ip: null, src_port: null });
 });
@@ -141,13 +186,34 @@ test('forwarded ports: the defaults without a policy; accept rules open ports, t
   const policy = (rules: unknown[]) => ({ rules: readRules(rules, 'rules') });
   assert.deepEqual(forwardedPorts(policy([]), [22, 80, 443], at), [22, 80, 443]);
   assert.deepEqual(
-    forwardedPorts(policy([{ action: 'drop', direction: 'in', ip_proto: 'tcp', dst_port: '80' }, { action: 'accept', direction: 'in', ip_proto: 'tcp', dst_port: '8000:8002' }]), [22, 80, 443], at),
+    forwardedPorts(
+      policy([
+        { action: 'drop', direction: 'in', ip_proto: 'tcp', dst_port: '80' },
+        { action: 'accept', direction: 'in', ip_proto: 'tcp', dst_port: '8000:8002' },
+      ]),
+      [22, 80, 443],
+      at,
+    ),
     [22, 443, 8000, 8001, 8002],
   );
   // the first match decides: an accept of 80 before a drop of everything keeps 80 only
-  assert.deepEqual(forwardedPorts(policy([{ action: 'accept', direction: 'in', dst_port: '80' }, { action: 'drop', direction: 'in' }]), [22, 80, 443], at), [80]);
+  assert.deepEqual(
+    forwardedPorts(
+      policy([
+        { action: 'accept', direction: 'in', dst_port: '80' },
+        { action: 'drop', direction: 'in' },
+      ]),
+      [22, 80, 443],
+      at,
+    ),
+    [80],
+  );
   // outbound and udp rules, and a range wider than the bound, open nothing
-  const wide = policy([{ action: 'accept', direction: 'out', dst_port: '9000' }, { action: 'accept', direction: 'in', ip_proto: 'udp', dst_port: '53' }, { action: 'accept', direction: 'in', dst_port: '1:65535' }]);
+  const wide = policy([
+    { action: 'accept', direction: 'out', dst_port: '9000' },
+    { action: 'accept', direction: 'in', ip_proto: 'udp', dst_port: '53' },
+    { action: 'accept', direction: 'in', dst_port: '1:65535' },
+  ]);
   assert.deepEqual(forwardedPorts(wide, [22], at), [22]);
   assert.ok(MAX_FORWARDED_PORTS >= 16);
 });

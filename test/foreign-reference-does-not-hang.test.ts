@@ -16,12 +16,13 @@ for (const db of databases()) {
     test('is refused at once, and the API keeps answering', async () => {
       const other = t.as('other@example.com', 'other-password');
       const drive = (await t.call('POST', '/drives/', { name: 'mine', size: 1073741824, media: 'disk' })).body.objects[0].uuid;
-      const [ip, vlan] = (await t.call('POST', '/subscriptions/', [{ resource: 'ip', period: '1 month' }, { resource: 'vlan', period: '1 month' }])).body.objects.map((s: any) => s.subscribed_object);
-      const bodies = [
-        { drives: [{ drive, device: 'virtio', dev_channel: '0:0' }] },
-        { nics: [{ ip_v4_conf: { conf: 'static', ip } }] },
-        { nics: [{ vlan }] },
-      ];
+      const [ip, vlan] = (
+        await t.call('POST', '/subscriptions/', [
+          { resource: 'ip', period: '1 month' },
+          { resource: 'vlan', period: '1 month' },
+        ])
+      ).body.objects.map((s: any) => s.subscribed_object);
+      const bodies = [{ drives: [{ drive, device: 'virtio', dev_channel: '0:0' }] }, { nics: [{ ip_v4_conf: { conf: 'static', ip } }] }, { nics: [{ vlan }] }];
       for (const extra of bodies) {
         const r = await other('POST', '/servers/', minimalServer('foreign', extra));
         assert.equal(r.status, 400, JSON.stringify(extra));

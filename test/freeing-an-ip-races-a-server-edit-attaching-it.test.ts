@@ -32,7 +32,13 @@ for (const db of databases()) {
         const bought = await t.call('POST', '/subscriptions/', [{ resource: 'ip', amount: PER_ROUND, period: '1 month', auto_renew: false }]);
         assert.equal(bought.status, 201, bought.text);
         const ips: string[] = bought.body.objects.map((s: any) => s.subscribed_object);
-        const { items } = await store.subscriptions.list({ conditions: [{ column: 'uuid', op: 'exact', values: bought.body.objects.map((s: any) => s.uuid) }], tags: [], tagNames: [], limit: 0, offset: 0 });
+        const { items } = await store.subscriptions.list({
+          conditions: [{ column: 'uuid', op: 'exact', values: bought.body.objects.map((s: any) => s.uuid) }],
+          tags: [],
+          tagNames: [],
+          limit: 0,
+          offset: 0,
+        });
         for (const s of items) await store.subscriptions.update({ ...s.doc, ...ENDED });
         // Sweeps (as API nodes' timers run them) while each server is edited to take one of the ended IPs.
         const edits = servers.map(async (server, i) => {

@@ -25,20 +25,96 @@ function prng(seed: number) {
 }
 
 const FIELDS = [
-  'name', 'cpu', 'mem', 'smp', 'vnc_password', 'drives', 'nics', 'meta', 'tags', 'size', 'media', 'storage_type', 'resources', 'grantees', 'rules',
-  'public_key', 'private_key', 'algorithm_type', 'resource', 'amount', 'period', 'auto_renew', 'hypervisor', 'cpu_type', 'pubkeys', 'context', 'objects',
-  'uuid', 'username', 'password', 'drive', 'boot_order', 'dev_channel', 'device', 'ip_v4_conf', 'vlan', 'model', 'mac', 'conf', 'ip', 'permission', 'email',
-  'cpu_model', 'affinities', 'requirements', 'allocation_pool', 'enable_numa', 'firewall_policy', 'runtime', 'owner', 'status', 'end_time', 'start_time',
+  'name',
+  'cpu',
+  'mem',
+  'smp',
+  'vnc_password',
+  'drives',
+  'nics',
+  'meta',
+  'tags',
+  'size',
+  'media',
+  'storage_type',
+  'resources',
+  'grantees',
+  'rules',
+  'public_key',
+  'private_key',
+  'algorithm_type',
+  'resource',
+  'amount',
+  'period',
+  'auto_renew',
+  'hypervisor',
+  'cpu_type',
+  'pubkeys',
+  'context',
+  'objects',
+  'uuid',
+  'username',
+  'password',
+  'drive',
+  'boot_order',
+  'dev_channel',
+  'device',
+  'ip_v4_conf',
+  'vlan',
+  'model',
+  'mac',
+  'conf',
+  'ip',
+  'permission',
+  'email',
+  'cpu_model',
+  'affinities',
+  'requirements',
+  'allocation_pool',
+  'enable_numa',
+  'firewall_policy',
+  'runtime',
+  'owner',
+  'status',
+  'end_time',
+  'start_time',
 ];
-const ACTIONS = ['start', 'stop', 'shutdown', 'restart', 'clone', 'resize', 'open_vnc', 'close_vnc', 'open_console', 'close_console', 'extend', 'auto_renew', 'upload_chunk', 'login', 'logout', 'attach', '', 'x'.repeat(300), 'ß'];
+const ACTIONS = [
+  'start',
+  'stop',
+  'shutdown',
+  'restart',
+  'clone',
+  'resize',
+  'open_vnc',
+  'close_vnc',
+  'open_console',
+  'close_console',
+  'extend',
+  'auto_renew',
+  'upload_chunk',
+  'login',
+  'logout',
+  'attach',
+  '',
+  'x'.repeat(300),
+  'ß',
+];
 
 for (const _ of [0]) {
   describe('fuzzed requests never break the API [sqlite]', () => {
     let t: TestServer;
     const ids: string[] = [];
     before(async () => {
-      t = await startServer({ OPENSIGMA_RATE_GET: '1000000', OPENSIGMA_RATE_POST: '1000000', OPENSIGMA_RATE_PUT: '1000000', OPENSIGMA_RATE_DELETE: '1000000', OPENSIGMA_SIM_DELAY_MS: '10',
-        OPENSIGMA_LOGIN_FAILURES_PER_SOURCE: '1000000', OPENSIGMA_LOGIN_FAILURES_PER_ACCOUNT: '1000000' });
+      t = await startServer({
+        OPENSIGMA_RATE_GET: '1000000',
+        OPENSIGMA_RATE_POST: '1000000',
+        OPENSIGMA_RATE_PUT: '1000000',
+        OPENSIGMA_RATE_DELETE: '1000000',
+        OPENSIGMA_SIM_DELAY_MS: '10',
+        OPENSIGMA_LOGIN_FAILURES_PER_SOURCE: '1000000',
+        OPENSIGMA_LOGIN_FAILURES_PER_ACCOUNT: '1000000',
+      });
       // Real objects, so that some requests get past "not found" into the handlers.
       const made = await Promise.all([
         t.call('POST', '/servers/', { objects: [minimalServer('fuzz-a'), minimalServer('fuzz-b')] }),
@@ -109,7 +185,26 @@ for (const _ of [0]) {
       const query = (): string => {
         const parts: string[] = [];
         for (let i = Math.floor(rnd() * 4); i >= 0; i--) {
-          const k = pick(['limit', 'offset', 'fields', 'name', 'name__contains', 'uuid', 'tag', 'tag__name', 'order_by', 'status', 'do', 'recurse', 'avoid', 'format', 'drive', 'resumableChunkNumber', 'poll_time_gt', '__proto__']);
+          const k = pick([
+            'limit',
+            'offset',
+            'fields',
+            'name',
+            'name__contains',
+            'uuid',
+            'tag',
+            'tag__name',
+            'order_by',
+            'status',
+            'do',
+            'recurse',
+            'avoid',
+            'format',
+            'drive',
+            'resumableChunkNumber',
+            'poll_time_gt',
+            '__proto__',
+          ]);
           const v =
             k === 'do'
               ? pick(ACTIONS)
@@ -133,7 +228,18 @@ for (const _ of [0]) {
         return parts.join('&');
       };
       const idFor = () =>
-        pick<() => string>([() => pick(ids), () => pick(ids), () => '00000000-0000-4000-8000-000000000000', () => 'x', () => '1'.repeat(500), () => '%E2%82', () => 'ñ', () => '..', () => '198.51.100.1', () => '1'])();
+        pick<() => string>([
+          () => pick(ids),
+          () => pick(ids),
+          () => '00000000-0000-4000-8000-000000000000',
+          () => 'x',
+          () => '1'.repeat(500),
+          () => '%E2%82',
+          () => 'ñ',
+          () => '..',
+          () => '198.51.100.1',
+          () => '1',
+        ])();
 
       const doc = (await (await fetch(`${t.api}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
       const routes = Object.entries(doc.paths).flatMap(([path, ops]) =>
@@ -161,7 +267,12 @@ for (const _ of [0]) {
           try {
             // A download asks for its first KiB only: the whole drive is half a GiB of zeros.
             const range: Record<string, string> = path.endsWith('/download/') ? { range: 'bytes=0-1023' } : {};
-            const res = await fetch(url, { method, headers: { authorization, ...range, ...(b.type ? { 'content-type': b.type } : {}) }, body: b.text, signal: AbortSignal.timeout(5000) });
+            const res = await fetch(url, {
+              method,
+              headers: { authorization, ...range, ...(b.type ? { 'content-type': b.type } : {}) },
+              body: b.text,
+              signal: AbortSignal.timeout(5000),
+            });
             const text = await res.text();
             const took = Date.now() - started;
             if (!/json/.test(res.headers.get('content-type') ?? '') && res.status < 400) continue; // a drive's bytes, an upload's uuid
@@ -173,8 +284,12 @@ for (const _ of [0]) {
                 return undefined;
               }
             })();
-            const isErrorArray = Array.isArray(parsed) && parsed.length > 0 && parsed.every((e) => typeof e?.error_message === 'string' && 'error_point' in e && typeof e.error_type === 'string');
-            if (res.status >= 500 && !(res.status === 503 && isErrorArray && parsed[0].error_type === 'concurrency')) failures.push(`${what}: ${res.status} ${text.slice(0, 300)}`);
+            const isErrorArray =
+              Array.isArray(parsed) &&
+              parsed.length > 0 &&
+              parsed.every((e) => typeof e?.error_message === 'string' && 'error_point' in e && typeof e.error_type === 'string');
+            if (res.status >= 500 && !(res.status === 503 && isErrorArray && parsed[0].error_type === 'concurrency'))
+              failures.push(`${what}: ${res.status} ${text.slice(0, 300)}`);
             else if (res.status >= 400 && !isErrorArray) failures.push(`${what}: ${res.status} is not the error array: ${text.slice(0, 300)}`);
           } catch (e) {
             failures.push(`${what}: ${(e as Error).message}`);

@@ -19,7 +19,7 @@ for (const db of databases()) {
     });
     after(async () => t.close());
 
-    test('the clone is the grantee\'s alone; the owner\'s own clone keeps everything', async () => {
+    test("the clone is the grantee's alone; the owner's own clone keeps everything", async () => {
       const tag = (await t.call('POST', '/tags/', { objects: [{ name: 'shared-with-bob' }] })).body.objects[0].uuid as string;
       const key = (await t.call('POST', '/keypairs/', { objects: [{ name: 'alice-key', public_key: KEY }] })).body.objects[0].uuid as string;
       const subs = await t.call('POST', '/subscriptions/', { objects: [{ resource: 'vlan', period: '1 month' }] });
@@ -38,7 +38,9 @@ for (const db of databases()) {
           }),
         )
       ).body.objects[0];
-      const acl = await t.call('POST', '/acls/', { objects: [{ name: 'bob clones', grantees: [{ email: BOB.email }], rules: [{ permission: 'LIST' }, { permission: 'CLONE' }], tags: [{ uuid: tag }] }] });
+      const acl = await t.call('POST', '/acls/', {
+        objects: [{ name: 'bob clones', grantees: [{ email: BOB.email }], rules: [{ permission: 'LIST' }, { permission: 'CLONE' }], tags: [{ uuid: tag }] }],
+      });
       assert.equal(acl.status, 201);
 
       const cloned = await bob('POST', `/servers/${source.uuid}/action/?do=clone`, { name: 'bobs-own' });
@@ -51,19 +53,34 @@ for (const db of databases()) {
       assert.deepEqual(
         mine.nics.map((n: any) => [n.ip_v4_conf, n.vlan]),
         [[{ conf: 'dhcp', ip: null }, null]],
-        'the public NIC stays, the owner\'s VLAN does not',
+        "the public NIC stays, the owner's VLAN does not",
       );
       const resources = (await t.call('GET', `/tags/${tag}/`)).body.resources.map((r: any) => r.uuid);
-      assert.deepEqual(resources, [source.uuid], 'the owner\'s tag lists only the owner\'s server');
-      assert.deepEqual((await t.call('GET', `/drives/${cd}/`)).body.mounted_on.map((m: any) => m.uuid), [source.uuid]);
+      assert.deepEqual(resources, [source.uuid], "the owner's tag lists only the owner's server");
+      assert.deepEqual(
+        (await t.call('GET', `/drives/${cd}/`)).body.mounted_on.map((m: any) => m.uuid),
+        [source.uuid],
+      );
 
       const ownClone = await t.call('POST', `/servers/${source.uuid}/action/?do=clone`, { name: 'alice-again' });
       assert.equal(ownClone.status, 202);
       const hers = (await t.call('GET', `/servers/${ownClone.body.uuid}/`)).body;
-      assert.deepEqual(hers.tags.map((x: any) => x.uuid), [tag]);
-      assert.deepEqual(hers.pubkeys.map((x: any) => x.uuid), [key]);
-      assert.deepEqual(hers.drives.map((d: any) => d.drive.uuid), [cd]);
-      assert.deepEqual(hers.nics.map((n: any) => n.vlan?.uuid ?? null), [null, vlan]);
+      assert.deepEqual(
+        hers.tags.map((x: any) => x.uuid),
+        [tag],
+      );
+      assert.deepEqual(
+        hers.pubkeys.map((x: any) => x.uuid),
+        [key],
+      );
+      assert.deepEqual(
+        hers.drives.map((d: any) => d.drive.uuid),
+        [cd],
+      );
+      assert.deepEqual(
+        hers.nics.map((n: any) => n.vlan?.uuid ?? null),
+        [null, vlan],
+      );
     });
   });
 }

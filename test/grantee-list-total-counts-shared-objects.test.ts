@@ -12,7 +12,11 @@ for (const db of databases()) {
       t = await startServer({}, db);
       await t.running.svc.store.users.create(B.email, B.password);
       const tag = (await t.call('POST', '/tags/', { name: 'shared-count' })).body.objects[0].uuid;
-      await t.call('POST', '/servers/', [minimalServer('alice-shared-1', { tags: [tag] }), minimalServer('alice-shared-2', { tags: [tag] }), minimalServer('alice-private')]);
+      await t.call('POST', '/servers/', [
+        minimalServer('alice-shared-1', { tags: [tag] }),
+        minimalServer('alice-shared-2', { tags: [tag] }),
+        minimalServer('alice-private'),
+      ]);
       const acl = await t.call('POST', '/acls/', { name: 'bob', grantees: [{ email: B.email }], rules: [{ permission: 'LIST' }], tags: [tag] });
       assert.equal(acl.status, 201, acl.text);
       assert.equal((await t.as(B.email, B.password)('POST', '/servers/', minimalServer('bob-own'))).status, 201);

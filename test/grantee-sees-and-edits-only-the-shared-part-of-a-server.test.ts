@@ -62,14 +62,28 @@ for (const db of databases()) {
 
     test('he is shown only what is shared with him: no unshared drive, VLAN NIC, key, server in mounted_on, or password', async () => {
       const seen = (await bob('GET', `/servers/${server.uuid}/`)).body;
-      assert.deepEqual(seen.drives.map((d: any) => d.drive.uuid), [shared]);
+      assert.deepEqual(
+        seen.drives.map((d: any) => d.drive.uuid),
+        [shared],
+      );
       assert.deepEqual(seen.pubkeys, []);
-      assert.deepEqual(seen.nics.map((n: any) => n.mac), [server.nics[1].mac], 'the NIC on her VLAN is not shown');
+      assert.deepEqual(
+        seen.nics.map((n: any) => n.mac),
+        [server.nics[1].mac],
+        'the NIC on her VLAN is not shown',
+      );
       assert.equal(seen.vnc_password, null);
       const listed = (await bob('GET', '/servers/detail/')).body.objects.find((s: any) => s.uuid === server.uuid);
-      assert.deepEqual(listed.drives.map((d: any) => d.drive.uuid), [shared]);
+      assert.deepEqual(
+        listed.drives.map((d: any) => d.drive.uuid),
+        [shared],
+      );
       const cd = (await bob('GET', `/drives/${shared}/`)).body;
-      assert.deepEqual(cd.mounted_on.map((m: any) => m.uuid), [server.uuid], 'not her unshared server');
+      assert.deepEqual(
+        cd.mounted_on.map((m: any) => m.uuid),
+        [server.uuid],
+        'not her unshared server',
+      );
       const mine = (await t.call('GET', `/drives/${shared}/`)).body;
       assert.deepEqual(mine.mounted_on.map((m: any) => m.uuid).sort(), [server.uuid, other].sort(), 'the owner sees both');
       assert.equal((await bob('GET', `/drives/${hidden}/`)).status, 404);
@@ -90,20 +104,32 @@ for (const db of databases()) {
       // He sends back what he was shown, changed: the usual GET, modify, PUT.
       const put = await bob('PUT', `/servers/${server.uuid}/`, { ...seen, name: 'renamed by bob', mem: 2 * 536870912 });
       assert.equal(put.status, 200, put.text);
-      assert.deepEqual(put.body.drives.map((d: any) => d.drive.uuid), [shared]);
+      assert.deepEqual(
+        put.body.drives.map((d: any) => d.drive.uuid),
+        [shared],
+      );
       assert.equal(put.body.vnc_password, null);
       const after = (await t.call('GET', `/servers/${server.uuid}/`)).body;
       assert.equal(after.name, 'renamed by bob');
       assert.equal(after.mem, 2 * 536870912);
       assert.deepEqual(after.drives, server.drives, 'both drives, where they were');
       assert.deepEqual(after.pubkeys, server.pubkeys);
-      assert.deepEqual(after.nics.map((n: any) => [n.mac, n.vlan?.uuid ?? null]), server.nics.map((n: any) => [n.mac, n.vlan?.uuid ?? null]));
+      assert.deepEqual(
+        after.nics.map((n: any) => [n.mac, n.vlan?.uuid ?? null]),
+        server.nics.map((n: any) => [n.mac, n.vlan?.uuid ?? null]),
+      );
       assert.equal(after.vnc_password, 'testserver');
-      assert.deepEqual(after.tags.map((x: any) => x.uuid), [tag]);
+      assert.deepEqual(
+        after.tags.map((x: any) => x.uuid),
+        [tag],
+      );
       // Dropping the drive he sees detaches it; the hidden one stays.
       const drop = await bob('PUT', `/servers/${server.uuid}/`, { drives: [] });
       assert.equal(drop.status, 200, drop.text);
-      assert.deepEqual((await t.call('GET', `/servers/${server.uuid}/`)).body.drives.map((d: any) => d.drive.uuid), [hidden]);
+      assert.deepEqual(
+        (await t.call('GET', `/servers/${server.uuid}/`)).body.drives.map((d: any) => d.drive.uuid),
+        [hidden],
+      );
       assert.equal((await t.call('PUT', `/servers/${server.uuid}/`, { drives: server.drives })).status, 200);
     });
 
@@ -155,10 +181,19 @@ for (const db of databases()) {
     test("neither an IP's server nor a VLAN's servers name a server he cannot see", async () => {
       await t.call('PUT', `/vlans/${vlan}/`, { tags: [tag] });
       assert.equal((await t.call('PUT', `/servers/${other}/`, { nics: [{ vlan }] })).status, 200);
-      assert.deepEqual((await bob('GET', `/vlans/${vlan}/`)).body.servers.map((s: any) => s.uuid), [server.uuid]);
-      assert.deepEqual((await t.call('GET', `/vlans/${vlan}/`)).body.servers.map((s: any) => s.uuid), [server.uuid, other]);
+      assert.deepEqual(
+        (await bob('GET', `/vlans/${vlan}/`)).body.servers.map((s: any) => s.uuid),
+        [server.uuid],
+      );
+      assert.deepEqual(
+        (await t.call('GET', `/vlans/${vlan}/`)).body.servers.map((s: any) => s.uuid),
+        [server.uuid, other],
+      );
       // Shared now, the VLAN's NIC shows on the shared server.
-      assert.deepEqual((await bob('GET', `/servers/${server.uuid}/`)).body.nics.map((n: any) => n.vlan?.uuid ?? null), [vlan, null]);
+      assert.deepEqual(
+        (await bob('GET', `/servers/${server.uuid}/`)).body.nics.map((n: any) => n.vlan?.uuid ?? null),
+        [vlan, null],
+      );
       const ip = (await t.call('POST', '/subscriptions/', { resource: 'ip', amount: 1, period: '1 month' })).body.objects[0].subscribed_object;
       await t.call('PUT', `/ips/${ip}/`, { tags: [tag] });
       assert.equal((await t.call('PUT', `/servers/${other}/`, { nics: [{ ip_v4_conf: { conf: 'static', ip } }] })).status, 200);
@@ -179,8 +214,14 @@ for (const db of databases()) {
       assert.equal((await bob('GET', `/snapshots/${ofHidden}/`)).body.drive, null);
       assert.equal((await t.call('GET', `/snapshots/${ofHidden}/`)).body.drive.uuid, hidden);
       assert.equal((await bob('GET', `/snapshots/${sharedSnap}/`)).body.drive.uuid, shared);
-      assert.deepEqual((await bob('GET', `/drives/${shared}/`)).body.snapshots.map((x: any) => x.uuid), [sharedSnap]);
-      assert.deepEqual((await t.call('GET', `/drives/${shared}/`)).body.snapshots.map((x: any) => x.uuid), [sharedSnap, privateSnap]);
+      assert.deepEqual(
+        (await bob('GET', `/drives/${shared}/`)).body.snapshots.map((x: any) => x.uuid),
+        [sharedSnap],
+      );
+      assert.deepEqual(
+        (await t.call('GET', `/drives/${shared}/`)).body.snapshots.map((x: any) => x.uuid),
+        [sharedSnap, privateSnap],
+      );
     });
   });
 }

@@ -18,8 +18,13 @@ for (const db of databases()) {
       bob = t.as(BOB.email, BOB.password);
       const tag = (await t.call('POST', '/tags/', { name: 'to-bob-fw' })).body.objects[0].uuid;
       await t.call('POST', '/acls/', { name: 'bob', grantees: [{ email: BOB.email }], rules: ['LIST', 'EDIT'], tags: [tag] });
-      policy = (await t.call('POST', '/fwpolicies/', { name: 'alice-only', rules: [{ action: 'drop', direction: 'in', ip_proto: 'tcp', dst_port: '22' }] })).body.objects[0].uuid;
-      const made = await t.call('POST', '/servers/', minimalServer('fw-shared', { tags: [tag], nics: [{ ip_v4_conf: { conf: 'dhcp' }, firewall_policy: policy }] }));
+      policy = (await t.call('POST', '/fwpolicies/', { name: 'alice-only', rules: [{ action: 'drop', direction: 'in', ip_proto: 'tcp', dst_port: '22' }] }))
+        .body.objects[0].uuid;
+      const made = await t.call(
+        'POST',
+        '/servers/',
+        minimalServer('fw-shared', { tags: [tag], nics: [{ ip_v4_conf: { conf: 'dhcp' }, firewall_policy: policy }] }),
+      );
       assert.equal(made.status, 201, made.text);
       server = made.body.objects[0].uuid;
     });

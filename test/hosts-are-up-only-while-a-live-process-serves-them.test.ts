@@ -125,11 +125,23 @@ for (const db of databases()) {
         assert.equal(list.code, 0, list.stderr);
         const lines = list.stdout.trim().split('\n');
         assert.match(lines[0]!, /^NAME\s+DRIVER\s+CPU MHZ \(USED\/TOTAL\)\s+MEM GIB \(USED\/TOTAL\)\s+STATE\s+LAST HEARTBEAT\s+SERVERS$/);
-        assert.match(lines.find((l) => l.startsWith('ghost'))!, /^ghost\s+sim\s+0\/1000000\s+0\.0\/1024\.0\s+down\s+\d+s ago\s+0$/);
-        assert.match(lines.find((l) => l.startsWith('hv'))!, /^hv\s+sim\s+1000\/64000\s+0\.5\/256\.0\s+drained\s+\d+s ago\s+1$/);
+        assert.match(
+          lines.find((l) => l.startsWith('ghost'))!,
+          /^ghost\s+sim\s+0\/1000000\s+0\.0\/1024\.0\s+down\s+\d+s ago\s+0$/,
+        );
+        assert.match(
+          lines.find((l) => l.startsWith('hv'))!,
+          /^hv\s+sim\s+1000\/64000\s+0\.5\/256\.0\s+drained\s+\d+s ago\s+1$/,
+        );
       } else {
         const use = await store.hosts.listWithUse();
-        assert.deepEqual(use.map((h) => [h.name, h.state, h.drained, h.servers, h.used_mem]), [['ghost', 'down', false, 0, 0], ['hv', 'up', true, 1, 536870912]]);
+        assert.deepEqual(
+          use.map((h) => [h.name, h.state, h.drained, h.servers, h.used_mem]),
+          [
+            ['ghost', 'down', false, 0, 0],
+            ['hv', 'up', true, 1, 536870912],
+          ],
+        );
       }
 
       // Removing: refused while servers are placed there or its agent is alive; a dead, empty host goes.
@@ -147,7 +159,16 @@ for (const db of databases()) {
       }
       assert.equal(await store.hosts.get('ghost'), undefined);
       // A host gone for good with a server stuck unavailable there: refused, then --force records it stopped.
-      const dead = { name: 'dead', driver: 'sim', cpu: 10 ** 6, mem: 2 ** 40, public_host: 'x', agent: 'dead@gone', state: 'down', heartbeat_at: new Date(0).toISOString() };
+      const dead = {
+        name: 'dead',
+        driver: 'sim',
+        cpu: 10 ** 6,
+        mem: 2 ** 40,
+        public_host: 'x',
+        agent: 'dead@gone',
+        state: 'down',
+        heartbeat_at: new Date(0).toISOString(),
+      };
       await store.db.insertInto('hosts').values(dead).execute();
       const stuck = (await t.call('POST', '/servers/', minimalServer('stuck-on-dead'))).body.objects[0].uuid as string;
       // (written directly: no event of the lifecycle takes a stopped server to unavailable, which is the point here)
@@ -162,7 +183,10 @@ for (const db of databases()) {
       } else {
         assert.equal((await store.hosts.remove('dead')).removed, false);
         const { forgetHost } = await import('../src/compute/host-loss.ts');
-        assert.deepEqual((await forgetHost(store, 'dead')).stopped.map((x) => x.uuid), [stuck]);
+        assert.deepEqual(
+          (await forgetHost(store, 'dead')).stopped.map((x) => x.uuid),
+          [stuck],
+        );
       }
       assert.equal((await t.call('GET', `/servers/${stuck}/`)).body.status, 'stopped');
       assert.equal((await t.call('DELETE', `/servers/${stuck}/`)).status, 204);

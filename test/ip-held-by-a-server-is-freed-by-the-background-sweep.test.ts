@@ -31,7 +31,17 @@ for (const db of databases()) {
 
       // The operator's clock moves past the subscriptions' end; the background sweep expires them.
       const store = t.running.svc.store;
-      const subs = async () => (await store.subscriptions.list({ owner: (await store.users.byEmail('holder@example.com'))!.uuid, conditions: [], tags: [], tagNames: [], limit: 0, offset: 0 })).items;
+      const subs = async () =>
+        (
+          await store.subscriptions.list({
+            owner: (await store.users.byEmail('holder@example.com'))!.uuid,
+            conditions: [],
+            tags: [],
+            tagNames: [],
+            limit: 0,
+            offset: 0,
+          })
+        ).items;
       for (const s of await subs()) await store.subscriptions.update({ ...s.doc, ...ENDED });
       await waitFor(async () => (await subs()).every((s) => s.status === 'expired'), 10000, 'the sweep to expire the subscriptions');
 
@@ -51,7 +61,10 @@ for (const db of databases()) {
       assert.equal((await holder()('DELETE', `/servers/${server}/`)).status, 204);
       const again = await waitFor(
         async () => {
-          const r = await t.call('POST', '/subscriptions/', [{ resource: 'ip', period: '1 month' }, { resource: 'vlan', period: '1 month' }]);
+          const r = await t.call('POST', '/subscriptions/', [
+            { resource: 'ip', period: '1 month' },
+            { resource: 'vlan', period: '1 month' },
+          ]);
           return r.status === 201 ? r : null;
         },
         8000,

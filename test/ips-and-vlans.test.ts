@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { databases, minimalServer, startServer, waitForStatus, type TestServer } from './helpers/harness.ts';
 
-const transcriptBody = (name: string) => JSON.parse(fs.readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8').split(/\r?\n\r?\n/).slice(1).join('\n\n'));
+const transcriptBody = (name: string) =>
+  JSON.parse(
+    fs
+      .readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')
+      .split(/\r?\n\r?\n/)
+      .slice(1)
+      .join('\n\n'),
+  );
 const keysOf = (o: object) => Object.keys(o).sort();
 
 for (const db of databases()) {
@@ -112,7 +119,10 @@ for (const db of databases()) {
       const list = await t.call('GET', '/ips/?limit=0');
       assert.ok(list.body.objects.some((x: any) => x.uuid === addr));
       assert.equal((await t.call('GET', `/ips/?uuid=${addr}`)).body.meta.total_count, 1);
-      assert.equal((await t.call('GET', `/ips/?name=my ip`)).body.objects.some((x: any) => x.uuid === addr), false);
+      assert.equal(
+        (await t.call('GET', `/ips/?name=my ip`)).body.objects.some((x: any) => x.uuid === addr),
+        false,
+      );
       const put = await t.call('PUT', `/ips/${addr}/`, { meta: { a: 'b' } });
       assert.equal(put.status, 403);
       assert.equal(put.body[0].error_type, 'permission');

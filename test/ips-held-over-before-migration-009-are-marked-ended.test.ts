@@ -45,10 +45,16 @@ for (const db of databases()) {
         await object('vlans', crypto.randomUUID(), expired, { slot: 1 });
         await object('vlans', crypto.randomUUID(), active, { slot: 2 });
 
-        assert.deepEqual(await migrateToLatest(dialect), Object.keys(migrations(dialect)).filter((n) => n > '008_credential_changes'));
+        assert.deepEqual(
+          await migrateToLatest(dialect),
+          Object.keys(migrations(dialect)).filter((n) => n > '008_credential_changes'),
+        );
 
         const statuses = async (table: string) =>
-          (await dialect.db.selectFrom(table).select(['uuid', 'status', 'data']).orderBy('seq').execute()).map((r: any) => [JSON.parse(r.data).subscription, r.status]);
+          (await dialect.db.selectFrom(table).select(['uuid', 'status', 'data']).orderBy('seq').execute()).map((r: any) => [
+            JSON.parse(r.data).subscription,
+            r.status,
+          ]);
         assert.deepEqual(await statuses('ips'), [
           [expired, 'ended'],
           [active, 'active'],

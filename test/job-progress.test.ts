@@ -28,7 +28,11 @@ async function jobFrames(t: TestServer): Promise<{ byJob: Map<string, any[]>; un
 
 /** A drive holding written (not sparse) bytes, so that its clone copies data. */
 async function writtenDrive(t: TestServer, bytes: number): Promise<string> {
-  const res = await fetch(`${t.api}/drives/upload/`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/octet-stream' }, body: crypto.randomBytes(bytes) as unknown as BodyInit });
+  const res = await fetch(`${t.api}/drives/upload/`, {
+    method: 'POST',
+    headers: { authorization: basic, 'content-type': 'application/octet-stream' },
+    body: crypto.randomBytes(bytes) as unknown as BodyInit,
+  });
   assert.equal(res.status, 201);
   return (await res.text()).trim();
 }
@@ -61,39 +65,60 @@ for (const db of databases()) {
       const jobRef = c.body.objects[0].jobs[0];
       assert.ok(jobRef, 'the clone answer shows its running job');
       const polled: number[] = [];
-      const job = await waitFor(async () => {
-        const j = (await t.call('GET', `/jobs/${jobRef.uuid}/`)).body;
-        polled.push(j.data.progress);
-        return j.state === 'success' ? j : null;
-      }, 20000, 'drive_clone job to succeed');
+      const job = await waitFor(
+        async () => {
+          const j = (await t.call('GET', `/jobs/${jobRef.uuid}/`)).body;
+          polled.push(j.data.progress);
+          return j.state === 'success' ? j : null;
+        },
+        20000,
+        'drive_clone job to succeed',
+      );
       assertProgressContract(polled, 'GET /jobs/');
       assert.deepEqual(job.data, { progress: 100 });
       assert.equal(job.operation, 'drive_clone');
       assert.deepEqual(job.children, []);
       assert.deepEqual(job.resources, [`/api/2.0/drives/${src}/`, `/api/2.0/drives/${c.body.objects[0].uuid}/`]);
       const frames = await ws.untilEnd(jobRef.uuid);
-      assertProgressContract(frames.map((f: any) => f.data.progress), 'websocket');
+      assertProgressContract(
+        frames.map((f: any) => f.data.progress),
+        'websocket',
+      );
       assert.equal(frames.at(-1)!.state, 'success');
     });
 
     test('a server clone job: its drive_clone child and itself both move forward only and end at 100, shaped as response_jobs_server_clone', async () => {
       const d = await writtenDrive(t, 8 * 1024 * 1024);
-      const s = (await t.call('POST', '/servers/', minimalServer('progress-src', { drives: [{ drive: d, device: 'virtio', dev_channel: '0:0', boot_order: 1 }] }))).body.objects[0];
+      const s = (
+        await t.call('POST', '/servers/', minimalServer('progress-src', { drives: [{ drive: d, device: 'virtio', dev_channel: '0:0', boot_order: 1 }] }))
+      ).body.objects[0];
       const c = await t.call('POST', `/servers/${s.uuid}/action/?do=clone`, { name: 'progress-dst' });
       assert.equal(c.status, 202);
-      const job = await waitFor(async () => {
-        const l = (await t.call('GET', '/jobs/?limit=0')).body.objects.find((j: any) => j.operation === 'server_clone' && j.resources[1] === `/api/2.0/servers/${c.body.uuid}/`);
-        return l?.state === 'success' ? l : null;
-      }, 20000, 'server_clone job to succeed');
+      const job = await waitFor(
+        async () => {
+          const l = (await t.call('GET', '/jobs/?limit=0')).body.objects.find(
+            (j: any) => j.operation === 'server_clone' && j.resources[1] === `/api/2.0/servers/${c.body.uuid}/`,
+          );
+          return l?.state === 'success' ? l : null;
+        },
+        20000,
+        'server_clone job to succeed',
+      );
       assert.deepEqual(Object.keys(job).sort(), ['children', 'created', 'data', 'last_modified', 'operation', 'resource_uri', 'resources', 'state', 'uuid']);
       assert.deepEqual(job.data, { progress: 100 });
       assert.equal(job.children.length, 1);
       assert.deepEqual(job.children[0].data, { progress: 100 });
       assert.equal(job.children[0].state, 'success');
       const parentFrames = await ws.untilEnd(job.uuid);
-      assertProgressContract(parentFrames.map((f: any) => f.data.progress), 'server_clone frames');
+      assertProgressContract(
+        parentFrames.map((f: any) => f.data.progress),
+        'server_clone frames',
+      );
       const childFrames = await ws.untilEnd(job.children[0].uuid);
-      assertProgressContract(childFrames.map((f: any) => f.data.progress), 'drive_clone frames');
+      assertProgressContract(
+        childFrames.map((f: any) => f.data.progress),
+        'drive_clone frames',
+      );
     });
   });
 }

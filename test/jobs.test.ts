@@ -22,15 +22,20 @@ for (const db of databases()) {
 
     test('server clone records a server_clone job with drive_clone children, listed newest first', async () => {
       const d = await disk('job-disk');
-      const s = (await t.call('POST', '/servers/', minimalServer('job-src', { drives: [{ drive: d, device: 'virtio', dev_channel: '0:0', boot_order: 1 }] }))).body.objects[0];
+      const s = (await t.call('POST', '/servers/', minimalServer('job-src', { drives: [{ drive: d, device: 'virtio', dev_channel: '0:0', boot_order: 1 }] })))
+        .body.objects[0];
       const c = await t.call('POST', `/servers/${s.uuid}/action/?do=clone`, { name: 'job-dst' });
       assert.equal(c.status, 202);
       // the copy runs after the answer; the job ends with it
-      const list = (await waitFor(async () => {
-        const l = await t.call('GET', '/jobs/?limit=0');
-        assert.equal(l.status, 200);
-        return l.body.objects.find((j: any) => j.operation === 'server_clone')?.state === 'success' ? l : null;
-      }, 10000, 'server_clone job to succeed'))!;
+      const list = (await waitFor(
+        async () => {
+          const l = await t.call('GET', '/jobs/?limit=0');
+          assert.equal(l.status, 200);
+          return l.body.objects.find((j: any) => j.operation === 'server_clone')?.state === 'success' ? l : null;
+        },
+        10000,
+        'server_clone job to succeed',
+      ))!;
       const job = list.body.objects.find((j: any) => j.operation === 'server_clone');
       assert.deepEqual(job.resources, [`/api/2.0/servers/${s.uuid}/`, `/api/2.0/servers/${c.body.uuid}/`]);
       assert.equal(job.state, 'success');

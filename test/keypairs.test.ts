@@ -88,7 +88,10 @@ for (const db of databases()) {
       assert.deepEqual(put.body.meta, { a: 'b' });
       assert.equal(put.body.public_key, PUB_ONLY);
       assert.equal(put.body.fingerprint, k.fingerprint);
-      assert.deepEqual((await t.call('GET', '/keypairs/?name=new_name')).body.objects.map((x: any) => x.uuid), [k.uuid]);
+      assert.deepEqual(
+        (await t.call('GET', '/keypairs/?name=new_name')).body.objects.map((x: any) => x.uuid),
+        [k.uuid],
+      );
       const s = (await t.call('POST', '/servers/', minimalServer('with-key', { pubkeys: [k.uuid] }))).body.objects[0];
       assert.deepEqual(s.pubkeys, [{ resource_uri: `/api/2.0/pubkeys/${k.uuid}/`, uuid: k.uuid }]);
       assert.equal((await t.call('DELETE', `/keypairs/${k.uuid}/`)).status, 204);

@@ -45,7 +45,9 @@ function edges(): Edge[] {
         if (spec.startsWith('.')) {
           const clause = ts.isImportDeclaration(node) ? node.importClause : undefined;
           const typeOnly = ts.isImportDeclaration(node)
-            ? !!clause && (clause.isTypeOnly || (!clause.name && !!clause.namedBindings && ts.isNamedImports(clause.namedBindings) && clause.namedBindings.elements.every((e) => e.isTypeOnly)))
+            ? !!clause &&
+              (clause.isTypeOnly ||
+                (!clause.name && !!clause.namedBindings && ts.isNamedImports(clause.namedBindings) && clause.namedBindings.elements.every((e) => e.isTypeOnly)))
             : node.isTypeOnly;
           out.push({ from: file, to: path.resolve(path.dirname(file), spec), typeOnly });
         }

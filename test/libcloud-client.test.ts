@@ -19,10 +19,27 @@ let certDir: string;
 before(async () => {
   if (skip) return;
   certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-tls-'));
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(certDir, 'key.pem'), '-out', path.join(certDir, 'cert.pem'),
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      path.join(certDir, 'key.pem'),
+      '-out',
+      path.join(certDir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   t = await startServer({ OPENSIGMA_TLS_CERT: path.join(certDir, 'cert.pem'), OPENSIGMA_TLS_KEY: path.join(certDir, 'key.pem') });
 });
 
@@ -39,7 +56,13 @@ test("Apache libcloud's CloudSigma 2.0 driver works unchanged against opensigma 
     encoding: 'utf8',
     timeout: 120_000,
   }).catch((e) => assert.fail(`libcloud scenario failed:\n${e.stdout}\n${e.stderr}`));
-  const steps = Object.fromEntries(r.stdout.trim().split('\n').map((l) => JSON.parse(l)).map((s) => [s.step, s.value]));
+  const steps = Object.fromEntries(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .map((s) => [s.step, s.value]),
+  );
   assert.ok(steps.capabilities.includes('hypervisors'));
   assert.equal(steps.tag, 'libcloud-tag');
   assert.deepEqual(steps.drive.media, 'disk');
@@ -48,7 +71,10 @@ test("Apache libcloud's CloudSigma 2.0 driver works unchanged against opensigma 
   assert.deepEqual(steps.attached, [true]);
   assert.deepEqual(steps.policy, {
     name: 'libcloud-policy',
-    rules: [['accept', 'in', 'tcp', '192.0.2.0/24', '22'], ['drop', 'in', 'tcp', null, '22']],
+    rules: [
+      ['accept', 'in', 'tcp', '192.0.2.0/24', '22'],
+      ['drop', 'in', 'tcp', null, '22'],
+    ],
   });
   assert.deepEqual(steps.policies, ['libcloud-policy']);
   assert.deepEqual(steps.firewalled, [true]);

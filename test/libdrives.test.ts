@@ -37,8 +37,28 @@ function makeLibrary(dir: string): { diskFormat: 'qcow2' | 'raw' } {
   fs.writeFileSync(
     path.join(dir, 'test.json'),
     JSON.stringify([
-      { uuid: CDROM, name: 'Live CD', media: 'cdrom', image: 'img/live.iso', image_type: 'live', category: ['general'], distribution: 'Debian', version: '12', ...common },
-      { uuid: DISK, name: 'Tiny Disk', media: 'disk', image: qcow ? 'img/disk.qcow2' : 'img/disk.raw', image_type: 'preinst', category: ['general', 'webserver'], distribution: 'Busybox', version: '1.36', ...common },
+      {
+        uuid: CDROM,
+        name: 'Live CD',
+        media: 'cdrom',
+        image: 'img/live.iso',
+        image_type: 'live',
+        category: ['general'],
+        distribution: 'Debian',
+        version: '12',
+        ...common,
+      },
+      {
+        uuid: DISK,
+        name: 'Tiny Disk',
+        media: 'disk',
+        image: qcow ? 'img/disk.qcow2' : 'img/disk.raw',
+        image_type: 'preinst',
+        category: ['general', 'webserver'],
+        distribution: 'Busybox',
+        version: '1.36',
+        ...common,
+      },
       { uuid: MISSING, name: 'Not built', media: 'disk', image: 'img/none.raw', ...common },
       { uuid: 'not-a-uuid', name: 'Broken', media: 'disk', image: 'img/disk.raw' },
     ]),
@@ -64,7 +84,10 @@ for (const db of databases()) {
     test('listed by /libdrives/ (not /drives/), with their descriptions; broken or unbuilt ones are left out', async () => {
       const l = await t.call('GET', `/libdrives/?limit=0&uuid=${CDROM},${DISK},${MISSING}`);
       assert.equal(l.status, 200);
-      assert.deepEqual(l.body.objects.map((d: any) => d.uuid), [CDROM, DISK]);
+      assert.deepEqual(
+        l.body.objects.map((d: any) => d.uuid),
+        [CDROM, DISK],
+      );
       const cd = l.body.objects[0];
       assert.equal(cd.owner, null);
       assert.equal(cd.resource_uri, `/api/2.0/libdrives/${CDROM}/`);
@@ -112,7 +135,11 @@ for (const db of databases()) {
       // another account sees its own servers only
       const other = await otherUser(t);
       assert.deepEqual((await other('GET', `/libdrives/${CDROM}/`)).body.mounted_on, []);
-      const refused = await t.call('POST', '/servers/', minimalServer('disk', { drives: [{ boot_order: 1, dev_channel: '0:0', device: 'virtio', drive: DISK }] }));
+      const refused = await t.call(
+        'POST',
+        '/servers/',
+        minimalServer('disk', { drives: [{ boot_order: 1, dev_channel: '0:0', device: 'virtio', drive: DISK }] }),
+      );
       assert.equal(refused.status, 403);
       assert.equal((await t.call('PUT', `/drives/${DISK}/`, { name: 'mine now' })).status, 403);
       assert.equal((await t.call('DELETE', `/drives/${DISK}/`)).status, 403);
@@ -143,7 +170,11 @@ for (const db of databases()) {
       assert.equal(res.status, 206);
       assert.equal(await res.text(), 'disk marker');
       // the clone attaches like any drive of the account
-      const s = await t.call('POST', '/servers/', minimalServer('from-lib', { drives: [{ boot_order: 1, dev_channel: '0:0', device: 'virtio', drive: d.uuid }] }));
+      const s = await t.call(
+        'POST',
+        '/servers/',
+        minimalServer('from-lib', { drives: [{ boot_order: 1, dev_channel: '0:0', device: 'virtio', drive: d.uuid }] }),
+      );
       assert.equal(s.status, 201);
       // through /drives/ too, and /libdrives/ clones only library drives
       const again = await t.call('POST', `/drives/${CDROM}/action/?do=clone`, {});

@@ -87,9 +87,15 @@ for (const db of databases()) {
     test('order_by name and -name; other fields refused', async () => {
       const asc = await call('GET', '/servers/?order_by=name&limit=0');
       const plain = asc.body.objects.map((s: any) => s.name);
-      assert.deepEqual(plain, [...plain].sort((a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)));
+      assert.deepEqual(
+        plain,
+        [...plain].sort((a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)),
+      );
       const desc = await call('GET', '/servers/?order_by=-name&limit=0');
-      assert.deepEqual(desc.body.objects.map((s: any) => s.name), [...plain].reverse());
+      assert.deepEqual(
+        desc.body.objects.map((s: any) => s.name),
+        [...plain].reverse(),
+      );
       const bad = await call('GET', '/servers/?order_by=vnc_password');
       assert.equal(bad.status, 400);
       assert.equal(bad.body[0].error_point, 'order_by');

@@ -19,7 +19,10 @@ async function rawRequest(t: TestServer, head: string): Promise<{ status: number
 
 function assertErrorArray(r: { status: number; body: any }, status: number, what: string) {
   assert.equal(r.status, status, `${what}: ${JSON.stringify(r.body)}`);
-  assert.ok(Array.isArray(r.body) && r.body.length >= 1 && typeof r.body[0].error_message === 'string' && 'error_point' in r.body[0] && 'error_type' in r.body[0], `${what}: ${JSON.stringify(r.body)}`);
+  assert.ok(
+    Array.isArray(r.body) && r.body.length >= 1 && typeof r.body[0].error_message === 'string' && 'error_point' in r.body[0] && 'error_type' in r.body[0],
+    `${what}: ${JSON.stringify(r.body)}`,
+  );
 }
 
 for (const db of databases()) {
@@ -69,7 +72,11 @@ for (const db of databases()) {
         assert.equal(r.status, 200, `${p}: ${r.text}`);
       }
       const s = (await t.call('POST', '/servers/', minimalServer('twice'))).body.objects[0];
-      assertErrorArray(await t.call('POST', `/servers/${s.uuid}/action/?do=start&avoid=${s.uuid}&avoid=00000000-0000-4000-8000-000000000000`), 400, 'avoid twice');
+      assertErrorArray(
+        await t.call('POST', `/servers/${s.uuid}/action/?do=start&avoid=${s.uuid}&avoid=00000000-0000-4000-8000-000000000000`),
+        400,
+        'avoid twice',
+      );
       assertErrorArray(await t.call('POST', `/servers/${s.uuid}/action/?do=stop&do=start`), 400, 'do twice');
       assert.equal((await t.call('DELETE', `/servers/${s.uuid}/`)).status, 204);
     });
@@ -77,15 +84,68 @@ for (const db of databases()) {
     test(`creates and bulk deletes take at most ${MAX_OBJECTS_PER_REQUEST} objects: above it 400 and nothing is written`, async () => {
       const many = (n: number, make: (i: number) => object) => ({ objects: Array.from({ length: n }, (_, i) => make(i)) });
       const over = MAX_OBJECTS_PER_REQUEST + 1;
-      assertErrorArray(await t.call('POST', '/servers/', many(over, (i) => minimalServer(`s${i}`))), 400, 'servers');
-      assertErrorArray(await t.call('POST', '/drives/', many(over, (i) => ({ name: `d${i}`, size: 536870912, media: 'disk' }))), 400, 'drives');
-      assertErrorArray(await t.call('POST', '/tags/', many(over, (i) => ({ name: `t${i}` }))), 400, 'tags');
-      assertErrorArray(await t.call('POST', '/tags/', Array.from({ length: over }, (_, i) => ({ name: `bare${i}` }))), 400, 'bare list');
-      for (const p of ['/servers/', '/drives/', '/tags/']) assert.equal((await t.call('GET', `${p}?limit=0`)).body.meta.total_count, 0, `${p}: nothing created`);
+      assertErrorArray(
+        await t.call(
+          'POST',
+          '/servers/',
+          many(over, (i) => minimalServer(`s${i}`)),
+        ),
+        400,
+        'servers',
+      );
+      assertErrorArray(
+        await t.call(
+          'POST',
+          '/drives/',
+          many(over, (i) => ({ name: `d${i}`, size: 536870912, media: 'disk' })),
+        ),
+        400,
+        'drives',
+      );
+      assertErrorArray(
+        await t.call(
+          'POST',
+          '/tags/',
+          many(over, (i) => ({ name: `t${i}` })),
+        ),
+        400,
+        'tags',
+      );
+      assertErrorArray(
+        await t.call(
+          'POST',
+          '/tags/',
+          Array.from({ length: over }, (_, i) => ({ name: `bare${i}` })),
+        ),
+        400,
+        'bare list',
+      );
+      for (const p of ['/servers/', '/drives/', '/tags/'])
+        assert.equal((await t.call('GET', `${p}?limit=0`)).body.meta.total_count, 0, `${p}: nothing created`);
       const uuid = '00000000-0000-4000-8000-000000000000';
-      assertErrorArray(await t.call('DELETE', '/drives/', many(over, () => ({ uuid }))), 400, 'bulk drive delete');
-      assertErrorArray(await t.call('DELETE', '/snapshots/', many(over, () => ({ uuid }))), 400, 'bulk snapshot delete');
-      const at = await t.call('POST', '/tags/', many(MAX_OBJECTS_PER_REQUEST, (i) => ({ name: `t${i}` })));
+      assertErrorArray(
+        await t.call(
+          'DELETE',
+          '/drives/',
+          many(over, () => ({ uuid })),
+        ),
+        400,
+        'bulk drive delete',
+      );
+      assertErrorArray(
+        await t.call(
+          'DELETE',
+          '/snapshots/',
+          many(over, () => ({ uuid })),
+        ),
+        400,
+        'bulk snapshot delete',
+      );
+      const at = await t.call(
+        'POST',
+        '/tags/',
+        many(MAX_OBJECTS_PER_REQUEST, (i) => ({ name: `t${i}` })),
+      );
       assert.equal(at.status, 201, at.text.slice(0, 300));
     });
   });

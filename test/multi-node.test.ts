@@ -55,7 +55,10 @@ describe('multi-node on PostgreSQL', { skip: PG ? false : 'needs PostgreSQL: set
     await Promise.all(started.map((n) => n.kill('SIGTERM')));
     // For diagnosis: OPENSIGMA_TEST_DUMP=<dir> keeps every node's log.
     const dump = process.env.OPENSIGMA_TEST_DUMP;
-    if (dump) started.forEach((n, i) => fs.writeFileSync(path.join(dump, `${i}-${n.kind}-${n.env.OPENSIGMA_HOST_NAME ?? ''}.log`), n.logs.map((l) => JSON.stringify(l)).join('\n') + n.stderr));
+    if (dump)
+      started.forEach((n, i) =>
+        fs.writeFileSync(path.join(dump, `${i}-${n.kind}-${n.env.OPENSIGMA_HOST_NAME ?? ''}.log`), n.logs.map((l) => JSON.stringify(l)).join('\n') + n.stderr),
+      );
     for (const n of started) fs.rmSync(n.dataDir, { recursive: true, force: true });
     await dropPostgres(db).catch(() => {});
   });
@@ -107,8 +110,17 @@ describe('multi-node on PostgreSQL', { skip: PG ? false : 'needs PostgreSQL: set
     const hostZ = await hostOf(z);
     const mate = (await hostOf(x)) === hostZ ? x : y;
     const other = mate === x ? y : x;
-    assert.deepEqual(groups.find((g) => g.includes(z))!.slice().sort(), [mate, z].sort());
-    assert.deepEqual(groups.find((g) => g.includes(other)), [other]);
+    assert.deepEqual(
+      groups
+        .find((g) => g.includes(z))!
+        .slice()
+        .sort(),
+      [mate, z].sort(),
+    );
+    assert.deepEqual(
+      groups.find((g) => g.includes(other)),
+      [other],
+    );
     // Console and VNC URLs name the host the guest runs on.
     const vnc = await a.call('POST', `/servers/${z}/action/?do=open_vnc`);
     assert.equal(vnc.status, 202, vnc.text);
@@ -174,7 +186,11 @@ describe('multi-node on PostgreSQL', { skip: PG ? false : 'needs PostgreSQL: set
     try {
       const uuid = await create(a, 'heard');
       assert.equal((await a.call('POST', `/servers/${uuid}/action/?do=start`)).status, 202);
-      await waitFor(async () => frames.some((f) => f.resource_uri?.includes(uuid) && f.object?.status === 'running'), 15000, 'a frame showing the server running');
+      await waitFor(
+        async () => frames.some((f) => f.resource_uri?.includes(uuid) && f.object?.status === 'running'),
+        15000,
+        'a frame showing the server running',
+      );
       assert.equal(frames.find((f) => f.resource_uri?.includes(uuid))!.resource_type, 'servers');
       await a.call('POST', `/servers/${uuid}/action/?do=stop`);
       await waitStatus(a, uuid, 'stopped');
@@ -252,10 +268,15 @@ describe('multi-node on PostgreSQL', { skip: PG ? false : 'needs PostgreSQL: set
     const placed = await waitFor(async () => {
       const r = await b.call('POST', `/servers/${hung}/action/?do=start&avoid=${all.filter((u) => !onA.includes(u)).join(',')}`);
       assert.equal(r.status, 202);
-      return (await hostOf(hung)) === 'agent-a' ? true : (await b.call('POST', `/servers/${hung}/action/?do=stop`), await waitStatus(b, hung, 'stopped'), false);
+      return (await hostOf(hung)) === 'agent-a'
+        ? true
+        : (await b.call('POST', `/servers/${hung}/action/?do=stop`), await waitStatus(b, hung, 'stopped'), false);
     });
     assert.ok(placed);
-    await waitFor(async () => (await sql(`SELECT state FROM operations WHERE server_uuid = $1 AND kind = 'start' ORDER BY id DESC LIMIT 1`, [hung]))[0]?.state === 'running');
+    await waitFor(
+      async () =>
+        (await sql(`SELECT state FROM operations WHERE server_uuid = $1 AND kind = 'start' ORDER BY id DESC LIMIT 1`, [hung]))[0]?.state === 'running',
+    );
 
     const dataDir = agents['agent-a']!.dataDir;
     await agents['agent-a']!.kill('SIGKILL');

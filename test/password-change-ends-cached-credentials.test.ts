@@ -5,9 +5,16 @@ import { ADMIN, databases, startServer, type TestServer } from './helpers/harnes
 import { cli } from './helpers/cli-process.ts';
 
 async function login(t: TestServer, email: string, password: string): Promise<string> {
-  const res = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: email, password }) });
+  const res = await fetch(`${t.api}/accounts/action/?do=login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: email, password }),
+  });
   assert.equal(res.status, 200);
-  return res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  return res.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
 }
 
 const get = (url: string, headers: Record<string, string>) => fetch(`${url}/servers/`, { headers }).then((r) => r.status);
@@ -103,7 +110,11 @@ for (const db of databases()) {
         const same = await startServer({ OPENSIGMA_DATABASE_URL: t.config.databaseUrl!, OPENSIGMA_ROLE: 'api' });
         await same.close();
         assert.equal(await get(t.api, { cookie }), 200, 'the same password set again is no change: sessions stay');
-        const changed = await startServer({ OPENSIGMA_DATABASE_URL: t.config.databaseUrl!, OPENSIGMA_ROLE: 'api', OPENSIGMA_ADMIN_PASSWORD: 'rotated-password' });
+        const changed = await startServer({
+          OPENSIGMA_DATABASE_URL: t.config.databaseUrl!,
+          OPENSIGMA_ROLE: 'api',
+          OPENSIGMA_ADMIN_PASSWORD: 'rotated-password',
+        });
         try {
           assert.equal((await t.call('GET', '/servers/')).status, 401);
           assert.equal(await get(t.api, { cookie }), 401);

@@ -3,10 +3,41 @@ import assert from 'node:assert/strict';
 import { databases, startServer, waitFor, type TestServer } from './helpers/harness.ts';
 
 const KEYS = [
-  'address', 'api_https_only', 'autotopup_amount', 'autotopup_threshold', 'bank_reference', 'clone_naming', 'company', 'country', 'currency', 'email',
-  'first_name', 'has_autotopup', 'has_tx_autotopup', 'invoicing', 'key_auth', 'language', 'last_name', 'mailing_list', 'meta', 'my_notes',
-  'network_restrictions', 'nickname', 'phone', 'postcode', 'reseller', 'signup_time', 'state', 'tax_name', 'tax_rate', 'title', 'town',
-  'tx_autotopup_amount', 'tx_autotopup_threshold', 'uuid', 'vat',
+  'address',
+  'api_https_only',
+  'autotopup_amount',
+  'autotopup_threshold',
+  'bank_reference',
+  'clone_naming',
+  'company',
+  'country',
+  'currency',
+  'email',
+  'first_name',
+  'has_autotopup',
+  'has_tx_autotopup',
+  'invoicing',
+  'key_auth',
+  'language',
+  'last_name',
+  'mailing_list',
+  'meta',
+  'my_notes',
+  'network_restrictions',
+  'nickname',
+  'phone',
+  'postcode',
+  'reseller',
+  'signup_time',
+  'state',
+  'tax_name',
+  'tax_rate',
+  'title',
+  'town',
+  'tx_autotopup_amount',
+  'tx_autotopup_threshold',
+  'uuid',
+  'vat',
 ];
 
 for (const db of databases()) {
@@ -25,7 +56,15 @@ for (const db of databases()) {
       assert.equal(g.body.clone_naming, 'NONE');
       assert.equal(g.body.autotopup_amount, '0');
       assert.match(g.body.signup_time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$/);
-      const put = await t.call('PUT', '/profile/', { ...g.body, company: 'Newly Set Company Name', email: 'evil@example.com', uuid: 'x', state: 'GUEST', currency: 'XXX', meta: { a: '1' } });
+      const put = await t.call('PUT', '/profile/', {
+        ...g.body,
+        company: 'Newly Set Company Name',
+        email: 'evil@example.com',
+        uuid: 'x',
+        state: 'GUEST',
+        currency: 'XXX',
+        meta: { a: '1' },
+      });
       assert.equal(put.status, 200);
       assert.equal(put.body.company, 'Newly Set Company Name');
       assert.equal(put.body.email, 'admin@example.com');
@@ -41,7 +80,14 @@ for (const db of databases()) {
 
     test('bad input changes nothing', async () => {
       const before = (await t.call('GET', '/profile/')).body;
-      for (const body of [{ clone_naming: 'SOMETIMES' }, { clone_naming: 1 }, { invoicing: 'maybe' }, { company: ['x'] }, { autotopup_amount: 'lots' }, { meta: 'x' }]) {
+      for (const body of [
+        { clone_naming: 'SOMETIMES' },
+        { clone_naming: 1 },
+        { invoicing: 'maybe' },
+        { company: ['x'] },
+        { autotopup_amount: 'lots' },
+        { meta: 'x' },
+      ]) {
         const r = await t.call('PUT', '/profile/', { ...before, company: 'changed?', ...body });
         assert.equal(r.status, 400, JSON.stringify(body));
         assert.equal(r.body[0].error_type, 'validation');
@@ -69,7 +115,11 @@ for (const db of databases()) {
         assert.match(c.body.objects[0].name, re, naming);
       }
       // let the copies finish before the server goes away
-      await waitFor(async () => !(await t.call('GET', '/drives/detail/?limit=0')).body.objects.some((x: any) => x.status.startsWith('cloning')), 20000, 'clones');
+      await waitFor(
+        async () => !(await t.call('GET', '/drives/detail/?limit=0')).body.objects.some((x: any) => x.status.startsWith('cloning')),
+        20000,
+        'clones',
+      );
     });
   });
 }

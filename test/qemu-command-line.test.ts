@@ -82,7 +82,13 @@ test('scsi disks on two controllers', () => {
   golden(
     'scsi',
     buildCommandLine(
-      spec({ drives: [disk(1, { device: 'scsi', dev_channel: '0:0', boot_order: 1 }), disk(2, { device: 'scsi', dev_channel: '0:3' }), disk(3, { device: 'scsi', dev_channel: '1:0', media: 'cdrom', format: 'raw' })] }),
+      spec({
+        drives: [
+          disk(1, { device: 'scsi', dev_channel: '0:0', boot_order: 1 }),
+          disk(2, { device: 'scsi', dev_channel: '0:3' }),
+          disk(3, { device: 'scsi', dev_channel: '1:0', media: 'cdrom', format: 'raw' }),
+        ],
+      }),
       host,
     ),
   );
@@ -149,7 +155,10 @@ test('a public NIC: QEMU translates its loopback address to a private one, forwa
     { proto: 'tcp', hostAddr: '127.202.0.9', hostPort: 8080, guestPort: 8080 },
   ]);
   assert.deepEqual(portForwards({ ...nic, ip: null }), []);
-  assert.throws(() => portForwards({ ...nic, ports: [0] }), (e: unknown) => e instanceof DriverError && e.code === 'invalid');
+  assert.throws(
+    () => portForwards({ ...nic, ports: [0] }),
+    (e: unknown) => e instanceof DriverError && e.code === 'invalid',
+  );
   assert.throws(() => portForwards({ ...nic, ip: '127.1' }), DriverError);
 });
 
@@ -201,7 +210,10 @@ test('memory: bytes rounded to MiB, < 96 MiB refused as invalid', () => {
 });
 
 test('a drive without image file and a bad dev_channel are invalid', () => {
-  assert.throws(() => buildCommandLine(spec({ drives: [disk(1, { path: null })] }), host), (e: unknown) => e instanceof DriverError && e.code === 'invalid');
+  assert.throws(
+    () => buildCommandLine(spec({ drives: [disk(1, { path: null })] }), host),
+    (e: unknown) => e instanceof DriverError && e.code === 'invalid',
+  );
   assert.throws(() => buildCommandLine(spec({ drives: [disk(1, { device: 'ide', dev_channel: '2:0' })] }), host), DriverError);
 });
 

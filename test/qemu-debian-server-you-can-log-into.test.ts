@@ -61,8 +61,22 @@ describe('a Debian server you can log into over SSH', { skip: 'skip' in img ? `n
         return await new Promise<string>((resolve, reject) =>
           execFile(
             'ssh',
-            ['-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR',
-              '-o', 'ConnectTimeout=30', `debian@${host}`, command],
+            [
+              '-i',
+              key,
+              '-o',
+              'StrictHostKeyChecking=no',
+              '-o',
+              'UserKnownHostsFile=/dev/null',
+              '-o',
+              'BatchMode=yes',
+              '-o',
+              'LogLevel=ERROR',
+              '-o',
+              'ConnectTimeout=30',
+              `debian@${host}`,
+              command,
+            ],
             { timeout: 240_000, encoding: 'utf8' },
             (err, stdout, stderr) => (err ? reject(new Error(`ssh exit ${String(err.code)}: ${command}: ${stderr}`)) : resolve(stdout)),
           ),
@@ -115,10 +129,14 @@ describe('a Debian server you can log into over SSH', { skip: 'skip' in img ? `n
     return { status: res.status, body: text ? JSON.parse(text) : null };
   };
   const statusAt = async (call: ReturnType<typeof callAt>, uuid: string, status: string, timeoutMs: number) =>
-    waitFor(async () => {
-      const s = (await call('GET', `/servers/${uuid}/`)).body;
-      return s?.status === status ? s : null;
-    }, timeoutMs, `server ${status}`);
+    waitFor(
+      async () => {
+        const s = (await call('GET', `/servers/${uuid}/`)).body;
+        return s?.status === status ? s : null;
+      },
+      timeoutMs,
+      `server ${status}`,
+    );
 
   test('the image carries no machine identity: no SSH host keys, an empty machine id (each clone makes its own)', () => {
     if ('skip' in img) return;
@@ -179,8 +197,11 @@ describe('a Debian server you can log into over SSH', { skip: 'skip' in img ? `n
     const bannerMs = Date.now() - t0;
     assert.match(banner, /^SSH-2\.0-OpenSSH/);
 
-    const first = await ssh(ip, 'cloud-init status --wait >/dev/null; hostname; cat /var/lib/cloud/data/instance-id; cloud-init status; ' +
-      'df -B1 --output=size / | tail -n1; sudo -n true && echo SUDO-OK; ls /etc/ssh/ssh_host_ed25519_key.pub');
+    const first = await ssh(
+      ip,
+      'cloud-init status --wait >/dev/null; hostname; cat /var/lib/cloud/data/instance-id; cloud-init status; ' +
+        'df -B1 --output=size / | tail -n1; sudo -n true && echo SUDO-OK; ls /etc/ssh/ssh_host_ed25519_key.pub',
+    );
     const [hostname, instance, status, rootSize, sudo] = first.trim().split('\n');
     assert.equal(hostname, 'debian-e2e', 'the hostname is the server name');
     assert.equal(instance, uuid, 'the instance id is the server uuid');
@@ -189,7 +210,14 @@ describe('a Debian server you can log into over SSH', { skip: 'skip' in img ? `n
     assert.equal(sudo, 'SUDO-OK');
     const doneMs = Date.now() - t0;
 
-    const page = await waitFor(async () => fetch(`http://${ip}/index.html`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text()).catch(() => null), 60_000, 'HTTP on port 80');
+    const page = await waitFor(
+      async () =>
+        fetch(`http://${ip}/index.html`, { signal: AbortSignal.timeout(10_000) })
+          .then((r) => r.text())
+          .catch(() => null),
+      60_000,
+      'HTTP on port 80',
+    );
     assert.equal(page, 'hello from user-data\n');
 
     const token = `persisted-${process.pid}-${Date.now()}`;
@@ -211,7 +239,9 @@ describe('a Debian server you can log into over SSH', { skip: 'skip' in img ? `n
     const t2 = Date.now();
     assert.equal((await call('POST', `/servers/${uuid}/action/?do=shutdown`)).status, 202);
     await statusAt(call, uuid, 'stopped', 120_000);
-    console.log(`# debian e2e: POST start -> SSH banner ${bannerMs} ms, cloud-init done ${doneMs} ms; second start -> SSH banner ${rebootMs} ms; ` +
-      `ACPI shutdown -> stopped ${Date.now() - t2} ms`);
+    console.log(
+      `# debian e2e: POST start -> SSH banner ${bannerMs} ms, cloud-init done ${doneMs} ms; second start -> SSH banner ${rebootMs} ms; ` +
+        `ACPI shutdown -> stopped ${Date.now() - t2} ms`,
+    );
   });
 });

@@ -116,7 +116,10 @@ describe('qemu capacity', { skip: h.skip ?? false }, () => {
     try {
       assert.deepEqual(driver.capacity().mem, 600 * MiB);
       await driver.start(a); // 384 MiB of 600
-      await assert.rejects(driver.start(b), (e: unknown) => e instanceof DriverError && e.code === 'capacity' && /640 MiB needed, 600 MiB available/.test(e.message));
+      await assert.rejects(
+        driver.start(b),
+        (e: unknown) => e instanceof DriverError && e.code === 'capacity' && /640 MiB needed, 600 MiB available/.test(e.message),
+      );
       assert.deepEqual(h.leftovers(dataDir, b.uuid), []);
       await driver.powerOff(a.uuid);
       await driver.start(b); // fits once the first is gone

@@ -17,7 +17,14 @@ describe('public addresses are forwarded to their own guest', { skip: h.skip ?? 
   const dirs: string[] = [];
   const drivers: HypervisorDriver[] = [];
   const guests: Array<{ driver: HypervisorDriver; spec: GuestSpec; con: Duplex }> = [];
-  const nic = (ip: string, i: number): GuestSpec['nics'][number] => ({ mac: `22:78:00:00:00:0${i}`, model: 'virtio', boot_order: null, kind: 'public', ip, vlan: null });
+  const nic = (ip: string, i: number): GuestSpec['nics'][number] => ({
+    mac: `22:78:00:00:00:0${i}`,
+    model: 'virtio',
+    boot_order: null,
+    kind: 'public',
+    ip,
+    vlan: null,
+  });
 
   before(async () => {
     for (let i = 0; i < 2; i++) {

@@ -9,7 +9,13 @@ for (const db of databases()) {
     let t: TestServer;
     before(async () => {
       t = await startServer(
-        { OPENSIGMA_QUOTA_SERVERS: '3', OPENSIGMA_QUOTA_DRIVES: '3', OPENSIGMA_QUOTA_DRIVE_BYTES: String(3 * GiB), OPENSIGMA_QUOTA_IPS: '1', OPENSIGMA_QUOTA_VLANS: '1' },
+        {
+          OPENSIGMA_QUOTA_SERVERS: '3',
+          OPENSIGMA_QUOTA_DRIVES: '3',
+          OPENSIGMA_QUOTA_DRIVE_BYTES: String(3 * GiB),
+          OPENSIGMA_QUOTA_IPS: '1',
+          OPENSIGMA_QUOTA_VLANS: '1',
+        },
         db,
       );
     });

@@ -14,7 +14,9 @@ for (const db of databases()) {
 
     test('the request over the limit answers 429 with Retry-After, per method, and changes nothing', async () => {
       for (let i = 0; i < 3; i++) assert.equal((await t.call('GET', '/servers/')).status, 200);
-      const over = await fetch(`${t.api}/servers/`, { headers: { authorization: `Basic ${Buffer.from('admin@example.com:admin-password').toString('base64')}` } });
+      const over = await fetch(`${t.api}/servers/`, {
+        headers: { authorization: `Basic ${Buffer.from('admin@example.com:admin-password').toString('base64')}` },
+      });
       assert.equal(over.status, 429);
       assert.ok(Number(over.headers.get('retry-after')) >= 1 && Number(over.headers.get('retry-after')) <= 60);
       assert.deepEqual(await over.json(), [{ error_message: 'Rate limit of GET requests per minute exceeded', error_point: null, error_type: 'ratelimit' }]);
@@ -24,7 +26,9 @@ for (const db of databases()) {
       const second = await t.call('POST', '/tags/', { objects: [{ name: 'second' }] });
       assert.equal(second.status, 429);
       assert.equal(second.body[0].error_type, 'ratelimit');
-      const names = (await t.running.svc.store.tags.list({ owner: tag.body.objects[0].owner.uuid, conditions: [], tags: [], tagNames: [], limit: 0, offset: 0 })).items.map((x) => x.doc.name);
+      const names = (
+        await t.running.svc.store.tags.list({ owner: tag.body.objects[0].owner.uuid, conditions: [], tags: [], tagNames: [], limit: 0, offset: 0 })
+      ).items.map((x) => x.doc.name);
       assert.deepEqual(names, ['first'], 'the refused POST wrote nothing');
     });
   });

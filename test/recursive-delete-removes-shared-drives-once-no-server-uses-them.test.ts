@@ -45,7 +45,10 @@ for (const db of databases()) {
       assert.equal((await t.call('DELETE', `/servers/${original}/?recurse=all_drives`)).status, 204);
       assert.equal(await exists(disk), false);
       assert.equal(await exists(cd), true, 'the clone still uses the cdrom');
-      assert.deepEqual((await t.call('GET', `/drives/${cd}/`)).body.mounted_on.map((m: any) => m.uuid), [clone.body.uuid]);
+      assert.deepEqual(
+        (await t.call('GET', `/drives/${cd}/`)).body.mounted_on.map((m: any) => m.uuid),
+        [clone.body.uuid],
+      );
 
       assert.equal((await t.call('DELETE', `/servers/${clone.body.uuid}/?recurse=disks`)).status, 204);
       assert.equal(await exists(cloneDisk), false);

@@ -29,7 +29,11 @@ function request(name: string): { method: string; path: string; body: any } {
 async function replay(call: Call, name: string, b: Bindings, opts: CompareOptions & { path?: string; body?: unknown } = {}) {
   const req = request(name);
   const res = readDump(`response_${name}`);
-  const r = await call(req.method, opts.path ?? b.apply(req.path), opts.body !== undefined ? opts.body : req.body === undefined ? undefined : b.apply(req.body));
+  const r = await call(
+    req.method,
+    opts.path ?? b.apply(req.path),
+    opts.body !== undefined ? opts.body : req.body === undefined ? undefined : b.apply(req.body),
+  );
   assert.equal(r.status, res.status, `${name}: answered ${r.status} ${r.text.slice(0, 400)}`);
   if (res.body === undefined) assert.equal(r.text, '', `${name}: empty body`);
   else
@@ -58,7 +62,8 @@ async function freshUser(t: TestServer, email?: string): Promise<{ call: Call; u
   return { call: t.as(e, 'password-1'), uuid: u.uuid, email: e };
 }
 
-const idle = (call: Call, uuid: string) => waitFor(async () => ['unmounted', 'mounted'].includes((await call('GET', `/drives/${uuid}/`)).body.status), 10000, `drive ${uuid}`);
+const idle = (call: Call, uuid: string) =>
+  waitFor(async () => ['unmounted', 'mounted'].includes((await call('GET', `/drives/${uuid}/`)).body.status), 10000, `drive ${uuid}`);
 
 for (const db of databases()) {
   describe(`resource transcripts [${db.name}]`, () => {
@@ -108,16 +113,25 @@ for (const db of databases()) {
       const d = (await call('POST', '/drives/', { name: 'd', size: 1073741824, media: 'disk' })).body.objects[0].uuid;
       await idle(call, d);
       const withRes = await call('POST', '/tags/', { objects: [{ name: 'TagCreatedWithResource', resources: [s.uuid, d] }] });
-      like('tags_create_with_resource', withRes.body, new Bindings(), { shorter: ['resources'], free: ['resources[].res_type', 'resources[].resource_uri', 'resources[].uuid'] });
+      like('tags_create_with_resource', withRes.body, new Bindings(), {
+        shorter: ['resources'],
+        free: ['resources[].res_type', 'resources[].resource_uri', 'resources[].uuid'],
+      });
       const upd = await call('PUT', `/tags/${withRes.body.objects[0].uuid}/`, { name: 'TagCreatedWithResource', resources: [d] });
-      like('tags_update_resources', upd.body, new Bindings(), { shorter: ['resources'], free: ['resources[].res_type', 'resources[].resource_uri', 'resources[].uuid'] });
+      like('tags_update_resources', upd.body, new Bindings(), {
+        shorter: ['resources'],
+        free: ['resources[].res_type', 'resources[].resource_uri', 'resources[].uuid'],
+      });
       const other = (await call('POST', '/tags/', { name: 'other' })).body.objects[0].uuid;
       const fromResource = new Bindings();
       fromResource.bind('3576136a-0a7e-4ece-8050-f2e408fbca96', s.uuid, 'setup');
       fromResource.bind('00f4ea87-891c-4ee9-a28f-21e25b96dd48', other, 'setup');
       fromResource.bind('c66a2113-be9b-4157-93ac-fb8c0e82087c', tag, 'setup');
       await replay(call, 'tags_update_tag_from_resource', fromResource, { extras: SERVER_EXTRAS, free: ['vnc_password'] });
-      assert.deepEqual((await call('GET', `/tags/${other}/`)).body.resources.map((r: any) => r.uuid), [s.uuid]);
+      assert.deepEqual(
+        (await call('GET', `/tags/${other}/`)).body.resources.map((r: any) => r.uuid),
+        [s.uuid],
+      );
       await replay(call, 'tags_delete', new Bindings(), { path: `/tags/${tag}/` });
       assert.deepEqual((await call('GET', '/tags/schema/')).body, readDump('response_tags_schema').body);
     });
@@ -148,15 +162,47 @@ for (const db of databases()) {
     test('profile', async () => {
       const { call } = await freshUser(t);
       const theirs = readDump('response_profile').body;
-      const differs = ['address', 'company', 'country', 'first_name', 'last_name', 'my_notes', 'postcode', 'town', 'bank_reference', 'email', 'signup_time', 'clone_naming', 'autotopup_amount', 'autotopup_threshold', 'tx_autotopup_amount', 'tx_autotopup_threshold', 'currency'];
+      const differs = [
+        'address',
+        'company',
+        'country',
+        'first_name',
+        'last_name',
+        'my_notes',
+        'postcode',
+        'town',
+        'bank_reference',
+        'email',
+        'signup_time',
+        'clone_naming',
+        'autotopup_amount',
+        'autotopup_threshold',
+        'tx_autotopup_amount',
+        'tx_autotopup_threshold',
+        'currency',
+      ];
       like('profile', (await call('GET', '/profile/')).body, new Bindings(), { free: differs });
       const put = await call('PUT', '/profile/', request('profile_update').body);
-      like('profile_update', put.body, new Bindings(), { free: ['email', 'signup_time', 'bank_reference', 'currency', 'autotopup_amount', 'autotopup_threshold', 'tx_autotopup_amount', 'tx_autotopup_threshold'] });
+      like('profile_update', put.body, new Bindings(), {
+        free: [
+          'email',
+          'signup_time',
+          'bank_reference',
+          'currency',
+          'autotopup_amount',
+          'autotopup_threshold',
+          'tx_autotopup_amount',
+          'tx_autotopup_threshold',
+        ],
+      });
       assert.equal(put.body.company, 'Newly Set Company Name');
       assert.equal(Object.keys(theirs).length, Object.keys(put.body).length);
       for (const naming of ['counter', 'date', 'none', 'timestamp']) {
         const r = await call('PUT', '/profile/', request(`drive_clone_naming_set_profile_to_${naming}`).body);
-        like(`drive_clone_naming_set_profile_to_${naming}`, r.body, new Bindings(), { extras: ['has_tx_autotopup', 'meta', 'network_restrictions', 'tx_autotopup_amount', 'tx_autotopup_threshold'], free: differs.concat(['invoicing', 'language']) });
+        like(`drive_clone_naming_set_profile_to_${naming}`, r.body, new Bindings(), {
+          extras: ['has_tx_autotopup', 'meta', 'network_restrictions', 'tx_autotopup_amount', 'tx_autotopup_threshold'],
+          free: differs.concat(['invoicing', 'language']),
+        });
         assert.equal(r.body.clone_naming, naming.toUpperCase());
       }
       assert.deepEqual((await call('GET', '/profile/schema/')).body, readDump('response_profile_schema').body);
@@ -171,12 +217,21 @@ for (const db of databases()) {
       await idle(call, dst);
       const job = (await call('GET', '/jobs/?limit=0')).body.objects.find((j: any) => j.operation === 'drive_clone');
       await replay(call, 'jobs_drive_clone', new Bindings(), { path: `/jobs/${job.uuid}/` });
-      const s = (await call('POST', '/servers/', minimalServer('j', { drives: [{ drive: d, device: 'virtio', dev_channel: '0:0', boot_order: 1 }] }))).body.objects[0];
+      const s = (await call('POST', '/servers/', minimalServer('j', { drives: [{ drive: d, device: 'virtio', dev_channel: '0:0', boot_order: 1 }] }))).body
+        .objects[0];
       const sc = await call('POST', `/servers/${s.uuid}/action/?do=clone`, {});
       assert.equal(sc.status, 202);
-      const sjob = await waitFor(async () => (await call('GET', '/jobs/?limit=0')).body.objects.find((j: any) => j.operation === 'server_clone' && j.state === 'success'), 10000, 'server clone');
+      const sjob = await waitFor(
+        async () => (await call('GET', '/jobs/?limit=0')).body.objects.find((j: any) => j.operation === 'server_clone' && j.state === 'success'),
+        10000,
+        'server clone',
+      );
       await replay(call, 'jobs_server_clone', new Bindings(), { path: `/jobs/${sjob.uuid}/` });
-      await replay(call, 'jobs_list', new Bindings(), { path: '/jobs/', shorter: ['objects'], free: ['meta.total_count', 'operation', 'children', 'resources'] });
+      await replay(call, 'jobs_list', new Bindings(), {
+        path: '/jobs/',
+        shorter: ['objects'],
+        free: ['meta.total_count', 'operation', 'children', 'resources'],
+      });
       assert.deepEqual((await call('GET', '/jobs/schema/')).body, readDump('response_jobs_schema').body);
     });
 
@@ -193,16 +248,41 @@ for (const db of databases()) {
       await waitFor(async () => (await call('GET', `/snapshots/${s1.body.objects[0].uuid}/`)).body.status === 'available', 10000, 'available');
       like('drive_with_one_snapshot', (await call('GET', `/drives/${d}/`)).body, b, { extras: DRIVE_NEWER });
       const s2 = await call('POST', '/snapshots/', { objects: request('snapshot_create_another').body.objects.map((o: any) => ({ ...o, drive: d })) });
-      like('snapshot_create_another', s2.body, new Bindings(), { ...spaced, extras: ['grantees', 'permissions'], free: [...spaced.free, 'drive', 'name', 'meta'] });
+      like('snapshot_create_another', s2.body, new Bindings(), {
+        ...spaced,
+        extras: ['grantees', 'permissions'],
+        free: [...spaced.free, 'drive', 'name', 'meta'],
+      });
       await waitFor(async () => (await call('GET', `/snapshots/${s2.body.objects[0].uuid}/`)).body.status === 'available', 10000, 'available');
       like('drive_with_two_snapshots', (await call('GET', `/drives/${d}/`)).body, new Bindings(), { extras: DRIVE_NEWER, free: ['name', 'size', 'meta'] });
       like('snapshots_in_drive_def', (await call('GET', `/drives/${d}/`)).body, new Bindings(), { extras: DRIVE_NEWER, free: ['name', 'size', 'meta'] });
-      await replay(call, 'snapshot_get', new Bindings(), { path: `/snapshots/${s2.body.objects[0].uuid}/`, ...spaced, free: [...spaced.free, 'name', 'meta', 'drive'] });
+      await replay(call, 'snapshot_get', new Bindings(), {
+        path: `/snapshots/${s2.body.objects[0].uuid}/`,
+        ...spaced,
+        free: [...spaced.free, 'name', 'meta', 'drive'],
+      });
       await replay(call, 'snapshot_edit', b, spaced);
-      await replay(call, 'snapshot_list', new Bindings(), { ...spaced, free: [...spaced.free, 'name', 'meta', 'drive', 'meta.total_count'], shorter: ['objects'] });
-      await replay(call, 'snapshot_list_detail', new Bindings(), { ...spaced, free: [...spaced.free, 'name', 'meta', 'drive', 'meta.total_count'], shorter: ['objects'] });
-      await replay(call, 'snapshot_list_for_drive', new Bindings(), { path: `/snapshots/detail/?limit=0&drive=${d}`, ...spaced, free: [...spaced.free, 'name', 'meta', 'meta.total_count'], shorter: ['objects'] });
-      const forClone = await replay(call, 'drive_for_clone_snapshot', new Bindings(), { extras: DRIVE_NEWER, shorter: ['jobs'], free: ['status', 'runtime.is_snapshotable'] });
+      await replay(call, 'snapshot_list', new Bindings(), {
+        ...spaced,
+        free: [...spaced.free, 'name', 'meta', 'drive', 'meta.total_count'],
+        shorter: ['objects'],
+      });
+      await replay(call, 'snapshot_list_detail', new Bindings(), {
+        ...spaced,
+        free: [...spaced.free, 'name', 'meta', 'drive', 'meta.total_count'],
+        shorter: ['objects'],
+      });
+      await replay(call, 'snapshot_list_for_drive', new Bindings(), {
+        path: `/snapshots/detail/?limit=0&drive=${d}`,
+        ...spaced,
+        free: [...spaced.free, 'name', 'meta', 'meta.total_count'],
+        shorter: ['objects'],
+      });
+      const forClone = await replay(call, 'drive_for_clone_snapshot', new Bindings(), {
+        extras: DRIVE_NEWER,
+        shorter: ['jobs'],
+        free: ['status', 'runtime.is_snapshotable'],
+      });
       await idle(call, forClone.body.objects[0].uuid);
       const clone = await replay(call, 'snapshot_clone', new Bindings(), {
         path: `/snapshots/${s2.body.objects[0].uuid}/action/?do=clone&avoid=${d}`,
@@ -239,9 +319,14 @@ for (const db of databases()) {
       await replay(call, 'balance_list', new Bindings(), { free: ['balance', 'currency'] });
       await replay(call, 'currentusage_list', new Bindings(), { free: ['balance.balance', 'balance.currency', 'usage'] });
       const usage = (await call('GET', '/currentusage/')).body.usage;
-      for (const k of ['cpu', 'mem', 'dssd', 'ip', 'vlan', 'tx', 'amd_cpu', 'amd_mem']) assert.deepEqual(Object.keys(usage[k]), ['burst', 'subscribed', 'using'], k);
-      await replay(call, 'pricing_list', new Bindings(), { free: ['current', 'next', 'meta.total_count', 'meta.limit', 'currency', 'price', 'resource', 'multiplier', 'id', 'level', 'unit'], shorter: ['objects'] });
-      for (const name of ['ledger_list', 'discount_list', 'licenses_list']) await replay(call, name, new Bindings(), { shorter: ['objects'], free: ['meta.total_count'] });
+      for (const k of ['cpu', 'mem', 'dssd', 'ip', 'vlan', 'tx', 'amd_cpu', 'amd_mem'])
+        assert.deepEqual(Object.keys(usage[k]), ['burst', 'subscribed', 'using'], k);
+      await replay(call, 'pricing_list', new Bindings(), {
+        free: ['current', 'next', 'meta.total_count', 'meta.limit', 'currency', 'price', 'resource', 'multiplier', 'id', 'level', 'unit'],
+        shorter: ['objects'],
+      });
+      for (const name of ['ledger_list', 'discount_list', 'licenses_list'])
+        await replay(call, name, new Bindings(), { shorter: ['objects'], free: ['meta.total_count'] });
       for (const name of ['balance', 'currentusage', 'pricing', 'ledger', 'discount', 'licenses'])
         assert.deepEqual((await call('GET', `/${name}/schema/`)).body, readDump(`response_${name}_schema`).body, name);
     });

@@ -35,7 +35,15 @@ function fileChunks(size: number, chunkSize: number): Array<[number, number, num
 }
 
 /** One chunk as Upload.upload_chunk sends it: the resumable.js test GET, then (unless 2xx) the multipart POST. */
-async function pycloudsigmaChunk(t: TestServer, uuid: string, file: Buffer, name: string, chunkSize: number, [num, offset, len]: [number, number, number], auth = basic()) {
+async function pycloudsigmaChunk(
+  t: TestServer,
+  uuid: string,
+  file: Buffer,
+  name: string,
+  chunkSize: number,
+  [num, offset, len]: [number, number, number],
+  auth = basic(),
+) {
   const fields: Array<[string, string]> = [
     ['resumableChunkNumber', String(num)],
     ['resumableChunkSize', String(chunkSize)],
@@ -88,7 +96,11 @@ for (const db of databases()) {
       assert.equal((await t.call('GET', `/drives/${drive.uuid}/`)).body.size, file.length);
 
       const chunks = fileChunks(file.length, chunkSize);
-      assert.deepEqual(chunks, [[1, 0, 8], [2, 8, 8], [3, 16, 13]]);
+      assert.deepEqual(chunks, [
+        [1, 0, 8],
+        [2, 8, 8],
+        [3, 16, 13],
+      ]);
       const last = await pycloudsigmaChunk(t, drive.uuid, file, 'img.raw', chunkSize, chunks[2]!);
       assert.equal(last.tested, 404);
       assert.equal(last.posted, 200, last.text);
@@ -99,14 +111,33 @@ for (const db of databases()) {
       assert.equal((await t.call('GET', `/drives/${drive.uuid}/`)).body.status, 'uploading');
       assert.equal((await download(t, drive.uuid)).status, 403);
       assert.ok(!files(t).includes(`${drive.uuid}.img`));
-      const srv = await t.call('POST', '/servers/', { objects: [{ name: 's', cpu: 1000, mem: 536870912, vnc_password: 'testserver', drives: [{ drive: drive.uuid, dev_channel: '0:0', device: 'virtio', boot_order: 1 }] }] });
+      const srv = await t.call('POST', '/servers/', {
+        objects: [
+          {
+            name: 's',
+            cpu: 1000,
+            mem: 536870912,
+            vnc_password: 'testserver',
+            drives: [{ drive: drive.uuid, dev_channel: '0:0', device: 'virtio', boot_order: 1 }],
+          },
+        ],
+      });
       assert.equal(srv.status, 403, srv.text);
 
       // A retried chunk is skipped by its test request, and a second POST of it changes nothing.
       const again = await pycloudsigmaChunk(t, drive.uuid, file, 'img.raw', chunkSize, chunks[0]!);
       assert.deepEqual([again.tested, again.posted], [200, null]);
-      const { boundary, body } = multipart([['resumableChunkNumber', '1'], ['resumableChunkSize', '8'], ['resumableTotalSize', '29'], ['file', Buffer.alloc(8, 0x41)]]);
-      const rewrite = await fetch(`${t.api}/drives/${drive.uuid}/upload/`, { method: 'POST', headers: { authorization: basic(), 'content-type': `multipart/form-data; boundary=${boundary}` }, body: body as unknown as BodyInit });
+      const { boundary, body } = multipart([
+        ['resumableChunkNumber', '1'],
+        ['resumableChunkSize', '8'],
+        ['resumableTotalSize', '29'],
+        ['file', Buffer.alloc(8, 0x41)],
+      ]);
+      const rewrite = await fetch(`${t.api}/drives/${drive.uuid}/upload/`, {
+        method: 'POST',
+        headers: { authorization: basic(), 'content-type': `multipart/form-data; boundary=${boundary}` },
+        body: body as unknown as BodyInit,
+      });
       assert.equal(rewrite.status, 200);
 
       const middle = await pycloudsigmaChunk(t, drive.uuid, file, 'img.raw', chunkSize, chunks[1]!);
@@ -127,7 +158,10 @@ for (const db of databases()) {
       const drive = (await initUpload(t, file.length)).body.objects[0];
       const chunks = fileChunks(file.length, chunkSize);
       const results = await Promise.all(chunks.map((c) => pycloudsigmaChunk(t, drive.uuid, file, 'big.raw', chunkSize, c)));
-      assert.ok(results.every((r) => r.posted === 200), JSON.stringify(results.find((r) => r.posted !== 200)));
+      assert.ok(
+        results.every((r) => r.posted === 200),
+        JSON.stringify(results.find((r) => r.posted !== 200)),
+      );
       assert.equal((await t.call('GET', `/drives/${drive.uuid}/`)).body.status, 'unmounted');
       assert.ok((await download(t, drive.uuid)).body.equals(file));
     });
@@ -138,7 +172,10 @@ for (const db of databases()) {
       assert.equal(init.status, 201, init.text);
       const uuid = init.body.objects[0].uuid;
       // CSUploader numbers chunks from 0.
-      for (const [num, offset, len] of [[1, 10, 10], [0, 0, 10]] as const) {
+      for (const [num, offset, len] of [
+        [1, 10, 10],
+        [0, 0, 10],
+      ] as const) {
         const link = await t.call('POST', `/drives/${uuid}/action/?do=upload_chunk`, { chunk_number: num, chunk_size: 10 });
         assert.equal(link.status, 200, link.text);
         assert.match(link.body.link, new RegExp(`^/api/2\\.0/drives/${uuid}/upload/\\?`));
@@ -158,7 +195,15 @@ for (const db of databases()) {
 
     test('bad input to initupload and to chunks gets the error array and changes nothing', async () => {
       const before = (await t.call('GET', '/drives/?limit=0')).body.meta.total_count;
-      for (const body of [{ objects: [{ name: 'x', media: 'disk' }] }, { objects: [{ name: 'x', media: 'disk', size: 'big' }] }, { objects: [{ name: 'x', media: 'tape', size: 10 }] }, { objects: [] }, [1], { name: 'x', size: 10, tags: ['00000000-0000-0000-0000-000000000000'] }, { name: 'x', size: 1e15 }]) {
+      for (const body of [
+        { objects: [{ name: 'x', media: 'disk' }] },
+        { objects: [{ name: 'x', media: 'disk', size: 'big' }] },
+        { objects: [{ name: 'x', media: 'tape', size: 10 }] },
+        { objects: [] },
+        [1],
+        { name: 'x', size: 10, tags: ['00000000-0000-0000-0000-000000000000'] },
+        { name: 'x', size: 1e15 },
+      ]) {
         const r = await t.call('POST', '/initupload/', body);
         assert.equal(r.status, 400, JSON.stringify(body));
         assert.ok(Array.isArray(r.body) && r.body[0].error_type === 'validation', r.text);
@@ -169,25 +214,61 @@ for (const db of databases()) {
       const uuid = (await initUpload(t, file.length)).body.objects[0].uuid;
       const post = async (fields: Array<[string, string | Buffer]>, auth = basic()) => {
         const { boundary, body } = multipart(fields);
-        const res = await fetch(`${t.api}/drives/${uuid}/upload/`, { method: 'POST', headers: { authorization: auth, 'content-type': `multipart/form-data; boundary=${boundary}` }, body: body as unknown as BodyInit });
+        const res = await fetch(`${t.api}/drives/${uuid}/upload/`, {
+          method: 'POST',
+          headers: { authorization: auth, 'content-type': `multipart/form-data; boundary=${boundary}` },
+          body: body as unknown as BodyInit,
+        });
         return { status: res.status, body: await res.json() };
       };
       const bad: Array<Array<[string, string | Buffer]>> = [
-        [['resumableChunkNumber', '1'], ['resumableChunkSize', '8'], ['resumableTotalSize', '17'], ['file', file.subarray(0, 8)]], // not the drive's size
-        [['resumableChunkNumber', '3'], ['resumableChunkSize', '8'], ['file', file.subarray(0, 8)]], // no third chunk
-        [['resumableChunkNumber', '1'], ['resumableChunkSize', '8'], ['file', file.subarray(0, 5)]], // short chunk
-        [['resumableChunkNumber', 'one'], ['resumableChunkSize', '8'], ['file', file.subarray(0, 8)]],
-        [['resumableChunkNumber', '1'], ['resumableChunkSize', '8']], // no file
-        [['resumableChunkNumber', '1'], ['resumableChunkSize', String(64 * 1024 * 1024)], ['file', file.subarray(0, 8)]],
+        [
+          ['resumableChunkNumber', '1'],
+          ['resumableChunkSize', '8'],
+          ['resumableTotalSize', '17'],
+          ['file', file.subarray(0, 8)],
+        ], // not the drive's size
+        [
+          ['resumableChunkNumber', '3'],
+          ['resumableChunkSize', '8'],
+          ['file', file.subarray(0, 8)],
+        ], // no third chunk
+        [
+          ['resumableChunkNumber', '1'],
+          ['resumableChunkSize', '8'],
+          ['file', file.subarray(0, 5)],
+        ], // short chunk
+        [
+          ['resumableChunkNumber', 'one'],
+          ['resumableChunkSize', '8'],
+          ['file', file.subarray(0, 8)],
+        ],
+        [
+          ['resumableChunkNumber', '1'],
+          ['resumableChunkSize', '8'],
+        ], // no file
+        [
+          ['resumableChunkNumber', '1'],
+          ['resumableChunkSize', String(64 * 1024 * 1024)],
+          ['file', file.subarray(0, 8)],
+        ],
       ];
       for (const fields of bad) {
         const r = await post(fields);
         assert.equal(r.status, 400, JSON.stringify(r.body));
         assert.equal(r.body[0].error_type, 'validation');
       }
-      const malformed = await fetch(`${t.api}/drives/${uuid}/upload/`, { method: 'POST', headers: { authorization: basic(), 'content-type': 'multipart/form-data; boundary=zzz' }, body: 'garbage' });
+      const malformed = await fetch(`${t.api}/drives/${uuid}/upload/`, {
+        method: 'POST',
+        headers: { authorization: basic(), 'content-type': 'multipart/form-data; boundary=zzz' },
+        body: 'garbage',
+      });
       assert.equal(malformed.status, 400);
-      const noChunk = await fetch(`${t.api}/drives/${uuid}/upload/`, { method: 'POST', headers: { authorization: basic(), 'content-type': 'application/octet-stream' }, body: 'x' });
+      const noChunk = await fetch(`${t.api}/drives/${uuid}/upload/`, {
+        method: 'POST',
+        headers: { authorization: basic(), 'content-type': 'application/octet-stream' },
+        body: 'x',
+      });
       assert.equal(noChunk.status, 400);
       assert.equal((await t.call('POST', `/drives/${uuid}/action/?do=upload_chunk`, { chunk_number: -1, chunk_size: 8 })).status, 400);
       assert.equal((await t.call('POST', `/drives/${uuid}/action/?do=upload_chunk`, { chunk_size: 8 })).status, 400);
@@ -195,12 +276,37 @@ for (const db of databases()) {
       // Another account cannot see the upload, let alone write into it.
       const other = await otherUser(t);
       await other('GET', '/drives/');
-      const theirs = await post([['resumableChunkNumber', '1'], ['resumableChunkSize', '8'], ['file', file.subarray(0, 8)]], basic('other@example.com', 'other-password'));
+      const theirs = await post(
+        [
+          ['resumableChunkNumber', '1'],
+          ['resumableChunkSize', '8'],
+          ['file', file.subarray(0, 8)],
+        ],
+        basic('other@example.com', 'other-password'),
+      );
       assert.equal(theirs.status, 404);
 
       // A chunk size, once written, is the upload's.
-      assert.equal((await post([['resumableChunkNumber', '1'], ['resumableChunkSize', '8'], ['file', file.subarray(0, 8)]])).status, 200);
-      assert.equal((await post([['resumableChunkNumber', '2'], ['resumableChunkSize', '4'], ['file', file.subarray(4, 8)]])).status, 400);
+      assert.equal(
+        (
+          await post([
+            ['resumableChunkNumber', '1'],
+            ['resumableChunkSize', '8'],
+            ['file', file.subarray(0, 8)],
+          ])
+        ).status,
+        200,
+      );
+      assert.equal(
+        (
+          await post([
+            ['resumableChunkNumber', '2'],
+            ['resumableChunkSize', '4'],
+            ['file', file.subarray(4, 8)],
+          ])
+        ).status,
+        400,
+      );
       assert.equal((await t.call('GET', `/drives/${uuid}/`)).body.status, 'uploading');
 
       // A drive that is not being uploaded takes no chunks.

@@ -90,7 +90,10 @@ for (const db of databases()) {
       const seen = (await bob('GET', `/servers/${shared}/`)).body;
       assert.deepEqual(seen.tags, []);
       assert.deepEqual(seen.permissions, ['LIST']);
-      assert.deepEqual((await bob('GET', '/servers/detail/?limit=0')).body.objects.map((s: any) => [s.uuid, s.tags]), [[shared, []]]);
+      assert.deepEqual(
+        (await bob('GET', '/servers/detail/?limit=0')).body.objects.map((s: any) => [s.uuid, s.tags]),
+        [[shared, []]],
+      );
       // ...and the owner still sees the tags the grantee's view hides.
       assert.deepEqual((await t.call('GET', `/servers/${shared}/`)).body.tags, [{ resource_uri: `/api/2.0/tags/${tag}/`, uuid: tag }]);
     });
@@ -120,7 +123,10 @@ for (const db of databases()) {
         ]);
         for (const a of answers) assert.equal(a.status, 200, a.text);
         const page = (await t.call('GET', '/servers/detail/?limit=0')).body.objects;
-        assert.deepEqual(page.map((s: any) => s.uuid), uuids);
+        assert.deepEqual(
+          page.map((s: any) => s.uuid),
+          uuids,
+        );
         assert.equal(page[round % uuids.length].name, `small-renamed-${round}`);
         const keys = Object.keys(page[0]).join(',');
         assert.deepEqual(page, (await t.call('GET', `/servers/detail/?limit=0&fields=${keys}`)).body.objects);
@@ -133,7 +139,13 @@ test('an entry evicted while its page is being answered still answers that page'
   const Item = Type.Object({ uuid: Type.String(), name: Type.String() });
   const row = (uuid: string, name: string) => ({ seq: 1, uuid, owner: 'me', status: 'stopped', version: 1, row: {}, doc: { uuid, name, tags: [] } });
   const cache = new WireCache(60); // room for two entries
-  const wire = new WireObjects<{ uuid: string; name: string; tags: unknown[] }>(Item, ListEnvelope(Item), (s) => ({ uuid: s.uuid, name: s.doc.name }), async (_a, objs) => new Map(objs.map((o) => [o.uuid, {}])), cache);
+  const wire = new WireObjects<{ uuid: string; name: string; tags: unknown[] }>(
+    Item,
+    ListEnvelope(Item),
+    (s) => ({ uuid: s.uuid, name: s.doc.name }),
+    async (_a, objs) => new Map(objs.map((o) => [o.uuid, {}])),
+    cache,
+  );
   const actor = { user: 'me' };
   const read = async () => ({ total: 1, items: [row('a', 'first')] });
   await wire.list(actor, { limit: 1, offset: 0 }, read); // cached
@@ -141,7 +153,12 @@ test('an entry evicted while its page is being answered still answers that page'
     assert.equal(reusable!({ uuid: 'a', version: 1, status: 'stopped', busy: false }), true);
     // Another request fills the cache meanwhile, evicting a's entry.
     await wire.list(actor, { limit: 2, offset: 0 }, async () => ({ total: 2, items: [row('b', 'second'), row('c', 'third')] }));
-    const keyOnly = { ...row('a', 'first'), get doc(): never { throw new Error('the document of a was not read'); } };
+    const keyOnly = {
+      ...row('a', 'first'),
+      get doc(): never {
+        throw new Error('the document of a was not read');
+      },
+    };
     return { total: 1, items: [keyOnly] };
   });
   assert.deepEqual(JSON.parse(String(answer.body)), { meta: { limit: 1, offset: 0, total_count: 1 }, objects: [{ uuid: 'a', name: 'first' }] });

@@ -55,16 +55,32 @@ for (const db of databases()) {
       const newDisk = c.drives[1].drive.uuid;
       assert.notEqual(newDisk, disk);
       assert.deepEqual({ ...c.drives[1], drive: null }, { ...src.drives[1], drive: null });
-      const copy = await waitFor(async () => {
-        const d = (await t.call('GET', `/drives/${newDisk}/`)).body;
-        return d.status === 'mounted' ? d : null;
-      }, 10000, 'cloned disk mounted');
-      assert.deepEqual(copy.mounted_on.map((m: any) => m.uuid), [c.uuid]);
+      const copy = await waitFor(
+        async () => {
+          const d = (await t.call('GET', `/drives/${newDisk}/`)).body;
+          return d.status === 'mounted' ? d : null;
+        },
+        10000,
+        'cloned disk mounted',
+      );
+      assert.deepEqual(
+        copy.mounted_on.map((m: any) => m.uuid),
+        [c.uuid],
+      );
       assert.equal(copy.size, 1073741824);
       assert.deepEqual((await t.call('GET', `/drives/${cd}/`)).body.mounted_on.map((m: any) => m.uuid).sort(), [src.uuid, c.uuid].sort());
-      assert.deepEqual((await t.call('GET', `/drives/${disk}/`)).body.mounted_on.map((m: any) => m.uuid), [src.uuid]);
+      assert.deepEqual(
+        (await t.call('GET', `/drives/${disk}/`)).body.mounted_on.map((m: any) => m.uuid),
+        [src.uuid],
+      );
       // NICs: new MACs, the static address stays with the source
-      assert.deepEqual(c.nics.map((n: any) => n.ip_v4_conf), [{ conf: 'dhcp', ip: null }, { conf: 'manual', ip: null }]);
+      assert.deepEqual(
+        c.nics.map((n: any) => n.ip_v4_conf),
+        [
+          { conf: 'dhcp', ip: null },
+          { conf: 'manual', ip: null },
+        ],
+      );
       assert.equal(c.nics[1].model, 'e1000');
       for (const [i, n] of c.nics.entries()) {
         assert.match(n.mac, /^22(:[0-9a-f]{2}){5}$/);

@@ -6,7 +6,13 @@ import { contextReply } from '../src/commands/server-context.ts';
 import { applyServerInput } from '../src/domain/server-definition.ts';
 
 const fixture = (name: string) => fs.readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
-const body = (name: string) => JSON.parse(fixture(name).split(/\r?\n\r?\n/).slice(1).join('\n\n'));
+const body = (name: string) =>
+  JSON.parse(
+    fixture(name)
+      .split(/\r?\n\r?\n/)
+      .slice(1)
+      .join('\n\n'),
+  );
 const EOT = '\x04';
 
 /** Puts the transcripts' server (same uuids, MAC, drive and DHCP lease) into a running opensigma, then starts it. */
@@ -17,10 +23,33 @@ async function transcriptServer(
 ) {
   const svc = t.running.svc;
   const owner = (await svc.store.users.byEmail(ADMIN.email))!.uuid;
-  await svc.store.drives.insert(owner, { uuid: d.uuid, name: d.name, media: 'disk', size: d.size, storage_type: 'dssd', allow_multimount: false, affinities: [], meta: d.meta, tags: [], licenses: [] }, 'mounted');
+  await svc.store.drives.insert(
+    owner,
+    {
+      uuid: d.uuid,
+      name: d.name,
+      media: 'disk',
+      size: d.size,
+      storage_type: 'dssd',
+      allow_multimount: false,
+      affinities: [],
+      meta: d.meta,
+      tags: [],
+      licenses: [],
+    },
+    'mounted',
+  );
   const def = applyServerInput(
     null,
-    { name: s.name, cpu: 1000, mem: 1073741824, vnc_password: s.vnc, meta: s.meta, nics: [{ ip_v4_conf: { conf: 'dhcp' } }], drives: [{ boot_order: 1, dev_channel: '0:0', device: 'virtio', drive: d.uuid }] },
+    {
+      name: s.name,
+      cpu: 1000,
+      mem: 1073741824,
+      vnc_password: s.vnc,
+      meta: s.meta,
+      nics: [{ ip_v4_conf: { conf: 'dhcp' } }],
+      drives: [{ boot_order: 1, dev_channel: '0:0', device: 'virtio', drive: d.uuid }],
+    },
     svc.capabilities,
   );
   def.uuid = s.uuid;
@@ -66,7 +95,10 @@ for (const db of databases()) {
     });
 
     test('a rename and a meta change of the running server show in the next replies', async () => {
-      const r = await t.call('PUT', `/servers/${uuid}/`, { name: 'test_srv_test_guest_context_renamed', meta: { another_key: 'a value or something', ssh_public_key: SSH } });
+      const r = await t.call('PUT', `/servers/${uuid}/`, {
+        name: 'test_srv_test_guest_context_renamed',
+        meta: { another_key: 'a value or something', ssh_public_key: SSH },
+      });
       assert.equal(r.status, 200);
       assert.equal(await ask('\r\n\r\n'), fixture('response_context_all_dynamic') + '\n' + EOT);
       assert.equal(await ask('\n\n'), fixture('response_context_all_dynamic_robust') + '\n' + EOT);
@@ -115,7 +147,7 @@ for (const db of databases()) {
       assert.equal(await ask('/name/deeper'), '\n' + EOT);
       assert.equal(await contextReply(t.running.svc, '00000000-0000-4000-8000-000000000000', ''), '\n' + EOT);
       // a UTF-8 path as a tty hands it over (bytes read as latin1)
-      await t.call('PUT', `/servers/${uuid}/`, { meta: { 'clé': 'v' } });
+      await t.call('PUT', `/servers/${uuid}/`, { meta: { clé: 'v' } });
       assert.equal(await ask(Buffer.from('/meta/clé', 'utf8').toString('latin1')), 'v\n' + EOT);
     });
 
@@ -123,11 +155,26 @@ for (const db of databases()) {
       const [ip] = (await t.call('POST', '/subscriptions/', [{ resource: 'ip', period: '1 month' }])).body.objects.map((s: any) => s.subscribed_object);
       const vlan = (await t.call('POST', '/subscriptions/', [{ resource: 'vlan', period: '1 month' }])).body.objects[0].subscribed_object;
       await t.call('PUT', `/ips/${ip}/`, { meta: { name: 'front' } });
-      const s = (await t.call('POST', '/servers/', { name: 'ctx2', cpu: 1000, mem: 536870912, vnc_password: 'x12345678', nics: [{ ip_v4_conf: { conf: 'static', ip } }, { vlan }] })).body.objects[0];
+      const s = (
+        await t.call('POST', '/servers/', {
+          name: 'ctx2',
+          cpu: 1000,
+          mem: 536870912,
+          vnc_password: 'x12345678',
+          nics: [{ ip_v4_conf: { conf: 'static', ip } }, { vlan }],
+        })
+      ).body.objects[0];
       const reply = await contextReply(t.running.svc, s.uuid, '/nics');
       assert.ok(reply.endsWith('\n' + EOT));
       assert.deepEqual(JSON.parse(reply.slice(0, -2)), [
-        { boot_order: null, vlan: null, ip_v4_conf: { ip: { uuid: ip, tags: [], nameservers: ['8.8.8.8'], netmask: 24, meta: { name: 'front' }, gateway: '127.201.0.1' }, conf: 'static' }, mac: s.nics[0].mac, model: 'virtio', ip_v6_conf: null },
+        {
+          boot_order: null,
+          vlan: null,
+          ip_v4_conf: { ip: { uuid: ip, tags: [], nameservers: ['8.8.8.8'], netmask: 24, meta: { name: 'front' }, gateway: '127.201.0.1' }, conf: 'static' },
+          mac: s.nics[0].mac,
+          model: 'virtio',
+          ip_v6_conf: null,
+        },
         { boot_order: null, vlan: { uuid: vlan, tags: [], meta: {} }, ip_v4_conf: null, mac: s.nics[1].mac, model: 'virtio', ip_v6_conf: null },
       ]);
     });

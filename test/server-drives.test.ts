@@ -53,7 +53,9 @@ for (const db of databases()) {
       const s = await server();
       const r = await t.call('PUT', `/servers/${s.uuid}/`, { drives: [{ ...at(d), boot_order: 1 }] });
       assert.equal(r.status, 200, r.text);
-      assert.deepEqual(r.body.drives, [{ boot_order: 1, dev_channel: '0:0', device: 'virtio', drive: { resource_uri: `/api/2.0/drives/${d}/`, uuid: d }, runtime: null }]);
+      assert.deepEqual(r.body.drives, [
+        { boot_order: 1, dev_channel: '0:0', device: 'virtio', drive: { resource_uri: `/api/2.0/drives/${d}/`, uuid: d }, runtime: null },
+      ]);
       const g = await getDrive(d);
       assert.equal(g.status, 'mounted');
       assert.deepEqual(g.mounted_on, [{ resource_uri: `/api/2.0/servers/${s.uuid}/`, uuid: s.uuid }]);
@@ -93,7 +95,14 @@ for (const db of databases()) {
     test('channels: unique per bus, within the bus limits; attachments come back ide, virtio, scsi', async () => {
       const [a, b, c] = [await drive(), await drive(), await drive({ media: 'cdrom' })];
       const s = await server({ drives: [at(a, '0:1'), at(b, '0:0', 'scsi'), at(c, '1:1', 'ide')] });
-      assert.deepEqual(s.drives.map((x: any) => [x.device, x.dev_channel]), [['ide', '1:1'], ['virtio', '0:1'], ['scsi', '0:0']]);
+      assert.deepEqual(
+        s.drives.map((x: any) => [x.device, x.dev_channel]),
+        [
+          ['ide', '1:1'],
+          ['virtio', '0:1'],
+          ['scsi', '0:0'],
+        ],
+      );
       for (const drives of [[at(a), at(b)], [at(a), at(a, '0:1')], [at(a, '0:0', 'ide'), at(b, '0:0', 'ide')], [at(a, '2:0', 'ide')], [at(a, 'x')]]) {
         const r = await t.call('PUT', `/servers/${s.uuid}/`, { drives });
         assert.equal(r.status, 400, JSON.stringify(drives));
@@ -112,7 +121,10 @@ for (const db of databases()) {
         assert.equal(await gone(cd), recurse === 'all_drives' || recurse === 'cdroms');
         // A drive still used by another server stays, attached there.
         assert.equal(await gone(shared), false);
-        assert.deepEqual((await getDrive(shared)).mounted_on.map((m: any) => m.uuid), [other.uuid]);
+        assert.deepEqual(
+          (await getDrive(shared)).mounted_on.map((m: any) => m.uuid),
+          [other.uuid],
+        );
         for (const u of [disk, cd]) if (!(await gone(u))) assert.equal((await getDrive(u)).status, 'unmounted');
       });
     }

@@ -32,8 +32,8 @@ for (const db of databases()) {
       assert.deepEqual(cleared.body.nics, []);
       assert.equal(cleared.body.name, 'renamed');
       // meta keeps newlines and unicode; numbers become strings
-      const m = await t.call('PUT', `/servers/${s.uuid}/`, { meta: { text: 'value\nwith\nnew lines', 'ключ': 'значение ✓', n: 5 } });
-      assert.deepEqual(m.body.meta, { text: 'value\nwith\nnew lines', 'ключ': 'значение ✓', n: '5' });
+      const m = await t.call('PUT', `/servers/${s.uuid}/`, { meta: { text: 'value\nwith\nnew lines', ключ: 'значение ✓', n: 5 } });
+      assert.deepEqual(m.body.meta, { text: 'value\nwith\nnew lines', ключ: 'значение ✓', n: '5' });
     });
 
     test('PUT of the GET representation changes nothing; read-only fields sent back are ignored', async () => {
@@ -78,7 +78,10 @@ for (const db of databases()) {
       assert.equal(r.status, 200, r.text);
       assert.equal(r.body.name, 'live-name');
       assert.deepEqual(r.body.meta, { live: 'yes' });
-      assert.deepEqual(r.body.tags.map((x: any) => x.uuid), [tag]);
+      assert.deepEqual(
+        r.body.tags.map((x: any) => x.uuid),
+        [tag],
+      );
       for (const k of ['cpu', 'mem', 'vnc_password', 'smp', 'nics', 'drives']) assert.deepEqual(r.body[k], run[k], k);
       const g = (await t.call('GET', `/servers/${s.uuid}/`)).body;
       assert.equal(g.cpu, run.cpu);
@@ -92,15 +95,28 @@ for (const db of databases()) {
     });
 
     test('meta, tags and pubkeys round-trip and can be cleared', async () => {
-      const tags = [(await t.call('POST', '/tags/', { name: 't1' })).body.objects[0].uuid, (await t.call('POST', '/tags/', { name: 't2' })).body.objects[0].uuid];
+      const tags = [
+        (await t.call('POST', '/tags/', { name: 't1' })).body.objects[0].uuid,
+        (await t.call('POST', '/tags/', { name: 't2' })).body.objects[0].uuid,
+      ];
       const key = (await t.call('POST', '/keypairs/', { name: 'k', public_key: KEY })).body.objects[0].uuid;
-      const s = await create({ meta: { ssh_public_key: KEY, base64_fields: 'cloudinit-user-data', 'cloudinit-user-data': 'I2Nsb3VkLWNvbmZpZw==' }, tags, pubkeys: [key] });
-      assert.deepEqual(s.tags, tags.map((u) => ({ resource_uri: `/api/2.0/tags/${u}/`, uuid: u })));
+      const s = await create({
+        meta: { ssh_public_key: KEY, base64_fields: 'cloudinit-user-data', 'cloudinit-user-data': 'I2Nsb3VkLWNvbmZpZw==' },
+        tags,
+        pubkeys: [key],
+      });
+      assert.deepEqual(
+        s.tags,
+        tags.map((u) => ({ resource_uri: `/api/2.0/tags/${u}/`, uuid: u })),
+      );
       assert.deepEqual(s.pubkeys, [{ resource_uri: `/api/2.0/pubkeys/${key}/`, uuid: key }]);
       const g = (await t.call('GET', `/servers/${s.uuid}/`)).body;
       assert.deepEqual(g.meta, s.meta);
       const tagged = await t.call('GET', `/servers/?tag=${tags[1]}`);
-      assert.deepEqual(tagged.body.objects.map((x: any) => x.uuid), [s.uuid]);
+      assert.deepEqual(
+        tagged.body.objects.map((x: any) => x.uuid),
+        [s.uuid],
+      );
       const cleared = await t.call('PUT', `/servers/${s.uuid}/`, { tags: [], pubkeys: [] });
       assert.deepEqual(cleared.body.tags, []);
       assert.deepEqual(cleared.body.pubkeys, []);
@@ -139,7 +155,15 @@ for (const db of databases()) {
         is_grey: false,
       }))
         assert.deepEqual(s[k], v, k);
-      const flags = await t.call('PUT', `/servers/${s.uuid}/`, { cpus_instead_of_cores: true, enable_numa: 'true', hv_relaxed: true, hv_tsc: true, context: false, cpu_model: 'kvm64', auto_start: true });
+      const flags = await t.call('PUT', `/servers/${s.uuid}/`, {
+        cpus_instead_of_cores: true,
+        enable_numa: 'true',
+        hv_relaxed: true,
+        hv_tsc: true,
+        context: false,
+        cpu_model: 'kvm64',
+        auto_start: true,
+      });
       assert.equal(flags.status, 200, flags.text);
       for (const k of ['cpus_instead_of_cores', 'enable_numa', 'hv_relaxed', 'hv_tsc', 'auto_start']) assert.equal(flags.body[k], true, k);
       assert.equal(flags.body.context, false);

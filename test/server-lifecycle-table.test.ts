@@ -6,7 +6,7 @@ const events = Object.keys(EVENTS) as ServerEvent[];
 
 test('every status is reachable from stopped through the table', () => {
   const seen = new Set<string>(['stopped']);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const s of [...seen])
       for (const e of events) {
@@ -24,7 +24,10 @@ test('every status is reachable from stopped through the table', () => {
 test('no event leaves a server transitional for ever: each transitional status has a way out that no user action is needed for', () => {
   for (const s of ALL_STATUSES.filter((x) => STATUSES[x].transitional)) {
     const outs = events.filter((e) => EVENTS[e].source !== 'api' && allows(e, s)).map((e) => next(e, s)!);
-    assert.ok(outs.some((n) => !STATUSES[n].transitional), `${s} has no driver, reconciliation or timeout event leading out of it`);
+    assert.ok(
+      outs.some((n) => !STATUSES[n].transitional),
+      `${s} has no driver, reconciliation or timeout event leading out of it`,
+    );
     // and a hard stop always applies, so a user can end it too
     assert.ok(allows('stop', s), `stop does not apply to ${s}`);
   }
@@ -46,13 +49,15 @@ test('refusals are worded as CloudSigma words them', () => {
   assert.equal(refusalMessage('start', 'running'), 'Cannot start guest in state "started". Guest should be in state "stopped"');
   assert.equal(refusalMessage('stop', 'stopped'), `Cannot stop guest in state "stopped". Guest should be in state "['started', 'running_legacy']"`);
   assert.equal(refusalMessage('shutdown', 'starting'), `Cannot shutdown guest in state "starting". Guest should be in state "['started', 'running_legacy']"`);
-  assert.equal(refusalMessage('restart', 'unavailable'), `Cannot restart guest in state "unavailable". Guest should be in state "['started', 'running_legacy']"`);
+  assert.equal(
+    refusalMessage('restart', 'unavailable'),
+    `Cannot restart guest in state "unavailable". Guest should be in state "['started', 'running_legacy']"`,
+  );
   assert.equal(refusalMessage('clone', 'starting'), 'Cannot clone guest in state "starting". Guest should be in state "stopped"');
   assert.equal(refusalMessage('delete', 'running'), 'Cannot delete server in state "running". Server should be in state "stopped"');
 });
 
 test('API events refuse every status they do not list, and only those', () => {
   const api = events.filter((e) => EVENTS[e].source === 'api');
-  for (const e of api)
-    for (const s of ALL_STATUSES) assert.equal(next(e, s) !== null, (EVENTS[e].from as readonly string[]).includes(s), `${e} from ${s}`);
+  for (const e of api) for (const s of ALL_STATUSES) assert.equal(next(e, s) !== null, (EVENTS[e].from as readonly string[]).includes(s), `${e} from ${s}`);
 });

@@ -11,7 +11,12 @@ for (const db of databases()) {
     let ip: string;
     before(async () => {
       t = await startServer({}, db);
-      const subs = await t.call('POST', '/subscriptions/', { objects: [{ resource: 'ip', amount: 1, period: '1 month' }, { resource: 'vlan', period: '1 month' }] });
+      const subs = await t.call('POST', '/subscriptions/', {
+        objects: [
+          { resource: 'ip', amount: 1, period: '1 month' },
+          { resource: 'vlan', period: '1 month' },
+        ],
+      });
       assert.equal(subs.status, 201, subs.text);
       vlan = subs.body.objects.find((x: any) => x.resource === 'vlan').subscribed_object;
       ip = subs.body.objects.find((x: any) => x.resource === 'ip').subscribed_object;
@@ -31,7 +36,16 @@ for (const db of databases()) {
       for (const m of macs) assert.match(m, MAC);
       assert.equal(new Set(macs).size, 8);
       assert.deepEqual(Object.keys(s.nics[0]).sort(), ['boot_order', 'firewall_policy', 'ip_v4_conf', 'ip_v6_conf', 'mac', 'model', 'runtime', 'vlan']);
-      assert.deepEqual(s.nics[0], { boot_order: null, firewall_policy: null, ip_v4_conf: { conf: 'dhcp', ip: null }, ip_v6_conf: null, mac: macs[0], model: 'virtio', runtime: null, vlan: null });
+      assert.deepEqual(s.nics[0], {
+        boot_order: null,
+        firewall_policy: null,
+        ip_v4_conf: { conf: 'dhcp', ip: null },
+        ip_v6_conf: null,
+        mac: macs[0],
+        model: 'virtio',
+        runtime: null,
+        vlan: null,
+      });
     });
 
     test('dhcp, static, manual, ip_v6, a VLAN, nothing at all', async () => {
@@ -91,7 +105,10 @@ for (const db of databases()) {
       // Rearranged: the order is the order given, MACs kept.
       const re = await put(s.uuid, [s.nics[1], s.nics[0]]);
       assert.equal(re.status, 200, re.text);
-      assert.deepEqual(re.body.nics.map((n: any) => n.mac), [b, a]);
+      assert.deepEqual(
+        re.body.nics.map((n: any) => n.mac),
+        [b, a],
+      );
       assert.deepEqual(re.body.nics, [s.nics[1], s.nics[0]]);
       // An element with a known MAC is that NIC's whole new config (vlan left out = none); the model stays when omitted.
       const changed = await put(s.uuid, [{ mac: a.toUpperCase(), ip_v4_conf: { conf: 'manual' } }, { ip_v4_conf: { conf: 'dhcp' } }]);

@@ -14,7 +14,9 @@ for (const db of databases()) {
     before(async () => {
       t = await startServer({}, db);
       await t.running.svc.store.users.create('other@example.com', 'other-password');
-      [ip, ip2] = (await t.call('POST', '/subscriptions/', [{ resource: 'ip', amount: 2, period: '1 month' }])).body.objects.map((s: any) => s.subscribed_object);
+      [ip, ip2] = (await t.call('POST', '/subscriptions/', [{ resource: 'ip', amount: 2, period: '1 month' }])).body.objects.map(
+        (s: any) => s.subscribed_object,
+      );
       vlan = (await t.call('POST', '/subscriptions/', [{ resource: 'vlan', period: '1 month' }])).body.objects[0].subscribed_object;
       othersIp = (await other()('POST', '/subscriptions/', [{ resource: 'ip', period: '1 month' }])).body.objects[0].subscribed_object;
       othersVlan = (await other()('POST', '/subscriptions/', [{ resource: 'vlan', period: '1 month' }])).body.objects[0].subscribed_object;

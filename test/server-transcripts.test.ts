@@ -30,7 +30,12 @@ async function replay(call: Call, name: string, b: Bindings, opts: CompareOption
   }
   // Byte-level parity where it is cheap: keys in the dump's (alphabetical) order.
   const order = (o: any, d: any) => {
-    if (o && d && typeof d === 'object' && !Array.isArray(d)) assert.deepEqual(Object.keys(o).filter((k) => k in d), Object.keys(d), `${name}: key order`);
+    if (o && d && typeof d === 'object' && !Array.isArray(d))
+      assert.deepEqual(
+        Object.keys(o).filter((k) => k in d),
+        Object.keys(d),
+        `${name}: key order`,
+      );
   };
   order(ours, theirs);
   if (Array.isArray(theirs?.objects)) order(ours.objects?.[0], theirs.objects[0]);
@@ -83,7 +88,17 @@ for (const db of databases()) {
       dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-transcripts-'));
       fs.writeFileSync(
         path.join(dataDir, 'capabilities.json'),
-        JSON.stringify({ gpus: { nvidia_a6000: { max_per_host: 4, max_cpu_per_host: 192000, max_memory_per_host: 549755813888, max_smp_per_host: 64, model_name: 'GPU Nvidia A6000' } } }),
+        JSON.stringify({
+          gpus: {
+            nvidia_a6000: {
+              max_per_host: 4,
+              max_cpu_per_host: 192000,
+              max_memory_per_host: 549755813888,
+              max_smp_per_host: 64,
+              model_name: 'GPU Nvidia A6000',
+            },
+          },
+        }),
       );
       t = await startServer({ OPENSIGMA_DATA: dataDir }, db);
     });
@@ -123,7 +138,10 @@ for (const db of databases()) {
       await replay(t.call, 'server_attach_drive', b);
       const d = await t.call('GET', `/drives/${disk}/`);
       assert.equal(d.body.status, 'mounted');
-      assert.deepEqual(d.body.mounted_on.map((m: any) => m.uuid), [b.map.get('0dacaaf7-1ba8-451d-b135-8848e76381ee')]);
+      assert.deepEqual(
+        d.body.mounted_on.map((m: any) => m.uuid),
+        [b.map.get('0dacaaf7-1ba8-451d-b135-8848e76381ee')],
+      );
     });
 
     test('NICs: dhcp, manual, private, two, static, rearranged, deleted and changed', async () => {
@@ -131,7 +149,12 @@ for (const db of databases()) {
       const uuid = await server(t.call, minimal);
       b.bind('3b3616df-16dc-4a49-bfca-5c2192e1f089', uuid, 'setup');
       // The VLAN and the static address are the account's own, bought as subscriptions.
-      const subs = await t.call('POST', '/subscriptions/', { objects: [{ resource: 'ip', amount: 1, period: '1 month' }, { resource: 'vlan', period: '1 month' }] });
+      const subs = await t.call('POST', '/subscriptions/', {
+        objects: [
+          { resource: 'ip', amount: 1, period: '1 month' },
+          { resource: 'vlan', period: '1 month' },
+        ],
+      });
       assert.equal(subs.status, 201, subs.text);
       const owned = (kind: string) => subs.body.objects.find((x: any) => x.resource === kind).subscribed_object;
       b.bind('10619300-edda-42ba-91e0-7e3df0689d00', owned('vlan'), 'setup');
@@ -236,7 +259,14 @@ for (const db of databases()) {
       const grantee = await t.running.svc.store.users.create(`grantee-${Date.now()}@example.com`, 'password-1');
       b.bind('c2fc9982-cf2e-434a-bf63-e22a27b39f00', grantee.uuid, 'setup');
       const acl = await t.call('POST', '/acls/', {
-        objects: [{ name: 'acl', grantees: [{ uuid: grantee.uuid }], rules: [{ permission: 'LIST' }, { permission: 'EDIT' }], tags: [{ uuid: b.map.get('6d302107-fc0b-433a-99b1-9f2d3692eefc') }] }],
+        objects: [
+          {
+            name: 'acl',
+            grantees: [{ uuid: grantee.uuid }],
+            rules: [{ permission: 'LIST' }, { permission: 'EDIT' }],
+            tags: [{ uuid: b.map.get('6d302107-fc0b-433a-99b1-9f2d3692eefc') }],
+          },
+        ],
       });
       assert.equal(acl.status, 201, acl.text);
       // The grantee's email may be null (the digest's ACL section): ours does not show it to the owner.
@@ -312,7 +342,12 @@ for (const db of databases()) {
           b.bind(tg.uuid, made.body.objects[0].uuid, 'setup');
           tags.push(made.body.objects[0].uuid);
         }
-        const uuid = await server(call, { ...Object.fromEntries(['cpu', 'mem', 'name', 'vnc_password', 'meta', 'smp'].map((k) => [k, f[k]])), drives, nics, tags });
+        const uuid = await server(call, {
+          ...Object.fromEntries(['cpu', 'mem', 'name', 'vnc_password', 'meta', 'smp'].map((k) => [k, f[k]])),
+          drives,
+          nics,
+          tags,
+        });
         if (f.status === 'running') {
           await call('POST', `/servers/${uuid}/action/?do=start`);
           await waitFor(async () => (await call('GET', `/servers/${uuid}/`)).body.status === 'running', 10000, 'running');
@@ -335,7 +370,11 @@ for (const db of databases()) {
       const b = new Bindings();
       const vlan = readFixture('servers_create_with_vlan.json');
       await rebuild(call, b, vlan.objects);
-      compareWire((await call('GET', '/servers/detail/')).body.objects, vlan.objects, { ...loose, bindings: b, free: [...loose.free!, 'uuid', 'resource_uri'] });
+      compareWire((await call('GET', '/servers/detail/')).body.objects, vlan.objects, {
+        ...loose,
+        bindings: b,
+        free: [...loose.free!, 'uuid', 'resource_uri'],
+      });
       const cloned = readFixture('servers_clone.json');
       const src = new Bindings();
       const call2 = await freshUser(t, 'lcclone');
@@ -349,7 +388,14 @@ for (const db of databases()) {
 
     test("libcloud's create (a bare object) answers its fixture's shape", async () => {
       const call = await freshUser(t, 'libcloud');
-      const r = await call('POST', '/servers/', { name: 'test node', cpu: 1000, mem: 536870912, vnc_password: 'testserver', nics: [{ ip_v4_conf: { conf: 'dhcp' }, ip_v6_conf: null }], drives: [] });
+      const r = await call('POST', '/servers/', {
+        name: 'test node',
+        cpu: 1000,
+        mem: 536870912,
+        vnc_password: 'testserver',
+        nics: [{ ip_v4_conf: { conf: 'dhcp' }, ip_v6_conf: null }],
+        drives: [],
+      });
       assert.equal(r.status, 201);
       // The 2014 fixture predates several fields and shows a made-up status and uuid: compare what it has, shape only.
       compareWire(r.body, readFixture('servers_create.json'), { partial: true, free: ['status', 'uuid', 'resource_uri'] });
@@ -379,4 +425,7 @@ describe('the transcript comparison itself', () => {
 });
 
 /** Drive listings: the dumps' long job lists are other resources'; the drive resource emits the 2025 shape, a superset. */
-const DRIVE_LIST: CompareOptions = { shorter: ['jobs'], extras: ['backup_scheduler', 'iops', 'remote_snapshots', 'runtime.is_downloadable', 'runtime.is_ephemeral'] };
+const DRIVE_LIST: CompareOptions = {
+  shorter: ['jobs'],
+  extras: ['backup_scheduler', 'iops', 'remote_snapshots', 'runtime.is_downloadable', 'runtime.is_ephemeral'],
+};

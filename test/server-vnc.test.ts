@@ -4,7 +4,6 @@ import { vncAuthAnswer } from './helpers/vnc-auth.ts';
 import { databases, minimalServer, startServer, waitForStatus, type TestServer } from './helpers/harness.ts';
 import { SocketReader, isListening } from './helpers/socket-reader.ts';
 
-
 interface Session {
   rfb: SocketReader;
   width: number;

@@ -12,9 +12,14 @@ for (const db of databases()) {
     after(async () => t.close());
 
     test('an Intel installation: created intel, running ones counted under intel_cpu / intel_mem (what pycloudsigma reads)', async () => {
-      const made = await t.call('POST', '/servers/', { objects: [minimalServer('a'), minimalServer('b', { cpu: 2000 }), minimalServer('c', { cpu_type: 'amd' })] });
+      const made = await t.call('POST', '/servers/', {
+        objects: [minimalServer('a'), minimalServer('b', { cpu: 2000 }), minimalServer('c', { cpu_type: 'amd' })],
+      });
       assert.equal(made.status, 201, made.text);
-      assert.deepEqual(made.body.objects.map((s: any) => s.cpu_type), ['intel', 'intel', 'amd']);
+      assert.deepEqual(
+        made.body.objects.map((s: any) => s.cpu_type),
+        ['intel', 'intel', 'amd'],
+      );
       // A new hypervisor without a cpu_type gets the default too.
       const edited = await t.call('PUT', `/servers/${made.body.objects[2].uuid}/`, { ...minimalServer('c'), hypervisor: 'kvm' });
       assert.equal(edited.body.cpu_type, 'amd', 'the same hypervisor resent keeps its cpu_type');
@@ -46,7 +51,7 @@ describe('GET /cloud_status/', () => {
   });
   after(async () => t.close());
 
-  test("answers every key the Go SDK reads, for an installation with no free tier, trial or sign-up; not to anonymous callers", async () => {
+  test('answers every key the Go SDK reads, for an installation with no free tier, trial or sign-up; not to anonymous callers', async () => {
     const r = await t.call('GET', '/cloud_status/');
     assert.equal(r.status, 200);
     assert.deepEqual(r.body, {

@@ -15,7 +15,11 @@ for (const db of databases()) {
     before(async () => {
       dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-fault-'));
       dbUrl = db.url ? await freshPostgres(db.url) : null;
-      node = new CliServer(dataDir, await freePort(), { OPENSIGMA_SIM_DELAY_MS: '50', OPENSIGMA_RECONCILE_MS: '500', ...(dbUrl ? { OPENSIGMA_DATABASE_URL: dbUrl } : {}) });
+      node = new CliServer(dataDir, await freePort(), {
+        OPENSIGMA_SIM_DELAY_MS: '50',
+        OPENSIGMA_RECONCILE_MS: '500',
+        ...(dbUrl ? { OPENSIGMA_DATABASE_URL: dbUrl } : {}),
+      });
       await node.start();
     });
     after(async () => {

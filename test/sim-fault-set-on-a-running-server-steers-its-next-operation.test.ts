@@ -19,7 +19,7 @@ for (const db of databases()) {
       return uuid;
     };
     const setMeta = async (uuid: string, name: string, meta: Record<string, string>) =>
-      assert.equal((await t.call('PUT', `/servers/${uuid}/`, minimalServer(name, { meta })).then((r) => r.status)), 200);
+      assert.equal(await t.call('PUT', `/servers/${uuid}/`, minimalServer(name, { meta })).then((r) => r.status), 200);
     const metaOf = async (uuid: string) => (await t.call('GET', `/servers/${uuid}/`)).body.meta as Record<string, string>;
 
     test('sim_fail_next=stop: the next stop fails, the server runs on and the key is spent; the stop after works', async () => {

@@ -155,10 +155,14 @@ for (const db of databases()) {
       await startAndWait(t, uuid);
       const nicIo = async () => (await t.call('GET', `/servers/${uuid}/runtime/`)).body.nics[0].io;
       const first = await nicIo();
-      const grown = await waitFor(async () => {
-        const io = await nicIo();
-        return io.bytes_recv > first.bytes_recv && io.packets_sent > first.packets_sent ? io : null;
-      }, 15000, 'io counters to grow');
+      const grown = await waitFor(
+        async () => {
+          const io = await nicIo();
+          return io.bytes_recv > first.bytes_recv && io.packets_sent > first.packets_sent ? io : null;
+        },
+        15000,
+        'io counters to grow',
+      );
       assert.ok(grown.bytes_sent > 0);
       await act(t, uuid, 'stop');
       await waitForStatus(t, uuid, 'stopped');

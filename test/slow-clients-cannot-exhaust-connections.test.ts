@@ -18,7 +18,12 @@ async function answerThenClose(s: SocketReader, within: number): Promise<{ statu
 describe('slow clients are cut off', () => {
   let t: TestServer;
   before(async () => {
-    t = await startServer({ OPENSIGMA_HEADERS_TIMEOUT_MS: '400', OPENSIGMA_REQUEST_TIMEOUT_MS: '600', OPENSIGMA_IDLE_TIMEOUT_MS: '1500', OPENSIGMA_KEEPALIVE_TIMEOUT_MS: '300' });
+    t = await startServer({
+      OPENSIGMA_HEADERS_TIMEOUT_MS: '400',
+      OPENSIGMA_REQUEST_TIMEOUT_MS: '600',
+      OPENSIGMA_IDLE_TIMEOUT_MS: '1500',
+      OPENSIGMA_KEEPALIVE_TIMEOUT_MS: '300',
+    });
   });
   after(async () => t.close());
 
@@ -32,7 +37,9 @@ describe('slow clients are cut off', () => {
 
   test('a JSON body sent slower than the request timeout: 408 in the error array, connection closed, nothing written', async () => {
     const s = await SocketReader.connect(t.url);
-    s.sock.write(`POST /api/2.0/tags/ HTTP/1.1\r\nhost: x\r\nauthorization: ${basic}\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{"objects": [`);
+    s.sock.write(
+      `POST /api/2.0/tags/ HTTP/1.1\r\nhost: x\r\nauthorization: ${basic}\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{"objects": [`,
+    );
     // Trickled, so the connection is never idle: only the body deadline can end it.
     const trickle = setInterval(() => s.sock.write(' '), 100);
     try {
@@ -54,7 +61,9 @@ describe('slow clients are cut off', () => {
 
   test('a connection on which nothing moves mid-upload is closed after the idle timeout', async () => {
     const s = await SocketReader.connect(t.url);
-    s.sock.write(`PUT /api/2.0/drives/upload/ HTTP/1.1\r\nhost: x\r\nauthorization: ${basic}\r\ncontent-type: application/octet-stream\r\ncontent-length: 10000000\r\n\r\n`);
+    s.sock.write(
+      `PUT /api/2.0/drives/upload/ HTTP/1.1\r\nhost: x\r\nauthorization: ${basic}\r\ncontent-type: application/octet-stream\r\ncontent-length: 10000000\r\n\r\n`,
+    );
     s.sock.write(Buffer.alloc(1000));
     await Promise.race([s.closed, new Promise((_, fail) => setTimeout(() => fail(new Error('a stalled upload kept its connection')), 8000))]);
   });

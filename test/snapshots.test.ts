@@ -31,7 +31,8 @@ for (const db of databases()) {
       fs.closeSync(fd);
       return b.toString();
     };
-    const available = (uuid: string) => waitFor(async () => ((await t.call('GET', `/snapshots/${uuid}/`)).body.status === 'available' ? true : null), 10000, 'snapshot');
+    const available = (uuid: string) =>
+      waitFor(async () => ((await t.call('GET', `/snapshots/${uuid}/`)).body.status === 'available' ? true : null), 10000, 'snapshot');
 
     test('create (creating -> available), list by drive, drive shows its snapshots, edit, clone keeps the content of that moment', async () => {
       const d = await drive('snap-src');
@@ -39,7 +40,20 @@ for (const db of databases()) {
       const c = await t.call('POST', '/snapshots/', { objects: [{ drive: d, meta: { key: 'val' }, name: 'first_snapshot' }] });
       assert.equal(c.status, 201);
       const s = c.body.objects[0];
-      assert.deepEqual(Object.keys(s), ['allocated_size', 'drive', 'grantees', 'meta', 'name', 'owner', 'permissions', 'resource_uri', 'status', 'tags', 'timestamp', 'uuid']);
+      assert.deepEqual(Object.keys(s), [
+        'allocated_size',
+        'drive',
+        'grantees',
+        'meta',
+        'name',
+        'owner',
+        'permissions',
+        'resource_uri',
+        'status',
+        'tags',
+        'timestamp',
+        'uuid',
+      ]);
       assert.deepEqual(s.drive, { resource_uri: `/api/2.0/drives/${d}/`, uuid: d });
       assert.match(s.timestamp, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00:00$/);
       assert.ok(['creating', 'available'].includes(s.status));
@@ -52,13 +66,20 @@ for (const db of databases()) {
       await available(unnamed.uuid);
 
       const byDrive = await t.call('GET', `/snapshots/detail/?limit=0&drive=${d}`);
-      assert.deepEqual(byDrive.body.objects.map((x: any) => x.uuid), [s.uuid, unnamed.uuid]);
+      assert.deepEqual(
+        byDrive.body.objects.map((x: any) => x.uuid),
+        [s.uuid, unnamed.uuid],
+      );
       assert.deepEqual((await t.call('GET', `/drives/${d}/`)).body.snapshots, [
         { resource_uri: `/api/2.0/snapshots/${s.uuid}/`, uuid: s.uuid },
         { resource_uri: `/api/2.0/snapshots/${unnamed.uuid}/`, uuid: unnamed.uuid },
       ]);
 
-      const edit = await t.call('PUT', `/snapshots/${s.uuid}/`, { drive: d, meta: { key: 'val_changed', new_key: 'new_key_value' }, name: 'first_snapshot_renamed' });
+      const edit = await t.call('PUT', `/snapshots/${s.uuid}/`, {
+        drive: d,
+        meta: { key: 'val_changed', new_key: 'new_key_value' },
+        name: 'first_snapshot_renamed',
+      });
       assert.equal(edit.status, 200);
       assert.equal(edit.body.name, 'first_snapshot_renamed');
       assert.deepEqual(edit.body.meta, { key: 'val_changed', new_key: 'new_key_value' });
@@ -96,7 +117,14 @@ for (const db of databases()) {
     test('bad input changes nothing: no drive, unknown or foreign drive, wrong types, bad action, another account', async () => {
       const d = await drive('snap-bad');
       const before = (await t.call('GET', '/snapshots/?limit=0')).body.meta.total_count;
-      for (const item of [{}, { drive: 'nope' }, { drive: '00000000-0000-4000-8000-000000000000' }, { drive: d, name: [] }, { drive: d, meta: 'x' }, { drive: d, tags: ['00000000-0000-4000-8000-000000000000'] }]) {
+      for (const item of [
+        {},
+        { drive: 'nope' },
+        { drive: '00000000-0000-4000-8000-000000000000' },
+        { drive: d, name: [] },
+        { drive: d, meta: 'x' },
+        { drive: d, tags: ['00000000-0000-4000-8000-000000000000'] },
+      ]) {
         const r = await t.call('POST', '/snapshots/', { objects: [{ drive: d }, item] });
         assert.equal(r.status, 400, JSON.stringify(item));
         assert.ok(Array.isArray(r.body));

@@ -50,19 +50,31 @@ for (const db of databases()) {
 
       const root = (await t.call('GET', `/subscriptions/${s.id}/`)).body;
       assert.equal(root.end_time, s.end_time, 'the extended subscription keeps its own period');
-      assert.deepEqual(root.descendants.map((d: any) => d.resource_uri), [e.body.resource_uri, e2.resource_uri]);
-      assert.deepEqual((await t.call('GET', `/subscriptions/${e.body.id}/`)).body.descendants.map((d: any) => d.resource_uri), [e2.resource_uri]);
+      assert.deepEqual(
+        root.descendants.map((d: any) => d.resource_uri),
+        [e.body.resource_uri, e2.resource_uri],
+      );
+      assert.deepEqual(
+        (await t.call('GET', `/subscriptions/${e.body.id}/`)).body.descendants.map((d: any) => d.resource_uri),
+        [e2.resource_uri],
+      );
 
       const grouped = await t.call('GET', '/groupedsubscriptions/?resource=ip&limit=0');
       assert.equal(grouped.status, 200);
       assert.equal(grouped.body.price, '0');
       const chain = grouped.body.objects.find((g: any) => g.id === s.id);
       assert.ok(chain, 'the chain is listed under its first subscription');
-      assert.deepEqual(chain.descendants.map((d: any) => d.uuid), [e.body.uuid, e2.uuid]);
+      assert.deepEqual(
+        chain.descendants.map((d: any) => d.uuid),
+        [e.body.uuid, e2.uuid],
+      );
       assert.deepEqual(Object.keys(chain.descendants[0]).sort(), Object.keys(root).sort());
       assert.ok(!grouped.body.objects.some((g: any) => g.id === e.body.id || g.id === e2.id), 'extensions are not chains of their own');
       assert.equal(grouped.body.meta.total_count, grouped.body.objects.length);
-      assert.equal((await t.call('GET', '/groupedsubscriptions/?resource=vlan&limit=0')).body.objects.some((g: any) => g.id === s.id), false);
+      assert.equal(
+        (await t.call('GET', '/groupedsubscriptions/?resource=vlan&limit=0')).body.objects.some((g: any) => g.id === s.id),
+        false,
+      );
     });
 
     test('the background sweep expires an ended subscription without anyone asking, and its IP goes to the next link', async () => {
@@ -78,7 +90,8 @@ for (const db of databases()) {
         const ext = (await store.subscriptions.get(e.uuid))!;
         await store.subscriptions.update({ ...ext.doc, start_time: '2020-02-01T12:00:00+00:00' });
         // No request reads them: only the background sweep can send these frames.
-        for (const id of [lone.id, s.id]) await waitFor(async () => ws.frames.some((f) => f.object?.id === id && f.object.status === 'expired'), 10000, `subscription ${id} to expire`);
+        for (const id of [lone.id, s.id])
+          await waitFor(async () => ws.frames.some((f) => f.object?.id === id && f.object.status === 'expired'), 10000, `subscription ${id} to expire`);
         const ip = await t.call('GET', `/ips/${s.subscribed_object}/`);
         assert.equal(ip.status, 200, 'the extension still holds the address');
         assert.equal(ip.body.subscription.resource_uri, e.resource_uri);

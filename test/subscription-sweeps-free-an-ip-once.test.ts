@@ -27,7 +27,13 @@ for (const db of databases()) {
       const objects = bought.body.objects.map((s: any) => ({ kind: s.resource === 'ip' ? 'ips' : 'vlans', uuid: s.subscribed_object as string }));
       // The operator's clock has moved past their end.
       const store = t.running.svc.store;
-      const { items } = await store.subscriptions.list({ conditions: [{ column: 'uuid', op: 'exact', values: bought.body.objects.map((s: any) => s.uuid) }], tags: [], tagNames: [], limit: 0, offset: 0 });
+      const { items } = await store.subscriptions.list({
+        conditions: [{ column: 'uuid', op: 'exact', values: bought.body.objects.map((s: any) => s.uuid) }],
+        tags: [],
+        tagNames: [],
+        limit: 0,
+        offset: 0,
+      });
       for (const s of items) await store.subscriptions.update({ ...s.doc, ...ENDED });
 
       const deleted: ChangeEvent[] = [];
@@ -76,8 +82,15 @@ describe('two API nodes sweeping one PostgreSQL database free each IP once', { s
     await waitFor(async () => (await sql('SELECT count(*)::int AS n FROM ips WHERE uuid = ANY($1)', [ips]))[0].n === 0, 20000, 'the IPs to be freed');
     // Each node's GET waits for the audit entries that node is writing.
     for (const n of nodes) assert.equal((await n.call('GET', '/logs/?limit=1')).status, 200);
-    const rows = await sql(`SELECT resource_uuid, count(*)::int AS n FROM audit_log WHERE action = 'delete' AND resource_uuid = ANY($1) GROUP BY resource_uuid`, [ips]);
-    assert.deepEqual(rows.filter((r) => r.n !== 1), [], 'no IP freed twice');
+    const rows = await sql(
+      `SELECT resource_uuid, count(*)::int AS n FROM audit_log WHERE action = 'delete' AND resource_uuid = ANY($1) GROUP BY resource_uuid`,
+      [ips],
+    );
+    assert.deepEqual(
+      rows.filter((r) => r.n !== 1),
+      [],
+      'no IP freed twice',
+    );
     assert.equal(rows.length, ips.length, 'every freed IP logged');
   });
 });

@@ -4,7 +4,14 @@ import fs from 'node:fs';
 import { databases, startServer, type TestServer } from './helpers/harness.ts';
 
 /** The JSON body of a transcript file (after the blank line). */
-const transcriptBody = (name: string) => JSON.parse(fs.readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8').split(/\r?\n\r?\n/).slice(1).join('\n\n'));
+const transcriptBody = (name: string) =>
+  JSON.parse(
+    fs
+      .readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')
+      .split(/\r?\n\r?\n/)
+      .slice(1)
+      .join('\n\n'),
+  );
 
 for (const db of databases()) {
   describe(`subscriptions [${db.name}]`, () => {
@@ -99,7 +106,10 @@ for (const db of databases()) {
       assert.equal(l.body.meta.limit, 20);
       assert.equal(typeof l.body.price, 'string');
       const ids = l.body.objects.map((s: any) => Number(s.id));
-      assert.deepEqual(ids, [...ids].sort((a, b) => b - a));
+      assert.deepEqual(
+        ids,
+        [...ids].sort((a, b) => b - a),
+      );
       const ipOnly = await t.call('GET', '/subscriptions/?resource=ip&limit=0');
       assert.ok(ipOnly.body.objects.length >= 2 && ipOnly.body.objects.every((s: any) => s.resource === 'ip'));
       assert.equal((await t.call('GET', '/subscriptions/?status=expired')).body.meta.total_count, 0);
@@ -160,7 +170,9 @@ for (const db of databases()) {
       const ip = c.subscribed_object;
       // End it: the operator's clock has moved past end_time.
       const store = t.running.svc.store;
-      const row = (await store.subscriptions.list({ conditions: [{ column: 'uuid', op: 'exact', values: [c.uuid] }], tags: [], tagNames: [], limit: 0, offset: 0 })).items[0]!;
+      const row = (
+        await store.subscriptions.list({ conditions: [{ column: 'uuid', op: 'exact', values: [c.uuid] }], tags: [], tagNames: [], limit: 0, offset: 0 })
+      ).items[0]!;
       await store.subscriptions.update({ ...row.doc, start_time: '2020-01-01T12:00:00+00:00', end_time: '2020-02-01T12:00:00+00:00' });
       const got = await t.call('GET', `/subscriptions/${c.id}/`);
       assert.equal(got.body.status, 'expired');

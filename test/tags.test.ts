@@ -55,11 +55,23 @@ for (const db of databases()) {
       assert.equal(member.resource_uri, `/api/2.0/servers/${s1.uuid}/`);
       // the resource shows the tag
       assert.deepEqual((await t.call('GET', `/servers/${s1.uuid}/`)).body.tags, [{ resource_uri: `/api/2.0/tags/${g.uuid}/`, uuid: g.uuid }]);
-      assert.deepEqual((await t.call('GET', `/drives/${d}/`)).body.tags.map((x: any) => x.uuid), [g.uuid]);
+      assert.deepEqual(
+        (await t.call('GET', `/drives/${d}/`)).body.tags.map((x: any) => x.uuid),
+        [g.uuid],
+      );
       // filters
-      assert.deepEqual((await t.call('GET', `/servers/?tag=${g.uuid}`)).body.objects.map((x: any) => x.uuid), [s1.uuid]);
-      assert.deepEqual((await t.call('GET', '/servers/?tag__name=group')).body.objects.map((x: any) => x.uuid), [s1.uuid]);
-      assert.deepEqual((await t.call('GET', `/drives/detail/?tag=${g.uuid}`)).body.objects.map((x: any) => x.uuid), [d]);
+      assert.deepEqual(
+        (await t.call('GET', `/servers/?tag=${g.uuid}`)).body.objects.map((x: any) => x.uuid),
+        [s1.uuid],
+      );
+      assert.deepEqual(
+        (await t.call('GET', '/servers/?tag__name=group')).body.objects.map((x: any) => x.uuid),
+        [s1.uuid],
+      );
+      assert.deepEqual(
+        (await t.call('GET', `/drives/detail/?tag=${g.uuid}`)).body.objects.map((x: any) => x.uuid),
+        [d],
+      );
       // tag-scoped listings
       const scoped = await t.call('GET', `/tags/${g.uuid}/servers/`);
       assert.equal(scoped.status, 200);
@@ -67,7 +79,10 @@ for (const db of databases()) {
       assert.deepEqual(Object.keys(scoped.body.objects[0]).sort(), ['name', 'owner', 'resource_uri', 'runtime', 'status', 'uuid']);
       const scopedDetail = await t.call('GET', `/tags/${g.uuid}/servers/detail/`);
       assert.equal(scopedDetail.body.objects[0].vnc_password, 'testserver');
-      assert.deepEqual((await t.call('GET', `/tags/${g.uuid}/drives/`)).body.objects.map((x: any) => x.uuid), [d]);
+      assert.deepEqual(
+        (await t.call('GET', `/tags/${g.uuid}/drives/`)).body.objects.map((x: any) => x.uuid),
+        [d],
+      );
       assert.equal((await t.call('GET', `/tags/${g.uuid}/drives/detail/`)).body.objects[0].name, 'tagged-d');
       assert.deepEqual((await t.call('GET', `/tags/${g.uuid}/ips/`)).body.objects, []);
       assert.deepEqual((await t.call('GET', `/tags/${g.uuid}/vlans/detail/`)).body.objects, []);
@@ -77,7 +92,10 @@ for (const db of databases()) {
       assert.equal(put.status, 200);
       assert.deepEqual(put.body.resources.map((r: any) => r.uuid).sort(), [s2.uuid, d].sort());
       assert.deepEqual((await t.call('GET', `/servers/${s1.uuid}/`)).body.tags, []);
-      assert.deepEqual((await t.call('GET', `/servers/?tag=${g.uuid}`)).body.objects.map((x: any) => x.uuid), [s2.uuid]);
+      assert.deepEqual(
+        (await t.call('GET', `/servers/?tag=${g.uuid}`)).body.objects.map((x: any) => x.uuid),
+        [s2.uuid],
+      );
 
       // tagging from the resource side shows on the tag
       const full = (await t.call('GET', `/servers/${s1.uuid}/`)).body;
@@ -103,7 +121,12 @@ for (const db of databases()) {
         { objects: [{ name: 'x', meta: 'nope' }] },
         { objects: [{ name: 'x', resources: 'nope' }] },
         { objects: [{ name: 'x', resources: ['00000000-0000-4000-8000-000000000000'] }] },
-        { objects: [{ name: 'ok', resources: [s.uuid] }, { name: 'x', resources: [42] }] },
+        {
+          objects: [
+            { name: 'ok', resources: [s.uuid] },
+            { name: 'x', resources: [42] },
+          ],
+        },
         'not json at all',
       ]) {
         const r = await t.call('POST', '/tags/', body);

@@ -64,7 +64,12 @@ for (const db of databases()) {
       assert.equal(theirs.status, 400);
       assert.equal(theirs.body[0].error_point, none.body[0].error_point);
       assert.equal(theirs.body[0].error_message.replace(disk, 'X'), none.body[0].error_message.replace(missing, 'X'));
-      const subs = await alice('POST', '/subscriptions/', { objects: [{ resource: 'ip', amount: 1, period: '1 month' }, { resource: 'vlan', period: '1 month' }] });
+      const subs = await alice('POST', '/subscriptions/', {
+        objects: [
+          { resource: 'ip', amount: 1, period: '1 month' },
+          { resource: 'vlan', period: '1 month' },
+        ],
+      });
       const owned = (kind: string) => subs.body.objects.find((x: any) => x.resource === kind).subscribed_object;
       const ip = await bob('POST', '/servers/', minimalServer('thief', { nics: [{ ip_v4_conf: { conf: 'static', ip: owned('ip') } }] }));
       assert.equal(ip.status, 400, ip.text);

@@ -14,7 +14,12 @@ const USER = { email: 'token-user@example.com', password: 'token-user-password' 
 const get = async (t: TestServer, headers: Record<string, string>) => (await fetch(`${t.api}/servers/`, { headers })).status;
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const newToken = async (t: TestServer, ...extra: string[]) => (await cli(t, 'token', 'create', USER.email, ...extra)).trim();
-const ids = async (t: TestServer) => (await cli(t, 'token', 'list', USER.email)).trim().split('\n').filter(Boolean).map((l) => l.split(/\s+/));
+const ids = async (t: TestServer) =>
+  (await cli(t, 'token', 'list', USER.email))
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(/\s+/));
 
 for (const db of databases()) {
   describe(`tokens expire and are revoked at once [${db.name}]`, () => {
@@ -51,8 +56,15 @@ for (const db of databases()) {
 
     test('token revoke --all EMAIL ends every token and cookie session of the user', async () => {
       const api = await newToken(t);
-      const login = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: USER.email, password: USER.password }) });
-      const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+      const login = await fetch(`${t.api}/accounts/action/?do=login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: USER.email, password: USER.password }),
+      });
+      const cookie = login.headers
+        .getSetCookie()
+        .map((c) => c.split(';')[0])
+        .join('; ');
       assert.equal(await get(t, bearer(api)), 200);
       assert.equal(await get(t, { cookie }), 200);
       assert.match(await cli(t, 'token', 'revoke', '--all', USER.email), /^revoked \d+ tokens/);
@@ -71,7 +83,10 @@ describe('token command mistakes', () => {
     assert.equal(parseDuration('0d'), null);
     assert.equal(parseDuration('tomorrow'), null);
     const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'opensigma.js');
-    for (const args of [['token', 'create', 'x@example.com', '--expires-in', 'soon'], ['token', 'revoke']]) {
+    for (const args of [
+      ['token', 'create', 'x@example.com', '--expires-in', 'soon'],
+      ['token', 'revoke'],
+    ]) {
       const r = await promisify(execFile)(process.execPath, [bin, ...args], { env: { ...process.env, OPENSIGMA_DATA: '/nonexistent-opensigma-test' } }).then(
         () => assert.fail('should fail'),
         (e: { code: number; stderr: string }) => e,

@@ -35,7 +35,10 @@ for (const db of databases()) {
         });
       await Promise.all([bump(1, 2), bump(2, 1)]);
       const rows = (await sql<{ id: number; n: number }>`SELECT id, n FROM conflict_rows ORDER BY id`.execute(store.db)).rows;
-      assert.deepEqual(rows.map((r) => Number(r.n)), [2, 2]);
+      assert.deepEqual(
+        rows.map((r) => Number(r.n)),
+        [2, 2],
+      );
     });
   });
 }

@@ -52,7 +52,10 @@ for (const db of databases()) {
         let next = 1;
         let answered = 0;
         const sender = async () => {
-          for (let n = next++; n <= CHUNKS; n = next++) answers.push(await postChunk(t, uuid, n)), answered++;
+          for (let n = next++; n <= CHUNKS; n = next++) {
+            answers.push(await postChunk(t, uuid, n));
+            answered++;
+          }
         };
         const senders = Array.from({ length: PARALLEL }, sender);
         // Delete once the upload is under way, while chunks are still arriving.
@@ -67,7 +70,10 @@ for (const db of databases()) {
         const body = JSON.parse(a.text);
         assert.ok(Array.isArray(body) && body[0].error_type === 'notexist', a.text);
       }
-      assert.ok(answers.some((a) => a.status === 404), 'some chunks came after the delete');
+      assert.ok(
+        answers.some((a) => a.status === 404),
+        'some chunks came after the delete',
+      );
       assert.deepEqual(await chunkRows(t, drives), [], 'no upload_chunks row outlives its drive');
       for (const uuid of drives) assert.equal((await t.call('GET', `/drives/${uuid}/`)).status, 404);
     });

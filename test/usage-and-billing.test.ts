@@ -51,13 +51,17 @@ for (const db of databases()) {
       assert.deepEqual((await t.call('GET', '/ledger/')).body, { meta: { limit: 20, offset: 0, total_count: 0 }, objects: [] });
       assert.deepEqual((await t.call('GET', '/discount/')).body, { meta: { limit: 0, offset: 0, total_count: 0 }, objects: [] });
       assert.deepEqual((await t.call('GET', '/licenses/')).body, { meta: { limit: 20, offset: 0, total_count: 0 }, objects: [] });
-      for (const s of ['balance', 'pricing', 'ledger', 'discount', 'licenses', 'currentusage']) assert.equal((await t.call('GET', `/${s}/schema/`)).status, 200, s);
+      for (const s of ['balance', 'pricing', 'ledger', 'discount', 'licenses', 'currentusage'])
+        assert.equal((await t.call('GET', `/${s}/schema/`)).status, 200, s);
       assert.equal((await t.call('GET', '/ledger/?limit=-1')).status, 400);
       assert.equal((await t.call('DELETE', '/balance/')).status, 405);
     });
 
     test('an operator billing file sets currency, balance and prices, as decimal strings', async () => {
-      fs.writeFileSync(path.join(t.dataDir, 'billing.json'), JSON.stringify({ currency: 'CHF', balance: '12.50', credit_limit: '100', prices: { cpu: '0.0125', dssd: 0.1 } }));
+      fs.writeFileSync(
+        path.join(t.dataDir, 'billing.json'),
+        JSON.stringify({ currency: 'CHF', balance: '12.50', credit_limit: '100', prices: { cpu: '0.0125', dssd: 0.1 } }),
+      );
       try {
         assert.deepEqual((await t.call('GET', '/balance/')).body, { balance: '12.50', credit_limit: '100', currency: 'CHF' });
         const p = (await t.call('GET', '/pricing/?level=0')).body.objects;

@@ -11,7 +11,10 @@ async function session(t: TestServer, email: string, password: string): Promise<
   const body = JSON.stringify({ username: email, password });
   const r = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
   assert.equal(r.status, 200);
-  return r.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  return r.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
 }
 
 interface Opened {
@@ -95,10 +98,14 @@ for (const db of databases()) {
       first.ws!.close();
       await first.closed;
 
-      const again = (await waitFor(async (): Promise<Opened | undefined> => {
-        const o = await open(`${ws}/websocket/servers/${uuid}/serial`, { cookie: owner });
-        return o.status === 101 ? o : undefined; // the console serves one client: the first may still be leaving
-      }, 10_000, 'the console to take a new client'))!;
+      const again = (await waitFor(
+        async (): Promise<Opened | undefined> => {
+          const o = await open(`${ws}/websocket/servers/${uuid}/serial`, { cookie: owner });
+          return o.status === 101 ? o : undefined; // the console serves one client: the first may still be leaving
+        },
+        10_000,
+        'the console to take a new client',
+      ))!;
       await until(again, 'typed-before', 'the earlier output');
       again.ws!.send('hostname\r');
       await until(again, 'hostname\r\nbridge-box\r\n', 'the new answer');

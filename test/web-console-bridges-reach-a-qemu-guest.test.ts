@@ -52,7 +52,10 @@ describe('web console bridges to a QEMU guest', { skip: h.skip ?? false }, () =>
     await waitForStatus(t, uuid, 'running', 60_000);
     const body = JSON.stringify({ username: 'admin@example.com', password: 'admin-password' });
     const login = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    cookie = login.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
   });
 
   after(async () => {

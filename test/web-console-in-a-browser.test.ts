@@ -128,7 +128,14 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     const cpu = page.getByLabel('CPU (MHz)');
     await page.locator('.error[data-field="cpu"]').waitFor();
     const describedBy = (await cpu.getAttribute('aria-describedby')) ?? '';
-    const said = await page.locator(describedBy.split(' ').map((id) => `#${id}`).join(', ')).allInnerTexts();
+    const said = await page
+      .locator(
+        describedBy
+          .split(' ')
+          .map((id) => `#${id}`)
+          .join(', '),
+      )
+      .allInnerTexts();
     assert.match(said.join(' '), /cpu must be between 250 and \d+ MHz, not 5/);
     assert.equal(await cpu.getAttribute('aria-invalid'), 'true');
     assert.equal(await page.getByLabel('Name', { exact: true }).inputValue(), 'web-box');
@@ -151,7 +158,11 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     page.on('request', (r) => /\/api\/2\.0\/servers\//.test(r.url()) && r.method() === 'GET' && reads.push(r));
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     await waitForText(() => status.innerText(), /^running$/, 'the status to say running');
-    assert.deepEqual(reads.map((r) => r.url()), [], 'the change came over the websocket, not by asking again');
+    assert.deepEqual(
+      reads.map((r) => r.url()),
+      [],
+      'the change came over the websocket, not by asking again',
+    );
     await shot(page, 'server');
   });
 
@@ -173,7 +184,10 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     assert.equal(await bridgeStatus(`${ws}/websocket/servers/${serverUuid}/vnc`, 'sessionid=forged'), 401);
     const body = JSON.stringify({ username: BOB.email, password: BOB.password });
     const login = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    const bobCookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const bobCookie = login.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
     assert.equal(await bridgeStatus(`${ws}/websocket/servers/${serverUuid}/serial`, bobCookie), 404);
     assert.equal(await bridgeStatus(`${ws}/websocket/servers/${serverUuid}/vnc`, bobCookie), 404);
   });
@@ -206,7 +220,10 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     await page.getByRole('button', { name: 'Stop', exact: true }).click();
     await waitForText(() => page.getByTestId('server-status').innerText(), /^stopped$/, 'the status to say stopped');
     await page.getByRole('link', { name: 'Servers', exact: true }).click();
-    await page.getByRole('row', { name: /web-box/ }).getByText('stopped').waitFor();
+    await page
+      .getByRole('row', { name: /web-box/ })
+      .getByText('stopped')
+      .waitFor();
     await shot(page, 'servers');
   });
 
@@ -234,13 +251,19 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     await bar.waitFor();
     await waitForText(async () => (await bar.getAttribute('value')) ?? '', /^100$/, 'the progress bar to reach 100');
     await page.getByText('Uploaded disk.img.').waitFor();
-    await page.getByRole('row', { name: /disk\.img/ }).getByText('unmounted').waitFor();
+    await page
+      .getByRole('row', { name: /disk\.img/ })
+      .getByText('unmounted')
+      .waitFor();
     const d = (await t.call('GET', '/drives/detail/?name=disk.img')).body.objects[0];
     const authorization = `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`;
     const back = Buffer.from(await (await fetch(`${t.api}/drives/${d.uuid}/download/`, { headers: { authorization } })).arrayBuffer());
     assert.ok(back.subarray(0, bytes.length).equals(bytes), 'the drive holds the bytes of the file');
     // The Download link works with the page's own session.
-    const href = (await page.getByRole('row', { name: /disk\.img/ }).getByRole('link', { name: 'Download' }).getAttribute('href'))!;
+    const href = (await page
+      .getByRole('row', { name: /disk\.img/ })
+      .getByRole('link', { name: 'Download' })
+      .getAttribute('href'))!;
     const fetched = await page.evaluate(async (u) => new Uint8Array(await (await fetch(u)).arrayBuffer()).slice(0, 8192).join(','), href);
     assert.equal(fetched, [...bytes.subarray(0, 8192)].join(','));
     await shot(page, 'drives');
@@ -250,9 +273,18 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     const create = page.getByRole('form', { name: 'Create drive' });
     await create.getByLabel('Drive name').fill('scratch');
     await create.getByRole('button', { name: 'Create drive' }).click();
-    await page.getByRole('row', { name: /^scratch\b/ }).getByText('unmounted').waitFor();
-    await page.getByRole('row', { name: /^scratch\b/ }).getByRole('button', { name: 'Clone', exact: true }).click();
-    await page.getByRole('row', { name: /scratch clone/ }).getByText('unmounted').waitFor();
+    await page
+      .getByRole('row', { name: /^scratch\b/ })
+      .getByText('unmounted')
+      .waitFor();
+    await page
+      .getByRole('row', { name: /^scratch\b/ })
+      .getByRole('button', { name: 'Clone', exact: true })
+      .click();
+    await page
+      .getByRole('row', { name: /scratch clone/ })
+      .getByText('unmounted')
+      .waitFor();
     assert.deepEqual((await t.call('GET', '/drives/detail/?limit=0')).body.objects.map((d: any) => d.name).sort(), ['disk.img', 'scratch', 'scratch clone']);
   });
 
@@ -286,7 +318,10 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     await share.getByLabel('What carries the tag').selectOption({ label: 'for-bob' });
     await share.getByLabel('START').check();
     await share.getByRole('button', { name: 'Share', exact: true }).click();
-    await page.getByRole('row', { name: /bob may start/ }).getByText('LIST, START').waitFor();
+    await page
+      .getByRole('row', { name: /bob may start/ })
+      .getByText('LIST, START')
+      .waitFor();
     await shot(page, 'sharing');
     const other = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
     await signIn(other, t.url, BOB);
@@ -317,14 +352,17 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     assert.equal(attached.length, 2, 'the cdrom and the disk');
 
     await page.getByRole('link', { name: 'Servers', exact: true }).click();
-    await page.getByRole('row', { name: /web-box/ }).getByRole('button', { name: 'Delete', exact: true }).click();
+    await page
+      .getByRole('row', { name: /web-box/ })
+      .getByRole('button', { name: 'Delete', exact: true })
+      .click();
     const dialog = page.getByRole('dialog', { name: 'Delete web-box' });
     await dialog.getByLabel('Delete the drive disk.img too').check();
     await dialog.getByRole('button', { name: 'Delete server' }).click();
     await page.getByText('No servers match.').waitFor();
     const left = (await t.call('GET', '/drives/detail/?limit=0')).body.objects.map((d: any) => d.name);
     assert.deepEqual(left.sort(), ['scratch', 'scratch clone']);
-    assert.equal((await t.call('GET', `/libdrives/${CDROM}/`)).status, 200, 'the library cdrom is not the server owner\'s to delete');
+    assert.equal((await t.call('GET', `/libdrives/${CDROM}/`)).status, 200, "the library cdrom is not the server owner's to delete");
   });
 
   test('signing out ends the session', async () => {

@@ -77,7 +77,11 @@ describe('web console: uploads in chunks', () => {
     await sendChunks(file, '/api/2.0', d.uuid, io, (f) => progress.push(f));
     assert.deepEqual(sent, ['1'], 'only the missing chunk went up');
     assert.equal(progress.at(-1), 1);
-    assert.deepEqual([...progress].sort((a, b) => a - b), progress, 'progress never goes back');
+    assert.deepEqual(
+      [...progress].sort((a, b) => a - b),
+      progress,
+      'progress never goes back',
+    );
     await waitFor(async () => (await t.call('GET', `/drives/${d.uuid}/`)).body.status === 'unmounted', 10_000, 'the drive to be ready');
     const back = Buffer.from(await (await fetch(`${t.api}/drives/${d.uuid}/download/`, { headers: auth })).arrayBuffer());
     assert.ok(back.subarray(0, size).equals(bytes));
@@ -93,7 +97,10 @@ describe('web console: uploads in chunks', () => {
         throw new Error('cut off');
       },
     };
-    await assert.rejects(sendChunks(new Blob([Buffer.alloc(100)]), '/api/2.0', d.uuid, io, () => {}), /cut off/);
+    await assert.rejects(
+      sendChunks(new Blob([Buffer.alloc(100)]), '/api/2.0', d.uuid, io, () => {}),
+      /cut off/,
+    );
     assert.equal(tries, 3);
     assert.equal((await t.call('GET', `/drives/${d.uuid}/`)).body.status, 'uploading', 'nothing was written');
   });

@@ -79,14 +79,23 @@ for (const db of databases()) {
 
     test('drives, IPs and VLANs of the account are notified too', async () => {
       const d = (await t.call('POST', '/drives/', { name: 'ws-drive', size: 1073741824, media: 'disk' })).body.objects[0];
-      const subs = (await t.call('POST', '/subscriptions/', [{ resource: 'ip', period: '1 month' }, { resource: 'vlan', period: '1 month' }])).body.objects;
+      const subs = (
+        await t.call('POST', '/subscriptions/', [
+          { resource: 'ip', period: '1 month' },
+          { resource: 'vlan', period: '1 month' },
+        ])
+      ).body.objects;
       const [ip, vlan] = subs.map((s: any) => s.subscribed_object);
       await waitFor(async () => me.frames.some((f) => f.resource_type === 'drives' && f.object?.uuid === d.uuid), 5000, 'drive frame');
       const ipFrame = await waitFor(async () => me.frames.find((f) => f.resource_type === 'ips' && f.object?.uuid === ip), 5000, 'ip frame');
       assert.equal(ipFrame.resource_uri, `/api/2.0/ips/${ip}/`);
       assert.ok(ipFrame.object.subscription);
       await waitFor(async () => me.frames.some((f) => f.resource_type === 'vlans' && f.object?.uuid === vlan), 5000, 'vlan frame');
-      const subFrame = await waitFor(async () => me.frames.find((f) => f.resource_type === 'subscriptions' && f.object?.id === subs[0].id), 5000, 'subscription frame');
+      const subFrame = await waitFor(
+        async () => me.frames.find((f) => f.resource_type === 'subscriptions' && f.object?.id === subs[0].id),
+        5000,
+        'subscription frame',
+      );
       assert.equal(subFrame.resource_uri, `/api/2.0/subscriptions/${subs[0].id}/`);
       await t.call('PUT', `/ips/${ip}/`, { meta: { name: 'changed' } });
       await waitFor(async () => me.frames.some((f) => f.resource_type === 'ips' && f.object?.meta?.name === 'changed'), 5000, 'ip edit frame');
@@ -95,11 +104,16 @@ for (const db of databases()) {
     test('profile edits and clone jobs are notified with their objects', async () => {
       const p = await t.call('PUT', '/profile/', { company: 'Websocket Ltd' });
       assert.equal(p.status, 200);
-      const pf = await waitFor(async () => me.frames.find((f) => f.resource_type === 'profile' && f.object?.company === 'Websocket Ltd'), 5000, 'profile frame');
+      const pf = await waitFor(
+        async () => me.frames.find((f) => f.resource_type === 'profile' && f.object?.company === 'Websocket Ltd'),
+        5000,
+        'profile frame',
+      );
       assert.equal(pf.resource_uri, '/api/2.0/profile/');
       const d = (await t.call('POST', '/drives/', { name: 'ws-clone-disk', size: 1073741824, media: 'disk' })).body.objects[0];
       await waitFor(async () => (await t.call('GET', `/drives/${d.uuid}/`)).body.status === 'unmounted', 5000, 'drive created');
-      const s = (await t.call('POST', '/servers/', minimalServer('ws-clone', { drives: [{ drive: d.uuid, device: 'virtio', dev_channel: '0:0' }] }))).body.objects[0];
+      const s = (await t.call('POST', '/servers/', minimalServer('ws-clone', { drives: [{ drive: d.uuid, device: 'virtio', dev_channel: '0:0' }] }))).body
+        .objects[0];
       assert.equal((await t.call('POST', `/servers/${s.uuid}/action/?do=clone`, {})).status, 202);
       const jf = await waitFor(async () => me.frames.find((f) => f.resource_type === 'jobs' && f.object), 5000, 'job frame');
       assert.equal(jf.resource_uri, `/api/2.0/jobs/${jf.object.uuid}/`);
@@ -119,7 +133,10 @@ for (const db of databases()) {
         await waitFor(async () => theirs.frames.length > 0 && theirs.frames.some((f) => f.resource_type === 'ips'), 5000, 'their ip frame');
         const owner = (f: any) => f.object?.owner?.uuid;
         const myUuid = (await t.running.svc.store.users.byEmail('admin@example.com'))!.uuid;
-        assert.ok(me.frames.every((f) => !f.object?.owner || owner(f) === myUuid), 'a frame of another account reached me');
+        assert.ok(
+          me.frames.every((f) => !f.object?.owner || owner(f) === myUuid),
+          'a frame of another account reached me',
+        );
         const theirUris = new Set(theirs.frames.map((f) => f.resource_uri));
         assert.ok(!me.frames.some((f) => theirUris.has(f.resource_uri)), 'a change of theirs reached me');
         assert.ok(!me.frames.some((f) => f.resource_uri === `/api/2.0/servers/${s.uuid}/`));
@@ -138,7 +155,7 @@ for (const db of databases()) {
       assert.equal(await refusal(`${ws}/websocket`, { cookie: `async_auth=${sessionid}` }), 401);
       const basic = `Basic ${Buffer.from('admin@example.com:admin-password').toString('base64')}`;
       assert.equal(await refusal(`${ws}/websocket`, { authorization: basic }), 401);
-      assert.equal(await refusal(`${ws}/elsewhere`, { cookie: (await asyncCookie(t.call)) }), 404);
+      assert.equal(await refusal(`${ws}/elsewhere`, { cookie: await asyncCookie(t.call) }), 404);
     });
 
     test('locations: this installation, with its API and websocket URLs', async () => {
@@ -151,7 +168,15 @@ for (const db of databases()) {
       assert.equal(loc.api_endpoint, `http://127.0.0.1:${port}/api/2.0/`);
       assert.equal(loc.websocket_url, `ws://127.0.0.1:${port}/websocket`);
       assert.equal(loc.upload_url, loc.api_endpoint);
-      for (const k of ['alternative_frontend_url', 'country_code', 'default_frontend_signup_url', 'default_frontend_url', 'display_name', 'documentation_url', 'id'])
+      for (const k of [
+        'alternative_frontend_url',
+        'country_code',
+        'default_frontend_signup_url',
+        'default_frontend_url',
+        'display_name',
+        'documentation_url',
+        'id',
+      ])
         assert.equal(typeof loc[k], 'string', k);
       const c = await connect(t, await asyncCookie(t.call), new URL(loc.websocket_url).pathname);
       c.close();
@@ -159,26 +184,30 @@ for (const db of databases()) {
   });
 }
 
-describe('websocket notifications across API nodes [postgres]', { skip: !process.env.OPENSIGMA_TEST_POSTGRES_URL && 'needs OPENSIGMA_TEST_POSTGRES_URL' }, () => {
-  let a: TestServer;
-  let b: TestServer;
-  before(async () => {
-    a = await startServer({}, { url: process.env.OPENSIGMA_TEST_POSTGRES_URL! });
-    b = await startServer({ OPENSIGMA_DATABASE_URL: a.config.databaseUrl!, OPENSIGMA_ROLE: 'api' });
-  });
-  after(async () => {
-    await b.close();
-    await a.close();
-  });
+describe(
+  'websocket notifications across API nodes [postgres]',
+  { skip: !process.env.OPENSIGMA_TEST_POSTGRES_URL && 'needs OPENSIGMA_TEST_POSTGRES_URL' },
+  () => {
+    let a: TestServer;
+    let b: TestServer;
+    before(async () => {
+      a = await startServer({}, { url: process.env.OPENSIGMA_TEST_POSTGRES_URL! });
+      b = await startServer({ OPENSIGMA_DATABASE_URL: a.config.databaseUrl!, OPENSIGMA_ROLE: 'api' });
+    });
+    after(async () => {
+      await b.close();
+      await a.close();
+    });
 
-  test('a client on one node hears of a change made through another', async () => {
-    const c = await connect(b, await asyncCookie(b.call));
-    try {
-      const s = (await a.call('POST', '/servers/', minimalServer('elsewhere'))).body.objects[0];
-      const f = await waitFor(async () => c.frames.find((x) => x.object?.uuid === s.uuid), 5000, 'frame from the other node');
-      assert.equal(f.object.name, 'elsewhere');
-    } finally {
-      c.close();
-    }
-  });
-});
+    test('a client on one node hears of a change made through another', async () => {
+      const c = await connect(b, await asyncCookie(b.call));
+      try {
+        const s = (await a.call('POST', '/servers/', minimalServer('elsewhere'))).body.objects[0];
+        const f = await waitFor(async () => c.frames.find((x) => x.object?.uuid === s.uuid), 5000, 'frame from the other node');
+        assert.equal(f.object.name, 'elsewhere');
+      } finally {
+        c.close();
+      }
+    });
+  },
+);

@@ -52,7 +52,11 @@ for (const db of databases()) {
       assert.equal((await from(t, '127.0.0.3', ADMIN.email, ADMIN.password)).status, 200, 'other accounts are not affected');
 
       // The login form is throttled alike.
-      const login = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: BOB.email, password: 'x' }) });
+      const login = await fetch(`${t.api}/accounts/action/?do=login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: BOB.email, password: 'x' }),
+      });
       assert.ok(login.status === 401 || login.status === 429);
     });
   });
@@ -68,7 +72,9 @@ describe('password checks cannot be flooded, and do not tell which users exist',
   test('a flood of wrong passwords is refused beyond the bounded hash queue (503, the error array), never queued without bound', async () => {
     const answers = await Promise.all(
       Array.from({ length: 150 }, (_, i) =>
-        fetch(`${t.api}/servers/`, { headers: { authorization: `Basic ${Buffer.from(`flood${i}@example.com:wrong`).toString('base64')}` } }).then(async (r) => ({ status: r.status, retry: r.headers.get('retry-after'), body: await r.json() })),
+        fetch(`${t.api}/servers/`, { headers: { authorization: `Basic ${Buffer.from(`flood${i}@example.com:wrong`).toString('base64')}` } }).then(
+          async (r) => ({ status: r.status, retry: r.headers.get('retry-after'), body: await r.json() }),
+        ),
       ),
     );
     const refused = answers.filter((a) => a.status === 503);

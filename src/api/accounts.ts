@@ -31,12 +31,16 @@ export function accountRoutes(r: Routes, svc: Services, auth: Authenticator): vo
           const user = (await auth.checkPassword(email, b.password, req.ip))?.user;
           if (!user) throw errors.unauthorized();
           const { token, csrf } = await svc.store.users.issueToken(user, 'session', SESSION_S);
-          return new Reply(200, { uuid: user }, {
-            'set-cookie': [
-              `sessionid=${token}; Max-Age=${SESSION_S}; Path=/; HttpOnly; SameSite=Lax${secure}`,
-              `csrftoken=${csrf}; Max-Age=${CSRF_S}; Path=/; SameSite=Lax${secure}`,
-            ] as unknown as string,
-          });
+          return new Reply(
+            200,
+            { uuid: user },
+            {
+              'set-cookie': [
+                `sessionid=${token}; Max-Age=${SESSION_S}; Path=/; HttpOnly; SameSite=Lax${secure}`,
+                `csrftoken=${csrf}; Max-Age=${CSRF_S}; Path=/; SameSite=Lax${secure}`,
+              ] as unknown as string,
+            },
+          );
         }
         case 'logout': {
           const sid = parseCookies(req.headers.cookie).sessionid;

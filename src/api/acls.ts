@@ -24,12 +24,16 @@ export function aclRoutes(r: Routes, svc: Services): void {
   r.get('/acls/:uuid/', { auth: 'user', tags, summary: 'Get an ACL', schema: { params: UuidParams } }, async ({ actor, params, query }) =>
     selectFields(await cmd.render(await cmd.load(actor, params.uuid!)), query),
   );
-  r.post('/acls/', { auth: 'user', tags, summary: 'Create ACLs: grantees, rules (permissions) and tags', schema: { body: CreateBody } }, async ({ actor, body }) => {
-    const made = await cmd.create(actor, createItems(body));
-    const out = [];
-    for (const a of made) out.push(await cmd.render(a));
-    return created({ objects: out });
-  });
+  r.post(
+    '/acls/',
+    { auth: 'user', tags, summary: 'Create ACLs: grantees, rules (permissions) and tags', schema: { body: CreateBody } },
+    async ({ actor, body }) => {
+      const made = await cmd.create(actor, createItems(body));
+      const out = [];
+      for (const a of made) out.push(await cmd.render(a));
+      return created({ objects: out });
+    },
+  );
   r.put('/acls/:uuid/', { auth: 'user', tags, summary: 'Edit an ACL', schema: { params: UuidParams, body: AnyObject } }, async ({ actor, params, body }) =>
     cmd.render(await cmd.update(actor, params.uuid!, objectBody(body))),
   );

@@ -255,9 +255,12 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     if ((err as FastifyError).validation) {
       const v = (err as FastifyError).validation![0]!;
       const point = (v.instancePath || '').replace(/^\//, '').replace(/\//g, '.') || (v.params as any)?.missingProperty || null;
-      return reply.code(400).send([{ error_message: `${err.validationContext ?? 'body'} ${v.message ?? 'is invalid'}`, error_point: point, error_type: 'validation' }]);
+      return reply
+        .code(400)
+        .send([{ error_message: `${err.validationContext ?? 'body'} ${v.message ?? 'is invalid'}`, error_point: point, error_type: 'validation' }]);
     }
-    if ((err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE' || (err as any).bodyTooLarge) return reply.code(413).send(errors.bodyTooLarge(svc.config.bodyLimit).errors);
+    if ((err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE' || (err as any).bodyTooLarge)
+      return reply.code(413).send(errors.bodyTooLarge(svc.config.bodyLimit).errors);
     if ((err as FastifyError).statusCode && (err as FastifyError).statusCode! < 500) {
       return reply.code((err as FastifyError).statusCode!).send([{ error_message: err.message, error_point: null, error_type: 'validation' }]);
     }
@@ -299,4 +302,3 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
 
   return { app: app as unknown as FastifyInstance, routes, auth };
 }
-

@@ -13,12 +13,26 @@ export function auditLogRoutes(r: Routes, svc: Services): void {
   });
   r.beforeAnswer.push(() => log.settled());
   const tags = ['logs'];
-  r.get('/logs/', { auth: 'user', tags, summary: 'Audit log, newest first (?uuid=, ?category=, ?action=)', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
-    const q = parseListQuery(query, { filters: {}, ordering: [] });
-    const pick = (k: string) => (typeof query[k] === 'string' ? splitOr(query[k] as string) : undefined);
-    const { total, items } = await log.list(actor.user, { limit: q.limit, offset: q.offset, uuid: pick('uuid'), category: pick('category'), action: pick('action') });
-    return envelope(items.map((x) => selectFields(x, query)), q, total);
-  });
+  r.get(
+    '/logs/',
+    { auth: 'user', tags, summary: 'Audit log, newest first (?uuid=, ?category=, ?action=)', schema: { querystring: ListQuerystring } },
+    async ({ actor, query }) => {
+      const q = parseListQuery(query, { filters: {}, ordering: [] });
+      const pick = (k: string) => (typeof query[k] === 'string' ? splitOr(query[k] as string) : undefined);
+      const { total, items } = await log.list(actor.user, {
+        limit: q.limit,
+        offset: q.offset,
+        uuid: pick('uuid'),
+        category: pick('category'),
+        action: pick('action'),
+      });
+      return envelope(
+        items.map((x) => selectFields(x, query)),
+        q,
+        total,
+      );
+    },
+  );
   r.get('/logs/schema/', { auth: 'user', tags, summary: 'Audit log schema' }, async () => schemaDoc('audit_log'));
 }
 

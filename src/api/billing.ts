@@ -34,30 +34,38 @@ export function billingRoutes(r: Routes, svc: Services): void {
     return { balance: { balance: b.balance, currency: b.currency }, usage: await currentUsage(svc, actor.user) };
   });
 
-  r.get('/pricing/', { auth: 'user', tags, summary: 'Prices per resource (from the operator billing file; 0 by default)', schema: { querystring: ListQuerystring } }, async ({ query }) => {
-    const b = billing();
-    const q = parseListQuery(query, { filters: {}, ordering: [], defaultLimit: 0 });
-    const resources = [...new Set([...Object.keys(UNITS), ...Object.keys(svc.capabilities.drives ?? {}), ...Object.keys(b.prices)])].sort();
-    const level = query.level === undefined ? null : Number(query.level);
-    let id = 0;
-    const all = resources.flatMap((resource) =>
-      [0, 1].map((lvl) => ({
-        currency: b.currency,
-        id: String(++id),
-        level: lvl,
-        multiplier: (UNITS[resource] ?? { multiplier: GiB * SECONDS_PER_MONTH }).multiplier,
-        price: b.prices[resource] ?? '0',
-        resource,
-        unit: (UNITS[resource] ?? { unit: 'GB/month' }).unit,
-      })),
-    ).filter((p) => level === null || p.level === level);
-    const page = q.limit ? all.slice(q.offset, q.offset + q.limit) : all.slice(q.offset);
-    const levels = Object.fromEntries(resources.map((res) => [res, 1]));
-    return { current: levels, ...envelope(page, q, all.length), next: levels };
-  });
+  r.get(
+    '/pricing/',
+    { auth: 'user', tags, summary: 'Prices per resource (from the operator billing file; 0 by default)', schema: { querystring: ListQuerystring } },
+    async ({ query }) => {
+      const b = billing();
+      const q = parseListQuery(query, { filters: {}, ordering: [], defaultLimit: 0 });
+      const resources = [...new Set([...Object.keys(UNITS), ...Object.keys(svc.capabilities.drives ?? {}), ...Object.keys(b.prices)])].sort();
+      const level = query.level === undefined ? null : Number(query.level);
+      let id = 0;
+      const all = resources
+        .flatMap((resource) =>
+          [0, 1].map((lvl) => ({
+            currency: b.currency,
+            id: String(++id),
+            level: lvl,
+            multiplier: (UNITS[resource] ?? { multiplier: GiB * SECONDS_PER_MONTH }).multiplier,
+            price: b.prices[resource] ?? '0',
+            resource,
+            unit: (UNITS[resource] ?? { unit: 'GB/month' }).unit,
+          })),
+        )
+        .filter((p) => level === null || p.level === level);
+      const page = q.limit ? all.slice(q.offset, q.offset + q.limit) : all.slice(q.offset);
+      const levels = Object.fromEntries(resources.map((res) => [res, 1]));
+      return { current: levels, ...envelope(page, q, all.length), next: levels };
+    },
+  );
 
   const empty = (path: string, summary: string, defaultLimit = 20) =>
-    r.get(path, { auth: 'user', tags, summary, schema: { querystring: ListQuerystring } }, async ({ query }) => envelope([], parseListQuery(query, { filters: {}, ordering: [], defaultLimit }), 0));
+    r.get(path, { auth: 'user', tags, summary, schema: { querystring: ListQuerystring } }, async ({ query }) =>
+      envelope([], parseListQuery(query, { filters: {}, ordering: [], defaultLimit }), 0),
+    );
   empty('/ledger/', 'Ledger of charges (nothing is charged here)');
   empty('/discount/', 'Discounts for long subscriptions (none)', 0);
   empty('/licenses/', 'Licenses that can be bought (none)');

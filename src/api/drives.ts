@@ -44,11 +44,19 @@ export function driveRoutes(r: Routes, svc: Services): DriveCommands {
   const drives = new DriveCommands(svc);
   const uploads = resumableUploadRoutes(r, svc, drives);
 
-  r.get('/drives/', { auth: 'user', tags, summary: 'List drives (library drives are not listed)', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
-    const q = parseListQuery(query, LIST);
-    const { total, items } = await drives.list(actor, q);
-    return envelope(items.map((d) => selectFields(renderDriveShort(d), query)), q, total);
-  });
+  r.get(
+    '/drives/',
+    { auth: 'user', tags, summary: 'List drives (library drives are not listed)', schema: { querystring: ListQuerystring } },
+    async ({ actor, query }) => {
+      const q = parseListQuery(query, LIST);
+      const { total, items } = await drives.list(actor, q);
+      return envelope(
+        items.map((d) => selectFields(renderDriveShort(d), query)),
+        q,
+        total,
+      );
+    },
+  );
 
   r.get('/drives/detail/', { auth: 'user', tags, summary: 'List drives in full', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
     const q = parseListQuery(query, LIST);
@@ -62,13 +70,19 @@ export function driveRoutes(r: Routes, svc: Services): DriveCommands {
 
   // One storage pool: no two drives are kept apart, so every group is empty.
   r.get('/drives/availability_groups/', { auth: 'user', tags, summary: 'Drives that share a storage host' }, async () => []);
-  r.get('/drives/availability_groups/:uuid/', { auth: 'user', tags, summary: 'Drives on the same storage host as this one', schema: { params: UuidParams } }, async ({ actor, params }) => {
-    await drives.load(actor, params.uuid!);
-    return [];
-  });
+  r.get(
+    '/drives/availability_groups/:uuid/',
+    { auth: 'user', tags, summary: 'Drives on the same storage host as this one', schema: { params: UuidParams } },
+    async ({ actor, params }) => {
+      await drives.load(actor, params.uuid!);
+      return [];
+    },
+  );
 
-  r.get('/drives/:uuid/', { auth: 'user', tags, summary: 'Get a drive (also library drives)', schema: { params: UuidParams } }, async ({ actor, params, query }) =>
-    selectFields(await drives.render(actor, await drives.load(actor, params.uuid!)), query),
+  r.get(
+    '/drives/:uuid/',
+    { auth: 'user', tags, summary: 'Get a drive (also library drives)', schema: { params: UuidParams } },
+    async ({ actor, params, query }) => selectFields(await drives.render(actor, await drives.load(actor, params.uuid!)), query),
   );
 
   r.post('/drives/', { auth: 'user', tags, summary: 'Create drives', schema: { body: CreateBody } }, async ({ actor, body }) => {
@@ -78,8 +92,10 @@ export function driveRoutes(r: Routes, svc: Services): DriveCommands {
     return created({ objects: out });
   });
 
-  r.put('/drives/:uuid/', { auth: 'user', tags, summary: 'Edit a drive (a bigger size resizes it)', schema: { params: UuidParams, body: AnyObject } }, async ({ actor, params, body }) =>
-    drives.render(actor, await drives.update(actor, params.uuid!, objectBody(body))),
+  r.put(
+    '/drives/:uuid/',
+    { auth: 'user', tags, summary: 'Edit a drive (a bigger size resizes it)', schema: { params: UuidParams, body: AnyObject } },
+    async ({ actor, params, body }) => drives.render(actor, await drives.update(actor, params.uuid!, objectBody(body))),
   );
 
   r.delete('/drives/:uuid/', { auth: 'user', tags, summary: 'Delete a drive', schema: { params: UuidParams } }, async ({ actor, params }) => {
@@ -110,7 +126,12 @@ export function driveRoutes(r: Routes, svc: Services): DriveCommands {
     const uuid = await drives.upload(actor, stream, length, params.filename);
     return new Reply(201, uuid, { 'content-type': 'text/plain; charset=utf-8' });
   };
-  const uploadOpts = { tags, auth: 'basic-only' as const, stream: true, summary: 'Upload a raw image as a new drive (Basic auth only); answers its uuid as text' };
+  const uploadOpts = {
+    tags,
+    auth: 'basic-only' as const,
+    stream: true,
+    summary: 'Upload a raw image as a new drive (Basic auth only); answers its uuid as text',
+  };
   r.post('/drives/upload/', uploadOpts, upload);
   r.post('/drives/upload/:filename', uploadOpts, upload);
   // `curl -T file URL` sends a PUT unless told otherwise: take it the same way.

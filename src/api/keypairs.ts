@@ -61,7 +61,10 @@ async function detachFromServers(svc: Services, uuid: string, trx: Kysely<any>):
   const like = `%${uuid}%`;
   const rows = (await trx.selectFrom('servers').select('uuid').where('data', 'like', like).execute()) as Array<{ uuid: string }>;
   const changed: string[] = [];
-  for (const s of await svc.store.servers.getMany(rows.map((r) => r.uuid), trx)) {
+  for (const s of await svc.store.servers.getMany(
+    rows.map((r) => r.uuid),
+    trx,
+  )) {
     if (!s.doc.pubkeys.includes(uuid)) continue;
     await svc.store.servers.update({ ...s.doc, pubkeys: s.doc.pubkeys.filter((p) => p !== uuid) }, {}, trx);
     changed.push(s.uuid);
@@ -76,11 +79,17 @@ export function keypairRoutes(r: Routes, svc: Services): void {
     if (!k || k.owner !== user) throw errors.notFound('Keypair');
     return k;
   };
-  const lister = (render: (k: Stored<KeypairDoc>) => object) => async ({ actor, query }: { actor: { user: string }; query: Query }) => {
-    const q = parseListQuery(query, LIST);
-    const { total, items } = await svc.store.keypairs.list({ ...q, owner: actor.user });
-    return envelope(items.map((k) => selectFields(render(k), query)), q, total);
-  };
+  const lister =
+    (render: (k: Stored<KeypairDoc>) => object) =>
+    async ({ actor, query }: { actor: { user: string }; query: Query }) => {
+      const q = parseListQuery(query, LIST);
+      const { total, items } = await svc.store.keypairs.list({ ...q, owner: actor.user });
+      return envelope(
+        items.map((k) => selectFields(render(k), query)),
+        q,
+        total,
+      );
+    };
 
   for (const [base, render, tag] of [
     ['keypairs', renderKeypair, 'keypairs'],
@@ -95,38 +104,58 @@ export function keypairRoutes(r: Routes, svc: Services): void {
   }
   const tags = ['keypairs'];
 
-  r.post('/keypairs/', { auth: 'user', tags, summary: 'Create keypairs: from a public key (and private key), or generated (algorithm_type rsa|ed25519)', schema: { body: CreateBody } }, async ({ actor, body }) => {
-    // One at a time: each generation takes a thread of libuv's pool, which file I/O and password checks share.
-    const docs: KeypairDoc[] = [];
-    for (const item of createItems(body)) docs.push(await readKeypair(item));
-    const made = await svc.store.transaction(async (trx) => {
-      for (const d of docs) await svc.store.keypairs.insert(actor.user, d, '', trx);
-      return svc.store.keypairs.getMany(docs.map((d) => d.uuid), trx);
-    });
-    for (const k of made) svc.publish('keypairs', k.uuid, actor.user, 'created');
-    return created({ objects: made.map(renderKeypair) });
-  });
+  r.post(
+    '/keypairs/',
+    {
+      auth: 'user',
+      tags,
+      summary: 'Create keypairs: from a public key (and private key), or generated (algorithm_type rsa|ed25519)',
+      schema: { body: CreateBody },
+    },
+    async ({ actor, body }) => {
+      // One at a time: each generation takes a thread of libuv's pool, which file I/O and password checks share.
+      const docs: KeypairDoc[] = [];
+      for (const item of createItems(body)) docs.push(await readKeypair(item));
+      const made = await svc.store.transaction(async (trx) => {
+        for (const d of docs) await svc.store.keypairs.insert(actor.user, d, '', trx);
+        return svc.store.keypairs.getMany(
+          docs.map((d) => d.uuid),
+          trx,
+        );
+      });
+      for (const k of made) svc.publish('keypairs', k.uuid, actor.user, 'created');
+      return created({ objects: made.map(renderKeypair) });
+    },
+  );
 
-  r.put('/keypairs/:uuid/', { auth: 'user', tags, summary: 'Edit the name and meta of a keypair (the keys themselves are read-only)', schema: { params: UuidParams, body: AnyObject } }, async ({ actor, params, body }) => {
-    const b = objectBody(body);
-    const k = await load(actor.user, params.uuid!);
-    const doc = { ...k.doc };
-    if (b.name !== undefined) doc.name = readString(b.name, 'name', { nonEmpty: true, max: 1024 });
-    if (b.meta !== undefined) doc.meta = readMeta(b.meta, 'meta');
-    await svc.store.keypairs.update(doc);
-    svc.publish('keypairs', k.uuid, actor.user, 'updated');
-    return renderKeypair((await svc.store.keypairs.get(k.uuid))!);
-  });
+  r.put(
+    '/keypairs/:uuid/',
+    { auth: 'user', tags, summary: 'Edit the name and meta of a keypair (the keys themselves are read-only)', schema: { params: UuidParams, body: AnyObject } },
+    async ({ actor, params, body }) => {
+      const b = objectBody(body);
+      const k = await load(actor.user, params.uuid!);
+      const doc = { ...k.doc };
+      if (b.name !== undefined) doc.name = readString(b.name, 'name', { nonEmpty: true, max: 1024 });
+      if (b.meta !== undefined) doc.meta = readMeta(b.meta, 'meta');
+      await svc.store.keypairs.update(doc);
+      svc.publish('keypairs', k.uuid, actor.user, 'updated');
+      return renderKeypair((await svc.store.keypairs.get(k.uuid))!);
+    },
+  );
 
-  r.delete('/keypairs/:uuid/', { auth: 'user', tags, summary: 'Delete a keypair (servers listing it lose it from pubkeys)', schema: { params: UuidParams } }, async ({ actor, params }) => {
-    const servers = await svc.store.transaction(async (trx) => {
-      await load(actor.user, params.uuid!, trx);
-      const changed = await detachFromServers(svc, params.uuid!, trx);
-      await svc.store.keypairs.delete(params.uuid!, trx);
-      return changed;
-    });
-    svc.publish('keypairs', params.uuid!, actor.user, 'deleted');
-    for (const s of servers) svc.publish('servers', s, actor.user, 'updated');
-    return noContent();
-  });
+  r.delete(
+    '/keypairs/:uuid/',
+    { auth: 'user', tags, summary: 'Delete a keypair (servers listing it lose it from pubkeys)', schema: { params: UuidParams } },
+    async ({ actor, params }) => {
+      const servers = await svc.store.transaction(async (trx) => {
+        await load(actor.user, params.uuid!, trx);
+        const changed = await detachFromServers(svc, params.uuid!, trx);
+        await svc.store.keypairs.delete(params.uuid!, trx);
+        return changed;
+      });
+      svc.publish('keypairs', params.uuid!, actor.user, 'deleted');
+      for (const s of servers) svc.publish('servers', s, actor.user, 'updated');
+      return noContent();
+    },
+  );
 }

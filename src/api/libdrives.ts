@@ -64,7 +64,11 @@ export function libdriveRoutes(r: Routes, svc: Services, drives: DriveCommands):
       auth: 'user',
       tags,
       summary: 'Library drive action: clone (into your account; its description is copied into meta)',
-      schema: { params: UuidParams, querystring: Type.Object({ do: Type.Optional(Type.String()), avoid: Type.Optional(Type.String()) }, { additionalProperties: true }), body: ActionBody },
+      schema: {
+        params: UuidParams,
+        querystring: Type.Object({ do: Type.Optional(Type.String()), avoid: Type.Optional(Type.String()) }, { additionalProperties: true }),
+        body: ActionBody,
+      },
     },
     async ({ actor, params, query, body }) => {
       if (!query.do) throw errors.required('do');

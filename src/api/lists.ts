@@ -97,7 +97,12 @@ export function parseListQuery(query: Query, spec: ListSpec): ListQuery {
 export function selectFields<T extends object>(obj: T, query: Query): Partial<T> {
   const f = all(query.fields).at(-1);
   if (!f) return obj;
-  const keep = new Set(f.split(',').map((s) => s.trim()).filter(Boolean));
+  const keep = new Set(
+    f
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
   return Object.fromEntries(Object.entries(obj).filter(([k]) => keep.has(k))) as Partial<T>;
 }
 

@@ -53,7 +53,10 @@ export class LoginThrottle {
   }
 
   failed(account: string, source: string): void {
-    for (const [map, key] of [[this.bySource, source], [this.byAccount, account]] as const) {
+    for (const [map, key] of [
+      [this.bySource, source],
+      [this.byAccount, account],
+    ] as const) {
       const c = map.get(key);
       if (c && c.until > this.now()) c.n++;
       else map.set(key, { n: 1, until: this.now() + WINDOW_MS });

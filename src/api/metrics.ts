@@ -32,8 +32,16 @@ export function registerMetrics(app: FastifyInstance, svc: Services): void {
     const db = svc.store.db;
     const [ops, servers, hosts, perHost] = await Promise.all([
       svc.store.operations.countByState(),
-      db.selectFrom('servers').select(['status', (eb) => eb.fn.countAll().as('n')]).groupBy('status').execute(),
-      db.selectFrom('hosts').select(['state', (eb) => eb.fn.countAll().as('n')]).groupBy('state').execute(),
+      db
+        .selectFrom('servers')
+        .select(['status', (eb) => eb.fn.countAll().as('n')])
+        .groupBy('status')
+        .execute(),
+      db
+        .selectFrom('hosts')
+        .select(['state', (eb) => eb.fn.countAll().as('n')])
+        .groupBy('state')
+        .execute(),
       svc.store.hosts.listWithUse(),
     ]);
     const out: string[] = [];
@@ -50,22 +58,67 @@ export function registerMetrics(app: FastifyInstance, svc: Services): void {
     for (let i = out.length - BUCKETS.length - 1; i < out.length; i++) out[i] = out[i]!.replace('_seconds{', '_seconds_bucket{');
     out.push(`opensigma_http_request_duration_seconds_sum ${sum}`, `opensigma_http_request_duration_seconds_count ${count}`);
     const byState = (rows: any[], key: string) => rows.map((r): [string, number] => [`${key}="${label(String(r[key]))}"`, Number(r.n)]);
-    family('opensigma_operations', 'gauge', 'Host operations in the database, by state.', ['pending', 'running', 'done', 'failed'].map((s) => [`state="${s}"`, ops[s] ?? 0]));
+    family(
+      'opensigma_operations',
+      'gauge',
+      'Host operations in the database, by state.',
+      ['pending', 'running', 'done', 'failed'].map((s) => [`state="${s}"`, ops[s] ?? 0]),
+    );
     family('opensigma_servers', 'gauge', 'Servers, by status.', byState(servers, 'status'));
     const hostRows = byState(hosts, 'state');
     for (const s of ['up', 'down']) if (!hostRows.some(([l]) => l === `state="${s}"`)) hostRows.push([`state="${s}"`, 0]);
     family('opensigma_hosts', 'gauge', 'Compute hosts, by state.', hostRows);
     // One series per host: what `opensigma hosts list` shows.
     const host = (h: (typeof perHost)[number]) => `host="${label(h.name)}",driver="${label(h.driver)}"`;
-    family('opensigma_host_up', 'gauge', 'Whether a compute host is up (its agent heartbeats).', perHost.map((h) => [host(h), h.state === 'up' ? 1 : 0]));
-    family('opensigma_host_drained', 'gauge', 'Whether a compute host is drained (takes no new servers).', perHost.map((h) => [host(h), h.drained ? 1 : 0]));
+    family(
+      'opensigma_host_up',
+      'gauge',
+      'Whether a compute host is up (its agent heartbeats).',
+      perHost.map((h) => [host(h), h.state === 'up' ? 1 : 0]),
+    );
+    family(
+      'opensigma_host_drained',
+      'gauge',
+      'Whether a compute host is drained (takes no new servers).',
+      perHost.map((h) => [host(h), h.drained ? 1 : 0]),
+    );
     const age = (h: (typeof perHost)[number]) => Math.max(0, (Date.now() - Date.parse(h.heartbeat_at)) / 1000);
-    family('opensigma_host_heartbeat_age_seconds', 'gauge', 'Seconds since the last heartbeat of a compute host.', perHost.map((h) => [host(h), age(h)]));
-    family('opensigma_host_cpu_mhz', 'gauge', 'CPU capacity of a compute host.', perHost.map((h) => [host(h), h.cpu]));
-    family('opensigma_host_cpu_used_mhz', 'gauge', 'CPU held by the servers placed on a compute host.', perHost.map((h) => [host(h), h.used_cpu]));
-    family('opensigma_host_mem_bytes', 'gauge', 'Memory capacity of a compute host.', perHost.map((h) => [host(h), h.mem]));
-    family('opensigma_host_mem_used_bytes', 'gauge', 'Memory held by the servers placed on a compute host.', perHost.map((h) => [host(h), h.used_mem]));
-    family('opensigma_host_servers', 'gauge', 'Servers placed on a compute host (any but stopped).', perHost.map((h) => [host(h), h.servers]));
+    family(
+      'opensigma_host_heartbeat_age_seconds',
+      'gauge',
+      'Seconds since the last heartbeat of a compute host.',
+      perHost.map((h) => [host(h), age(h)]),
+    );
+    family(
+      'opensigma_host_cpu_mhz',
+      'gauge',
+      'CPU capacity of a compute host.',
+      perHost.map((h) => [host(h), h.cpu]),
+    );
+    family(
+      'opensigma_host_cpu_used_mhz',
+      'gauge',
+      'CPU held by the servers placed on a compute host.',
+      perHost.map((h) => [host(h), h.used_cpu]),
+    );
+    family(
+      'opensigma_host_mem_bytes',
+      'gauge',
+      'Memory capacity of a compute host.',
+      perHost.map((h) => [host(h), h.mem]),
+    );
+    family(
+      'opensigma_host_mem_used_bytes',
+      'gauge',
+      'Memory held by the servers placed on a compute host.',
+      perHost.map((h) => [host(h), h.used_mem]),
+    );
+    family(
+      'opensigma_host_servers',
+      'gauge',
+      'Servers placed on a compute host (any but stopped).',
+      perHost.map((h) => [host(h), h.servers]),
+    );
     reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
     return out.join('\n') + '\n';
   });

@@ -24,30 +24,55 @@ export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
   });
 
   // Subscriptions are notified under their numeric id, as their resource_uri has it.
-  svc.renderers.set('subscriptions', (actor, id) => net.loadSubscription(actor, id).then((s) => net.renderSubscription(s), () => null));
+  svc.renderers.set('subscriptions', (actor, id) =>
+    net.loadSubscription(actor, id).then(
+      (s) => net.renderSubscription(s),
+      () => null,
+    ),
+  );
 
   const ips = ['ips'];
-  r.get('/ips/', { auth: 'user', tags: ips, summary: 'List IPs: bought ones and the DHCP addresses of running servers', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
-    const q = parseListQuery(query, LIST);
-    const { total, items } = await net.listIps(actor, q, false);
-    return envelope(items.map((x) => selectFields(x as object, query)), q, total);
-  });
+  r.get(
+    '/ips/',
+    { auth: 'user', tags: ips, summary: 'List IPs: bought ones and the DHCP addresses of running servers', schema: { querystring: ListQuerystring } },
+    async ({ actor, query }) => {
+      const q = parseListQuery(query, LIST);
+      const { total, items } = await net.listIps(actor, q, false);
+      return envelope(
+        items.map((x) => selectFields(x as object, query)),
+        q,
+        total,
+      );
+    },
+  );
   r.get('/ips/detail/', { auth: 'user', tags: ips, summary: 'List IPs in full', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
     const q = parseListQuery(query, LIST);
     const { total, items } = await net.listIps(actor, q, true);
-    return envelope(items.map((x) => selectFields(x as object, query)), q, total);
+    return envelope(
+      items.map((x) => selectFields(x as object, query)),
+      q,
+      total,
+    );
   });
   r.get('/ips/schema/', { auth: 'user', tags: ips, summary: 'IP schema' }, async () => schemaDoc('ip'));
-  r.get('/ips/:ip/', { auth: 'user', tags: ips, summary: 'Get an IP', schema: { params: IpParams } }, async ({ actor, params, query }) => selectFields(await net.getIp(actor, params.ip!), query));
-  r.put('/ips/:ip/', { auth: 'user', tags: ips, summary: 'Edit the meta and tags of an IP', schema: { params: IpParams, body: AnyObject } }, async ({ actor, params, body }) =>
-    net.updateIp(actor, params.ip!, objectBody(body)),
+  r.get('/ips/:ip/', { auth: 'user', tags: ips, summary: 'Get an IP', schema: { params: IpParams } }, async ({ actor, params, query }) =>
+    selectFields(await net.getIp(actor, params.ip!), query),
+  );
+  r.put(
+    '/ips/:ip/',
+    { auth: 'user', tags: ips, summary: 'Edit the meta and tags of an IP', schema: { params: IpParams, body: AnyObject } },
+    async ({ actor, params, body }) => net.updateIp(actor, params.ip!, objectBody(body)),
   );
 
   const vlans = ['vlans'];
   r.get('/vlans/', { auth: 'user', tags: vlans, summary: 'List VLANs', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
     const q = parseListQuery(query, LIST);
     const { total, items } = await net.listVlans(actor, q);
-    return envelope(items.map((v) => selectFields({ owner: ownerRef(v.owner), resource_uri: ref('vlans', v.uuid).resource_uri, uuid: v.uuid }, query)), q, total);
+    return envelope(
+      items.map((v) => selectFields({ owner: ownerRef(v.owner), resource_uri: ref('vlans', v.uuid).resource_uri, uuid: v.uuid }, query)),
+      q,
+      total,
+    );
   });
   r.get('/vlans/detail/', { auth: 'user', tags: vlans, summary: 'List VLANs in full', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
     const q = parseListQuery(query, LIST);
@@ -60,8 +85,10 @@ export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
   r.get('/vlans/:uuid/', { auth: 'user', tags: vlans, summary: 'Get a VLAN', schema: { params: UuidParams } }, async ({ actor, params, query }) =>
     selectFields(await net.renderVlan(actor, await net.loadVlan(actor, params.uuid!)), query),
   );
-  r.put('/vlans/:uuid/', { auth: 'user', tags: vlans, summary: 'Edit the meta and tags of a VLAN', schema: { params: UuidParams, body: AnyObject } }, async ({ actor, params, body }) =>
-    net.updateVlan(actor, params.uuid!, objectBody(body)),
+  r.put(
+    '/vlans/:uuid/',
+    { auth: 'user', tags: vlans, summary: 'Edit the meta and tags of a VLAN', schema: { params: UuidParams, body: AnyObject } },
+    async ({ actor, params, body }) => net.updateVlan(actor, params.uuid!, objectBody(body)),
   );
 
   const subs = ['subscriptions'];
@@ -70,32 +97,60 @@ export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
     r.get(path, { auth: 'user', tags: subs, summary, schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
       const q = parseListQuery(query, { filters: {}, ordering: [] });
       const { total, items } = await net[list](actor, query, q);
-      return { ...envelope(items.map((s) => selectFields(s, query)), q, total), price: '0' };
+      return {
+        ...envelope(
+          items.map((s) => selectFields(s, query)),
+          q,
+          total,
+        ),
+        price: '0',
+      };
     });
   subscriptionList('/subscriptions/', 'List subscriptions (?status=active|inactive|expired|notexpired|all, ?resource=ip,vlan,...)', 'listSubscriptions');
-  subscriptionList('/groupedsubscriptions/', 'Subscriptions grouped in chains: each first subscription with the ones extending it in descendants (same filters as /subscriptions/)', 'listGrouped');
+  subscriptionList(
+    '/groupedsubscriptions/',
+    'Subscriptions grouped in chains: each first subscription with the ones extending it in descendants (same filters as /subscriptions/)',
+    'listGrouped',
+  );
   r.get('/subscriptions/schema/', { auth: 'user', tags: subs, summary: 'Subscription schema' }, async () => schemaDoc('subscription'));
   r.get('/subscriptions/:id/', { auth: 'user', tags: subs, summary: 'Get a subscription', schema: { params: IdParams } }, async ({ actor, params }) =>
     net.renderSubscription(await net.loadSubscription(actor, params.id!)),
   );
-  r.post('/subscriptions/', { auth: 'user', tags: subs, summary: 'Buy subscriptions; ip and vlan ones assign addresses/VLANs from the pool', schema: { body: CreateBody } }, async ({ actor, body }) => {
-    const objects = await net.createSubscriptions(actor, createItems(body));
-    return created({ objects, price: '0' });
-  });
-  r.post('/subscriptions/:id/action/', { auth: 'user', tags: subs, summary: 'Subscription actions: extend, auto_renew', schema: { params: IdParams, querystring: Action, body: ActionBody } }, async ({ actor, params, query, body }) => {
-    const b = actionBody(body);
-    if (query.do === 'extend') return net.extend(actor, params.id!, b);
-    if (query.do === 'auto_renew') return net.autoRenew(actor, params.id!, b);
-    throw errors.invalid('do', `Unknown action ${String(query.do)}; available: extend, auto_renew`);
-  });
+  r.post(
+    '/subscriptions/',
+    { auth: 'user', tags: subs, summary: 'Buy subscriptions; ip and vlan ones assign addresses/VLANs from the pool', schema: { body: CreateBody } },
+    async ({ actor, body }) => {
+      const objects = await net.createSubscriptions(actor, createItems(body));
+      return created({ objects, price: '0' });
+    },
+  );
+  r.post(
+    '/subscriptions/:id/action/',
+    { auth: 'user', tags: subs, summary: 'Subscription actions: extend, auto_renew', schema: { params: IdParams, querystring: Action, body: ActionBody } },
+    async ({ actor, params, query, body }) => {
+      const b = actionBody(body);
+      if (query.do === 'extend') return net.extend(actor, params.id!, b);
+      if (query.do === 'auto_renew') return net.autoRenew(actor, params.id!, b);
+      throw errors.invalid('do', `Unknown action ${String(query.do)}; available: extend, auto_renew`);
+    },
+  );
 
-  r.post('/subscriptioncalculator/', { auth: 'user', tags: subs, summary: 'Price quote for buying subscriptions (same body as create)', schema: { body: CreateBody } }, async ({ body }) => ({
-    objects: net.quote(createItems(body)),
-    price: '0',
-  }));
+  r.post(
+    '/subscriptioncalculator/',
+    { auth: 'user', tags: subs, summary: 'Price quote for buying subscriptions (same body as create)', schema: { body: CreateBody } },
+    async ({ body }) => ({
+      objects: net.quote(createItems(body)),
+      price: '0',
+    }),
+  );
   r.post(
     '/subscriptioncalculator/:id/action/',
-    { auth: 'user', tags: subs, summary: 'Price quote for extending a subscription (?do=extend)', schema: { params: IdParams, querystring: Action, body: ActionBody } },
+    {
+      auth: 'user',
+      tags: subs,
+      summary: 'Price quote for extending a subscription (?do=extend)',
+      schema: { params: IdParams, querystring: Action, body: ActionBody },
+    },
     async ({ actor, params, query, body }) => {
       if (query.do !== 'extend') throw errors.invalid('do', `Unknown action ${String(query.do)}; available: extend`);
       return net.quoteExtension(actor, params.id!, actionBody(body));

@@ -32,10 +32,12 @@ function registerCoreRenderers(svc: Services): void {
   if (!svc.renderers.has('servers')) svc.renderers.set('servers', (actor, uuid) => quiet(async () => servers.render(actor, await servers.load(actor, uuid))));
   if (!svc.renderers.has('drives')) svc.renderers.set('drives', (actor, uuid) => quiet(async () => drives.render(actor, await drives.load(actor, uuid))));
   if (!svc.renderers.has('jobs'))
-    svc.renderers.set('jobs', (actor, uuid) => quiet(async () => {
-      const j = await svc.jobs.get(actor.user, uuid);
-      return j ? svc.jobs.render(j) : null;
-    }));
+    svc.renderers.set('jobs', (actor, uuid) =>
+      quiet(async () => {
+        const j = await svc.jobs.get(actor.user, uuid);
+        return j ? svc.jobs.render(j) : null;
+      }),
+    );
 }
 
 /** Singletons live at /{resource}/, whatever id their event carries. */

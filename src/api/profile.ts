@@ -27,7 +27,14 @@ const STRINGS: Record<string, string | null> = {
   vat: '',
 };
 const NULLABLE = new Set(['my_notes', 'postcode']);
-const BOOLS: Record<string, boolean> = { api_https_only: false, has_autotopup: false, has_tx_autotopup: false, invoicing: true, key_auth: false, mailing_list: true };
+const BOOLS: Record<string, boolean> = {
+  api_https_only: false,
+  has_autotopup: false,
+  has_tx_autotopup: false,
+  invoicing: true,
+  key_auth: false,
+  mailing_list: true,
+};
 const DECIMALS = ['autotopup_amount', 'autotopup_threshold', 'tx_autotopup_amount', 'tx_autotopup_threshold'];
 
 function readDecimal(v: unknown, point: string): string {
@@ -84,15 +91,23 @@ export function profileRoutes(r: Routes, svc: Services): void {
   svc.renderers.set('profile', (actor, user) => (user === actor.user ? render(user) : Promise.resolve(null)));
   r.get('/profile/', { auth: 'user', tags, summary: 'Your profile' }, async ({ actor }) => render(actor.user));
   r.get('/profile/schema/', { auth: 'user', tags, summary: 'Profile schema' }, async () => schemaDoc('profile'));
-  r.put('/profile/', { auth: 'user', tags, summary: 'Edit your profile (read-only fields are ignored)', schema: { body: AnyObject } }, async ({ actor, body }) => {
-    const b = objectBody(body);
-    await svc.store.transaction(async (trx) => {
-      const row = await trx.selectFrom('users').select('data').where('uuid', '=', actor.user).executeTakeFirst();
-      const data = JSON.parse(String(row?.data ?? '{}'));
-      data.profile = applyProfile(data.profile ?? {}, b);
-      await trx.updateTable('users').set({ data: JSON.stringify(data) }).where('uuid', '=', actor.user).execute();
-    });
-    svc.publish('profile', actor.user, actor.user, 'updated');
-    return render(actor.user);
-  });
+  r.put(
+    '/profile/',
+    { auth: 'user', tags, summary: 'Edit your profile (read-only fields are ignored)', schema: { body: AnyObject } },
+    async ({ actor, body }) => {
+      const b = objectBody(body);
+      await svc.store.transaction(async (trx) => {
+        const row = await trx.selectFrom('users').select('data').where('uuid', '=', actor.user).executeTakeFirst();
+        const data = JSON.parse(String(row?.data ?? '{}'));
+        data.profile = applyProfile(data.profile ?? {}, b);
+        await trx
+          .updateTable('users')
+          .set({ data: JSON.stringify(data) })
+          .where('uuid', '=', actor.user)
+          .execute();
+      });
+      svc.publish('profile', actor.user, actor.user, 'updated');
+      return render(actor.user);
+    },
+  );
 }

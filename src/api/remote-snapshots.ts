@@ -24,11 +24,15 @@ export function remoteSnapshotRoutes(r: Routes, svc: Services): RemoteSnapshotCo
     for (const s of items) out.push(selectFields(await cmd.render(actor, s), query));
     return envelope(out, q, total);
   };
-  r.get('/remotesnapshots/', { auth: 'user', tags, summary: 'List remote snapshots (?drive= for one drive)', schema: { querystring: ListQuerystring } }, ({ actor, query }) =>
-    list(actor, query),
+  r.get(
+    '/remotesnapshots/',
+    { auth: 'user', tags, summary: 'List remote snapshots (?drive= for one drive)', schema: { querystring: ListQuerystring } },
+    ({ actor, query }) => list(actor, query),
   );
-  r.get('/remotesnapshots/detail/', { auth: 'user', tags, summary: 'List remote snapshots in full', schema: { querystring: ListQuerystring } }, ({ actor, query }) =>
-    list(actor, query),
+  r.get(
+    '/remotesnapshots/detail/',
+    { auth: 'user', tags, summary: 'List remote snapshots in full', schema: { querystring: ListQuerystring } },
+    ({ actor, query }) => list(actor, query),
   );
   r.get('/remotesnapshots/schema/', { auth: 'user', tags, summary: 'Remote snapshot schema' }, async () => schemaDoc('snapshot'));
   r.get('/remotesnapshots/:uuid/', { auth: 'user', tags, summary: 'Get a remote snapshot', schema: { params: UuidParams } }, async ({ actor, params, query }) =>
@@ -49,10 +53,14 @@ export function remoteSnapshotRoutes(r: Routes, svc: Services): RemoteSnapshotCo
     { auth: 'user', tags, summary: 'Edit the name, meta and tags of a remote snapshot', schema: { params: UuidParams, body: AnyObject } },
     async ({ actor, params, body }) => cmd.render(actor, await cmd.update(actor, params.uuid!, objectBody(body))),
   );
-  r.delete('/remotesnapshots/:uuid/', { auth: 'user', tags, summary: 'Delete a remote snapshot', schema: { params: UuidParams } }, async ({ actor, params }) => {
-    await cmd.delete(actor, [params.uuid!]);
-    return noContent();
-  });
+  r.delete(
+    '/remotesnapshots/:uuid/',
+    { auth: 'user', tags, summary: 'Delete a remote snapshot', schema: { params: UuidParams } },
+    async ({ actor, params }) => {
+      await cmd.delete(actor, [params.uuid!]);
+      return noContent();
+    },
+  );
   r.delete(
     '/remotesnapshots/',
     { auth: 'user', tags, summary: 'Delete remote snapshots: {"objects": [{"uuid": ...}]}', schema: { body: AnyObject } },
@@ -69,7 +77,8 @@ export function remoteSnapshotRoutes(r: Routes, svc: Services): RemoteSnapshotCo
   r.post(
     '/remotesnapshots/:uuid/action/',
     {
-      auth: 'user', tags,
+      auth: 'user',
+      tags,
       summary: 'Remote snapshot action: clone (into a new drive; answers the drive)',
       schema: {
         params: UuidParams,

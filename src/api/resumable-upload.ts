@@ -17,20 +17,35 @@ const MULTIPART_LIMIT = 2 * MAX_CHUNK_SIZE + 64 * 1024;
 export function resumableUploadRoutes(r: Routes, svc: Services, drives: DriveCommands): ResumableUploads {
   const uploads = new ResumableUploads(svc, drives);
 
-  r.post('/initupload/', { auth: 'user', tags, summary: 'Start a resumable upload: an empty drive of the exact size, status uploading' }, async ({ actor, body }) => {
-    const d = await uploads.init(actor, body);
-    return created({ objects: [await drives.render(actor, d)] });
-  });
+  r.post(
+    '/initupload/',
+    { auth: 'user', tags, summary: 'Start a resumable upload: an empty drive of the exact size, status uploading' },
+    async ({ actor, body }) => {
+      const d = await uploads.init(actor, body);
+      return created({ objects: [await drives.render(actor, d)] });
+    },
+  );
 
   r.get(
     '/drives/:uuid/upload/',
-    { auth: 'user', tags, summary: 'Resumable upload: 200 if the chunk (resumableChunkNumber, resumableChunkSize) is already in, 404 if not', schema: { params: UuidParams, querystring: ChunkQuery } },
+    {
+      auth: 'user',
+      tags,
+      summary: 'Resumable upload: 200 if the chunk (resumableChunkNumber, resumableChunkSize) is already in, 404 if not',
+      schema: { params: UuidParams, querystring: ChunkQuery },
+    },
     async ({ actor, params, query }) => uploads.test(actor, params.uuid!, readChunkRef(query)),
   );
 
   r.post(
     '/drives/:uuid/upload/',
-    { auth: 'user', tags, stream: true, summary: 'Resumable upload: one chunk, as resumable.js multipart form fields or as raw bytes with the chunk in the query', schema: { params: UuidParams, querystring: ChunkQuery } },
+    {
+      auth: 'user',
+      tags,
+      stream: true,
+      summary: 'Resumable upload: one chunk, as resumable.js multipart form fields or as raw bytes with the chunk in the query',
+      schema: { params: UuidParams, querystring: ChunkQuery },
+    },
     async ({ actor, params, query, body, req }) => {
       const stream = (body && typeof (body as Readable).pipe === 'function' ? body : req.raw) as Readable;
       const boundary = multipartBoundary(req.headers['content-type']);

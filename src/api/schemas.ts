@@ -63,7 +63,16 @@ export const ActionReply = Type.Object(
 
 const Io = (keys: string[]) => Type.Object(Object.fromEntries(keys.map((k) => [k, Type.Integer()])));
 const NicIo = Io(['bytes_recv', 'bytes_sent', 'packets_recv', 'packets_sent']);
-const DriveIo = Io(['bytes_read', 'bytes_written', 'count_flush', 'count_read', 'count_written', 'total_time_ns_flush', 'total_time_ns_read', 'total_time_ns_write']);
+const DriveIo = Io([
+  'bytes_read',
+  'bytes_written',
+  'count_flush',
+  'count_read',
+  'count_written',
+  'total_time_ns_flush',
+  'total_time_ns_read',
+  'total_time_ns_write',
+]);
 /** `nullable` rather than anyOf with null: the serialiser writes it without running a validator per value. */
 const Nullable = <T extends TSchema>(t: T) => Type.Unsafe<Static<T> | null>({ ...t, nullable: true });
 const IpConf = Nullable(Type.Object({ conf: Type.String(), ip: Nullable(Ref) }));
@@ -92,7 +101,13 @@ export const Server = Type.Object(
     cpu_type: Type.String(),
     cpus_instead_of_cores: Type.Boolean(),
     drives: Type.Array(
-      Type.Object({ boot_order: Nullable(Type.Integer()), dev_channel: Type.String(), device: Type.String(), drive: Ref, runtime: Nullable(Type.Object({ io: DriveIo })) }),
+      Type.Object({
+        boot_order: Nullable(Type.Integer()),
+        dev_channel: Type.String(),
+        device: Type.String(),
+        drive: Ref,
+        runtime: Nullable(Type.Object({ io: DriveIo })),
+      }),
     ),
     enable_numa: Type.Boolean(),
     epcs: Type.Array(Type.Object({ size: Type.Integer() })),

@@ -34,7 +34,9 @@ export function tagRoutes(r: Routes, svc: Services): TagCommands {
     return envelope(out, q, total);
   };
   r.get('/tags/', { auth: 'user', tags, summary: 'List tags', schema: { querystring: ListQuerystring } }, ({ actor, query }) => list(actor, query));
-  r.get('/tags/detail/', { auth: 'user', tags, summary: 'List tags in full', schema: { querystring: ListQuerystring } }, ({ actor, query }) => list(actor, query));
+  r.get('/tags/detail/', { auth: 'user', tags, summary: 'List tags in full', schema: { querystring: ListQuerystring } }, ({ actor, query }) =>
+    list(actor, query),
+  );
   r.get('/tags/schema/', { auth: 'user', tags, summary: 'Tag schema' }, async () => schemaDoc('tags'));
 
   r.get('/tags/:uuid/', { auth: 'user', tags, summary: 'Get a tag', schema: { params: UuidParams } }, async ({ actor, params, query }) =>
@@ -51,14 +53,20 @@ export function tagRoutes(r: Routes, svc: Services): TagCommands {
     return created({ objects: out });
   });
 
-  r.put('/tags/:uuid/', { auth: 'user', tags, summary: 'Edit a tag; resources replaces its members', schema: { params: UuidParams, body: AnyObject } }, async ({ actor, params, body }) =>
-    cmd.render(await cmd.update(actor, params.uuid!, objectBody(body))),
+  r.put(
+    '/tags/:uuid/',
+    { auth: 'user', tags, summary: 'Edit a tag; resources replaces its members', schema: { params: UuidParams, body: AnyObject } },
+    async ({ actor, params, body }) => cmd.render(await cmd.update(actor, params.uuid!, objectBody(body))),
   );
 
-  r.delete('/tags/:uuid/', { auth: 'user', tags, summary: 'Delete a tag (it leaves every resource and ACL)', schema: { params: UuidParams } }, async ({ actor, params }) => {
-    await cmd.delete(actor, params.uuid!);
-    return noContent();
-  });
+  r.delete(
+    '/tags/:uuid/',
+    { auth: 'user', tags, summary: 'Delete a tag (it leaves every resource and ACL)', schema: { params: UuidParams } },
+    async ({ actor, params }) => {
+      await cmd.delete(actor, params.uuid!);
+      return noContent();
+    },
+  );
 
   const listers: Record<string, Lister> = {
     servers: async (actor, q, full) => {
@@ -77,7 +85,8 @@ export function tagRoutes(r: Routes, svc: Services): TagCommands {
     vlans: async (actor, q, full) => {
       const { total, items } = await net.listVlans(actor, q);
       const out = [];
-      for (const v of items) out.push(full ? await net.renderVlan(actor, v) : { owner: ownerRef(v.owner), resource_uri: ref('vlans', v.uuid).resource_uri, uuid: v.uuid });
+      for (const v of items)
+        out.push(full ? await net.renderVlan(actor, v) : { owner: ownerRef(v.owner), resource_uri: ref('vlans', v.uuid).resource_uri, uuid: v.uuid });
       return { total, items: out };
     },
     fwpolicies: async (actor, q, full) => {
@@ -89,12 +98,21 @@ export function tagRoutes(r: Routes, svc: Services): TagCommands {
     for (const full of [false, true]) {
       r.get(
         `/tags/:uuid/${kind}/${full ? 'detail/' : ''}`,
-        { auth: 'user', tags, summary: `List the ${kind} carrying a tag${full ? ', in full' : ''}`, schema: { params: UuidParams, querystring: ListQuerystring } },
+        {
+          auth: 'user',
+          tags,
+          summary: `List the ${kind} carrying a tag${full ? ', in full' : ''}`,
+          schema: { params: UuidParams, querystring: ListQuerystring },
+        },
         async ({ actor, params, query }) => {
           await cmd.load(actor, params.uuid!);
           const q = parseListQuery(query, LIST);
           const { total, items } = await lister(actor, { ...q, tags: [[params.uuid!], ...q.tags] }, full);
-          return envelope(items.map((x) => selectFields(x as object, query)), q, total);
+          return envelope(
+            items.map((x) => selectFields(x as object, query)),
+            q,
+            total,
+          );
         },
       );
     }

@@ -89,7 +89,10 @@ export class WireObjects<T extends { tags: unknown[] }> {
     itemSchema: unknown,
     envelopeSchema: unknown,
     private readonly render: (s: Stored<T>, deco: Decorations) => unknown,
-    private readonly decorate: (actor: Actor, objs: Array<{ uuid: string; owner: string | null; doc?: { tags?: unknown[] }; busy?: boolean }>) => Promise<Map<string, Decorations>>,
+    private readonly decorate: (
+      actor: Actor,
+      objs: Array<{ uuid: string; owner: string | null; doc?: { tags?: unknown[] }; busy?: boolean }>,
+    ) => Promise<Map<string, Decorations>>,
     private readonly cache: WireCache,
   ) {
     this.serialize = fastJson(itemSchema as any);

@@ -50,7 +50,6 @@ export function registerCompletion(program: Command): void {
     else if (shell === 'zsh') {
       const head = '# opensigma completion for zsh: source <(opensigma completion zsh)\nautoload -U +X bashcompinit && bashcompinit\n';
       process.stdout.write(head + bashScript(program));
-    }
-    else throw new UsageError(`no completion for ${shell}: bash or zsh`);
+    } else throw new UsageError(`no completion for ${shell}: bash or zsh`);
   });
 }

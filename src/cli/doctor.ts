@@ -142,7 +142,7 @@ async function databaseChecks(config: Config, dialect: Dialect, add: (name: stri
       ok
         ? `within ${Math.abs(skew)} ms of the database's`
         : `${skew > 0 ? 'behind' : 'ahead of'} the database's by ${Math.abs(skew)} ms: ` +
-          'heartbeats compare times written by different nodes (run an NTP client, e.g. systemd-timesyncd)',
+            'heartbeats compare times written by different nodes (run an NTP client, e.g. systemd-timesyncd)',
     );
     if (!pending.length) await sharedStorage(config, dialect, add);
     else add('shared storage', 'warn', 'not checked until the schema is migrated');

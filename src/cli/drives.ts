@@ -51,9 +51,14 @@ export function registerDrives(program: Command): void {
     'opensigma drives create --name data1 --size 10G --wait',
     async (api, made, opts) => (opts.wait ? waitForDrive(api, made.uuid, made.name, opts.timeout) : made),
   );
-  editCommand(g, DRIVES, (c) => c.option('--name <name>', 'its new name'), (_api, body, opts) => {
-    if (opts.name !== undefined) body.name = opts.name;
-  });
+  editCommand(
+    g,
+    DRIVES,
+    (c) => c.option('--name <name>', 'its new name'),
+    (_api, body, opts) => {
+      if (opts.name !== undefined) body.name = opts.name;
+    },
+  );
 
   const resizeCmd = g.command('resize <name-or-uuid> <size>').description('grow a drive (drives never shrink)');
   const resize = withWait(withOutput(withProfile(resizeCmd)), 'the resize is done');

@@ -27,7 +27,10 @@ export function pick(obj: unknown, p: string): unknown {
 
 function fieldsOf(opts: OutputOptions): string[] | null {
   if (!opts.fields) return null;
-  const f = opts.fields.split(',').map((s) => s.trim()).filter(Boolean);
+  const f = opts.fields
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (!f.length) throw new UsageError('--fields needs at least one field name');
   return f;
 }
@@ -82,7 +85,11 @@ export function table(header: string[], rows: string[][]): string {
     if (widths[widest]! <= 4) break;
     widths[widest]!--;
   }
-  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? cut(c, widths[i]!) : cut(c, widths[i]!).padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? cut(c, widths[i]!) : cut(c, widths[i]!).padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header.map((h) => h.toUpperCase())), ...clean.map(line)].join('\n') + '\n';
 }
 
@@ -98,7 +105,12 @@ export function printList(objects: unknown[], columns: string[], opts: OutputOpt
     return;
   }
   const cols = fields ?? columns;
-  process.stdout.write(table(cols, objects.map((o) => cols.map((c) => cell(human(c, pick(o, c)))))));
+  process.stdout.write(
+    table(
+      cols,
+      objects.map((o) => cols.map((c) => cell(human(c, pick(o, c))))),
+    ),
+  );
 }
 
 /** One object: as the API gave it (json, yaml) or a FIELD VALUE table. */
@@ -114,5 +126,10 @@ export function printObject(obj: unknown, opts: OutputOptions): void {
     return;
   }
   const entries = Object.entries(shown as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b));
-  process.stdout.write(table(['field', 'value'], entries.map(([k, v]) => [k, cell(human(k, v))])));
+  process.stdout.write(
+    table(
+      ['field', 'value'],
+      entries.map(([k, v]) => [k, cell(human(k, v))]),
+    ),
+  );
 }

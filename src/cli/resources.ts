@@ -43,7 +43,13 @@ export function listCommand(group: Command, k: Kind, columns = k.columns): Comma
     const q: Query = {};
     for (const f of k.filters) if (opts[f] !== undefined) q[f] = String(opts[f]);
     // The API's tag filter takes uuids; a tag's name goes through tag__name.
-    if (q.tag !== undefined && !String(q.tag).split(',').every((x) => UUID.test(x))) [q.tag__name, q.tag] = [q.tag, undefined];
+    if (
+      q.tag !== undefined &&
+      !String(q.tag)
+        .split(',')
+        .every((x) => UUID.test(x))
+    )
+      [q.tag__name, q.tag] = [q.tag, undefined];
     printList(await api.list(`/${k.path}/${k.detail ? 'detail/' : ''}`, q), columns, opts);
   });
 }

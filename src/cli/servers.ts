@@ -21,9 +21,7 @@ function serverFlags(cmd: Command, creating: boolean): Command {
     .option('--smp <n>', 'number of virtual CPUs')
     .option('--vnc-password <pw>', creating ? 'VNC and console password (default: a random one)' : 'VNC and console password');
   if (creating)
-    cmd
-      .option('--dhcp', 'add a NIC that takes its address by DHCP')
-      .option('--drive <name-or-uuid>', 'attach a drive (repeatable; the first boots)', collect);
+    cmd.option('--dhcp', 'add a NIC that takes its address by DHCP').option('--drive <name-or-uuid>', 'attach a drive (repeatable; the first boots)', collect);
   return cmd;
 }
 
@@ -64,9 +62,20 @@ export function registerServers(program: Command): void {
   listCommand(g, SERVERS);
   getCommand(g, SERVERS);
   const ex = 'opensigma servers create --name web1 --cpu 2000 --mem 1G --dhcp --drive debian-disk';
-  const create = createCommand(g, SERVERS, (c) => serverFlags(c, true), (api, b, o) => fillServer(api, b, o, true), ex);
+  const create = createCommand(
+    g,
+    SERVERS,
+    (c) => serverFlags(c, true),
+    (api, b, o) => fillServer(api, b, o, true),
+    ex,
+  );
   create.addHelpText('after', '  $ opensigma servers create --from server.json');
-  editCommand(g, SERVERS, (c) => serverFlags(c, false), (api, b, o) => fillServer(api, b, o, false));
+  editCommand(
+    g,
+    SERVERS,
+    (c) => serverFlags(c, false),
+    (api, b, o) => fillServer(api, b, o, false),
+  );
 
   for (const a of ACTIONS) {
     const cmd = withWait(withProfile(g.command(`${a.verb} <name-or-uuid...>`).description(a.help)), `it is ${a.target}`);

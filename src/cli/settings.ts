@@ -8,7 +8,10 @@ import { UsageError } from './errors.ts';
 export function overridesFrom(opts: Record<string, unknown>): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const s of SETTINGS) {
-    const key = s.flag.split(' ')[0]!.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const key = s.flag
+      .split(' ')[0]!
+      .replace(/^--/, '')
+      .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     if (opts[key] !== undefined) out[s.env] = String(opts[key]);
   }
   return out;

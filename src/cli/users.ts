@@ -20,7 +20,7 @@ async function passwordOf(opts: { password?: string; passwordStdin?: boolean }):
 export function registerUsers(program: Command): void {
   const user = program.command('user').description('manage users (on the server, against its data)');
   const add = withPassword(withStoreSettings(user.command('add <email>').description('create a user (works while the server runs)')));
-  example(add, "printf '%s\\n' \"$PW\" | opensigma user add me@example.com --password-stdin --data /var/lib/opensigma");
+  example(add, 'printf \'%s\\n\' "$PW" | opensigma user add me@example.com --password-stdin --data /var/lib/opensigma');
   add.action(async (email: string, opts) => {
     const password = await passwordOf(opts);
     const { store } = await openStore(opts);

@@ -107,25 +107,35 @@ const STABLE = new Set(['running', 'stopped', 'paused', 'unavailable']);
 export async function waitForServer(api: Api, uuid: string, name: string, target: string, timeout?: string): Promise<void> {
   let moved = false;
   const line = new StatusLine();
-  await pollUntil(`waiting for server ${name} to be ${target}`, timeout, async () => {
-    const s = await api.call('GET', `/servers/${uuid}/`);
-    line.update(`server ${name}: ${s.status}`);
-    if (s.status === target) return { done: true, state: s.status };
-    if (!STABLE.has(s.status)) moved = true;
-    else if (moved) throw new CliError(`server ${name} is ${s.status}, not ${target}`);
-    return { done: false, state: s.status };
-  }, line);
+  await pollUntil(
+    `waiting for server ${name} to be ${target}`,
+    timeout,
+    async () => {
+      const s = await api.call('GET', `/servers/${uuid}/`);
+      line.update(`server ${name}: ${s.status}`);
+      if (s.status === target) return { done: true, state: s.status };
+      if (!STABLE.has(s.status)) moved = true;
+      else if (moved) throw new CliError(`server ${name} is ${s.status}, not ${target}`);
+      return { done: false, state: s.status };
+    },
+    line,
+  );
 }
 
 /** Until the drive leaves its busy state (creating, cloning, resizing, uploading). */
 export async function waitForDrive(api: Api, uuid: string, name: string, timeout?: string): Promise<Json> {
   let last: Json;
   const line = new StatusLine();
-  await pollUntil(`waiting for drive ${name}`, timeout, async () => {
-    last = await api.call('GET', `/drives/${uuid}/`);
-    line.update(`drive ${name}: ${last.status}`);
-    return { done: last.status === 'mounted' || last.status === 'unmounted', state: last.status };
-  }, line);
+  await pollUntil(
+    `waiting for drive ${name}`,
+    timeout,
+    async () => {
+      last = await api.call('GET', `/drives/${uuid}/`);
+      line.update(`drive ${name}: ${last.status}`);
+      return { done: last.status === 'mounted' || last.status === 'unmounted', state: last.status };
+    },
+    line,
+  );
   return last;
 }
 
@@ -133,11 +143,16 @@ export async function waitForDrive(api: Api, uuid: string, name: string, timeout
 export async function waitForJob(api: Api, uuid: string, label: string, timeout?: string): Promise<Json> {
   let job: Json;
   const line = new StatusLine();
-  await pollUntil(`waiting for ${label}`, timeout, async () => {
-    job = await api.call('GET', `/jobs/${uuid}/`);
-    line.progress(label, Number(job?.data?.progress ?? 0), 100, 'percent');
-    return { done: job.state !== 'started', state: `${job.state}, ${job?.data?.progress ?? 0}%` };
-  }, line);
+  await pollUntil(
+    `waiting for ${label}`,
+    timeout,
+    async () => {
+      job = await api.call('GET', `/jobs/${uuid}/`);
+      line.progress(label, Number(job?.data?.progress ?? 0), 100, 'percent');
+      return { done: job.state !== 'started', state: `${job.state}, ${job?.data?.progress ?? 0}%` };
+    },
+    line,
+  );
   if (job.state !== 'success') throw new CliError(`${label}: job ${uuid} ended in ${job.state}${job.data?.error_message ? `: ${job.data.error_message}` : ''}`);
   return job;
 }

@@ -55,7 +55,11 @@ export class AclPolicy implements AccessPolicy {
   constructor(private readonly store: Store) {}
 
   /** Grants on resources of `kind` (optionally one resource, optionally for one grantee), from ACLs of the resource's owner. */
-  private async grants(kind: string, opts: { grantee?: string; resource?: string; resources?: string[] }, trx: Kysely<any> = this.store.db): Promise<GrantRow[]> {
+  private async grants(
+    kind: string,
+    opts: { grantee?: string; resource?: string; resources?: string[] },
+    trx: Kysely<any> = this.store.db,
+  ): Promise<GrantRow[]> {
     if (!SHAREABLE.has(kind)) return [];
     const resource = opts.resource ?? (opts.resources?.length === 1 ? opts.resources[0] : undefined);
     try {
@@ -117,7 +121,10 @@ export class AclPolicy implements AccessPolicy {
     }
     const out = new Map<string, Grantee[]>();
     for (const [r, byUser] of byResource)
-      out.set(r, [...byUser].map(([u, perms]) => ({ permissions: [...perms].sort(), user: { email: null, ...ref('user', u) } })));
+      out.set(
+        r,
+        [...byUser].map(([u, perms]) => ({ permissions: [...perms].sort(), user: { email: null, ...ref('user', u) } })),
+      );
     return out;
   }
 
@@ -159,7 +166,11 @@ export class AclPolicy implements AccessPolicy {
   /** The owners of `uuids` in table `kind` (missing rows are left out). */
   async ownersOf(kind: string, uuids: string[], trx: Kysely<any> = this.store.db): Promise<Array<{ uuid: string; owner: string | null }>> {
     if (uuids.length === 0) return [];
-    const rows = await trx.selectFrom(kind).select(['uuid', 'owner']).where('uuid', 'in', [...new Set(uuids)]).execute();
+    const rows = await trx
+      .selectFrom(kind)
+      .select(['uuid', 'owner'])
+      .where('uuid', 'in', [...new Set(uuids)])
+      .execute();
     return rows as Array<{ uuid: string; owner: string | null }>;
   }
 

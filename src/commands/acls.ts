@@ -46,7 +46,7 @@ export class AclCommands {
     for (const g of value) {
       let uuid: string | undefined;
       let email: string | undefined;
-      if (typeof g === 'string') (g.includes('@') ? (email = g) : (uuid = g));
+      if (typeof g === 'string') g.includes('@') ? (email = g) : (uuid = g);
       else if (g && typeof g === 'object') {
         const o = g as Record<string, unknown>;
         if (typeof o.uuid === 'string') uuid = o.uuid;
@@ -98,8 +98,16 @@ export class AclCommands {
   private async writeLinks(doc: AclDoc, trx: Kysely<any>): Promise<void> {
     await trx.deleteFrom('acl_grantees').where('acl_uuid', '=', doc.uuid).execute();
     await trx.deleteFrom('acl_tags').where('acl_uuid', '=', doc.uuid).execute();
-    if (doc.grantees.length) await trx.insertInto('acl_grantees').values(doc.grantees.map((g) => ({ acl_uuid: doc.uuid, user_uuid: g.uuid }))).execute();
-    if (doc.tags.length) await trx.insertInto('acl_tags').values(doc.tags.map((t) => ({ acl_uuid: doc.uuid, tag_uuid: t }))).execute();
+    if (doc.grantees.length)
+      await trx
+        .insertInto('acl_grantees')
+        .values(doc.grantees.map((g) => ({ acl_uuid: doc.uuid, user_uuid: g.uuid })))
+        .execute();
+    if (doc.tags.length)
+      await trx
+        .insertInto('acl_tags')
+        .values(doc.tags.map((t) => ({ acl_uuid: doc.uuid, tag_uuid: t })))
+        .execute();
   }
 
   async create(actor: Actor, bodies: Record<string, unknown>[]): Promise<Stored<AclDoc>[]> {

@@ -4,7 +4,6 @@ import type { WireError } from '../errors.ts';
 import { ownerRef } from '../domain/refs.ts';
 import { spacedMicros } from '../domain/timestamps.ts';
 
-
 const CATEGORY: Record<string, string> = {
   servers: 'Servers',
   drives: 'Drives',

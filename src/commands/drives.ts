@@ -20,10 +20,15 @@ const CLONABLE = ['unmounted', 'mounted', 'cloning_src'];
 const INCOMPLETE = ['creating', 'cloning_dst', 'uploading', 'unavailable'];
 
 /** Busy drives cannot be deleted, but an unfinished resumable upload can (its client may never come back). */
-const undeletable = (d: Stored<DriveDoc>) => ['cloning_src', 'cloning_dst', 'resizing', 'uploading'].includes(d.status) && !(d.status === 'uploading' && d.doc.resumable);
+const undeletable = (d: Stored<DriveDoc>) =>
+  ['cloning_src', 'cloning_dst', 'resizing', 'uploading'].includes(d.status) && !(d.status === 'uploading' && d.doc.resumable);
 
 export async function mountedOn(store: Services['store'], driveUuid: string, trx: Kysely<any> = store.db, onlyOwner?: string) {
-  let q = trx.selectFrom('server_drives').innerJoin('servers', 'servers.uuid', 'server_drives.server_uuid').select('server_drives.server_uuid').where('server_drives.drive_uuid', '=', driveUuid);
+  let q = trx
+    .selectFrom('server_drives')
+    .innerJoin('servers', 'servers.uuid', 'server_drives.server_uuid')
+    .select('server_drives.server_uuid')
+    .where('server_drives.drive_uuid', '=', driveUuid);
   if (onlyOwner !== undefined) q = q.where('servers.owner', '=', onlyOwner);
   const rows = await q.orderBy('servers.seq').execute();
   return rows.map((r: any) => ref('servers', r.server_uuid));
@@ -139,13 +144,26 @@ export async function cloneDriveRecord(
   await svc.store.drives.insert(actor.user, merged, 'cloning_dst', trx);
   await svc.store.drives.setTags(merged.uuid, merged.tags, trx);
   if (fresh.owner !== null) await svc.store.drives.transition(fresh.uuid, CLONABLE, 'cloning_src', {}, trx);
-  await svc.jobs.start({ owner: actor.user, operation: 'drive_clone', resources: [['drives', fresh.uuid], ['drives', merged.uuid]] }, trx);
+  await svc.jobs.start(
+    {
+      owner: actor.user,
+      operation: 'drive_clone',
+      resources: [
+        ['drives', fresh.uuid],
+        ['drives', merged.uuid],
+      ],
+    },
+    trx,
+  );
   return merged.uuid;
 }
 
 /** `avoid=` lists drives or servers to keep apart from: one storage pool here, so it is read and otherwise ignored. */
 function readAvoid(v: string | undefined): string[] {
-  return (v ?? '').split(',').map((x) => x.trim()).filter((x) => /^[0-9a-f-]{36}$/i.test(x));
+  return (v ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => /^[0-9a-f-]{36}$/i.test(x));
 }
 
 export class DriveCommands {
@@ -169,7 +187,9 @@ export class DriveCommands {
 
   private async loadOwned(actor: Actor, uuid: string, what: 'edit' | 'act', trx?: Kysely<any>): Promise<Stored<DriveDoc>> {
     const d = await this.load(actor, uuid, { library: false }, trx);
-    const ok = d.owner === actor.user || (what === 'edit' ? await this.svc.access.canEdit(actor, 'drives', d, trx) : await this.svc.access.canAct(actor, 'drives', d, undefined, trx));
+    const ok =
+      d.owner === actor.user ||
+      (what === 'edit' ? await this.svc.access.canEdit(actor, 'drives', d, trx) : await this.svc.access.canAct(actor, 'drives', d, undefined, trx));
     if (!ok) throw errors.permission(`You may not ${what === 'edit' ? 'edit' : 'operate'} this drive`);
     return d;
   }
@@ -207,7 +227,10 @@ export class DriveCommands {
         await this.store.drives.insert(actor.user, doc, 'creating', trx);
         await this.store.drives.setTags(doc.uuid, doc.tags, trx);
       }
-      return this.store.drives.getMany(docs.map((d) => d.uuid), trx);
+      return this.store.drives.getMany(
+        docs.map((d) => d.uuid),
+        trx,
+      );
     });
     for (const d of created) this.svc.publish('drives', d.uuid, actor.user, 'created');
     // Bytes are allocated after the answer: the drive shows `creating` until its image exists.
@@ -256,7 +279,11 @@ export class DriveCommands {
         next.size = d.doc.size;
       }
       const written = await this.store.transaction(async (trx) => {
-        await this.checkTags(actor, next.tags.filter((t) => !d.doc.tags.includes(t)), trx);
+        await this.checkTags(
+          actor,
+          next.tags.filter((t) => !d.doc.tags.includes(t)),
+          trx,
+        );
         if (grow && (await this.onRunningServer(uuid, trx))) return null;
         if (grow && d.owner) await this.store.checkDriveBytes(d.owner, next.resize_to! - d.doc.size, trx);
         const opts2 = { expectedVersion: d.version, ...(grow ? { status: 'resizing' } : {}) };
@@ -334,7 +361,12 @@ export class DriveCommands {
     if (contentLength !== null) checkSize(sizeFor(contentLength), storageType, this.svc.capabilities);
     const doc = applyDriveInput(
       null,
-      { name: filename || `Upload_${isoSeconds(new Date()).slice(0, 19).replace('T', ' ')}`, media: 'disk', size: sizeFor(contentLength ?? 0), storage_type: storageType },
+      {
+        name: filename || `Upload_${isoSeconds(new Date()).slice(0, 19).replace('T', ' ')}`,
+        media: 'disk',
+        size: sizeFor(contentLength ?? 0),
+        storage_type: storageType,
+      },
       this.svc.capabilities,
     );
     await this.store.drives.insert(actor.user, doc, 'uploading');

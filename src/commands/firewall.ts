@@ -75,7 +75,11 @@ export class FirewallCommands {
       .selectFrom('nic_firewall_policies as n')
       .innerJoin('servers as s', 's.uuid', 'n.server_uuid')
       .select(['n.policy_uuid as policy_uuid', 's.uuid as server_uuid', 's.owner as owner'])
-      .where('n.policy_uuid', 'in', policies.map((p) => p.uuid))
+      .where(
+        'n.policy_uuid',
+        'in',
+        policies.map((p) => p.uuid),
+      )
       .orderBy('s.seq')
       .execute()) as Array<{ policy_uuid: string; server_uuid: string; owner: string }>;
     const owners = new Map(policies.map((p) => [p.uuid, p.owner]));
@@ -142,7 +146,10 @@ export class FirewallCommands {
         await this.store.fwpolicies.insert(actor.user, doc, '', trx);
         await this.store.fwpolicies.setTags(doc.uuid, doc.tags, trx);
       }
-      return this.store.fwpolicies.getMany(docs.map((d) => d.uuid), trx);
+      return this.store.fwpolicies.getMany(
+        docs.map((d) => d.uuid),
+        trx,
+      );
     });
     const order = new Map(docs.map((d, i) => [d.uuid, i]));
     made.sort((a, b) => order.get(a.uuid)! - order.get(b.uuid)!);
@@ -157,7 +164,12 @@ export class FirewallCommands {
       if (!mine && !(await this.svc.access.canEdit(actor, KIND, p, trx))) throw errors.permission('You may not edit this firewall policy');
       // A grantee sees no tags and cannot set them: the owner's tags (which may be what shares it) stay.
       const doc = this.apply(p.doc, mine ? body : withoutTags(body));
-      if (mine) await this.checkTags(actor, doc.tags.filter((t) => !p.doc.tags.includes(t)), trx);
+      if (mine)
+        await this.checkTags(
+          actor,
+          doc.tags.filter((t) => !p.doc.tags.includes(t)),
+          trx,
+        );
       if (!(await this.store.fwpolicies.update(doc, { expectedVersion: p.version }, trx))) throw errors.concurrency();
       await this.store.fwpolicies.setTags(uuid, doc.tags, trx);
       return p.owner;

@@ -47,7 +47,11 @@ export class Jobs {
     await this.store.jobs.insert(job.owner, doc, 'started', trx);
     if (job.parent) await this.store.jobs.setColumns(doc.uuid, { parent: job.parent }, trx);
     const uuids = [...new Set(job.resources.map(([, u]) => u))];
-    if (uuids.length) await trx.insertInto('job_resources').values(uuids.map((u) => ({ job_uuid: doc.uuid, resource_uuid: u }))).execute();
+    if (uuids.length)
+      await trx
+        .insertInto('job_resources')
+        .values(uuids.map((u) => ({ job_uuid: doc.uuid, resource_uuid: u })))
+        .execute();
     this.publish('jobs', doc.uuid, job.owner, 'created');
     void this.prune().catch(() => {});
     return doc.uuid;
@@ -64,7 +68,8 @@ export class Jobs {
     const parent = (await this.store.db.selectFrom('jobs').select('parent').where('uuid', '=', uuid).executeTakeFirst())?.parent as string | null | undefined;
     if (!parent) return;
     const kids = await this.children(parent);
-    if (kids.length) await this.progress(parent, kids.reduce((sum, k) => sum + (k.status === 'started' ? Number(k.doc.data.progress ?? 0) : 100), 0) / kids.length);
+    if (kids.length)
+      await this.progress(parent, kids.reduce((sum, k) => sum + (k.status === 'started' ? Number(k.doc.data.progress ?? 0) : 100), 0) / kids.length);
   }
 
   /** The byte copy into a drive being cloned has got this far (0..1): its drive_clone job shows it, below 100 until done. */
@@ -159,9 +164,13 @@ export class Jobs {
   async runningOnMany(resourceUuids: string[]): Promise<Map<string, Ref[]>> {
     const out = new Map<string, Ref[]>();
     if (resourceUuids.length === 0) return out;
-    const rows = resourceUuids.length === 1
-      ? await this.runningOnOne.execute(this.store.db, resourceUuids[0]!)
-      : ((await this.running(this.store.db).where('job_resources.resource_uuid', 'in', resourceUuids).execute()) as Array<{ uuid: string; resource_uuid: string }>);
+    const rows =
+      resourceUuids.length === 1
+        ? await this.runningOnOne.execute(this.store.db, resourceUuids[0]!)
+        : ((await this.running(this.store.db).where('job_resources.resource_uuid', 'in', resourceUuids).execute()) as Array<{
+            uuid: string;
+            resource_uuid: string;
+          }>);
     for (const r of rows) out.set(r.resource_uuid, [...(out.get(r.resource_uuid) ?? []), ref('jobs', r.uuid)]);
     return out;
   }
@@ -176,7 +185,10 @@ export class Jobs {
   }
 
   /** Every read of a resource asks this: compiled once. */
-  private readonly runningOnOne = new Prepared((db, uuid: string) => this.running(db).where('job_resources.resource_uuid', '=', uuid) as any) as Prepared<[string], { uuid: string; resource_uuid: string }>;
+  private readonly runningOnOne = new Prepared((db, uuid: string) => this.running(db).where('job_resources.resource_uuid', '=', uuid) as any) as Prepared<
+    [string],
+    { uuid: string; resource_uuid: string }
+  >;
 
   /** Jobs still running on a resource, as references. */
   async runningOn(resourceUuid: string, opts: { finishedToo?: boolean } = {}): Promise<Ref[]> {

@@ -28,7 +28,10 @@ const subscriptionRef = (id: number | null) => (id === null ? null : { id, resou
 export function staticIps(def: Pick<ServerDef, 'nics'> | null): Array<{ ip: string; point: string }> {
   const out: Array<{ ip: string; point: string }> = [];
   for (const n of def?.nics ?? [])
-    for (const [key, conf] of [['ip_v4_conf', n.ip_v4_conf], ['ip_v6_conf', n.ip_v6_conf]] as Array<[string, IpConf | null]>)
+    for (const [key, conf] of [
+      ['ip_v4_conf', n.ip_v4_conf],
+      ['ip_v6_conf', n.ip_v6_conf],
+    ] as Array<[string, IpConf | null]>)
       if (conf?.conf === 'static' && conf.ip) out.push({ ip: conf.ip, point: `nics.${key}.ip` });
   return out;
 }
@@ -59,20 +62,31 @@ export class NetworkCommands {
 
   /** Servers whose NICs have `ip` as a static address (the JSON match narrows, the parse decides). */
   async serversUsingIp(ip: string, trx: Kysely<any> = this.store.db): Promise<string[]> {
-    const rows = (await trx.selectFrom('servers').select(['uuid', 'data']).where('data', 'like', `%"ip":"${ip}"%`).orderBy('seq').execute()) as Array<{ uuid: string; data: string }>;
+    const rows = (await trx.selectFrom('servers').select(['uuid', 'data']).where('data', 'like', `%"ip":"${ip}"%`).orderBy('seq').execute()) as Array<{
+      uuid: string;
+      data: string;
+    }>;
     return rows.filter((r) => staticIps(JSON.parse(r.data)).some((s) => s.ip === ip)).map((r) => r.uuid);
   }
 
   /** The first server holding each static address: one pass over the servers that have any, for a whole list. */
   async staticHolders(): Promise<Map<string, string>> {
-    const rows = (await this.store.db.selectFrom('servers').select(['uuid', 'data']).where('data', 'like', '%"conf":"static"%').orderBy('seq').execute()) as Array<{ uuid: string; data: string }>;
+    const rows = (await this.store.db
+      .selectFrom('servers')
+      .select(['uuid', 'data'])
+      .where('data', 'like', '%"conf":"static"%')
+      .orderBy('seq')
+      .execute()) as Array<{ uuid: string; data: string }>;
     const out = new Map<string, string>();
     for (const r of rows) for (const { ip } of staticIps(JSON.parse(r.data))) if (!out.has(ip)) out.set(ip, r.uuid);
     return out;
   }
 
   async serversInVlan(vlan: string, trx: Kysely<any> = this.store.db): Promise<string[]> {
-    const rows = (await trx.selectFrom('servers').select(['uuid', 'data']).where('data', 'like', `%"vlan":"${vlan}"%`).orderBy('seq').execute()) as Array<{ uuid: string; data: string }>;
+    const rows = (await trx.selectFrom('servers').select(['uuid', 'data']).where('data', 'like', `%"vlan":"${vlan}"%`).orderBy('seq').execute()) as Array<{
+      uuid: string;
+      data: string;
+    }>;
     return rows.filter((r) => (JSON.parse(r.data) as ServerDef).nics.some((n) => n.vlan === vlan)).map((r) => r.uuid);
   }
 
@@ -324,8 +338,19 @@ export class NetworkCommands {
 
   async listSubscriptions(actor: Actor, query: Record<string, string | undefined>, q: { limit: number; offset: number }) {
     await this.sweep(actor.user);
-    const { items } = await this.store.subscriptions.list({ owner: actor.user, conditions: [], tags: [], tagNames: [], limit: 0, offset: 0, orderBy: { column: 'seq', desc: true } });
-    const objects = this.filterSubscriptions(items.map((s) => this.renderSubscription(s)), query);
+    const { items } = await this.store.subscriptions.list({
+      owner: actor.user,
+      conditions: [],
+      tags: [],
+      tagNames: [],
+      limit: 0,
+      offset: 0,
+      orderBy: { column: 'seq', desc: true },
+    });
+    const objects = this.filterSubscriptions(
+      items.map((s) => this.renderSubscription(s)),
+      query,
+    );
     return { total: objects.length, items: page(objects, q) };
   }
 
@@ -345,7 +370,9 @@ export class NetworkCommands {
 
   async loadSubscription(actor: Actor, id: string): Promise<Stored<SubscriptionDoc>> {
     await this.sweep(actor.user);
-    const row = /^\d{1,15}$/.test(id) ? await this.store.db.selectFrom('subscriptions').select('uuid').where('seq', '=', Number(id)).executeTakeFirst() : undefined;
+    const row = /^\d{1,15}$/.test(id)
+      ? await this.store.db.selectFrom('subscriptions').select('uuid').where('seq', '=', Number(id)).executeTakeFirst()
+      : undefined;
     const s = row ? await this.store.subscriptions.get((row as { uuid: string }).uuid) : undefined;
     if (!s || s.owner !== actor.user) throw errors.notFound('Subscription');
     return s;
@@ -480,12 +507,27 @@ export class NetworkCommands {
   /** GET /groupedsubscriptions/: each chain's first subscription, its `descendants` as full objects. */
   async listGrouped(actor: Actor, query: Record<string, string | undefined>, q: { limit: number; offset: number }) {
     await this.sweep(actor.user);
-    const { items } = await this.store.subscriptions.list({ owner: actor.user, conditions: [], tags: [], tagNames: [], limit: 0, offset: 0, orderBy: { column: 'seq', desc: true } });
+    const { items } = await this.store.subscriptions.list({
+      owner: actor.user,
+      conditions: [],
+      tags: [],
+      tagNames: [],
+      limit: 0,
+      offset: 0,
+      orderBy: { column: 'seq', desc: true },
+    });
     const bySeq = new Map(items.map((s) => [s.seq, s]));
-    const roots = this.filterSubscriptions(items.filter((s) => s.doc.ancestor === undefined).map((s) => this.renderSubscription(s)), query);
+    const roots = this.filterSubscriptions(
+      items.filter((s) => s.doc.ancestor === undefined).map((s) => this.renderSubscription(s)),
+      query,
+    );
     const objects = roots.map((r) => ({
       ...r,
-      descendants: bySeq.get(Number(r.id))!.doc.descendants.map((d) => bySeq.get(d)).filter((d): d is Stored<SubscriptionDoc> => !!d).map((d) => this.renderSubscription(d)),
+      descendants: bySeq
+        .get(Number(r.id))!
+        .doc.descendants.map((d) => bySeq.get(d))
+        .filter((d): d is Stored<SubscriptionDoc> => !!d)
+        .map((d) => this.renderSubscription(d)),
     }));
     return { total: objects.length, items: page(objects, q) };
   }
@@ -544,7 +586,10 @@ export class NetworkCommands {
     const { items } = await this.store.subscriptions.list({ owner: user, conditions: [], tags: [], tagNames: [], limit: 0, offset: 0 });
     // A chain that ended in an earlier sweep needs a release only while the account still holds its object: one
     // query for all of them, rather than a transaction for each expired subscription in the account's history.
-    const stillHeld = await this.heldBy(user, items.filter((s) => s.status === 'expired'));
+    const stillHeld = await this.heldBy(
+      user,
+      items.filter((s) => s.status === 'expired'),
+    );
     for (const s of items) {
       if (s.status === 'expired' && !stillHeld.has(s.doc.subscribed_object ?? '')) continue;
       const end = new Date(s.doc.end_time);
@@ -558,10 +603,20 @@ export class NetworkCommands {
         if (await this.store.subscriptions.update(doc, { expectedVersion: s.version })) this.svc.publish('subscriptions', String(s.seq), user, 'updated');
         continue;
       }
-      if (s.status !== 'expired' && (await this.store.subscriptions.transition(s.uuid, [s.status], 'expired'))) this.svc.publish('subscriptions', String(s.seq), user, 'updated');
+      if (s.status !== 'expired' && (await this.store.subscriptions.transition(s.uuid, [s.status], 'expired')))
+        this.svc.publish('subscriptions', String(s.seq), user, 'updated');
       const heir = items.find((o) => s.doc.descendants.includes(o.seq) && o.status !== 'expired' && new Date(o.doc.end_time) > now);
       if (heir) await this.handOver(s.doc, heir.seq);
-      else if (!items.some((o) => o !== s && o.status !== 'expired' && new Date(o.doc.end_time) > now && o.doc.subscribed_object !== null && o.doc.subscribed_object === s.doc.subscribed_object)) {
+      else if (
+        !items.some(
+          (o) =>
+            o !== s &&
+            o.status !== 'expired' &&
+            new Date(o.doc.end_time) > now &&
+            o.doc.subscribed_object !== null &&
+            o.doc.subscribed_object === s.doc.subscribed_object,
+        )
+      ) {
         const root = s.doc.ancestor ?? s.seq;
         await this.release(s.doc, new Set([root, ...(items.find((o) => o.seq === root)?.doc.descendants ?? s.doc.descendants)]));
       }
@@ -571,10 +626,18 @@ export class NetworkCommands {
   /** Which of the IPs and VLANs of these subscriptions the account still holds. */
   private async heldBy(user: string, subs: Array<Stored<SubscriptionDoc>>): Promise<Set<string>> {
     const held = new Set<string>();
-    for (const [resource, table] of [['ip', 'ips'], ['vlan', 'vlans']] as const) {
+    for (const [resource, table] of [
+      ['ip', 'ips'],
+      ['vlan', 'vlans'],
+    ] as const) {
       const objects = [...new Set(subs.filter((s) => s.doc.resource === resource && s.doc.subscribed_object).map((s) => s.doc.subscribed_object!))];
       for (let i = 0; i < objects.length; i += 500) {
-        const rows = await this.store.db.selectFrom(table).select('uuid').where('owner', '=', user).where('uuid', 'in', objects.slice(i, i + 500)).execute();
+        const rows = await this.store.db
+          .selectFrom(table)
+          .select('uuid')
+          .where('owner', '=', user)
+          .where('uuid', 'in', objects.slice(i, i + 500))
+          .execute();
         for (const r of rows as Array<{ uuid: string }>) held.add(r.uuid);
       }
     }
@@ -637,5 +700,4 @@ export class NetworkCommands {
     });
     if (freed) this.svc.publish(kind, obj, freed.owner, 'deleted');
   }
-
 }

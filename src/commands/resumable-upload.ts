@@ -16,7 +16,8 @@ export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
 /** Where one chunk of a drive of `total` bytes lies: resumable.js numbering, from 1, the last chunk the bigger. */
 export function chunkExtent(total: number, chunkSize: number, chunkNumber: number): { offset: number; length: number; count: number } {
   const count = Math.max(1, Math.floor(total / chunkSize));
-  if (chunkNumber > count) throw errors.invalid('resumableChunkNumber', `A drive of ${total} bytes has ${count} chunks of ${chunkSize} bytes, not ${chunkNumber}`);
+  if (chunkNumber > count)
+    throw errors.invalid('resumableChunkNumber', `A drive of ${total} bytes has ${count} chunks of ${chunkSize} bytes, not ${chunkNumber}`);
   const offset = (chunkNumber - 1) * chunkSize;
   return { offset, length: chunkNumber === count ? total - offset : chunkSize, count };
 }
@@ -59,7 +60,8 @@ export class ResumableUploads {
     let item: unknown = body;
     if (body && typeof body === 'object' && !Array.isArray(body) && 'objects' in body) {
       const list = (body as { objects: unknown }).objects;
-      if (!Array.isArray(list) || list.length !== 1) throw errors.invalid('objects', 'An upload starts one drive: {"objects": [{"name": …, "size": …, "media": …}]}');
+      if (!Array.isArray(list) || list.length !== 1)
+        throw errors.invalid('objects', 'An upload starts one drive: {"objects": [{"name": …, "size": …, "media": …}]}');
       item = list[0];
     }
     if (!item || typeof item !== 'object' || Array.isArray(item)) throw errors.invalid(null, 'Expected a JSON object');
@@ -98,7 +100,12 @@ export class ResumableUploads {
   }
 
   private async received(uuid: string, chunkNumber: number): Promise<boolean> {
-    return !!(await this.db.selectFrom('upload_chunks').select('chunk_number').where('drive_uuid', '=', uuid).where('chunk_number', '=', chunkNumber).executeTakeFirst());
+    return !!(await this.db
+      .selectFrom('upload_chunks')
+      .select('chunk_number')
+      .where('drive_uuid', '=', uuid)
+      .where('chunk_number', '=', chunkNumber)
+      .executeTakeFirst());
   }
 
   /** The chunk size an upload has fixed (by its first written chunk), if any. */
@@ -157,7 +164,8 @@ export class ResumableUploads {
     if (await this.received(uuid, chunk.number)) return d;
     if (!this.uploading(d)) throw errors.permission(`Drive ${uuid} is not being uploaded (status "${d.status}")`);
     // First writer fixes the chunk size, so that no two chunk sizes ever write over each other's ranges.
-    if ((await this.recordChunk(uuid, 0, chunk.size)) !== chunk.size) throw errors.invalid('resumableChunkSize', `This upload's chunks are of another size than ${chunk.size} bytes`);
+    if ((await this.recordChunk(uuid, 0, chunk.size)) !== chunk.size)
+      throw errors.invalid('resumableChunkSize', `This upload's chunks are of another size than ${chunk.size} bytes`);
     try {
       if (!(await this.svc.storage.writeChunk(uuid, at.offset, data, at.length))) {
         // The .part is gone: the upload completed, or the drive was deleted meanwhile.
@@ -167,7 +175,12 @@ export class ResumableUploads {
       }
     } catch (e) {
       // A failed first chunk leaves the chunk size open again.
-      const any = await this.db.selectFrom('upload_chunks').select('chunk_number').where('drive_uuid', '=', uuid).where('chunk_number', '>', 0).executeTakeFirst();
+      const any = await this.db
+        .selectFrom('upload_chunks')
+        .select('chunk_number')
+        .where('drive_uuid', '=', uuid)
+        .where('chunk_number', '>', 0)
+        .executeTakeFirst();
       if (!any) await this.db.deleteFrom('upload_chunks').where('drive_uuid', '=', uuid).execute();
       if (e instanceof ChunkLengthError) throw errors.invalid('file', e.message);
       throw e;
@@ -187,7 +200,11 @@ export class ResumableUploads {
     const store = this.svc.store;
     const found = await store.transaction(async (trx) => {
       if (!(await store.dialect.lockRows(trx.selectFrom('drives').select('uuid').where('uuid', '=', uuid)).executeTakeFirst())) return null;
-      await trx.insertInto('upload_chunks').values({ drive_uuid: uuid, chunk_number: chunkNumber, chunk_size: chunkSize }).onConflict((oc) => oc.doNothing()).execute();
+      await trx
+        .insertInto('upload_chunks')
+        .values({ drive_uuid: uuid, chunk_number: chunkNumber, chunk_size: chunkSize })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
       return { fixed: await this.fixedChunkSize(uuid, trx) };
     });
     if (!found) throw errors.notFound('Drive');
@@ -198,7 +215,12 @@ export class ResumableUploads {
   private async completeIfWhole(d: Stored<DriveDoc>): Promise<void> {
     const size = await this.fixedChunkSize(d.uuid);
     if (size === null) return;
-    const row = await this.db.selectFrom('upload_chunks').select((eb) => eb.fn.countAll().as('n')).where('drive_uuid', '=', d.uuid).where('chunk_number', '>', 0).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('upload_chunks')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('drive_uuid', '=', d.uuid)
+      .where('chunk_number', '>', 0)
+      .executeTakeFirst();
     if (Number(row?.n ?? 0) < chunkExtent(d.doc.size, size, 1).count) return;
     await this.svc.storage.completeResumable(d.uuid);
   }

@@ -26,7 +26,8 @@ function decodePath(request: string): string {
 
 export async function globalContextOf(svc: Services, user: string | null): Promise<Record<string, string>> {
   if (!user) return {};
-  const row = (await svc.store.db.selectFrom('global_contexts').select('data').where('user_uuid', '=', user).executeTakeFirst()) as { data: string } | undefined;
+  const row = (await svc.store.db.selectFrom('global_contexts').select('data').where('user_uuid', '=', user).executeTakeFirst()) as
+    { data: string } | undefined;
   return row ? JSON.parse(row.data) : {};
 }
 
@@ -42,7 +43,9 @@ export async function contextDocument(svc: Services, serverUuid: string): Promis
   const ipPool = parsePool(svc.config.ipPool);
   const dhcpPool = parsePool(svc.config.dhcpPool);
   const leases = new Map(
-    ((await svc.store.db.selectFrom('dhcp_leases').select(['ip', 'mac']).where('server_uuid', '=', serverUuid).execute()) as Array<{ ip: string; mac: string }>).map((l) => [l.mac, l.ip]),
+    (
+      (await svc.store.db.selectFrom('dhcp_leases').select(['ip', 'mac']).where('server_uuid', '=', serverUuid).execute()) as Array<{ ip: string; mac: string }>
+    ).map((l) => [l.mac, l.ip]),
   );
   const drives = new Map((await svc.store.drives.getMany(d.drives.map((a) => a.drive))).map((x) => [x.uuid, x.doc]));
   const keys = await svc.store.keypairs.getMany(d.pubkeys);
@@ -52,13 +55,22 @@ export async function contextDocument(svc: Services, serverUuid: string): Promis
     let ip: unknown = null;
     if (conf.conf === 'static' && conf.ip) {
       const owned = await svc.store.ips.get(conf.ip);
-      ip = { uuid: conf.ip, tags: owned?.doc.tags ?? [], nameservers: svc.config.nameservers, netmask: ipPool.prefix, meta: owned?.doc.meta ?? {}, gateway: ipPool.gateway };
+      ip = {
+        uuid: conf.ip,
+        tags: owned?.doc.tags ?? [],
+        nameservers: svc.config.nameservers,
+        netmask: ipPool.prefix,
+        meta: owned?.doc.meta ?? {},
+        gateway: ipPool.gateway,
+      };
     } else if (conf.conf === 'dhcp' && leases.has(mac)) {
       ip = { uuid: leases.get(mac), tags: [], nameservers: svc.config.nameservers, netmask: dhcpPool.prefix, meta: {}, gateway: dhcpPool.gateway };
     }
     return { ip, conf: conf.conf };
   };
-  const policies = new Map((await svc.store.fwpolicies.getMany(d.nics.flatMap((n) => (n.firewall_policy ? [n.firewall_policy] : [])))).map((p) => [p.uuid, p.doc]));
+  const policies = new Map(
+    (await svc.store.fwpolicies.getMany(d.nics.flatMap((n) => (n.firewall_policy ? [n.firewall_policy] : [])))).map((p) => [p.uuid, p.doc]),
+  );
   const nics = [];
   for (const n of d.nics) {
     const vlan = n.vlan ? await svc.store.vlans.get(n.vlan) : undefined;
@@ -77,7 +89,13 @@ export async function contextDocument(svc: Services, serverUuid: string): Promis
   return {
     cpus_instead_of_cores: d.cpus_instead_of_cores,
     enable_numa: d.enable_numa,
-    meta: { ...d.meta, ssh_public_key: guestSshKeys(d.meta.ssh_public_key, keys.map((k) => k.doc.public_key)) },
+    meta: {
+      ...d.meta,
+      ssh_public_key: guestSshKeys(
+        d.meta.ssh_public_key,
+        keys.map((k) => k.doc.public_key),
+      ),
+    },
     pubkeys: keys.map((k) => ({ uuid: k.uuid, name: k.doc.name, public_key: k.doc.public_key, fingerprint: k.doc.fingerprint })),
     requirements: d.requirements,
     is_grey: d.is_grey,

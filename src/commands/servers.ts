@@ -183,7 +183,10 @@ export class ServerCommands {
   private async checkReferences(actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>, owner = actor.user): Promise<void> {
     const before = new Set(previous?.drives.map((d) => d.drive) ?? []);
     const added = def.drives.filter((a) => !before.has(a.drive));
-    const drives = await this.store.drives.getMany(added.map((d) => d.drive), trx);
+    const drives = await this.store.drives.getMany(
+      added.map((d) => d.drive),
+      trx,
+    );
     const byId = new Map(drives.map((d) => [d.uuid, d]));
     for (const a of added) {
       const d = byId.get(a.drive);
@@ -198,7 +201,12 @@ export class ServerCommands {
       if (['cloning_dst', 'uploading'].includes(d.status))
         throw errors.permission(`Drive ${a.drive} is ${d.status} and cannot be attached yet`, 'drives.drive');
       if (d.doc.media !== 'cdrom' && !d.doc.allow_multimount && !library) {
-        const others = await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', a.drive).where('server_uuid', '!=', def.uuid).execute();
+        const others = await trx
+          .selectFrom('server_drives')
+          .select('server_uuid')
+          .where('drive_uuid', '=', a.drive)
+          .where('server_uuid', '!=', def.uuid)
+          .execute();
         if (others.length) throw errors.permission(`Drive ${a.drive} is already mounted on another server and does not allow multimount`, 'drives.drive');
       }
     }
@@ -239,9 +247,18 @@ export class ServerCommands {
     const now = def.drives.map((d) => d.drive);
     const was = previous?.drives.map((d) => d.drive) ?? [];
     await trx.deleteFrom('server_drives').where('server_uuid', '=', def.uuid).execute();
-    if (now.length) await trx.insertInto('server_drives').values(now.map((d) => ({ server_uuid: def.uuid, drive_uuid: d }))).execute();
+    if (now.length)
+      await trx
+        .insertInto('server_drives')
+        .values(now.map((d) => ({ server_uuid: def.uuid, drive_uuid: d })))
+        .execute();
     for (const d of now) await refreshDriveStatus(this.store, d, trx);
-    return this.letGo(actor, was.filter((d) => !now.includes(d)), () => false, trx);
+    return this.letGo(
+      actor,
+      was.filter((d) => !now.includes(d)),
+      () => false,
+      trx,
+    );
   }
 
   async create(actor: Actor, bodies: Record<string, unknown>[]): Promise<Stored<ServerDef>[]> {
@@ -338,7 +355,12 @@ export class ServerCommands {
       await dropNicPolicies(trx, uuid);
       const wanted = (d: Stored<DriveDoc>) =>
         recurse === 'all_drives' || (recurse === 'disks' && d.doc.media === 'disk') || (recurse === 'cdroms' && d.doc.media === 'cdrom');
-      deletedDrives = await this.letGo(actor, fresh.doc.drives.map((d) => d.drive), wanted, trx);
+      deletedDrives = await this.letGo(
+        actor,
+        fresh.doc.drives.map((d) => d.drive),
+        wanted,
+        trx,
+      );
     });
     this.svc.publish('servers', uuid, s.owner, 'deleted', actor);
     for (const d of deletedDrives) this.svc.publish('drives', d.uuid, d.owner, 'deleted', actor);
@@ -385,19 +407,30 @@ export class ServerCommands {
     let host = '';
     switch (action) {
       case 'start': {
-        const avoid = (query.avoid ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+        const avoid = (query.avoid ?? '')
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean);
         await this.store.transaction(async (trx) => {
           const cur = (await this.store.servers.get(uuid, trx))!;
           if (!allows('start', cur.status)) this.refuse('start', cur.status);
-          const notReady = (await this.store.drives.getMany(cur.doc.drives.map((d) => d.drive), trx)).find((d) =>
-            ['creating', 'cloning_dst', 'uploading', 'resizing'].includes(d.status),
-          );
+          const notReady = (
+            await this.store.drives.getMany(
+              cur.doc.drives.map((d) => d.drive),
+              trx,
+            )
+          ).find((d) => ['creating', 'cloning_dst', 'uploading', 'resizing'].includes(d.status));
           if (notReady) throw errors.permission(`Drive ${notReady.uuid} is ${notReady.status}; start the server when it is ready`, 'drives');
           // Placed on the figures read in this transaction, and written only over their version: a concurrent CPU or
           // memory edit either lands first (and is placed) or finds the server starting.
           const place = await placeServer(trx, this.store.dialect, { cpu: cur.doc.cpu, mem: cur.doc.mem }, avoid);
           if (!place) throw errors.capacity();
-          const op = await this.store.servers.applyEvent(uuid, 'start', { seen: cur.status, version: cur.version, columns: { host: place.host }, host: place.host, payload: { avoid } }, trx);
+          const op = await this.store.servers.applyEvent(
+            uuid,
+            'start',
+            { seen: cur.status, version: cur.version, columns: { host: place.host }, host: place.host, payload: { avoid } },
+            trx,
+          );
           if (op === null) {
             // Another request moved it first: refuse by what it is now, as CloudSigma does; an edit racing us is a retry.
             const now = (await this.store.servers.get(uuid, trx))?.status ?? cur.status;
@@ -456,7 +489,10 @@ export class ServerCommands {
       case 'clone':
         return this.clone(actor, s, query, body);
       default:
-        throw errors.invalid('do', `Unknown action ${action}; available: start, stop, shutdown, restart, open_console, close_console, open_vnc, close_vnc, clone`);
+        throw errors.invalid(
+          'do',
+          `Unknown action ${action}; available: start, stop, shutdown, restart, open_console, close_console, open_vnc, close_vnc, clone`,
+        );
     }
     this.wake(host);
     this.svc.publish('servers', uuid, s.owner, action, actor);
@@ -495,41 +531,60 @@ export class ServerCommands {
     const name = given('name') ? readString(body.name, 'name', { nonEmpty: true, max: 1024 }) : await cloneName(this.svc, actor.user, s.doc.name, 'servers');
     const randomVnc = given('random_vnc_password') && readBool(body.random_vnc_password, 'random_vnc_password');
     // avoid is a hint: what is not a server or drive id is ignored, never an error.
-    const avoid = (query.avoid ?? '').split(',').map((x) => x.trim().toLowerCase()).filter(isUuid);
+    const avoid = (query.avoid ?? '')
+      .split(',')
+      .map((x) => x.trim().toLowerCase())
+      .filter(isUuid);
     const newUuid = crypto.randomUUID();
-    const job = await this.svc.jobs.start({ owner: actor.user, operation: 'server_clone', resources: [['servers', s.uuid], ['servers', newUuid]] });
-    const clonedDrives: string[] = [];
-    const created = await this.store.transaction(async (trx) => {
-      const def: ServerDef = structuredClone(s.doc);
-      def.uuid = newUuid;
-      def.name = name;
-      if (randomVnc) def.vnc_password = randomPassword(8);
-      // Static addresses belong to the source: the clone gets DHCP.
-      def.nics = def.nics.map((n) => ({
-        ...n,
-        mac: newMac(),
-        ip_v4_conf: n.ip_v4_conf && n.ip_v4_conf.conf === 'static' ? { conf: 'dhcp', ip: null } : n.ip_v4_conf,
-        ip_v6_conf: n.ip_v6_conf && n.ip_v6_conf.conf === 'static' ? { conf: 'dhcp', ip: null } : n.ip_v6_conf,
-      }));
-      const drives = await this.store.drives.getMany(def.drives.map((d) => d.drive), trx);
-      if (s.owner !== actor.user) await this.leaveOutWhatTheNewOwnerMayNotUse(actor, s, def, drives, trx);
-      for (const a of def.drives) {
-        const d = drives.find((x) => x.uuid === a.drive);
-        if (d && d.doc.media === 'disk') {
-          a.drive = await cloneDriveRecord(this.svc, actor, d, {}, trx, avoid);
-          clonedDrives.push(a.drive);
-        }
-      }
-      await this.store.servers.insert(actor.user, def, 'stopped', trx);
-      await this.store.servers.setTags(def.uuid, def.tags, trx);
-      await trx.deleteFrom('server_drives').where('server_uuid', '=', def.uuid).execute();
-      if (def.drives.length) await trx.insertInto('server_drives').values(def.drives.map((d) => ({ server_uuid: def.uuid, drive_uuid: d.drive }))).execute();
-      await syncNicPolicies(trx, def);
-      return (await this.store.servers.get(def.uuid, trx))!;
-    }).catch(async (e) => {
-      await this.svc.jobs.finish(job, 'failed');
-      throw e;
+    const job = await this.svc.jobs.start({
+      owner: actor.user,
+      operation: 'server_clone',
+      resources: [
+        ['servers', s.uuid],
+        ['servers', newUuid],
+      ],
     });
+    const clonedDrives: string[] = [];
+    const created = await this.store
+      .transaction(async (trx) => {
+        const def: ServerDef = structuredClone(s.doc);
+        def.uuid = newUuid;
+        def.name = name;
+        if (randomVnc) def.vnc_password = randomPassword(8);
+        // Static addresses belong to the source: the clone gets DHCP.
+        def.nics = def.nics.map((n) => ({
+          ...n,
+          mac: newMac(),
+          ip_v4_conf: n.ip_v4_conf && n.ip_v4_conf.conf === 'static' ? { conf: 'dhcp', ip: null } : n.ip_v4_conf,
+          ip_v6_conf: n.ip_v6_conf && n.ip_v6_conf.conf === 'static' ? { conf: 'dhcp', ip: null } : n.ip_v6_conf,
+        }));
+        const drives = await this.store.drives.getMany(
+          def.drives.map((d) => d.drive),
+          trx,
+        );
+        if (s.owner !== actor.user) await this.leaveOutWhatTheNewOwnerMayNotUse(actor, s, def, drives, trx);
+        for (const a of def.drives) {
+          const d = drives.find((x) => x.uuid === a.drive);
+          if (d && d.doc.media === 'disk') {
+            a.drive = await cloneDriveRecord(this.svc, actor, d, {}, trx, avoid);
+            clonedDrives.push(a.drive);
+          }
+        }
+        await this.store.servers.insert(actor.user, def, 'stopped', trx);
+        await this.store.servers.setTags(def.uuid, def.tags, trx);
+        await trx.deleteFrom('server_drives').where('server_uuid', '=', def.uuid).execute();
+        if (def.drives.length)
+          await trx
+            .insertInto('server_drives')
+            .values(def.drives.map((d) => ({ server_uuid: def.uuid, drive_uuid: d.drive })))
+            .execute();
+        await syncNicPolicies(trx, def);
+        return (await this.store.servers.get(def.uuid, trx))!;
+      })
+      .catch(async (e) => {
+        await this.svc.jobs.finish(job, 'failed');
+        throw e;
+      });
     // The drive_clone jobs end as their copies do; the server_clone job with the last of them.
     for (const d of clonedDrives) for (const j of await this.svc.jobs.runningOn(d, { finishedToo: true })) await this.svc.jobs.adopt(job, j.uuid);
     await this.svc.jobs.settleParent(job);
@@ -556,10 +611,18 @@ export class ServerCommands {
     def.tags = def.tags.filter((t) => tags.has(t));
     const keys = own(await this.store.keypairs.getMany(def.pubkeys, trx));
     def.pubkeys = def.pubkeys.filter((k) => keys.has(k));
-    const vlans = own(await this.store.vlans.getMany(def.nics.flatMap((n) => (n.vlan ? [n.vlan] : [])), trx));
+    const vlans = own(
+      await this.store.vlans.getMany(
+        def.nics.flatMap((n) => (n.vlan ? [n.vlan] : [])),
+        trx,
+      ),
+    );
     def.nics = def.nics.filter((n) => !n.vlan || vlans.has(n.vlan));
     const policies = new Set<string>();
-    for (const p of await this.store.fwpolicies.getMany(def.nics.flatMap((n) => (n.firewall_policy ? [n.firewall_policy] : [])), trx))
+    for (const p of await this.store.fwpolicies.getMany(
+      def.nics.flatMap((n) => (n.firewall_policy ? [n.firewall_policy] : [])),
+      trx,
+    ))
       if (p.owner === actor.user || (await this.svc.access.canUse(actor, 'fwpolicies', p, trx))) policies.add(p.uuid);
     for (const n of def.nics) if (n.firewall_policy && !policies.has(n.firewall_policy)) n.firewall_policy = null;
     const usable = new Set<string>();

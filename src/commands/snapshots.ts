@@ -80,8 +80,17 @@ export class SnapshotCommands {
         if (d.doc.storage_type === 'local_nvme') throw errors.permission('Ephemeral drives cannot be snapshotted', 'drive');
         if (!SNAPSHOTTABLE.includes(d.status)) throw errors.permission(`Cannot snapshot drive in state "${d.status}"`, 'drive');
         const count = async (col: string, v: string) =>
-          Number(((await trx.selectFrom('snapshots').select((eb: any) => eb.fn.countAll().as('n')).where(col, '=', v).executeTakeFirst()) as any)?.n ?? 0);
-        if ((await count('drive', driveUuid)) >= caps.max_per_drive) throw errors.permission(`A drive may have at most ${caps.max_per_drive} snapshots`, 'drive');
+          Number(
+            (
+              (await trx
+                .selectFrom('snapshots')
+                .select((eb: any) => eb.fn.countAll().as('n'))
+                .where(col, '=', v)
+                .executeTakeFirst()) as any
+            )?.n ?? 0,
+          );
+        if ((await count('drive', driveUuid)) >= caps.max_per_drive)
+          throw errors.permission(`A drive may have at most ${caps.max_per_drive} snapshots`, 'drive');
         if ((await count('owner', actor.user)) >= caps.max) throw errors.permission(`An account may have at most ${caps.max} snapshots`, 'drive');
         const now = new Date();
         const tags = b.tags === undefined ? [] : readRefList(b.tags, 'tags');
@@ -185,7 +194,8 @@ export class SnapshotCommands {
   async clone(actor: Actor, uuid: string, body: Record<string, unknown>): Promise<string> {
     const dst = await this.store.transaction(async (trx) => {
       const s = await this.load(actor, uuid, trx);
-      if (s.owner !== actor.user && !(await this.svc.access.canAct(actor, 'snapshots', s, 'clone', trx))) throw errors.permission('You may not clone this snapshot');
+      if (s.owner !== actor.user && !(await this.svc.access.canAct(actor, 'snapshots', s, 'clone', trx)))
+        throw errors.permission('You may not clone this snapshot');
       if (s.status !== 'available') throw errors.permission(`Cannot clone snapshot in state "${s.status}"`);
       const base = structuredClone(s.doc.source) as DriveDoc;
       base.uuid = newUuid();
@@ -199,7 +209,17 @@ export class SnapshotCommands {
       const doc = applyDriveInput(base, allowed, this.svc.capabilities);
       doc.clone_of = s.uuid;
       await this.store.drives.insert(actor.user, doc, 'cloning_dst', trx);
-      await this.svc.jobs.start({ owner: actor.user, operation: 'drive_clone', resources: [['snapshots', s.uuid], ['drives', doc.uuid]] }, trx);
+      await this.svc.jobs.start(
+        {
+          owner: actor.user,
+          operation: 'drive_clone',
+          resources: [
+            ['snapshots', s.uuid],
+            ['drives', doc.uuid],
+          ],
+        },
+        trx,
+      );
       return doc.uuid;
     });
     this.svc.publish('drives', dst, actor.user, 'created');

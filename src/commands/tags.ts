@@ -40,11 +40,10 @@ export class TagCommands {
   }
 
   async members(tagUuid: string, trx: Kysely<any> = this.store.db): Promise<Array<Member & { owner: string | null }>> {
-    const rows = (await trx
-      .selectFrom('resource_tags')
-      .select(['resource_type', 'resource_uuid'])
-      .where('tag_uuid', '=', tagUuid)
-      .execute()) as Array<{ resource_type: TaggableKind; resource_uuid: string }>;
+    const rows = (await trx.selectFrom('resource_tags').select(['resource_type', 'resource_uuid']).where('tag_uuid', '=', tagUuid).execute()) as Array<{
+      resource_type: TaggableKind;
+      resource_uuid: string;
+    }>;
     const out: Array<Member & { owner: string | null }> = [];
     for (const kind of TAGGABLE) {
       const uuids = rows.filter((r) => r.resource_type === kind).map((r) => r.resource_uuid);
@@ -104,8 +103,16 @@ export class TagCommands {
     const want = new Set(wanted.map(key));
     const have = new Set(now.map(key));
     const changed: Member[] = [];
-    for (const m of now) if (!want.has(key(m))) changed.push(m), await this.retag(m, tag, false, trx);
-    for (const m of wanted) if (!have.has(key(m))) changed.push(m), await this.retag(m, tag, true, trx);
+    for (const m of now)
+      if (!want.has(key(m))) {
+        changed.push(m);
+        await this.retag(m, tag, false, trx);
+      }
+    for (const m of wanted)
+      if (!have.has(key(m))) {
+        changed.push(m);
+        await this.retag(m, tag, true, trx);
+      }
     return changed;
   }
 
@@ -125,7 +132,10 @@ export class TagCommands {
         await this.store.tags.insert(actor.user, d, '', trx);
         changed.push(...(await this.setMembers(d.uuid, members, trx)));
       }
-      return this.store.tags.getMany(docs.map((d) => d.uuid), trx);
+      return this.store.tags.getMany(
+        docs.map((d) => d.uuid),
+        trx,
+      );
     });
     for (const t of made) this.svc.publish('tags', t.uuid, actor.user, 'created');
     this.announce(actor.user, changed);
@@ -155,7 +165,10 @@ export class TagCommands {
       await this.load(actor, uuid, trx);
       changed.push(...(await this.setMembers(uuid, [], trx)));
       const acls = (await trx.selectFrom('acl_tags').select('acl_uuid').where('tag_uuid', '=', uuid).execute()) as Array<{ acl_uuid: string }>;
-      for (const a of await this.store.acls.getMany(acls.map((x) => x.acl_uuid), trx))
+      for (const a of await this.store.acls.getMany(
+        acls.map((x) => x.acl_uuid),
+        trx,
+      ))
         await this.store.acls.update({ ...a.doc, tags: a.doc.tags.filter((t) => t !== uuid) }, {}, trx);
       await trx.deleteFrom('acl_tags').where('tag_uuid', '=', uuid).execute();
       await trx.deleteFrom('resource_tags').where('tag_uuid', '=', uuid).execute();

@@ -7,8 +7,6 @@ export interface UsageLine {
   using: number;
 }
 
-
-
 /**
  * What an account really holds right now: cpu and memory of its running servers (in total and per CPU type), bytes
  * of drives per storage type, IPs and VLANs it holds, against what its active subscriptions cover. Nothing is
@@ -22,16 +20,25 @@ export async function currentUsage(svc: Services, user: string): Promise<Record<
     u.subscribed += subscribed;
   };
   for (const k of ['cpu', 'mem', 'tx', 'ip', 'vlan', 'sms', 'ssd']) add(k, 0);
-  for (const t of Object.keys(svc.capabilities.hosts ?? {})) add(`${t}_cpu`, 0), add(`${t}_mem`, 0);
+  for (const t of Object.keys(svc.capabilities.hosts ?? {})) {
+    add(`${t}_cpu`, 0);
+    add(`${t}_mem`, 0);
+  }
   for (const t of Object.keys(svc.capabilities.drives ?? {})) add(t, 0);
 
-  const servers = (await svc.store.db.selectFrom('servers').select(['data', 'status']).where('owner', '=', user).execute()) as Array<{ data: string; status: string }>;
+  const servers = (await svc.store.db.selectFrom('servers').select(['data', 'status']).where('owner', '=', user).execute()) as Array<{
+    data: string;
+    status: string;
+  }>;
   for (const s of servers) {
     if (!IN_USE.includes(s.status)) continue;
     const d = JSON.parse(s.data) as { cpu: number; mem: number; cpu_type?: string };
     add('cpu', d.cpu);
     add('mem', d.mem);
-    if (d.cpu_type) add(`${d.cpu_type}_cpu`, d.cpu), add(`${d.cpu_type}_mem`, d.mem);
+    if (d.cpu_type) {
+      add(`${d.cpu_type}_cpu`, d.cpu);
+      add(`${d.cpu_type}_mem`, d.mem);
+    }
   }
   const drives = (await svc.store.db.selectFrom('drives').select('data').where('owner', '=', user).execute()) as Array<{ data: string }>;
   for (const r of drives) {
@@ -40,7 +47,11 @@ export async function currentUsage(svc: Services, user: string): Promise<Record<
   }
   const count = async (table: string) => {
     try {
-      const r = await svc.store.db.selectFrom(table).select((eb: any) => eb.fn.countAll().as('n')).where('owner', '=', user).executeTakeFirst();
+      const r = await svc.store.db
+        .selectFrom(table)
+        .select((eb: any) => eb.fn.countAll().as('n'))
+        .where('owner', '=', user)
+        .executeTakeFirst();
       return Number((r as any)?.n ?? 0);
     } catch {
       return 0; // networking not installed
@@ -49,7 +60,10 @@ export async function currentUsage(svc: Services, user: string): Promise<Record<
   add('ip', await count('ips'));
   add('vlan', await count('vlans'));
   try {
-    const subs = (await svc.store.db.selectFrom('subscriptions').select(['data', 'status']).where('owner', '=', user).execute()) as Array<{ data: string; status: string }>;
+    const subs = (await svc.store.db.selectFrom('subscriptions').select(['data', 'status']).where('owner', '=', user).execute()) as Array<{
+      data: string;
+      status: string;
+    }>;
     const now = new Date().toISOString();
     for (const s of subs) {
       const d = JSON.parse(s.data) as { resource: string; amount: string; start_time: string; end_time: string };
@@ -59,5 +73,9 @@ export async function currentUsage(svc: Services, user: string): Promise<Record<
   } catch {
     // no subscriptions table
   }
-  return Object.fromEntries(Object.keys(usage).sort().map((k) => [k, usage[k]!]));
+  return Object.fromEntries(
+    Object.keys(usage)
+      .sort()
+      .map((k) => [k, usage[k]!]),
+  );
 }

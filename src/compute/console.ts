@@ -127,7 +127,10 @@ function readLine(sock: net.Socket): Promise<{ given: string; wantsHistory: bool
       sock.off('data', onData);
       sock.off('close', onClose);
       // Telnet clients may send IAC negotiation bytes before the line; keep only printable text.
-      const given = buf.slice(0, nl).replace(/\xff[\xfb-\xfe]./g, '').replace(/[^\x20-\x7e]/g, '');
+      const given = buf
+        .slice(0, nl)
+        .replace(/\xff[\xfb-\xfe]./g, '')
+        .replace(/[^\x20-\x7e]/g, '');
       sock.pause();
       resolve({ given, wantsHistory: buf.slice(0, nl).includes(WANTS_HISTORY), rest: buf.slice(nl + 1).replace(/^\n/, '') });
     };

@@ -15,7 +15,10 @@ export async function leaseAddress(db: Kysely<any>, cidr: string, serverUuid: st
     while (n <= last && taken.has(n)) n++;
     if (n > last) throw new Error(`DHCP pool ${cidr} is exhausted`);
     try {
-      await db.insertInto('dhcp_leases').values({ ip: intToIp(n), server_uuid: serverUuid, mac, created_at: new Date().toISOString() }).execute();
+      await db
+        .insertInto('dhcp_leases')
+        .values({ ip: intToIp(n), server_uuid: serverUuid, mac, created_at: new Date().toISOString() })
+        .execute();
       return intToIp(n);
     } catch {
       // another node took it first; look again

@@ -4,7 +4,6 @@ import type { EventBus } from '../events.ts';
 import { ref } from '../domain/refs.ts';
 import { failUnclaimedStarts } from './host-loss.ts';
 
-
 /**
  * Watches compute hosts from every process (API nodes and agents alike, so it works while any one of them runs):
  * a host whose agent stopped heartbeating is marked down, its servers become `unavailable` and its unfinished
@@ -22,7 +21,10 @@ export class HostWatch {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.sweep().catch((e) => this.log.warn({ err: (e as Error).message }, 'host sweep')), Math.max(100, this.timeoutMs / 4));
+    this.timer = setInterval(
+      () => void this.sweep().catch((e) => this.log.warn({ err: (e as Error).message }, 'host sweep')),
+      Math.max(100, this.timeoutMs / 4),
+    );
     this.timer.unref();
   }
 

@@ -84,7 +84,8 @@ export class ComputeNode {
     }
     const retired = await retireHosts(this.store, this.agentId.slice(this.agentId.lastIndexOf('@') + 1), this.hostNames);
     const stoppedServers = retired.servers.map((s) => s.uuid);
-    if (retired.hosts.length) this.log.warn({ hosts: retired.hosts, stopped_servers: stoppedServers }, 'hosts this data dir served before are not served now: down');
+    if (retired.hosts.length)
+      this.log.warn({ hosts: retired.hosts, stopped_servers: stoppedServers }, 'hosts this data dir served before are not served now: down');
     for (const s of retired.servers) this.publish(s.uuid, s.owner, 'stopped');
     await this.recoverUnfinished();
     await this.reconcile();
@@ -101,7 +102,9 @@ export class ComputeNode {
     // A policy edited or attached takes effect on running guests at once, on whichever node edited it.
     this.stopWatchingPolicies = this.bus.subscribe((e) => {
       if (e.resource_type === 'fwpolicies' || (e.resource_type === 'servers' && e.action === 'updated'))
-        void this.refreshForwards(e.resource_type, e.uuid).catch((err) => this.log.warn({ err: (err as Error).message, uuid: e.uuid }, 'applying a firewall policy'));
+        void this.refreshForwards(e.resource_type, e.uuid).catch((err) =>
+          this.log.warn({ err: (err as Error).message, uuid: e.uuid }, 'applying a firewall policy'),
+        );
     });
     this.poke();
   }
@@ -114,13 +117,18 @@ export class ComputeNode {
     const servers =
       kind === 'servers'
         ? [uuid]
-        : ((await this.store.db.selectFrom('nic_firewall_policies').select('server_uuid').distinct().where('policy_uuid', '=', uuid).execute()) as Array<{
-            server_uuid: string;
-          }>).map((r) => r.server_uuid);
+        : (
+            (await this.store.db.selectFrom('nic_firewall_policies').select('server_uuid').distinct().where('policy_uuid', '=', uuid).execute()) as Array<{
+              server_uuid: string;
+            }>
+          ).map((r) => r.server_uuid);
     for (const server of servers) {
       // One refresh at a time per server, in the order the changes came.
       const next = (this.forwarding.get(server) ?? Promise.resolve()).then(() => this.applyForwards(server));
-      this.forwarding.set(server, next.catch(() => {}));
+      this.forwarding.set(
+        server,
+        next.catch(() => {}),
+      );
       await next;
     }
   }
@@ -355,9 +363,7 @@ export class ComputeNode {
     }
     const runtime: ServerRuntime = {
       active_since: isoSeconds(new Date()),
-      nics: spec.nics
-        .filter((n) => n.kind !== 'none')
-        .map((n) => ({ mac: n.mac, interface_type: n.kind as 'public' | 'private', ip_v4: n.ip })),
+      nics: spec.nics.filter((n) => n.kind !== 'none').map((n) => ({ mac: n.mac, interface_type: n.kind as 'public' | 'private', ip_v4: n.ip })),
       io: { drives: {}, nics: {} },
     };
     const ok = await this.store.servers.applyEvent(def.uuid, 'booted', { columns: { runtime: JSON.stringify(runtime) }, whileOperation: op.id });
@@ -381,7 +387,8 @@ export class ComputeNode {
     const nics: GuestSpec['nics'] = [];
     for (const n of def.nics) {
       if (n.vlan) nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'private', ip: null, vlan: n.vlan });
-      else if (n.ip_v4_conf?.conf === 'static') nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip: n.ip_v4_conf.ip, vlan: null });
+      else if (n.ip_v4_conf?.conf === 'static')
+        nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip: n.ip_v4_conf.ip, vlan: null });
       else if (n.ip_v4_conf?.conf === 'dhcp' || n.ip_v6_conf?.conf === 'dhcp') {
         const ip = n.ip_v4_conf?.conf === 'dhcp' ? await leaseAddress(this.store.db, this.config.dhcpPool, def.uuid, n.mac) : null;
         nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip, vlan: null });
@@ -440,7 +447,12 @@ export class ComputeNode {
     }
     if (await this.isUp(driver, uuid)) {
       if ((await this.store.servers.applyEvent(uuid, 'shutdown_timeout')) !== null)
-        this.publish(uuid, owner, 'shutdown_timeout', `The guest did not power off within ${this.config.acpiTimeoutS} s of the ACPI button; it is still running`);
+        this.publish(
+          uuid,
+          owner,
+          'shutdown_timeout',
+          `The guest did not power off within ${this.config.acpiTimeoutS} s of the ACPI button; it is still running`,
+        );
     } else await this.markStopped(uuid, owner);
   }
 
@@ -467,7 +479,8 @@ export class ComputeNode {
    * the same write: the instruction is spent exactly when its effect is recorded. Without `change`, only removes them.
    */
   private async transitionUsingUp(uuid: string, keys: string[], change?: { event: ServerEvent; seen?: string; whileOperation?: number }): Promise<boolean> {
-    if (keys.length === 0) return change ? (await this.store.servers.applyEvent(uuid, change.event, { seen: change.seen, whileOperation: change.whileOperation })) !== null : true;
+    if (keys.length === 0)
+      return change ? (await this.store.servers.applyEvent(uuid, change.event, { seen: change.seen, whileOperation: change.whileOperation })) !== null : true;
     for (;;) {
       const s = await this.store.servers.get(uuid);
       if (!s || (change && (!allows(change.event, s.status) || (change.seen !== undefined && s.status !== change.seen)))) return false;
@@ -475,7 +488,12 @@ export class ComputeNode {
       const doc = { ...s.doc, meta: Object.fromEntries(Object.entries(s.doc.meta).filter(([k]) => !keys.includes(k))) };
       // A concurrent edit of the server moved its version: read it again rather than write over it.
       if (change) {
-        const applied = await this.store.servers.applyEvent(uuid, change.event, { seen: s.status, version: s.version, doc, whileOperation: change.whileOperation });
+        const applied = await this.store.servers.applyEvent(uuid, change.event, {
+          seen: s.status,
+          version: s.version,
+          doc,
+          whileOperation: change.whileOperation,
+        });
         if (applied !== null) return true;
         // Not a version race but a superseded operation: its outcome no longer applies.
         if (change.whileOperation !== undefined && (await this.store.operations.get(change.whileOperation))?.state !== 'running') return false;
@@ -488,7 +506,8 @@ export class ComputeNode {
     this.log.info({ host, server: uuid, why }, 'guest went away');
     // A guest that powered itself off stopped as asked; one that crashed is a failure its owner must see.
     const what = why === 'crashed' ? { action: 'crashed', error: `The guest stopped unexpectedly on host ${host}` } : { action: 'stopped' };
-    if (s && s.row.host === host && (s.status === 'running' || s.status === 'stopping')) await this.markStopped(uuid, s.owner, 'powered_off', s.status, [], what);
+    if (s && s.row.host === host && (s.status === 'running' || s.status === 'stopping'))
+      await this.markStopped(uuid, s.owner, 'powered_off', s.status, [], what);
   }
 
   private async refreshStats(): Promise<void> {
@@ -509,11 +528,18 @@ export class ComputeNode {
       // keeps the runtime it lost.
       for (let i = 0; i < changed.length; i += STATS_BATCH) {
         const batch = changed.slice(i, i + STATS_BATCH);
-        const runtime = sql`case ${sql.ref('uuid')} ${sql.join(batch.map(([u, rt]) => sql`when ${u} then ${rt}`), sql` `)} end`;
+        const runtime = sql`case ${sql.ref('uuid')} ${sql.join(
+          batch.map(([u, rt]) => sql`when ${u} then ${rt}`),
+          sql` `,
+        )} end`;
         await this.store.db
           .updateTable('servers')
           .set({ runtime, updated_at: new Date().toISOString() })
-          .where('uuid', 'in', batch.map(([u]) => u))
+          .where(
+            'uuid',
+            'in',
+            batch.map(([u]) => u),
+          )
           .where('host', '=', host)
           .where('status', '=', 'running')
           .execute();
@@ -582,11 +608,15 @@ export class ComputeNode {
     for (const [host, driver] of this.hosts) {
       // Rows and busy servers first, the driver last: an operation that finishes meanwhile is then seen as busy or
       // as done on both sides, never as a row that is running with no guest yet.
-      const rows = (await this.store.db.selectFrom('servers').select(['uuid', 'status', 'owner', 'runtime', 'host']).where('host', '=', host).execute()) as any[];
+      const rows = (await this.store.db
+        .selectFrom('servers')
+        .select(['uuid', 'status', 'owner', 'runtime', 'host'])
+        .where('host', '=', host)
+        .execute()) as any[];
       const busy = new Set(
-        (await this.store.db.selectFrom('operations').select('server_uuid').where('host', '=', host).where('state', 'in', ['pending', 'running']).execute()).map(
-          (r: any) => r.server_uuid,
-        ),
+        (
+          await this.store.db.selectFrom('operations').select('server_uuid').where('host', '=', host).where('state', 'in', ['pending', 'running']).execute()
+        ).map((r: any) => r.server_uuid),
       );
       const guests = await driver.guests();
       const up = new Map(guests.filter((g) => g.state === 'running').map((g) => [g.uuid, g]));

@@ -5,7 +5,6 @@ import type { HostRow } from '../store/hosts.ts';
 
 /** A server unavailable (its agent is away) may still run there: it keeps its room until the agent reconciles it. */
 
-
 export interface Placement {
   host: string;
 }
@@ -52,12 +51,7 @@ async function hostsWithUsage(trx: Kysely<any>): Promise<{ hosts: HostRow[]; use
  * so two API nodes cannot overbook it. Starts running at once spread over the hosts: a host another start holds
  * is passed over for the next best one, and waited for only when every candidate is held.
  */
-export async function placeServer(
-  trx: Kysely<any>,
-  dialect: Dialect,
-  need: { cpu: number; mem: number },
-  avoid: string[],
-): Promise<Placement | null> {
+export async function placeServer(trx: Kysely<any>, dialect: Dialect, need: { cpu: number; mem: number }, avoid: string[]): Promise<Placement | null> {
   const { hosts, usedBy } = await hostsWithUsage(trx);
   if (hosts.length === 0) return null;
   const fits = (h: HostRow, used: Map<string, Usage>) => {
@@ -89,12 +83,28 @@ export async function placeServer(
   for (;;) {
     const untried = ranked.filter((h) => !tried.has(h.name));
     if (untried.length === 0) return null;
-    const rank = sql`case ${sql.ref('name')} ${sql.join(untried.map((h, i) => sql`when ${h.name} then ${sql.lit(i)}`), sql` `)} end`;
-    const q = lock.where('name', 'in', untried.map((h) => h.name)).orderBy(rank).limit(1);
+    const rank = sql`case ${sql.ref('name')} ${sql.join(
+      untried.map((h, i) => sql`when ${h.name} then ${sql.lit(i)}`),
+      sql` `,
+    )} end`;
+    const q = lock
+      .where(
+        'name',
+        'in',
+        untried.map((h) => h.name),
+      )
+      .orderBy(rank)
+      .limit(1);
     const got = (await dialect.claimRows(q).executeTakeFirst()) as { name: string } | undefined;
     if (!got) break;
     tried.add(got.name);
-    if (fits(untried.find((h) => h.name === got.name)!, await usageOf(trx, got.name))) return { host: got.name };
+    if (
+      fits(
+        untried.find((h) => h.name === got.name)!,
+        await usageOf(trx, got.name),
+      )
+    )
+      return { host: got.name };
   }
   // Every remaining candidate is held: wait for one. Waiters pick at random, so that they queue on every host
   // rather than all on the best one while the others free up.

@@ -32,6 +32,12 @@ export function nameClone(name: string, strategy: CloneNaming, now = new Date())
 }
 
 /** The clone's name for this user, by their profile's strategy. */
-export async function cloneName<T>(svc: { cloneNamingOf(user: string, trx?: T): Promise<CloneNaming> }, user: string, name: string, _kind: string, trx?: T): Promise<string> {
+export async function cloneName<T>(
+  svc: { cloneNamingOf(user: string, trx?: T): Promise<CloneNaming> },
+  user: string,
+  name: string,
+  _kind: string,
+  trx?: T,
+): Promise<string> {
   return nameClone(name, await svc.cloneNamingOf(user, trx));
 }

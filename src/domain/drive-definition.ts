@@ -87,7 +87,8 @@ export function applyDriveInput(existing: DriveDoc | null, body: Record<string, 
   if (has('name')) d.name = readString(body.name, 'name', { nonEmpty: true, max: 1024 });
   if (has('media')) {
     const m = readString(body.media, 'media');
-    if (!DRIVE_MEDIA.includes(m as DriveDoc['media'])) throw errors.invalid('media', `Select a valid choice. ${m} is not one of the available choices: disk, cdrom`);
+    if (!DRIVE_MEDIA.includes(m as DriveDoc['media']))
+      throw errors.invalid('media', `Select a valid choice. ${m} is not one of the available choices: disk, cdrom`);
     d.media = m as DriveDoc['media'];
   }
   if (has('size')) d.size = roundSize(readInt(body.size, 'size', { min: 1 }));
@@ -99,7 +100,8 @@ export function applyDriveInput(existing: DriveDoc | null, body: Record<string, 
     if (!Array.isArray(body.affinities)) throw errors.invalid('affinities', 'Expected a list of strings');
     d.affinities = [...new Set(body.affinities.map((a) => readString(a, 'affinities')))];
     for (const a of d.affinities)
-      if (!AFFINITIES.includes(a)) throw errors.invalid('affinities', `Select a valid choice. ${a} is not one of the available choices: ${AFFINITIES.join(', ')}`);
+      if (!AFFINITIES.includes(a))
+        throw errors.invalid('affinities', `Select a valid choice. ${a} is not one of the available choices: ${AFFINITIES.join(', ')}`);
   }
   if (has('iops')) {
     const lim = storageLimits(caps, d.storage_type)?.iops;

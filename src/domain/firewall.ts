@@ -194,7 +194,7 @@ function addressMatches(m: AddressMatch | null, ip: string): boolean {
   if (!m) return true;
   const n = parseIpv4Strict(ip);
   if (n === null) return false;
-  return (((n & m.mask) >>> 0) === m.network) !== m.negate;
+  return ((n & m.mask) >>> 0 === m.network) !== m.negate;
 }
 
 function parseIpv4Strict(ip: string): number | null {

@@ -331,8 +331,7 @@ export function applyServerInput(
 
 export function validateAgainstCapabilities(d: ServerDef, caps: Capabilities): void {
   const types = validCpuTypes(caps, d.hypervisor);
-  if (!types)
-    throw errors.invalid('hypervisor', `Hypervisor ${d.hypervisor} is not available; available: ${Object.keys(caps.hypervisors).join(', ')}`);
+  if (!types) throw errors.invalid('hypervisor', `Hypervisor ${d.hypervisor} is not available; available: ${Object.keys(caps.hypervisors).join(', ')}`);
   if (!types.includes(d.cpu_type))
     throw errors.invalid('cpu_type', `CPU type ${d.cpu_type} is not available with hypervisor ${d.hypervisor}; available: ${types.join(', ')}`);
   const lim = hostLimits(caps, d.cpu_type) ?? (caps.servers as any);

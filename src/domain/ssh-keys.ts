@@ -24,7 +24,16 @@ function readSshString(buf: Buffer, at: number): [Buffer, number] {
   return [buf.subarray(at + 4, at + 4 + len), at + 4 + len];
 }
 
-const KEY_TYPES = ['ssh-rsa', 'ssh-ed25519', 'ssh-dss', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'sk-ssh-ed25519@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com'];
+const KEY_TYPES = [
+  'ssh-rsa',
+  'ssh-ed25519',
+  'ssh-dss',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'sk-ssh-ed25519@openssh.com',
+  'sk-ecdsa-sha2-nistp256@openssh.com',
+];
 
 /** Checks an OpenSSH public key line ("ssh-ed25519 AAAA... comment") and returns it trimmed. */
 export function readPublicKey(value: string, point = 'public_key'): string {
@@ -75,7 +84,10 @@ function opensshEd25519Private(key: crypto.KeyObject, comment = ''): string {
   const n = Buffer.alloc(4);
   n.writeUInt32BE(1);
   const body = Buffer.concat([Buffer.from('openssh-key-v1\0'), sshString('none'), sshString('none'), sshString(''), n, sshString(pubBlob), sshString(priv)]);
-  const lines = body.toString('base64').match(/.{1,70}/g)!.join('\n');
+  const lines = body
+    .toString('base64')
+    .match(/.{1,70}/g)!
+    .join('\n');
   return `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines}\n-----END OPENSSH PRIVATE KEY-----\n`;
 }
 

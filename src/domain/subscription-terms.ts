@@ -13,7 +13,10 @@ const UNIT_MS: Record<string, number> = { minute: 60_000, hour: 3_600_000, day: 
 /** Adds a free-text period ("1 month", "2 weeks", "1 year 3 days") to a date. */
 export function addPeriod(from: Date, period: string, sign: 1 | -1 = 1): Date {
   const parts = [...period.toLowerCase().matchAll(/(\d+)\s*(year|month|week|day|hour|minute)s?/g)];
-  const rest = period.toLowerCase().replace(/(\d+)\s*(year|month|week|day|hour|minute)s?/g, '').replace(/[\s,]|and/g, '');
+  const rest = period
+    .toLowerCase()
+    .replace(/(\d+)\s*(year|month|week|day|hour|minute)s?/g, '')
+    .replace(/[\s,]|and/g, '');
   if (!parts.length || rest) throw errors.invalid('period', `Cannot understand period "${period}"; use e.g. "1 month", "2 weeks", "365 days"`);
   const d = new Date(from);
   for (const [, n, unit] of parts) {
@@ -93,7 +96,8 @@ export function readSubscriptionRequest(body: Record<string, unknown>, now: Date
   if (!(SUBSCRIBABLE as readonly string[]).includes(resource))
     throw errors.invalid('resource', `Select a valid choice. ${raw} is not one of the available choices: ${SUBSCRIBABLE.join(', ')}`);
   const amount = body.amount === undefined || body.amount === null ? 1 : readInt(body.amount, 'amount', { min: 1 });
-  if (OBJECT_RESOURCES.includes(resource) && amount > MAX_PER_REQUEST) throw errors.invalid('amount', `At most ${MAX_PER_REQUEST} ${resource} subscriptions per request`);
+  if (OBJECT_RESOURCES.includes(resource) && amount > MAX_PER_REQUEST)
+    throw errors.invalid('amount', `At most ${MAX_PER_REQUEST} ${resource} subscriptions per request`);
   const auto_renew = body.auto_renew === undefined ? true : body.auto_renew === true || body.auto_renew === 'true';
   if (body.auto_renew !== undefined && typeof body.auto_renew !== 'boolean' && body.auto_renew !== 'true' && body.auto_renew !== 'false')
     throw errors.invalid('auto_renew', 'auto_renew must be true or false');

@@ -37,9 +37,11 @@ export async function createHosts(
   const { probeAccel } = await import('./qemu/probe.ts');
   // KVM only when a probe guest boots with it; the probe guest is the library's tiny guest.
   const imagesDir =
-    [path.join(BUILTIN_LIBRARY, 'images'), path.join(config.dataDir, 'library', 'images'), ...(config.libraryDir ? [path.join(config.libraryDir, 'images')] : [])].find(
-      (d) => fs.existsSync(path.join(d, 'vmlinuz')),
-    ) ?? null;
+    [
+      path.join(BUILTIN_LIBRARY, 'images'),
+      path.join(config.dataDir, 'library', 'images'),
+      ...(config.libraryDir ? [path.join(config.libraryDir, 'images')] : []),
+    ].find((d) => fs.existsSync(path.join(d, 'vmlinuz'))) ?? null;
   const probe = await probeAccel({ imagesDir, log });
   log?.('accelerator chosen', { accel: probe.accel, reason: probe.reason });
   hosts.set(

@@ -341,7 +341,11 @@ export class DriveStorage {
    * finished or removed, so no half drive survives a crash. Only safe when this process is the only API node.
    */
   async recover(): Promise<void> {
-    const stuck = (await this.store.db.selectFrom('drives').select(['uuid', 'status']).where('status', 'in', ['creating', 'cloning_dst', 'uploading', 'resizing']).execute()) as Array<{ uuid: string; status: string }>;
+    const stuck = (await this.store.db
+      .selectFrom('drives')
+      .select(['uuid', 'status'])
+      .where('status', 'in', ['creating', 'cloning_dst', 'uploading', 'resizing'])
+      .execute()) as Array<{ uuid: string; status: string }>;
     for (const d of stuck) {
       // A resumable upload waits for its client across restarts; its received chunks are on disk.
       if (d.status === 'uploading' && (await this.store.drives.get(d.uuid))?.doc.resumable) continue;

@@ -113,7 +113,17 @@ export async function copyImage(src: { path: string; format: ImageFormat }, dst:
   const tmp = partialPath(dst);
   // cp and qemu-img write front to back: how far the copy has got is how long the file being written is.
   const total = src.format === 'qcow2' ? size : (await fsp.stat(src.path)).size;
-  const watch = onProgress && total > 0 ? setInterval(() => fsp.stat(tmp).then((st) => onProgress(Math.min(1, st.size / total)), () => {}), PROGRESS_INTERVAL_MS) : null;
+  const watch =
+    onProgress && total > 0
+      ? setInterval(
+          () =>
+            fsp.stat(tmp).then(
+              (st) => onProgress(Math.min(1, st.size / total)),
+              () => {},
+            ),
+          PROGRESS_INTERVAL_MS,
+        )
+      : null;
   try {
     if (src.format === 'qcow2') await run('qemu-img', ['convert', '-q', '-f', 'qcow2', '-O', 'raw', src.path, tmp]);
     else await sparseCopy(src.path, tmp);

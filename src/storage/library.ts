@@ -13,7 +13,19 @@ import { ensureDir, hasQemuImg, imagePath, qcowPath, qcowVirtualSize, type Image
 export const BUILTIN_LIBRARY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../library');
 
 /** Descriptive fields of a library drive, shown by /libdrives/ and copied into a clone's meta. */
-export const LIBRARY_FIELDS = ['arch', 'category', 'description', 'distribution', 'favourite', 'image_type', 'install_notes', 'os', 'paid', 'url', 'version'] as const;
+export const LIBRARY_FIELDS = [
+  'arch',
+  'category',
+  'description',
+  'distribution',
+  'favourite',
+  'image_type',
+  'install_notes',
+  'os',
+  'paid',
+  'url',
+  'version',
+] as const;
 
 export interface LibraryEntry {
   doc: DriveDoc;
@@ -72,7 +84,8 @@ async function readDescriptions(file: string, caps: Capabilities, log: Logger): 
     const storageType = String(caps.default_storage_type ?? 'dssd');
     const min = storageLimits(caps, storageType)?.size.min ?? 0;
     const library: Record<string, unknown> = {};
-    for (const k of LIBRARY_FIELDS) library[k] = k === 'category' ? (Array.isArray(d.category) ? d.category.map(String) : []) : k === 'favourite' || k === 'paid' ? d[k] === true : str(d[k]);
+    for (const k of LIBRARY_FIELDS)
+      library[k] = k === 'category' ? (Array.isArray(d.category) ? d.category.map(String) : []) : k === 'favourite' || k === 'paid' ? d[k] === true : str(d[k]);
     if (library.arch === null) library.arch = '64';
     if (library.os === null) library.os = 'linux';
     if (library.image_type === null) library.image_type = media === 'cdrom' ? 'install' : 'preinst';
@@ -104,7 +117,10 @@ export async function scanLibrary(dirs: string[], caps: Capabilities, log: Logge
   const byUuid = new Map<string, LibraryEntry>();
   for (const dir of dirs) {
     if (!fs.existsSync(dir)) continue;
-    for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort())
+    for (const name of fs
+      .readdirSync(dir)
+      .filter((n) => n.endsWith('.json'))
+      .sort())
       for (const e of await readDescriptions(path.join(dir, name), caps, log)) byUuid.set(e.doc.uuid, e);
   }
   return [...byUuid.values()];

@@ -242,7 +242,11 @@ export class DocumentTable<T extends { uuid: string }> {
   }
 
   async setColumns(uuid: string, values: Record<string, unknown>, trx: Kysely<any> = this.db): Promise<void> {
-    await trx.updateTable(this.table).set({ ...values, updated_at: now() }).where('uuid', '=', uuid).execute();
+    await trx
+      .updateTable(this.table)
+      .set({ ...values, updated_at: now() })
+      .where('uuid', '=', uuid)
+      .execute();
   }
 
   async delete(uuid: string, trx: Kysely<any> = this.db): Promise<boolean> {
@@ -266,16 +270,26 @@ export class DocumentTable<T extends { uuid: string }> {
     db.selectFrom(this.table).select(this.selected).select(this.busy).where('owner', '=', owner).orderBy('seq').limit(limit).offset(offset),
   );
 
-  private readonly ownerCount = new Prepared((db, owner: string) => db.selectFrom('row_counts').select('n').where('tbl', '=', this.table).where('owner_key', '=', owner));
+  private readonly ownerCount = new Prepared((db, owner: string) =>
+    db.selectFrom('row_counts').select('n').where('tbl', '=', this.table).where('owner_key', '=', owner),
+  );
 
   /** The keys of a page of one owner's objects (for servers, read from an index that holds them all). */
   private readonly ownerPageKeys = new Prepared((db, owner: string, limit: number, offset: number) =>
-    db.selectFrom(this.table).select(['seq', 'uuid', 'version', 'status']).select(this.busy).where('owner', '=', owner).orderBy('seq').limit(limit).offset(offset),
+    db
+      .selectFrom(this.table)
+      .select(['seq', 'uuid', 'version', 'status'])
+      .select(this.busy)
+      .where('owner', '=', owner)
+      .orderBy('seq')
+      .limit(limit)
+      .offset(offset),
   );
 
   /** An owner's unfiltered page: the query clients send most. */
   private ownerPageOf(q: ListQuery): string | null {
-    const plain = !q.orUuids?.length && !q.uuids && !q.tags.length && !q.tagNames.length && !q.orderBy && !q.conditions.some((c) => this.filterable.has(c.column));
+    const plain =
+      !q.orUuids?.length && !q.uuids && !q.tags.length && !q.tagNames.length && !q.orderBy && !q.conditions.some((c) => this.filterable.has(c.column));
     return plain && this.counted && typeof q.owner === 'string' && q.limit > 0 ? q.owner : null;
   }
 
@@ -302,7 +316,14 @@ export class DocumentTable<T extends { uuid: string }> {
     const reuse = keys.map(reusable);
     // Nothing to reuse (a page seen for the first time): the page query reads every row in one pass of the index.
     if (!reuse.includes(true)) return { total, items: (await this.ownerPage.execute(trx, owner, q.limit, q.offset)).map((r: any) => this.toStoredWithBusy(r)) };
-    const whole = new Map((await this.getMany(keys.filter((_, i) => !reuse[i]).map((k) => k.uuid), trx)).map((s) => [s.uuid, s]));
+    const whole = new Map(
+      (
+        await this.getMany(
+          keys.filter((_, i) => !reuse[i]).map((k) => k.uuid),
+          trx,
+        )
+      ).map((s) => [s.uuid, s]),
+    );
     const items: Stored<T>[] = [];
     keys.forEach((k, i) => {
       const s = reuse[i] ? keyOnly<T>(owner, k) : whole.get(k.uuid); // gone since the keys were read: left out

@@ -94,7 +94,11 @@ export class HostRepo {
 
   /** Drains a host (no new servers) or lets it take servers again; false if there is no such host. */
   async setDrained(name: string, drained: boolean): Promise<boolean> {
-    const res = await this.dialect.db.updateTable('hosts').set({ drained: drained ? 1 : 0 }).where('name', '=', name).executeTakeFirst();
+    const res = await this.dialect.db
+      .updateTable('hosts')
+      .set({ drained: drained ? 1 : 0 })
+      .where('name', '=', name)
+      .executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
 
@@ -153,13 +157,7 @@ export class HostRepo {
    */
   async markStale(ms: number, trx: Kysely<any> = this.dialect.db): Promise<string[]> {
     const cutoff = new Date(Date.now() - ms).toISOString();
-    const rows = await trx
-      .updateTable('hosts')
-      .set({ state: 'down' })
-      .where('state', '=', 'up')
-      .where('heartbeat_at', '<', cutoff)
-      .returning('name')
-      .execute();
+    const rows = await trx.updateTable('hosts').set({ state: 'down' }).where('state', '=', 'up').where('heartbeat_at', '<', cutoff).returning('name').execute();
     return rows.map((s: any) => s.name);
   }
 

@@ -137,9 +137,21 @@ export class Store {
     // IPs and VLANs have no name field; the name filter matches meta.name, which is how clients name them.
     this.ips = new DocumentTable(dialect, 'ips', 'ips', (d) => ({ name: d.meta.name ?? '' }));
     this.vlans = new DocumentTable(dialect, 'vlans', 'vlans', (d) => ({ name: d.meta.name ?? '', slot: d.slot }));
-    this.subscriptions = new DocumentTable(dialect, 'subscriptions', 'subscriptions', (d) => ({ resource: d.resource, subscribed_object: d.subscribed_object }), new Set(['uuid', 'status', 'resource', 'subscribed_object']));
+    this.subscriptions = new DocumentTable(
+      dialect,
+      'subscriptions',
+      'subscriptions',
+      (d) => ({ resource: d.resource, subscribed_object: d.subscribed_object }),
+      new Set(['uuid', 'status', 'resource', 'subscribed_object']),
+    );
     this.jobs = new DocumentTable(dialect, 'jobs', 'jobs', () => ({}), new Set(['uuid', 'status', 'updated_at']));
-    this.snapshots = new DocumentTable(dialect, 'snapshots', 'snapshots', (d) => ({ name: d.name, drive: d.drive }), new Set(['name', 'uuid', 'status', 'drive']));
+    this.snapshots = new DocumentTable(
+      dialect,
+      'snapshots',
+      'snapshots',
+      (d) => ({ name: d.name, drive: d.drive }),
+      new Set(['name', 'uuid', 'status', 'drive']),
+    );
     this.acls = new DocumentTable(dialect, 'acls', 'acls', (d) => ({ name: d.name }));
     this.fwpolicies = new DocumentTable(dialect, 'fwpolicies', 'fwpolicies', (d) => ({ name: d.name ?? '' }));
     const remoteColumns = (d: RemoteSnapshotDoc) => ({ name: d.name, drive: d.drive });
@@ -195,7 +207,11 @@ export class Store {
   async checkDriveBytes(owner: string, adding: number, trx: Kysely<any>): Promise<void> {
     const limit = this.quotas?.driveBytes ?? 0;
     if (limit <= 0 || adding <= 0) return;
-    const row = await trx.selectFrom('drives').select((eb) => eb.fn.sum<number>('size').as('bytes')).where('owner', '=', owner).executeTakeFirst();
+    const row = await trx
+      .selectFrom('drives')
+      .select((eb) => eb.fn.sum<number>('size').as('bytes'))
+      .where('owner', '=', owner)
+      .executeTakeFirst();
     if (Number(row?.bytes ?? 0) + adding > limit) throw overQuota('driveBytes', limit, 'bytes');
   }
 
@@ -208,7 +224,10 @@ export class Store {
       const r = await trx.selectFrom('row_counts').select('n').where('tbl', '=', table).where('owner_key', '=', owner).executeTakeFirst();
       return Number(r?.n ?? 0);
     }
-    let q = trx.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).where('owner', '=', owner);
+    let q = trx
+      .selectFrom(table)
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('owner', '=', owner);
     if (table === 'subscriptions') q = q.where('status', '!=', 'expired');
     return Number((await q.executeTakeFirst())?.n ?? 0);
   }

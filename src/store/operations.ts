@@ -48,7 +48,9 @@ export class OperationRepo {
   async claim(hosts: string[], agent: string, max = 20): Promise<Operation[]> {
     if (hosts.length === 0) return [];
     const db = this.dialect.db;
-    const pending = this.dialect.claimRows(db.selectFrom('operations').select('id').where('state', '=', 'pending').where('host', 'in', hosts).orderBy('id').limit(max));
+    const pending = this.dialect.claimRows(
+      db.selectFrom('operations').select('id').where('state', '=', 'pending').where('host', 'in', hosts).orderBy('id').limit(max),
+    );
     const rows = await db
       .updateTable('operations')
       .set({ state: 'running', claimed_by: agent, claimed_at: now(), attempts: sql`attempts + 1`, updated_at: now() })
@@ -123,7 +125,14 @@ export class OperationRepo {
   /** Operations `agent` claimed and has not finished. */
   async claimedBy(agent: string, hosts: string[]): Promise<Operation[]> {
     if (hosts.length === 0) return [];
-    const rows = await this.dialect.db.selectFrom('operations').selectAll().where('claimed_by', '=', agent).where('state', '=', 'running').where('host', 'in', hosts).orderBy('id').execute();
+    const rows = await this.dialect.db
+      .selectFrom('operations')
+      .selectAll()
+      .where('claimed_by', '=', agent)
+      .where('state', '=', 'running')
+      .where('host', 'in', hosts)
+      .orderBy('id')
+      .execute();
     return rows.map(toOp);
   }
 
@@ -146,7 +155,11 @@ export class OperationRepo {
   }
 
   async countByState(): Promise<Record<string, number>> {
-    const rows = await this.dialect.db.selectFrom('operations').select(['state', (eb) => eb.fn.countAll().as('n')]).groupBy('state').execute();
+    const rows = await this.dialect.db
+      .selectFrom('operations')
+      .select(['state', (eb) => eb.fn.countAll().as('n')])
+      .groupBy('state')
+      .execute();
     return Object.fromEntries(rows.map((r: any) => [r.state, Number(r.n)]));
   }
 

@@ -54,8 +54,7 @@ export class ServerTable extends DocumentTable<ServerDef> {
       let q = trx.updateTable('servers').set(set).where('uuid', '=', uuid).where('status', 'in', from);
       if (opts.version !== undefined) q = q.where('version', '=', opts.version);
       const op = opts.whileOperation;
-      if (op !== undefined)
-        q = q.where((eb) => eb.exists(eb.selectFrom('operations').select('id').where('id', '=', op).where('state', '=', 'running')));
+      if (op !== undefined) q = q.where((eb) => eb.exists(eb.selectFrom('operations').select('id').where('id', '=', op).where('state', '=', 'running')));
       const res = await q.executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return null;
     } else {
@@ -74,7 +73,11 @@ export class ServerTable extends DocumentTable<ServerDef> {
   }
 
   /** Writes a definition (only while the server is in `expectedStatus`, when given); never its status. */
-  override async update(doc: ServerDef, opts: { expectedVersion?: number; expectedStatus?: string[] } = {}, trx: Kysely<any> = this.dialect.db): Promise<boolean> {
+  override async update(
+    doc: ServerDef,
+    opts: { expectedVersion?: number; expectedStatus?: string[] } = {},
+    trx: Kysely<any> = this.dialect.db,
+  ): Promise<boolean> {
     if ('status' in opts) throw new Error('a server status changes only through applyEvent');
     return super.update(doc, opts, trx);
   }

@@ -65,7 +65,11 @@ export class UserRepo {
       const row = await trx.updateTable('users').set({ password_hash: hash }).where('email', '=', email.toLowerCase()).returning('uuid').executeTakeFirst();
       if (!row) return false;
       await trx.deleteFrom('tokens').where('user_uuid', '=', row.uuid).where('kind', 'in', ['session', 'async']).execute();
-      await trx.updateTable('credential_changes').set((eb) => ({ changes: eb('changes', '+', 1) })).where('id', '=', 1).execute();
+      await trx
+        .updateTable('credential_changes')
+        .set((eb) => ({ changes: eb('changes', '+', 1) }))
+        .where('id', '=', 1)
+        .execute();
       await this.dialect.notifyIn(trx, CREDENTIALS_CHANNEL, '');
       return true;
     });
@@ -127,11 +131,18 @@ export class UserRepo {
   }
 
   async setData(uuid: string, data: Record<string, unknown>): Promise<void> {
-    await this.db.updateTable('users').set({ data: JSON.stringify(data) }).where('uuid', '=', uuid).execute();
+    await this.db
+      .updateTable('users')
+      .set({ data: JSON.stringify(data) })
+      .where('uuid', '=', uuid)
+      .execute();
   }
 
   async count(): Promise<number> {
-    const r = await this.db.selectFrom('users').select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .executeTakeFirst();
     return Number(r?.n ?? 0);
   }
 

@@ -77,7 +77,14 @@ export function loopbackPools(): Record<string, string> {
 
 function nicFor(uuid: string, i = 1): GuestSpec['nics'][number] {
   const ip = `127.${LOOPBACK_OCTET}.1.${10 + (seq % 200)}`;
-  return { mac: `22:${uuid.slice(9, 11)}:${uuid.slice(11, 13)}:00:00:${i.toString(16).padStart(2, '0')}`, model: 'virtio', boot_order: null, kind: 'public', ip, vlan: null };
+  return {
+    mac: `22:${uuid.slice(9, 11)}:${uuid.slice(11, 13)}:00:00:${i.toString(16).padStart(2, '0')}`,
+    model: 'virtio',
+    boot_order: null,
+    kind: 'public',
+    ip,
+    vlan: null,
+  };
 }
 
 export const simHarness: DriverHarness = {

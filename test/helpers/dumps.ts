@@ -136,8 +136,7 @@ export function compareWire(ours: unknown, theirs: unknown, opts: CompareOptions
     const o = ours as Record<string, unknown>;
     const t = theirs as Record<string, unknown>;
     for (const k of Object.keys(t)) assert.ok(k in o, `${where}: missing key ${k}`);
-    if (!opts.partial)
-      for (const k of Object.keys(o)) if (!(k in t)) assert.ok(matches(opts.extras, at ? `${at}.${k}` : k), `${where}: extra key ${k}`);
+    if (!opts.partial) for (const k of Object.keys(o)) if (!(k in t)) assert.ok(matches(opts.extras, at ? `${at}.${k}` : k), `${where}: extra key ${k}`);
     for (const k of Object.keys(t)) compareWire(o[k], t[k], { ...opts, bindings: b }, at ? `${at}.${k}` : k);
     return;
   }

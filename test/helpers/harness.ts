@@ -148,4 +148,10 @@ export async function waitForStatus(t: TestServer, uuid: string, status: string,
   );
 }
 
-export const minimalServer = (name = 'test-server', extra: Record<string, unknown> = {}) => ({ cpu: 1000, mem: 536870912, name, vnc_password: 'testserver', ...extra });
+export const minimalServer = (name = 'test-server', extra: Record<string, unknown> = {}) => ({
+  cpu: 1000,
+  mem: 536870912,
+  name,
+  vnc_password: 'testserver',
+  ...extra,
+});

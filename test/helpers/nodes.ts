@@ -106,7 +106,12 @@ export async function startNode(kind: 'serve' | 'agent', env: Record<string, str
   }
   // Ready: the log says so, or (when the log level hides it) the API answers.
   const healthy = () =>
-    kind === 'serve' ? fetch(`${node.url}/healthz`).then((r) => r.ok, () => false) : Promise.resolve(false);
+    kind === 'serve'
+      ? fetch(`${node.url}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      : Promise.resolve(false);
   for (;;) {
     if (node.logs.some((l) => l.msg === ready) || (await healthy())) return node;
     if (proc.exitCode !== null || Date.now() > deadline) {

@@ -50,11 +50,14 @@ export async function pgCutProxy(url: string): Promise<CutProxy> {
     client.on('data', (d: Buffer) => {
       // Frontend messages: type, length, body. Parse ('P') is name, query; Bind ('B') is portal, statement name.
       // (The first message of a connection has no type byte; it names no statement and parses as noise.)
-      for (let off = 0; off + 5 <= d.length; ) {
+      for (let off = 0; off + 5 <= d.length;) {
         const type = String.fromCharCode(d[off]!);
         const len = d.readInt32BE(off + 1);
         if (len < 4) break;
-        const fields = d.subarray(off + 5, off + 1 + len).toString('utf8').split('\0');
+        const fields = d
+          .subarray(off + 5, off + 1 + len)
+          .toString('utf8')
+          .split('\0');
         let text: string | undefined;
         if (type === 'P') {
           if (fields[0]) texts.set(fields[0], fields[1] ?? '');

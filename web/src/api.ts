@@ -61,10 +61,10 @@ export async function call<T = unknown>(method: string, path: string, body?: unk
   return parsed as T;
 }
 
-export const get = <T,>(path: string) => call<T>('GET', path);
-export const post = <T,>(path: string, body?: unknown) => call<T>('POST', path, body);
-export const put = <T,>(path: string, body: unknown) => call<T>('PUT', path, body);
-export const del = <T,>(path: string) => call<T>('DELETE', path);
+export const get = <T>(path: string) => call<T>('GET', path);
+export const post = <T>(path: string, body?: unknown) => call<T>('POST', path, body);
+export const put = <T>(path: string, body: unknown) => call<T>('PUT', path, body);
+export const del = <T>(path: string) => call<T>('DELETE', path);
 
 export interface List<T> {
   meta: { limit: number; offset: number; total_count: number };

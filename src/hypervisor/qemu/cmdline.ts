@@ -76,8 +76,7 @@ export function guestMemMiB(bytes: number): number {
 /** `a.b.c.d` -> number, or throws. */
 function ipv4(ip: string): number {
   const parts = ip.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255))
-    throw new DriverError(`not an IPv4 address: ${ip}`, 'invalid');
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new DriverError(`not an IPv4 address: ${ip}`, 'invalid');
   return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
 }
 
@@ -164,10 +163,7 @@ function driveArgs(drives: GuestDrive[]): string[] {
     const [c, u] = channel(d);
     const id = `drive-${d.uuid}`;
     const cdrom = d.media === 'cdrom';
-    out.push(
-      '-drive',
-      `file=${q(d.path)},if=none,id=${id},format=${d.format}` + (cdrom ? ',media=cdrom,readonly=on' : ',cache=writeback,discard=unmap'),
-    );
+    out.push('-drive', `file=${q(d.path)},if=none,id=${id},format=${d.format}` + (cdrom ? ',media=cdrom,readonly=on' : ',cache=writeback,discard=unmap'));
     const boot = d.boot_order != null ? `,bootindex=${d.boot_order}` : '';
     switch (d.device) {
       case 'ide':
@@ -235,32 +231,50 @@ export function buildCommandLine(spec: GuestSpec, host: HostSettings): string[] 
   const vncMax = host.vncDisplayMax ?? vncBase + 899;
   const vncHost = host.vncHost ?? '127.0.0.1';
   const argv = [
-    '-name', `opensigma-${spec.uuid}`,
-    '-uuid', spec.uuid,
-    '-machine', 'pc',
-    '-accel', accel,
-    '-cpu', cpuModel(spec, host.accel),
-    '-smp', smp.arg,
-    '-m', `${memMiB}M`,
+    '-name',
+    `opensigma-${spec.uuid}`,
+    '-uuid',
+    spec.uuid,
+    '-machine',
+    'pc',
+    '-accel',
+    accel,
+    '-cpu',
+    cpuModel(spec, host.accel),
+    '-smp',
+    smp.arg,
+    '-m',
+    `${memMiB}M`,
     ...(spec.enable_numa ? numaArgs(memMiB, smp.sockets, smp.coresPerSocket) : []),
     '-nodefaults',
     '-no-user-config',
-    '-boot', 'menu=off,strict=off',
-    '-rtc', 'base=utc',
+    '-boot',
+    'menu=off,strict=off',
+    '-rtc',
+    'base=utc',
     // What cloud-init's ds-identify looks for before it reads the server context from ttyS1 (CloudSigma datasource).
-    '-smbios', 'type=1,manufacturer=CloudSigma,product=CloudSigma',
-    '-pidfile', files.pid,
-    '-chardev', `socket,id=qmp,path=${q(files.qmp)},server=on,wait=off`,
-    '-mon', 'chardev=qmp,mode=control',
-    '-chardev', `socket,id=serial0,path=${q(files.serial)},server=on,wait=off,logfile=${q(files.consoleLog)},logappend=on`,
-    '-serial', 'chardev:serial0',
+    '-smbios',
+    'type=1,manufacturer=CloudSigma,product=CloudSigma',
+    '-pidfile',
+    files.pid,
+    '-chardev',
+    `socket,id=qmp,path=${q(files.qmp)},server=on,wait=off`,
+    '-mon',
+    'chardev=qmp,mode=control',
+    '-chardev',
+    `socket,id=serial0,path=${q(files.serial)},server=on,wait=off,logfile=${q(files.consoleLog)},logappend=on`,
+    '-serial',
+    'chardev:serial0',
     ...(spec.context ? ['-chardev', `socket,id=context,path=${q(files.context)},server=on,wait=off`, '-serial', 'chardev:context'] : []),
-    '-device', 'VGA',
+    '-device',
+    'VGA',
     // Password auth from the start: nobody gets in until the driver sets the password over QMP.
-    '-vnc', `${vncHost.includes(':') ? `[${vncHost}]` : vncHost}:${vncBase},to=${vncMax},password=on`,
+    '-vnc',
+    `${vncHost.includes(':') ? `[${vncHost}]` : vncHost}:${vncBase},to=${vncMax},password=on`,
     ...driveArgs(spec.drives),
     ...nicArgs(spec.nics, host.runDir, host.guestEgress === true),
-    '-msg', 'timestamp=on',
+    '-msg',
+    'timestamp=on',
   ];
   return argv;
 }

@@ -184,7 +184,10 @@ export class QemuDriver implements HypervisorDriver {
     const overhead = this.opts.perGuestOverhead ?? (this.accel === 'kvm' ? 128 : 128 + (this.opts.tcgTbSizeMiB ?? 256)) * 2 ** 20;
     const used = [...this.guestsById.values()].filter((g) => !g.gone).reduce((s, g) => s + g.spec.mem + overhead, 0);
     if (used + spec.mem + overhead > cap.mem)
-      throw new DriverError(`host is out of capacity: ${Math.round((used + spec.mem + overhead) / 2 ** 20)} MiB needed, ${Math.round(cap.mem / 2 ** 20)} MiB available`, 'capacity');
+      throw new DriverError(
+        `host is out of capacity: ${Math.round((used + spec.mem + overhead) / 2 ** 20)} MiB needed, ${Math.round(cap.mem / 2 ** 20)} MiB available`,
+        'capacity',
+      );
 
     this.starting.add(spec.uuid);
     const files = runFiles(runDir);
@@ -297,8 +300,10 @@ export class QemuDriver implements HypervisorDriver {
     if (g.spec.context) {
       const s = await connectUnix(files.context);
       g.sockets.push(s);
-      g.contextStop = serveContext(s, (req) => (this.opts.context ? this.opts.context(g.uuid, req) : Promise.resolve('')), (e) =>
-        this.log('context provider failed', { uuid: g.uuid, error: e.message }),
+      g.contextStop = serveContext(
+        s,
+        (req) => (this.opts.context ? this.opts.context(g.uuid, req) : Promise.resolve('')),
+        (e) => this.log('context provider failed', { uuid: g.uuid, error: e.message }),
       );
     }
   }

@@ -2,15 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
-import {
-  DriverError,
-  type GuestEvent,
-  type GuestInfo,
-  type GuestSpec,
-  type GuestStats,
-  type HostCapacity,
-  type HypervisorDriver,
-} from '../driver.ts';
+import { DriverError, type GuestEvent, type GuestInfo, type GuestSpec, type GuestStats, type HostCapacity, type HypervisorDriver } from '../driver.ts';
 import { SimShell } from './shell.ts';
 import { SimVncServer } from './vnc.ts';
 

@@ -97,8 +97,10 @@ function encodePixels(rgb: Uint8Array, x0: number, y0: number, w: number, h: num
     for (let x = x0; x < x0 + w; x++) {
       const i = (y * RFB_WIDTH + x) * 3;
       const v =
-        (((Math.round((rgb[i]! * f.rMax) / 255) << f.rShift) | (Math.round((rgb[i + 1]! * f.gMax) / 255) << f.gShift) | (Math.round((rgb[i + 2]! * f.bMax) / 255) << f.bShift)) >>>
-        0);
+        ((Math.round((rgb[i]! * f.rMax) / 255) << f.rShift) |
+          (Math.round((rgb[i + 1]! * f.gMax) / 255) << f.gShift) |
+          (Math.round((rgb[i + 2]! * f.bMax) / 255) << f.bShift)) >>>
+        0;
       if (bytes === 4) f.bigEndian ? out.writeUInt32BE(v, o) : out.writeUInt32LE(v, o);
       else if (bytes === 2) f.bigEndian ? out.writeUInt16BE(v & 0xffff, o) : out.writeUInt16LE(v & 0xffff, o);
       else out.writeUInt8(v & 0xff, o);

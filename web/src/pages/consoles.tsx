@@ -9,7 +9,10 @@ const wsUrl = (path: string) => `${location.protocol === 'https:' ? 'wss' : 'ws'
 function useServerName(uuid: string): string {
   const [name, setName] = useState('');
   useEffect(() => {
-    get<Server>(`/servers/${uuid}/`).then((s) => setName(s.name), () => {});
+    get<Server>(`/servers/${uuid}/`).then(
+      (s) => setName(s.name),
+      () => {},
+    );
   }, [uuid]);
   return name;
 }

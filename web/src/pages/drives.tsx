@@ -130,47 +130,84 @@ function DriveRow({ d, jobs, servers, onMessage }: { d: DriveDoc; jobs: JobsDoc[
         )}
       </td>
       <td class="actions">
-        {may(me, d, 'EDIT') && <button type="button" onClick={() => setMode('resize')}>Resize</button>}
+        {may(me, d, 'EDIT') && (
+          <button type="button" onClick={() => setMode('resize')}>
+            Resize
+          </button>
+        )}
         {may(me, d, 'CLONE') && (
           <button type="button" onClick={() => act(() => post(`/drives/${uuid}/action/?do=clone`, { name: `${d.name} clone` }), `Cloning ${d.name}.`)}>
             Clone
           </button>
         )}
-        {may(me, d, 'ATTACH') && <button type="button" onClick={() => setMode('attach')}>Attach</button>}
+        {may(me, d, 'ATTACH') && (
+          <button type="button" onClick={() => setMode('attach')}>
+            Attach
+          </button>
+        )}
         {d.owner?.uuid === me.uuid && (
           <a class="button" href={`${API}/drives/${uuid}/download/`} download={String(d.name)}>
             Download
           </a>
         )}
-        {may(me, d, 'DELETE') && <button type="button" onClick={() => setMode('delete')}>Delete</button>}
+        {may(me, d, 'DELETE') && (
+          <button type="button" onClick={() => setMode('delete')}>
+            Delete
+          </button>
+        )}
         <GeneralErrors errors={errors} />
         {mode === 'resize' && (
-          <FocusIn><form class="dialog" aria-label={`Resize ${d.name}`} noValidate onSubmit={(e) => submitted(e, resize, `Resizing ${d.name}.`)}>
-            <Field label="New size (GiB)" name="size" type="number" value={size} onInput={(e) => setSize(e.currentTarget.value)} errors={errors ?? undefined} />
-            <button type="submit">Resize drive</button> <button type="button" onClick={() => setMode('')}>Cancel</button>
-          </form></FocusIn>
+          <FocusIn>
+            <form class="dialog" aria-label={`Resize ${d.name}`} noValidate onSubmit={(e) => submitted(e, resize, `Resizing ${d.name}.`)}>
+              <Field
+                label="New size (GiB)"
+                name="size"
+                type="number"
+                value={size}
+                onInput={(e) => setSize(e.currentTarget.value)}
+                errors={errors ?? undefined}
+              />
+              <button type="submit">Resize drive</button>{' '}
+              <button type="button" onClick={() => setMode('')}>
+                Cancel
+              </button>
+            </form>
+          </FocusIn>
         )}
         {mode === 'attach' && (
-          <FocusIn><form class="dialog" aria-label={`Attach ${d.name}`} onSubmit={(e) => submitted(e, attach, `Attached ${d.name}.`)}>
-            <Field label="Server" name="server" errors={errors ?? undefined}>
-              {(id) => (
-                <select id={id} value={target} onChange={(e) => setTarget(e.currentTarget.value)}>
-                  <option value="">Choose a server</option>
-                  {servers.map((s) => (
-                    <option value={s.uuid}>{s.name}</option>
-                  ))}
-                </select>
-              )}
-            </Field>
-            <button type="submit" disabled={!target}>Attach drive</button> <button type="button" onClick={() => setMode('')}>Cancel</button>
-          </form></FocusIn>
+          <FocusIn>
+            <form class="dialog" aria-label={`Attach ${d.name}`} onSubmit={(e) => submitted(e, attach, `Attached ${d.name}.`)}>
+              <Field label="Server" name="server" errors={errors ?? undefined}>
+                {(id) => (
+                  <select id={id} value={target} onChange={(e) => setTarget(e.currentTarget.value)}>
+                    <option value="">Choose a server</option>
+                    {servers.map((s) => (
+                      <option value={s.uuid}>{s.name}</option>
+                    ))}
+                  </select>
+                )}
+              </Field>
+              <button type="submit" disabled={!target}>
+                Attach drive
+              </button>{' '}
+              <button type="button" onClick={() => setMode('')}>
+                Cancel
+              </button>
+            </form>
+          </FocusIn>
         )}
         {mode === 'delete' && (
-          <FocusIn><div class="dialog" role="dialog" aria-label={`Delete ${d.name}`}>
-            <p>Delete the drive {d.name} and everything on it?</p>
-            <button type="button" onClick={() => act(() => del(`/drives/${uuid}/`), `Deleted ${d.name}.`)}>Delete drive</button>{' '}
-            <button type="button" onClick={() => setMode('')}>Keep it</button>
-          </div></FocusIn>
+          <FocusIn>
+            <div class="dialog" role="dialog" aria-label={`Delete ${d.name}`}>
+              <p>Delete the drive {d.name} and everything on it?</p>
+              <button type="button" onClick={() => act(() => del(`/drives/${uuid}/`), `Deleted ${d.name}.`)}>
+                Delete drive
+              </button>{' '}
+              <button type="button" onClick={() => setMode('')}>
+                Keep it
+              </button>
+            </div>
+          </FocusIn>
         )}
       </td>
     </tr>
@@ -187,8 +224,14 @@ export function DrivesPage() {
   const reload = () => setSeq((n) => n + 1);
   useEffect(() => {
     get<List<DriveDoc>>(`/drives/detail/?limit=${LIMIT}&offset=${offset}`).then(setList, (e) => setMessage((e as Error).message));
-    get<List<JobsDoc>>('/jobs/?limit=50').then((l) => setJobs(l.objects), () => {});
-    get<List<Server>>('/servers/detail/?limit=0').then((l) => setServers(l.objects), () => {});
+    get<List<JobsDoc>>('/jobs/?limit=50').then(
+      (l) => setJobs(l.objects),
+      () => {},
+    );
+    get<List<Server>>('/servers/detail/?limit=0').then(
+      (l) => setServers(l.objects),
+      () => {},
+    );
   }, [offset, seq]);
   useLive('drives', reload);
   useLive('jobs', reload);

@@ -80,7 +80,14 @@ export function LibraryPage() {
           ['Media', (d) => d.media],
           ['Size', (d) => formatBytes(Number(d.size))],
           ['Description', (d) => d.description ?? ''],
-          ['', (d) => <button type="button" onClick={() => clone(d)}>Clone to my drives</button>],
+          [
+            '',
+            (d) => (
+              <button type="button" onClick={() => clone(d)}>
+                Clone to my drives
+              </button>
+            ),
+          ],
         ]}
       />
     </Section>
@@ -162,7 +169,11 @@ export function KeysPage() {
       setErrors(failureErrors(err, ['name', 'public_key']));
     }
   };
-  const remove = (uuid: string) => del(`/keypairs/${uuid}/`).then(() => setSeq((n) => n + 1), (e) => setMessage((e as Error).message));
+  const remove = (uuid: string) =>
+    del(`/keypairs/${uuid}/`).then(
+      () => setSeq((n) => n + 1),
+      (e) => setMessage((e as Error).message),
+    );
   return (
     <Section title="Keys">
       <Status>{message}</Status>
@@ -173,7 +184,14 @@ export function KeysPage() {
         columns={[
           ['Name', (k) => k.name],
           ['Fingerprint', (k) => k.fingerprint],
-          ['', (k) => <button type="button" aria-label={`Delete ${k.name}`} onClick={() => remove(k.uuid)}>Delete</button>],
+          [
+            '',
+            (k) => (
+              <button type="button" aria-label={`Delete ${k.name}`} onClick={() => remove(k.uuid)}>
+                Delete
+              </button>
+            ),
+          ],
         ]}
       />
       <form onSubmit={submit} noValidate aria-label="Add a key">
@@ -239,7 +257,10 @@ export function SharingPage() {
   const [seq, setSeq] = useState(0);
   const [message, setMessage] = useState('');
   useEffect(() => {
-    get<List<TagsDoc>>('/tags/?limit=0').then((l) => setTags(l.objects), () => {});
+    get<List<TagsDoc>>('/tags/?limit=0').then(
+      (l) => setTags(l.objects),
+      () => {},
+    );
   }, []);
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -254,7 +275,11 @@ export function SharingPage() {
       setErrors(failureErrors(err, ['name', 'grantees', 'rules', 'tags']));
     }
   };
-  const unshare = (uuid: string) => del(`/acls/${uuid}/`).then(() => setSeq((n) => n + 1), (e) => setMessage((e as Error).message));
+  const unshare = (uuid: string) =>
+    del(`/acls/${uuid}/`).then(
+      () => setSeq((n) => n + 1),
+      (e) => setMessage((e as Error).message),
+    );
   return (
     <Section title="Sharing">
       <p>Access lists share what carries their tags with other users, with the permissions they grant.</p>
@@ -268,7 +293,14 @@ export function SharingPage() {
           ['Grantees', (a) => (a.grantees as unknown as Array<{ email?: string | null; uuid: string }>).map((g) => g.email ?? g.uuid).join(', ')],
           ['Permissions', (a) => ((a as unknown as { rules?: Array<{ permission: string }> }).rules ?? []).map((r) => r.permission).join(', ')],
           ['Tags', (a) => a.tags.map((t) => tags.find((x) => x.uuid === t.uuid)?.name ?? t.uuid).join(', ')],
-          ['', (a) => <button type="button" onClick={() => unshare(String(a.uuid))}>Stop sharing</button>],
+          [
+            '',
+            (a) => (
+              <button type="button" onClick={() => unshare(String(a.uuid))}>
+                Stop sharing
+              </button>
+            ),
+          ],
         ]}
       />
       <form onSubmit={submit} noValidate aria-label="Share">

@@ -99,7 +99,11 @@ function DeleteServer({ s, onClose, onDone }: { s: Server; onClose: () => void; 
   const box = useFocusFirst<HTMLDivElement>();
   useEffect(() => {
     const ids = s.drives.map((d) => d.drive.uuid);
-    if (ids.length) get<List<DriveDoc>>(`/drives/detail/?limit=0&uuid=${ids.join(',')}`).then((l) => setDrives(l.objects), () => {});
+    if (ids.length)
+      get<List<DriveDoc>>(`/drives/detail/?limit=0&uuid=${ids.join(',')}`).then(
+        (l) => setDrives(l.objects),
+        () => {},
+      );
   }, [s.uuid]);
   const confirm = async () => {
     try {
@@ -151,7 +155,10 @@ export function ServersPage() {
   const me = useMe();
   const reload = () => setSeq((n) => n + 1);
   useEffect(() => {
-    get<List<TagsDoc>>('/tags/?limit=0').then((l) => setTags(l.objects), () => {});
+    get<List<TagsDoc>>('/tags/?limit=0').then(
+      (l) => setTags(l.objects),
+      () => {},
+    );
   }, []);
   useEffect(() => {
     const q = new URLSearchParams({ limit: String(LIMIT), offset: String(offset) });
@@ -159,7 +166,10 @@ export function ServersPage() {
     if (tag) q.set('tag', tag);
     if (status) q.set('status', status);
     let live = true;
-    get<List<Server>>(`/servers/detail/?${q}`).then((l) => live && setList(l), (e) => live && setMessage((e as Error).message));
+    get<List<Server>>(`/servers/detail/?${q}`).then(
+      (l) => live && setList(l),
+      (e) => live && setMessage((e as Error).message),
+    );
     return () => {
       live = false;
     };
@@ -182,10 +192,25 @@ export function ServersPage() {
         </a>
       </p>
       <form class="filters" role="search" aria-label="Filter servers" onSubmit={(e) => e.preventDefault()}>
-        <Field label="Name contains" name="filter_name" value={name} onInput={(e) => { setName(e.currentTarget.value); setOffset(0); }} />
+        <Field
+          label="Name contains"
+          name="filter_name"
+          value={name}
+          onInput={(e) => {
+            setName(e.currentTarget.value);
+            setOffset(0);
+          }}
+        />
         <Field label="Tag" name="filter_tag">
           {(id) => (
-            <select id={id} value={tag} onChange={(e) => { setTag(e.currentTarget.value); setOffset(0); }}>
+            <select
+              id={id}
+              value={tag}
+              onChange={(e) => {
+                setTag(e.currentTarget.value);
+                setOffset(0);
+              }}
+            >
               <option value="">Any tag</option>
               {tags.map((t) => (
                 <option value={String(t.uuid)}>{t.name}</option>
@@ -195,7 +220,14 @@ export function ServersPage() {
         </Field>
         <Field label="Status" name="filter_status">
           {(id) => (
-            <select id={id} value={status} onChange={(e) => { setStatus(e.currentTarget.value); setOffset(0); }}>
+            <select
+              id={id}
+              value={status}
+              onChange={(e) => {
+                setStatus(e.currentTarget.value);
+                setOffset(0);
+              }}
+            >
               <option value="">Any status</option>
               {STATUSES.map((s) => (
                 <option value={s}>{s}</option>
@@ -277,9 +309,18 @@ export function ServerCreatePage() {
   const [busy, setBusy] = useState('');
   useEffect(() => {
     get<Capabilities>('/capabilities/').then(setCaps, () => {});
-    get<List<LibdriveDoc>>('/libdrives/?limit=0').then((l) => setLib(l.objects), () => {});
-    get<List<DriveDoc>>('/drives/detail/?limit=0').then((l) => setDrives(l.objects.filter((x) => x.status === 'unmounted')), () => {});
-    get<List<Keypair>>('/keypairs/?limit=0').then((l) => setKeys(l.objects), () => {});
+    get<List<LibdriveDoc>>('/libdrives/?limit=0').then(
+      (l) => setLib(l.objects),
+      () => {},
+    );
+    get<List<DriveDoc>>('/drives/detail/?limit=0').then(
+      (l) => setDrives(l.objects.filter((x) => x.status === 'unmounted')),
+      () => {},
+    );
+    get<List<Keypair>>('/keypairs/?limit=0').then(
+      (l) => setKeys(l.objects),
+      () => {},
+    );
   }, []);
   const set = <K extends keyof Draft>(k: K, v: Draft[K]) => setD((old) => ({ ...old, [k]: v }));
   const c = caps?.servers;
@@ -333,11 +374,26 @@ export function ServerCreatePage() {
       <form onSubmit={submit} noValidate aria-label="Create server">
         <GeneralErrors errors={errors} />
         <Field label="Name" name="name" value={d.name} onInput={(e) => set('name', e.currentTarget.value)} errors={errors ?? undefined} />
-        <Field label="CPU (MHz)" name="cpu" type="number" inputMode="numeric" value={d.cpu} onInput={(e) => set('cpu', e.currentTarget.value)} {...placed}
-          hint={c ? `${c.cpu.min}–${c.cpu.max} MHz` : undefined} />
+        <Field
+          label="CPU (MHz)"
+          name="cpu"
+          type="number"
+          inputMode="numeric"
+          value={d.cpu}
+          onInput={(e) => set('cpu', e.currentTarget.value)}
+          {...placed}
+          hint={c ? `${c.cpu.min}–${c.cpu.max} MHz` : undefined}
+        />
         <div class="row">
-          <Field label="Memory" name="mem" type="number" value={d.mem} onInput={(e) => set('mem', e.currentTarget.value)} {...placed}
-            hint={c ? `${formatBytes(c.mem.min)}–${formatBytes(c.mem.max)}` : undefined} />
+          <Field
+            label="Memory"
+            name="mem"
+            type="number"
+            value={d.mem}
+            onInput={(e) => set('mem', e.currentTarget.value)}
+            {...placed}
+            hint={c ? `${formatBytes(c.mem.min)}–${formatBytes(c.mem.max)}` : undefined}
+          />
           <Field label="Memory unit" name="memUnit">
             {(id) => (
               <select id={id} value={d.memUnit} onChange={(e) => set('memUnit', e.currentTarget.value as Draft['memUnit'])}>
@@ -347,8 +403,15 @@ export function ServerCreatePage() {
             )}
           </Field>
         </div>
-        <Field label="SMP (cores)" name="smp" type="number" value={d.smp} onInput={(e) => set('smp', e.currentTarget.value)} {...placed}
-          hint={c ? `${c.smp.min}–${c.smp.max}` : undefined} />
+        <Field
+          label="SMP (cores)"
+          name="smp"
+          type="number"
+          value={d.smp}
+          onInput={(e) => set('smp', e.currentTarget.value)}
+          {...placed}
+          hint={c ? `${c.smp.min}–${c.smp.max}` : undefined}
+        />
         <Field label="Boot drive" name="boot" errors={errors ?? undefined}>
           {(id, described) => (
             <select id={id} value={d.boot} aria-describedby={described || undefined} onChange={(e) => set('boot', e.currentTarget.value)}>
@@ -438,14 +501,23 @@ export function ServerDetailPage({ uuid }: { uuid: string }) {
         if (ids.length)
           Promise.all(
             [`/drives/detail/?limit=0&uuid=${ids.join(',')}`, `/libdrives/?limit=0&uuid=${ids.join(',')}`].map((p) =>
-              get<List<DriveDoc>>(p).then((l) => l.objects, () => []),
+              get<List<DriveDoc>>(p).then(
+                (l) => l.objects,
+                () => [],
+              ),
             ),
           ).then(([own, lib]) => setDrives([...own!, ...lib!]));
       },
       (e) => setGone(e instanceof ApiFailure && e.status === 404 ? 'This server does not exist, or is not yours to see.' : (e as Error).message),
     );
-    get<List<AuditLogDoc>>(`/logs/?limit=20&uuid=${uuid}`).then((l) => setLogs(l.objects), () => {});
-    get<List<JobsDoc>>('/jobs/?limit=50').then((l) => setJobs(l.objects.filter((j) => JSON.stringify(j.resources ?? []).includes(uuid))), () => {});
+    get<List<AuditLogDoc>>(`/logs/?limit=20&uuid=${uuid}`).then(
+      (l) => setLogs(l.objects),
+      () => {},
+    );
+    get<List<JobsDoc>>('/jobs/?limit=50').then(
+      (l) => setJobs(l.objects.filter((j) => JSON.stringify(j.resources ?? []).includes(uuid))),
+      () => {},
+    );
   }, [uuid, seq]);
   const patch = (o: { uuid: string }) => {
     if (o.uuid !== uuid) return true; // another server: nothing to do here

@@ -140,7 +140,10 @@ export function openPostgres(url: string): Dialect {
         queued = [];
         flushing = null;
         return pool
-          .query('SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(c, p, i) ORDER BY i', [batch.map((b) => b[0]), batch.map((b) => b[1])])
+          .query('SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(c, p, i) ORDER BY i', [
+            batch.map((b) => b[0]),
+            batch.map((b) => b[1]),
+          ])
           .then(() => {});
       });
       return flushing;
