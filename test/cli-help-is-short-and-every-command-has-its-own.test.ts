@@ -23,7 +23,7 @@ function helps(): Array<{ name: string; text: string; leaf: boolean }> {
   return out;
 }
 
-const SERVER_SIDE = new Set(['serve', 'agent']);
+const SERVER_SIDE = new Set(['serve', 'agent', 'doctor']);
 const settingFlag = (flag: string) => flag.split(' ')[0]!;
 
 test("each command's --help is under 40 lines, shows an example, and lists only its own options", () => {
@@ -34,7 +34,7 @@ test("each command's --help is under 40 lines, shows an example, and lists only 
     assert.ok(lines < 40, `opensigma ${name} --help: ${lines} lines`);
     if (leaf || name === '') assert.match(text, /\nExamples?:\n {2}\$ .*opensigma /, `opensigma ${name} --help shows an example`);
     if (SERVER_SIDE.has(name)) continue;
-    const allowed = /^(user|token|migrate)\b/.test(name) ? ['--data', '--database-url'] : [];
+    const allowed = /^(user|token|migrate|hosts|backup|state)\b/.test(name) ? ['--data', '--database-url'] : [];
     const options = /\nOptions:\n([\s\S]*?)(\n\n|$)/.exec(text)?.[1] ?? '';
     for (const s of SETTINGS) {
       const flag = settingFlag(s.flag);

@@ -42,7 +42,7 @@ describe('opensigma doctor', () => {
     assert.equal(notDir.code, 1);
     assert.match(notDir.line('storage dir')[0]!, /^FAIL .*a-file\/drives is not writable/);
 
-    const overlap = await doctor({ OPENSIGMA_DATA: d, OPENSIGMA_IP_POOL: '10.200.5.0/24' });
+    const overlap = await doctor({ OPENSIGMA_DATA: d, OPENSIGMA_IP_POOL: '10.200.5.0/24', OPENSIGMA_DHCP_POOL: '10.200.0.0/16' });
     assert.equal(overlap.code, 1);
     assert.match(overlap.stdout, /^FAIL {2}configuration +OPENSIGMA_IP_POOL 10\.200\.5\.0\/24 overlaps OPENSIGMA_DHCP_POOL/m);
 

@@ -15,7 +15,8 @@ for (const db of databases()) {
   describe(`freeing an IP races a server edit attaching it [${db.name}]`, () => {
     let t: TestServer;
     before(async () => {
-      t = await startServer({ OPENSIGMA_IP_POOL: '203.0.113.0/24', OPENSIGMA_SUBSCRIPTION_SWEEP_MS: '3600000' }, db);
+      // Round after round buys an IP: more than one account's default quota.
+      t = await startServer({ OPENSIGMA_IP_POOL: '203.0.113.0/24', OPENSIGMA_SUBSCRIPTION_SWEEP_MS: '3600000', OPENSIGMA_QUOTA_IPS: '0' }, db);
     });
     after(async () => t?.close());
 

@@ -1,3 +1,4 @@
+import { example } from './client.ts';
 import type { Command } from 'commander';
 import type { Config } from '../config.ts';
 import type { Store } from '../store/index.ts';
@@ -56,7 +57,12 @@ export function registerHostCommands(program: Command, ctx: CliContext): void {
     };
 
   ctx
-    .withSettings(hosts.command('list').description('every host: driver, capacity and use, state, last heartbeat, servers').option('--json', 'print JSON'))
+    .withSettings(
+      example(
+        hosts.command('list').description('every host: driver, capacity and use, state, last heartbeat, servers').option('--json', 'print JSON'),
+        'opensigma hosts list --data /var/lib/opensigma',
+      ),
+    )
     .action(
       withStore(async (store, opts: { json?: boolean }) => {
         const list = await store.hosts.listWithUse();
@@ -73,15 +79,19 @@ export function registerHostCommands(program: Command, ctx: CliContext): void {
       }),
     );
 
-  ctx.withSettings(hosts.command('drain <name>').description('place no new servers on a host; those running there stay')).action(
-    withStore(async (store, name: string) => {
-      if (!(await store.hosts.setDrained(name, true))) return noHost(name);
-      const h = (await store.hosts.listWithUse()).find((x) => x.name === name)!;
-      console.log(`drained ${name}: no new servers go there; ${h.servers} server(s) stay until stopped`);
-    }),
-  );
+  ctx
+    .withSettings(
+      example(hosts.command('drain <name>').description('place no new servers on a host; those running there stay'), 'opensigma hosts drain node-2'),
+    )
+    .action(
+      withStore(async (store, name: string) => {
+        if (!(await store.hosts.setDrained(name, true))) return noHost(name);
+        const h = (await store.hosts.listWithUse()).find((x) => x.name === name)!;
+        console.log(`drained ${name}: no new servers go there; ${h.servers} server(s) stay until stopped`);
+      }),
+    );
 
-  ctx.withSettings(hosts.command('undrain <name>').description('let a drained host take new servers again')).action(
+  ctx.withSettings(example(hosts.command('undrain <name>').description('let a drained host take new servers again'), 'opensigma hosts undrain node-2')).action(
     withStore(async (store, name: string) => {
       if (!(await store.hosts.setDrained(name, false))) return noHost(name);
       console.log(`${name} takes new servers again`);
@@ -89,7 +99,12 @@ export function registerHostCommands(program: Command, ctx: CliContext): void {
   );
 
   ctx
-    .withSettings(hosts.command('remove <name>').description('forget a host; refused while servers are placed there or its agent is alive'))
+    .withSettings(
+      example(
+        hosts.command('remove <name>').description('forget a host; refused while servers are placed there or its agent is alive'),
+        'opensigma hosts remove node-2 --force',
+      ),
+    )
     .option('--force', 'a host that is down: record the servers still placed there as stopped, then forget it')
     .action(
       withStore(async (store, name: string, opts: { force?: boolean }) => {

@@ -1,3 +1,4 @@
+import { example } from './client.ts';
 import type { Command } from 'commander';
 import type { Config } from '../config.ts';
 import { registerHostCommands, type CliContext } from './hosts.ts';
@@ -5,6 +6,8 @@ import { registerHostCommands, type CliContext } from './hosts.ts';
 export interface OperatorContext extends CliContext {
   /** The configuration the flags and environment give; throws on a bad setting. */
   config(opts: Record<string, unknown>): Config;
+  /** every setting's flag, for commands that check them all (doctor) */
+  withAllSettings(cmd: Command): Command;
 }
 
 const MARK = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' } as const;
@@ -14,7 +17,12 @@ export function registerOperatorCommands(program: Command, ctx: OperatorContext)
   registerHostCommands(program, ctx);
 
   ctx
-    .withSettings(program.command('doctor').description("check this node's configuration and say what is wrong (exit 1 if anything fails)"))
+    .withAllSettings(
+      example(
+        program.command('doctor').description("check this node's configuration and say what is wrong (exit 1 if anything fails)"),
+        'opensigma doctor --data /var/lib/opensigma',
+      ),
+    )
     .action(async (opts) => {
       let config: Config;
       try {
@@ -33,7 +41,12 @@ export function registerOperatorCommands(program: Command, ctx: OperatorContext)
     });
 
   ctx
-    .withSettings(program.command('backup <dest>').description('copy a running SQLite installation (database and drive images) into a new directory'))
+    .withSettings(
+      example(
+        program.command('backup <dest>').description('copy a running SQLite installation (database and drive images) into a new directory'),
+        'opensigma backup /var/backups/opensigma-$(date +%F) --data /var/lib/opensigma',
+      ),
+    )
     .action(async (dest: string, opts) => {
       const config = ctx.config(opts);
       if (config.databaseUrl) {
