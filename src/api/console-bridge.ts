@@ -6,8 +6,7 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Services } from '../services.ts';
 import { ServerCommands } from '../commands/servers.ts';
 import { ApiError, errors } from '../errors.ts';
-import { vncResponse } from '../hypervisor/sim/vnc.ts';
-import { WANTS_HISTORY } from '../compute/console.ts';
+import { vncResponse, WANTS_HISTORY } from '../domain/console-protocol.ts';
 import { parseCookies } from './auth.ts';
 
 /** /websocket/servers/{uuid}/serial and /websocket/servers/{uuid}/vnc: the web console's bridges. */

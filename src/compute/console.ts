@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { GuessThrottle } from '../domain/guess-throttle.ts';
+import { WANTS_HISTORY } from '../domain/console-protocol.ts';
 
 /** A connection that has not given the right password within this time is closed. */
 export const AUTH_TIMEOUT_MS = 5_000;
@@ -12,7 +13,7 @@ export const sourceOf = (sock: net.Socket): string => (sock.remoteAddress ?? 'un
 
 /** How much of what the guest already wrote a client asking for it is shown. */
 export const HISTORY_BYTES = 16 * 1024;
-export const WANTS_HISTORY = '\x02';
+export { WANTS_HISTORY };
 
 /**
  * The serial console endpoint behind csconsole://HOST:PORT: asks for the server's vnc_password, then joins the

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 import { GuessThrottle } from '../domain/guess-throttle.ts';
-import { vncResponse } from '../hypervisor/sim/vnc.ts';
+import { vncResponse } from '../domain/console-protocol.ts';
 import { AUTH_TIMEOUT_MS, sourceOf } from './console.ts';
 
 const MAX_UNAUTHENTICATED = 16;

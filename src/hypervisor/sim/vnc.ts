@@ -1,30 +1,12 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 import { drawText } from './font.ts';
+import { vncKey, vncResponse } from '../../domain/console-protocol.ts';
 
 export const RFB_WIDTH = 640;
 export const RFB_HEIGHT = 400;
 
-/** VNC authentication's DES key: the password's first 8 bytes, zero padded, each byte's bits reversed. */
-export function vncKey(password: string): Buffer {
-  const key = Buffer.alloc(8);
-  Buffer.from(password, 'latin1').copy(key, 0, 0, 8);
-  for (let i = 0; i < 8; i++) {
-    const b = key[i]!;
-    let r = 0;
-    for (let j = 0; j < 8; j++) r |= ((b >> j) & 1) << (7 - j);
-    key[i] = r;
-  }
-  return key;
-}
-
-/** The client's answer to a challenge. Node 20 has no des-ecb; 3DES with one key repeated three times is DES. */
-export function vncResponse(password: string, challenge: Buffer): Buffer {
-  const k = vncKey(password);
-  const c = crypto.createCipheriv('des-ede3-ecb', Buffer.concat([k, k, k]), null);
-  c.setAutoPadding(false);
-  return Buffer.concat([c.update(challenge), c.final()]);
-}
+export { vncKey, vncResponse };
 
 interface PixelFormat {
   bpp: number;
