@@ -14,7 +14,7 @@ for (const db of databases()) {
   describe(`overlapping subscription sweeps free an IP or VLAN once [${db.name}]`, () => {
     let t: TestServer;
     before(async () => {
-      t = await startServer({ OPENSIGMA_IP_POOL: '203.0.113.0/24', OPENSIGMA_SUBSCRIPTION_SWEEP_MS: '3600000' }, db);
+      t = await startServer({ OPENSIGMA_IP_POOL: '203.0.113.0/24', OPENSIGMA_SUBSCRIPTION_SWEEP_MS: '3600000', OPENSIGMA_QUOTA_IPS: '0' }, db);
     });
     after(async () => t?.close());
 
@@ -64,7 +64,14 @@ describe('two API nodes sweeping one PostgreSQL database free each IP once', { s
   const sql = (q: string, params: unknown[] = []) => pgQuery(dbUrl, q, params);
   before(async () => {
     dbUrl = await freshPostgres(PG!);
-    const env = { OPENSIGMA_DATABASE_URL: dbUrl, OPENSIGMA_ROLE: 'api', OPENSIGMA_IP_POOL: '203.0.113.0/24', OPENSIGMA_SUBSCRIPTION_SWEEP_MS: '100' };
+    // The test buys more IPs for one account than its default quota.
+    const env = {
+      OPENSIGMA_DATABASE_URL: dbUrl,
+      OPENSIGMA_ROLE: 'api',
+      OPENSIGMA_IP_POOL: '203.0.113.0/24',
+      OPENSIGMA_SUBSCRIPTION_SWEEP_MS: '100',
+      OPENSIGMA_QUOTA_IPS: '0',
+    };
     nodes.push(await startNode('serve', env));
     nodes.push(await startNode('serve', env));
   });
