@@ -62,5 +62,13 @@ for (const db of databases()) {
       const other = t.as('quota-other@example.com', 'quota-other-pw');
       assert.equal((await buy(other)).status, 201, 'another account is not affected');
     });
+
+    test('/capabilities/ shows each quota with what the account holds', async () => {
+      const q = (await t.call('GET', '/capabilities/')).body.quotas;
+      assert.deepEqual(q.servers, { limit: 3, held: 3 });
+      assert.deepEqual(q.ips, { limit: 1, held: 1 });
+      assert.equal(q.drive_bytes.limit, 3 * GiB);
+      assert.equal(q.drives.held, 3);
+    });
   });
 }

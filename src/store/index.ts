@@ -203,6 +203,26 @@ export class Store {
     return out;
   }
 
+  /** Each quota with what `owner` holds against it (0 as a limit: none). */
+  async quotaUse(owner: string): Promise<Record<string, { limit: number; held: number }>> {
+    const q = this.quotas;
+    if (!q) return {};
+    const db = this.db;
+    const bytes = await db
+      .selectFrom('drives')
+      .select((eb) => eb.fn.sum<number>('size').as('bytes'))
+      .where('owner', '=', owner)
+      .executeTakeFirst();
+    return {
+      servers: { limit: q.servers, held: await this.held('servers', owner, db) },
+      drives: { limit: q.drives, held: await this.held('drives', owner, db) },
+      drive_bytes: { limit: q.driveBytes, held: Number(bytes?.bytes ?? 0) },
+      ips: { limit: q.ips, held: await this.held('ips', owner, db) },
+      vlans: { limit: q.vlans, held: await this.held('vlans', owner, db) },
+      subscriptions: { limit: q.subscriptions, held: await this.held('subscriptions', owner, db) },
+    };
+  }
+
   /** Whether `owner`'s drives may grow by `adding` bytes (a new drive, a resize); throws the quota's refusal if not. */
   async checkDriveBytes(owner: string, adding: number, trx: Kysely<any>): Promise<void> {
     const limit = this.quotas?.driveBytes ?? 0;
