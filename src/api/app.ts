@@ -16,6 +16,9 @@ import { attachNotifications } from './notifications.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerWebConsole } from './web.ts';
 import { consoleBridge } from './console-bridge.ts';
+import { Faults } from './faults.ts';
+import { RequestLog } from './request-log.ts';
+import { accountUuid, opensigmaRoutes } from './opensigma.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -31,6 +34,7 @@ declare module 'fastify' {
 
 export interface App {
   app: FastifyInstance;
+  faults: Faults;
   routes: Routes;
   auth: Authenticator;
 }
@@ -57,6 +61,11 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   const table = new RouteTable();
   const auth = new Authenticator(svc);
   const limiter = new RateLimiter(svc);
+  const faults = new Faults(svc.log, (ref) => accountUuid(svc, ref));
+  if (svc.config.faultsFile) await faults.loadFile(svc.config.faultsFile);
+  // Off by default: then no hook at all is registered, and requests pay nothing for it.
+  const requestLog = svc.config.requestLog > 0 ? new RequestLog(svc.config.requestLog) : null;
+  requestLog?.registerBeforeCompression(app as unknown as FastifyInstance);
 
   await app.register(swagger, {
     openapi: {
@@ -118,6 +127,9 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     }
   });
 
+  // After authentication, so that a rule can name an account; one boolean check while no rule is set.
+  faults.register(app as unknown as FastifyInstance);
+
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     if (err instanceof ApiError) {
       // A script's 401 (the web console says X-Requested-With) must not make the browser open its Basic-auth dialog.
@@ -166,11 +178,12 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
 
   const routes = new Routes(app as unknown as FastifyInstance, table);
   await registerResources(routes, svc, auth);
+  opensigmaRoutes(routes, svc, faults, requestLog);
   attachNotifications(app as unknown as FastifyInstance, svc, [consoleBridge(app as unknown as FastifyInstance, svc)]);
   registerWebConsole(app as unknown as FastifyInstance);
 
   app.get(`${API}/openapi.json`, { config: { auth: 'public' }, schema: { hide: true } as any }, async () => app.swagger());
 
-  return { app: app as unknown as FastifyInstance, routes, auth };
+  return { app: app as unknown as FastifyInstance, faults, routes, auth };
 }
 
