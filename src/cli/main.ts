@@ -8,6 +8,7 @@ import { registerResources } from './resources.ts';
 import { registerServe } from './serve.ts';
 import { registerServers } from './servers.ts';
 import { registerTokens } from './tokens.ts';
+import { registerTestCloud } from './testcloud.ts';
 import { registerUsers } from './users.ts';
 import { registerOperatorCommands } from './operator.ts';
 import { openStore, overridesFrom, withSettings } from './settings.ts';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerServers(program);
   registerDrives(program);
   registerResources(program);
+  registerTestCloud(program);
   registerOperatorCommands(program, { withSettings, openStore, config: (opts) => loadConfig(overridesFrom(opts)) });
   registerCompletion(program);
   return program;
