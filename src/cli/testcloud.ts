@@ -15,7 +15,7 @@ const num = (v: unknown, what: string): number | undefined => {
 
 /** The administrator's levers of a test cloud: fault rules and the request log (docs/test-cloud.md). */
 export function registerTestCloud(program: Command): void {
-  const faults = program.command('faults').description('fault and latency injection of an API node (administrator)');
+  const faults = program.command('faults').description('admin: inject faults and latency');
 
   const list = withOutput(withProfile(faults.command('list').alias('ls').description('list the rules set, with how often each fired')), true);
   example(list, 'opensigma faults list -o json');
@@ -85,7 +85,7 @@ export function registerTestCloud(program: Command): void {
     console.log('removed every fault rule');
   });
 
-  const requests = withOutput(withProfile(program.command('requests').description('the last requests and answers, redacted (administrator; OPENSIGMA_REQUEST_LOG)')), true)
+  const requests = withOutput(withProfile(program.command('requests').description('admin: the last requests, redacted')), true)
     .option('--account <email>', 'only this account\'s (email or uuid)')
     .option('--limit <n>', 'only the last n')
     .option('--har <file>', 'write them as a HAR 1.2 file (- for standard output)');
