@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { ADMIN, startServer } from './helpers/harness.ts';
 
 const B = { email: 'b@example.com', password: 'b-secret-password-42' };
-const PRIVATE = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n';
+const PRIVATE = [
+  '-----BEGIN OPENSSH PRIVATE KEY-----',
+  'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW',
+  '-----END OPENSSH PRIVATE KEY-----',
+  '',
+].join('\n');
+const PUB = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGVhZXhhbXBsZWtleWV4YW1wbGVrZXlleGFtcGxlayB0 a@b';
 
 test('the request log keeps requests and answers with every secret redacted, per account and as HAR', async () => {
   const t = await startServer({ OPENSIGMA_REQUEST_LOG: '100' });
@@ -12,12 +18,13 @@ test('the request log keeps requests and answers with every secret redacted, per
     const asB = t.as(B.email, B.password);
     // Basic auth, a keypair with a private key, a server with a VNC password.
     assert.equal((await asB('GET', '/tags/')).status, 200);
-    const kp = await asB('POST', '/keypairs/', { objects: [{ name: 'k', public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGVhZXhhbXBsZWtleWV4YW1wbGVrZXlleGFtcGxlayB0 a@b', private_key: PRIVATE }] });
+    const kp = await asB('POST', '/keypairs/', { objects: [{ name: 'k', public_key: PUB, private_key: PRIVATE }] });
     assert.ok(kp.status < 300, kp.text);
     const srv = await asB('POST', '/servers/', { name: 's', cpu: 1000, mem: 536870912, vnc_password: 'vnc-secret-77' });
     assert.equal(srv.status, 201);
     // A cookie session: the password in the body, the session in Set-Cookie, then Cookie and X-CSRFToken.
-    const login = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: B.email, password: B.password }) });
+    const body = JSON.stringify({ username: B.email, password: B.password });
+    const login = await fetch(`${t.api}/accounts/action/?do=login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     assert.equal(login.status, 200);
     const sid = /sessionid=([^;]+)/.exec(login.headers.get('set-cookie') ?? '')![1]!;
     const csrf = (await login.json().catch(() => ({}))) as { csrf_token?: string };

@@ -32,7 +32,10 @@ export interface FaultRule {
 }
 
 const METHODS = new Set(['*', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
-const FIELDS = new Set(['id', 'method', 'path', 'path_regex', 'account', 'query', 'status', 'error_message', 'error_type', 'error_point', 'probability', 'latency_ms', 'count', 'fired']);
+const FIELDS = new Set([
+  'id', 'method', 'path', 'path_regex', 'account', 'query', 'status',
+  'error_message', 'error_type', 'error_point', 'probability', 'latency_ms', 'count', 'fired',
+]);
 const ERROR_TYPES = new Set<ErrorType>(['validation', 'notexist', 'backend', 'permission', 'database', 'concurrency', 'billing', 'payment', 'ratelimit']);
 
 function typeOf(status: number): ErrorType {
@@ -125,7 +128,8 @@ export function parseRule(input: unknown, point = ''): FaultRule {
 
 /** A list of rules as a file or a POST gives them: one rule, an array, or {"objects": [...]}. */
 export function parseRules(input: unknown): FaultRule[] {
-  const list = Array.isArray(input) ? input : input && typeof input === 'object' && Array.isArray((input as { objects?: unknown }).objects) ? (input as { objects: unknown[] }).objects : [input];
+  const objects = input && typeof input === 'object' ? (input as { objects?: unknown }).objects : undefined;
+  const list = Array.isArray(input) ? input : Array.isArray(objects) ? objects : [input];
   return list.map((r, i) => parseRule(r, list.length > 1 || Array.isArray(input) || (input as { objects?: unknown }).objects ? `objects.${i}.` : ''));
 }
 
@@ -225,7 +229,8 @@ export class Faults {
       if (req.url.startsWith(ADMIN_PREFIX)) return done();
       const { latency, fault, fired } = this.decide(req.method, req.url, req.actor?.user ?? null);
       if (!fired.length) return done();
-      for (const r of fired) req.log.warn({ fault: r.id, status: r.status, latency_ms: r.latency_ms, method: req.method, url: req.url, account: req.actor?.user }, 'fault injected');
+      for (const r of fired)
+        req.log.warn({ fault: r.id, status: r.status, latency_ms: r.latency_ms, method: req.method, url: req.url, account: req.actor?.user }, 'fault injected');
       const answer = () => {
         if (!fault) return done();
         const body: WireError[] = [{ error_message: fault.error_message, error_point: fault.error_point, error_type: fault.error_type }];

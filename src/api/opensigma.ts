@@ -57,7 +57,8 @@ export function opensigmaRoutes(r: Routes, svc: Services, faults: Faults, reques
   });
 
   const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-  r.get('/opensigma/requests/', { summary: 'The last requests and answers, redacted (administrator; OPENSIGMA_REQUEST_LOG)', tags }, async ({ actor, query, req }) => {
+  const summary = 'The last requests and answers, redacted (administrator; OPENSIGMA_REQUEST_LOG)';
+  r.get('/opensigma/requests/', { summary, tags }, async ({ actor, query, req }) => {
     await admin(actor);
     if (!requests) throw errors.invalid(null, 'The request log is off: start opensigma with OPENSIGMA_REQUEST_LOG=1000 (or another count)');
     let account: string | null = null;

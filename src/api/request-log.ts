@@ -165,7 +165,11 @@ export function toHar(entries: LoggedRequest[], baseUrl: string, version: string
             httpVersion: 'HTTP/1.1',
             cookies: [],
             headers: pairs(e.response.headers),
-            content: { size: e.response.body.size, mimeType: e.response.body.mime ?? 'application/octet-stream', ...(e.response.body.text !== null ? { text: e.response.body.text } : {}) },
+            content: {
+              size: e.response.body.size,
+              mimeType: e.response.body.mime ?? 'application/octet-stream',
+              ...(e.response.body.text !== null ? { text: e.response.body.text } : {}),
+            },
             redirectURL: '',
             headersSize: -1,
             bodySize: e.response.body.size,
