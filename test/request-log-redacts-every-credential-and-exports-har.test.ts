@@ -31,6 +31,16 @@ test('the request log keeps requests and answers with every secret redacted, per
     const viaCookie = await fetch(`${t.api}/tags/`, { headers: { cookie: `sessionid=${sid}`, 'x-csrftoken': csrf.csrf_token ?? 'none' } });
     assert.equal(viaCookie.status, 200);
 
+    // A drive upload and download: recorded, without their bytes.
+    const auth = `Basic ${Buffer.from(`${B.email}:${B.password}`).toString('base64')}`;
+    const bytes = Buffer.alloc(1 << 20, 7);
+    const raw = { authorization: auth, 'content-type': 'application/octet-stream' };
+    const up = await fetch(`${t.api}/drives/upload/x.raw`, { method: 'POST', headers: raw, body: bytes });
+    const driveUuid = (await up.text()).trim();
+    assert.equal(up.status, 201);
+    const down = await fetch(`${t.api}/drives/${driveUuid}/download/`, { headers: { authorization: auth, range: 'bytes=0-65535' } });
+    assert.equal((await down.arrayBuffer()).byteLength, 65536);
+
     // Not for anyone else, and not anonymously.
     assert.equal((await fetch(`${t.api}/opensigma/requests/`)).status, 401);
     const no = await asB('GET', '/opensigma/requests/');
@@ -47,6 +57,13 @@ test('the request log keeps requests and answers with every secret redacted, per
     assert.equal(keypairPost.request.headers.authorization, '[redacted]');
     assert.equal(keypairPost.response.status, kp.status);
     assert.equal((await t.call('GET', '/opensigma/requests/?limit=2')).body.objects.length, 2);
+    const upload = mine.body.objects.find((e: any) => e.url.startsWith('/api/2.0/drives/upload/'));
+    assert.equal(upload.request.body.streamed, true);
+    assert.equal(upload.request.body.text, null);
+    const download = mine.body.objects.find((e: any) => e.url.endsWith('/download/'));
+    assert.equal(download.response.status, 206);
+    assert.equal(download.response.body.streamed, true);
+    assert.ok(all.text.length < bytes.length, 'no drive bytes kept');
 
     const har = await t.call('GET', '/opensigma/requests/?format=har');
     assert.equal(har.status, 200);
