@@ -51,6 +51,8 @@ export interface Config {
   tlsCert: string | null;
   tlsKey: string | null;
   quotas: Quotas;
+  faultsFile: string | null;
+  requestLog: number;
 }
 
 export interface RateLimits {
@@ -216,6 +218,18 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
     flag: '--on-exit <leave|shutdown>',
     help: 'what a compute host does with its guests when it stops: leave them running (adopted at the next start) or shut them down (default leave)',
   },
+  {
+    key: 'faultsFile',
+    env: 'OPENSIGMA_FAULTS_FILE',
+    flag: '--faults-file <file>',
+    help: 'JSON file of fault and latency rules set at start (docs/test-cloud.md)',
+  },
+  {
+    key: 'requestLog',
+    env: 'OPENSIGMA_REQUEST_LOG',
+    flag: '--request-log <n>',
+    help: 'keep the last n requests and answers, redacted, for the administrator (default 0 = off)',
+  },
   { key: 'logFormat', env: 'OPENSIGMA_LOG_FORMAT', flag: '--log-format <json|pretty>', help: 'json lines (default) or pretty, one readable line per entry' },
   { key: 'logLevel', env: 'OPENSIGMA_LOG_LEVEL', flag: '--log-level <level>', help: 'pino log level (default info)' },
   { key: 'quotas', env: 'OPENSIGMA_QUOTA_SERVERS', flag: '--quota-servers <n>', help: 'servers one account may hold (default 200; 0 = no limit)' },
@@ -340,6 +354,8 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
     onExit,
     tlsCert: get('OPENSIGMA_TLS_CERT') || null,
     tlsKey: get('OPENSIGMA_TLS_KEY') || null,
+    faultsFile: get('OPENSIGMA_FAULTS_FILE') ? path.resolve(get('OPENSIGMA_FAULTS_FILE')!) : null,
+    requestLog: count(get('OPENSIGMA_REQUEST_LOG'), 0, 'OPENSIGMA_REQUEST_LOG'),
     quotas: {
       servers: count(get('OPENSIGMA_QUOTA_SERVERS'), DEFAULT_QUOTAS.servers, 'OPENSIGMA_QUOTA_SERVERS'),
       drives: count(get('OPENSIGMA_QUOTA_DRIVES'), DEFAULT_QUOTAS.drives, 'OPENSIGMA_QUOTA_DRIVES'),

@@ -17,6 +17,9 @@ import { attachNotifications } from './notifications.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerWebConsole } from './web.ts';
 import { consoleBridge } from './console-bridge.ts';
+import { Faults } from './faults.ts';
+import { RequestLog } from './request-log.ts';
+import { accountUuid, opensigmaRoutes } from './opensigma.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -90,6 +93,7 @@ class AnonymousConnections {
 
 export interface App {
   app: FastifyInstance;
+  faults: Faults;
   routes: Routes;
   auth: Authenticator;
 }
@@ -158,6 +162,11 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
 
   const table = new RouteTable();
   const limiter = new RateLimiter(svc);
+  const faults = new Faults(svc.log, (ref) => accountUuid(svc, ref));
+  if (svc.config.faultsFile) await faults.loadFile(svc.config.faultsFile);
+  // Off by default: then no hook at all is registered, and requests pay nothing for it.
+  const requestLog = svc.config.requestLog > 0 ? new RequestLog(svc.config.requestLog) : null;
+  requestLog?.registerBeforeCompression(app as unknown as FastifyInstance);
 
   await app.register(swagger, {
     openapi: {
@@ -244,6 +253,9 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     }
   });
 
+  // After authentication, so that a rule can name an account; one boolean check while no rule is set.
+  faults.register(app as unknown as FastifyInstance);
+
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     if (err instanceof ApiError) {
       return reply.code(err.statusCode).headers(answerHeaders(req, err)).send(err.errors);
@@ -295,10 +307,11 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
 
   const routes = new Routes(app as unknown as FastifyInstance, table);
   await registerResources(routes, svc, auth);
+  opensigmaRoutes(routes, svc, faults, requestLog);
   attachNotifications(app as unknown as FastifyInstance, svc, [consoleBridge(app as unknown as FastifyInstance, svc)]);
   registerWebConsole(app as unknown as FastifyInstance);
 
   app.get(`${API}/openapi.json`, { config: { auth: 'public' }, schema: { hide: true } as any }, async () => app.swagger());
 
-  return { app: app as unknown as FastifyInstance, routes, auth };
+  return { app: app as unknown as FastifyInstance, faults, routes, auth };
 }

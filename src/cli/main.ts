@@ -8,6 +8,7 @@ import { registerResources } from './resources.ts';
 import { registerServe } from './serve.ts';
 import { registerServers } from './servers.ts';
 import { registerTokens } from './tokens.ts';
+import { registerTestCloud } from './testcloud.ts';
 import { registerUsers } from './users.ts';
 import { registerOperatorCommands } from './operator.ts';
 import { openStore, overridesFrom, withSettings, withStoreSettings } from './settings.ts';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerServers(program);
   registerDrives(program);
   registerResources(program);
+  registerTestCloud(program);
   // hosts and backup need only the node's data; doctor checks every setting, so it takes them all.
   registerOperatorCommands(program, {
     withSettings: withStoreSettings,
