@@ -10,6 +10,7 @@ import { registerServers } from './servers.ts';
 import { registerTokens } from './tokens.ts';
 import { registerUsers } from './users.ts';
 import { registerOperatorCommands } from './operator.ts';
+import { registerStateCommands } from './state.ts';
 import { openStore, overridesFrom, withSettings } from './settings.ts';
 import { loadConfig } from '../config.ts';
 
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerDrives(program);
   registerResources(program);
   registerOperatorCommands(program, { withSettings, openStore, config: (opts) => loadConfig(overridesFrom(opts)) });
+  registerStateCommands(program);
   registerCompletion(program);
   return program;
 }
