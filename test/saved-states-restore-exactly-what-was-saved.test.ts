@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ADMIN, databases, minimalServer, startServer, type TestServer } from './helpers/harness.ts';
-import { readyDrive, waitForDrive } from './helpers/drives.ts';
+import { otherUser, readyDrive, waitForDrive } from './helpers/drives.ts';
 import { deleteState, listStates, loadState, resetState, saveState } from '../src/store/states.ts';
 import { statePlaces } from '../src/cli/state.ts';
 
@@ -86,6 +86,36 @@ for (const db of databases()) {
       assert.deepEqual(after, { servers: [], drives: [] });
       assert.equal((await t.call('GET', '/servers/')).status, 200);
       assert.equal((await t.call('POST', '/servers/', { objects: [minimalServer('fresh')] })).status, 201);
+    });
+
+    test('over HTTP the administrator saves, lists, loads, deletes and resets; others are refused', async () => {
+      const other = await otherUser(t);
+      const anon = await fetch(`${t.api}/opensigma/state/`);
+      assert.equal(anon.status, 401);
+      for (const [m, p] of [['GET', '/opensigma/state/'], ['POST', '/opensigma/state/x/action/?do=save'], ['DELETE', '/opensigma/state/base/'], ['POST', '/opensigma/state/action/?do=reset']]) {
+        const r = await other(m!, p!);
+        assert.equal(r.status, 403, `${m} ${p}`);
+        assert.equal(r.body[0].error_type, 'permission');
+      }
+      assert.deepEqual(listStates(statePlaces(t.config)).map((s) => s.name), ['base'], 'a refused call changed something');
+      const made = await t.call('POST', '/servers/', { objects: [minimalServer('over-http')] });
+      const saved = await t.call('POST', '/opensigma/state/web/action/?do=save');
+      assert.equal(saved.status, 200, saved.text);
+      assert.equal(saved.body.name, 'web');
+      const list = await t.call('GET', '/opensigma/state/');
+      assert.deepEqual(list.body.objects.map((s: any) => s.name), ['base', 'web']);
+      assert.equal((await t.call('POST', '/opensigma/state/action/?do=reset')).status, 200);
+      assert.equal((await t.call('GET', '/servers/')).body.objects.length, 0);
+      assert.equal((await t.call('POST', '/opensigma/state/web/action/?do=load')).status, 200);
+      assert.ok((await t.call('GET', '/servers/')).body.objects.some((o: any) => o.uuid === made.body.objects[0].uuid));
+      assert.equal((await other('GET', '/servers/')).status, 200, 'the other user logs in after the load');
+      const missing = await t.call('POST', '/opensigma/state/nope/action/?do=load');
+      assert.equal(missing.status, 404);
+      assert.equal(missing.body[0].error_type, 'notexist');
+      assert.equal((await t.call('POST', '/opensigma/state/web/action/?do=explode')).status, 400);
+      assert.equal((await t.call('POST', '/opensigma/state/bad%20name/action/?do=save')).status, 400);
+      assert.equal((await t.call('DELETE', '/opensigma/state/web/')).status, 204);
+      assert.equal((await t.call('DELETE', '/opensigma/state/web/')).status, 404);
     });
   });
 }

@@ -19,6 +19,7 @@ import { globalContextRoutes } from './global-context.ts';
 import { locationRoutes } from './locations.ts';
 import { serverRoutes } from './servers.ts';
 import { tagRoutes } from './tags.ts';
+import { stateRoutes } from './states.ts';
 
 /** Every resource of the API. Add a resource here and it is routed, authenticated and documented. */
 export async function registerResources(r: Routes, svc: Services, auth: Authenticator): Promise<void> {
@@ -39,4 +40,5 @@ export async function registerResources(r: Routes, svc: Services, auth: Authenti
   remoteSnapshotRoutes(r, svc);
   billingRoutes(r, svc);
   auditLogRoutes(r, svc);
+  stateRoutes(r, svc);
 }

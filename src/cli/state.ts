@@ -1,14 +1,10 @@
-import path from 'node:path';
 import type { Command } from 'commander';
 import type { Config } from '../config.ts';
-import type { StatePlaces } from '../store/states.ts';
+import { statePlaces, type StatePlaces } from '../store/states.ts';
 import { openStore, STORE_SETTINGS, withSettings } from './settings.ts';
 import { CliError } from './errors.ts';
 
-/** Saved states live in <data>/states; they hold the database's rows and the storage and remote-snapshot dirs. */
-export function statePlaces(config: Config): StatePlaces {
-  return { statesDir: path.join(config.dataDir, 'states'), dirs: { drives: config.storageDir, 'remote-snapshots': config.remoteSnapshotDir } };
-}
+export { statePlaces };
 
 const PLACES = ['OPENSIGMA_STORAGE_DIR', 'OPENSIGMA_REMOTE_SNAPSHOT_DIR', 'OPENSIGMA_ADMIN_EMAIL'];
 

@@ -17,6 +17,11 @@ export interface StatePlaces {
   dirs: Record<string, string>;
 }
 
+/** Saved states live in <data>/states; they hold the database's rows and the storage and remote-snapshot dirs. */
+export function statePlaces(config: { dataDir: string; storageDir: string; remoteSnapshotDir: string }): StatePlaces {
+  return { statesDir: path.join(config.dataDir, 'states'), dirs: { drives: config.storageDir, 'remote-snapshots': config.remoteSnapshotDir } };
+}
+
 export const STATE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export class StateError extends Error {
