@@ -11,7 +11,8 @@ const PLACES = ['OPENSIGMA_STORAGE_DIR', 'OPENSIGMA_REMOTE_SNAPSHOT_DIR', 'OPENS
 /** `opensigma state save|load|list|delete|reset`: what a test harness uses between runs. */
 export function registerStateCommands(program: Command): void {
   const state = program.command('state').description('save, load and reset the whole installation (database rows and drive bytes), for test clouds');
-  const withStore = (name: string, desc: string) => withSettings(state.command(name).description(desc), [...STORE_SETTINGS, ...PLACES]);
+  state.addHelpText('after', '\nExample:\n  $ opensigma state save clean && opensigma state load clean');
+  const withStore = (name: string, desc: string) => withSettings(state.command(name).description(desc), [...STORE_SETTINGS, ...PLACES]).addHelpText('after', `\nExample:\n  $ opensigma state ${name.split(' ')[0]}${name.includes('<') ? ' clean' : ''} --data ./data`);
   const act = async (opts: Record<string, unknown>, fn: (s: Awaited<ReturnType<typeof openStore>>['store'], places: StatePlaces, config: Config) => Promise<string>) => {
     const { config, store } = await openStore(opts);
     const states = await import('../store/states.ts');
