@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN, databases, minimalServer, startServer, type TestServer } from './helpers/harness.ts';
+import { ADMIN, databases, minimalServer, startServer, waitForStatus, type TestServer } from './helpers/harness.ts';
 import { otherUser, readyDrive, waitForDrive } from './helpers/drives.ts';
 import { deleteState, listStates, loadState, resetState, saveState } from '../src/store/states.ts';
 import { statePlaces } from '../src/cli/state.ts';
@@ -116,6 +116,29 @@ for (const db of databases()) {
       assert.equal((await t.call('POST', '/opensigma/state/bad%20name/action/?do=save')).status, 400);
       assert.equal((await t.call('DELETE', '/opensigma/state/web/')).status, 204);
       assert.equal((await t.call('DELETE', '/opensigma/state/web/')).status, 404);
+    });
+
+    test('the compute side reconciles: running without a guest becomes stopped, a guest the state shows stopped is powered off', async () => {
+      const places = statePlaces(t.config);
+      const store = t.running.svc.store;
+      const uuid = (await t.call('POST', '/servers/', { objects: [minimalServer('lives')] })).body.objects[0].uuid;
+      assert.equal((await t.call('POST', `/servers/${uuid}/action/?do=start`)).status, 202);
+      await waitForStatus(t, uuid, 'running');
+      await saveState(store, places, 'running');
+      assert.equal((await t.call('POST', `/servers/${uuid}/action/?do=stop`)).status, 202);
+      await waitForStatus(t, uuid, 'stopped');
+      await saveState(store, places, 'stopped');
+      await loadState(store, places, 'running');
+      await waitForStatus(t, uuid, 'stopped');
+      assert.equal((await t.call('POST', `/servers/${uuid}/action/?do=start`)).status, 202);
+      await waitForStatus(t, uuid, 'running');
+      await loadState(store, places, 'stopped');
+      assert.equal((await t.call('GET', `/servers/${uuid}/`)).body.status, 'stopped');
+      const guests = async () => (await t.running.svc.compute!.hosts.values().next().value!.guests()).filter((g: any) => g.uuid === uuid && g.state === 'running');
+      await waitForStatus(t, uuid, 'stopped');
+      const deadline = Date.now() + 10000;
+      while ((await guests()).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(await guests(), [], 'the orphan guest still runs');
     });
   });
 }

@@ -34,7 +34,9 @@ export class StateError extends Error {
 }
 
 /** Tables a state skips: the migrations' bookkeeping; row_counts is derived, rebuilt from the restored rows. */
-const skipped = (t: string) => t.startsWith('kysely_migration') || t.startsWith('sqlite_');
+/** The installation's machinery, not what its users made: compute hosts and their heartbeats, storage markers, rate counters. */
+const MACHINERY = ['hosts', 'storage_markers', 'rate_counters'];
+const skipped = (t: string) => t.startsWith('kysely_migration') || t.startsWith('sqlite_') || MACHINERY.includes(t);
 /** Kept by a plain reset: who logs in, and with what. */
 const ACCOUNT_TABLES = ['users', 'tokens', 'credential_changes'];
 
@@ -114,7 +116,7 @@ export async function saveState(store: Store, places: StatePlaces, name: string)
         // One snapshot for every table (PostgreSQL's default isolation takes one per statement).
         if (store.dialect.name === 'postgres') await sql`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`.execute(trx);
         for (const t of await tables(store, trx)) {
-          if (t === 'row_counts' || t === 'rate_counters') continue;
+          if (t === 'row_counts') continue;
           const sel =
             store.dialect.name === 'postgres'
               ? (await sql<{ r: Record<string, unknown> }>`SELECT row_to_json(x) AS r FROM ${sql.table(t)} x`.execute(trx)).rows.map((r) => r.r)
