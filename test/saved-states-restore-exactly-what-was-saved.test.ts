@@ -5,6 +5,7 @@ import { ADMIN, databases, minimalServer, startServer, waitForStatus, type TestS
 import { otherUser, readyDrive, waitForDrive } from './helpers/drives.ts';
 import { deleteState, listStates, loadState, resetState, saveState } from '../src/store/states.ts';
 import { statePlaces } from '../src/cli/state.ts';
+import { cli } from './helpers/cli-process.ts';
 
 const basic = () => `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`;
 
@@ -139,6 +140,20 @@ for (const db of databases()) {
       const deadline = Date.now() + 10000;
       while ((await guests()).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(await guests(), [], 'the orphan guest still runs');
+    });
+
+    test('the opensigma state commands, as a process beside the serving one', async () => {
+      const uuid = (await t.call('POST', '/servers/', { objects: [minimalServer('from-cli')] })).body.objects[0].uuid;
+      assert.match(await cli(t, 'state', 'save', 'cli'), /saved cli: \d+ rows/);
+      assert.equal((await t.call('PUT', `/servers/${uuid}/`, minimalServer('changed'))).status, 200);
+      assert.equal((await t.call('GET', `/servers/${uuid}/`)).body.name, 'changed');
+      assert.match(await cli(t, 'state', 'load', 'cli'), /loaded cli/);
+      assert.equal((await t.call('GET', `/servers/${uuid}/`)).body.name, 'from-cli');
+      assert.match(await cli(t, 'state', 'list'), /^cli\t/m);
+      await assert.rejects(cli(t, 'state', 'load', 'absent'), (e: any) => e.code === 1 && /no saved state named absent/.test(e.stderr));
+      assert.match(await cli(t, 'state', 'delete', 'cli'), /deleted cli/);
+      assert.match(await cli(t, 'state', 'reset'), /users kept/);
+      assert.equal((await t.call('GET', '/servers/')).body.objects.length, 0);
     });
   });
 }
