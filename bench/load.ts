@@ -41,6 +41,7 @@ export interface LoadSpec {
  * itself, and the figures then measure it. A small Lua script gives wrk the requests and prints the summary as JSON.
  */
 const THREADS = 2;
+const threadsFor = (spec: LoadSpec) => Math.min(THREADS, spec.connections ?? 50);
 
 const lua = (spec: LoadSpec, u: URL, uuidFile: string | null) => {
   const reqs = spec.requests ?? [{ method: 'GET', path: u.pathname + u.search }];
@@ -72,7 +73,7 @@ function request()
   if #uuids > 0 then
     local u
     if own then
-      local per = math.max(1, math.floor(#uuids / ${THREADS}))
+      local per = math.max(1, math.floor(#uuids / ${threadsFor(spec)}))
       u = uuids[(id * per) + (turn % per) + 1] or uuids[1]
     else
       u = uuids[math.random(#uuids)]
@@ -102,9 +103,10 @@ async function wrk(spec: LoadSpec, durationS: number): Promise<{ requests: numbe
     }
     const script = path.join(dir, 'load.lua');
     fs.writeFileSync(script, lua(spec, u, uuidFile));
+    // wrk wants at least one connection per thread: the one-connection row runs one thread.
     const args = [
       '-t',
-      String(THREADS),
+      String(threadsFor(spec)),
       '-c',
       String(spec.connections ?? 50),
       '-d',

@@ -34,7 +34,9 @@ test("each command's --help is under 40 lines, shows an example, and lists only 
     assert.ok(lines < 40, `opensigma ${name} --help: ${lines} lines`);
     if (leaf || name === '') assert.match(text, /\nExamples?:\n {2}\$ .*opensigma /, `opensigma ${name} --help shows an example`);
     if (SERVER_SIDE.has(name)) continue;
-    const allowed = /^(user|token|migrate|hosts|backup|state)\b/.test(name) ? ['--data', '--database-url'] : [];
+    const allowed = /^(user|token|migrate|hosts|backup)\b/.test(name) ? ['--data', '--database-url'] : [];
+    // state works on the data and storage directories as well as the database, and resets to the admin
+    if (/^state\b/.test(name)) allowed.push('--data', '--database-url', '--storage-dir', '--remote-snapshot-dir', '--admin-email');
     const options = /\nOptions:\n([\s\S]*?)(\n\n|$)/.exec(text)?.[1] ?? '';
     for (const s of SETTINGS) {
       const flag = settingFlag(s.flag);

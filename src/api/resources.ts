@@ -20,6 +20,7 @@ import { locationRoutes } from './locations.ts';
 import { serverRoutes } from './servers.ts';
 import { tagRoutes } from './tags.ts';
 import { cloudStatusRoutes } from './cloud-status.ts';
+import { stateRoutes } from './states.ts';
 
 /** Every resource of the API. Add a resource here and it is routed, authenticated and documented. */
 export async function registerResources(r: Routes, svc: Services, auth: Authenticator): Promise<void> {
@@ -41,4 +42,5 @@ export async function registerResources(r: Routes, svc: Services, auth: Authenti
   billingRoutes(r, svc);
   auditLogRoutes(r, svc);
   cloudStatusRoutes(r);
+  stateRoutes(r, svc);
 }

@@ -11,6 +11,7 @@ import { registerTokens } from './tokens.ts';
 import { registerTestCloud } from './testcloud.ts';
 import { registerUsers } from './users.ts';
 import { registerOperatorCommands } from './operator.ts';
+import { registerStateCommands } from './state.ts';
 import { openStore, overridesFrom, withSettings, withStoreSettings } from './settings.ts';
 import { loadConfig } from '../config.ts';
 
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
     openStore,
     config: (opts) => loadConfig(overridesFrom(opts)),
   });
+  registerStateCommands(program);
   registerCompletion(program);
   // Set last, so that only the top level lists its commands by name and group; each command keeps its own help.
   program.configureHelp({ formatHelp: (cmd, helper) => (cmd === program ? overview(program) : Help.prototype.formatHelp.call(helper, cmd, helper)) });
