@@ -80,8 +80,12 @@ function request()
     end
     p = string.gsub(p, "{uuid}", u)
   end
+  -- wrk.format uses the headers it is given instead of wrk.headers: a body's request carries both
   local h = nil
-  if r.body then h = {["Content-Type"] = "application/json"} end
+  if r.body then
+    h = {["Content-Type"] = "application/json"}
+    for k, v in pairs(wrk.headers) do h[k] = v end
+  end
   return wrk.format(r.method, p, h, r.body)
 end
 function done(summary, latency, requests)
