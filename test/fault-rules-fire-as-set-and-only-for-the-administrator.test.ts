@@ -32,6 +32,10 @@ for (const db of databases()) {
         assert.equal(r.body[0].error_type, 'validation');
         assert.equal(r.body[0].error_point, point);
       }
+      // Regression found by the fuzz test: an empty body was a 500.
+      const empty = await t.call('POST', '/opensigma/faults/');
+      assert.equal(empty.status, 400, empty.text);
+      assert.equal(empty.body[0].error_type, 'validation');
       assert.deepEqual((await t.call('GET', '/opensigma/faults/')).body.objects, []);
 
       // Probability: over 200 requests, p=0.5 gives between 70 and 130 faults.

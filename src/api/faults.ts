@@ -142,7 +142,8 @@ export function parseRule(input: unknown, point = ''): FaultRule {
 export function parseRules(input: unknown): FaultRule[] {
   const objects = input && typeof input === 'object' ? (input as { objects?: unknown }).objects : undefined;
   const list = Array.isArray(input) ? input : Array.isArray(objects) ? objects : [input];
-  return list.map((r, i) => parseRule(r, list.length > 1 || Array.isArray(input) || (input as { objects?: unknown }).objects ? `objects.${i}.` : ''));
+  // An empty body is null: it is one rule that is not an object (400), never a TypeError (500).
+  return list.map((r, i) => parseRule(r, list.length > 1 || Array.isArray(input) || objects !== undefined ? `objects.${i}.` : ''));
 }
 
 /**

@@ -5,7 +5,12 @@ import type { Dialect } from '../dialect/index.ts';
  * Every owned resource is a document table: the wire object as JSON in `data`, plus the columns that lists filter,
  * order and join on. `seq` gives the stable insertion order the real API lists in.
  */
-export async function createDocTable(db: Kysely<any>, dialect: Dialect, table: string, extra: (t: any) => any = (t) => t): Promise<void> {
+export async function createDocTable(
+  db: Kysely<any>,
+  dialect: Dialect,
+  table: string,
+  extra: (t: any) => any = (t) => t,
+): Promise<void> {
   let builder = db.schema
     .createTable(table)
     .addColumn('seq', dialect.serialType, (c) => (dialect.name === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
