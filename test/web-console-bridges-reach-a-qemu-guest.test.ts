@@ -69,10 +69,15 @@ describe('web console bridges to a QEMU guest', { skip: h.skip ?? false }, () =>
 
   test("the serial bridge reaches the guest's shell on ttyS0", async () => {
     const c = await connect(`${t.url.replace(/^http/, 'ws')}/websocket/servers/${uuid}/serial`, cookie);
+    let closed = '';
+    c.ws.on('close', (code, reason) => (closed = ` (the bridge closed: ${code} ${reason.toString()})`));
     // The guest may still be booting: what it already wrote comes first, then the prompt; Enter asks for a new one.
-    const press = setInterval(() => c.ws.send('\r'), 2000);
+    const press = setInterval(() => c.ws.readyState === c.ws.OPEN && c.ws.send('\r'), 2000);
     try {
-      await waitFor(async () => /# $/m.test(c.got().toString('latin1')), h.bootTimeoutMs, 'the shell prompt');
+      await waitFor(async () => /# $/m.test(c.got().toString('latin1')) || closed, h.bootTimeoutMs, 'the shell prompt').catch((e: Error) => {
+        throw new Error(`${e.message}${closed}; the page was shown: ${JSON.stringify(c.got().toString('latin1').slice(-600))}`);
+      });
+      assert.equal(closed, '', `the bridge stayed open; the page was shown: ${JSON.stringify(c.got().toString('latin1').slice(-600))}`);
     } finally {
       clearInterval(press);
     }
