@@ -41,7 +41,6 @@ for (const db of databases()) {
         [{ mem: true }, 'mem'],
         [{ smp: [] }, 'smp'],
         [{ name: {} }, 'name'],
-        [{ name: '' }, 'name'],
         // eslint-disable-next-line no-loss-of-precision -- a number JSON can carry and JavaScript cannot: Infinity
         [{ vnc_password: 12.5e400 }, 'vnc_password'],
         [{ context: 'maybe' }, 'context'],

@@ -84,7 +84,7 @@ export function applyDriveInput(existing: DriveDoc | null, body: Record<string, 
         iops: null,
       };
   if (!existing) for (const k of ['name', 'size', 'media']) if (!has(k) || body[k] === null) throw errors.required(k);
-  if (has('name')) d.name = readString(body.name, 'name', { nonEmpty: true, max: 1024 });
+  if (has('name')) d.name = readString(body.name, 'name', { max: 1024 });
   if (has('media')) {
     const m = readString(body.media, 'media');
     if (!DRIVE_MEDIA.includes(m as DriveDoc['media']))

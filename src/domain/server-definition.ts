@@ -288,7 +288,7 @@ export function applyServerInput(
   const d = base;
   if (!existing) for (const k of ['name', 'cpu', 'mem', 'vnc_password']) if (!has(k) || body[k] === null) throw errors.required(k);
 
-  if (has('name')) d.name = readString(body.name, 'name', { nonEmpty: true, max: 1024 });
+  if (has('name')) d.name = readString(body.name, 'name', { max: 1024 });
   if (has('meta')) d.meta = readMeta(body.meta, 'meta');
   if (has('tags')) d.tags = readRefList(body.tags, 'tags');
   if (opts.running) {
