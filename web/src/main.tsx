@@ -9,7 +9,8 @@ import type { PlacedErrors } from './errors.ts';
 import { ServersPage, ServerCreatePage, ServerDetailPage } from './pages/servers.tsx';
 import { ConsolePage, VncPage } from './pages/consoles.tsx';
 import { DrivesPage } from './pages/drives.tsx';
-import { AccountPage, FirewallPage, JobsPage, KeysPage, LibraryPage, LogsPage, NetworkingPage, SharingPage, TagsPage } from './pages/others.tsx';
+import { FirewallPage, PolicyPage } from './pages/firewall.tsx';
+import { AccountPage, JobsPage, KeysPage, LibraryPage, LogsPage, NetworkingPage, SharingPage, TagsPage } from './pages/others.tsx';
 
 export const SECTIONS: Array<[string, string]> = [
   ['servers', 'Servers'],
@@ -101,7 +102,7 @@ function Page({ parts }: { parts: string[] }) {
     case 'networking':
       return <NetworkingPage />;
     case 'firewall':
-      return <FirewallPage />;
+      return id ? <PolicyPage uuid={id} /> : <FirewallPage />;
     case 'keys':
       return <KeysPage />;
     case 'tags':
