@@ -351,6 +351,20 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     );
     await page.getByRole('button', { name: `Apply policy to ${mac}`, disabled: true }).waitFor();
     assert.equal((await t.call('GET', `/fwpolicies/${made.uuid}/`)).body.servers[0].uuid, serverUuid);
+
+    await page.getByRole('link', { name: 'Firewall', exact: true }).click();
+    await page
+      .getByRole('row', { name: /^web\b/ })
+      .getByRole('cell', { name: '1', exact: true })
+      .waitFor();
+    await page.getByRole('button', { name: 'Delete web' }).click();
+    await page.getByText('Deleted the policy web.').waitFor();
+    await page
+      .getByRole('table', { name: 'Firewall policies' })
+      .getByRole('row', { name: /^web\b/ })
+      .waitFor({ state: 'detached' });
+    assert.equal((await t.call('GET', `/fwpolicies/${made.uuid}/`)).status, 404);
+    assert.equal((await t.call('GET', `/servers/${serverUuid}/`)).body.nics[0].firewall_policy, null, 'the NIC lost it with it');
   });
 
   test('buying a subscription: a bad amount or period is said beside its field, then the IP is listed', async () => {
