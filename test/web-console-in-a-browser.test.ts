@@ -252,29 +252,33 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
 
   test('the server list pages through more servers than a page holds', async () => {
     const made: string[] = [];
-    for (let i = 1; i <= 25; i++) made.push((await t.call('POST', '/servers/', minimalServer(`page-${String(i).padStart(2, '0')}`))).body.objects[0].uuid);
-    await page.getByRole('link', { name: 'Firewall', exact: true }).click();
-    await page.getByRole('link', { name: 'Servers', exact: true }).click();
-    const pages = page.getByRole('navigation', { name: 'Pages' });
-    await pages.getByText('1–20 of 26').waitFor();
-    const rows = page.getByRole('table', { name: 'Your servers and those shared with you' }).getByRole('row');
-    assert.equal(await rows.count(), 21, 'a header and 20 servers');
-    assert.equal(await pages.getByRole('button', { name: 'Previous page' }).isDisabled(), true);
-    await pages.getByRole('button', { name: 'Next page' }).click();
-    await pages.getByText('21–26 of 26').waitFor();
-    assert.equal(await rows.count(), 7, 'a header and the last 6 servers');
-    assert.equal(await pages.getByRole('button', { name: 'Next page' }).isDisabled(), true);
-    const shown = new Set<string>();
-    for (const n of await rows.locator('td:first-child a').allInnerTexts()) shown.add(n);
-    await pages.getByRole('button', { name: 'Previous page' }).click();
-    await pages.getByText('1–20 of 26').waitFor();
-    for (const n of await rows.locator('td:first-child a').allInnerTexts()) {
-      assert.ok(!shown.has(n), `${n} is on one page only`);
-      shown.add(n);
+    try {
+      for (let i = 1; i <= 25; i++) made.push((await t.call('POST', '/servers/', minimalServer(`page-${String(i).padStart(2, '0')}`))).body.objects[0].uuid);
+      const total = (await t.call('GET', '/servers/')).body.meta.total_count as number;
+      await page.getByRole('link', { name: 'Firewall', exact: true }).click();
+      await page.getByRole('link', { name: 'Servers', exact: true }).click();
+      const pages = page.getByRole('navigation', { name: 'Pages' });
+      await pages.getByText(`1–20 of ${total}`).waitFor();
+      const rows = page.getByRole('table', { name: 'Your servers and those shared with you' }).getByRole('row');
+      assert.equal(await rows.count(), 21, 'a header and 20 servers');
+      assert.equal(await pages.getByRole('button', { name: 'Previous page' }).isDisabled(), true);
+      await pages.getByRole('button', { name: 'Next page' }).click();
+      await pages.getByText(`21–${total} of ${total}`).waitFor();
+      assert.equal(await rows.count(), 1 + total - 20, 'a header and the rest of the servers');
+      assert.equal(await pages.getByRole('button', { name: 'Next page' }).isDisabled(), true);
+      const shown = new Set<string>();
+      for (const n of await rows.locator('td:first-child a').allInnerTexts()) shown.add(n);
+      await pages.getByRole('button', { name: 'Previous page' }).click();
+      await pages.getByText(`1–20 of ${total}`).waitFor();
+      for (const n of await rows.locator('td:first-child a').allInnerTexts()) {
+        assert.ok(!shown.has(n), `${n} is on one page only`);
+        shown.add(n);
+      }
+      assert.equal(shown.size, total, 'every server is on one of the pages');
+    } finally {
+      for (const uuid of made) await t.call('DELETE', `/servers/${uuid}/`);
     }
-    assert.equal(shown.size, 26, 'every server is on one of the pages');
-    for (const uuid of made) await t.call('DELETE', `/servers/${uuid}/`);
-    await page.getByText('1 object').waitFor();
+    await page.getByRole('navigation', { name: 'Pages' }).waitFor({ state: 'detached' });
   });
 
   test('a firewall policy: a bad rule shows its error beside its field, then it is made, edited and put on a NIC of the server', async () => {

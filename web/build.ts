@@ -92,11 +92,16 @@ export async function buildWeb(): Promise<void> {
   const types = generateTypes();
   if (!fs.existsSync(generated) || fs.readFileSync(generated, 'utf8') !== types) fs.writeFileSync(generated, types);
   fs.mkdirSync(dist, { recursive: true });
+  // Chunks are named by their content: those of an earlier build would only pile up.
+  for (const f of fs.readdirSync(dist)) if (f.startsWith('chunk-')) fs.rmSync(path.join(dist, f));
   await build({
     entryPoints: { app: path.join(web, 'src/main.tsx') },
     outdir: dist,
     bundle: true,
     format: 'esm',
+    // The consoles (xterm.js, noVNC) are imported when opened, into chunks of their own.
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
     target: 'es2022',
     minify: true,
     sourcemap: false,
