@@ -94,7 +94,7 @@ export async function buildWeb(): Promise<void> {
   fs.mkdirSync(dist, { recursive: true });
   // Chunks are named by their content: those of an earlier build would only pile up.
   for (const f of fs.readdirSync(dist)) if (f.startsWith('chunk-')) fs.rmSync(path.join(dist, f));
-  await build({
+  const result = await build({
     entryPoints: { app: path.join(web, 'src/main.tsx') },
     outdir: dist,
     bundle: true,
@@ -108,11 +108,17 @@ export async function buildWeb(): Promise<void> {
     jsx: 'automatic',
     jsxImportSource: 'preact',
     legalComments: 'none',
+    metafile: true,
     logLevel: 'warning',
   });
   const css = [fs.readFileSync(path.join(root, 'node_modules/@xterm/xterm/css/xterm.css'), 'utf8'), fs.readFileSync(path.join(web, 'style.css'), 'utf8')];
   fs.writeFileSync(path.join(dist, 'app.css'), css.join('\n'));
-  fs.copyFileSync(path.join(web, 'index.html'), path.join(dist, 'index.html'));
+  // The chunks app.js imports at once are named in the page, so the browser fetches them beside app.js, not after it.
+  const app = Object.entries(result.metafile.outputs).find(([out]) => out.endsWith('/app.js'))?.[1];
+  const chunks = (app?.imports ?? []).filter((i) => i.kind === 'import-statement').map((i) => path.basename(i.path));
+  const preload = chunks.map((c) => `<link rel="modulepreload" href="/assets/${c}" />`).join('\n    ');
+  const html = fs.readFileSync(path.join(web, 'index.html'), 'utf8');
+  fs.writeFileSync(path.join(dist, 'index.html'), preload ? html.replace('<script type="module"', `${preload}\n    <script type="module"`) : html);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
