@@ -63,7 +63,9 @@ async function granteeFrame(svc: Services, user: string, e: ChangeEvent, told: S
   const frame = visible ? await frameFor(svc, user, e) : null;
   if (frame?.object) {
     told.add(key);
-    return frame;
+    // Why the owner's start failed is for the owner and his audit log: the grantee's GET does not show it either.
+    const { error: _error, ...shown } = frame;
+    return shown;
   }
   if (!told.delete(key)) return null;
   return { resource_type: e.resource_type, resource_uri: e.resource_uri };
