@@ -13,6 +13,7 @@ import { load, type LoadResult } from './load.ts';
 import { controlPlaneOverhead } from './control-plane.ts';
 import { printTable, runDriveBench } from './drives.ts';
 import { runPostgresBench } from './postgres.ts';
+import { benchWeb, printWebTable } from './web.ts';
 
 const quick = process.argv.includes('--quick');
 const DURATION = quick ? 3 : 10;
@@ -167,9 +168,15 @@ async function main(): Promise<void> {
   }
 }
 
-// `npm run bench -- --drives` runs only the drive storage figures (bench/drives.ts); `-- --servers` only the API figures.
+// `npm run bench -- --drives` runs only the drive storage figures (bench/drives.ts); `-- --servers` only the API figures;
+// `-- --web` only the web console's (bench/web.ts, in Chromium).
+if (process.argv.includes('--web')) {
+  printWebTable(await benchWeb(quick ? 3 : 10));
+  process.exit(0);
+}
 if (!process.argv.includes('--drives')) await main();
 if (process.argv.includes('--servers')) process.exit(0);
+printWebTable(await benchWeb(quick ? 3 : 10));
 printTable('Drive storage (bench/drives.ts)', await runDriveBench());
 // Real VMs (bench/qemu.ts) when QEMU is installed; `--no-qemu` skips them.
 if (!process.argv.includes('--no-qemu') && spawnSync('qemu-system-x86_64', ['--version']).status === 0) {

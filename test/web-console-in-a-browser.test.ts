@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { chromium, type Browser, type Page, type Request } from 'playwright-core';
-import { ADMIN, startServer, waitForStatus, type TestServer } from './helpers/harness.ts';
+import { ADMIN, minimalServer, startServer, waitForStatus, type TestServer } from './helpers/harness.ts';
 
 /**
  * The web console end to end, in a real Chromium (Debian's package) against a real opensigma with the sim driver:
@@ -30,7 +30,9 @@ function makeLibrary(dir: string): void {
   );
 }
 
+/** The README's pictures, taken only when asked (OPENSIGMA_SCREENSHOTS=1): a plain run leaves the checkout as it was. */
 async function shot(page: Page, name: string): Promise<void> {
+  if (process.env.OPENSIGMA_SCREENSHOTS !== '1') return;
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
 }
@@ -41,6 +43,13 @@ async function signIn(page: Page, url: string, who: { email: string; password: s
   await page.getByLabel('Password').fill(who.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Servers' }).waitFor();
+}
+
+/** What the page says about a control: the texts its aria-describedby names (hint and error), as a screen reader reads them. */
+async function describedText(page: Page, control: ReturnType<Page['getByLabel']>): Promise<string> {
+  const ids = ((await control.getAttribute('aria-describedby')) ?? '').split(' ').filter(Boolean);
+  if (!ids.length) return '';
+  return (await page.locator(ids.map((id) => `#${id}`).join(', ')).allInnerTexts()).join(' ');
 }
 
 /** The serial console's text as the page shows it (xterm's DOM rows). */
@@ -87,7 +96,7 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     makeLibrary(lib);
     t = await startServer({ OPENSIGMA_LIBRARY_DIR: lib });
     await t.running.svc.store.users.create(BOB.email, BOB.password);
-    fs.mkdirSync(SHOTS, { recursive: true });
+    if (process.env.OPENSIGMA_SCREENSHOTS === '1') fs.mkdirSync(SHOTS, { recursive: true });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
     page = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -241,6 +250,169 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     await filters.getByLabel('Name contains').fill('');
   });
 
+  test('the server list pages through more servers than a page holds', async () => {
+    const made: string[] = [];
+    try {
+      for (let i = 1; i <= 25; i++) made.push((await t.call('POST', '/servers/', minimalServer(`page-${String(i).padStart(2, '0')}`))).body.objects[0].uuid);
+      const total = (await t.call('GET', '/servers/')).body.meta.total_count as number;
+      await page.getByRole('link', { name: 'Firewall', exact: true }).click();
+      await page.getByRole('link', { name: 'Servers', exact: true }).click();
+      const pages = page.getByRole('navigation', { name: 'Pages' });
+      await pages.getByText(`1–20 of ${total}`).waitFor();
+      const rows = page.getByRole('table', { name: 'Your servers and those shared with you' }).getByRole('row');
+      assert.equal(await rows.count(), 21, 'a header and 20 servers');
+      assert.equal(await pages.getByRole('button', { name: 'Previous page' }).isDisabled(), true);
+      await pages.getByRole('button', { name: 'Next page' }).click();
+      await pages.getByText(`21–${total} of ${total}`).waitFor();
+      assert.equal(await rows.count(), 1 + total - 20, 'a header and the rest of the servers');
+      assert.equal(await pages.getByRole('button', { name: 'Next page' }).isDisabled(), true);
+      const shown = new Set<string>();
+      for (const n of await rows.locator('td:first-child a').allInnerTexts()) shown.add(n);
+      await pages.getByRole('button', { name: 'Previous page' }).click();
+      await pages.getByText(`1–20 of ${total}`).waitFor();
+      for (const n of await rows.locator('td:first-child a').allInnerTexts()) {
+        assert.ok(!shown.has(n), `${n} is on one page only`);
+        shown.add(n);
+      }
+      assert.equal(shown.size, total, 'every server is on one of the pages');
+    } finally {
+      for (const uuid of made) await t.call('DELETE', `/servers/${uuid}/`);
+    }
+    await page.getByRole('navigation', { name: 'Pages' }).waitFor({ state: 'detached' });
+  });
+
+  test('a firewall policy: a bad rule shows its error beside its field, then it is made, edited and put on a NIC of the server', async () => {
+    await page.getByRole('link', { name: 'Firewall', exact: true }).click();
+    const create = page.getByRole('form', { name: 'Create policy' });
+    await create.getByLabel('Policy name').fill('web');
+    const rule1 = create.getByRole('group', { name: 'Rule 1' });
+    await rule1.getByLabel('Destination port').fill('70000');
+    await rule1.getByLabel('Source IP or network').fill('10.0.0.0/8');
+    await create.getByRole('button', { name: 'Add rule' }).click();
+    const rule2 = create.getByRole('group', { name: 'Rule 2' });
+    await rule2.getByLabel('Action').selectOption('drop');
+    await rule2.getByLabel('Protocol').selectOption('any');
+    await create.getByRole('button', { name: 'Create policy' }).click();
+    const port = rule1.getByLabel('Destination port');
+    await waitForText(() => describedText(page, port), /70000.*not a port/, 'the error beside the port');
+    assert.equal(await port.getAttribute('aria-invalid'), 'true');
+    assert.equal(await rule2.getByLabel('Destination port').getAttribute('aria-invalid'), null, 'only the field at fault');
+    assert.equal(await create.getByLabel('Policy name').inputValue(), 'web', 'nothing typed is lost');
+    assert.equal(await rule2.getByLabel('Action').inputValue(), 'drop');
+    assert.equal((await t.call('GET', '/fwpolicies/')).body.meta.total_count, 0, 'nothing was created');
+
+    await port.fill('22');
+    await create.getByRole('button', { name: 'Create policy' }).click();
+    await page.getByText('Created the policy web.').waitFor();
+    const row = page.getByRole('row', { name: /^web\b/ });
+    await row.getByRole('cell', { name: '2', exact: true }).waitFor();
+    const made = (await t.call('GET', '/fwpolicies/detail/')).body.objects[0];
+    assert.deepEqual(
+      made.rules.map((r: any) => [r.action, r.direction, r.ip_proto, r.src_ip, r.dst_port]),
+      [
+        ['accept', 'in', 'tcp', '10.0.0.0/8', '22'],
+        ['drop', 'in', null, null, null],
+      ],
+    );
+    assert.equal(await create.getByLabel('Policy name').inputValue(), '', 'a fresh form for the next policy');
+
+    await row.getByRole('link', { name: 'web' }).click();
+    const edit = page.getByRole('form', { name: 'Save policy' });
+    await edit.getByRole('group', { name: 'Rule 2' }).getByLabel('Comment').fill('everything else');
+    await edit.getByRole('group', { name: 'Rule 2' }).getByLabel('Source IP or network').fill('not-an-address');
+    await edit.getByRole('button', { name: 'Save policy' }).click();
+    await waitForText(
+      () => describedText(page, edit.getByRole('group', { name: 'Rule 2' }).getByLabel('Source IP or network')),
+      /not an IPv4 address/,
+      'the error beside the address of rule 2',
+    );
+    await edit.getByRole('group', { name: 'Rule 2' }).getByLabel('Source IP or network').fill('');
+    await edit.getByRole('button', { name: 'Add rule' }).click();
+    await edit.getByRole('group', { name: 'Rule 3' }).getByLabel('Destination port').fill('443');
+    await edit.getByRole('button', { name: 'Move rule 3 up' }).click();
+    await edit.getByRole('button', { name: 'Save policy' }).click();
+    await page.getByText('Saved the policy web.').waitFor();
+    const saved = (await t.call('GET', `/fwpolicies/${made.uuid}/`)).body;
+    assert.deepEqual(
+      saved.rules.map((r: any) => [r.action, r.dst_port, r.comment]),
+      [
+        ['accept', '22', null],
+        ['accept', '443', null],
+        ['drop', null, 'everything else'],
+      ],
+    );
+    await shot(page, 'firewall');
+
+    await page.getByRole('link', { name: 'Servers', exact: true }).click();
+    await page.getByRole('link', { name: 'web-box' }).click();
+    const mac = (await t.call('GET', `/servers/${serverUuid}/`)).body.nics[0].mac;
+    await page.getByLabel(`Firewall policy of ${mac}`).selectOption({ label: 'web' });
+    await page.getByRole('button', { name: `Apply policy to ${mac}` }).click();
+    await waitForText(
+      async () => String((await t.call('GET', `/servers/${serverUuid}/`)).body.nics[0].firewall_policy?.uuid),
+      new RegExp(made.uuid),
+      'the NIC to carry the policy',
+    );
+    await page.getByRole('button', { name: `Apply policy to ${mac}`, disabled: true }).waitFor();
+    assert.equal((await t.call('GET', `/fwpolicies/${made.uuid}/`)).body.servers[0].uuid, serverUuid);
+
+    await page.getByRole('link', { name: 'Firewall', exact: true }).click();
+    await page
+      .getByRole('row', { name: /^web\b/ })
+      .getByRole('cell', { name: '1', exact: true })
+      .waitFor();
+    await page.getByRole('button', { name: 'Delete web' }).click();
+    await page.getByText('Deleted the policy web.').waitFor();
+    await page
+      .getByRole('table', { name: 'Firewall policies' })
+      .getByRole('row', { name: /^web\b/ })
+      .waitFor({ state: 'detached' });
+    assert.equal((await t.call('GET', `/fwpolicies/${made.uuid}/`)).status, 404);
+    assert.equal((await t.call('GET', `/servers/${serverUuid}/`)).body.nics[0].firewall_policy, null, 'the NIC lost it with it');
+  });
+
+  test('buying a subscription: a bad amount or period is said beside its field, then the IP is listed', async () => {
+    await page.getByRole('link', { name: 'Networking', exact: true }).click();
+    const buy = page.getByRole('form', { name: 'Buy a subscription' });
+    await buy.getByLabel('Resource').selectOption('ip');
+    await buy.getByLabel('Amount').fill('0');
+    await buy.getByRole('button', { name: 'Buy subscription' }).click();
+    await waitForText(() => describedText(page, buy.getByLabel('Amount')), /amount/i, 'the error beside the amount');
+    await buy.getByLabel('Amount').fill('1');
+    await buy.getByLabel('Period').fill('a fortnight or so');
+    await buy.getByRole('button', { name: 'Buy subscription' }).click();
+    await waitForText(() => describedText(page, buy.getByLabel('Period')), /Cannot understand period/, 'the error beside the period');
+    assert.equal(await buy.getByLabel('Amount').getAttribute('aria-invalid'), null, 'the amount is right now');
+    assert.equal((await t.call('GET', '/subscriptions/')).body.meta.total_count, 0, 'nothing was bought');
+    await buy.getByLabel('Period').fill('1 month');
+    await buy.getByRole('button', { name: 'Buy subscription' }).click();
+    await buy.getByText(/Bought a subscription to ip/).waitFor();
+    const ip = (await t.call('GET', '/ips/')).body.objects[0].uuid;
+    await page.getByRole('table', { name: 'IP addresses' }).getByRole('cell', { name: ip, exact: true }).waitFor();
+    await page.getByRole('table', { name: 'Subscriptions' }).getByRole('cell', { name: 'ip', exact: true }).waitFor();
+    await shot(page, 'networking');
+  });
+
+  test('editing the profile: a bad value is said beside its field and saves nothing, then the change is kept', async () => {
+    await page.getByRole('link', { name: 'Account', exact: true }).click();
+    const form = page.getByRole('form', { name: 'Profile' });
+    await form.getByLabel('First name').fill('Ada');
+    await form.getByLabel('Clone naming').selectOption('COUNTER');
+    const topup = form.getByLabel(/Automatic top-up amount/);
+    await topup.fill('lots');
+    await form.getByRole('button', { name: 'Save profile' }).click();
+    await waitForText(() => describedText(page, topup), /autotopup_amount must be a decimal number/, 'the error beside the top-up amount');
+    assert.equal(await form.getByLabel('First name').inputValue(), 'Ada', 'nothing typed is lost');
+    assert.equal((await t.call('GET', '/profile/')).body.first_name, '', 'nothing was saved');
+    await topup.fill('10');
+    await form.getByRole('button', { name: 'Save profile' }).click();
+    await form.getByText('Saved your profile.').waitFor();
+    const p = (await t.call('GET', '/profile/')).body;
+    assert.deepEqual([p.first_name, p.clone_naming, p.autotopup_amount], ['Ada', 'COUNTER', '10']);
+    await page.reload();
+    assert.equal(await page.getByRole('form', { name: 'Profile' }).getByLabel('First name').inputValue(), 'Ada');
+  });
+
   test('uploading a file shows its progress up to 100 and makes a drive of it', async () => {
     const bytes = Buffer.alloc(3 * 1024 * 1024 + 12345);
     for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32LE(i, i);
@@ -332,10 +504,21 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
       assert.equal(await row.getByRole('button', { name: refused, exact: true }).count(), 0, `no ${refused} button`);
     await shot(other, 'shared-server');
     await row.getByRole('button', { name: 'Start', exact: true }).click();
-    // Notifications go to the owner's account only: the grantee's page reads the server again after his own action.
-    await row.getByText(/starting|running/).waitFor();
+    await row.getByText('running', { exact: true }).waitFor();
     assert.equal(await row.getByRole('button', { name: 'Console', exact: true }).count(), 0, 'no console without OPEN_VNC');
     assert.equal(await row.getByRole('button', { name: 'Stop', exact: true }).count(), 0, 'no Stop without STOP');
+    // The owner stops it: the grantee's open pages hear of it over his own websocket, without asking again.
+    const reads: string[] = [];
+    other.on('request', (r) => r.method() === 'GET' && /\/api\/2\.0\/servers\//.test(r.url()) && reads.push(r.url()));
+    await t.call('POST', `/servers/${serverUuid}/action/?do=stop`);
+    await row.getByText('stopped', { exact: true }).waitFor();
+    await row.getByRole('link', { name: 'web-box' }).click();
+    const status = other.getByTestId('server-status');
+    await waitForText(() => status.innerText(), /^stopped$/, 'the detail page');
+    reads.length = 0;
+    await t.call('POST', `/servers/${serverUuid}/action/?do=start`);
+    await waitForText(() => status.innerText(), /^running$/, "the grantee's detail page to say running");
+    assert.deepEqual(reads, [], 'the change came over the websocket');
     await other.context().close();
     await t.call('POST', `/servers/${serverUuid}/action/?do=stop`);
   });

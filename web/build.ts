@@ -92,22 +92,33 @@ export async function buildWeb(): Promise<void> {
   const types = generateTypes();
   if (!fs.existsSync(generated) || fs.readFileSync(generated, 'utf8') !== types) fs.writeFileSync(generated, types);
   fs.mkdirSync(dist, { recursive: true });
-  await build({
+  // Chunks are named by their content: those of an earlier build would only pile up.
+  for (const f of fs.readdirSync(dist)) if (f.startsWith('chunk-')) fs.rmSync(path.join(dist, f));
+  const result = await build({
     entryPoints: { app: path.join(web, 'src/main.tsx') },
     outdir: dist,
     bundle: true,
     format: 'esm',
+    // The consoles (xterm.js, noVNC) are imported when opened, into chunks of their own.
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
     target: 'es2022',
     minify: true,
     sourcemap: false,
     jsx: 'automatic',
     jsxImportSource: 'preact',
     legalComments: 'none',
+    metafile: true,
     logLevel: 'warning',
   });
   const css = [fs.readFileSync(path.join(root, 'node_modules/@xterm/xterm/css/xterm.css'), 'utf8'), fs.readFileSync(path.join(web, 'style.css'), 'utf8')];
   fs.writeFileSync(path.join(dist, 'app.css'), css.join('\n'));
-  fs.copyFileSync(path.join(web, 'index.html'), path.join(dist, 'index.html'));
+  // The chunks app.js imports at once are named in the page, so the browser fetches them beside app.js, not after it.
+  const app = Object.entries(result.metafile.outputs).find(([out]) => out.endsWith('/app.js'))?.[1];
+  const chunks = (app?.imports ?? []).filter((i) => i.kind === 'import-statement').map((i) => path.basename(i.path));
+  const preload = chunks.map((c) => `<link rel="modulepreload" href="/assets/${c}" />`).join('\n    ');
+  const html = fs.readFileSync(path.join(web, 'index.html'), 'utf8');
+  fs.writeFileSync(path.join(dist, 'index.html'), preload ? html.replace('<script type="module"', `${preload}\n    <script type="module"`) : html);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -7,6 +7,7 @@ import { ServerCommands } from '../commands/servers.ts';
 import { DriveCommands } from '../commands/drives.ts';
 import { errors, type ApiError } from '../errors.ts';
 import type { ChangeEvent } from '../events.ts';
+import type { Stored } from '../store/documents.ts';
 import { API } from '../domain/refs.ts';
 import { parseCookies } from './auth.ts';
 
@@ -52,6 +53,24 @@ export async function frameFor(svc: Services, user: string, e: ChangeEvent): Pro
   return { resource_type: e.resource_type, resource_uri, ...(object ? { object } : {}), ...(e.error ? { error: e.error } : {}) };
 }
 
+/**
+ * A change to another account's object, as a grantee may hear it: the object as his GET shows it (the renderer checks
+ * his LIST grant), or, for an object he was shown and may see no more, a frame without it. Of the rest, nothing.
+ */
+async function granteeFrame(svc: Services, user: string, e: ChangeEvent, told: Set<string>): Promise<Frame | null> {
+  const key = `${e.resource_type}:${e.uuid}`;
+  const visible = await svc.access.canSee({ user }, e.resource_type, { uuid: e.uuid, owner: e.owner } as Stored<any>).catch(() => false);
+  const frame = visible ? await frameFor(svc, user, e) : null;
+  if (frame?.object) {
+    told.add(key);
+    // Why the owner's start failed is for the owner and his audit log: the grantee's GET does not show it either.
+    const { error: _error, ...shown } = frame;
+    return shown;
+  }
+  if (!told.delete(key)) return null;
+  return { resource_type: e.resource_type, resource_uri: e.resource_uri };
+}
+
 function refuse(socket: Duplex, status: number, reason: string, err: ApiError): void {
   const body = JSON.stringify(err.errors);
   socket.end(
@@ -62,8 +81,9 @@ function refuse(socket: Duplex, status: number, reason: string, err: ApiError): 
 /**
  * Websocket notifications at /websocket (and /api/2.0/websocket): a client that got an `async_auth` cookie from
  * `POST /accounts/action/?do=authenticate_asynchronous` connects with it and receives one JSON frame per change to its
- * own servers, drives, IPs, VLANs, subscriptions, jobs and profile, in the order they happened. Changes made through
- * other API nodes arrive too (the event bus crosses nodes). Anyone else's changes never do.
+ * own servers, drives, IPs, VLANs, subscriptions, jobs and profile, in the order they happened, and to the servers,
+ * drives, IPs, VLANs and firewall policies other accounts share with it (as its GET shows them). Changes made through
+ * other API nodes arrive too (the event bus crosses nodes). Anything else of anyone else never does.
  */
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, path: string) => boolean;
 
@@ -94,14 +114,23 @@ export function attachNotifications(app: FastifyInstance, svc: Services, others:
   });
 }
 
+/** What other accounts share through ACLs: a grantee hears of changes to these when he may see them. */
+const SHARED = new Set(['servers', 'drives', 'ips', 'vlans', 'fwpolicies']);
+
 function serveClient(svc: Services, ws: WebSocket, user: string): void {
   let chain = Promise.resolve();
+  /** Shared objects this grantee was told about: when he can no longer see one, he hears it is gone, nothing more. */
+  const told = new Set<string>();
   const unsubscribe = svc.bus.subscribe((e) => {
-    if (e.owner !== user || !NOTIFIED.has(e.resource_type)) return;
+    if (!NOTIFIED.has(e.resource_type)) return;
+    const own = e.owner === user;
+    if (!own && !(e.owner && SHARED.has(e.resource_type))) return;
     // Rendered one after another, so frames keep the order of the changes.
     chain = chain.then(async () => {
-      const frame = await frameFor(svc, user, e);
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+      let frame: Frame | null;
+      if (own) frame = await frameFor(svc, user, e);
+      else frame = await granteeFrame(svc, user, e, told);
+      if (frame && ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
     });
   });
   let alive = true;

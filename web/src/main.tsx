@@ -7,9 +7,9 @@ import { SessionContext, type Me } from './session.ts';
 import { Field, GeneralErrors, failureErrors } from './ui.tsx';
 import type { PlacedErrors } from './errors.ts';
 import { ServersPage, ServerCreatePage, ServerDetailPage } from './pages/servers.tsx';
-import { ConsolePage, VncPage } from './pages/consoles.tsx';
 import { DrivesPage } from './pages/drives.tsx';
-import { AccountPage, FirewallPage, JobsPage, KeysPage, LibraryPage, LogsPage, NetworkingPage, SharingPage, TagsPage } from './pages/others.tsx';
+import { FirewallPage, PolicyPage } from './pages/firewall.tsx';
+import { AccountPage, JobsPage, KeysPage, LibraryPage, LogsPage, NetworkingPage, SharingPage, TagsPage } from './pages/others.tsx';
 
 export const SECTIONS: Array<[string, string]> = [
   ['servers', 'Servers'],
@@ -85,13 +85,31 @@ function SignIn({ onIn }: { onIn: (me: Me) => void }) {
   );
 }
 
+type ConsolesModule = typeof import('./pages/consoles.tsx');
+let consoles: Promise<ConsolesModule> | null = null;
+
+/** xterm.js and noVNC are most of the bundle: they load when a console is opened, not with the first page. */
+function Consoles({ uuid, kind }: { uuid: string; kind: 'console' | 'vnc' }) {
+  const [mod, setMod] = useState<ConsolesModule | null>(null);
+  const [failed, setFailed] = useState('');
+  useEffect(() => {
+    consoles ??= import('./pages/consoles.tsx');
+    consoles.then(setMod, (e) => {
+      consoles = null; // a lost connection: the next try loads it again
+      setFailed(`The console could not be loaded: ${(e as Error).message}`);
+    });
+  }, []);
+  if (failed) return <p role="alert">{failed}</p>;
+  if (!mod) return <p role="status">Loading the console…</p>;
+  return kind === 'console' ? <mod.ConsolePage uuid={uuid} /> : <mod.VncPage uuid={uuid} />;
+}
+
 function Page({ parts }: { parts: string[] }) {
   const [section = 'servers', id, sub] = parts;
   switch (section) {
     case 'servers':
       if (id === 'new') return <ServerCreatePage />;
-      if (id && sub === 'console') return <ConsolePage uuid={id} />;
-      if (id && sub === 'vnc') return <VncPage uuid={id} />;
+      if (id && (sub === 'console' || sub === 'vnc')) return <Consoles uuid={id} kind={sub} />;
       if (id) return <ServerDetailPage uuid={id} />;
       return <ServersPage />;
     case 'drives':
@@ -101,7 +119,7 @@ function Page({ parts }: { parts: string[] }) {
     case 'networking':
       return <NetworkingPage />;
     case 'firewall':
-      return <FirewallPage />;
+      return id ? <PolicyPage uuid={id} /> : <FirewallPage />;
     case 'keys':
       return <KeysPage />;
     case 'tags':

@@ -1,7 +1,8 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { AclsDoc, AuditLogDoc, IpDoc, JobsDoc, LibdriveDoc, ProfileDoc, SubscriptionDoc, TagsDoc, VlanDoc } from '../api-types.generated.ts';
-import { del, get, post, type List } from '../api.ts';
+import { del, get, post, put, type List } from '../api.ts';
+import { PROFILE_FIELDS, RESOURCES, profileChanges, subscriptionBody, type SubscriptionDraft } from '../account.ts';
 import type { Ref } from '../api-types.generated.ts';
 import type { PlacedErrors } from '../errors.ts';
 import { Field, GeneralErrors, Pager, Status, Table, failureErrors, formatBytes } from '../ui.tsx';
@@ -21,7 +22,7 @@ interface ListProps<T> {
   limit?: number;
 }
 
-function ListOf<T extends { uuid?: unknown }>({ caption, path, columns, live, seq = 0, limit = 20 }: ListProps<T>) {
+export function ListOf<T extends { uuid?: unknown }>({ caption, path, columns, live, seq = 0, limit = 20 }: ListProps<T>) {
   const [list, setList] = useState<List<T> | null>(null);
   const [offset, setOffset] = useState(0);
   const [error, setError] = useState('');
@@ -51,7 +52,7 @@ function ListOf<T extends { uuid?: unknown }>({ caption, path, columns, live, se
   );
 }
 
-function Section({ title, children }: { title: string; children: ComponentChildren }) {
+export function Section({ title, children }: { title: string; children: ComponentChildren }) {
   const id = `${title.toLowerCase().replace(/\W+/g, '-')}-h`;
   return (
     <section aria-labelledby={id}>
@@ -94,13 +95,75 @@ export function LibraryPage() {
   );
 }
 
+function BuySubscription({ onBought }: { onBought: () => void }) {
+  const [d, setD] = useState<SubscriptionDraft>({ resource: 'ip', amount: '1', period: '1 month', auto_renew: true });
+  const [errors, setErrors] = useState<PlacedErrors | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [message, setMessage] = useState('');
+  const set = <K extends keyof SubscriptionDraft>(k: K, v: SubscriptionDraft[K]) => setD((old) => ({ ...old, [k]: v }));
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setErrors(null);
+    setBusy(true);
+    try {
+      const made = (await post<{ objects: SubscriptionDoc[] }>('/subscriptions/', subscriptionBody(d))).objects;
+      setMessage(`Bought ${made.length === 1 ? 'a subscription' : `${made.length} subscriptions`} to ${d.resource}, ending ${made[0]?.end_time ?? ''}.`);
+      onBought();
+    } catch (err) {
+      setErrors(failureErrors(err, ['resource', 'amount', 'period', 'auto_renew'], { end_time: 'period', start_time: 'period' }));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const placed = errors ?? undefined;
+  return (
+    <form onSubmit={submit} noValidate aria-label="Buy a subscription">
+      <GeneralErrors errors={errors} />
+      <div class="row">
+        <Field label="Resource" name="resource" errors={placed}>
+          {(id, described) => (
+            <select id={id} value={d.resource} aria-describedby={described || undefined} onChange={(e) => set('resource', e.currentTarget.value)}>
+              {RESOURCES.map(([v, text]) => (
+                <option value={v}>{text}</option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <Field label="Amount" name="amount" inputMode="numeric" value={d.amount} onInput={(e) => set('amount', e.currentTarget.value)} errors={placed} />
+        <Field
+          label="Period"
+          name="period"
+          hint='e.g. "1 month", "1 year"'
+          value={d.period}
+          onInput={(e) => set('period', e.currentTarget.value)}
+          errors={placed}
+        />
+      </div>
+      <Field
+        label="Renew automatically"
+        name="auto_renew"
+        type="checkbox"
+        checked={d.auto_renew}
+        onChange={(e) => set('auto_renew', e.currentTarget.checked)}
+        errors={placed}
+      />
+      <button type="submit" disabled={busy}>
+        Buy subscription
+      </button>
+      <Status>{busy ? 'Buying…' : message}</Status>
+    </form>
+  );
+}
+
 export function NetworkingPage() {
+  const [seq, setSeq] = useState(0);
   return (
     <Section title="Networking">
       <h2>IP addresses</h2>
       <ListOf<IpDoc & { server?: Ref | null; subscription?: { id?: number } | null }>
         caption="IP addresses"
         path="/ips/detail/"
+        seq={seq}
         live="ips"
         columns={[
           ['Address', (i) => String(i.uuid)],
@@ -112,6 +175,7 @@ export function NetworkingPage() {
       <ListOf<VlanDoc>
         caption="VLANs"
         path="/vlans/detail/"
+        seq={seq}
         live="vlans"
         columns={[
           ['Name', (v) => v.meta?.name ?? String(v.uuid)],
@@ -119,9 +183,11 @@ export function NetworkingPage() {
         ]}
       />
       <h2>Subscriptions</h2>
+      <BuySubscription onBought={() => setSeq((n) => n + 1)} />
       <ListOf<SubscriptionDoc>
         caption="Subscriptions"
         path="/subscriptions/"
+        seq={seq}
         live="subscriptions"
         columns={[
           ['Resource', (s) => s.resource],
@@ -131,14 +197,6 @@ export function NetworkingPage() {
           ['Ends', (s) => s.end_time],
         ]}
       />
-    </Section>
-  );
-}
-
-export function FirewallPage() {
-  return (
-    <Section title="Firewall">
-      <p>This cloud offers no firewall policies yet: the API has no /fwpolicies/. Guests' own firewalls apply.</p>
     </Section>
   );
 }
@@ -375,6 +433,66 @@ export function LogsPage() {
   );
 }
 
+function ProfileForm({ profile, onSaved }: { profile: ProfileDoc; onSaved: (p: ProfileDoc) => void }) {
+  const initial = () => Object.fromEntries(PROFILE_FIELDS.map(([k]) => [k, String((profile as unknown as Record<string, unknown>)[k] ?? '')]));
+  const [draft, setDraft] = useState<Record<string, string>>(initial);
+  const [errors, setErrors] = useState<PlacedErrors | null>(null);
+  const [message, setMessage] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setErrors(null);
+    const changes = profileChanges(profile as unknown as Record<string, unknown>, draft);
+    if (!Object.keys(changes).length) return setMessage('Nothing to save: no field was changed.');
+    setBusy(true);
+    try {
+      const saved = await put<ProfileDoc>('/profile/', changes);
+      setMessage('Saved your profile.');
+      onSaved(saved);
+    } catch (err) {
+      setMessage('');
+      setErrors(
+        failureErrors(
+          err,
+          PROFILE_FIELDS.map(([k]) => k),
+        ),
+      );
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form onSubmit={submit} noValidate aria-label="Profile">
+      <GeneralErrors errors={errors} />
+      {PROFILE_FIELDS.map(([k, label]) =>
+        k === 'clone_naming' ? (
+          <Field label={label} name={k} errors={errors ?? undefined} hint="how clones are named after their source">
+            {(id, described) => (
+              <select id={id} value={draft[k]} aria-describedby={described || undefined} onChange={(e) => setDraft({ ...draft, [k]: e.currentTarget.value })}>
+                {['NONE', 'COUNTER', 'DATE', 'TIMESTAMP'].map((v) => (
+                  <option value={v}>{v}</option>
+                ))}
+              </select>
+            )}
+          </Field>
+        ) : (
+          <Field
+            label={k === 'autotopup_amount' ? `${label} (${profile.currency})` : label}
+            name={k}
+            value={draft[k]}
+            onInput={(e) => setDraft({ ...draft, [k]: e.currentTarget.value })}
+            errors={errors ?? undefined}
+          />
+        ),
+      )}
+      <button type="submit" disabled={busy}>
+        Save profile
+      </button>
+      <Status>{busy ? 'Saving…' : message}</Status>
+    </form>
+  );
+}
+
 export function AccountPage() {
   const [p, setP] = useState<ProfileDoc | null>(null);
   const [usage, setUsage] = useState<Record<string, unknown> | null>(null);
@@ -388,14 +506,14 @@ export function AccountPage() {
         <dl>
           <dt>Email</dt>
           <dd>{p.email}</dd>
-          <dt>Name</dt>
-          <dd>{`${p.first_name ?? ''} ${p.last_name ?? ''}`.trim() || '—'}</dd>
           <dt>Currency</dt>
           <dd>{p.currency}</dd>
           <dt>Signed up</dt>
           <dd>{p.signup_time}</dd>
         </dl>
       )}
+      <h2>Profile</h2>
+      {p && <ProfileForm profile={p} onSaved={setP} />}
       <h2>Usage</h2>
       {usage ? <pre class="usage">{JSON.stringify((usage as { usage?: unknown }).usage ?? usage, null, 2)}</pre> : <p>Loading…</p>}
     </Section>

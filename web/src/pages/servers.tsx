@@ -6,6 +6,7 @@ import { ApiFailure, del, get, post, put, type List } from '../api.ts';
 import { listen } from '../notifications.ts';
 import { may, useMe } from '../session.ts';
 import type { PlacedErrors } from '../errors.ts';
+import { withPolicy } from '../firewall.ts';
 import { Field, GeneralErrors, Pager, Status, Table, failureErrors, formatBytes, useFocusFirst } from '../ui.tsx';
 
 export type Server = Static<typeof ServerSchema>;
@@ -277,6 +278,7 @@ interface Draft {
   smp: string;
   boot: string;
   dhcp: boolean;
+  policy: string;
   keys: string[];
   vnc_password: string;
   meta: string;
@@ -293,18 +295,19 @@ export function parseMeta(text: string): Record<string, string> {
   return out;
 }
 
-const FIELDS = ['name', 'cpu', 'mem', 'smp', 'boot', 'dhcp', 'keys', 'vnc_password', 'meta'];
-const ALIASES = { drives: 'boot', nics: 'dhcp', pubkeys: 'keys' };
+const FIELDS = ['name', 'cpu', 'mem', 'smp', 'boot', 'dhcp', 'policy', 'keys', 'vnc_password', 'meta'];
+const ALIASES = { drives: 'boot', nics: 'dhcp', 'nics.firewall_policy': 'policy', pubkeys: 'keys' };
 
 export function ServerCreatePage() {
   const [d, setD] = useState<Draft>(() => ({
-    ...{ name: '', cpu: '1000', mem: '512', memUnit: 'MiB', smp: '1', boot: '', dhcp: true, keys: [] },
+    ...{ name: '', cpu: '1000', mem: '512', memUnit: 'MiB', smp: '1', boot: '', dhcp: true, policy: '', keys: [] },
     ...{ vnc_password: randomPassword(), meta: '', userData: '' },
   }));
   const [caps, setCaps] = useState<Capabilities | null>(null);
   const [lib, setLib] = useState<LibdriveDoc[]>([]);
   const [drives, setDrives] = useState<DriveDoc[]>([]);
   const [keys, setKeys] = useState<Keypair[]>([]);
+  const policies = usePolicies();
   const [errors, setErrors] = useState<PlacedErrors | null>(null);
   const [busy, setBusy] = useState('');
   useEffect(() => {
@@ -342,7 +345,7 @@ export function ServerCreatePage() {
       mem: Math.round(Number(d.mem) * MEM_UNITS[d.memUnit]),
       smp: Number(d.smp),
       vnc_password: d.vnc_password,
-      nics: d.dhcp ? [{ ip_v4_conf: { conf: 'dhcp', ip: null }, model: 'virtio' }] : [],
+      nics: d.dhcp ? [{ ip_v4_conf: { conf: 'dhcp', ip: null }, model: 'virtio', firewall_policy: d.policy || null }] : [],
       pubkeys: d.keys,
       meta,
       // A library cdrom attaches as it is; a library disk is cloned once the server exists (so a refused server clones nothing).
@@ -434,6 +437,18 @@ export function ServerCreatePage() {
           )}
         </Field>
         <Field label="DHCP network interface" name="dhcp" type="checkbox" checked={d.dhcp} onChange={(e) => set('dhcp', e.currentTarget.checked)} {...placed} />
+        {d.dhcp && (
+          <Field label="Firewall policy of the interface" name="policy" errors={errors ?? undefined}>
+            {(id, described) => (
+              <select id={id} value={d.policy} aria-describedby={described || undefined} onChange={(e) => set('policy', e.currentTarget.value)}>
+                <option value="">No policy</option>
+                {policies.map((p) => (
+                  <option value={p.uuid}>{p.name ?? p.uuid}</option>
+                ))}
+              </select>
+            )}
+          </Field>
+        )}
         <fieldset>
           <legend>SSH keys</legend>
           {keys.length === 0 && <p>You have no keys yet (see Keys).</p>}
@@ -480,6 +495,67 @@ export function editable(s: Server) {
     pubkeys: s.pubkeys.map((k) => k.uuid),
     tags: s.tags.map((t) => t.uuid),
   };
+}
+
+interface PolicyItem {
+  uuid: string;
+  name: string | null;
+}
+
+/** The policies the user may put on a NIC: his own and those shared with him (the API checks ATTACH). */
+function usePolicies(): PolicyItem[] {
+  const [list, setList] = useState<PolicyItem[]>([]);
+  useEffect(() => {
+    get<List<PolicyItem>>('/fwpolicies/?limit=0').then(
+      (l) => setList(l.objects),
+      () => {},
+    );
+  }, []);
+  return list;
+}
+
+/** A public NIC's firewall policy, changed in place (a running server takes it too). */
+function NicPolicy({ s, mac, current, vlan, onSaved }: { s: Server; mac: string; current: string | null; vlan: boolean; onSaved: (s: Server) => void }) {
+  const me = useMe();
+  const policies = usePolicies();
+  const [chosen, setChosen] = useState(current ?? '');
+  const [errors, setErrors] = useState<PlacedErrors | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => setChosen(current ?? ''), [current]);
+  const name = (uuid: string | null) => (uuid ? (policies.find((p) => p.uuid === uuid)?.name ?? uuid) : 'none');
+  if (vlan) return <>none (a VLAN interface takes no policy)</>;
+  if (!may(me, s, 'EDIT')) return <>{name(current)}</>;
+  const apply = async () => {
+    setBusy(true);
+    setErrors(null);
+    try {
+      const body = editable(s);
+      onSaved(await put<Server>(`/servers/${s.uuid}/`, { ...body, nics: withPolicy(body.nics, mac, chosen || null) }));
+    } catch (e) {
+      setErrors(failureErrors(e, ['policy'], { nics: 'policy' }));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="row in-cell">
+      <Field label={`Firewall policy of ${mac}`} name="policy" errors={errors ?? undefined}>
+        {(id, described) => (
+          <select id={id} value={chosen} aria-describedby={described || undefined} onChange={(e) => setChosen(e.currentTarget.value)}>
+            <option value="">No policy</option>
+            {policies.map((p) => (
+              <option value={p.uuid}>{p.name ?? p.uuid}</option>
+            ))}
+            {current && !policies.some((p) => p.uuid === current) && <option value={current}>{current}</option>}
+          </select>
+        )}
+      </Field>
+      <button type="button" disabled={busy || chosen === (current ?? '')} onClick={apply}>
+        Apply policy to {mac}
+      </button>
+      <GeneralErrors errors={errors} />
+    </div>
+  );
 }
 
 export function ServerDetailPage({ uuid }: { uuid: string }) {
@@ -574,13 +650,16 @@ export function ServerDetailPage({ uuid }: { uuid: string }) {
         })}
       </Table>
       <h2>Network interfaces</h2>
-      <Table caption="Network interfaces of this server" head={['MAC', 'IPv4', 'VLAN', 'Model']}>
+      <Table caption="Network interfaces of this server" head={['MAC', 'IPv4', 'VLAN', 'Model', 'Firewall policy']}>
         {s.nics.map((n) => (
           <tr>
             <td>{n.mac}</td>
             <td>{n.ip_v4_conf ? `${n.ip_v4_conf.conf}${n.ip_v4_conf.ip ? ` ${n.ip_v4_conf.ip.uuid}` : ''}` : 'none'}</td>
             <td>{n.vlan?.uuid ?? '—'}</td>
             <td>{n.model}</td>
+            <td>
+              <NicPolicy s={s} mac={n.mac} current={n.firewall_policy?.uuid ?? null} vlan={!!n.vlan} onSaved={setS} />
+            </td>
           </tr>
         ))}
       </Table>
