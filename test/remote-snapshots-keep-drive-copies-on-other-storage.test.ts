@@ -152,6 +152,10 @@ for (const db of databases()) {
         (await t.call('DELETE', '/remotesnapshots/', { objects: [{ uuid: s.uuid }, { uuid: '00000000-0000-4000-8000-000000000000' }] })).status,
         404,
       );
+      // Regression: the bulk delete of remote snapshots took any number of objects, where every other batch stops at 100.
+      const many = await t.call('DELETE', '/remotesnapshots/', { objects: Array.from({ length: 101 }, () => ({ uuid: s.uuid })) });
+      assert.equal(many.status, 400);
+      assert.equal(many.body[0].error_point, 'objects');
       assert.equal((await t.call('GET', `/remotesnapshots/${s.uuid}/`)).body.name, 'keep');
 
       await t.running.svc.store.users.create('snoop-remote@example.com', 'snoop-pw');
