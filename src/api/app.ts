@@ -253,6 +253,18 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     }
   });
 
+  // The idle timeout is for clients that stall, not for the API's own work: once the whole request is in, nothing
+  // moves on the socket while a long batch (100 RSA keys on a busy host) runs, and the client would lose its answer.
+  // It is armed again before the answer is sent, so a client that stops reading a download is still cut off.
+  app.addHook('preHandler', (req, _reply, done) => {
+    if (req.raw.complete) req.raw.socket.setTimeout(0);
+    done();
+  });
+  app.addHook('onSend', (req, _reply, payload, done) => {
+    if (!req.raw.socket.destroyed) req.raw.socket.setTimeout(app.server.timeout);
+    done(null, payload);
+  });
+
   // After authentication, so that a rule can name an account; one boolean check while no rule is set.
   faults.register(app as unknown as FastifyInstance);
 
