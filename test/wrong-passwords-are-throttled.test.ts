@@ -59,6 +59,18 @@ for (const db of databases()) {
       });
       assert.ok(login.status === 401 || login.status === 429);
     });
+
+    test('guesses sent at once from one source get no more answers than its budget', async () => {
+      // One failure first; then 12 guesses at once: only the 3 left of the budget of 4 are checked, the rest 429.
+      assert.equal((await from(t, '127.0.0.5', 'first@example.com', 'first-wrong')).status, 401);
+      const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => from(t, '127.0.0.5', `someone${i}@example.com`, `guess${i}`)));
+      const statuses = answers.map((a) => a.status).sort();
+      assert.equal(statuses.filter((s) => s === 401).length, 3, JSON.stringify(statuses));
+      for (const a of answers.filter((x) => x.status !== 401)) assertThrottled(a, 'a guess beyond the budget');
+      // A client's first burst with the right password is never refused for being parallel.
+      const burst = await Promise.all(Array.from({ length: 12 }, () => from(t, '127.0.0.6', ADMIN.email, ADMIN.password)));
+      assert.deepEqual([...new Set(burst.map((a) => a.status))], [200]);
+    });
   });
 }
 

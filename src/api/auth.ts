@@ -57,7 +57,10 @@ export class Authenticator {
   /** Null for a wrong password or an unknown user (alike, in answer and time); 429 once `source` or the account used its budget. */
   async checkPassword(email: string, password: string, source: string): Promise<Verified | null> {
     const account = email.toLowerCase();
-    this.throttle.check(account, source);
+    return this.throttle.guarded(account, source, () => this.verify(email, account, password, source));
+  }
+
+  private async verify(email: string, account: string, password: string, source: string): Promise<Verified | null> {
     const key = sha256(`${account}\0${password}`);
     // Taken before the user is read: a password change after this point makes the entry stale at the next check.
     const generation = await this.svc.store.users.credentialsGeneration();

@@ -22,6 +22,8 @@ export class LoginThrottle {
   private readonly byAccount = new Map<string, Count>();
   /** account -> sources that gave its right password (a few each, newest kept) */
   private readonly trusted = new Map<string, string[]>();
+  /** password checks under way, per source and per account: each may yet be a failure */
+  private readonly checking = new Map<string, number>();
   private running = 0;
   private readonly waiting: Array<() => void> = [];
 
@@ -37,12 +39,35 @@ export class LoginThrottle {
 
   private over(map: Map<string, Count>, key: string, limit: number): number {
     const c = map.get(key);
+    const pending = this.checking.get(map === this.bySource ? `s\0${key}` : `a\0${key}`) ?? 0;
     if (!c) return 0;
     if (c.until <= this.now()) {
       map.delete(key);
       return 0;
     }
-    return c.n >= limit ? Math.ceil((c.until - this.now()) / 1000) : 0;
+    // Once a source or account has failed, checks under way count as failures to come: 8 guesses sent at once
+    // cannot all pass a budget of 1 left. (Before any failure they do not, so a client's first burst of parallel
+    // requests with the right password is never refused.)
+    return c.n + pending >= limit ? Math.ceil((c.until - this.now()) / 1000) : 0;
+  }
+
+  /**
+   * Runs one password check for `account` from `source` after `check`, counted as under way until it ends (then
+   * `failed` or `succeeded` has said how it went).
+   */
+  async guarded<T>(account: string, source: string, work: () => Promise<T>): Promise<T> {
+    this.check(account, source);
+    const keys = [`s\0${source}`, `a\0${account}`];
+    for (const k of keys) this.checking.set(k, (this.checking.get(k) ?? 0) + 1);
+    try {
+      return await work();
+    } finally {
+      for (const k of keys) {
+        const n = this.checking.get(k)! - 1;
+        if (n) this.checking.set(k, n);
+        else this.checking.delete(k);
+      }
+    }
   }
 
   /** Throws 429 when this source, or this account for this source, has used its budget of failures. */
