@@ -13,6 +13,7 @@ import { load, type LoadResult } from './load.ts';
 import { controlPlaneOverhead } from './control-plane.ts';
 import { printTable, runDriveBench } from './drives.ts';
 import { runPostgresBench } from './postgres.ts';
+import { runTenantBench } from './tenants.ts';
 
 const quick = process.argv.includes('--quick');
 const DURATION = quick ? 3 : 10;
@@ -167,6 +168,11 @@ async function main(): Promise<void> {
   }
 }
 
+// `npm run bench -- --tenants` runs only the figures of tenants who must not harm each other (bench/tenants.ts).
+if (process.argv.includes('--tenants')) {
+  printTable('Tenants cannot harm each other (bench/tenants.ts)', await runTenantBench(quick));
+  process.exit(0);
+}
 // `npm run bench -- --drives` runs only the drive storage figures (bench/drives.ts); `-- --servers` only the API figures.
 if (!process.argv.includes('--drives')) await main();
 if (process.argv.includes('--servers')) process.exit(0);
@@ -181,5 +187,6 @@ if (!process.argv.includes('--no-qemu') && spawnSync('qemu-system-x86_64', ['--v
     printDebianTable(await benchDebian(1));
   }
 }
+printTable('Tenants cannot harm each other (bench/tenants.ts)', await runTenantBench(quick));
 // Scale-out on PostgreSQL (bench/postgres.ts; also runs alone: node --import tsx bench/postgres.ts).
 await runPostgresBench();
