@@ -14,6 +14,7 @@ import { controlPlaneOverhead } from './control-plane.ts';
 import { printTable, runDriveBench } from './drives.ts';
 import { runPostgresBench } from './postgres.ts';
 import { benchWeb, printWebTable } from './web.ts';
+import { runTenantBench } from './tenants.ts';
 
 const quick = process.argv.includes('--quick');
 const DURATION = quick ? 3 : 10;
@@ -174,6 +175,11 @@ if (process.argv.includes('--web')) {
   printWebTable(await benchWeb(quick ? 3 : 10));
   process.exit(0);
 }
+// `npm run bench -- --tenants` runs only the figures of tenants who must not harm each other (bench/tenants.ts).
+if (process.argv.includes('--tenants')) {
+  printTable('Tenants cannot harm each other (bench/tenants.ts)', await runTenantBench(quick));
+  process.exit(0);
+}
 if (!process.argv.includes('--drives')) await main();
 if (process.argv.includes('--servers')) process.exit(0);
 printWebTable(await benchWeb(quick ? 3 : 10));
@@ -188,5 +194,6 @@ if (!process.argv.includes('--no-qemu') && spawnSync('qemu-system-x86_64', ['--v
     printDebianTable(await benchDebian(1));
   }
 }
+printTable('Tenants cannot harm each other (bench/tenants.ts)', await runTenantBench(quick));
 // Scale-out on PostgreSQL (bench/postgres.ts; also runs alone: node --import tsx bench/postgres.ts).
 await runPostgresBench();

@@ -15,6 +15,7 @@ interface Objects {
   snapshot: string;
   ip: string;
   vlan: string;
+  fwpolicy: string;
 }
 
 /**
@@ -87,6 +88,35 @@ const ops: Op[] = [
   op('vlan', 'listed', [], 1, (bob, o) => listed(bob, '/vlans/detail/', o.vlan), counted),
   op('vlan', 'PUT meta', ['EDIT'], 200, (bob, o) => status(bob('PUT', `/vlans/${o.vlan}/`, { meta: { by: 'bob' } }))),
   op('vlan', 'attach to his own server', ['ATTACH'], 201, (bob, o) => ownServer(bob, { nics: [{ vlan: o.vlan }] }), attaching),
+  // ---- firewall policies: LIST, EDIT, ATTACH; only the owner deletes, whatever is granted ----
+  op('fwpolicy', 'GET', [], 200, (bob, o) => status(bob('GET', `/fwpolicies/${o.fwpolicy}/`))),
+  op('fwpolicy', 'listed', [], 1, (bob, o) => listed(bob, '/fwpolicies/detail/', o.fwpolicy), counted),
+  op('fwpolicy', 'listed short', [], 1, (bob, o) => listed(bob, '/fwpolicies/', o.fwpolicy), counted),
+  op('fwpolicy', 'PUT name', ['EDIT'], 200, (bob, o) => status(bob('PUT', `/fwpolicies/${o.fwpolicy}/`, { name: 'renamed' }))),
+  op('fwpolicy', 'PUT rules', ['EDIT'], 200, (bob, o) =>
+    status(bob('PUT', `/fwpolicies/${o.fwpolicy}/`, { rules: [{ action: 'drop', direction: 'in', ip_proto: 'tcp', dst_port: '23' }] })),
+  ),
+  // The owner's tags stay whatever a grantee sends: were they dropped, the policy would stop being shared and every
+  // operation below would answer 404.
+  op('fwpolicy', 'PUT tags', ['EDIT'], 200, (bob, o) => status(bob('PUT', `/fwpolicies/${o.fwpolicy}/`, { tags: [] }))),
+  op(
+    'fwpolicy',
+    'attach to his own server',
+    ['ATTACH'],
+    201,
+    (bob, o) => ownServer(bob, { nics: [{ ip_v4_conf: { conf: 'dhcp' }, firewall_policy: o.fwpolicy }] }),
+    attaching,
+  ),
+  op(
+    'fwpolicy',
+    'put on his own server by PUT',
+    ['ATTACH'],
+    200,
+    (bob, o) => ownServerEdited(bob, { nics: [{ ip_v4_conf: { conf: 'dhcp' }, firewall_policy: o.fwpolicy }] }),
+    attaching,
+  ),
+  op('fwpolicy', 'DELETE', ['the owner'], 204, (bob, o) => status(bob('DELETE', `/fwpolicies/${o.fwpolicy}/`))),
+  op('fwpolicy', 'bulk DELETE', ['the owner'], 204, (bob, o) => status(bob('DELETE', '/fwpolicies/', { objects: [{ uuid: o.fwpolicy }] }))),
 ];
 
 async function listed(bob: Call, path: string, uuid: string): Promise<number> {
@@ -100,6 +130,16 @@ async function ownServer(bob: Call, extra: Record<string, unknown>): Promise<num
   const r = await bob('POST', '/servers/', minimalServer('bobs-own', extra));
   if (r.status === 201) assert.equal((await bob('DELETE', `/servers/${r.body.objects[0].uuid}/`)).status, 204);
   return r.status;
+}
+
+/** Creates a bare server of his own, then puts what he names on it with a PUT (then deletes it). */
+async function ownServerEdited(bob: Call, extra: Record<string, unknown>): Promise<number> {
+  const r = await bob('POST', '/servers/', minimalServer('bobs-edited'));
+  assert.equal(r.status, 201, r.text);
+  const uuid = r.body.objects[0].uuid;
+  const put = await bob('PUT', `/servers/${uuid}/`, { ...minimalServer('bobs-edited'), ...extra });
+  assert.equal((await bob('DELETE', `/servers/${uuid}/`)).status, 204);
+  return put.status;
 }
 
 function expected(op: Op, set: string[]): number {
@@ -134,6 +174,10 @@ for (const db of databases()) {
       assert.equal(snaps.status, 201, snaps.text);
       const available = async () => (await t.call('GET', '/snapshots/detail/?limit=0')).body.objects.every((s: any) => s.status === 'available');
       await waitFor(available, 20000, 'the snapshots');
+      const policies = await t.call('POST', '/fwpolicies/', {
+        objects: SETS.map((_, i) => ({ name: `alice-${i}`, rules: [{ action: 'accept', direction: 'in', ip_proto: 'tcp', dst_port: '22' }], tags: [tags[i]] })),
+      });
+      assert.equal(policies.status, 201, policies.text);
       const subs = await t.call('POST', '/subscriptions/', {
         objects: ['ip', 'vlan'].flatMap((resource) => SETS.map(() => ({ resource, amount: 1, period: '1 month' }))),
       });
@@ -142,7 +186,14 @@ for (const db of databases()) {
       for (let i = 0; i < n; i++) {
         assert.equal((await t.call('PUT', `/ips/${got[i]}/`, { tags: [tags[i]] })).status, 200);
         assert.equal((await t.call('PUT', `/vlans/${got[n + i]}/`, { tags: [tags[i]] })).status, 200);
-        objects.push({ server: servers.body.objects[i].uuid, drive: driveIds[i], snapshot: snaps.body.objects[i].uuid, ip: got[i], vlan: got[n + i] });
+        objects.push({
+          server: servers.body.objects[i].uuid,
+          drive: driveIds[i],
+          snapshot: snaps.body.objects[i].uuid,
+          ip: got[i],
+          vlan: got[n + i],
+          fwpolicy: policies.body.objects[i].uuid,
+        });
       }
     });
     after(async () => t?.close());
@@ -166,7 +217,7 @@ for (const db of databases()) {
       await waitFor(async () => ['unmounted', 'mounted'].includes((await t.call('GET', `/drives/${drive}/`)).body.status), 15000, `drive ${drive} to settle`);
     }
 
-    test('every permission alone and with LIST, against every operation on servers, drives, snapshots, IPs and VLANs', async () => {
+    test('every permission alone and with LIST, against every operation on servers, drives, snapshots, IPs, VLANs and firewall policies', async () => {
       const failures: string[] = [];
       await Promise.all(
         SETS.map(async (set, i) => {
@@ -183,6 +234,13 @@ for (const db of databases()) {
         }),
       );
       assert.deepEqual(failures, []);
+      // What the grantees with EDIT changed is what the owner sees, and his tags stayed on every policy.
+      for (const [i, set] of SETS.entries()) {
+        const p = (await t.call('GET', `/fwpolicies/${objects[i]!.fwpolicy}/`)).body;
+        assert.equal(p.name, set.includes('LIST') && set.includes('EDIT') ? 'renamed' : `alice-${i}`, `[${set.join('+')}] policy name`);
+        assert.equal(p.rules[0].action, set.includes('LIST') && set.includes('EDIT') ? 'drop' : 'accept', `[${set.join('+')}] policy rules`);
+        assert.equal(p.tags.length, 1, `[${set.join('+')}] the owner's tag stays`);
+      }
     });
 
     test('vnc_password shows only with OPEN_VNC, in GET and in lists', async () => {

@@ -137,3 +137,19 @@ test('the guess throttle: free guesses, doubling delays, a lock-out, and a fresh
   const fresh = th.admit('x', now);
   assert.ok(fresh.ok && fresh.waitMs === 0);
 });
+
+test('the guess throttle: attempts sent at once are spaced as if each had failed, and no more than the lock-out limit are admitted', () => {
+  const th = new GuessThrottle({ free: 2, baseDelayMs: 100, maxDelayMs: 1000, lockAfter: 5, lockMs: 10_000, forgetMs: 60_000 });
+  const at = Array.from({ length: 8 }, () => th.admit('x', 0));
+  assert.deepEqual(
+    at.map((a) => (a.ok ? a.waitMs : 'refused')),
+    [0, 0, 100, 300, 700, 'refused', 'refused', 'refused'],
+  );
+  for (const a of at) if (a.ok) th.fail('x', a.waitMs);
+  assert.equal(th.admit('x', 800).ok, false, 'locked out after the fifth failure');
+  // After the lock-out one more try is admitted, and its failure locks the source again.
+  const after = th.admit('x', 10_800);
+  assert.ok(after.ok);
+  th.fail('x', 10_800 + after.waitMs);
+  assert.equal(th.admit('x', 11_900).ok, false);
+});

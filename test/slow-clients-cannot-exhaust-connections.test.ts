@@ -59,6 +59,19 @@ describe('slow clients are cut off', () => {
     await Promise.race([s.closed, new Promise((_, fail) => setTimeout(() => fail(new Error('kept open')), 5000))]);
   });
 
+  test('a request the API takes longer than the idle timeout to answer still gets its answer', async () => {
+    // The whole request is in; only the API is slow (as with a batch of 100 RSA keys on a busy host).
+    await t.call('POST', '/opensigma/faults/', { id: 'slow', path: '/api/2.0/tags/', latency_ms: 3000 });
+    try {
+      const s = await SocketReader.connect(t.url);
+      s.sock.write(`GET /api/2.0/tags/ HTTP/1.1\r\nhost: x\r\nauthorization: ${basic}\r\n\r\n`);
+      assert.match(await s.readUntil('\r\n\r\n', 8000), /^HTTP\/1\.1 200 /);
+      s.close();
+    } finally {
+      await t.call('DELETE', '/opensigma/faults/');
+    }
+  });
+
   test('a connection on which nothing moves mid-upload is closed after the idle timeout', async () => {
     const s = await SocketReader.connect(t.url);
     s.sock.write(

@@ -59,6 +59,47 @@ for (const db of databases()) {
       });
       assert.ok(login.status === 401 || login.status === 429);
     });
+
+    test('guesses sent at once from one source get no more answers than its budget', async () => {
+      // One failure first; then 12 guesses at once: only the 3 left of the budget of 4 are checked, the rest 429.
+      assert.equal((await from(t, '127.0.0.5', 'first@example.com', 'first-wrong')).status, 401);
+      const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => from(t, '127.0.0.5', `someone${i}@example.com`, `guess${i}`)));
+      const statuses = answers.map((a) => a.status).sort();
+      assert.equal(statuses.filter((s) => s === 401).length, 3, JSON.stringify(statuses));
+      for (const a of answers.filter((x) => x.status !== 401)) assertThrottled(a, 'a guess beyond the budget');
+      // A client's first burst with the right password is never refused for being parallel.
+      const burst = await Promise.all(Array.from({ length: 12 }, () => from(t, '127.0.0.6', ADMIN.email, ADMIN.password)));
+      assert.deepEqual([...new Set(burst.map((a) => a.status))], [200]);
+    });
+
+    if (db.name === 'postgres')
+      test('with two API nodes on one database, guesses spread over both spend one budget', async () => {
+        const other = await startServer(
+          {
+            OPENSIGMA_DATABASE_URL: t.config.databaseUrl!,
+            OPENSIGMA_ROLE: 'api',
+            OPENSIGMA_LOGIN_FAILURES_PER_SOURCE: '4',
+            OPENSIGMA_LOGIN_FAILURES_PER_ACCOUNT: '6',
+          },
+          { url: null },
+        );
+        try {
+          const nodes = [t, other];
+          // 4 wrong passwords from one source, alternating nodes: the budget of 4 is used once, not once per node.
+          for (let i = 0; i < 4; i++) assert.equal((await from(nodes[i % 2]!, '127.0.0.7', `spread${i}@example.com`, 'wrong')).status, 401);
+          for (const node of nodes) assertThrottled(await from(node, '127.0.0.7', 'spread-more@example.com', 'wrong'), 'the source, on either node');
+          // An account sprayed over both nodes from new addresses closes on both, but not where its owner logged in.
+          const carol = { email: 'carol-two-nodes@example.com', password: 'carol-right-password' };
+          await t.running.svc.store.users.create(carol.email, carol.password);
+          assert.equal((await from(t, '127.0.0.8', carol.email, carol.password)).status, 200, 'carol logs in through node 1');
+          for (let i = 0; i < 6; i++) assert.equal((await from(nodes[i % 2]!, `127.0.1.${i + 1}`, carol.email, `spray${i}`)).status, 401);
+          for (const node of nodes)
+            assertThrottled(await from(node, '127.0.1.9', carol.email, carol.password), 'the account, from a new place, on either node');
+          assert.equal((await from(other, '127.0.0.8', carol.email, carol.password)).status, 200, 'node 2 knows where carol logged in through node 1');
+        } finally {
+          await other.close();
+        }
+      });
   });
 }
 

@@ -11,6 +11,7 @@ import { Authenticator } from './auth.ts';
 import type { Actor } from '../commands/servers.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { ACCESS, readLimited, RouteTable, Routes, type Access, type GranteePermission } from './http.ts';
+import { Prepared } from '../store/prepared.ts';
 import { API } from '../domain/refs.ts';
 import { registerResources } from './resources.ts';
 import { attachNotifications } from './notifications.ts';
@@ -253,6 +254,18 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     }
   });
 
+  // The idle timeout is for clients that stall, not for the API's own work: once the whole request is in, nothing
+  // moves on the socket while a long batch (100 RSA keys on a busy host) runs, and the client would lose its answer.
+  // It is armed again before the answer is sent, so a client that stops reading a download is still cut off.
+  app.addHook('preHandler', (req, _reply, done) => {
+    if (req.raw.complete) req.raw.socket.setTimeout(0);
+    done();
+  });
+  app.addHook('onSend', (req, _reply, payload, done) => {
+    if (!req.raw.socket.destroyed) req.raw.socket.setTimeout(app.server.timeout);
+    done(null, payload);
+  });
+
   // After authentication, so that a rule can name an account; one boolean check while no rule is set.
   faults.register(app as unknown as FastifyInstance);
 
@@ -298,8 +311,10 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     return reply.code(404).send(errors.noRoute().errors);
   });
 
+  // Prepared, so on SQLite it reads beside a batch's open transaction instead of waiting for it.
+  const alive = new Prepared((db) => db.selectFrom('users').select('uuid').limit(1));
   app.get('/healthz', { config: { auth: 'public' }, schema: { hide: true } as any }, async () => {
-    await svc.store.db.selectFrom('users').select('uuid').limit(1).execute();
+    await alive.execute(svc.store.db);
     return { status: 'ok' };
   });
 

@@ -3,7 +3,7 @@ import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import crypto from 'node:crypto';
 import { hashPassword, sha256, verifyPassword } from '../store/users.ts';
-import { LoginThrottle } from './login-throttle.ts';
+import { LoginThrottle, SharedLoginCounts } from './login-throttle.ts';
 import type { Actor } from '../commands/servers.ts';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -43,7 +43,9 @@ export class Authenticator {
   private readonly dummyHash: Promise<string>;
 
   constructor(private readonly svc: Services) {
-    this.throttle = new LoginThrottle(svc.config.loginFailuresPerSource, svc.config.loginFailuresPerAccount);
+    // Several API nodes on one database share one budget; a single node keeps it in memory.
+    const shared = svc.store.dialect.shared ? new SharedLoginCounts(svc.store.db) : null;
+    this.throttle = new LoginThrottle(svc.config.loginFailuresPerSource, svc.config.loginFailuresPerAccount, Date.now, shared);
     this.dummyHash = hashPassword(crypto.randomBytes(16).toString('hex'));
   }
 
@@ -57,7 +59,10 @@ export class Authenticator {
   /** Null for a wrong password or an unknown user (alike, in answer and time); 429 once `source` or the account used its budget. */
   async checkPassword(email: string, password: string, source: string): Promise<Verified | null> {
     const account = email.toLowerCase();
-    this.throttle.check(account, source);
+    return this.throttle.guarded(account, source, () => this.verify(email, account, password, source));
+  }
+
+  private async verify(email: string, account: string, password: string, source: string): Promise<Verified | null> {
     const key = sha256(`${account}\0${password}`);
     // Taken before the user is read: a password change after this point makes the entry stale at the next check.
     const generation = await this.svc.store.users.credentialsGeneration();
@@ -67,10 +72,10 @@ export class Authenticator {
     const stored = u?.password_hash ?? (await this.dummyHash);
     const right = await this.throttle.hash(() => verifyPassword(password, stored));
     if (!u || !right) {
-      this.throttle.failed(account, source);
+      await this.throttle.failed(account, source);
       return null;
     }
-    this.throttle.succeeded(account, source);
+    await this.throttle.succeeded(account, source);
     if (this.basicCache.size > 10_000) this.basicCache.clear();
     const entry: Verified = { user: u.uuid, until: Date.now() + CACHE_MS, generation };
     this.basicCache.set(key, entry);

@@ -169,6 +169,8 @@ export class Routes {
 function sendStream(rep: FastifyReply, out: Reply): void {
   rep.hijack();
   const res = rep.raw;
+  // The idle timeout, lifted while the handler worked (app.ts), holds again for a client that stops reading.
+  res.socket?.setTimeout(rep.server.server.timeout);
   res.writeHead(out.status, { ...(rep.getHeaders() as Record<string, string>), ...out.headers });
   const body = out.body as Readable | FileSlice;
   const done = body instanceof FileSlice ? body.pipeTo(res) : pipeline(body, res);

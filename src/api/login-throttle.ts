@@ -1,3 +1,4 @@
+import { sql, type Kysely } from 'kysely';
 import { ApiError } from '../errors.ts';
 
 /** The window failed password checks are counted in, per source and per account. */
@@ -13,15 +14,49 @@ interface Count {
 }
 
 /**
- * Wrong passwords are throttled per source and per account (429 with Retry-After), in memory on each API node. An
- * account over its budget is closed only to sources that have not logged into it before, so an attacker spraying it
- * from many addresses does not lock its owner out of the machines he already uses.
+ * The failure counts of every API node, in the database they share (the rate_counters table, whose `window` holds
+ * the end of a count's window here): a guesser spreading his tries over the nodes spends one budget. Rows are
+ * `login:s:<source>`, `login:a:<account>` and `login:t:<account> <source>` (a source that logged into the account).
+ */
+export class SharedLoginCounts {
+  private writes = 0;
+
+  constructor(private readonly db: Kysely<any>) {}
+
+  async add(buckets: string[], now: number, windowMs: number): Promise<void> {
+    for (const b of buckets)
+      await sql`
+        INSERT INTO rate_counters (bucket, count, "window") VALUES (${b}, 1, ${now + windowMs})
+        ON CONFLICT (bucket) DO UPDATE SET
+          count = CASE WHEN rate_counters."window" > ${now} THEN rate_counters.count + 1 ELSE 1 END,
+          "window" = CASE WHEN rate_counters."window" > ${now} THEN rate_counters."window" ELSE ${now + windowMs} END`.execute(this.db);
+    // Ended windows are cleared now and then, so the table does not grow with every address that ever failed.
+    if (++this.writes % 1000 === 0) await sql`DELETE FROM rate_counters WHERE bucket LIKE 'login:%' AND "window" <= ${now}`.execute(this.db);
+  }
+
+  async read(buckets: string[], now: number): Promise<Map<string, Count>> {
+    const rows = await sql<{ bucket: string; count: number | string; window: number | string }>`
+      SELECT bucket, count, "window" FROM rate_counters WHERE bucket IN (${sql.join(buckets)}) AND "window" > ${now}`.execute(this.db);
+    return new Map(rows.rows.map((r) => [r.bucket, { n: Number(r.count), until: Number(r.window) }]));
+  }
+}
+
+/** How long a source that logged into an account stays trusted by it on every node. */
+const TRUSTED_MS = 30 * 24 * 3600_000;
+
+/**
+ * Wrong passwords are throttled per source and per account (429 with Retry-After): in memory on a single node, in
+ * the shared database (SharedLoginCounts) when several API nodes serve. An account over its budget is closed only
+ * to sources that have not logged into it before, so an attacker spraying it from many addresses does not lock its
+ * owner out of the machines he already uses.
  */
 export class LoginThrottle {
   private readonly bySource = new Map<string, Count>();
   private readonly byAccount = new Map<string, Count>();
   /** account -> sources that gave its right password (a few each, newest kept) */
   private readonly trusted = new Map<string, string[]>();
+  /** password checks under way, per source and per account: each may yet be a failure */
+  private readonly checking = new Map<string, number>();
   private running = 0;
   private readonly waiting: Array<() => void> = [];
 
@@ -33,16 +68,55 @@ export class LoginThrottle {
     private readonly perSource: number,
     private readonly perAccount: number,
     private readonly now: () => number = Date.now,
+    private readonly shared: SharedLoginCounts | null = null,
   ) {}
+
+  /** The shared counts of this source and account, copied over the node's own before they are checked. */
+  private async refresh(account: string, source: string): Promise<void> {
+    const got = await this.shared!.read([`login:s:${source}`, `login:a:${account}`, `login:t:${account} ${source}`], this.now());
+    for (const [map, key, bucket] of [
+      [this.bySource, source, `login:s:${source}`],
+      [this.byAccount, account, `login:a:${account}`],
+    ] as const) {
+      const c = got.get(bucket);
+      if (c) map.set(key, c);
+      else map.delete(key);
+    }
+    if (got.has(`login:t:${account} ${source}`)) this.trust(account, source);
+  }
 
   private over(map: Map<string, Count>, key: string, limit: number): number {
     const c = map.get(key);
+    const pending = this.checking.get(map === this.bySource ? `s\0${key}` : `a\0${key}`) ?? 0;
     if (!c) return 0;
     if (c.until <= this.now()) {
       map.delete(key);
       return 0;
     }
-    return c.n >= limit ? Math.ceil((c.until - this.now()) / 1000) : 0;
+    // Once a source or account has failed, checks under way count as failures to come: 8 guesses sent at once
+    // cannot all pass a budget of 1 left. (Before any failure they do not, so a client's first burst of parallel
+    // requests with the right password is never refused.)
+    return c.n + pending >= limit ? Math.ceil((c.until - this.now()) / 1000) : 0;
+  }
+
+  /**
+   * Runs one password check for `account` from `source` after `check`, counted as under way until it ends (then
+   * `failed` or `succeeded` has said how it went).
+   */
+  async guarded<T>(account: string, source: string, work: () => Promise<T>): Promise<T> {
+    if (this.shared) await this.refresh(account, source);
+    this.check(account, source);
+    const keys = [`s\0${source}`, `a\0${account}`];
+    for (const k of keys) this.checking.set(k, (this.checking.get(k) ?? 0) + 1);
+    try {
+      return await work();
+    } finally {
+      for (const k of keys) {
+        const n = this.checking.get(k)! - 1;
+        if (n) this.checking.set(k, n);
+        else this.checking.delete(k);
+      }
+    }
   }
 
   /** Throws 429 when this source, or this account for this source, has used its budget of failures. */
@@ -52,7 +126,9 @@ export class LoginThrottle {
     if (wait) throw new ApiError('ratelimit', 'Too many failed logins: try again later', null, 429, { 'retry-after': String(wait) });
   }
 
-  failed(account: string, source: string): void {
+  async failed(account: string, source: string): Promise<void> {
+    // Counted where every node sees it before the answer goes out, so the next try on any node finds it.
+    if (this.shared) await this.shared.add([`login:s:${source}`, `login:a:${account}`], this.now(), WINDOW_MS);
     for (const [map, key] of [
       [this.bySource, source],
       [this.byAccount, account],
@@ -65,7 +141,12 @@ export class LoginThrottle {
     for (const map of [this.bySource, this.byAccount]) while (map.size > 100_000) map.delete(map.keys().next().value!);
   }
 
-  succeeded(account: string, source: string): void {
+  async succeeded(account: string, source: string): Promise<void> {
+    if (this.shared && !this.trusted.get(account)?.includes(source)) await this.shared.add([`login:t:${account} ${source}`], this.now(), TRUSTED_MS);
+    this.trust(account, source);
+  }
+
+  private trust(account: string, source: string): void {
     const list = this.trusted.get(account) ?? [];
     if (!list.includes(source)) {
       list.push(source);

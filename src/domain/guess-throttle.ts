@@ -1,7 +1,8 @@
 /**
  * Slows down password guessing per source: the first few wrong passwords cost nothing, each one after that makes
  * the next attempt wait twice as long, and past a limit the source is refused outright for a while. Attempts from
- * one source are answered one after another, so opening many connections at once buys an attacker nothing. A right
+ * one source are answered one after another, each counted as wrong from the moment it is admitted, so opening many
+ * connections at once buys an attacker nothing. A right
  * password clears the record. Time is passed in, so the rule is the same in tests and in the consoles.
  */
 export interface ThrottleRule {
@@ -41,15 +42,20 @@ export class GuessThrottle {
   admit(source: string, now: number): Admission {
     const r = this.record(source, now);
     if (r.lockedUntil > now) return { ok: false, retryAfterMs: r.lockedUntil - now };
+    // A lock-out that ended leaves one more try before the next.
+    if (r.lockedUntil) [r.lockedUntil, r.failures] = [0, this.rule.lockAfter - 1];
+    // Every admitted attempt counts as wrong until it proves right, so attempts sent at once are spaced as if each
+    // had failed, and no more than lockAfter of them are ever admitted.
+    if (r.failures >= this.rule.lockAfter) return { ok: false, retryAfterMs: Math.max(1000, r.next - now) };
     const at = Math.max(now, r.next);
+    r.failures++;
     r.next = at + this.delayAfter(r.failures);
     return { ok: true, waitMs: at - now };
   }
 
-  /** The password was wrong. */
+  /** The password was wrong (the attempt was already counted when admitted). */
   fail(source: string, now: number): void {
     const r = this.record(source, now);
-    r.failures++;
     r.last = now;
     r.next = Math.max(r.next, now + this.delayAfter(r.failures));
     if (r.failures >= this.rule.lockAfter) r.lockedUntil = now + this.rule.lockMs;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, SqliteDialect, type KyselyPlugin, type PluginTransformResultArgs, type QueryResult, type UnknownRow } from 'kysely';
 import type { Dialect } from '../index.ts';
 import { offerReadsAtOnce } from '../../prepared.ts';
 import { rowCountTriggers } from './row-counts.ts';
@@ -80,6 +80,33 @@ function externalWritesWatcher(walFile: string, dataVersion: () => number): { re
   };
 }
 
+/** Longest stretch of queries run back to back before the event loop gets a turn. */
+const SLICE_MS = 10;
+
+/**
+ * better-sqlite3 answers each query synchronously, so a transaction of hundreds of queries (a batch of 100 objects)
+ * is one chain of promises that never lets the event loop turn: every other client, console and VNC session of the
+ * process waited for it. After SLICE_MS of queries without a turn, the next one waits for the event loop first.
+ */
+class YieldToEventLoop implements KyselyPlugin {
+  private turnedAt = 0;
+  private watching = false;
+
+  transformQuery(args: Parameters<KyselyPlugin['transformQuery']>[0]) {
+    return args.node;
+  }
+
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    const now = performance.now();
+    if (!this.watching) {
+      this.watching = true;
+      this.turnedAt = now;
+      setImmediate(() => (this.watching = false));
+    } else if (now - this.turnedAt > SLICE_MS) await new Promise((r) => setImmediate(r));
+    return args.result;
+  }
+}
+
 export function openSqlite(dataDir: string): Dialect {
   fs.mkdirSync(dataDir, { recursive: true });
   const file = path.join(dataDir, 'opensigma.sqlite');
@@ -92,12 +119,16 @@ export function openSqlite(dataDir: string): Dialect {
   const dataVersion = database.prepare('PRAGMA data_version').pluck();
   const externalWrites = externalWritesWatcher(`${file}-wal`, () => dataVersion.get() as number);
   cacheStatements(database);
-  const db = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
-  // A read outside any transaction cannot see another's uncommitted writes on the one shared connection, and runs
-  // to its end before anything else does: it may skip Kysely's connection lock.
+  // Reads outside any transaction while one is open (and paused for the event loop, above) go to a second,
+  // read-only connection: on the writer's they would see its uncommitted rows, and through Kysely they would wait
+  // for its lock, so a batch would hold up every other client's reads. WAL lets it read the last commit meanwhile.
+  const reader = new Database(file, { readonly: true });
+  reader.pragma('busy_timeout = 5000');
+  cacheStatements(reader);
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database }), plugins: [new YieldToEventLoop()] });
+  // A read outside any transaction runs to its end before anything else does: it may skip Kysely's connection lock.
   offerReadsAtOnce(db, (sql, parameters) => {
-    if (database.inTransaction) return undefined;
-    const stmt = database.prepare(sql);
+    const stmt = (database.inTransaction ? reader : database).prepare(sql);
     return stmt.reader ? (stmt.all(parameters) as unknown[]) : undefined;
   });
   return {
@@ -121,6 +152,7 @@ export function openSqlite(dataDir: string): Dialect {
     externalWrites: externalWrites.read,
     async close() {
       externalWrites.close();
+      reader.close();
       await db.destroy();
     },
   };
