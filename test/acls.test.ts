@@ -113,10 +113,11 @@ for (const db of databases()) {
       assert.equal((await bob('DELETE', `/servers/${s.uuid}/`)).status, 403);
     });
 
-    test('bad input: unknown grantee, unknown permission, foreign tag, wrong types, another account ACL', async () => {
+    test('bad input: unknown grantee uuid, malformed email, unknown permission, foreign tag, wrong types, another account ACL', async () => {
       const before = (await t.call('GET', '/acls/?limit=0')).body.meta.total_count;
       const cases: unknown[] = [
-        { name: 'x', grantees: [{ email: 'nobody@example.com' }] },
+        { name: 'x', grantees: [{ uuid: '00000000-0000-4000-8000-0000000000aa' }] },
+        { name: 'x', grantees: [{ email: 'not an address' }] },
         { name: 'x', grantees: [{ uuid: 'not-a-uuid' }] },
         { name: 'x', rules: [{ permission: 'ROOT' }] },
         { name: 'x', rules: 'LIST' },

@@ -54,11 +54,15 @@ export class AclCommands {
         if (typeof o.email === 'string') email = o.email;
       }
       if (!uuid && !email) throw errors.invalid('grantees', 'Each grantee needs a uuid or an email');
+      // By email, any address is taken (a pending grantee until it has an account), so that the answer cannot tell
+      // which addresses have one. By uuid, only the uuids this cloud handed out: users' and pending grantees'.
       const row = uuid
         ? isUuid(uuid)
-          ? await trx.selectFrom('users').select(['uuid', 'email']).where('uuid', '=', uuid.toLowerCase()).executeTakeFirst()
+          ? await this.store.users.granteeByUuid(trx, uuid)
           : undefined
-        : await trx.selectFrom('users').select(['uuid', 'email']).where('email', '=', email!.toLowerCase()).executeTakeFirst();
+        : email!.length <= 254 && /^[^\s@]+@[^\s@]+$/.test(email!)
+          ? await this.store.users.granteeByEmail(trx, email!)
+          : undefined;
       if (!row) throw errors.invalid('grantees', 'Each grantee must be a user of this cloud, given by uuid or email');
       if (!out.some((x) => x.uuid === row.uuid)) out.push({ uuid: String(row.uuid), email: String(row.email) });
     }

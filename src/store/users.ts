@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
+import type { Kysely } from 'kysely';
 import type { Dialect } from './dialect/index.ts';
 
 const scrypt = promisify(crypto.scrypt) as (pw: string, salt: Buffer, len: number, opts: crypto.ScryptOptions) => Promise<Buffer>;
@@ -47,12 +48,44 @@ export class UserRepo {
   }
 
   async create(email: string, password: string): Promise<User> {
-    const uuid = crypto.randomUUID();
-    await this.db
-      .insertInto('users')
-      .values({ uuid, email: email.toLowerCase(), password_hash: await hashPassword(password), data: '{}', created_at: new Date().toISOString() })
+    const password_hash = await hashPassword(password);
+    const lower = email.toLowerCase();
+    // An address already granted something (see pendingGrantee) keeps the uuid those grants name.
+    const uuid = await this.db.transaction().execute(async (trx) => {
+      const pending = await trx.selectFrom('pending_grantees').select('uuid').where('email', '=', lower).executeTakeFirst();
+      const uuid = pending ? String(pending.uuid) : crypto.randomUUID();
+      await trx.insertInto('users').values({ uuid, email: lower, password_hash, data: '{}', created_at: new Date().toISOString() }).execute();
+      if (pending) await trx.deleteFrom('pending_grantees').where('email', '=', lower).execute();
+      return uuid;
+    });
+    return { uuid, email: lower, data: {} };
+  }
+
+  /**
+   * The grantee an ACL names by email: the user with that address, or else the address's pending grantee, made on
+   * first use. Both give a uuid that stays the same from one ACL to the next, so the answer does not tell whether
+   * the address has an account.
+   */
+  async granteeByEmail(trx: Kysely<any>, email: string): Promise<{ uuid: string; email: string }> {
+    const lower = email.toLowerCase();
+    const user = await trx.selectFrom('users').select(['uuid', 'email']).where('email', '=', lower).executeTakeFirst();
+    if (user) return { uuid: String(user.uuid), email: String(user.email) };
+    await trx
+      .insertInto('pending_grantees')
+      .values({ email: lower, uuid: crypto.randomUUID(), created_at: new Date().toISOString() })
+      .onConflict((oc) => oc.column('email').doNothing())
       .execute();
-    return { uuid, email: email.toLowerCase(), data: {} };
+    const pending = await trx.selectFrom('pending_grantees').select(['uuid', 'email']).where('email', '=', lower).executeTakeFirstOrThrow();
+    return { uuid: String(pending.uuid), email: String(pending.email) };
+  }
+
+  /** The grantee an ACL names by uuid: a user, or an address's pending grantee; undefined for neither. */
+  async granteeByUuid(trx: Kysely<any>, uuid: string): Promise<{ uuid: string; email: string } | undefined> {
+    const lower = uuid.toLowerCase();
+    const row =
+      (await trx.selectFrom('users').select(['uuid', 'email']).where('uuid', '=', lower).executeTakeFirst()) ??
+      (await trx.selectFrom('pending_grantees').select(['uuid', 'email']).where('uuid', '=', lower).executeTakeFirst());
+    return row ? { uuid: String(row.uuid), email: String(row.email) } : undefined;
   }
 
   /**
