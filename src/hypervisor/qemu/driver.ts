@@ -17,9 +17,9 @@ import {
   type HypervisorDriver,
   type NicIo,
 } from '../driver.ts';
-import { buildCommandLine, portForwards, runFiles } from './cmdline.ts';
+import { buildCommandLine, portForwards, publicNet, runFiles } from './cmdline.ts';
 import { QmpClient, type QmpEvent } from './qmp.ts';
-import { connectUnix, countMirror, VlanHub, zeroIo } from './netio.ts';
+import { carryPublic, connectUnix, countMirror, VlanHub, zeroIo } from './netio.ts';
 import { serveContext } from './context.ts';
 
 export interface QemuOptions {
@@ -281,11 +281,12 @@ export class QemuDriver implements HypervisorDriver {
     for (const [i, nic] of g.spec.nics.entries()) {
       const io = g.nics.get(nic.mac.toLowerCase())!;
       if (nic.kind === 'public' && nic.ip) {
-        for (const dir of ['in', 'out'] as const) {
-          const s = await connectUnix(files.mirror(i, dir));
-          g.sockets.push(s);
-          countMirror(s, io, dir);
-        }
+        const [sent, pass, reply, received] = await Promise.all(
+          (['sent', 'pass', 'reply', 'in'] as const).map((role) => connectUnix(files.publicNic(i, role))),
+        );
+        g.sockets.push(sent!, pass!, reply!, received!);
+        countMirror(received!, io, 'in');
+        carryPublic(sent!, pass!, reply!, io, { ...publicNet(i), egress: this.opts.guestEgress === true });
       } else if (nic.kind === 'private' && nic.vlan) {
         const s = await connectUnix(files.nic(i));
         g.sockets.push(s);
