@@ -1,11 +1,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import net from 'node:net';
-import type { Duplex } from 'node:stream';
-import type { GuestSpec, HypervisorDriver } from '../src/hypervisor/driver.ts';
 import { dhcpReply, dnsRefusal, parseUdp, udpFrame, LEASE_SECONDS } from '../src/hypervisor/qemu/guestnet.ts';
-import { loopbackAddress, qemuHarness, readUntil, PROMPT, tempDataDir } from './helpers/drivers.ts';
+import { guestAtPrompt, loopbackAddress, qemuHarness, tempDataDir, type GuestAtPrompt } from './helpers/drivers.ts';
 
 /**
  * With egress off (QEMU's restrict=on, the default) a guest's public NIC still gets a whole lease: its address, a
@@ -82,33 +79,16 @@ describe('the lease the driver gives (frames)', () => {
 const h = qemuHarness();
 
 describe('a tiny guest without egress', { skip: h.skip ?? false }, () => {
-  let dataDir: string;
-  let driver: HypervisorDriver;
-  let spec: GuestSpec;
-  let con: Duplex;
-  /** Runs a command; resolves with what it printed once it is done (the end mark is computed, so the echo of the command line cannot match it). */
-  const run = (cmd: string, timeoutMs = 20_000) => {
-    con.write(`${cmd}; echo end-$((6*7))\n`);
-    return readUntil(con, /\nend-42\r?\n/, timeoutMs, false);
-  };
+  let guest: GuestAtPrompt | undefined;
+  const run = (cmd: string, timeoutMs?: number) => guest!.run(cmd, timeoutMs);
 
   before(async () => {
-    dataDir = tempDataDir('qemu-lease');
-    driver = h.create(dataDir);
+    const dataDir = tempDataDir('qemu-lease');
     const nic = { mac: '22:79:00:00:00:01', model: 'virtio', boot_order: null, kind: 'public' as const, ip: loopbackAddress(4, 10), vlan: null };
-    spec = h.spec(dataDir, { nics: [nic] });
-    await driver.start(spec);
-    con = await driver.attachSerial(spec.uuid);
-    con.on('error', () => {});
-    await readUntil(con, PROMPT, h.bootTimeoutMs);
+    guest = await guestAtPrompt(h.create(dataDir), h.spec(dataDir, { nics: [nic] }), dataDir, h.bootTimeoutMs);
   });
 
-  after(async () => {
-    con?.destroy();
-    await driver.powerOff(spec.uuid).catch(() => {});
-    await driver.close();
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  });
+  after(async () => guest?.stop());
 
   test('its DHCP client sets address, default route and nameserver; gateway and nameserver answer', async () => {
     assert.match(await run('ip -4 addr show eth0'), /inet 10\.0\.2\.15\/24/);

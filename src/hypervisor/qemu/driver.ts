@@ -17,6 +17,7 @@ import {
   type HypervisorDriver,
   type NicIo,
 } from '../driver.ts';
+import type { FirewallRule } from '../../domain/firewall.ts';
 import { buildCommandLine, portForwards, publicNet, runFiles } from './cmdline.ts';
 import { QmpClient, type QmpEvent } from './qmp.ts';
 import { carryPublic, connectUnix, countMirror, VlanHub, zeroIo } from './netio.ts';
@@ -286,7 +287,10 @@ export class QemuDriver implements HypervisorDriver {
         );
         g.sockets.push(sent!, pass!, reply!, received!);
         countMirror(received!, io, 'in');
-        carryPublic(sent!, pass!, reply!, io, { ...publicNet(i), egress: this.opts.guestEgress === true });
+        carryPublic(sent!, pass!, reply!, io, { ...publicNet(i), egress: this.opts.guestEgress === true }, () => ({
+          rules: nic.outbound,
+          address: nic.ip!,
+        }));
       } else if (nic.kind === 'private' && nic.vlan) {
         const s = await connectUnix(files.nic(i));
         g.sockets.push(s);
@@ -579,6 +583,14 @@ export class QemuDriver implements HypervisorDriver {
     for (const p of before) if (!after.has(p)) await hmp(`hostfwd_remove net${i} tcp:${nic.ip}:${p}`);
     for (const p of after) if (!before.has(p)) await hmp(`hostfwd_add net${i} tcp:${nic.ip}:${p}-:${p}`);
     nic.ports = [...after].sort((a, b) => a - b);
+    this.persist(g);
+  }
+
+  async setOutboundRules(uuid: string, mac: string, rules: FirewallRule[] | undefined): Promise<void> {
+    const g = await this.running(uuid);
+    const nic = g.spec.nics.find((n) => n.mac === mac);
+    if (!nic || nic.kind !== 'public' || !nic.ip) throw new DriverError(`guest ${uuid} has no public NIC ${mac}`, 'not_found');
+    nic.outbound = rules;
     this.persist(g);
   }
 

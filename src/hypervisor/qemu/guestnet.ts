@@ -70,6 +70,26 @@ export function parseUdp(frame: Buffer): UdpDatagram | null {
   };
 }
 
+/** The addresses, protocol and ports of an IPv4 frame (ports for tcp and udp only), or null for anything else (ARP...). */
+export function parseIpv4(frame: Buffer): { proto: string; srcIp: string; dstIp: string; srcPort: number | null; dstPort: number | null } | null {
+  if (frame.length < 34 || frame.readUInt16BE(12) !== ETH_IPV4) return null;
+  const ip = frame.subarray(14);
+  const ihl = (ip[0]! & 0x0f) * 4;
+  if (ip[0]! >> 4 !== 4 || ihl < 20) return null;
+  const p = ip[9]!;
+  const proto = p === 6 ? 'tcp' : p === UDP ? 'udp' : p === 1 ? 'icmp' : String(p);
+  // Later fragments carry no ports: they belong to a packet whose first fragment was decided.
+  const first = (ip.readUInt16BE(6) & 0x1fff) === 0;
+  const hasPorts = (proto === 'tcp' || proto === 'udp') && first && ip.length >= ihl + 4;
+  return {
+    proto,
+    srcIp: [...ip.subarray(12, 16)].join('.'),
+    dstIp: [...ip.subarray(16, 20)].join('.'),
+    srcPort: hasPorts ? ip.readUInt16BE(ihl) : null,
+    dstPort: hasPorts ? ip.readUInt16BE(ihl + 2) : null,
+  };
+}
+
 /** An Ethernet + IPv4 + UDP frame with both checksums. */
 export function udpFrame(d: { srcMac: Buffer; dstMac: Buffer; srcIp: string; dstIp: string; srcPort: number; dstPort: number; payload: Buffer }): Buffer {
   const udpLen = 8 + d.payload.length;

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { NicIo } from '../driver.ts';
-import { dhcpReply, dnsRefusal } from './guestnet.ts';
+import { dhcpReply, dnsRefusal, parseIpv4 } from './guestnet.ts';
+import { decide, type FirewallRule } from '../../domain/firewall.ts';
 
 /**
  * QEMU's stream netdev and filter-mirror both frame ethernet frames as a 4-byte big-endian length followed by
@@ -79,6 +80,8 @@ export function carryPublic(
   reply: net.Socket,
   io: NicIo,
   lan: { dhcpstart: string; host: string; dns: string; mask: string; egress: boolean },
+  /** The NIC's policy rules as they are now, and its address as the API shows it (the source the rules see). */
+  policy: () => { rules: FirewallRule[] | undefined; address: string },
 ): void {
   const privateNet = { guest: lan.dhcpstart, host: lan.host, dns: lan.dns, mask: lan.mask };
   for (const s of [sent, pass, reply]) s.on('error', () => {});
@@ -89,8 +92,11 @@ export function carryPublic(
       io.packets_sent++;
       const frame = rec.subarray(4);
       const answer = dhcpReply(frame, privateNet) ?? (lan.egress ? null : dnsRefusal(frame, privateNet));
-      if (answer) reply.write(record(answer));
-      else pass.write(rec);
+      if (answer) return void reply.write(record(answer));
+      const { rules, address } = policy();
+      const p = rules?.length ? parseIpv4(frame) : null;
+      if (p && decide({ rules: rules! }, { direction: 'out', ...p, srcIp: address }) === 'drop') return;
+      pass.write(rec);
     }),
   );
 }
