@@ -15,16 +15,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../src/config.ts';
-import { serve } from '../src/server.ts';
+import { printRows, REPO, startQemuApi } from './qemu-api.ts';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LIB_DEBIAN = '6f0c1b0e-5d7a-4e43-9c58-0d3d1a2b7c12';
-const ADMIN = { email: 'bench@example.com', password: 'bench-password' };
 
 export interface DebianBenchRow {
   what: string;
   ms: number[];
+  unit?: string;
+}
+
+/** Resident memory of a guest's QEMU once the guest has settled (cloud-init done, nothing running). */
+async function idleRssMiB(dataDir: string, uuid: string): Promise<number> {
+  await new Promise((r) => setTimeout(r, 30_000));
+  const pid = fs.readFileSync(path.join(dataDir, 'qemu', uuid, 'qemu.pid'), 'utf8').trim();
+  const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+  return Math.round(kb / 1024);
 }
 
 function imageDir(): string {
@@ -64,64 +70,17 @@ async function sshBanner(host: string, timeoutMs: number): Promise<void> {
 
 export async function benchDebian(runs = 1): Promise<DebianBenchRow[]> {
   const images = imageDir();
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-bench-debian-'));
-  const libDir = path.join(dataDir, 'library');
-  fs.mkdirSync(path.join(libDir, 'images'), { recursive: true });
-  fs.copyFileSync(path.join(REPO, 'library', 'debian-12.json'), path.join(libDir, 'debian-12.json'));
-  fs.symlinkSync(images, path.join(libDir, 'images', 'debian-12'));
-  // Pools of its own: the addresses are bound on this machine, where another opensigma may be running.
-  const octet = 20 + (process.pid % 180);
-  const config = loadConfig(
-    {
-      OPENSIGMA_LISTEN: '127.0.0.1:0',
-      OPENSIGMA_DATA: dataDir,
-      OPENSIGMA_DRIVER: 'qemu',
-      OPENSIGMA_ADMIN_EMAIL: ADMIN.email,
-      OPENSIGMA_ADMIN_PASSWORD: ADMIN.password,
-      OPENSIGMA_LOG_LEVEL: 'silent',
-      OPENSIGMA_ACPI_TIMEOUT_S: '120',
-      OPENSIGMA_IP_POOL: `127.${octet}.0.0/24`,
-      OPENSIGMA_DHCP_POOL: `127.${octet}.16.0/20`,
-    },
-    {},
-  );
-  const running = await serve(config, { logger: false });
-  const api = `${running.url}/api/2.0`;
-  const call = async (method: string, p: string, body?: unknown) => {
-    const res = await fetch(`${api}${p}`, {
-      method,
-      headers: {
-        authorization: `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
-  const waitStatus = async (uuid: string, status: string, timeoutMs: number) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const s = (await call('GET', `/servers/${uuid}/`)).body;
-      if (s?.status === status) return s;
-      if (Date.now() > deadline) throw new Error(`${uuid} never became ${status}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const { dataDir, call, waitStatus, clone, close } = await startQemuApi('debian', 'debian-12.json', images, 'images/debian-12', {
+    OPENSIGMA_ACPI_TIMEOUT_S: '120',
+  });
   const first: number[] = [];
   const next: number[] = [];
   const stops: number[] = [];
+  const rss: number[] = [];
   try {
     const kp = await call('POST', '/keypairs/', { name: 'bench', algorithm_type: 'ed25519' });
     for (let i = 0; i < runs; i++) {
-      const cl = await call('POST', `/libdrives/${LIB_DEBIAN}/action/?do=clone`, { name: `bench debian ${i}` });
-      if (cl.status !== 202) throw new Error(`clone: ${JSON.stringify(cl.body)}`);
-      const drive = cl.body.objects[0].uuid;
-      const deadline = Date.now() + 120_000;
-      while ((await call('GET', `/drives/${drive}/`)).body.status !== 'unmounted') {
-        if (Date.now() > deadline) throw new Error('clone never finished');
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const drive = await clone(LIB_DEBIAN, `bench debian ${i}`);
       const s = await call('POST', '/servers/', {
         name: `bench-debian-${i}`,
         cpu: 2000,
@@ -140,6 +99,7 @@ export async function benchDebian(runs = 1): Promise<DebianBenchRow[]> {
         const r = await waitStatus(uuid, 'running', 120_000);
         await sshBanner(r.runtime.nics[0].ip_v4.uuid, 600_000);
         into.push(Date.now() - t0);
+        if (into === next) rss.push(await idleRssMiB(dataDir, uuid));
         const t1 = Date.now();
         await call('POST', `/servers/${uuid}/action/?do=shutdown`);
         await waitStatus(uuid, 'stopped', 180_000);
@@ -147,24 +107,18 @@ export async function benchDebian(runs = 1): Promise<DebianBenchRow[]> {
       }
     }
   } finally {
-    const list = await call('GET', '/servers/detail/');
-    for (const s of list.body?.objects ?? []) if (s.status !== 'stopped') await call('POST', `/servers/${s.uuid}/action/?do=stop`);
-    await new Promise((r) => setTimeout(r, 2000));
-    await running.close();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await close();
   }
   return [
     { what: 'POST start -> SSH banner, first boot of a clone (cloud-init first run)', ms: first },
     { what: 'POST start -> SSH banner, next start', ms: next },
     { what: 'POST shutdown (ACPI) -> stopped', ms: stops },
+    { what: "host memory (RSS) of the idle guest's QEMU, 30 s after its SSH banner, MiB", ms: rss, unit: 'MiB' },
   ];
 }
 
 export function printDebianTable(rows: DebianBenchRow[]): void {
-  const load = os.loadavg()[0]!.toFixed(1);
-  const out = [`\n| Debian 12 drive, QEMU (TCG, tb-size=256), 1 GiB, 2 vCPUs, load average ${load} | min ms | max ms |`, '| --- | ---: | ---: |'];
-  for (const r of rows) out.push(`| ${r.what} | ${Math.min(...r.ms)} | ${Math.max(...r.ms)} |`);
-  process.stdout.write(out.join('\n') + '\n');
+  printRows('Debian 12 drive, QEMU (TCG, tb-size=256), 1 GiB, 2 vCPUs (ms unless said)', rows);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

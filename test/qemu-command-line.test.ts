@@ -186,6 +186,8 @@ test('guest egress: off (restrict=on) unless the host setting turns it on', () =
   assert.match(on[on.indexOf('-netdev') + 1]!, /,restrict=off,/);
   const off = buildCommandLine(spec({ nics: [nic] }), host);
   assert.match(off[off.indexOf('-netdev') + 1]!, /,restrict=on,/);
+  // Either way what the guest sends passes through the driver, which gives the lease its route and nameserver.
+  for (const argv of [on, off]) assert.ok(argv.includes('filter-redirector,id=net0-fsent,netdev=net0,queue=rx,outdev=net0-sent,indev=net0-pass'));
 });
 
 test('every guest says it runs on CloudSigma (SMBIOS), which is what makes cloud-init read the context', () => {
@@ -195,8 +197,8 @@ test('every guest says it runs on CloudSigma (SMBIOS), which is what makes cloud
 });
 
 test('private address of public NIC i: 10.0.(2+i).15 behind gateway .2 and DNS .3', () => {
-  assert.deepEqual(publicNet(0), { net: '10.0.2.0/24', host: '10.0.2.2', dns: '10.0.2.3', dhcpstart: '10.0.2.15' });
-  assert.deepEqual(publicNet(3), { net: '10.0.5.0/24', host: '10.0.5.2', dns: '10.0.5.3', dhcpstart: '10.0.5.15' });
+  assert.deepEqual(publicNet(0), { net: '10.0.2.0/24', host: '10.0.2.2', dns: '10.0.2.3', dhcpstart: '10.0.2.15', mask: '255.255.255.0' });
+  assert.deepEqual(publicNet(3), { net: '10.0.5.0/24', host: '10.0.5.2', dns: '10.0.5.3', dhcpstart: '10.0.5.15', mask: '255.255.255.0' });
   assert.throws(() => publicNet(251), DriverError);
 });
 

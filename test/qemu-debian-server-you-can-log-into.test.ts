@@ -1,14 +1,12 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ADMIN, startServer, waitFor, waitForStatus, type TestServer } from './helpers/harness.ts';
 import { serve } from '../src/server.ts';
 import { debianImage, loopbackPools } from './helpers/drivers.ts';
+import { debianWorkDir, sshAs, sshBanner } from './helpers/ssh.ts';
 
 /**
  * A server you can log into, through the API only: clone the "Debian 12" library drive (bigger than the image),
@@ -16,35 +14,9 @@ import { debianImage, loopbackPools } from './helpers/drivers.ts';
  * the API shows, find the hostname and the user-data's work, fetch the HTTP server the user-data started, write a
  * file, stop, restart opensigma, start, find the file again, shut down by ACPI.
  */
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LIB_DEBIAN = '6f0c1b0e-5d7a-4e43-9c58-0d3d1a2b7c12';
 const img = debianImage();
 const GiB = 2 ** 30;
-
-/** Resolves when the address answers with an SSH banner; the banner. */
-async function sshBanner(host: string, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const banner = await new Promise<string | null>((resolve) => {
-      const s = net.connect(22, host);
-      let got = '';
-      const done = (v: string | null) => {
-        s.destroy();
-        resolve(v);
-      };
-      s.setTimeout(10_000, () => done(null));
-      s.on('data', (c) => {
-        got += c.toString('latin1');
-        if (got.includes('\n')) done(got.split('\n')[0]!.trim());
-      });
-      s.on('error', () => done(null));
-      s.on('close', () => done(got.startsWith('SSH-') ? got.trim() : null));
-    });
-    if (banner?.startsWith('SSH-')) return banner;
-    if (Date.now() > deadline) throw new Error(`no SSH banner at ${host}:22 within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
 
 describe('a Debian server you can log into over SSH', { skip: 'skip' in img ? `no Debian image: ${img.skip}` : false }, () => {
   let t: TestServer;
@@ -53,52 +25,14 @@ describe('a Debian server you can log into over SSH', { skip: 'skip' in img ? `n
   let work: string;
   let key: string;
 
-  /** Runs a command as debian@host over SSH; retried while the guest's sshd is not yet taking logins. */
-  const ssh = async (host: string, command: string): Promise<string> => {
-    let last: Error | null = null;
-    for (let attempt = 0; attempt < 6; attempt++) {
-      try {
-        return await new Promise<string>((resolve, reject) =>
-          execFile(
-            'ssh',
-            [
-              '-i',
-              key,
-              '-o',
-              'StrictHostKeyChecking=no',
-              '-o',
-              'UserKnownHostsFile=/dev/null',
-              '-o',
-              'BatchMode=yes',
-              '-o',
-              'LogLevel=ERROR',
-              '-o',
-              'ConnectTimeout=30',
-              `debian@${host}`,
-              command,
-            ],
-            { timeout: 240_000, encoding: 'utf8' },
-            (err, stdout, stderr) => (err ? reject(new Error(`ssh exit ${String(err.code)}: ${command}: ${stderr}`)) : resolve(stdout)),
-          ),
-        );
-      } catch (e) {
-        last = e as Error;
-        if (!last.message.startsWith('ssh exit 255')) throw last; // 255: ssh itself failed (sshd not ready yet)
-        await new Promise((r) => setTimeout(r, 3000));
-      }
-    }
-    throw last!;
-  };
+  const ssh = (host: string, command: string) => sshAs(key)(host, command);
 
   before(async () => {
     if ('skip' in img) return;
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-debian-e2e-'));
-    const lib = path.join(work, 'library');
-    fs.mkdirSync(path.join(lib, 'images'), { recursive: true });
-    fs.copyFileSync(path.join(REPO, 'library', 'debian-12.json'), path.join(lib, 'debian-12.json'));
-    fs.symlinkSync(img.dir, path.join(lib, 'images', 'debian-12'));
-    key = path.join(work, 'id_ed25519');
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'e2e@opensigma', '-f', key]);
+    const dir = debianWorkDir('debian-e2e', img.dir);
+    work = dir.work;
+    key = dir.key;
+    const lib = dir.lib;
     t = await startServer({ OPENSIGMA_DRIVER: 'qemu', OPENSIGMA_LIBRARY_DIR: lib, OPENSIGMA_ACPI_TIMEOUT_S: '120', ...loopbackPools() });
   });
 

@@ -21,6 +21,7 @@ import { consoleBridge } from './console-bridge.ts';
 import { Faults } from './faults.ts';
 import { RequestLog } from './request-log.ts';
 import { accountUuid, opensigmaRoutes } from './opensigma.ts';
+import { firewallCheckRoutes } from './firewall-check.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -323,6 +324,7 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   const routes = new Routes(app as unknown as FastifyInstance, table);
   await registerResources(routes, svc, auth);
   opensigmaRoutes(routes, svc, faults, requestLog);
+  firewallCheckRoutes(routes, svc);
   attachNotifications(app as unknown as FastifyInstance, svc, [consoleBridge(app as unknown as FastifyInstance, svc)]);
   registerWebConsole(app as unknown as FastifyInstance);
 

@@ -144,6 +144,7 @@ export class ComputeNode {
       if (n.interface_type !== 'public' || !n.ip_v4) continue;
       const ports = forwardedPorts(policies.get(n.mac), DEFAULT_FORWARDED_PORTS, { hostIp: this.bindHost(), guestIp: n.ip_v4 });
       await driver.setPortForwards(uuid, n.mac, ports);
+      await driver.setOutboundRules?.(uuid, n.mac, policies.get(n.mac)?.rules);
     }
   }
 
@@ -398,7 +399,10 @@ export class ComputeNode {
     // A public NIC under a firewall policy forwards the ports the policy lets in from the host.
     for (const n of nics) {
       const policy = policies.get(n.mac);
-      if (policy && n.kind === 'public' && n.ip) n.ports = forwardedPorts(policy, DEFAULT_FORWARDED_PORTS, { hostIp: this.bindHost(), guestIp: n.ip });
+      if (policy && n.kind === 'public' && n.ip) {
+        n.ports = forwardedPorts(policy, DEFAULT_FORWARDED_PORTS, { hostIp: this.bindHost(), guestIp: n.ip });
+        n.outbound = policy.rules;
+      }
     }
     return {
       uuid: def.uuid,

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { FirewallRule } from '../domain/firewall.ts';
 /** TCP ports of a guest reachable at its public NIC's address when nothing else says which (SSH, HTTP, HTTPS). */
 export const DEFAULT_FORWARDED_PORTS: readonly number[] = [22, 80, 443];
 
@@ -47,6 +48,11 @@ export interface GuestNic {
   vlan: string | null;
   /** Public NICs: the guest's TCP ports reachable at `ip` (default DEFAULT_FORWARDED_PORTS: 22, 80, 443). */
   ports?: number[];
+  /**
+   * Public NICs: the rules of the NIC's firewall policy, deciding (first match, unmatched accepted) what the guest
+   * sends that the driver carries; none means everything.
+   */
+  outbound?: FirewallRule[];
 }
 
 export type PowerState = 'running' | 'off';
@@ -133,6 +139,8 @@ export interface HypervisorDriver {
    * edited or attached), without a restart. Drivers whose guests model no connections need not implement it.
    */
   setPortForwards?(uuid: string, mac: string, ports: number[]): Promise<void>;
+  /** Replaces the rules that decide what a running guest's public NIC may send (GuestNic.outbound), without a restart. */
+  setOutboundRules?(uuid: string, mac: string, rules: FirewallRule[] | undefined): Promise<void>;
   onEvent(listener: (e: GuestEvent) => void): void;
   /**
    * For drivers that obey one-shot instructions in a guest's meta (the sim's sim_hang_next) whose effect leaves no

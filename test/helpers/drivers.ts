@@ -272,3 +272,32 @@ export function debianImage(): { dir: string } | { skip: string } {
     return (debian = { skip: `the Debian image cannot be built: ${(built.stderr || built.error?.message || '').trim().split('\n').slice(-2).join(' ')}` });
   return (debian = { dir });
 }
+
+/** A started guest with its console at the prompt; `run` types a command and resolves with what it printed. */
+export interface GuestAtPrompt {
+  con: Duplex;
+  run(cmd: string, timeoutMs?: number): Promise<string>;
+  /** Closes the console, powers the guest off, closes the driver and removes `dataDir`. */
+  stop(): Promise<void>;
+}
+
+export async function guestAtPrompt(driver: HypervisorDriver, spec: GuestSpec, dataDir: string, bootTimeoutMs: number): Promise<GuestAtPrompt> {
+  await driver.start(spec);
+  const con = await driver.attachSerial(spec.uuid);
+  con.on('error', () => {});
+  await readUntil(con, PROMPT, bootTimeoutMs);
+  return {
+    con,
+    // The end mark is computed, so the echo of the command line cannot match it.
+    run(cmd, timeoutMs = 30_000) {
+      con.write(`${cmd}; echo end-$((6*7))\n`);
+      return readUntil(con, /\nend-42\r?\n/, timeoutMs, false);
+    },
+    async stop() {
+      con.destroy();
+      await driver.powerOff(spec.uuid).catch(() => {});
+      await driver.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -35,8 +35,12 @@ export function runFiles(runDir: string) {
     spec: path.join(runDir, 'spec.json'),
     /** Private NIC i: QEMU listens here, the driver's VLAN hub connects. */
     nic: (i: number) => path.join(runDir, `nic${i}.sock`),
-    /** Public NIC i: frames the guest receives (`in`) and sends (`out`), mirrored for counting. */
-    mirror: (i: number, dir: 'in' | 'out') => path.join(runDir, `nic${i}-${dir}.sock`),
+    /**
+     * Public NIC i: `in` mirrors what the guest receives (for counting); `sent` diverts every frame the guest sends
+     * to the driver, which answers DHCP (and DNS while egress is off) on `reply` and passes the rest on to QEMU's
+     * network on `pass`.
+     */
+    publicNic: (i: number, role: 'in' | 'sent' | 'pass' | 'reply') => path.join(runDir, `nic${i}-${role}.sock`),
   };
 }
 
@@ -108,14 +112,14 @@ export function portForwards(nic: GuestNic): PortForward[] {
 
 /**
  * The private network a public NIC's guest sees behind QEMU's address translation: NIC i is alone on
- * 10.0.(2+i).0/24 (i = 0 is QEMU's usual 10.0.2.0/24) with its gateway on .2 and a DNS forwarder on .3, both
- * answered by QEMU itself, and QEMU's DHCP server leases it .15. Distinct subnets per NIC keep a guest with two
+ * 10.0.(2+i).0/24 (i = 0 is QEMU's usual 10.0.2.0/24) with its gateway on .2 and its nameserver on .3 (QEMU answers
+ * ARP and ping for both), and the driver's DHCP answer leases it .15 with both (see guestnet.ts). Distinct subnets per NIC keep a guest with two
  * public NICs from seeing one subnet on both.
  */
-export function publicNet(index: number): { net: string; host: string; dns: string; dhcpstart: string } {
+export function publicNet(index: number): { net: string; host: string; dns: string; dhcpstart: string; mask: string } {
   if (!Number.isInteger(index) || index < 0 || index > 250) throw new DriverError(`NIC index ${index} out of range`, 'invalid');
   const p = `10.0.${2 + index}`;
-  return { net: `${p}.0/24`, host: `${p}.2`, dns: `${p}.3`, dhcpstart: `${p}.15` };
+  return { net: `${p}.0/24`, host: `${p}.2`, dns: `${p}.3`, dhcpstart: `${p}.15`, mask: '255.255.255.0' };
 }
 
 function cpuModel(spec: GuestSpec, accel: HostSettings['accel']): string {
@@ -199,12 +203,17 @@ function nicArgs(nics: GuestNic[], runDir: string, egress: boolean): string[] {
       const p = publicNet(i);
       const fwd = portForwards(n).map((f) => `,hostfwd=${f.proto}:${f.hostAddr}:${f.hostPort}-:${f.guestPort}`);
       out.push('-netdev', `user,id=${id},net=${p.net},host=${p.host},dns=${p.dns},dhcpstart=${p.dhcpstart},restrict=${egress ? 'off' : 'on'}${fwd.join('')}`);
-      // QEMU 7.2 has no per-NIC counters: mirror both directions to sockets the driver reads and counts.
-      // (filter-mirror's queue=tx is what the netdev sends towards the guest, i.e. what the guest receives.)
-      out.push('-chardev', `socket,id=${id}-in,path=${q(files.mirror(i, 'in'))},server=on,wait=off`);
-      out.push('-chardev', `socket,id=${id}-out,path=${q(files.mirror(i, 'out'))},server=on,wait=off`);
+      for (const role of ['sent', 'pass', 'reply', 'in'] as const)
+        out.push('-chardev', `socket,id=${id}-${role},path=${q(files.publicNic(i, role))},server=on,wait=off`);
+      // Every frame the guest sends goes to the driver (queue=rx: what the netdev receives from the guest), which
+      // writes back on `pass` what QEMU's network may have: QEMU's DHCP server leaves out the default route and the
+      // nameserver under restrict=on, so the driver answers DHCP itself, and DNS while egress is off. Without the
+      // driver connected nothing the guest sends gets through.
+      out.push('-object', `filter-redirector,id=${id}-fsent,netdev=${id},queue=rx,outdev=${id}-sent,indev=${id}-pass`);
+      // The driver's answers, sent towards the guest; created before the mirror so that they are counted too.
+      out.push('-object', `filter-redirector,id=${id}-freply,netdev=${id},queue=tx,indev=${id}-reply`);
+      // QEMU 7.2 has no per-NIC counters: what the guest receives is mirrored to a socket the driver counts.
       out.push('-object', `filter-mirror,id=${id}-fin,netdev=${id},queue=tx,outdev=${id}-in`);
-      out.push('-object', `filter-mirror,id=${id}-fout,netdev=${id},queue=rx,outdev=${id}-out`);
     } else if (n.kind === 'private') {
       if (!n.vlan) throw new DriverError(`private NIC ${n.mac} has no VLAN`, 'invalid');
       out.push('-netdev', `stream,id=${id},server=on,addr.type=unix,addr.path=${q(files.nic(i))}`);

@@ -17,9 +17,10 @@ import {
   type HypervisorDriver,
   type NicIo,
 } from '../driver.ts';
-import { buildCommandLine, portForwards, runFiles } from './cmdline.ts';
+import type { FirewallRule } from '../../domain/firewall.ts';
+import { buildCommandLine, portForwards, publicNet, runFiles } from './cmdline.ts';
 import { QmpClient, type QmpEvent } from './qmp.ts';
-import { connectUnix, countMirror, VlanHub, zeroIo } from './netio.ts';
+import { carryPublic, connectUnix, countMirror, VlanHub, zeroIo } from './netio.ts';
 import { serveContext } from './context.ts';
 
 export interface QemuOptions {
@@ -281,11 +282,15 @@ export class QemuDriver implements HypervisorDriver {
     for (const [i, nic] of g.spec.nics.entries()) {
       const io = g.nics.get(nic.mac.toLowerCase())!;
       if (nic.kind === 'public' && nic.ip) {
-        for (const dir of ['in', 'out'] as const) {
-          const s = await connectUnix(files.mirror(i, dir));
-          g.sockets.push(s);
-          countMirror(s, io, dir);
-        }
+        const [sent, pass, reply, received] = await Promise.all(
+          (['sent', 'pass', 'reply', 'in'] as const).map((role) => connectUnix(files.publicNic(i, role))),
+        );
+        g.sockets.push(sent!, pass!, reply!, received!);
+        countMirror(received!, io, 'in');
+        carryPublic(sent!, pass!, reply!, io, { ...publicNet(i), egress: this.opts.guestEgress === true }, () => ({
+          rules: nic.outbound,
+          address: nic.ip!,
+        }));
       } else if (nic.kind === 'private' && nic.vlan) {
         const s = await connectUnix(files.nic(i));
         g.sockets.push(s);
@@ -578,6 +583,14 @@ export class QemuDriver implements HypervisorDriver {
     for (const p of before) if (!after.has(p)) await hmp(`hostfwd_remove net${i} tcp:${nic.ip}:${p}`);
     for (const p of after) if (!before.has(p)) await hmp(`hostfwd_add net${i} tcp:${nic.ip}:${p}-:${p}`);
     nic.ports = [...after].sort((a, b) => a - b);
+    this.persist(g);
+  }
+
+  async setOutboundRules(uuid: string, mac: string, rules: FirewallRule[] | undefined): Promise<void> {
+    const g = await this.running(uuid);
+    const nic = g.spec.nics.find((n) => n.mac === mac);
+    if (!nic || nic.kind !== 'public' || !nic.ip) throw new DriverError(`guest ${uuid} has no public NIC ${mac}`, 'not_found');
+    nic.outbound = rules;
     this.persist(g);
   }
 

@@ -1,5 +1,7 @@
 import net from 'node:net';
 import type { NicIo } from '../driver.ts';
+import { dhcpReply, dnsRefusal, parseIpv4 } from './guestnet.ts';
+import { decide, type FirewallRule } from '../../domain/firewall.ts';
 
 /**
  * QEMU's stream netdev and filter-mirror both frame ethernet frames as a 4-byte big-endian length followed by
@@ -43,7 +45,7 @@ export async function connectUnix(socketPath: string, timeoutMs = 5000): Promise
   }
 }
 
-/** Counts the frames QEMU mirrors to a socket (public NICs: both directions, one socket each). */
+/** Counts the frames QEMU mirrors to a socket (what a public NIC's guest receives). */
 export function countMirror(sock: net.Socket, io: NicIo, dir: 'in' | 'out'): void {
   sock.on('error', () => {});
   sock.on(
@@ -56,6 +58,45 @@ export function countMirror(sock: net.Socket, io: NicIo, dir: 'in' | 'out'): voi
         io.bytes_sent += len;
         io.packets_sent++;
       }
+    }),
+  );
+}
+
+/** A frame in the framing QEMU's sockets use (4-byte big-endian length, then the frame). */
+export function record(frame: Buffer): Buffer {
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(frame.length);
+  return Buffer.concat([head, frame]);
+}
+
+/**
+ * Carries what a guest sends on a public NIC: DHCP is answered here (a lease with address, default route and
+ * nameserver, whatever QEMU's restrict mode), DNS too while egress is off (NXDOMAIN: QEMU would drop it), and
+ * everything else goes on to QEMU's user-mode network. Counts every frame the guest sent.
+ */
+export function carryPublic(
+  sent: net.Socket,
+  pass: net.Socket,
+  reply: net.Socket,
+  io: NicIo,
+  lan: { dhcpstart: string; host: string; dns: string; mask: string; egress: boolean },
+  /** The NIC's policy rules as they are now, and its address as the API shows it (the source the rules see). */
+  policy: () => { rules: FirewallRule[] | undefined; address: string },
+): void {
+  const privateNet = { guest: lan.dhcpstart, host: lan.host, dns: lan.dns, mask: lan.mask };
+  for (const s of [sent, pass, reply]) s.on('error', () => {});
+  sent.on(
+    'data',
+    frameReader((rec, len) => {
+      io.bytes_sent += len;
+      io.packets_sent++;
+      const frame = rec.subarray(4);
+      const answer = dhcpReply(frame, privateNet) ?? (lan.egress ? null : dnsRefusal(frame, privateNet));
+      if (answer) return void reply.write(record(answer));
+      const { rules, address } = policy();
+      const p = rules?.length ? parseIpv4(frame) : null;
+      if (p && decide({ rules: rules! }, { direction: 'out', ...p, srcIp: address }) === 'drop') return;
+      pass.write(rec);
     }),
   );
 }
