@@ -3,8 +3,11 @@ import assert from 'node:assert/strict';
 import { ADMIN, databases, minimalServer, startServer, waitForStatus, type TestServer } from './helpers/harness.ts';
 
 /** Every error is an array of exactly {error_message, error_point, error_type}. */
-function assertError(r: { status: number; body: any; text: string }, status: number, type: string, point?: string | null) {
+function assertError(r: { status: number; body: any; text: string; headers: Headers }, status: number, type: string, point?: string | null, code?: string) {
   assert.equal(r.status, status, r.text);
+  // The stable code rides in a header, one per entry, so the body keeps CloudSigma's three fields exactly.
+  assert.match(r.headers.get('x-opensigma-error-code') ?? '', /^OS_ERR_[A-Z_]+(,OS_ERR_[A-Z_]+)*$/, r.text);
+  if (code) assert.equal(r.headers.get('x-opensigma-error-code'), code, r.text);
   assert.ok(Array.isArray(r.body) && r.body.length >= 1, `not an error array: ${r.text}`);
   for (const e of r.body) {
     assert.deepEqual(Object.keys(e).sort(), ['error_message', 'error_point', 'error_type']);
@@ -29,7 +32,7 @@ for (const db of databases()) {
     test('a missing required field is 400 "This field is required" pointing at it', async () => {
       for (const k of ['name', 'cpu', 'mem', 'vnc_password']) {
         const r = await t.call('POST', '/servers/', { objects: [without(k)] });
-        assertError(r, 400, 'validation', k);
+        assertError(r, 400, 'validation', k, 'OS_ERR_REQUIRED');
         assert.equal(r.body[0].error_message, 'This field is required');
       }
     });
@@ -126,16 +129,16 @@ for (const db of databases()) {
       const none = await fetch(`${t.api}/servers/`);
       assert.equal(none.status, 401);
       const body = (await none.json()) as any;
-      assertError({ status: 401, body, text: '' }, 401, 'permission', null);
-      assertError(await t.as(ADMIN.email, 'wrong')('GET', '/servers/'), 401, 'permission');
-      assertError(await t.call('GET', '/servers/', undefined, { authorization: 'Bearer nonsense' }), 401, 'permission');
-      assertError(await t.call('GET', '/servers/', undefined, { authorization: 'Basic !!!' }), 401, 'permission');
+      assertError({ status: 401, body, text: '', headers: none.headers }, 401, 'permission', null, 'OS_ERR_UNAUTHORIZED');
+      assertError(await t.as(ADMIN.email, 'wrong')('GET', '/servers/'), 401, 'permission', undefined, 'OS_ERR_UNAUTHORIZED');
+      assertError(await t.call('GET', '/servers/', undefined, { authorization: 'Bearer nonsense' }), 401, 'permission', undefined, 'OS_ERR_UNAUTHORIZED');
+      assertError(await t.call('GET', '/servers/', undefined, { authorization: 'Basic !!!' }), 401, 'permission', undefined, 'OS_ERR_UNAUTHORIZED');
     });
 
     test("403 for wrong-state actions in CloudSigma's words", async () => {
       const s = (await t.call('POST', '/servers/', base)).body.objects[0];
       const stop = await t.call('POST', `/servers/${s.uuid}/action/?do=stop`);
-      assertError(stop, 403, 'permission', null);
+      assertError(stop, 403, 'permission', null, 'OS_ERR_WRONG_STATE');
       assert.equal(stop.body[0].error_message, `Cannot stop guest in state "stopped". Guest should be in state "['started', 'running_legacy']"`);
       assertError(await t.call('POST', `/servers/${s.uuid}/action/?do=shutdown`), 403, 'permission');
       assertError(await t.call('POST', `/servers/${s.uuid}/action/?do=open_vnc`), 403, 'permission');
@@ -144,7 +147,7 @@ for (const db of databases()) {
       await t.call('POST', `/servers/${s.uuid}/action/?do=start`);
       await waitForStatus(t, s.uuid, 'running');
       const start = await t.call('POST', `/servers/${s.uuid}/action/?do=start`);
-      assertError(start, 403, 'permission');
+      assertError(start, 403, 'permission', undefined, 'OS_ERR_WRONG_STATE');
       assert.equal(start.body[0].error_message, 'Cannot start guest in state "started". Guest should be in state "stopped"');
       assertError(await t.call('DELETE', `/servers/${s.uuid}/`), 403, 'permission');
       await t.call('POST', `/servers/${s.uuid}/action/?do=stop`);
@@ -160,23 +163,24 @@ for (const db of databases()) {
       ]) {
         assertError(await t.call('GET', p), 404, 'notexist', null);
       }
-      assertError(await t.call('PUT', '/servers/00000000-0000-4000-8000-000000000000/', base), 404, 'notexist');
-      assertError(await t.call('DELETE', '/servers/00000000-0000-4000-8000-000000000000/'), 404, 'notexist');
-      assertError(await t.call('POST', '/servers/00000000-0000-4000-8000-000000000000/action/?do=start'), 404, 'notexist');
+      assertError(await t.call('PUT', '/servers/00000000-0000-4000-8000-000000000000/', base), 404, 'notexist', undefined, 'OS_ERR_NOT_FOUND');
+      assertError(await t.call('DELETE', '/servers/00000000-0000-4000-8000-000000000000/'), 404, 'notexist', undefined, 'OS_ERR_NOT_FOUND');
+      assertError(await t.call('POST', '/servers/00000000-0000-4000-8000-000000000000/action/?do=start'), 404, 'notexist', undefined, 'OS_ERR_NOT_FOUND');
     });
 
     test('405 for a method the URL does not have, with Allow', async () => {
       const r = await t.call('DELETE', '/servers/');
-      assertError(r, 405, 'validation');
+      assertError(r, 405, 'validation', undefined, 'OS_ERR_METHOD_NOT_ALLOWED');
       assert.deepEqual(r.headers.get('allow')!.split(',').sort(), ['GET', 'HEAD', 'POST']);
-      assertError(await t.call('PATCH', '/servers/00000000-0000-4000-8000-000000000000/'), 405, 'validation');
-      assertError(await t.call('PUT', '/capabilities/'), 405, 'validation');
+      assertError(await t.call('PATCH', '/servers/00000000-0000-4000-8000-000000000000/'), 405, 'validation', undefined, 'OS_ERR_METHOD_NOT_ALLOWED');
+      assertError(await t.call('PUT', '/capabilities/'), 405, 'validation', undefined, 'OS_ERR_METHOD_NOT_ALLOWED');
     });
 
     test('413 for a body over the limit; 400 for malformed JSON', async () => {
       const big = await t.call('POST', '/servers/', { ...base, meta: { big: 'x'.repeat(70000) } });
-      assertError(big, 413, 'validation');
-      for (const text of ['{bad json', '{"name": ', '[', '\u0000']) assertError(await t.call('POST', '/servers/', text), 400, 'validation', null);
+      assertError(big, 413, 'validation', undefined, 'OS_ERR_BODY_TOO_LARGE');
+      for (const text of ['{bad json', '{"name": ', '[', '\u0000'])
+        assertError(await t.call('POST', '/servers/', text), 400, 'validation', null, 'OS_ERR_BAD_JSON');
       assertError(await t.call('PUT', '/servers/00000000-0000-4000-8000-000000000000/', 'nope'), 400, 'validation');
       assertError(await t.call('POST', '/servers/', '"a string"'), 400, 'validation');
       assertError(await t.call('POST', '/servers/', '[]'), 400, 'validation');

@@ -18,7 +18,7 @@ for (const db of databases()) {
       const replies = await Promise.all(uuids.map((u) => t.call('POST', `/servers/${u}/action/?do=start`)));
       const accepted = uuids.filter((_, i) => replies[i]!.status === 202);
       assert.equal(accepted.length, 4, JSON.stringify(replies.map((r) => r.status)));
-      for (const r of replies.filter((x) => x.status !== 202)) assert.match(r.body[0].error_message, /capacity/);
+      for (const r of replies.filter((x) => x.status !== 202)) assert.equal(r.headers.get('x-opensigma-error-code'), 'OS_ERR_NO_CAPACITY', r.text);
       for (const u of accepted) await waitForStatus(t, u, 'running');
       const groups = (await t.call('GET', '/servers/availability_groups/')).body as string[][];
       assert.deepEqual(groups.map((g) => g.length).sort(), [2, 2]);

@@ -21,9 +21,10 @@ for (const db of databases()) {
     });
     after(async () => t.close());
 
-    const refused = (r: { status: number; body: any }, what: RegExp) => {
+    const refused = (r: { status: number; body: any; headers: Headers }, what: RegExp) => {
       assert.equal(r.status, 403, JSON.stringify(r.body));
       assert.equal(r.body[0].error_type, 'permission');
+      assert.equal(r.headers.get('x-opensigma-error-code'), 'OS_ERR_QUOTA_EXCEEDED');
       assert.match(r.body[0].error_message, what);
     };
 

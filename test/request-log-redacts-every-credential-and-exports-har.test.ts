@@ -89,7 +89,8 @@ test('the request log is off by default', async () => {
   try {
     const r = await t.call('GET', '/opensigma/requests/');
     assert.equal(r.status, 400);
-    assert.match(r.body[0].error_message, /OPENSIGMA_REQUEST_LOG/);
+    assert.equal(r.headers.get('x-opensigma-error-code'), 'OS_ERR_INVALID');
+    assert.match(r.body[0].error_message, /OPENSIGMA_REQUEST_LOG/, 'it names the setting that turns it on');
   } finally {
     await t.close();
   }

@@ -52,6 +52,7 @@ for (const db of databases()) {
       assert.equal(r.status, 403);
       assert.equal(r.body[0].error_type, 'permission');
       assert.equal(r.body[0].error_point, 'nics.ip_v4_conf.ip');
+      assert.equal(r.headers.get('x-opensigma-error-code'), 'OS_ERR_IP_IN_USE');
       assert.ok(r.body[0].error_message.includes(ip) && r.body[0].error_message.includes(holder));
       assert.equal((await t.call('GET', '/servers/?limit=0')).body.meta.total_count, before);
       const two = await t.call('POST', '/servers/', minimalServer('twice', { nics: [staticNic(ip2), staticNic(ip2)] }));
@@ -63,7 +64,7 @@ for (const db of databases()) {
         const r = await t.call('POST', '/servers/', minimalServer('nope', { nics: [staticNic(addr)] }));
         assert.equal(r.status, 400, addr);
         assert.equal(r.body[0].error_point, 'nics.ip_v4_conf.ip');
-        assert.match(r.body[0].error_message, /not one of your IPs/);
+        assert.equal(r.headers.get('x-opensigma-error-code'), 'OS_ERR_IP_NOT_YOURS', addr);
       }
       for (const v of [othersVlan, '00000000-0000-4000-8000-000000000000']) {
         const r = await t.call('POST', '/servers/', minimalServer('nope', { nics: [{ vlan: v }] }));

@@ -6,12 +6,12 @@ import { SocketReader } from './helpers/socket-reader.ts';
 const basic = `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`;
 
 /** The status and the error array of the one answer a socket gets before the server closes it. */
-async function answerThenClose(s: SocketReader, within: number): Promise<{ status: number; body: any }> {
+async function answerThenClose(s: SocketReader, within: number): Promise<{ status: number; body: any; code: string | undefined }> {
   const head = await s.readUntil('\r\n\r\n', within);
   const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)![1]);
   const body = JSON.parse((await s.read(length, within)).toString('utf8'));
   await Promise.race([s.closed, new Promise((_, fail) => setTimeout(() => fail(new Error('the connection stayed open')), within))]);
-  return { status: Number(head.split(' ')[1]), body };
+  return { status: Number(head.split(' ')[1]), body, code: /\r\nx-opensigma-error-code: (\S+)/i.exec(head)?.[1] };
 }
 
 // Sockets only: no database is involved beyond the credentials, so SQLite alone.
@@ -32,6 +32,7 @@ describe('slow clients are cut off', () => {
     s.sock.write('GET /api/2.0/servers/ HTTP/1.1\r\nhost: x\r\n');
     const a = await answerThenClose(s, 5000);
     assert.equal(a.status, 408);
+    assert.equal(a.code, 'OS_ERR_REQUEST_TIMEOUT');
     assert.equal(a.body[0].error_type, 'validation');
   });
 
@@ -45,7 +46,8 @@ describe('slow clients are cut off', () => {
     try {
       const a = await answerThenClose(s, 5000);
       assert.equal(a.status, 408);
-      assert.ok(Array.isArray(a.body) && a.body[0].error_message.includes('not received'));
+      assert.ok(Array.isArray(a.body) && a.body.length === 1);
+      assert.equal(a.code, 'OS_ERR_BODY_TIMEOUT');
     } finally {
       clearInterval(trickle);
     }

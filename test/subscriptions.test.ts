@@ -75,7 +75,8 @@ for (const db of databases()) {
       const c = await t.call('POST', '/subscriptions/', [{ resource: 'ip', amount: 4, period: '1 month' }]);
       assert.equal(c.status, 503);
       assert.equal(c.body[0].error_type, 'concurrency');
-      assert.match(c.body[0].error_message, /OPENSIGMA_IP_POOL/);
+      assert.equal(c.headers.get('x-opensigma-error-code'), 'OS_ERR_POOL_EXHAUSTED');
+      assert.match(c.body[0].error_message, /OPENSIGMA_IP_POOL/, 'it names the setting to raise');
       assert.equal((await t.call('GET', '/ips/?limit=0')).body.meta.total_count, before);
       const v = await t.call('POST', '/subscriptions/', [{ resource: 'vlan', amount: 2, period: '1 month' }]);
       assert.equal(v.status, 503);

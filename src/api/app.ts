@@ -6,7 +6,7 @@ import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Services } from '../services.ts';
-import { ApiError, errors } from '../errors.ts';
+import { ApiError, ERROR_CODE_HEADER, errors } from '../errors.ts';
 import { Authenticator } from './auth.ts';
 import type { Actor } from '../commands/servers.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -126,7 +126,7 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
       reply.header('x-content-type-options', 'nosniff');
       const refuse = (e: ApiError) => void reply.code(e.statusCode).headers(answerHeaders(req, e)).send(e.errors);
       const known = auth.knownOnConnection(req);
-      const bad = () => refuse(errors.invalid(null, 'The URL is not valid: its path has a malformed percent-encoding'));
+      const bad = () => refuse(errors.badUrl());
       if (known) return bad();
       auth.authenticate(req, 'user').then(bad, (e) => refuse(e instanceof ApiError ? e : errors.unauthorized()));
     },
@@ -135,15 +135,15 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
       const [status, reason, e] =
         err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? [408, 'Request Timeout', new ApiError('validation', 'The request was not received in time', null, 408)]
+          ? [408, 'Request Timeout', errors.requestTimeout()]
           : err.code === 'HPE_HEADER_OVERFLOW'
-            ? [431, 'Request Header Fields Too Large', new ApiError('validation', 'The request headers are too large', null, 431)]
-            : [400, 'Bad Request', errors.invalid(null, 'The request is not valid HTTP')];
+            ? [431, 'Request Header Fields Too Large', errors.headersTooLarge()]
+            : [400, 'Bad Request', errors.badHttp()];
       const body = JSON.stringify(e.errors);
       if (socket.writable)
         socket.write(
           `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-            `x-content-type-options: nosniff\r\nconnection: close\r\n\r\n${body}`,
+            `x-content-type-options: nosniff\r\n${ERROR_CODE_HEADER}: ${e.code}\r\nconnection: close\r\n\r\n${body}`,
         );
       socket.destroy();
     },
@@ -271,32 +271,26 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   faults.register(app as unknown as FastifyInstance);
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
-    if (err instanceof ApiError) {
-      return reply.code(err.statusCode).headers(answerHeaders(req, err)).send(err.errors);
-    }
-    if ((err as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
-      return reply.code(415).send(errors.unsupportedMediaType(String(req.headers['content-type'])).errors);
+    const answer = (e: ApiError) => reply.code(e.statusCode).headers(answerHeaders(req, e)).send(e.errors);
+    if (err instanceof ApiError) return answer(err);
+    const f = err as FastifyError;
+    if (f.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return answer(errors.unsupportedMediaType(String(req.headers['content-type'])));
     // An id that cannot exist is not found, like any other missing object.
-    if ((err as FastifyError).validation && (err as FastifyError).validationContext === 'params') return reply.code(404).send(errors.notFound().errors);
-    if ((err as FastifyError).validation) {
-      const v = (err as FastifyError).validation![0]!;
+    if (f.validation && f.validationContext === 'params') return answer(errors.notFound());
+    if (f.validation) {
+      const v = f.validation[0]!;
       const point = (v.instancePath || '').replace(/^\//, '').replace(/\//g, '.') || (v.params as any)?.missingProperty || null;
-      return reply
-        .code(400)
-        .send([{ error_message: `${err.validationContext ?? 'body'} ${v.message ?? 'is invalid'}`, error_point: point, error_type: 'validation' }]);
+      return answer(errors.schema(`${f.validationContext ?? 'body'} ${v.message ?? 'is invalid'}`, point));
     }
-    if ((err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE' || (err as any).bodyTooLarge)
-      return reply.code(413).send(errors.bodyTooLarge(svc.config.bodyLimit).errors);
-    if ((err as FastifyError).statusCode && (err as FastifyError).statusCode! < 500) {
-      return reply.code((err as FastifyError).statusCode!).send([{ error_message: err.message, error_point: null, error_type: 'validation' }]);
-    }
+    if (f.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || (err as any).bodyTooLarge) return answer(errors.bodyTooLarge(svc.config.bodyLimit));
+    if (f.statusCode && f.statusCode < 500) return answer(errors.http(f.statusCode, err.message));
     if (svc.store.dialect.isConflict(err)) {
       // Still conflicting after the store's retries: the client may retry, as CloudSigma's 503 concurrency says.
       req.log.warn({ err }, 'transaction conflict');
-      return reply.code(503).send(errors.concurrency().errors);
+      return answer(errors.concurrency());
     }
     req.log.error({ err }, 'internal error');
-    return reply.code(500).send(errors.backend().errors);
+    return answer(errors.backend());
   });
 
   app.setNotFoundHandler((req, reply) => {
@@ -309,7 +303,8 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
       const e = errors.methodNotAllowed(methods);
       return reply.code(405).headers(e.headers).send(e.errors);
     }
-    return reply.code(404).send(errors.noRoute().errors);
+    const e = errors.noRoute();
+    return reply.code(404).headers(e.headers).send(e.errors);
   });
 
   // Prepared, so on SQLite it reads beside a batch's open transaction instead of waiting for it.

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Services } from '../services.ts';
 import { ServerCommands } from '../commands/servers.ts';
-import { ApiError, errors } from '../errors.ts';
+import { ApiError, ERROR_CODE_HEADER, errors } from '../errors.ts';
 import { vncResponse, WANTS_HISTORY } from '../domain/console-protocol.ts';
 import { parseCookies } from './auth.ts';
 
@@ -16,7 +16,7 @@ const HANDSHAKE_MS = 10_000;
 function refuse(socket: Duplex, err: ApiError): void {
   const body = JSON.stringify(err.errors);
   const reason = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' }[err.statusCode] ?? 'Error';
-  const head = `HTTP/1.1 ${err.statusCode} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}`;
+  const head = `HTTP/1.1 ${err.statusCode} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${ERROR_CODE_HEADER}: ${err.code}`;
   socket.end(`${head}\r\nConnection: close\r\n\r\n${body}`);
 }
 

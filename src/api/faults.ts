@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pino from 'pino';
-import { ApiError, type ErrorType, type WireError } from '../errors.ts';
+import { ApiError, errors, type ErrorType } from '../errors.ts';
 import { API } from '../domain/refs.ts';
 
 /** Fault and latency injection, for clients that use opensigma as the cloud of their tests (docs/test-cloud.md). */
@@ -81,7 +81,7 @@ type Bad = (point: string, message: string) => never;
 /** Checks one rule as a client sent it; every mistake is a 400 with the API's error array. */
 export function parseRule(input: unknown, point = ''): FaultRule {
   const bad: Bad = (p, message) => {
-    throw new ApiError('validation', message, `${point}${p}`);
+    throw errors.invalid(`${point}${p}`, message);
   };
   if (!input || typeof input !== 'object' || Array.isArray(input)) bad('', 'A fault rule is a JSON object');
   const r = input as Record<string, unknown>;
@@ -167,11 +167,11 @@ export class Faults {
     const compiled: Compiled[] = [];
     for (const rule of rules) {
       if (this.rules.some((c) => c.rule.id === rule.id) || compiled.some((c) => c.rule.id === rule.id))
-        throw new ApiError('validation', `A rule with id ${rule.id} is already set`, 'id');
+        throw errors.invalid('id', `A rule with id ${rule.id} is already set`);
       let accountUuid: string | null = null;
       if (rule.account) {
         accountUuid = await this.accountUuid(rule.account);
-        if (!accountUuid) throw new ApiError('validation', `No account ${rule.account}`, 'account');
+        if (!accountUuid) throw errors.invalid('account', `No account ${rule.account}`);
       }
       compiled.push({ rule, re: rule.path_regex ? new RegExp(rule.path_regex) : globToRegex(rule.path!), accountUuid });
     }
@@ -246,8 +246,8 @@ export class Faults {
         req.log.warn({ fault: r.id, status: r.status, latency_ms: r.latency_ms, method: req.method, url: req.url, account: req.actor?.user }, 'fault injected');
       const answer = () => {
         if (!fault) return done();
-        const body: WireError[] = [{ error_message: fault.error_message, error_point: fault.error_point, error_type: fault.error_type }];
-        reply.code(fault.status!).header('x-opensigma-fault', fault.id).send(body);
+        const e = errors.injectedFault(fault.status!, fault);
+        reply.code(e.statusCode).headers(e.headers).header('x-opensigma-fault', fault.id).send(e.errors);
       };
       if (latency > 0) setTimeout(answer, latency);
       else answer();

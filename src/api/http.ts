@@ -241,7 +241,7 @@ export function readLimited(payload: NodeJS.ReadableStream, limit: number, timeo
       ? setTimeout(() => {
           payload.removeAllListeners('data');
           payload.pause();
-          reject(new ApiError('validation', `The request body was not received within ${timeoutMs} ms`, null, 408, { connection: 'close' }));
+          reject(errors.bodyTimeout(timeoutMs));
         }, timeoutMs)
       : undefined;
     payload.on('data', (c: Buffer) => {

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { ApiError } from '../errors.ts';
+import { errors } from '../errors.ts';
 
 /** The window failed password checks are counted in, per source and per account. */
 export const WINDOW_MS = 5 * 60_000;
@@ -123,7 +123,7 @@ export class LoginThrottle {
   check(account: string, source: string): void {
     const trusted = this.trusted.get(account)?.includes(source);
     const wait = this.over(this.bySource, source, this.perSource) || (trusted ? 0 : this.over(this.byAccount, account, this.perAccount));
-    if (wait) throw new ApiError('ratelimit', 'Too many failed logins: try again later', null, 429, { 'retry-after': String(wait) });
+    if (wait) throw errors.loginThrottled(wait);
   }
 
   async failed(account: string, source: string): Promise<void> {
@@ -162,8 +162,7 @@ export class LoginThrottle {
    */
   async hash<T>(work: () => Promise<T>): Promise<T> {
     if (this.running >= HASHES_RUNNING) {
-      if (this.waiting.length >= HASHES_WAITING)
-        throw new ApiError('concurrency', 'Too many password checks at once, retry later', null, 503, { 'retry-after': '1' });
+      if (this.waiting.length >= HASHES_WAITING) throw errors.busy('Too many password checks at once, retry later', 1);
       await new Promise<void>((r) => this.waiting.push(r));
     } else this.running++;
     try {

@@ -5,7 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Services } from '../services.ts';
 import { ServerCommands } from '../commands/servers.ts';
 import { DriveCommands } from '../commands/drives.ts';
-import { errors, type ApiError } from '../errors.ts';
+import { ERROR_CODE_HEADER, errors, type ApiError } from '../errors.ts';
 import type { ChangeEvent } from '../events.ts';
 import type { Stored } from '../store/documents.ts';
 import { API } from '../domain/refs.ts';
@@ -74,7 +74,7 @@ async function granteeFrame(svc: Services, user: string, e: ChangeEvent, told: S
 function refuse(socket: Duplex, status: number, reason: string, err: ApiError): void {
   const body = JSON.stringify(err.errors);
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${ERROR_CODE_HEADER}: ${err.code}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 

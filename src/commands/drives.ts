@@ -124,7 +124,7 @@ export async function cloneDriveRecord(
   _avoid: string[] = [],
 ): Promise<string> {
   const fresh = (await svc.store.drives.get(src.uuid, trx)) ?? src;
-  if (fresh.owner !== null && !CLONABLE.includes(fresh.status)) throw errors.permission(`Cannot clone drive in state "${fresh.status}"`);
+  if (fresh.owner !== null && !CLONABLE.includes(fresh.status)) throw errors.wrongState(`Cannot clone drive in state "${fresh.status}"`);
   const doc: DriveDoc = structuredClone(fresh.doc);
   delete doc.clone_of;
   delete doc.resize_to;
@@ -273,7 +273,7 @@ export class DriveCommands {
       const next = applyDriveInput(d.doc, input, this.svc.capabilities);
       const grow = next.size !== d.doc.size;
       if (next.size < d.doc.size) throw errors.invalid('size', `A drive cannot be shrunk (from ${d.doc.size} to ${next.size} bytes)`);
-      if (grow && BUSY.includes(d.status)) throw errors.permission(`Cannot resize drive in state "${d.status}"`);
+      if (grow && BUSY.includes(d.status)) throw errors.wrongState(`Cannot resize drive in state "${d.status}"`);
       if (grow) {
         next.resize_to = next.size;
         next.size = d.doc.size;
@@ -310,7 +310,7 @@ export class DriveCommands {
       if (d.owner !== actor.user && !(await this.svc.access.canAct(actor, 'drives', d, 'delete'))) throw errors.permission('You may not delete this drive');
       owners.set(uuid, d.owner);
       if (await this.onRunningServer(uuid)) throw errors.permission(`Drive ${uuid} is mounted on a server that is not stopped`);
-      if (undeletable(d)) throw errors.permission(`Cannot delete drive in state "${d.status}"`);
+      if (undeletable(d)) throw errors.wrongState(`Cannot delete drive in state "${d.status}"`);
     }
     await this.store.transaction(async (trx) => {
       for (const uuid of unique) {
@@ -391,7 +391,7 @@ export class DriveCommands {
     // A download is a copy of the bytes taken out of the cloud: it needs what a clone needs, CLONE.
     if (d.owner !== null && d.owner !== actor.user && !(await this.svc.access.canAct(actor, 'drives', d, 'clone')))
       throw errors.permission('You may not download this drive (it needs CLONE)');
-    if (INCOMPLETE.includes(d.status) || d.status === 'resizing') throw errors.permission(`Cannot download drive in state "${d.status}"`);
+    if (INCOMPLETE.includes(d.status) || d.status === 'resizing') throw errors.wrongState(`Cannot download drive in state "${d.status}"`);
     const img = this.svc.storage.find(uuid);
     if (!img) throw errors.permission(`Drive ${uuid} has no image`);
     if (img.format !== 'raw') throw errors.permission('This library drive is a qcow2 image: clone it into your account and download the clone (raw)');

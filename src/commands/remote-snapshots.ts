@@ -82,7 +82,7 @@ export class RemoteSnapshotCommands {
         const d = await this.store.drives.get(driveUuid, trx);
         if (!d || d.owner !== actor.user) throw errors.invalid('drive', `Drive ${driveUuid} does not exist`);
         if (d.doc.storage_type === 'local_nvme') throw errors.permission('Ephemeral drives cannot be snapshotted', 'drive');
-        if (!COPYABLE.includes(d.status)) throw errors.permission(`Cannot snapshot drive in state "${d.status}"`, 'drive');
+        if (!COPYABLE.includes(d.status)) throw errors.wrongState(`Cannot snapshot drive in state "${d.status}"`, 'drive');
         const n = (await trx
           .selectFrom(KIND)
           .select((eb: any) => eb.fn.countAll().as('n'))
@@ -164,7 +164,7 @@ export class RemoteSnapshotCommands {
       const s = await this.load(actor, uuid, trx);
       if (s.owner !== actor.user && !(await this.svc.access.canAct(actor, KIND, s, 'clone', trx)))
         throw errors.permission('You may not clone this remote snapshot');
-      if (s.status !== 'available') throw errors.permission(`Cannot clone remote snapshot in state "${s.status}"`);
+      if (s.status !== 'available') throw errors.wrongState(`Cannot clone remote snapshot in state "${s.status}"`);
       const base = structuredClone(s.doc.source) as unknown as DriveDoc;
       base.uuid = newUuid();
       base.tags = [];

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Services } from '../services.ts';
-import { ApiError, errors } from '../errors.ts';
+import { errors } from '../errors.ts';
 import { applyDriveInput, roundSize, storageLimits, type DriveDoc } from '../domain/drive-definition.ts';
 import { readInt } from '../domain/input.ts';
 import { isoSeconds } from '../domain/ids.ts';
@@ -147,7 +147,7 @@ export class ResumableUploads {
     const size = readInt(body.chunk_size, 'chunk_size', { min: 1, max: MAX_CHUNK_SIZE });
     const d = await this.ownDrive(actor, uuid);
     await this.locate(d, { number, size });
-    if (await this.received(uuid, number)) throw new ApiError('validation', `Chunk ${number - 1} is already uploaded`, 'chunk_number', 416);
+    if (await this.received(uuid, number)) throw errors.chunkUploaded(number - 1);
     if (!this.uploading(d)) throw errors.permission(`Drive ${uuid} is not being uploaded (status "${d.status}")`);
     return { link: `${API}/drives/${uuid}/upload/?resumableChunkNumber=${number}&resumableChunkSize=${size}` };
   }

@@ -395,7 +395,7 @@ export class ServerCommands {
   }
 
   private refuse(event: ServerEvent, status: string): never {
-    throw errors.permission(refusalMessage(event, status));
+    throw errors.wrongState(refusalMessage(event, status));
   }
 
   async action(actor: Actor, uuid: string, action: string, query: Record<string, string | undefined>, body: Record<string, unknown>) {

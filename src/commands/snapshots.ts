@@ -78,7 +78,7 @@ export class SnapshotCommands {
         const d = await this.store.drives.get(driveUuid, trx);
         if (!d || d.owner !== actor.user) throw errors.invalid('drive', `Drive ${driveUuid} does not exist`);
         if (d.doc.storage_type === 'local_nvme') throw errors.permission('Ephemeral drives cannot be snapshotted', 'drive');
-        if (!SNAPSHOTTABLE.includes(d.status)) throw errors.permission(`Cannot snapshot drive in state "${d.status}"`, 'drive');
+        if (!SNAPSHOTTABLE.includes(d.status)) throw errors.wrongState(`Cannot snapshot drive in state "${d.status}"`, 'drive');
         const count = async (col: string, v: string) =>
           Number(
             (
@@ -196,7 +196,7 @@ export class SnapshotCommands {
       const s = await this.load(actor, uuid, trx);
       if (s.owner !== actor.user && !(await this.svc.access.canAct(actor, 'snapshots', s, 'clone', trx)))
         throw errors.permission('You may not clone this snapshot');
-      if (s.status !== 'available') throw errors.permission(`Cannot clone snapshot in state "${s.status}"`);
+      if (s.status !== 'available') throw errors.wrongState(`Cannot clone snapshot in state "${s.status}"`);
       const base = structuredClone(s.doc.source) as DriveDoc;
       base.uuid = newUuid();
       base.tags = [];

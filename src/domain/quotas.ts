@@ -1,4 +1,4 @@
-import { ApiError } from '../errors.ts';
+import { errors, type ApiError } from '../errors.ts';
 
 /**
  * What one account may hold at most, set by the operator (OPENSIGMA_QUOTA_*; 0 means no limit). They keep one tenant
@@ -20,5 +20,5 @@ export const DEFAULT_QUOTAS: Quotas = { servers: 200, drives: 400, driveBytes: 2
 /** The refusal when an account would go over a quota: 403, CloudSigma's `permission` type, nothing written. */
 export function overQuota(key: keyof Quotas, limit: number, what: string): ApiError {
   const amount = key === 'driveBytes' ? `${(limit / 2 ** 30).toFixed(limit % 2 ** 30 ? 1 : 0)} GiB of drives` : `${limit} ${what}`;
-  return new ApiError('permission', `Quota exceeded: this account may hold at most ${amount}`, null, 403);
+  return errors.quotaExceeded(amount);
 }
