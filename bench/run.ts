@@ -13,6 +13,7 @@ import { load, type LoadResult } from './load.ts';
 import { controlPlaneOverhead } from './control-plane.ts';
 import { printTable, runDriveBench } from './drives.ts';
 import { runPostgresBench } from './postgres.ts';
+import { runMultinodeBench } from './multinode.ts';
 
 const quick = process.argv.includes('--quick');
 const DURATION = quick ? 3 : 10;
@@ -167,6 +168,11 @@ async function main(): Promise<void> {
   }
 }
 
+// `npm run bench -- --multinode` runs only the multi-node figures (bench/multinode.ts).
+if (process.argv.includes('--multinode')) {
+  await runMultinodeBench();
+  process.exit(0);
+}
 // `npm run bench -- --drives` runs only the drive storage figures (bench/drives.ts); `-- --servers` only the API figures.
 if (!process.argv.includes('--drives')) await main();
 if (process.argv.includes('--servers')) process.exit(0);
@@ -183,3 +189,5 @@ if (!process.argv.includes('--no-qemu') && spawnSync('qemu-system-x86_64', ['--v
 }
 // Scale-out on PostgreSQL (bench/postgres.ts; also runs alone: node --import tsx bench/postgres.ts).
 await runPostgresBench();
+// Drive bytes, host death and starts across nodes (bench/multinode.ts); `--no-multinode` skips them.
+if (!process.argv.includes('--no-multinode')) await runMultinodeBench();
