@@ -139,5 +139,34 @@ for (const db of databases()) {
       }
       assert.equal((await t.call('GET', '/drives/?limit=0')).body.meta.total_count, before);
     });
+
+    test('a resumable chunk the storage refuses answers the reason; the upload waits, and the chunk sent again completes it', async () => {
+      const init = await t.call('POST', '/initupload/', { objects: [{ name: 'resumable-refused', media: 'disk', size: 16 }] });
+      assert.equal(init.status, 201, init.text);
+      const uuid = init.body.objects[0].uuid as string;
+      const part = path.join(drives(), `${uuid}.img.part`);
+      const bytes = Buffer.from('0123456789abcdef');
+      const send = () =>
+        fetch(`${t.api}/drives/${uuid}/upload/?resumableChunkNumber=1&resumableChunkSize=16&resumableTotalSize=16`, {
+          method: 'POST',
+          headers: { authorization: `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`, 'content-type': 'application/octet-stream' },
+          body: bytes,
+        });
+      // The upload's file turns into a directory: the storage cannot write it.
+      fs.rmSync(part);
+      fs.mkdirSync(part);
+      const refused = await send();
+      assert.equal(refused.status, 500);
+      const body = (await refused.json()) as any[];
+      assert.equal(body[0].error_type, 'backend');
+      assert.match(body[0].error_message, /^Chunk 1 of the upload failed: the drive storage .+; send it again once the storage is back$/);
+      assert.equal((await t.call('GET', `/drives/${uuid}/`)).body.status, 'uploading');
+      assert.ok((await t.call('GET', `/logs/?uuid=${uuid}`)).body.objects.some((l: any) => l.action === 'upload' && l.success === false));
+      fs.rmdirSync(part);
+      fs.writeFileSync(part, Buffer.alloc(16));
+      assert.equal((await send()).status, 200);
+      await waitForDrive(t, uuid, 'unmounted');
+      assert.ok(fs.readFileSync(img(uuid)).equals(bytes));
+    });
   });
 }
