@@ -15,6 +15,7 @@ import { printTable, runDriveBench } from './drives.ts';
 import { runPostgresBench } from './postgres.ts';
 import { benchWeb, printWebTable } from './web.ts';
 import { runTenantBench } from './tenants.ts';
+import { runMultinodeBench } from './multinode.ts';
 
 const quick = process.argv.includes('--quick');
 const DURATION = quick ? 3 : 10;
@@ -180,6 +181,11 @@ if (process.argv.includes('--tenants')) {
   printTable('Tenants cannot harm each other (bench/tenants.ts)', await runTenantBench(quick));
   process.exit(0);
 }
+// `npm run bench -- --multinode` runs only the multi-node figures (bench/multinode.ts).
+if (process.argv.includes('--multinode')) {
+  await runMultinodeBench();
+  process.exit(0);
+}
 if (!process.argv.includes('--drives')) await main();
 if (process.argv.includes('--servers')) process.exit(0);
 printWebTable(await benchWeb(quick ? 3 : 10));
@@ -197,3 +203,5 @@ if (!process.argv.includes('--no-qemu') && spawnSync('qemu-system-x86_64', ['--v
 printTable('Tenants cannot harm each other (bench/tenants.ts)', await runTenantBench(quick));
 // Scale-out on PostgreSQL (bench/postgres.ts; also runs alone: node --import tsx bench/postgres.ts).
 await runPostgresBench();
+// Drive bytes, host death and starts across nodes (bench/multinode.ts); `--no-multinode` skips them.
+if (!process.argv.includes('--no-multinode')) await runMultinodeBench();

@@ -95,6 +95,15 @@ export class Services {
     void this.jobs.copyProgress(dstUuid, fraction).catch((err) => this.log.warn({ err }, 'recording clone progress'));
   }
 
+  /**
+   * A drive's clone, resize or upload that failed in the drive storage: a clone's job ends failed with the reason, and
+   * the event carries it, so the owner's audit log has an unsuccessful entry and websocket clients get a frame.
+   */
+  async storageFailed(what: 'clone' | 'resize' | 'upload', drive: string, owner: string | null, message: string): Promise<void> {
+    if (what === 'clone') await this.jobs.failDriveClone(drive, message);
+    this.bus.publish({ resource_type: 'drives', resource_uri: ref('drives', drive).resource_uri, uuid: drive, owner, action: what, error: message });
+  }
+
   /** Announces a change; `by` is who asked for it when that may not be the owner (a grantee), for the audit log. */
   publish(resourceType: string, uuid: string, owner: string | null, action: string, by?: Actor): void {
     this.bus.publish({

@@ -3,22 +3,36 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WebSocket } from 'ws';
-import { dropPostgres, freshPostgres, minimalServer, pgQuery, waitFor } from './helpers/harness.ts';
+import { ADMIN, dropPostgres, freshPostgres, minimalServer, pgQuery, waitFor } from './helpers/harness.ts';
 import { startNode, runCli, type NodeProcess } from './helpers/nodes.ts';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { qemuHarness } from './helpers/drivers.ts';
 import { Store } from '../src/store/index.ts';
 import { EventBus, type ChangeEvent } from '../src/events.ts';
 
 const PG = process.env.OPENSIGMA_TEST_POSTGRES_URL;
 const HEARTBEAT_TIMEOUT_MS = 5000;
+const LIBRARY_ISO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'library', 'images', 'boot.iso');
+const qemu = qemuHarness();
 
 /** Two API nodes (OPENSIGMA_ROLE=api) and two sim agents as real processes on one PostgreSQL database. */
 describe('multi-node on PostgreSQL', { skip: PG ? false : 'needs PostgreSQL: set OPENSIGMA_TEST_POSTGRES_URL (.ci/run does)' }, () => {
   let db: string;
+  /** The drive storage every process mounts at one path (OPENSIGMA_STORAGE_DIR), here one shared directory. */
+  const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-shared-drives-'));
+  const remote = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-shared-remote-'));
   let a: NodeProcess;
   let b: NodeProcess;
   const agents: Record<string, NodeProcess> = {};
   const started: NodeProcess[] = [];
-  const common = () => ({ OPENSIGMA_DATABASE_URL: db, OPENSIGMA_HEARTBEAT_TIMEOUT_MS: String(HEARTBEAT_TIMEOUT_MS), OPENSIGMA_RECONCILE_MS: '500' });
+  const common = () => ({
+    OPENSIGMA_DATABASE_URL: db,
+    OPENSIGMA_STORAGE_DIR: storage,
+    OPENSIGMA_REMOTE_SNAPSHOT_DIR: remote,
+    OPENSIGMA_HEARTBEAT_TIMEOUT_MS: String(HEARTBEAT_TIMEOUT_MS),
+    OPENSIGMA_RECONCILE_MS: '500',
+  });
   const api = async (env: Record<string, string> = {}) => {
     const n = await startNode('serve', { ...common(), OPENSIGMA_ROLE: 'api', OPENSIGMA_RATE_PUT: '6', ...env });
     started.push(n);
@@ -60,6 +74,7 @@ describe('multi-node on PostgreSQL', { skip: PG ? false : 'needs PostgreSQL: set
         fs.writeFileSync(path.join(dump, `${i}-${n.kind}-${n.env.OPENSIGMA_HOST_NAME ?? ''}.log`), n.logs.map((l) => JSON.stringify(l)).join('\n') + n.stderr),
       );
     for (const n of started) fs.rmSync(n.dataDir, { recursive: true, force: true });
+    for (const d of [storage, remote]) fs.rmSync(d, { recursive: true, force: true });
     await dropPostgres(db).catch(() => {});
   });
 
@@ -300,5 +315,145 @@ describe('multi-node on PostgreSQL', { skip: PG ? false : 'needs PostgreSQL: set
     await waitStatus(a, hung, 'stopped');
     for (const u of all) await a.call('POST', `/servers/${u}/action/?do=stop`);
     for (const u of all) await waitStatus(a, u, 'stopped');
+  });
+
+  // Below, the drive bytes cross nodes and one agent runs QEMU. Its state is shared by the tests that follow.
+  const cli = (...args: string[]) => runCli(args, { OPENSIGMA_DATABASE_URL: db, OPENSIGMA_LOG_LEVEL: 'silent' });
+  const auth = `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`;
+  const download = async (n: NodeProcess, uuid: string) => {
+    const r = await fetch(`${n.api}/drives/${uuid}/download/`, { headers: { authorization: auth, range: `bytes=0-${iso.length - 1}` } });
+    assert.equal(r.status, 206, `download of ${uuid} through ${n.url}`);
+    return Buffer.from(await r.arrayBuffer());
+  };
+  const driveStatus = (n: NodeProcess, uuid: string, want: string) =>
+    waitFor(async () => ((await n.call('GET', `/drives/${uuid}/`)).body?.status === want ? true : null), 30000, `drive ${uuid} to be ${want}`);
+  const auditOf = async (n: NodeProcess, uuid: string) => (await n.call('GET', `/logs/?uuid=${uuid}&limit=0`)).body.objects as any[];
+  /** The agent a sim host was switched from to QEMU; its old host is retired. */
+  let computeHost = 'agent-c';
+  let uploaded = '';
+  let iso: Buffer;
+
+  test('the driver switched on an existing data directory leaves no server stuck; hosts drain, and remove once nothing runs there', async () => {
+    const c = await agent('agent-c');
+    for (const h of ['agent-a', 'agent-b']) {
+      const drained = await cli('hosts', 'drain', h);
+      assert.equal(drained.code, 0, drained.stderr);
+      assert.match(drained.stdout, new RegExp(`^drained ${h}: no new servers go there`));
+    }
+    const uuid = await create(a, 'on-the-old-driver');
+    assert.equal((await b.call('POST', `/servers/${uuid}/action/?do=start`)).status, 202);
+    await waitStatus(a, uuid, 'running');
+    assert.equal(await hostOf(uuid), 'agent-c', 'drained hosts take no new server');
+    // The operator moves this machine from the simulator to QEMU, as docs/qemu.md says, on the same data dir.
+    assert.equal(await c.kill('SIGTERM'), 0);
+    const removeUp = await cli('hosts', 'remove', 'agent-b');
+    assert.equal(removeUp.code, 1, 'a host whose agent is alive is not removed');
+    if (!qemu.skip) computeHost = 'agent-q';
+    await agent(computeHost, c.dataDir, {
+      ...(qemu.skip ? {} : { OPENSIGMA_DRIVER: 'qemu', OPENSIGMA_ON_EXIT: 'shutdown', OPENSIGMA_ACPI_TIMEOUT_S: '1' }),
+      OPENSIGMA_SIM_HOSTS: '1',
+    });
+    if (computeHost === 'agent-c') return; // without QEMU the same host comes back: nothing to retire
+    await waitStatus(b, uuid, 'stopped');
+    assert.equal((await sql(`SELECT state FROM hosts WHERE name = 'agent-c'`))[0].state, 'down');
+    assert.ok(
+      (await auditOf(a, uuid)).some((e) => e.action === 'stop' && /no longer served/.test(e.details)),
+      'the owner is told why the server stopped',
+    );
+    assert.deepEqual(await sql(`SELECT uuid FROM servers WHERE status IN ('starting', 'stopping')`), [], 'no server is left transitional');
+    assert.equal((await b.call('DELETE', `/servers/${uuid}/`)).status, 204);
+    const removed = await cli('hosts', 'remove', 'agent-c');
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.match(removed.stdout, /^removed agent-c/);
+    const list = JSON.parse((await cli('hosts', 'list', '--json')).stdout) as Array<{ name: string; driver: string; state: string }>;
+    assert.deepEqual(list.map((h) => h.name).sort(), ['agent-a', 'agent-b', 'agent-q']);
+    assert.equal(list.find((h) => h.name === 'agent-q')!.driver, 'qemu');
+  });
+
+  test('an upload through node 1 downloads byte for byte through node 2; its clone through node 2 boots on another host', async () => {
+    iso = fs.readFileSync(LIBRARY_ISO);
+    const up = await fetch(`${a.api}/drives/upload/`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/octet-stream' },
+      body: new Uint8Array(iso),
+    });
+    assert.equal(up.status, 201);
+    uploaded = (await up.text()).trim();
+    assert.ok((await download(b, uploaded)).equals(iso), 'node 2 serves the bytes node 1 took');
+    const clone = await b.call('POST', `/drives/${uploaded}/action/?do=clone`, { name: 'boot-clone', media: 'cdrom' });
+    assert.equal(clone.status, 202, clone.text);
+    const copy = clone.body.objects[0].uuid as string;
+    await driveStatus(a, copy, 'unmounted');
+    assert.equal((await a.call('GET', `/jobs/${clone.body.objects[0].jobs[0].uuid}/`)).body.state, 'success');
+    const server = await create(b, 'boots-the-clone', { drives: [{ boot_order: 1, dev_channel: '0:0', device: 'ide', drive: copy }] });
+    assert.equal((await a.call('POST', `/servers/${server}/action/?do=start`)).status, 202);
+    await waitStatus(b, server, 'running', 60000);
+    assert.equal(await hostOf(server), computeHost);
+    if (computeHost === 'agent-q') {
+      // QEMU on the compute host opened the clone from the shared storage, where node 2 wrote it.
+      const qemus = fs
+        .readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .map((p) => {
+          try {
+            return fs.readFileSync(`/proc/${p}/cmdline`, 'latin1');
+          } catch {
+            return '';
+          }
+        })
+        .filter((cmd) => cmd.includes(server));
+      assert.ok(
+        qemus.some((cmd) => cmd.includes(path.join(storage, `${copy}.img`))),
+        'a QEMU process reads the clone from the shared storage',
+      );
+    }
+    // The agent writes the audit entries of what it did: the API nodes never ran this guest.
+    await waitFor(async () => (await auditOf(a, server)).some((e) => e.action === 'boot' && e.success === true), 15000, 'a boot entry');
+    assert.equal((await a.call('POST', `/servers/${server}/action/?do=stop`)).status, 202);
+    await waitStatus(b, server, 'stopped', 60000);
+    await waitFor(async () => (await auditOf(b, server)).some((e) => e.action === 'stop' && e.success === true), 15000, 'a stop entry');
+  });
+
+  test(
+    'a server whose drive is unreachable fails its start with the reason, through the audit log and a websocket frame',
+    { skip: qemu.skip ?? false },
+    async () => {
+      const login = await a.call('POST', '/accounts/action/?do=authenticate_asynchronous', {});
+      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+      const ws = new WebSocket(a.url.replace(/^http/, 'ws') + '/websocket', { headers: { cookie } });
+      const frames: any[] = [];
+      ws.on('message', (m) => frames.push(JSON.parse(m.toString())));
+      await new Promise<void>((resolve, reject) => (ws.once('open', () => resolve()), ws.once('error', reject)));
+      try {
+        const d = await a.call('POST', '/drives/', { objects: [{ name: 'goes-missing', media: 'disk', size: 2 ** 30 }] });
+        const drive = d.body.objects[0].uuid as string;
+        await driveStatus(b, drive, 'unmounted');
+        // The storage loses the drive's bytes (a mount gone, a file deleted behind the cloud's back).
+        fs.rmSync(path.join(storage, `${drive}.img`));
+        const server = await create(b, 'unreachable-drive', { drives: [{ boot_order: 1, dev_channel: '0:0', device: 'virtio', drive }] });
+        assert.equal((await b.call('POST', `/servers/${server}/action/?do=start`)).status, 202);
+        await waitStatus(a, server, 'stopped', 30000);
+        const entry = await waitFor(async () => (await auditOf(b, server)).find((e) => e.action === 'start_failed') ?? null, 15000, 'a start_failed entry');
+        assert.equal(entry.success, false);
+        assert.match(entry.error_message, new RegExp(`drive ${drive} has no image file on this host`));
+        const frame = await waitFor(async () => frames.find((f) => f.object?.uuid === server && f.error) ?? null, 15000, 'a frame with the error');
+        assert.match(frame.error, /has no image file/);
+        assert.equal(frame.object.status, 'stopped');
+      } finally {
+        ws.close();
+      }
+    },
+  );
+
+  test('a remote snapshot taken through node 1 is restored into a drive through node 2', async () => {
+    const made = await a.call('POST', '/remotesnapshots/', { objects: [{ drive: uploaded, name: 'offsite' }] });
+    assert.equal(made.status, 201, made.text);
+    const snap = made.body.objects[0].uuid as string;
+    await waitFor(async () => ((await b.call('GET', `/remotesnapshots/${snap}/`)).body.status === 'available' ? true : null), 30000, 'the remote copy');
+    const restored = await b.call('POST', `/remotesnapshots/${snap}/action/?do=clone`, { name: 'restored' });
+    assert.equal(restored.status, 202, restored.text);
+    await driveStatus(a, restored.body.uuid, 'unmounted');
+    assert.ok((await download(a, restored.body.uuid)).equals(iso), 'the restored drive holds the uploaded bytes');
+    for (const h of ['agent-a', 'agent-b']) assert.equal((await cli('hosts', 'undrain', h)).code, 0);
   });
 });

@@ -1,14 +1,14 @@
 import type { Kysely } from 'kysely';
 import type { Readable } from 'node:stream';
 import type { Services } from '../services.ts';
-import { errors } from '../errors.ts';
+import { ApiError, errors } from '../errors.ts';
 import { applyDriveInput, checkSize, liveEditable, readStorageType, roundSize, storageLimits, type DriveDoc } from '../domain/drive-definition.ts';
 import { ownerRef, readRefList, ref } from '../domain/refs.ts';
 import { withoutTags } from '../domain/input.ts';
 import type { ListQuery, Stored } from '../store/documents.ts';
 import { cloneName } from '../domain/clone-naming.ts';
 import { isoSeconds } from '../domain/ids.ts';
-import { BUSY, refreshDriveStatus } from '../storage/drive-storage.ts';
+import { BUSY, refreshDriveStatus, storageFailure } from '../storage/drive-storage.ts';
 import { LIBRARY_FIELDS } from '../storage/library.ts';
 import type { Actor } from './servers.ts';
 
@@ -381,7 +381,11 @@ export class DriveCommands {
       await this.store.drives.delete(doc.uuid).catch(() => false);
       await this.svc.afterDriveDelete([doc.uuid]);
       this.svc.publish('drives', doc.uuid, actor.user, 'deleted');
-      throw e;
+      if (e instanceof ApiError || !(e as NodeJS.ErrnoException).code) throw e;
+      // The storage failed (full, read-only, not mounted): the client and the audit log are told which way.
+      const message = `The upload failed: ${storageFailure(e)}; no drive was made`;
+      await this.svc.storageFailed('upload', doc.uuid, actor.user, message);
+      throw new ApiError('backend', message, null);
     }
   }
 

@@ -94,11 +94,25 @@ export class Jobs {
     if (parent) await this.settleParent(parent);
   }
 
-  /** A parent job ends when its children have: failed if any failed. */
+  /** A parent job ends when its children have: failed if any failed, with the first failed child's error. */
   async settleParent(uuid: string): Promise<void> {
     const kids = await this.children(uuid);
     if (kids.some((k) => k.status === 'started')) return;
-    await this.finish(uuid, kids.some((k) => k.status === 'failed') ? 'failed' : 'success');
+    const failed = kids.find((k) => k.status === 'failed');
+    const error = failed?.doc.data.error_message === undefined ? {} : { error_message: failed.doc.data.error_message, error_type: failed.doc.data.error_type };
+    await this.finish(uuid, failed ? 'failed' : 'success', error);
+  }
+
+  /**
+   * The drive_clone jobs copying into this drive end failed, saying why in `data` as the API's error array does
+   * (error_message, error_type), since CloudSigma's job objects have no error field of their own.
+   */
+  async failDriveClone(driveUuid: string, message: string): Promise<void> {
+    for (const r of await this.runningOn(driveUuid)) {
+      const j = await this.store.jobs.get(r.uuid);
+      if (j?.doc.operation === 'drive_clone' && j.doc.resources[1]?.endsWith(`/${driveUuid}/`))
+        await this.finish(j.uuid, 'failed', { error_message: message, error_type: 'backend' });
+    }
   }
 
   /** Attaches a job as a child of another (a drive_clone under its server_clone). */

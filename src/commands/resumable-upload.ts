@@ -6,7 +6,7 @@ import { readInt } from '../domain/input.ts';
 import { isoSeconds } from '../domain/ids.ts';
 import { API } from '../domain/refs.ts';
 import type { Stored } from '../store/documents.ts';
-import { ChunkLengthError } from '../storage/drive-storage.ts';
+import { ChunkLengthError, storageFailure } from '../storage/drive-storage.ts';
 import type { DriveCommands } from './drives.ts';
 import type { Actor } from './servers.ts';
 
@@ -183,7 +183,11 @@ export class ResumableUploads {
         .executeTakeFirst();
       if (!any) await this.db.deleteFrom('upload_chunks').where('drive_uuid', '=', uuid).execute();
       if (e instanceof ChunkLengthError) throw errors.invalid('file', e.message);
-      throw e;
+      if (e instanceof ApiError || !(e as NodeJS.ErrnoException).code) throw e;
+      // The storage refused the bytes (full, read-only, not mounted): the upload stays, and the chunk may be sent again.
+      const message = `Chunk ${chunk.number} of the upload failed: ${storageFailure(e)}; send it again once the storage is back`;
+      await this.svc.storageFailed('upload', uuid, d.owner, message);
+      throw new ApiError('backend', message, null);
     }
     await this.recordChunk(uuid, chunk.number, chunk.size);
     await this.completeIfWhole(d);

@@ -21,6 +21,32 @@ export interface StorageHost {
   publish(resourceType: string, uuid: string, owner: string | null, action: string): void;
   /** How far the copy into a drive being cloned has got (0..1), a few times a second at most. */
   copyProgress?(dstUuid: string, fraction: number): void;
+  /** A clone or resize failed after the API answered: its job, the audit log and websocket clients learn why. */
+  storageFailed?(what: 'clone' | 'resize', drive: string, owner: string | null, message: string): Promise<void>;
+}
+
+/** Bytes a drive should have and the storage dir does not: lost, or the shared storage is not mounted on this node. */
+export class MissingBytesError extends Error {}
+
+/** What went wrong with the drive storage, in words for the drive's owner (no paths of the operator's machines). */
+export function storageFailure(e: unknown): string {
+  if (e instanceof MissingBytesError) return e.message;
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const said: Record<string, string> = {
+    ENOSPC: 'the drive storage is full',
+    EDQUOT: 'the drive storage quota is used up',
+    EROFS: 'the drive storage is read-only',
+    EACCES: 'the drive storage refused access (permission denied)',
+    EPERM: 'the drive storage refused the operation (not permitted)',
+    EIO: 'the drive storage reported an I/O error',
+    ENOENT: 'a file of the drive storage is missing',
+    ENOTCONN: 'the drive storage is not connected',
+    ESTALE: 'the drive storage handle is stale (the shared file system went away)',
+    ENOTDIR: 'the drive storage is not a directory',
+  };
+  if (code && said[code]) return said[code];
+  if (code) return `the drive storage failed (${code})`;
+  return (e as Error)?.message || String(e);
 }
 
 /** mounted / unmounted follows the attachment table, unless the drive is busy. */
@@ -162,8 +188,9 @@ export class DriveStorage {
     try {
       await ensureDir(this.dir);
       const src = this.findSource(srcUuid);
-      if (src) await copyImage(src, target, dst.doc.size, (f) => this.host.copyProgress?.(dstUuid, f));
-      else await allocateRaw(target, dst.doc.size); // a source without bytes (never allocated) clones to an empty drive
+      // Every drive has its bytes before it may be cloned: none means they are lost, never an empty copy.
+      if (!src) throw new MissingBytesError(`the bytes of drive ${srcUuid} are not in the drive storage (lost, or the storage is not mounted)`);
+      await copyImage(src, target, dst.doc.size, (f) => this.host.copyProgress?.(dstUuid, f));
       const done = await this.finish(dstUuid, ['cloning_dst'], (doc) => {
         delete doc.clone_of;
       });
@@ -175,6 +202,11 @@ export class DriveStorage {
         const cur = await this.store.drives.get(dstUuid, trx);
         if (cur?.status === 'cloning_dst') await this.store.drives.delete(dstUuid, trx);
       });
+      // The job ends once the drive is gone (a client reading it then finds no half drive), before the deletion is
+      // announced: that announcement would end it too, without the reason.
+      await this.host
+        .storageFailed?.('clone', dstUuid, dst.owner, `Cloning drive ${srcUuid} failed: ${storageFailure(e)}; the clone was removed`)
+        .catch((err) => this.host.log.error({ err }, 'recording a failed clone'));
       this.host.publish('drives', dstUuid, dst.owner, 'deleted');
     }
     await this.releaseSource(srcUuid);
@@ -204,12 +236,9 @@ export class DriveStorage {
     const size = d.doc.resize_to;
     try {
       const img = this.find(uuid);
-      if (img?.format === 'qcow2') await run('qemu-img', ['resize', '-q', img.path, String(size)]);
-      else if (img) await growRaw(img.path, size);
-      else {
-        await ensureDir(this.dir);
-        await allocateRaw(imagePath(this.dir, uuid), size);
-      }
+      if (!img) throw new MissingBytesError(`the bytes of drive ${uuid} are not in the drive storage (lost, or the storage is not mounted)`);
+      if (img.format === 'qcow2') await run('qemu-img', ['resize', '-q', img.path, String(size)]);
+      else await growRaw(img.path, size);
       await this.finish(uuid, ['resizing'], (doc) => {
         doc.size = size;
         delete doc.resize_to;
@@ -219,6 +248,14 @@ export class DriveStorage {
       await this.finish(uuid, ['resizing'], (doc) => {
         delete doc.resize_to;
       });
+      await this.host
+        .storageFailed?.(
+          'resize',
+          uuid,
+          d.owner,
+          `Resizing drive ${uuid} to ${size} bytes failed: ${storageFailure(e)}; it keeps its size of ${d.doc.size} bytes`,
+        )
+        .catch((err) => this.host.log.error({ err }, 'recording a failed resize'));
     }
   }
 
