@@ -97,6 +97,7 @@ export const ERROR_CODES = [
   'OS_ERR_VLAN_NOT_YOURS',
   'OS_ERR_DYNAMIC_IP',
   'OS_ERR_CHUNK_UPLOADED',
+  'OS_ERR_STORAGE_FAILED',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -156,6 +157,8 @@ export const errors = {
   /** An HTTP-level refusal Fastify raised that no other kind covers (a status below 500). */
   http: (statusCode: number, message: string) => new ApiError('OS_ERR_HTTP', 'validation', message, null, statusCode),
   backend: () => new ApiError('OS_ERR_BACKEND', 'backend', 'unknown error', null),
+  /** The drive storage refused bytes (full, read-only, not mounted); the message says which, never a path. */
+  storageFailed: (message: string) => new ApiError('OS_ERR_STORAGE_FAILED', 'backend', message, null),
   /** An answer set by an administrator's fault rule (POST /opensigma/faults/). */
   injectedFault: (status: number, error: WireError) => new ApiError('OS_ERR_INJECTED_FAULT', error.error_type, error.error_message, error.error_point, status),
   poolExhausted: (what: string, setting: string) =>

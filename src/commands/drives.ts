@@ -385,7 +385,7 @@ export class DriveCommands {
       // The storage failed (full, read-only, not mounted): the client and the audit log are told which way.
       const message = `The upload failed: ${storageFailure(e)}; no drive was made`;
       await this.svc.storageFailed('upload', doc.uuid, actor.user, message);
-      throw new ApiError('backend', message, null);
+      throw errors.storageFailed(message);
     }
   }
 

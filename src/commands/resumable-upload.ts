@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Services } from '../services.ts';
-import { errors } from '../errors.ts';
+import { ApiError, errors } from '../errors.ts';
 import { applyDriveInput, roundSize, storageLimits, type DriveDoc } from '../domain/drive-definition.ts';
 import { readInt } from '../domain/input.ts';
 import { isoSeconds } from '../domain/ids.ts';
@@ -187,7 +187,7 @@ export class ResumableUploads {
       // The storage refused the bytes (full, read-only, not mounted): the upload stays, and the chunk may be sent again.
       const message = `Chunk ${chunk.number} of the upload failed: ${storageFailure(e)}; send it again once the storage is back`;
       await this.svc.storageFailed('upload', uuid, d.owner, message);
-      throw new ApiError('backend', message, null);
+      throw errors.storageFailed(message);
     }
     await this.recordChunk(uuid, chunk.number, chunk.size);
     await this.completeIfWhole(d);
