@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
+import { randomBytes, randomUuid } from '../domain/random.ts';
 import type { Dialect } from './dialect/index.ts';
 
 const scrypt = promisify(crypto.scrypt) as (pw: string, salt: Buffer, len: number, opts: crypto.ScryptOptions) => Promise<Buffer>;
@@ -47,7 +48,7 @@ export class UserRepo {
   }
 
   async create(email: string, password: string): Promise<User> {
-    const uuid = crypto.randomUUID();
+    const uuid = randomUuid();
     await this.db
       .insertInto('users')
       .values({ uuid, email: email.toLowerCase(), password_hash: await hashPassword(password), data: '{}', created_at: new Date().toISOString() })
@@ -148,8 +149,8 @@ export class UserRepo {
 
   /** Issues a token; only its hash is stored. */
   async issueToken(userUuid: string, kind: 'api' | 'session' | 'async', ttlSeconds: number | null): Promise<{ token: string; csrf: string }> {
-    const token = crypto.randomBytes(24).toString('base64url');
-    const csrf = crypto.randomBytes(24).toString('base64url');
+    const token = randomBytes(24, 'token').toString('base64url');
+    const csrf = randomBytes(24, 'token').toString('base64url');
     await this.db
       .insertInto('tokens')
       .values({
