@@ -167,6 +167,11 @@ async function main(): Promise<void> {
   }
 }
 
+// `-- --cli` runs only the opensigma command's figures and saved states (bench/cli.ts, bench/states.ts).
+if (process.argv.includes('--cli')) {
+  await cliSection();
+  process.exit(0);
+}
 // `npm run bench -- --drives` runs only the drive storage figures (bench/drives.ts); `-- --servers` only the API figures.
 if (!process.argv.includes('--drives')) await main();
 if (process.argv.includes('--servers')) process.exit(0);
@@ -183,3 +188,12 @@ if (!process.argv.includes('--no-qemu') && spawnSync('qemu-system-x86_64', ['--v
 }
 // Scale-out on PostgreSQL (bench/postgres.ts; also runs alone: node --import tsx bench/postgres.ts).
 await runPostgresBench();
+// The opensigma command and saved states (bench/cli.ts, bench/states.ts; `-- --cli` runs only these).
+await cliSection();
+
+async function cliSection(): Promise<void> {
+  const { printCliTable, runCliBench } = await import('./cli.ts');
+  const { runStatesBench } = await import('./states.ts');
+  printCliTable(await runCliBench(quick));
+  process.stdout.write(`\nSaved states (bench/states.ts):\n${(await runStatesBench()).map((l) => `- ${l}`).join('\n')}\n`);
+}
