@@ -1,7 +1,8 @@
 // Times `state save` and `state load` of 10,000 servers and 1 GiB of drives (the issue's sizes; `--quick`: 1,000 and
 // 100 MiB), on SQLite (and PostgreSQL given OPENSIGMA_BENCH_POSTGRES_URL, a database of its own).
 // Run alone: node --import tsx bench/states.ts; `npm run bench` runs it with --cli.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,9 +52,9 @@ export async function statesBench(databaseUrl?: string): Promise<string> {
       fs.writeSync(fd, block, 0, Math.min(block.length, BYTES - done));
     }
     fs.closeSync(fd);
-    const up = spawnSync('curl', ['-sf', '-o', '/dev/null', '-u', 'bench@example.com:bench-password', '-T', file, `${api}/drives/upload/`]);
+    // Not spawnSync: the server runs in this process and must go on answering while curl sends.
+    await promisify(execFile)('curl', ['-sf', '-o', '/dev/null', '-u', 'bench@example.com:bench-password', '-T', file, `${api}/drives/upload/`]);
     fs.rmSync(file);
-    if (up.status !== 0) throw new Error(`upload: curl exit ${up.status}`);
     const places = statePlaces(config);
     let t = performance.now();
     const s = await saveState(running.svc.store, places, 'bench');
