@@ -186,6 +186,11 @@ if (process.argv.includes('--multinode')) {
   await runMultinodeBench();
   process.exit(0);
 }
+// `-- --cli` runs only the opensigma command's figures and saved states (bench/cli.ts, bench/states.ts).
+if (process.argv.includes('--cli')) {
+  await cliSection();
+  process.exit(0);
+}
 if (!process.argv.includes('--drives')) await main();
 if (process.argv.includes('--servers')) process.exit(0);
 printWebTable(await benchWeb(quick ? 3 : 10));
@@ -205,3 +210,12 @@ printTable('Tenants cannot harm each other (bench/tenants.ts)', await runTenantB
 await runPostgresBench();
 // Drive bytes, host death and starts across nodes (bench/multinode.ts); `--no-multinode` skips them.
 if (!process.argv.includes('--no-multinode')) await runMultinodeBench();
+// The opensigma command and saved states (bench/cli.ts, bench/states.ts; `-- --cli` runs only these).
+await cliSection();
+
+async function cliSection(): Promise<void> {
+  const { printCliTable, runCliBench } = await import('./cli.ts');
+  const { runStatesBench } = await import('./states.ts');
+  printCliTable(await runCliBench(quick));
+  process.stdout.write(`\nSaved states (bench/states.ts):\n${(await runStatesBench()).map((l) => `- ${l}`).join('\n')}\n`);
+}

@@ -53,6 +53,8 @@ export interface Config {
   quotas: Quotas;
   faultsFile: string | null;
   requestLog: number;
+  /** repeatable uuids, MACs, passwords, tokens and keys: see src/domain/random.ts */
+  seed: string | null;
 }
 
 export interface RateLimits {
@@ -230,6 +232,12 @@ export const SETTINGS: Array<{ key: keyof Config; env: string; flag: string; hel
     flag: '--request-log <n>',
     help: 'keep the last n requests and answers, redacted, for the administrator (default 0 = off)',
   },
+  {
+    key: 'seed',
+    env: 'OPENSIGMA_SEED',
+    flag: '--seed <text>',
+    help: 'repeat generated uuids, MACs, passwords, tokens and keys from run to run, for recorded fixtures (never in production)',
+  },
   { key: 'logFormat', env: 'OPENSIGMA_LOG_FORMAT', flag: '--log-format <json|pretty>', help: 'json lines (default) or pretty, one readable line per entry' },
   { key: 'logLevel', env: 'OPENSIGMA_LOG_LEVEL', flag: '--log-level <level>', help: 'pino log level (default info)' },
   { key: 'quotas', env: 'OPENSIGMA_QUOTA_SERVERS', flag: '--quota-servers <n>', help: 'servers one account may hold (default 200; 0 = no limit)' },
@@ -356,6 +364,7 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}, e
     tlsKey: get('OPENSIGMA_TLS_KEY') || null,
     faultsFile: get('OPENSIGMA_FAULTS_FILE') ? path.resolve(get('OPENSIGMA_FAULTS_FILE')!) : null,
     requestLog: count(get('OPENSIGMA_REQUEST_LOG'), 0, 'OPENSIGMA_REQUEST_LOG'),
+    seed: get('OPENSIGMA_SEED') || null,
     quotas: {
       servers: count(get('OPENSIGMA_QUOTA_SERVERS'), DEFAULT_QUOTAS.servers, 'OPENSIGMA_QUOTA_SERVERS'),
       drives: count(get('OPENSIGMA_QUOTA_DRIVES'), DEFAULT_QUOTAS.drives, 'OPENSIGMA_QUOTA_DRIVES'),

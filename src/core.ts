@@ -8,6 +8,7 @@ import { ComputeNode } from './compute/node.ts';
 import { HostWatch } from './compute/liveness.ts';
 import { createHosts } from './hypervisor/index.ts';
 import { randomPassword } from './domain/ids.ts';
+import { seedRandom } from './domain/random.ts';
 import { contextReply } from './commands/server-context.ts';
 import { BUILTIN_LIBRARY, loadLibrary } from './storage/library.ts';
 import { NetworkCommands } from './commands/networking.ts';
@@ -42,6 +43,7 @@ export interface Core {
  * log of what happens) are wired here, not where HTTP routes are registered, so an agent without an API has them.
  */
 export async function buildCore(config: Config, roles: CoreRoles, opts: { logger?: boolean } = {}): Promise<Core> {
+  seedRandom(config.seed);
   const log = createLogger(config, opts.logger === false);
   const store = await Store.open(config.databaseUrl, config.dataDir);
   store.enforceQuotas(config.quotas);

@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import { randomUuid } from '../domain/random.ts';
 import fs from 'node:fs';
 import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyContextConfig, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -149,7 +149,7 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : crypto.randomUUID();
+      return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUuid('request');
     },
     // Log lines name it request_id, as the X-Request-Id header it comes from (operators grep for it across nodes).
     logController: new LogController({ requestIdLogLabel: 'request_id' }),

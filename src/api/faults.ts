@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import { randomFraction, randomUuid } from '../domain/random.ts';
 import fs from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pino from 'pino';
@@ -118,7 +118,7 @@ export function parseRule(input: unknown, point = ''): FaultRule {
   if (status === null && latency === 0) bad('status', 'A rule needs a status (400..599) or a latency_ms, or both');
   const errorType = (str('error_type') ?? typeOf(status ?? 500)) as ErrorType;
   if (!ERROR_TYPES.has(errorType)) bad('error_type', `error_type must be one of ${[...ERROR_TYPES].join(', ')}`);
-  const id = str('id') ?? crypto.randomUUID().slice(0, 8);
+  const id = str('id') ?? randomUuid('fault').slice(0, 8);
   if (!/^[\w.-]{1,64}$/.test(id)) bad('id', 'id must be letters, digits, dots, dashes or underscores (at most 64)');
   return {
     id,
@@ -206,7 +206,7 @@ export class Faults {
       if (c.accountUuid && c.accountUuid !== account) continue;
       if (r.query && !query.includes(r.query) && !safeDecode(query).includes(r.query)) continue;
       if (!c.re.test(path)) continue;
-      if (r.probability < 1 && Math.random() >= r.probability) continue;
+      if (r.probability < 1 && randomFraction('fault') >= r.probability) continue;
       r.fired++;
       fired.push(r);
       latency += r.latency_ms;

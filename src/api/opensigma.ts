@@ -5,11 +5,7 @@ import type { Actor } from '../domain/actor.ts';
 import { created, noContent, type Routes } from './http.ts';
 import { parseRules, type Faults } from './faults.ts';
 import { toHar, type RequestLog } from './request-log.ts';
-
-/** The administrator: the user OPENSIGMA_ADMIN_EMAIL names, else the first user of a fresh data dir. */
-export function adminEmail(svc: Services): string {
-  return svc.config.adminEmail ?? 'admin@localhost';
-}
+import { requireAdmin } from './admin.ts';
 
 /** Resolves an account given as an email or a uuid to its uuid. */
 export async function accountUuid(svc: Services, ref: string): Promise<string | null> {
@@ -17,17 +13,9 @@ export async function accountUuid(svc: Services, ref: string): Promise<string | 
   return u?.uuid ?? null;
 }
 
-function adminCheck(svc: Services): (actor: Actor) => Promise<void> {
-  let uuid: string | null = null;
-  return async (actor) => {
-    uuid ??= await accountUuid(svc, adminEmail(svc));
-    if (!uuid || actor.user !== uuid) throw errors.permission('Only the administrator of this installation may do this');
-  };
-}
-
 /** opensigma's own routes, outside CloudSigma's namespace: what client developers' tests steer (docs/test-cloud.md). */
 export function opensigmaRoutes(r: Routes, svc: Services, faults: Faults, requests: RequestLog | null): void {
-  const admin = adminCheck(svc);
+  const admin = (actor: Actor) => requireAdmin(svc, actor);
   const tags = ['opensigma'];
   const listOf = (objects: unknown[]) => ({ meta: { limit: 0, offset: 0, total_count: objects.length }, objects });
 

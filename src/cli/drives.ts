@@ -138,6 +138,8 @@ async function upload(api: Api, file: string, opts: Opts): Promise<string> {
   }
   const chunkSize = entry?.chunkSize ?? parseSize(String(opts.chunkSize), '--chunk-size');
   if (chunkSize < 1 || chunkSize > 16 * 1024 * 1024) throw new UsageError('--chunk-size must be from 1 byte to 16M');
+  // A drive made just now has no chunk in yet: asking for each would double the round trips.
+  const fresh = !entry;
   if (!entry) {
     const made = await api.call('POST', '/initupload/', { name: opts.name ?? path.basename(abs), media: opts.media ?? 'disk', size: st.size });
     entry = { uuid: made.objects[0].uuid, chunkSize };
@@ -149,18 +151,23 @@ async function upload(api: Api, file: string, opts: Opts): Promise<string> {
   const fd = fs.openSync(abs, 'r');
   try {
     let sent = 0;
-    for (let n = 1; n <= count; n++) {
-      const offset = (n - 1) * chunkSize;
-      const length = n === count ? st.size - offset : chunkSize;
-      const q = { resumableChunkNumber: n, resumableChunkSize: chunkSize, resumableTotalSize: st.size };
-      if (!(await chunkIsIn(api, uuid, q))) {
-        const buf = Buffer.alloc(length);
-        fs.readSync(fd, buf, 0, length, offset);
-        await api.fetch('POST', `/drives/${uuid}/upload/`, { query: q, raw: buf, headers: { 'content-type': 'application/octet-stream' } });
+    let next = 1;
+    // A few chunks in flight: one at a time left the link idle while the server wrote each chunk.
+    const worker = async () => {
+      for (let n = next++; n <= count; n = next++) {
+        const offset = (n - 1) * chunkSize;
+        const length = n === count ? st.size - offset : chunkSize;
+        const q = { resumableChunkNumber: n, resumableChunkSize: chunkSize, resumableTotalSize: st.size };
+        if (fresh || !(await chunkIsIn(api, uuid, q))) {
+          const buf = Buffer.alloc(length);
+          fs.readSync(fd, buf, 0, length, offset);
+          await api.fetch('POST', `/drives/${uuid}/upload/`, { query: q, raw: buf, headers: { 'content-type': 'application/octet-stream' } });
+        }
+        sent += length;
+        line.progress(`uploading ${path.basename(file)}`, sent, st.size);
       }
-      sent += length;
-      line.progress(`uploading ${path.basename(file)}`, sent, st.size);
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(UPLOAD_IN_FLIGHT, count) }, worker));
   } finally {
     fs.closeSync(fd);
     line.stop();
@@ -172,6 +179,8 @@ async function upload(api: Api, file: string, opts: Opts): Promise<string> {
 }
 
 /** 200: the chunk is in already; 404: it must be sent. */
+const UPLOAD_IN_FLIGHT = 4;
+
 async function chunkIsIn(api: Api, uuid: string, q: Record<string, number>): Promise<boolean> {
   try {
     await (await api.fetch('GET', `/drives/${uuid}/upload/`, { query: q })).body?.cancel();

@@ -14,6 +14,7 @@ import { registerOperatorCommands } from './operator.ts';
 import { registerStateCommands } from './state.ts';
 import { openStore, overridesFrom, withSettings, withStoreSettings } from './settings.ts';
 import { loadConfig } from '../config.ts';
+import { seedRandom } from '../domain/random.ts';
 
 function version(): string {
   return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -21,6 +22,8 @@ function version(): string {
 
 /** The whole command tree; each group lives in its own module. */
 export function buildProgram(): Command {
+  // The client draws too (a new server's VNC password): a seeded fixture run records the same requests.
+  seedRandom(process.env.OPENSIGMA_SEED || null);
   const program = new Command('opensigma')
     .description('opensigma, the CloudSigma API 2.0 cloud: its server, and a client of any API 2.0')
     .version(version(), '-V, --version', 'print the version')

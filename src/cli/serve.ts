@@ -1,9 +1,9 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
+import { randomBytes, seedRandom } from '../domain/random.ts';
 import { example } from './client.ts';
 import { overridesFrom, STORE_SETTINGS, withSettings } from './settings.ts';
 
@@ -32,7 +32,9 @@ export function registerServe(program: Command): void {
     const remove = () => fs.rmSync(dir, { recursive: true, force: true });
     process.once('exit', remove);
     const user = (opts.adminEmail as string | undefined) ?? 'admin@localhost';
-    const password = (opts.adminPassword as string | undefined) ?? crypto.randomBytes(12).toString('base64url');
+    // Seeded before the password is drawn, so that a seeded run prints the same line every time.
+    seedRandom(loadConfig(overridesFrom(opts)).seed);
+    const password = (opts.adminPassword as string | undefined) ?? randomBytes(12, 'password').toString('base64url');
     const config = loadConfig({
       OPENSIGMA_LISTEN: '127.0.0.1:0',
       OPENSIGMA_LOG_LEVEL: 'warn',

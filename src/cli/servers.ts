@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import { randomBytes } from '../domain/random.ts';
 import os from 'node:os';
 import { spawn } from 'node:child_process';
 import { Option, type Command } from 'commander';
@@ -34,7 +34,7 @@ async function fillServer(api: Api, body: Record<string, unknown>, opts: Opts, c
   if (!creating) return;
   body.cpu ??= 1000;
   body.mem ??= 512 * 1024 ** 2;
-  body.vnc_password ??= crypto.randomBytes(9).toString('base64url');
+  body.vnc_password ??= randomBytes(9, 'password').toString('base64url');
   if (body.name === undefined) throw new UsageError('give --name (or a definition with --from)');
   if (opts.dhcp) body.nics = [...((body.nics as unknown[]) ?? []), { ip_v4_conf: { conf: 'dhcp' }, model: 'virtio' }];
   const drives = (opts.drive as string[] | undefined) ?? [];

@@ -8,6 +8,7 @@ import { withoutTags } from '../domain/input.ts';
 import type { ListQuery, Stored } from '../store/documents.ts';
 import { cloneName } from '../domain/clone-naming.ts';
 import { isoSeconds } from '../domain/ids.ts';
+import { randomUuid } from '../domain/random.ts';
 import { BUSY, refreshDriveStatus, storageFailure } from '../storage/drive-storage.ts';
 import { LIBRARY_FIELDS } from '../storage/library.ts';
 import type { Actor } from './servers.ts';
@@ -129,7 +130,7 @@ export async function cloneDriveRecord(
   delete doc.clone_of;
   delete doc.resize_to;
   delete doc.delete_with_last_server;
-  doc.uuid = crypto.randomUUID();
+  doc.uuid = randomUuid();
   doc.name = overrides.name !== undefined && overrides.name !== null ? String(overrides.name) : await cloneName(svc, actor.user, fresh.doc.name, 'drives', trx);
   doc.tags = fresh.owner === actor.user ? doc.tags : [];
   if (fresh.owner === null) {

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Decorations, Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import { applyServerInput, mergeAttachments, type ServerDef } from '../domain/server-definition.ts';
-import crypto from 'node:crypto';
+import { randomUuid } from '../domain/random.ts';
 import { newMac, randomPassword } from '../domain/ids.ts';
 import { isUuid, ownerRef, ref } from '../domain/refs.ts';
 import { readBool, readString, withoutTags } from '../domain/input.ts';
@@ -535,7 +535,7 @@ export class ServerCommands {
       .split(',')
       .map((x) => x.trim().toLowerCase())
       .filter(isUuid);
-    const newUuid = crypto.randomUUID();
+    const newUuid = randomUuid();
     const job = await this.svc.jobs.start({
       owner: actor.user,
       operation: 'server_clone',

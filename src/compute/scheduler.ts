@@ -1,4 +1,5 @@
 import { HOLDS_CAPACITY } from '../domain/server-lifecycle.ts';
+import { randomFraction } from '../domain/random.ts';
 import { sql, type Kysely } from 'kysely';
 import type { Dialect } from '../store/dialect/index.ts';
 import type { HostRow } from '../store/hosts.ts';
@@ -108,7 +109,7 @@ export async function placeServer(trx: Kysely<any>, dialect: Dialect, need: { cp
   }
   // Every remaining candidate is held: wait for one. Waiters pick at random, so that they queue on every host
   // rather than all on the best one while the others free up.
-  const rest = ranked.filter((h) => !tried.has(h.name)).sort(() => Math.random() - 0.5);
+  const rest = ranked.filter((h) => !tried.has(h.name)).sort(() => randomFraction('placement') - 0.5);
   for (const h of rest) {
     const got = await dialect.lockRows(lock.where('name', '=', h.name)).executeTakeFirst();
     if (got && fits(h, await usageOf(trx, h.name))) return { host: h.name };

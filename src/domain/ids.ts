@@ -1,17 +1,17 @@
-import crypto from 'node:crypto';
+import { randomBytes, randomUuid } from './random.ts';
 
-export const newUuid = (): string => crypto.randomUUID();
+export const newUuid = (): string => randomUuid();
 
 /** Platform MACs start with 22: and are lowercase hex. */
 export function newMac(): string {
-  const b = crypto.randomBytes(5);
+  const b = randomBytes(5, 'mac');
   return ['22', ...[...b].map((x) => x.toString(16).padStart(2, '0'))].join(':');
 }
 
 const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 /** 8 alphanumerics, like CloudSigma's random_vnc_password. */
 export function randomPassword(len = 8): string {
-  const b = crypto.randomBytes(len);
+  const b = randomBytes(len, 'password');
   return [...b].map((x) => ALNUM[x % ALNUM.length]).join('');
 }
 

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { isSeeded, randomBytes } from './random.ts';
 import { errors } from '../errors.ts';
 
 /** SSH wire strings: a uint32 length, then the bytes. */
@@ -76,7 +77,7 @@ function opensshEd25519Private(key: crypto.KeyObject, comment = ''): string {
   const pub = Buffer.from(jwk.x!, 'base64url');
   const seed = Buffer.from(jwk.d!, 'base64url');
   const pubBlob = Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
-  const check = crypto.randomBytes(4);
+  const check = randomBytes(4, 'key');
   let priv = Buffer.concat([check, check, sshString('ssh-ed25519'), sshString(pub), sshString(Buffer.concat([seed, pub])), sshString(comment)]);
   const pad: number[] = [];
   for (let i = 1; (priv.length + pad.length) % 8 !== 0; i++) pad.push(i);
@@ -96,6 +97,12 @@ function opensshEd25519Private(key: crypto.KeyObject, comment = ''): string {
  * pool: an RSA key costs ~100 ms of CPU, and a batch of them on the event loop stalled every other client.
  */
 export async function generateKeyPair(algorithm: 'rsa' | 'ed25519'): Promise<{ public_key: string; private_key: string }> {
+  if (isSeeded()) {
+    const privateKey = algorithm === 'rsa' ? seededRsa() : seededEd25519();
+    const publicKey = crypto.createPublicKey(privateKey);
+    const private_key = algorithm === 'rsa' ? privateKey.export({ type: 'pkcs1', format: 'pem' }).toString() : opensshEd25519Private(privateKey);
+    return { public_key: opensshPublicKey(publicKey), private_key };
+  }
   if (algorithm === 'rsa') {
     const { publicKey, privateKey } = await new Promise<{ publicKey: crypto.KeyObject; privateKey: crypto.KeyObject }>((resolve, reject) =>
       crypto.generateKeyPair('rsa', { modulusLength: 2048 }, (err, publicKey, privateKey) => (err ? reject(err) : resolve({ publicKey, privateKey }))),
@@ -106,6 +113,59 @@ export async function generateKeyPair(algorithm: 'rsa' | 'ed25519'): Promise<{ p
     crypto.generateKeyPair('ed25519', {}, (err, publicKey, privateKey) => (err ? reject(err) : resolve({ publicKey, privateKey }))),
   );
   return { public_key: opensshPublicKey(publicKey), private_key: opensshEd25519Private(privateKey) };
+}
+
+/** An Ed25519 key is its 32-byte seed; Node reads one wrapped in the fixed PKCS#8 prefix of RFC 8410. */
+function seededEd25519(): crypto.KeyObject {
+  const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), randomBytes(32, 'key')]);
+  return crypto.createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+}
+
+const big = (b: Buffer): bigint => BigInt(`0x${b.toString('hex')}`);
+const unbig = (n: bigint): string => {
+  const h = n.toString(16);
+  return Buffer.from(h.length % 2 ? `0${h}` : h, 'hex').toString('base64url');
+};
+function modInverse(a: bigint, m: bigint): bigint {
+  let [r0, r1, s0, s1] = [a % m, m, 1n, 0n];
+  while (r1 !== 0n) {
+    const q = r0 / r1;
+    [r0, r1, s0, s1] = [r1, r0 - q * r1, s1, s0 - q * s1];
+  }
+  return ((s0 % m) + m) % m;
+}
+function seededPrime(bytes: number, e: bigint): bigint {
+  for (;;) {
+    const b = randomBytes(bytes, 'key');
+    b[0]! |= 0xc0; // two top bits: the product of two such primes has all its bits
+    b[bytes - 1]! |= 1;
+    const p = big(b);
+    // OpenSSL's test draws its own bases, but a prime passes whatever they are: the key found is the same.
+    if ((p - 1n) % e !== 0n && crypto.checkPrimeSync(p)) return p;
+  }
+}
+/**
+ * A 2048-bit RSA key from the seeded stream. OpenSSL takes no seed, so with OPENSIGMA_SEED the primes are found
+ * here from the seeded stream.
+ */
+function seededRsa(): crypto.KeyObject {
+  const e = 65537n;
+  const p = seededPrime(128, e);
+  let q = seededPrime(128, e);
+  while (q === p) q = seededPrime(128, e);
+  const d = modInverse(e, (p - 1n) * (q - 1n));
+  const jwk = {
+    kty: 'RSA',
+    n: unbig(p * q),
+    e: unbig(e),
+    d: unbig(d),
+    p: unbig(p),
+    q: unbig(q),
+    dp: unbig(d % (p - 1n)),
+    dq: unbig(d % (q - 1n)),
+    qi: unbig(modInverse(q, p)),
+  };
+  return crypto.createPrivateKey({ key: jwk, format: 'jwk' });
 }
 
 /** The public key of a PEM private key, for a create that gives only the private half. */

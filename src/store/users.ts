@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Kysely } from 'kysely';
+import { randomBytes, randomUuid } from '../domain/random.ts';
 import type { Dialect } from './dialect/index.ts';
 
 const scrypt = promisify(crypto.scrypt) as (pw: string, salt: Buffer, len: number, opts: crypto.ScryptOptions) => Promise<Buffer>;
@@ -53,7 +54,7 @@ export class UserRepo {
     // An address already granted something (see pendingGrantee) keeps the uuid those grants name.
     const uuid = await this.db.transaction().execute(async (trx) => {
       const pending = await trx.selectFrom('pending_grantees').select('uuid').where('email', '=', lower).executeTakeFirst();
-      const uuid = pending ? String(pending.uuid) : crypto.randomUUID();
+      const uuid = pending ? String(pending.uuid) : randomUuid();
       await trx.insertInto('users').values({ uuid, email: lower, password_hash, data: '{}', created_at: new Date().toISOString() }).execute();
       if (pending) await trx.deleteFrom('pending_grantees').where('email', '=', lower).execute();
       return uuid;
@@ -72,7 +73,7 @@ export class UserRepo {
     if (user) return { uuid: String(user.uuid), email: String(user.email) };
     await trx
       .insertInto('pending_grantees')
-      .values({ email: lower, uuid: crypto.randomUUID(), created_at: new Date().toISOString() })
+      .values({ email: lower, uuid: randomUuid(), created_at: new Date().toISOString() })
       .onConflict((oc) => oc.column('email').doNothing())
       .execute();
     const pending = await trx.selectFrom('pending_grantees').select(['uuid', 'email']).where('email', '=', lower).executeTakeFirstOrThrow();
@@ -181,8 +182,8 @@ export class UserRepo {
 
   /** Issues a token; only its hash is stored. */
   async issueToken(userUuid: string, kind: 'api' | 'session' | 'async', ttlSeconds: number | null): Promise<{ token: string; csrf: string }> {
-    const token = crypto.randomBytes(24).toString('base64url');
-    const csrf = crypto.randomBytes(24).toString('base64url');
+    const token = randomBytes(24, 'token').toString('base64url');
+    const csrf = randomBytes(24, 'token').toString('base64url');
     await this.db
       .insertInto('tokens')
       .values({
