@@ -10,6 +10,7 @@ import type { KeypairDoc } from '../store/index.ts';
 import { created, noContent, objectBody, type Routes } from './http.ts';
 import { createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS, type ListSpec, type Query } from './lists.ts';
 import { AnyObject, CreateBody, ListQuerystring, UuidParams } from './schemas.ts';
+import type { Database } from '../store/schema.ts';
 
 const { status: _status, ...FILTERS } = STANDARD_FILTERS;
 const LIST: ListSpec = { filters: FILTERS, ordering: ['uuid', 'name'] };
@@ -57,7 +58,7 @@ async function readKeypair(b: Record<string, unknown>): Promise<KeypairDoc> {
 }
 
 /** Servers that list a key lose it when it is deleted (their context simply stops offering it). */
-async function detachFromServers(svc: Services, uuid: string, trx: Kysely<any>): Promise<string[]> {
+async function detachFromServers(svc: Services, uuid: string, trx: Kysely<Database>): Promise<string[]> {
   const like = `%${uuid}%`;
   const rows = (await trx.selectFrom('servers').select('uuid').where('data', 'like', like).execute()) as Array<{ uuid: string }>;
   const changed: string[] = [];
@@ -74,7 +75,7 @@ async function detachFromServers(svc: Services, uuid: string, trx: Kysely<any>):
 
 /** /keypairs/ (full, with private keys) and /pubkeys/ (read-only mirror). */
 export function keypairRoutes(r: Routes, svc: Services): void {
-  const load = async (user: string, uuid: string, trx?: Kysely<any>) => {
+  const load = async (user: string, uuid: string, trx?: Kysely<Database>) => {
     const k = await svc.store.keypairs.get(uuid, trx);
     if (!k || k.owner !== user) throw errors.notFound('Keypair');
     return k;

@@ -11,6 +11,7 @@ import { addPeriod, nextNoon, OBJECT_RESOURCES, readSubscriptionRequest, timedel
 import type { ListQuery, Stored } from '../store/documents.ts';
 import type { IpDoc, SubscriptionDoc, VlanDoc } from '../store/index.ts';
 import type { Actor } from './servers.ts';
+import type { Database } from '../store/schema.ts';
 
 /** A DHCP address a running server holds: listed under /ips/ beside the bought ones. */
 interface Lease {
@@ -61,7 +62,7 @@ export class NetworkCommands {
   // ---- who uses what ----
 
   /** Servers whose NICs have `ip` as a static address (the JSON match narrows, the parse decides). */
-  async serversUsingIp(ip: string, trx: Kysely<any> = this.store.db): Promise<string[]> {
+  async serversUsingIp(ip: string, trx: Kysely<Database> = this.store.db): Promise<string[]> {
     const rows = (await trx.selectFrom('servers').select(['uuid', 'data']).where('data', 'like', `%"ip":"${ip}"%`).orderBy('seq').execute()) as Array<{
       uuid: string;
       data: string;
@@ -82,7 +83,7 @@ export class NetworkCommands {
     return out;
   }
 
-  async serversInVlan(vlan: string, trx: Kysely<any> = this.store.db): Promise<string[]> {
+  async serversInVlan(vlan: string, trx: Kysely<Database> = this.store.db): Promise<string[]> {
     const rows = (await trx.selectFrom('servers').select(['uuid', 'data']).where('data', 'like', `%"vlan":"${vlan}"%`).orderBy('seq').execute()) as Array<{
       uuid: string;
       data: string;
@@ -275,7 +276,7 @@ export class NetworkCommands {
    * VLAN must be the actor's. Only references new to this definition are checked, so an edit never fails over
    * what the server already had.
    */
-  readonly checkNics = async (actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>): Promise<void> => {
+  readonly checkNics = async (actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<Database>): Promise<void> => {
     const had = new Set(staticIps(previous).map((s) => s.ip));
     const seen = new Set<string>();
     for (const { ip, point } of staticIps(def)) {
@@ -302,7 +303,7 @@ export class NetworkCommands {
    * Locks an IP's or VLAN's row until the transaction ends; false when there is none. Attaching one to a server and
    * freeing it both lock it first, so they exclude each other (SQLite's single writer already does).
    */
-  private async lockRow(kind: 'ips' | 'vlans', uuid: string, trx: Kysely<any>): Promise<boolean> {
+  private async lockRow(kind: 'ips' | 'vlans', uuid: string, trx: Kysely<Database>): Promise<boolean> {
     return !!(await this.store.dialect.lockRows(trx.selectFrom(kind).select('uuid').where('uuid', '=', uuid)).executeTakeFirst());
   }
 
@@ -422,7 +423,7 @@ export class NetworkCommands {
   }
 
   /** The lowest free address of the pool. A unique key makes a concurrent taker lose cleanly and try the next. */
-  private async allocateIp(owner: string, trx: Kysely<any>): Promise<string> {
+  private async allocateIp(owner: string, trx: Kysely<Database>): Promise<string> {
     const taken = new Set(((await trx.selectFrom('ips').select('uuid').execute()) as Array<{ uuid: string }>).map((r) => ipToInt(r.uuid)));
     for (let n = this.ipPool.first; n <= this.ipPool.last; n++) {
       if (taken.has(n)) continue;
@@ -432,7 +433,7 @@ export class NetworkCommands {
     throw errors.poolExhausted('public IP addresses', 'OPENSIGMA_IP_POOL');
   }
 
-  private async allocateVlan(owner: string, trx: Kysely<any>): Promise<string> {
+  private async allocateVlan(owner: string, trx: Kysely<Database>): Promise<string> {
     const taken = new Set(((await trx.selectFrom('vlans').select('slot').execute()) as Array<{ slot: number }>).map((r) => Number(r.slot)));
     for (let slot = 1; slot <= this.svc.config.vlanPool; slot++) {
       if (taken.has(slot)) continue;
@@ -443,7 +444,7 @@ export class NetworkCommands {
   }
 
   /** The subscription with this id (its seq), if any. */
-  private async bySeq(id: number, trx: Kysely<any> = this.store.db): Promise<Stored<SubscriptionDoc> | undefined> {
+  private async bySeq(id: number, trx: Kysely<Database> = this.store.db): Promise<Stored<SubscriptionDoc> | undefined> {
     const row = await trx.selectFrom('subscriptions').select('uuid').where('seq', '=', id).executeTakeFirst();
     return row ? this.store.subscriptions.get((row as { uuid: string }).uuid, trx) : undefined;
   }

@@ -1,11 +1,12 @@
 import type { Kysely } from 'kysely';
 import { intToIp, ipToInt, parsePool } from '../domain/cidr.ts';
+import type { Database } from '../store/schema.ts';
 
 /** The usable addresses of a CIDR pool: not the network, the gateway (.1) or the broadcast address. */
 export const poolRange = (cidr: string) => parsePool(cidr, 'OPENSIGMA_DHCP_POOL');
 
 /** Leases the lowest free address to a NIC; the primary key keeps two leases of one address impossible. */
-export async function leaseAddress(db: Kysely<any>, cidr: string, serverUuid: string, mac: string): Promise<string> {
+export async function leaseAddress(db: Kysely<Database>, cidr: string, serverUuid: string, mac: string): Promise<string> {
   const existing = await db.selectFrom('dhcp_leases').select('ip').where('server_uuid', '=', serverUuid).where('mac', '=', mac).executeTakeFirst();
   if (existing) return existing.ip;
   const { first, last } = poolRange(cidr);
@@ -27,6 +28,6 @@ export async function leaseAddress(db: Kysely<any>, cidr: string, serverUuid: st
   throw new Error('could not lease an address');
 }
 
-export async function releaseAddresses(db: Kysely<any>, serverUuid: string): Promise<void> {
+export async function releaseAddresses(db: Kysely<Database>, serverUuid: string): Promise<void> {
   await db.deleteFrom('dhcp_leases').where('server_uuid', '=', serverUuid).execute();
 }

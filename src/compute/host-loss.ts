@@ -3,6 +3,7 @@ import type { Store } from '../store/index.ts';
 import { PLACED } from '../store/hosts.ts';
 import { spacedMicros } from '../domain/timestamps.ts';
 import { releaseAddresses } from './dhcp.ts';
+import type { Database } from '../store/schema.ts';
 
 export interface Settled {
   uuid: string;
@@ -10,7 +11,7 @@ export interface Settled {
 }
 
 /** One entry of a server owner's audit log, written in the transaction that made the change it reports. */
-async function audit(trx: Kysely<any>, s: Settled, action: string, opts: { error?: string; details?: string }): Promise<void> {
+async function audit(trx: Kysely<Database>, s: Settled, action: string, opts: { error?: string; details?: string }): Promise<void> {
   if (!s.owner) return;
   await trx
     .insertInto('audit_log')
@@ -34,7 +35,7 @@ async function audit(trx: Kysely<any>, s: Settled, action: string, opts: { error
  * Starts queued for hosts that are down and that no agent claimed: no guest was ever started, so the server goes
  * back to stopped, with the reason in its owner's audit log, instead of `starting` for as long as the host is away.
  */
-export async function failUnclaimedStarts(store: Store, hosts: string[], trx: Kysely<any>): Promise<Settled[]> {
+export async function failUnclaimedStarts(store: Store, hosts: string[], trx: Kysely<Database>): Promise<Settled[]> {
   if (hosts.length === 0) return [];
   const ops = (await trx
     .selectFrom('operations')
@@ -83,7 +84,7 @@ export async function retireHosts(store: Store, identity: string, serving: strin
 }
 
 /** The servers placed on a host nothing serves become stopped, its unfinished operations fail; each owner is told why. */
-async function stopServersOf(store: Store, host: string, reason: string, trx: Kysely<any>): Promise<Settled[]> {
+async function stopServersOf(store: Store, host: string, reason: string, trx: Kysely<Database>): Promise<Settled[]> {
   await store.operations.failForHosts([host], reason, trx);
   const rows = (await trx.selectFrom('servers').select(['uuid', 'owner']).where('host', '=', host).where('status', 'in', PLACED).execute()) as Settled[];
   const out: Settled[] = [];

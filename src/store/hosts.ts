@@ -1,6 +1,7 @@
 import { TENDED } from '../domain/server-lifecycle.ts';
 import { sql, type Kysely } from 'kysely';
 import type { Dialect } from './dialect/index.ts';
+import type { Database } from './schema.ts';
 
 export interface HostRow {
   name: string;
@@ -85,7 +86,7 @@ export class HostRepo {
    * Hosts that an earlier configuration of this data dir served (same agent identity, whatever the host name then)
    * and the current one does not: marked down. Returns their names.
    */
-  async retire(identity: string, keep: string[], trx: Kysely<any> = this.dialect.db): Promise<string[]> {
+  async retire(identity: string, keep: string[], trx: Kysely<Database> = this.dialect.db): Promise<string[]> {
     let q = trx.updateTable('hosts').set({ state: 'down' }).where('agent', 'like', `%@${identity}`);
     if (keep.length) q = q.where('name', 'not in', keep);
     const rows = await q.returning('name').execute();
@@ -120,7 +121,7 @@ export class HostRepo {
   }
 
   /** Every host with the CPU and memory its servers hold and how many servers are placed there. */
-  async listWithUse(trx: Kysely<any> = this.dialect.db): Promise<HostUse[]> {
+  async listWithUse(trx: Kysely<Database> = this.dialect.db): Promise<HostUse[]> {
     const use = trx
       .selectFrom('servers')
       .select(['host', sql<number>`sum(cpu)`.as('used_cpu'), sql<number>`sum(mem)`.as('used_mem'), sql<number>`count(*)`.as('servers')])
@@ -141,7 +142,7 @@ export class HostRepo {
     return rows.map((r) => ({ ...toHost(r), used_cpu: Number(r.used_cpu), used_mem: Number(r.used_mem), servers: Number(r.servers) }));
   }
 
-  async list(trx: Kysely<any> = this.dialect.db): Promise<HostRow[]> {
+  async list(trx: Kysely<Database> = this.dialect.db): Promise<HostRow[]> {
     const rows = await trx.selectFrom('hosts').selectAll().orderBy('name').execute();
     return rows.map(toHost);
   }
@@ -155,7 +156,7 @@ export class HostRepo {
    * Hosts whose agent stopped heartbeating for `ms` are marked down, in one statement so that of several nodes
    * sweeping at once exactly one acts on each host. Returns the names this call marked down.
    */
-  async markStale(ms: number, trx: Kysely<any> = this.dialect.db): Promise<string[]> {
+  async markStale(ms: number, trx: Kysely<Database> = this.dialect.db): Promise<string[]> {
     const cutoff = new Date(Date.now() - ms).toISOString();
     const rows = await trx.updateTable('hosts').set({ state: 'down' }).where('state', '=', 'up').where('heartbeat_at', '<', cutoff).returning('name').execute();
     return rows.map((s: any) => s.name);

@@ -4,6 +4,7 @@ import { EVENTS, allows, type ServerEvent, type ServerStatus } from '../domain/s
 import type { Dialect } from './dialect/index.ts';
 import { DocumentTable, type Stored } from './documents.ts';
 import type { OperationRepo } from './operations.ts';
+import type { Database } from './schema.ts';
 
 const now = () => new Date().toISOString();
 
@@ -42,7 +43,7 @@ export class ServerTable extends DocumentTable<ServerDef> {
    * the queued operation's id (0 when it queues none), or null when the server was not in a state to take it.
    * Publishing the change is the caller's, once its transaction has committed.
    */
-  async applyEvent(uuid: string, event: ServerEvent, opts: EventOptions = {}, trx: Kysely<any> = this.dialect.db): Promise<number | null> {
+  async applyEvent(uuid: string, event: ServerEvent, opts: EventOptions = {}, trx: Kysely<Database> = this.dialect.db): Promise<number | null> {
     const r = EVENTS[event] as { from: readonly ServerStatus[]; to?: ServerStatus; op?: string; leavesHost?: boolean };
     if (opts.seen !== undefined && !allows(event, opts.seen)) return null;
     const from = opts.seen !== undefined ? [opts.seen] : [...r.from];
@@ -76,14 +77,51 @@ export class ServerTable extends DocumentTable<ServerDef> {
   override async update(
     doc: ServerDef,
     opts: { expectedVersion?: number; expectedStatus?: string[] } = {},
-    trx: Kysely<any> = this.dialect.db,
+    trx: Kysely<Database> = this.dialect.db,
   ): Promise<boolean> {
     if ('status' in opts) throw new Error('a server status changes only through applyEvent');
     return super.update(doc, opts, trx);
   }
 
+  /** The servers placed on `host` (whatever their status), with what reconciliation compares with the driver. */
+  async onHost(host: string, trx: Kysely<Database> = this.dialect.db) {
+    return trx.selectFrom('servers').select(['uuid', 'status', 'owner', 'runtime', 'host']).where('host', '=', host).execute();
+  }
+
+  /** The running servers of `host` and their runtime. */
+  async runningOn(host: string, trx: Kysely<Database> = this.dialect.db): Promise<Array<{ uuid: string; runtime: string | null }>> {
+    return trx.selectFrom('servers').select(['uuid', 'runtime']).where('host', '=', host).where('status', '=', 'running').execute();
+  }
+
+  /**
+   * Writes the runtimes of several running servers of `host` in one statement (the stats pass); a server that stopped
+   * meanwhile keeps the runtime it lost. Not a definition change: the version stays.
+   */
+  async writeRuntimes(host: string, runtimes: Array<[uuid: string, runtime: string]>, trx: Kysely<Database> = this.dialect.db): Promise<void> {
+    if (runtimes.length === 0) return;
+    const runtime = sql<string>`case ${sql.ref('uuid')} ${sql.join(
+      runtimes.map(([u, rt]) => sql`when ${u} then ${rt}`),
+      sql` `,
+    )} end`;
+    await trx
+      .updateTable('servers')
+      .set({ runtime, updated_at: now() })
+      .where(
+        'uuid',
+        'in',
+        runtimes.map(([u]) => u),
+      )
+      .where('host', '=', host)
+      .where('status', '=', 'running')
+      .execute();
+  }
+
   /** applyEvent for every server whose `host` is one of `hosts` (a host lost); returns the servers it moved. */
-  async applyEventOnHosts(hosts: string[], event: ServerEvent, trx: Kysely<any> = this.dialect.db): Promise<Array<{ uuid: string; owner: string | null }>> {
+  async applyEventOnHosts(
+    hosts: string[],
+    event: ServerEvent,
+    trx: Kysely<Database> = this.dialect.db,
+  ): Promise<Array<{ uuid: string; owner: string | null }>> {
     const r = EVENTS[event] as { from: readonly ServerStatus[]; to?: ServerStatus };
     if (!r.to) throw new Error(`event ${event} changes no status`);
     return this.transitionWhere('host', hosts, [...r.from], r.to, trx);

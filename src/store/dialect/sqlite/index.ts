@@ -5,6 +5,7 @@ import { Kysely, SqliteDialect } from 'kysely';
 import type { Dialect } from '../index.ts';
 import { offerReadsAtOnce } from '../../prepared.ts';
 import { rowCountTriggers } from './row-counts.ts';
+import type { Database as Schema } from '../../schema.ts';
 
 /** What Kysely's SQLite driver calls on a statement. */
 type Runnable = Pick<Database.Statement, 'reader' | 'all' | 'run' | 'iterate'>;
@@ -92,7 +93,7 @@ export function openSqlite(dataDir: string): Dialect {
   const dataVersion = database.prepare('PRAGMA data_version').pluck();
   const externalWrites = externalWritesWatcher(`${file}-wal`, () => dataVersion.get() as number);
   cacheStatements(database);
-  const db = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database }) });
   // A read outside any transaction cannot see another's uncommitted writes on the one shared connection, and runs
   // to its end before anything else does: it may skip Kysely's connection lock.
   offerReadsAtOnce(db, (sql, parameters) => {
