@@ -1,11 +1,10 @@
-import type { Kysely } from 'kysely';
 import type { AccessPolicy } from '../services.ts';
 import type { Stored } from '../store/documents.ts';
 import type { Store } from '../store/index.ts';
 import { ref } from '../domain/refs.ts';
 import { Prepared } from '../store/prepared.ts';
 import type { Actor } from './servers.ts';
-import type { Database, DocTableName } from '../store/schema.ts';
+import type { Db, DocTableName } from '../store/schema.ts';
 
 /** Permissions an ACL can grant (digest §17). */
 export const PERMISSIONS = ['LIST', 'EDIT', 'CLONE', 'START', 'STOP', 'OPEN_VNC', 'ATTACH', 'DELETE'] as const;
@@ -56,11 +55,7 @@ export class AclPolicy implements AccessPolicy {
   constructor(private readonly store: Store) {}
 
   /** Grants on resources of `kind` (optionally one resource, optionally for one grantee), from ACLs of the resource's owner. */
-  private async grants(
-    kind: string,
-    opts: { grantee?: string; resource?: string; resources?: string[] },
-    trx: Kysely<Database> = this.store.db,
-  ): Promise<GrantRow[]> {
+  private async grants(kind: string, opts: { grantee?: string; resource?: string; resources?: string[] }, trx: Db = this.store.db): Promise<GrantRow[]> {
     if (!SHAREABLE.has(kind)) return [];
     const resource = opts.resource ?? (opts.resources?.length === 1 ? opts.resources[0] : undefined);
     try {
@@ -84,7 +79,7 @@ export class AclPolicy implements AccessPolicy {
   /** The grant queries by kind and filter columns: they run on every read of a resource. */
   private readonly prepared = new Map<string, Prepared<string[], GrantRow>>();
 
-  private grantsQuery(db: Kysely<Database>, kind: string) {
+  private grantsQuery(db: Db, kind: string) {
     return (
       db
         .selectFrom('acl_grantees as g')
@@ -100,7 +95,7 @@ export class AclPolicy implements AccessPolicy {
   }
 
   /** What the actor may do on a resource they do not own. */
-  async permissionsOf(actor: Actor, kind: string, obj: { uuid: string; owner: string | null }, trx?: Kysely<Database>): Promise<Set<string>> {
+  async permissionsOf(actor: Actor, kind: string, obj: { uuid: string; owner: string | null }, trx?: Db): Promise<Set<string>> {
     const out = new Set<string>();
     if (!obj.owner || obj.owner === actor.user) return out;
     for (const g of await this.grants(kind, { grantee: actor.user, resource: obj.uuid }, trx)) for (const p of JSON.parse(g.data).rules as string[]) out.add(p);
@@ -133,17 +128,16 @@ export class AclPolicy implements AccessPolicy {
   }
 
   /** Every permission counts only with LIST: what a grantee cannot see does not exist for him, whatever he names. */
-  private async has(actor: Actor, kind: string, obj: Stored<any>, permission: string, trx?: Kysely<Database>): Promise<boolean> {
+  private async has(actor: Actor, kind: string, obj: Stored<any>, permission: string, trx?: Db): Promise<boolean> {
     if (obj.owner === actor.user) return true;
     const perms = await this.permissionsOf(actor, kind, obj, trx);
     return perms.has('LIST') && perms.has(permission);
   }
 
-  canSee = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<Database>) => this.has(a, k, o, 'LIST', trx);
-  canUse = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<Database>) => this.has(a, k, o, 'ATTACH', trx);
-  canEdit = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<Database>) => this.has(a, k, o, 'EDIT', trx);
-  canAct = (a: Actor, k: string, o: Stored<any>, action?: string, trx?: Kysely<Database>) =>
-    this.has(a, k, o, (action && ACTION_PERMISSION[action]) || 'EDIT', trx);
+  canSee = (a: Actor, k: string, o: Stored<any>, trx?: Db) => this.has(a, k, o, 'LIST', trx);
+  canUse = (a: Actor, k: string, o: Stored<any>, trx?: Db) => this.has(a, k, o, 'ATTACH', trx);
+  canEdit = (a: Actor, k: string, o: Stored<any>, trx?: Db) => this.has(a, k, o, 'EDIT', trx);
+  canAct = (a: Actor, k: string, o: Stored<any>, action?: string, trx?: Db) => this.has(a, k, o, (action && ACTION_PERMISSION[action]) || 'EDIT', trx);
 
   /**
    * Which of `rows` the actor may see: his own, the library's when `library` (owner null), and those shared with
@@ -154,7 +148,7 @@ export class AclPolicy implements AccessPolicy {
     actor: Actor,
     kind: string,
     rows: Array<{ uuid: string; owner: string | null }>,
-    opts: { library?: boolean; trx?: Kysely<Database> } = {},
+    opts: { library?: boolean; trx?: Db } = {},
   ): Promise<Set<string>> {
     const out = new Set<string>();
     const foreign: string[] = [];
@@ -169,7 +163,7 @@ export class AclPolicy implements AccessPolicy {
   }
 
   /** The owners of `uuids` in table `kind` (missing rows are left out). */
-  async ownersOf(kind: string, uuids: string[], trx: Kysely<Database> = this.store.db): Promise<Array<{ uuid: string; owner: string | null }>> {
+  async ownersOf(kind: string, uuids: string[], trx: Db = this.store.db): Promise<Array<{ uuid: string; owner: string | null }>> {
     return this.store.ownersOf(kind as DocTableName, uuids, trx);
   }
 

@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import { newUuid } from '../domain/ids.ts';
@@ -11,7 +10,7 @@ import { allocateRaw, allocatedBytes, copyImage, ensureDir, findImage, imagePath
 import type { ListQuery, Stored } from '../store/documents.ts';
 import type { SnapshotDoc } from '../store/index.ts';
 import type { Actor } from './servers.ts';
-import type { Database } from '../store/schema.ts';
+import type { Db } from '../store/schema.ts';
 
 /** Drive statuses whose bytes are complete enough to snapshot. */
 const SNAPSHOTTABLE = ['unmounted', 'mounted', 'cloning_src'];
@@ -33,7 +32,7 @@ export class SnapshotCommands {
     return this.svc.store;
   }
 
-  async load(actor: Actor, uuid: string, trx?: Kysely<Database>): Promise<Stored<SnapshotDoc>> {
+  async load(actor: Actor, uuid: string, trx?: Db): Promise<Stored<SnapshotDoc>> {
     const s = await this.store.snapshots.get(uuid, trx);
     if (!s || !(await this.svc.access.canSee(actor, 'snapshots', s, trx))) throw errors.notFound('Snapshot');
     return s;
@@ -64,7 +63,7 @@ export class SnapshotCommands {
     };
   }
 
-  private async checkTags(actor: Actor, tags: string[], trx: Kysely<Database>) {
+  private async checkTags(actor: Actor, tags: string[], trx: Db) {
     const found = await this.store.tags.getMany(tags, trx);
     for (const t of tags) if (!found.some((x) => x.uuid === t && x.owner === actor.user)) throw errors.invalid('tags', `Tag ${t} does not exist`);
   }

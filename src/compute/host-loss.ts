@@ -1,9 +1,7 @@
-import type { Kysely } from 'kysely';
 import type { Store } from '../store/index.ts';
 import { PLACED } from '../store/hosts.ts';
 import { spacedMicros } from '../domain/timestamps.ts';
-import { releaseAddresses } from './dhcp.ts';
-import type { Database } from '../store/schema.ts';
+import type { Db } from '../store/schema.ts';
 
 export interface Settled {
   uuid: string;
@@ -11,7 +9,7 @@ export interface Settled {
 }
 
 /** One entry of a server owner's audit log, written in the transaction that made the change it reports. */
-async function audit(trx: Kysely<Database>, s: Settled, action: string, opts: { error?: string; details?: string }): Promise<void> {
+async function audit(trx: Db, s: Settled, action: string, opts: { error?: string; details?: string }): Promise<void> {
   if (!s.owner) return;
   await trx
     .insertInto('audit_log')
@@ -35,7 +33,7 @@ async function audit(trx: Kysely<Database>, s: Settled, action: string, opts: { 
  * Starts queued for hosts that are down and that no agent claimed: no guest was ever started, so the server goes
  * back to stopped, with the reason in its owner's audit log, instead of `starting` for as long as the host is away.
  */
-export async function failUnclaimedStarts(store: Store, hosts: string[], trx: Kysely<Database>): Promise<Settled[]> {
+export async function failUnclaimedStarts(store: Store, hosts: string[], trx: Db): Promise<Settled[]> {
   if (hosts.length === 0) return [];
   const ops = (await trx
     .selectFrom('operations')
@@ -60,7 +58,7 @@ export async function failUnclaimedStarts(store: Store, hosts: string[], trx: Ky
     const s = await store.servers.get(op.server_uuid, trx);
     if (!s || s.status !== 'starting' || s.row.host !== op.host) continue;
     if ((await store.servers.applyEvent(s.uuid, 'start_not_claimed', { seen: 'starting' }, trx)) === null) continue;
-    await releaseAddresses(trx, s.uuid);
+    await store.leases.release(s.uuid, trx);
     await audit(trx, s, 'start', { error: reason });
     out.push({ uuid: s.uuid, owner: s.owner });
   }
@@ -84,13 +82,13 @@ export async function retireHosts(store: Store, identity: string, serving: strin
 }
 
 /** The servers placed on a host nothing serves become stopped, its unfinished operations fail; each owner is told why. */
-async function stopServersOf(store: Store, host: string, reason: string, trx: Kysely<Database>): Promise<Settled[]> {
+async function stopServersOf(store: Store, host: string, reason: string, trx: Db): Promise<Settled[]> {
   await store.operations.failForHosts([host], reason, trx);
   const rows = (await trx.selectFrom('servers').select(['uuid', 'owner']).where('host', '=', host).where('status', 'in', PLACED).execute()) as Settled[];
   const out: Settled[] = [];
   for (const r of rows) {
     if ((await store.servers.applyEvent(r.uuid, 'host_retired', {}, trx)) === null) continue;
-    await releaseAddresses(trx, r.uuid);
+    await store.leases.release(r.uuid, trx);
     await audit(trx, r, 'stop', { details: reason });
     out.push(r);
   }

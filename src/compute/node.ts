@@ -14,7 +14,7 @@ import { findImage } from '../storage/images.ts';
 import { ConsoleGateway, HISTORY_BYTES } from './console.ts';
 import { VncGateway } from './vnc-gateway.ts';
 import { GuessThrottle } from '../domain/guess-throttle.ts';
-import { leaseAddress, releaseAddresses } from './dhcp.ts';
+import { leaseAddress } from './dhcp.ts';
 import { agentIdentity } from './identity.ts';
 import { retireHosts } from './host-loss.ts';
 
@@ -348,7 +348,7 @@ export class ComputeNode {
     } catch (e) {
       if (this.store.dialect.isConnectionLoss(e)) throw e; // not the guest's failure: the operation runs again
       if (await this.transitionUsingUp(def.uuid, usedUpBy(e), { event: 'boot_failed', whileOperation: op.id })) {
-        await releaseAddresses(this.store.db, def.uuid);
+        await this.store.leases.release(def.uuid);
         this.publish(def.uuid, owner, 'start_failed', `The server did not start on host ${host}: ${(e as Error).message}`);
       }
       throw e;
@@ -365,7 +365,7 @@ export class ComputeNode {
       const now = await this.store.servers.get(def.uuid);
       if (now && now.row.host === host && (now.status === 'starting' || now.status === 'running')) return;
       await driver.powerOff(def.uuid).catch(() => {});
-      await releaseAddresses(this.store.db, def.uuid);
+      await this.store.leases.release(def.uuid);
       return;
     }
     this.publish(def.uuid, owner, 'started');
@@ -382,7 +382,7 @@ export class ComputeNode {
       else if (n.ip_v4_conf?.conf === 'static')
         nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip: n.ip_v4_conf.ip, vlan: null });
       else if (n.ip_v4_conf?.conf === 'dhcp' || n.ip_v6_conf?.conf === 'dhcp') {
-        const ip = n.ip_v4_conf?.conf === 'dhcp' ? await leaseAddress(this.store.db, this.config.dhcpPool, def.uuid, n.mac) : null;
+        const ip = n.ip_v4_conf?.conf === 'dhcp' ? await leaseAddress(this.store, this.config.dhcpPool, def.uuid, n.mac) : null;
         nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip, vlan: null });
       } else if (n.ip_v4_conf || n.ip_v6_conf) nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip: null, vlan: null });
       else nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'none', ip: null, vlan: null });
@@ -462,7 +462,7 @@ export class ComputeNode {
     this.consoles.delete(uuid);
     await this.vncs.get(uuid)?.close();
     this.vncs.delete(uuid);
-    await releaseAddresses(this.store.db, uuid);
+    await this.store.leases.release(uuid);
     this.publish(uuid, owner, why.action, why.error);
   }
 

@@ -1,8 +1,8 @@
 import { HOLDS_CAPACITY } from '../domain/server-lifecycle.ts';
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import type { Dialect } from '../store/dialect/index.ts';
 import type { HostRow } from '../store/hosts.ts';
-import type { Database } from '../store/schema.ts';
+import type { Db } from '../store/schema.ts';
 
 /** A server unavailable (its agent is away) may still run there: it keeps its room until the agent reconciles it. */
 
@@ -12,7 +12,7 @@ export interface Placement {
 
 type Usage = { cpu: number; mem: number };
 
-function usageQuery(trx: Kysely<Database>) {
+function usageQuery(trx: Db) {
   return trx
     .selectFrom('servers')
     .select(['host', sql<number>`sum(cpu)`.as('cpu'), sql<number>`sum(mem)`.as('mem')])
@@ -20,13 +20,13 @@ function usageQuery(trx: Kysely<Database>) {
     .where('status', 'in', HOLDS_CAPACITY);
 }
 
-async function usageOf(trx: Kysely<Database>, host: string): Promise<Map<string, Usage>> {
+async function usageOf(trx: Db, host: string): Promise<Map<string, Usage>> {
   const rows = (await usageQuery(trx).where('host', '=', host).groupBy('host').execute()) as Array<{ host: string; cpu: number; mem: number }>;
   return new Map(rows.map((u) => [u.host, { cpu: Number(u.cpu), mem: Number(u.mem) }]));
 }
 
 /** The hosts that are up, each with what its servers hold, in one round trip. */
-async function hostsWithUsage(trx: Kysely<Database>): Promise<{ hosts: HostRow[]; usedBy: Map<string, Usage> }> {
+async function hostsWithUsage(trx: Db): Promise<{ hosts: HostRow[]; usedBy: Map<string, Usage> }> {
   const rows = (await trx
     .selectFrom('hosts')
     .leftJoin(usageQuery(trx).groupBy('host').as('u'), 'u.host', 'hosts.name')
@@ -52,7 +52,7 @@ async function hostsWithUsage(trx: Kysely<Database>): Promise<{ hosts: HostRow[]
  * so two API nodes cannot overbook it. Starts running at once spread over the hosts: a host another start holds
  * is passed over for the next best one, and waited for only when every candidate is held.
  */
-export async function placeServer(trx: Kysely<Database>, dialect: Dialect, need: { cpu: number; mem: number }, avoid: string[]): Promise<Placement | null> {
+export async function placeServer(trx: Db, dialect: Dialect, need: { cpu: number; mem: number }, avoid: string[]): Promise<Placement | null> {
   const { hosts, usedBy } = await hostsWithUsage(trx);
   if (hosts.length === 0) return null;
   const fits = (h: HostRow, used: Map<string, Usage>) => {

@@ -167,6 +167,11 @@ export class DocumentTable<T extends { uuid: string }> {
     return row ? this.toStoredWithBusy(row as Record<string, unknown>) : undefined;
   }
 
+  /** The uuid of every row (an IP's is its address). */
+  async uuids(trx: Kysely<Database> = this.db): Promise<string[]> {
+    return (await untyped(trx).selectFrom(this.table).select('uuid').execute()).map((r: { uuid: string }) => r.uuid);
+  }
+
   async getMany(uuids: string[], trx: Kysely<Database> = this.db): Promise<Stored<T>[]> {
     if (uuids.length === 0) return [];
     const rows = await untyped(trx).selectFrom(this.table).select(this.selected).where('uuid', 'in', uuids).orderBy('seq').execute();

@@ -8,6 +8,7 @@ import type { FirewallRule } from '../domain/firewall.ts';
 import { UserRepo } from './users.ts';
 import { OperationRepo } from './operations.ts';
 import { HostRepo } from './hosts.ts';
+import { LeaseRepo } from './leases.ts';
 import { ServerTable } from './servers.ts';
 import type { Database, DocTableName } from './schema.ts';
 
@@ -130,6 +131,7 @@ export class Store {
   readonly users: UserRepo;
   readonly operations: OperationRepo;
   readonly hosts: HostRepo;
+  readonly leases: LeaseRepo;
 
   constructor(readonly dialect: Dialect) {
     this.drives = new DocumentTable(dialect, 'drives', 'drives', (d) => ({ name: d.name, media: d.media, size: d.size }));
@@ -161,6 +163,7 @@ export class Store {
     this.operations = new OperationRepo(dialect);
     this.servers = new ServerTable(dialect, this.operations);
     this.hosts = new HostRepo(dialect);
+    this.leases = new LeaseRepo(dialect);
   }
 
   private quotas: Quotas | null = null;

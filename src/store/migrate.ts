@@ -12,6 +12,7 @@ import { endedNetworkObjects } from './migrations/009_ended_network_objects.ts';
 import { serverPageKeys } from './migrations/010_server_page_keys.ts';
 import { firewallPolicies } from './migrations/011_firewall_policies.ts';
 import { multiNode } from './migrations/013_multi_node.ts';
+import { serverReferences } from './migrations/015_server_references.ts';
 
 /** The ordered list of migrations. Append, never edit a released one. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -28,6 +29,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '010_server_page_keys': serverPageKeys(dialect),
     '011_firewall_policies': firewallPolicies(dialect),
     '013_multi_node': multiNode(dialect),
+    '015_server_references': serverReferences(dialect),
   };
 }
 

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated } from 'kysely';
+import type { ColumnType, Generated, Kysely } from 'kysely';
 
 /**
  * The database's tables and their columns, as the migrations in migrations/ leave them (each column names the
@@ -183,14 +183,15 @@ export interface NicFirewallPoliciesTable {
   policy_uuid: string;
 }
 
-/** 015: which NIC of which server names which IP (`ip_v4_conf.ip`) or VLAN; mirrors the server documents. */
-export interface NicAddressesTable {
+/** 015: what a server's document names (a NIC's IP or VLAN, a public key); mirrors the documents, see the migration. */
+export interface ServerReferencesTable {
   server_uuid: string;
-  mac: string;
-  /** 'ip' | 'vlan' */
+  /** 'ip' | 'vlan' | 'pubkey' */
   kind: string;
   ref: string;
-  /** the NIC's ip_v4_conf.conf (static, dhcp, manual), for IPs; '' for VLANs */
+  /** the NIC's MAC; '' for a key */
+  mac: string;
+  /** an IP's conf (static, dhcp, manual); '' otherwise */
   conf: string;
 }
 
@@ -232,7 +233,7 @@ export interface Database {
   nic_firewall_policies: NicFirewallPoliciesTable;
   remotesnapshots: SnapshotsTable;
   storage_markers: StorageMarkersTable;
-  nic_addresses: NicAddressesTable;
+  server_references: ServerReferencesTable;
 }
 
 /** The name of a document table (one of createDocTable's). */
@@ -240,4 +241,4 @@ export type DocTableName =
   'servers' | 'drives' | 'tags' | 'keypairs' | 'ips' | 'vlans' | 'subscriptions' | 'jobs' | 'snapshots' | 'acls' | 'fwpolicies' | 'remotesnapshots';
 
 /** The store's handle on the database, in or out of a transaction. */
-export type Db = import('kysely').Kysely<Database>;
+export type Db = Kysely<Database>;

@@ -235,6 +235,7 @@ async function replaceRows(store: Store, saved: Array<{ table: string; rows: Rec
       }
     }
     if (names.includes('row_counts')) await rebuildRowCounts(trx, names);
+    if (names.includes('server_references')) await store.servers.rebuildReferences(trx);
     for (const t of names) if ((await columns(store, trx, t)).includes('version')) await sql`UPDATE ${sql.table(t)} SET version = ${floor}`.execute(trx);
     if (pgsql) await resetSequences(trx);
   });
