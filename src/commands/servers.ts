@@ -423,7 +423,7 @@ export class ServerCommands {
           if (notReady) throw errors.permission(`Drive ${notReady.uuid} is ${notReady.status}; start the server when it is ready`, 'drives');
           // Placed on the figures read in this transaction, and written only over their version: a concurrent CPU or
           // memory edit either lands first (and is placed) or finds the server starting.
-          const place = await placeServer(trx, this.store.dialect, { cpu: cur.doc.cpu, mem: cur.doc.mem }, avoid);
+          const place = await placeServer(trx, this.store.hosts, { cpu: cur.doc.cpu, mem: cur.doc.mem }, avoid);
           if (!place) throw errors.capacity();
           const op = await this.store.servers.applyEvent(
             uuid,

@@ -1,4 +1,4 @@
-import { TENDED } from '../domain/server-lifecycle.ts';
+import { HOLDS_CAPACITY, TENDED } from '../domain/server-lifecycle.ts';
 import { sql, type Kysely } from 'kysely';
 import type { Dialect } from './dialect/index.ts';
 import type { Database } from './schema.ts';
@@ -39,8 +39,75 @@ export class HostHeldError extends Error {
 
 const toHost = (r: any): HostRow => ({ ...r, cpu: Number(r.cpu), mem: Number(r.mem), drained: Boolean(Number(r.drained ?? 0)) });
 
+/** CPU and memory the servers on a host hold. */
+export type Usage = { cpu: number; mem: number };
+
+function usageQuery(trx: Kysely<Database>) {
+  return trx
+    .selectFrom('servers')
+    .select(['host', sql<number>`sum(cpu)`.as('cpu'), sql<number>`sum(mem)`.as('mem')])
+    .where('host', 'is not', null)
+    .where('status', 'in', HOLDS_CAPACITY);
+}
+
 export class HostRepo {
   constructor(private readonly dialect: Dialect) {}
+
+  // ---- what placement reads (compute/scheduler.ts decides) ----
+
+  /** What the servers of `host` hold now (read again after its row is locked). */
+  async usageOf(trx: Kysely<Database>, host: string): Promise<Map<string, Usage>> {
+    const rows = await usageQuery(trx).where('host', '=', host).groupBy('host').execute();
+    return new Map(rows.map((u) => [u.host!, { cpu: Number(u.cpu), mem: Number(u.mem) }]));
+  }
+
+  /** The hosts that take servers (up, not drained), each with what its servers hold, in one round trip. */
+  async placeable(trx: Kysely<Database>): Promise<{ hosts: HostRow[]; usedBy: Map<string, Usage> }> {
+    const rows = await trx
+      .selectFrom('hosts')
+      .leftJoin(usageQuery(trx).groupBy('host').as('u'), 'u.host', 'hosts.name')
+      .selectAll('hosts')
+      .select([sql<number>`coalesce(u.cpu, 0)`.as('used_cpu'), sql<number>`coalesce(u.mem, 0)`.as('used_mem')])
+      .where('hosts.state', '=', 'up')
+      .where('hosts.drained', '=', 0)
+      .orderBy('hosts.name')
+      .execute();
+    const usedBy = new Map<string, Usage>();
+    const hosts = rows.map(({ used_cpu, used_mem, ...r }) => {
+      usedBy.set(r.name, { cpu: Number(used_cpu), mem: Number(used_mem) });
+      return toHost(r);
+    });
+    return { hosts, usedBy };
+  }
+
+  /** The host each of `servers` holds room on (servers holding none are left out). */
+  async hostsOf(trx: Kysely<Database>, servers: string[]): Promise<Array<{ uuid: string; host: string | null }>> {
+    if (servers.length === 0) return [];
+    return trx.selectFrom('servers').select(['uuid', 'host']).where('uuid', 'in', servers).where('status', 'in', HOLDS_CAPACITY).execute();
+  }
+
+  private placeableRows(trx: Kysely<Database>) {
+    return trx.selectFrom('hosts').select('name').where('state', '=', 'up').where('drained', '=', 0);
+  }
+
+  /**
+   * Locks the first of `names` (in their order) that no other transaction holds and that still takes servers;
+   * undefined when every one is held or gone. Two API nodes placing at once never lock the same host.
+   */
+  async claimFirst(trx: Kysely<Database>, names: string[]): Promise<string | undefined> {
+    if (names.length === 0) return undefined;
+    const rank = sql`case ${sql.ref('name')} ${sql.join(
+      names.map((n, i) => sql`when ${n} then ${sql.lit(i)}`),
+      sql` `,
+    )} end`;
+    const q = this.placeableRows(trx).where('name', 'in', names).orderBy(rank).limit(1);
+    return (await this.dialect.claimRows(q).executeTakeFirst())?.name;
+  }
+
+  /** Locks a host that still takes servers, waiting for a transaction that holds it; false when it no longer does. */
+  async lockPlaceable(trx: Kysely<Database>, name: string): Promise<boolean> {
+    return !!(await this.dialect.lockRows(this.placeableRows(trx).where('name', '=', name)).executeTakeFirst());
+  }
 
   /**
    * Binds a host to `agent`. A host belongs to one agent at a time: taking it over is allowed only once its

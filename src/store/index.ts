@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { openDialect, type Dialect } from './dialect/index.ts';
 import { COUNTED_TABLES, DocumentTable } from './documents.ts';
 import { overQuota, type Quotas } from '../domain/quotas.ts';
@@ -211,6 +211,20 @@ export class Store {
   async serversUsingPolicy(uuid: string, trx: Kysely<Database> = this.db): Promise<string[]> {
     const rows = await trx.selectFrom('nic_firewall_policies').select('server_uuid').distinct().where('policy_uuid', '=', uuid).execute();
     return rows.map((r) => r.server_uuid);
+  }
+
+  /**
+   * Adds `chunk` to a rate counter's count in `window` (a counter of an older window starts again from `chunk`), in
+   * one statement every API node may run at once; returns the count after it.
+   */
+  async bumpRateCounter(bucket: string, chunk: number, window: number): Promise<number> {
+    const r = await sql<{ count: number }>`
+      INSERT INTO rate_counters (bucket, count, "window") VALUES (${bucket}, ${chunk}, ${window})
+      ON CONFLICT (bucket) DO UPDATE SET
+        count = CASE WHEN rate_counters."window" = ${window} THEN rate_counters.count + ${chunk} ELSE ${chunk} END,
+        "window" = ${window}
+      RETURNING count`.execute(this.db);
+    return Number(r.rows[0]!.count);
   }
 
   /** Each quota with what `owner` holds against it (0 as a limit: none). */

@@ -42,3 +42,10 @@ export async function migrateToLatest(dialect: Dialect): Promise<string[]> {
   if (error) throw error;
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
+
+/** The names of the migrations this database has not applied yet. */
+export async function pendingMigrations(dialect: Dialect): Promise<string[]> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
+  const all = await new Migrator({ db: dialect.db, provider, allowUnorderedMigrations: true }).getMigrations();
+  return all.filter((m) => !m.executedAt).map((m) => m.name);
+}
