@@ -160,6 +160,16 @@ export class HostRepo {
     return rows.map((r: any) => r.name);
   }
 
+  /** A host's state (up or down), if there is such a host. */
+  async stateOf(name: string, trx: Kysely<Database> = this.dialect.db): Promise<string | undefined> {
+    return (await trx.selectFrom('hosts').select('state').where('name', '=', name).executeTakeFirst())?.state;
+  }
+
+  /** Deletes a host's row, whatever is placed there (the caller settled its servers). */
+  async forget(name: string, trx: Kysely<Database> = this.dialect.db): Promise<void> {
+    await trx.deleteFrom('hosts').where('name', '=', name).execute();
+  }
+
   /** Drains a host (no new servers) or lets it take servers again; false if there is no such host. */
   async setDrained(name: string, drained: boolean): Promise<boolean> {
     const res = await this.dialect.db

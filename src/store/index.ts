@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Insertable, type Kysely } from 'kysely';
 import { openDialect, type Dialect } from './dialect/index.ts';
 import { COUNTED_TABLES, DocumentTable } from './documents.ts';
 import { overQuota, type Quotas } from '../domain/quotas.ts';
@@ -10,7 +10,7 @@ import { OperationRepo } from './operations.ts';
 import { HostRepo } from './hosts.ts';
 import { LeaseRepo } from './leases.ts';
 import { ServerTable } from './servers.ts';
-import type { Database, DocTableName } from './schema.ts';
+import type { AuditLogTable, Database, DocTableName } from './schema.ts';
 
 export interface TagDoc {
   uuid: string;
@@ -225,6 +225,11 @@ export class Store {
         "window" = ${window}
       RETURNING count`.execute(this.db);
     return Number(r.rows[0]!.count);
+  }
+
+  /** Appends one entry to an account's audit log (in the transaction that made the change it reports). */
+  async appendAudit(entry: Insertable<AuditLogTable>, trx: Kysely<Database> = this.db): Promise<void> {
+    await trx.insertInto('audit_log').values(entry).execute();
   }
 
   /** Each quota with what `owner` holds against it (0 as a limit: none). */

@@ -144,6 +144,28 @@ export class OperationRepo {
     return rows.map(toOp);
   }
 
+  /** Starts queued for `hosts` that no agent claimed yet. */
+  async pendingStarts(hosts: string[], trx: Kysely<Database> = this.dialect.db): Promise<Array<{ id: number; server_uuid: string; host: string }>> {
+    if (hosts.length === 0) return [];
+    return trx
+      .selectFrom('operations')
+      .select(['id', 'server_uuid', 'host'])
+      .where('host', 'in', hosts)
+      .where('state', '=', 'pending')
+      .where('kind', '=', 'start')
+      .execute();
+  }
+
+  /** Fails an operation still pending (none claimed it), with the reason. */
+  async failPending(id: number, reason: string, trx: Kysely<Database> = this.dialect.db): Promise<void> {
+    await trx
+      .updateTable('operations')
+      .set({ state: 'failed', error: reason, updated_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .where('state', '=', 'pending')
+      .execute();
+  }
+
   /** The servers of `host` with an operation pending or running: reconciliation leaves them to it. */
   async serversBusyOn(host: string): Promise<string[]> {
     const rows = await this.dialect.db

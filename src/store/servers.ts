@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { ServerDef } from '../domain/server-definition.ts';
-import { EVENTS, allows, type ServerEvent, type ServerStatus } from '../domain/server-lifecycle.ts';
+import { EVENTS, TENDED, allows, type ServerEvent, type ServerStatus } from '../domain/server-lifecycle.ts';
 import type { Dialect } from './dialect/index.ts';
 import { DocumentTable, type Stored } from './documents.ts';
 import type { OperationRepo } from './operations.ts';
@@ -170,6 +170,11 @@ export class ServerTable extends DocumentTable<ServerDef> {
   /** The servers placed on `host` (whatever their status), with what reconciliation compares with the driver. */
   async onHost(host: string, trx: Kysely<Database> = this.dialect.db) {
     return trx.selectFrom('servers').select(['uuid', 'status', 'owner', 'runtime', 'host']).where('host', '=', host).execute();
+  }
+
+  /** The servers placed on `host` in a status its agent tends, with their owners. */
+  async placedOn(host: string, trx: Kysely<Database> = this.dialect.db): Promise<Array<{ uuid: string; owner: string | null }>> {
+    return trx.selectFrom('servers').select(['uuid', 'owner']).where('host', '=', host).where('status', 'in', TENDED).execute();
   }
 
   /** The running servers of `host` and their runtime. */
