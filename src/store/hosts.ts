@@ -160,6 +160,11 @@ export class HostRepo {
     return rows.map((r: any) => r.name);
   }
 
+  /** The names of the hosts that are down. */
+  async downNames(trx: Kysely<Database> = this.dialect.db): Promise<string[]> {
+    return (await trx.selectFrom('hosts').select('name').where('state', '=', 'down').execute()).map((r) => r.name);
+  }
+
   /** A host's state (up or down), if there is such a host. */
   async stateOf(name: string, trx: Kysely<Database> = this.dialect.db): Promise<string | undefined> {
     return (await trx.selectFrom('hosts').select('state').where('name', '=', name).executeTakeFirst())?.state;
