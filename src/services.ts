@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import { loadCapabilities, type Capabilities } from './domain/capabilities.ts';
@@ -15,15 +14,16 @@ import { Jobs } from './commands/jobs.ts';
 import { AclPolicy, type GranteeView } from './commands/access.ts';
 import { SnapshotCommands } from './commands/snapshots.ts';
 import { AuditLog } from './commands/audit-log.ts';
+import type { Db, DocTableName } from './store/schema.ts';
 
 /** Who may see and touch what. The owner always may; ACLs (when granted) widen it. */
 export interface AccessPolicy {
   // Inside a transaction pass it as `trx`: SQLite has one connection, and a query outside it would wait forever.
-  canSee(actor: Actor, kind: string, obj: Stored<any>, trx?: Kysely<any>): Promise<boolean>;
-  canUse(actor: Actor, kind: string, obj: Stored<any>, trx?: Kysely<any>): Promise<boolean>;
-  canEdit(actor: Actor, kind: string, obj: Stored<any>, trx?: Kysely<any>): Promise<boolean>;
+  canSee(actor: Actor, kind: string, obj: Stored<any>, trx?: Db): Promise<boolean>;
+  canUse(actor: Actor, kind: string, obj: Stored<any>, trx?: Db): Promise<boolean>;
+  canEdit(actor: Actor, kind: string, obj: Stored<any>, trx?: Db): Promise<boolean>;
   /** `action` (start, stop, open_vnc, clone...) picks the permission a grantee needs. */
-  canAct(actor: Actor, kind: string, obj: Stored<any>, action?: string, trx?: Kysely<any>): Promise<boolean>;
+  canAct(actor: Actor, kind: string, obj: Stored<any>, action?: string, trx?: Db): Promise<boolean>;
   /** Restricts a list query to what the actor may see: their own objects plus `orUuids` shared with them; tag filters to the actor's tags. */
   listScope(actor: Actor, kind: string): Promise<{ owner?: string | null; uuids?: string[]; orUuids?: string[]; tagOwner?: string }>;
 }
@@ -51,7 +51,7 @@ export interface Decorations {
   view?: GranteeView;
 }
 
-export type ReferenceCheck = (actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>) => Promise<void>;
+export type ReferenceCheck = (actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Db) => Promise<void>;
 
 /**
  * Everything the commands share: configuration, store, event bus, capabilities, and the hooks through which
@@ -179,8 +179,8 @@ export class Services {
   private async sharing(actor: Actor, kind: string, uuid: string): Promise<{ grantees?: unknown[]; permissions?: unknown[]; tags?: unknown[] }> {
     let owner: string | null = null;
     try {
-      const row = await this.store.db.selectFrom(kind).select('owner').where('uuid', '=', uuid).executeTakeFirst();
-      owner = (row?.owner as string | null) ?? null;
+      const [row] = await this.store.ownersOf(kind as DocTableName, [uuid]);
+      owner = row?.owner ?? null;
     } catch {
       return {};
     }
@@ -190,7 +190,7 @@ export class Services {
   }
 
   /** The profile's clone_naming; inside a transaction pass it, since SQLite has one connection. */
-  async cloneNamingOf(user: string, trx: Kysely<any> = this.store.db): Promise<CloneNaming> {
+  async cloneNamingOf(user: string, trx: Db = this.store.db): Promise<CloneNaming> {
     const row = await trx.selectFrom('users').select('data').where('uuid', '=', user).executeTakeFirst();
     const p = (row ? (JSON.parse(String(row.data)).profile ?? {}) : {}) as { clone_naming?: CloneNaming };
     return p.clone_naming ?? 'NONE';
@@ -207,7 +207,7 @@ export class Services {
   }
 
   /** Deletes a drive record, detaching it from every server that has it. */
-  async deleteDrive(uuid: string, trx: Kysely<any>): Promise<void> {
+  async deleteDrive(uuid: string, trx: Db): Promise<void> {
     const users = await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', uuid).execute();
     for (const u of users as Array<{ server_uuid: string }>) {
       const s = await this.store.servers.get(u.server_uuid, trx);

@@ -34,7 +34,7 @@ for (const db of databases()) {
           );
         const expired = await subscription('expired');
         const active = await subscription('active');
-        const object = (table: string, uuid: string, sub: number | null, extra: Record<string, unknown> = {}) =>
+        const object = (table: 'ips' | 'vlans', uuid: string, sub: number | null, extra: Record<string, unknown> = {}) =>
           dialect.db
             .insertInto(table)
             .values({ uuid, owner: 'u1', status: 'active', data: JSON.stringify({ uuid, subscription: sub }), created_at: t, updated_at: t, ...extra })
@@ -50,7 +50,7 @@ for (const db of databases()) {
           Object.keys(migrations(dialect)).filter((n) => n > '008_credential_changes'),
         );
 
-        const statuses = async (table: string) =>
+        const statuses = async (table: 'ips' | 'vlans') =>
           (await dialect.db.selectFrom(table).select(['uuid', 'status', 'data']).orderBy('seq').execute()).map((r: any) => [
             JSON.parse(r.data).subscription,
             r.status,

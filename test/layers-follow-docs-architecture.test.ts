@@ -29,6 +29,33 @@ const layerOf = (file: string) => {
   return parts.length === 1 ? parts[0]!.replace(/\.ts$/, '') : parts[0]!;
 };
 
+/** The package table of docs/architecture.md: package -> the layers that may import it (the others may not). */
+function packageRules(): Map<string, Set<string>> {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs', 'architecture.md'), 'utf8');
+  const out = new Map<string, Set<string>>();
+  for (const m of doc.matchAll(/^\| `([\w@./-]+)` \| ([\w, ]+) \|$/gm)) out.set(m[1]!, new Set(m[2]!.split(',').map((x) => x.trim())));
+  return out;
+}
+
+/** Every import of a package (not a relative path) in src/: file and package name. */
+function packageImports(): Array<{ file: string; pkg: string }> {
+  const out: Array<{ file: string; pkg: string }> = [];
+  for (const file of sources()) {
+    const sf = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.Latest);
+    const visit = (node: ts.Node) => {
+      let spec: string | undefined;
+      if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier))
+        spec = node.moduleSpecifier.text;
+      else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && ts.isStringLiteral(node.arguments[0]!))
+        spec = (node.arguments[0] as ts.StringLiteral).text;
+      if (spec && !spec.startsWith('.')) out.push({ file, pkg: spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]! });
+      ts.forEachChild(node, visit);
+    };
+    visit(sf);
+  }
+  return out;
+}
+
 interface Edge {
   from: string;
   to: string;
@@ -73,6 +100,15 @@ test('no module imports a layer docs/architecture.md does not allow it', () => {
   const wrong = edges()
     .filter((e) => !r.get(layerOf(e.from))?.has(layerOf(e.to)))
     .map((e) => `${path.relative(SRC, e.from)} imports ${path.relative(SRC, e.to)} (${layerOf(e.from)} -> ${layerOf(e.to)})`);
+  assert.deepEqual(wrong, []);
+});
+
+test('a package docs/architecture.md keeps to some layers is imported by no other (type-only imports too)', () => {
+  const r = packageRules();
+  assert.ok(r.has('kysely'), 'docs/architecture.md has no row for kysely');
+  const wrong = packageImports()
+    .filter((i) => r.has(i.pkg) && !r.get(i.pkg)!.has(layerOf(i.file)))
+    .map((i) => `${path.relative(SRC, i.file)} imports ${i.pkg} (only ${[...r.get(i.pkg)!].join(', ')} may)`);
   assert.deepEqual(wrong, []);
 });
 

@@ -3,7 +3,8 @@ import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import crypto from 'node:crypto';
 import { hashPassword, sha256, verifyPassword } from '../store/users.ts';
-import { LoginThrottle, SharedLoginCounts } from './login-throttle.ts';
+import { LoginThrottle } from './login-throttle.ts';
+import { SharedLoginCounts } from '../store/login-counts.ts';
 import type { Actor } from '../commands/servers.ts';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);

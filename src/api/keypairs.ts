@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import { newUuid } from '../domain/ids.ts';
@@ -10,6 +9,7 @@ import type { KeypairDoc } from '../store/index.ts';
 import { created, noContent, objectBody, type Routes } from './http.ts';
 import { createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS, type ListSpec, type Query } from './lists.ts';
 import { AnyObject, CreateBody, ListQuerystring, UuidParams } from './schemas.ts';
+import type { Db } from '../store/schema.ts';
 
 const { status: _status, ...FILTERS } = STANDARD_FILTERS;
 const LIST: ListSpec = { filters: FILTERS, ordering: ['uuid', 'name'] };
@@ -57,14 +57,9 @@ async function readKeypair(b: Record<string, unknown>): Promise<KeypairDoc> {
 }
 
 /** Servers that list a key lose it when it is deleted (their context simply stops offering it). */
-async function detachFromServers(svc: Services, uuid: string, trx: Kysely<any>): Promise<string[]> {
-  const like = `%${uuid}%`;
-  const rows = (await trx.selectFrom('servers').select('uuid').where('data', 'like', like).execute()) as Array<{ uuid: string }>;
+async function detachFromServers(svc: Services, uuid: string, trx: Db): Promise<string[]> {
   const changed: string[] = [];
-  for (const s of await svc.store.servers.getMany(
-    rows.map((r) => r.uuid),
-    trx,
-  )) {
+  for (const s of await svc.store.servers.getMany(await svc.store.servers.referencing('pubkey', uuid, undefined, trx), trx)) {
     if (!s.doc.pubkeys.includes(uuid)) continue;
     await svc.store.servers.update({ ...s.doc, pubkeys: s.doc.pubkeys.filter((p) => p !== uuid) }, {}, trx);
     changed.push(s.uuid);
@@ -74,7 +69,7 @@ async function detachFromServers(svc: Services, uuid: string, trx: Kysely<any>):
 
 /** /keypairs/ (full, with private keys) and /pubkeys/ (read-only mirror). */
 export function keypairRoutes(r: Routes, svc: Services): void {
-  const load = async (user: string, uuid: string, trx?: Kysely<any>) => {
+  const load = async (user: string, uuid: string, trx?: Db) => {
     const k = await svc.store.keypairs.get(uuid, trx);
     if (!k || k.owner !== user) throw errors.notFound('Keypair');
     return k;

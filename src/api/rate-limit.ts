@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import type { RateLimits } from '../config.ts';
@@ -72,13 +71,7 @@ export class RateLimiter {
   private async lease(bucket: string, lease: Lease, limit: number): Promise<void> {
     const chunk = Math.min(100, Math.max(1, Math.floor(limit / 100)));
     const w = lease.window;
-    const r = await sql<{ count: number }>`
-      INSERT INTO rate_counters (bucket, count, "window") VALUES (${bucket}, ${chunk}, ${w})
-      ON CONFLICT (bucket) DO UPDATE SET
-        count = CASE WHEN rate_counters."window" = ${w} THEN rate_counters.count + ${chunk} ELSE ${chunk} END,
-        "window" = ${w}
-      RETURNING count`.execute(this.svc.store.db);
-    const before = Number(r.rows[0]!.count) - chunk;
+    const before = (await this.svc.store.bumpRateCounter(bucket, chunk, w)) - chunk;
     const usable = Math.max(0, Math.min(chunk, limit - before));
     lease.left += usable;
     if (usable < chunk) lease.exhausted = true;

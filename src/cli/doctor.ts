@@ -2,11 +2,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { Migrator, sql, type MigrationProvider } from 'kysely';
+import { databaseClock, exchangeStorageMarkers, heldAddresses, ping } from '../store/inspect.ts';
 import type { Config } from '../config.ts';
 import { inPool, parsePool } from '../domain/cidr.ts';
 import { openDialect, type Dialect } from '../store/dialect/index.ts';
-import { migrations } from '../store/migrate.ts';
+import { pendingMigrations } from '../store/migrate.ts';
 
 export type Verdict = 'ok' | 'warn' | 'fail';
 export interface Check {
@@ -78,7 +78,7 @@ export async function doctor(config: Config): Promise<Check[]> {
   try {
     const began = Date.now();
     dialect = await withTimeout(openDialect(config.databaseUrl, config.dataDir), 5000, 'opening the database');
-    await withTimeout(sql`select 1`.execute(dialect.db), 5000, 'the database');
+    await withTimeout(ping(dialect), 5000, 'the database');
     add('database', 'ok', `${dialect.name === 'postgres' ? 'PostgreSQL' : `SQLite in ${config.dataDir}`} answers (${Date.now() - began} ms)`);
   } catch (e) {
     add('database', 'fail', `${config.databaseUrl ? 'PostgreSQL' : 'SQLite'} is not reachable: ${(e as Error).message}`);
@@ -123,18 +123,16 @@ export async function doctor(config: Config): Promise<Check[]> {
 }
 
 async function databaseChecks(config: Config, dialect: Dialect, add: (name: string, verdict: Verdict, detail: string) => void): Promise<void> {
-  const db = dialect.db;
-  const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
-  const pending = (await new Migrator({ db, provider, allowUnorderedMigrations: true }).getMigrations()).filter((m) => !m.executedAt).map((m) => m.name);
+  const pending = await pendingMigrations(dialect);
   if (pending.length)
     add('migrations', 'warn', `${pending.length} not applied (${pending.join(', ')}): every node applies them when it starts, or run: npx opensigma migrate`);
   else add('migrations', 'ok', 'the schema is up to date');
 
   if (dialect.name === 'postgres') {
     const before = Date.now();
-    const row = (await sql<{ t: number }>`select (extract(epoch from clock_timestamp()) * 1000)::float8 as t`.execute(db)).rows[0]!;
+    const t = await databaseClock(dialect);
     const after = Date.now();
-    const skew = Math.round(Number(row.t) - (before + after) / 2);
+    const skew = Math.round(t - (before + after) / 2);
     const ok = Math.abs(skew) <= MAX_SKEW_MS + (after - before) / 2;
     add(
       'clock',
@@ -155,7 +153,7 @@ async function databaseChecks(config: Config, dialect: Dialect, add: (name: stri
   // The pools: what the database holds must lie inside what this node is configured to hand out.
   const ipPool = parsePool(config.ipPool, 'OPENSIGMA_IP_POOL');
   const dhcp = parsePool(config.dhcpPool, 'OPENSIGMA_DHCP_POOL');
-  const ips = (await db.selectFrom('ips').select('uuid').execute()).map((r: any) => String(r.uuid));
+  const { ips, leases, slots } = await heldAddresses(dialect);
   const outside = ips.filter((ip) => !inPool(ipPool, ip));
   const size = ipPool.last - ipPool.first + 1;
   add(
@@ -165,14 +163,12 @@ async function databaseChecks(config: Config, dialect: Dialect, add: (name: stri
       ? `${outside.length} IP(s) held outside OPENSIGMA_IP_POOL ${ipPool.cidr}: ${outside.slice(0, 5).join(', ')}`
       : `${ips.length} of ${size} addresses of ${ipPool.cidr} held`,
   );
-  const leases = (await db.selectFrom('dhcp_leases').select('ip').execute()).map((r: any) => String(r.ip));
   const strays = leases.filter((ip) => !inPool(dhcp, ip));
   add(
     'dhcp pool',
     strays.length ? 'warn' : 'ok',
     strays.length ? `${strays.length} lease(s) outside OPENSIGMA_DHCP_POOL ${dhcp.cidr}` : `${leases.length} lease(s) in ${dhcp.cidr}`,
   );
-  const slots = (await db.selectFrom('vlans').select('slot').execute()).map((r: any) => Number(r.slot));
   const over = slots.filter((s) => s >= config.vlanPool);
   add(
     'vlan pool',
@@ -197,17 +193,7 @@ async function sharedStorage(config: Config, dialect: Dialect, add: (name: strin
     add('shared storage', 'fail', `cannot write a marker in ${dir}: ${(e as Error).message}`);
     return;
   }
-  const now = new Date().toISOString();
-  await dialect.db
-    .insertInto('storage_markers')
-    .values({ node: me, token, dir: config.storageDir, written_at: now })
-    .onConflict((oc) => oc.column('node').doUpdateSet({ token, dir: config.storageDir, written_at: now }))
-    .execute();
-  const others = (await dialect.db.selectFrom('storage_markers').selectAll().where('node', '!=', me).execute()) as Array<{
-    node: string;
-    token: string;
-    dir: string;
-  }>;
+  const others = await exchangeStorageMarkers(dialect, { node: me, token, dir: config.storageDir });
   if (others.length === 0) {
     add('shared storage', 'ok', `marker written in ${config.storageDir}; no other node has run doctor yet (run it on every node)`);
     return;

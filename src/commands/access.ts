@@ -1,10 +1,10 @@
-import type { Kysely } from 'kysely';
 import type { AccessPolicy } from '../services.ts';
 import type { Stored } from '../store/documents.ts';
 import type { Store } from '../store/index.ts';
 import { ref } from '../domain/refs.ts';
 import { Prepared } from '../store/prepared.ts';
 import type { Actor } from './servers.ts';
+import type { Db, DocTableName } from '../store/schema.ts';
 
 /** Permissions an ACL can grant (digest §17). */
 export const PERMISSIONS = ['LIST', 'EDIT', 'CLONE', 'START', 'STOP', 'OPEN_VNC', 'ATTACH', 'DELETE'] as const;
@@ -55,16 +55,12 @@ export class AclPolicy implements AccessPolicy {
   constructor(private readonly store: Store) {}
 
   /** Grants on resources of `kind` (optionally one resource, optionally for one grantee), from ACLs of the resource's owner. */
-  private async grants(
-    kind: string,
-    opts: { grantee?: string; resource?: string; resources?: string[] },
-    trx: Kysely<any> = this.store.db,
-  ): Promise<GrantRow[]> {
+  private async grants(kind: string, opts: { grantee?: string; resource?: string; resources?: string[] }, trx: Db = this.store.db): Promise<GrantRow[]> {
     if (!SHAREABLE.has(kind)) return [];
     const resource = opts.resource ?? (opts.resources?.length === 1 ? opts.resources[0] : undefined);
     try {
       if (opts.resources && !resource) return (await this.grantsQuery(trx, kind).where('rt.resource_uuid', 'in', opts.resources).execute()) as GrantRow[];
-      const by: Array<[string, string]> = [];
+      const by: Array<['g.user_uuid' | 'rt.resource_uuid', string]> = [];
       if (opts.grantee) by.push(['g.user_uuid', opts.grantee]);
       if (resource) by.push(['rt.resource_uuid', resource]);
       const key = `${kind}:${by.map(([column]) => column).join(',')}`;
@@ -83,20 +79,23 @@ export class AclPolicy implements AccessPolicy {
   /** The grant queries by kind and filter columns: they run on every read of a resource. */
   private readonly prepared = new Map<string, Prepared<string[], GrantRow>>();
 
-  private grantsQuery(db: Kysely<any>, kind: string) {
-    return db
-      .selectFrom('acl_grantees as g')
-      .innerJoin('acls', 'acls.uuid', 'g.acl_uuid')
-      .innerJoin('acl_tags as t', 't.acl_uuid', 'g.acl_uuid')
-      .innerJoin('resource_tags as rt', 'rt.tag_uuid', 't.tag_uuid')
-      .innerJoin(`${kind} as r`, 'r.uuid', 'rt.resource_uuid')
-      .select(['g.user_uuid as user_uuid', 'rt.resource_uuid as resource_uuid', 'acls.data as data'])
-      .where('rt.resource_type', '=', kind)
-      .whereRef('r.owner', '=', 'acls.owner');
+  private grantsQuery(db: Db, kind: string) {
+    return (
+      db
+        .selectFrom('acl_grantees as g')
+        .innerJoin('acls', 'acls.uuid', 'g.acl_uuid')
+        .innerJoin('acl_tags as t', 't.acl_uuid', 'g.acl_uuid')
+        .innerJoin('resource_tags as rt', 'rt.tag_uuid', 't.tag_uuid')
+        // Every document table has the uuid and owner joined on; Kysely cannot check a name chosen at run time.
+        .innerJoin(`${kind} as r` as 'servers as r', 'r.uuid', 'rt.resource_uuid')
+        .select(['g.user_uuid as user_uuid', 'rt.resource_uuid as resource_uuid', 'acls.data as data'])
+        .where('rt.resource_type', '=', kind)
+        .whereRef('r.owner', '=', 'acls.owner')
+    );
   }
 
   /** What the actor may do on a resource they do not own. */
-  async permissionsOf(actor: Actor, kind: string, obj: { uuid: string; owner: string | null }, trx?: Kysely<any>): Promise<Set<string>> {
+  async permissionsOf(actor: Actor, kind: string, obj: { uuid: string; owner: string | null }, trx?: Db): Promise<Set<string>> {
     const out = new Set<string>();
     if (!obj.owner || obj.owner === actor.user) return out;
     for (const g of await this.grants(kind, { grantee: actor.user, resource: obj.uuid }, trx)) for (const p of JSON.parse(g.data).rules as string[]) out.add(p);
@@ -129,16 +128,16 @@ export class AclPolicy implements AccessPolicy {
   }
 
   /** Every permission counts only with LIST: what a grantee cannot see does not exist for him, whatever he names. */
-  private async has(actor: Actor, kind: string, obj: Stored<any>, permission: string, trx?: Kysely<any>): Promise<boolean> {
+  private async has(actor: Actor, kind: string, obj: Stored<any>, permission: string, trx?: Db): Promise<boolean> {
     if (obj.owner === actor.user) return true;
     const perms = await this.permissionsOf(actor, kind, obj, trx);
     return perms.has('LIST') && perms.has(permission);
   }
 
-  canSee = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<any>) => this.has(a, k, o, 'LIST', trx);
-  canUse = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<any>) => this.has(a, k, o, 'ATTACH', trx);
-  canEdit = (a: Actor, k: string, o: Stored<any>, trx?: Kysely<any>) => this.has(a, k, o, 'EDIT', trx);
-  canAct = (a: Actor, k: string, o: Stored<any>, action?: string, trx?: Kysely<any>) => this.has(a, k, o, (action && ACTION_PERMISSION[action]) || 'EDIT', trx);
+  canSee = (a: Actor, k: string, o: Stored<any>, trx?: Db) => this.has(a, k, o, 'LIST', trx);
+  canUse = (a: Actor, k: string, o: Stored<any>, trx?: Db) => this.has(a, k, o, 'ATTACH', trx);
+  canEdit = (a: Actor, k: string, o: Stored<any>, trx?: Db) => this.has(a, k, o, 'EDIT', trx);
+  canAct = (a: Actor, k: string, o: Stored<any>, action?: string, trx?: Db) => this.has(a, k, o, (action && ACTION_PERMISSION[action]) || 'EDIT', trx);
 
   /**
    * Which of `rows` the actor may see: his own, the library's when `library` (owner null), and those shared with
@@ -149,7 +148,7 @@ export class AclPolicy implements AccessPolicy {
     actor: Actor,
     kind: string,
     rows: Array<{ uuid: string; owner: string | null }>,
-    opts: { library?: boolean; trx?: Kysely<any> } = {},
+    opts: { library?: boolean; trx?: Db } = {},
   ): Promise<Set<string>> {
     const out = new Set<string>();
     const foreign: string[] = [];
@@ -164,14 +163,8 @@ export class AclPolicy implements AccessPolicy {
   }
 
   /** The owners of `uuids` in table `kind` (missing rows are left out). */
-  async ownersOf(kind: string, uuids: string[], trx: Kysely<any> = this.store.db): Promise<Array<{ uuid: string; owner: string | null }>> {
-    if (uuids.length === 0) return [];
-    const rows = await trx
-      .selectFrom(kind)
-      .select(['uuid', 'owner'])
-      .where('uuid', 'in', [...new Set(uuids)])
-      .execute();
-    return rows as Array<{ uuid: string; owner: string | null }>;
+  async ownersOf(kind: string, uuids: string[], trx: Db = this.store.db): Promise<Array<{ uuid: string; owner: string | null }>> {
+    return this.store.ownersOf(kind as DocTableName, uuids, trx);
   }
 
   /**

@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import { newUuid } from '../domain/ids.ts';
@@ -8,6 +7,7 @@ import type { Stored } from '../store/documents.ts';
 import type { AclDoc } from '../store/index.ts';
 import { PERMISSIONS } from './access.ts';
 import type { Actor } from './servers.ts';
+import type { Db } from '../store/schema.ts';
 
 /** ACLs: grantees get the listed permissions on every resource carrying one of the listed tags. */
 export class AclCommands {
@@ -17,7 +17,7 @@ export class AclCommands {
     return this.svc.store;
   }
 
-  async load(actor: Actor, uuid: string, trx?: Kysely<any>): Promise<Stored<AclDoc>> {
+  async load(actor: Actor, uuid: string, trx?: Db): Promise<Stored<AclDoc>> {
     const a = await this.store.acls.get(uuid, trx);
     if (!a || a.owner !== actor.user) throw errors.notFound('ACL');
     return a;
@@ -39,7 +39,7 @@ export class AclCommands {
   }
 
   /** Users by uuid or email; each must exist. */
-  private async readGrantees(value: unknown, trx: Kysely<any>): Promise<AclDoc['grantees']> {
+  private async readGrantees(value: unknown, trx: Db): Promise<AclDoc['grantees']> {
     if (value === null || value === undefined) return [];
     if (!Array.isArray(value)) throw errors.invalid('grantees', 'grantees must be a list of users ({"uuid": ...} or {"email": ...})');
     const out: AclDoc['grantees'] = [];
@@ -82,14 +82,14 @@ export class AclCommands {
     return out;
   }
 
-  private async readTags(actor: Actor, value: unknown, trx: Kysely<any>): Promise<string[]> {
+  private async readTags(actor: Actor, value: unknown, trx: Db): Promise<string[]> {
     const tags = readRefList(value, 'tags');
     const found = await this.store.tags.getMany(tags, trx);
     for (const t of tags) if (!found.some((x) => x.uuid === t && x.owner === actor.user)) throw errors.invalid('tags', `Tag ${t} does not exist`);
     return tags;
   }
 
-  private async apply(actor: Actor, base: AclDoc, body: Record<string, unknown>, trx: Kysely<any>): Promise<AclDoc> {
+  private async apply(actor: Actor, base: AclDoc, body: Record<string, unknown>, trx: Db): Promise<AclDoc> {
     const doc = structuredClone(base);
     if (body.name !== undefined) doc.name = body.name === null ? '' : readString(body.name, 'name', { max: 1024 });
     if (body.meta !== undefined) doc.meta = readMeta(body.meta, 'meta');
@@ -99,7 +99,7 @@ export class AclCommands {
     return doc;
   }
 
-  private async writeLinks(doc: AclDoc, trx: Kysely<any>): Promise<void> {
+  private async writeLinks(doc: AclDoc, trx: Db): Promise<void> {
     await trx.deleteFrom('acl_grantees').where('acl_uuid', '=', doc.uuid).execute();
     await trx.deleteFrom('acl_tags').where('acl_uuid', '=', doc.uuid).execute();
     if (doc.grantees.length)

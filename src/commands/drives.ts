@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import type { Readable } from 'node:stream';
 import type { Services } from '../services.ts';
 import { ApiError, errors } from '../errors.ts';
@@ -12,6 +11,7 @@ import { randomUuid } from '../domain/random.ts';
 import { BUSY, refreshDriveStatus, storageFailure } from '../storage/drive-storage.ts';
 import { LIBRARY_FIELDS } from '../storage/library.ts';
 import type { Actor } from './servers.ts';
+import type { Db } from '../store/schema.ts';
 
 export { refreshDriveStatus };
 
@@ -24,7 +24,7 @@ const INCOMPLETE = ['creating', 'cloning_dst', 'uploading', 'unavailable'];
 const undeletable = (d: Stored<DriveDoc>) =>
   ['cloning_src', 'cloning_dst', 'resizing', 'uploading'].includes(d.status) && !(d.status === 'uploading' && d.doc.resumable);
 
-export async function mountedOn(store: Services['store'], driveUuid: string, trx: Kysely<any> = store.db, onlyOwner?: string) {
+export async function mountedOn(store: Services['store'], driveUuid: string, trx: Db = store.db, onlyOwner?: string) {
   let q = trx
     .selectFrom('server_drives')
     .innerJoin('servers', 'servers.uuid', 'server_drives.server_uuid')
@@ -121,7 +121,7 @@ export async function cloneDriveRecord(
   actor: Actor,
   src: Stored<DriveDoc>,
   overrides: Record<string, unknown>,
-  trx: Kysely<any>,
+  trx: Db,
   _avoid: string[] = [],
 ): Promise<string> {
   const fresh = (await svc.store.drives.get(src.uuid, trx)) ?? src;
@@ -175,7 +175,7 @@ export class DriveCommands {
   }
 
   /** A drive the actor may see, or a library drive (owner null) unless `library: false`. */
-  async load(actor: Actor, uuid: string, opts: { library?: boolean } = {}, trx?: Kysely<any>): Promise<Stored<DriveDoc>> {
+  async load(actor: Actor, uuid: string, opts: { library?: boolean } = {}, trx?: Db): Promise<Stored<DriveDoc>> {
     const d = await this.store.drives.get(uuid, trx);
     if (!d) throw errors.notFound('Drive');
     if (d.owner === null) {
@@ -186,7 +186,7 @@ export class DriveCommands {
     return d;
   }
 
-  private async loadOwned(actor: Actor, uuid: string, what: 'edit' | 'act', trx?: Kysely<any>): Promise<Stored<DriveDoc>> {
+  private async loadOwned(actor: Actor, uuid: string, what: 'edit' | 'act', trx?: Db): Promise<Stored<DriveDoc>> {
     const d = await this.load(actor, uuid, { library: false }, trx);
     const ok =
       d.owner === actor.user ||
@@ -239,13 +239,13 @@ export class DriveCommands {
     return created;
   }
 
-  private async checkTags(actor: Actor, tags: string[], trx: Kysely<any>) {
+  private async checkTags(actor: Actor, tags: string[], trx: Db) {
     const found = await this.store.tags.getMany(tags, trx);
     for (const t of tags) if (!found.some((x) => x.uuid === t && x.owner === actor.user)) throw errors.invalid('tags', `Tag ${t} does not exist`);
   }
 
   /** Whether the drive is attached to a server that is not stopped. */
-  private async onRunningServer(uuid: string, trx: Kysely<any> = this.store.db): Promise<boolean> {
+  private async onRunningServer(uuid: string, trx: Db = this.store.db): Promise<boolean> {
     const row = await trx
       .selectFrom('server_drives')
       .innerJoin('servers', 'servers.uuid', 'server_drives.server_uuid')

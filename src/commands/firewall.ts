@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import { newUuid } from '../domain/ids.ts';
@@ -9,6 +8,7 @@ import type { ServerDef } from '../domain/server-definition.ts';
 import type { ListQuery, Stored } from '../store/documents.ts';
 import type { FwPolicyDoc, Store } from '../store/index.ts';
 import type { Actor } from './servers.ts';
+import type { Db } from '../store/schema.ts';
 
 const KIND = 'fwpolicies';
 const POLICY_POINT = 'nics.firewall_policy';
@@ -24,14 +24,14 @@ function links(def: NicsOf): Array<{ server_uuid: string; mac: string; policy_uu
  * Writes the join table from a server's definition; call it in the transaction that writes the definition. Given the
  * definition it replaces, an edit that moved no policy (most of them) writes nothing.
  */
-export async function syncNicPolicies(trx: Kysely<any>, def: NicsOf, previous?: NicsOf | null): Promise<void> {
+export async function syncNicPolicies(trx: Db, def: NicsOf, previous?: NicsOf | null): Promise<void> {
   if (previous && JSON.stringify(links(previous)) === JSON.stringify(links(def))) return;
   await trx.deleteFrom('nic_firewall_policies').where('server_uuid', '=', def.uuid).execute();
   const rows = links(def);
   if (rows.length) await trx.insertInto('nic_firewall_policies').values(rows).execute();
 }
 
-export async function dropNicPolicies(trx: Kysely<any>, serverUuid: string): Promise<void> {
+export async function dropNicPolicies(trx: Db, serverUuid: string): Promise<void> {
   await trx.deleteFrom('nic_firewall_policies').where('server_uuid', '=', serverUuid).execute();
 }
 
@@ -39,7 +39,7 @@ export async function dropNicPolicies(trx: Kysely<any>, serverUuid: string): Pro
  * The policy of each NIC of a server that has one, by MAC: what a driver enforcing policies asks (with `decide` from
  * domain/firewall.ts), in two queries whatever the number of NICs.
  */
-export function nicPolicies(store: Store, serverUuid: string, trx: Kysely<any> = store.db): Promise<Map<string, FwPolicyDoc>> {
+export function nicPolicies(store: Store, serverUuid: string, trx: Db = store.db): Promise<Map<string, FwPolicyDoc>> {
   return store.nicPolicies(serverUuid, trx);
 }
 
@@ -54,7 +54,7 @@ export class FirewallCommands {
     return this.svc.store;
   }
 
-  async load(actor: Actor, uuid: string, trx?: Kysely<any>): Promise<Stored<FwPolicyDoc>> {
+  async load(actor: Actor, uuid: string, trx?: Db): Promise<Stored<FwPolicyDoc>> {
     const p = await this.store.fwpolicies.get(uuid, trx);
     if (!p || (p.owner !== actor.user && !(await this.svc.access.canSee(actor, KIND, p, trx)))) throw errors.notFound('Firewall policy');
     return p;
@@ -68,7 +68,7 @@ export class FirewallCommands {
    * Servers whose NICs use each policy, from the join table in one query. The owner sees every one; a grantee only
    * his own (another account's servers are none of his business).
    */
-  async serversOf(actor: Actor, policies: Array<Stored<FwPolicyDoc>>, trx: Kysely<any> = this.store.db): Promise<Map<string, string[]>> {
+  async serversOf(actor: Actor, policies: Array<Stored<FwPolicyDoc>>, trx: Db = this.store.db): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     if (!policies.length) return out;
     const rows = (await trx
@@ -132,7 +132,7 @@ export class FirewallCommands {
     return doc;
   }
 
-  private async checkTags(actor: Actor, tags: string[], trx: Kysely<any>): Promise<void> {
+  private async checkTags(actor: Actor, tags: string[], trx: Db): Promise<void> {
     const found = await this.store.tags.getMany(tags, trx);
     for (const t of tags) if (!found.some((x) => x.uuid === t && x.owner === actor.user)) throw errors.invalid('tags', `Tag ${t} does not exist`);
   }
@@ -219,7 +219,7 @@ export class FirewallCommands {
    * A server definition's policies must exist and be the actor's own or shared with ATTACH. Only policies new to the
    * definition are checked, so an edit never fails over what the server already had.
    */
-  readonly checkNics = async (actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>): Promise<void> => {
+  readonly checkNics = async (actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Db): Promise<void> => {
     const had = new Set(previous?.nics.map((n) => n.firewall_policy).filter(Boolean) ?? []);
     const checked = new Set<string>();
     for (const n of def.nics) {

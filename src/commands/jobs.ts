@@ -1,9 +1,9 @@
-import type { Kysely } from 'kysely';
 import { isoMicros, newUuid } from '../domain/ids.ts';
 import { ref, type Ref } from '../domain/refs.ts';
 import type { Stored } from '../store/documents.ts';
 import { Prepared } from '../store/prepared.ts';
 import type { JobDoc, Store } from '../store/index.ts';
+import type { Db } from '../store/schema.ts';
 
 /** CloudSigma keeps job history for 3 days; older jobs answer 404. */
 export const JOB_RETENTION_MS = 3 * 24 * 3600 * 1000;
@@ -34,7 +34,7 @@ export class Jobs {
     return new Date(Date.now() - JOB_RETENTION_MS).toISOString();
   }
 
-  async start(job: JobStart, trx: Kysely<any> = this.store.db): Promise<string> {
+  async start(job: JobStart, trx: Db = this.store.db): Promise<string> {
     const now = isoMicros(new Date());
     const doc: JobDoc = {
       uuid: newUuid(),
@@ -189,7 +189,7 @@ export class Jobs {
     return out;
   }
 
-  private running(db: Kysely<any>) {
+  private running(db: Db) {
     return db
       .selectFrom('job_resources')
       .innerJoin('jobs', 'jobs.uuid', 'job_resources.job_uuid')

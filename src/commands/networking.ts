@@ -1,23 +1,16 @@
-import { ON_HOST } from '../domain/server-lifecycle.ts';
-import type { Kysely } from 'kysely';
 import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
-import { intToIp, ipToInt, isIpv4, parsePool, type Pool } from '../domain/cidr.ts';
+import { allocateAddress, isIpv4, parsePool, type Pool } from '../domain/cidr.ts';
 import { newUuid, isoMicros } from '../domain/ids.ts';
 import { readMeta, withoutTags } from '../domain/input.ts';
 import { ownerRef, ref, readRefList, API } from '../domain/refs.ts';
 import type { IpConf, ServerDef } from '../domain/server-definition.ts';
 import { addPeriod, nextNoon, OBJECT_RESOURCES, readSubscriptionRequest, timedelta } from '../domain/subscription-terms.ts';
 import type { ListQuery, Stored } from '../store/documents.ts';
+import type { Lease } from '../store/leases.ts';
 import type { IpDoc, SubscriptionDoc, VlanDoc } from '../store/index.ts';
 import type { Actor } from './servers.ts';
-
-/** A DHCP address a running server holds: listed under /ips/ beside the bought ones. */
-interface Lease {
-  ip: string;
-  server_uuid: string;
-  owner: string;
-}
+import type { Db } from '../store/schema.ts';
 
 /** Status of an IP or VLAN whose subscription chain ended while a server used it (otherwise ''). */
 const ENDED = 'ended';
@@ -60,45 +53,22 @@ export class NetworkCommands {
 
   // ---- who uses what ----
 
-  /** Servers whose NICs have `ip` as a static address (the JSON match narrows, the parse decides). */
-  async serversUsingIp(ip: string, trx: Kysely<any> = this.store.db): Promise<string[]> {
-    const rows = (await trx.selectFrom('servers').select(['uuid', 'data']).where('data', 'like', `%"ip":"${ip}"%`).orderBy('seq').execute()) as Array<{
-      uuid: string;
-      data: string;
-    }>;
-    return rows.filter((r) => staticIps(JSON.parse(r.data)).some((s) => s.ip === ip)).map((r) => r.uuid);
+  /** Servers whose NICs have `ip` as a static address. */
+  async serversUsingIp(ip: string, trx: Db = this.store.db): Promise<string[]> {
+    return this.store.servers.referencing('ip', ip, ['static'], trx);
   }
 
-  /** The first server holding each static address: one pass over the servers that have any, for a whole list. */
+  /** The first server holding each static address: one read for a whole list. */
   async staticHolders(): Promise<Map<string, string>> {
-    const rows = (await this.store.db
-      .selectFrom('servers')
-      .select(['uuid', 'data'])
-      .where('data', 'like', '%"conf":"static"%')
-      .orderBy('seq')
-      .execute()) as Array<{ uuid: string; data: string }>;
-    const out = new Map<string, string>();
-    for (const r of rows) for (const { ip } of staticIps(JSON.parse(r.data))) if (!out.has(ip)) out.set(ip, r.uuid);
-    return out;
+    return this.store.servers.staticHolders();
   }
 
-  async serversInVlan(vlan: string, trx: Kysely<any> = this.store.db): Promise<string[]> {
-    const rows = (await trx.selectFrom('servers').select(['uuid', 'data']).where('data', 'like', `%"vlan":"${vlan}"%`).orderBy('seq').execute()) as Array<{
-      uuid: string;
-      data: string;
-    }>;
-    return rows.filter((r) => (JSON.parse(r.data) as ServerDef).nics.some((n) => n.vlan === vlan)).map((r) => r.uuid);
+  async serversInVlan(vlan: string, trx: Db = this.store.db): Promise<string[]> {
+    return this.store.servers.referencing('vlan', vlan, undefined, trx);
   }
 
   private async leases(where: { owner?: string; ip?: string }): Promise<Lease[]> {
-    let q = this.store.db
-      .selectFrom('dhcp_leases')
-      .innerJoin('servers', 'servers.uuid', 'dhcp_leases.server_uuid')
-      .select(['dhcp_leases.ip as ip', 'dhcp_leases.server_uuid as server_uuid', 'servers.owner as owner'])
-      .where('servers.status', 'in', ON_HOST);
-    if (where.owner) q = q.where('servers.owner', '=', where.owner);
-    if (where.ip) q = q.where('dhcp_leases.ip', '=', where.ip);
-    return (await q.orderBy('dhcp_leases.created_at').execute()) as Lease[];
+    return this.store.leases.active(where);
   }
 
   // ---- rendering ----
@@ -275,7 +245,7 @@ export class NetworkCommands {
    * VLAN must be the actor's. Only references new to this definition are checked, so an edit never fails over
    * what the server already had.
    */
-  readonly checkNics = async (actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>): Promise<void> => {
+  readonly checkNics = async (actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Db): Promise<void> => {
     const had = new Set(staticIps(previous).map((s) => s.ip));
     const seen = new Set<string>();
     for (const { ip, point } of staticIps(def)) {
@@ -302,7 +272,7 @@ export class NetworkCommands {
    * Locks an IP's or VLAN's row until the transaction ends; false when there is none. Attaching one to a server and
    * freeing it both lock it first, so they exclude each other (SQLite's single writer already does).
    */
-  private async lockRow(kind: 'ips' | 'vlans', uuid: string, trx: Kysely<any>): Promise<boolean> {
+  private async lockRow(kind: 'ips' | 'vlans', uuid: string, trx: Db): Promise<boolean> {
     return !!(await this.store.dialect.lockRows(trx.selectFrom(kind).select('uuid').where('uuid', '=', uuid)).executeTakeFirst());
   }
 
@@ -422,17 +392,16 @@ export class NetworkCommands {
   }
 
   /** The lowest free address of the pool. A unique key makes a concurrent taker lose cleanly and try the next. */
-  private async allocateIp(owner: string, trx: Kysely<any>): Promise<string> {
-    const taken = new Set(((await trx.selectFrom('ips').select('uuid').execute()) as Array<{ uuid: string }>).map((r) => ipToInt(r.uuid)));
-    for (let n = this.ipPool.first; n <= this.ipPool.last; n++) {
-      if (taken.has(n)) continue;
-      const doc: IpDoc = { uuid: intToIp(n), meta: {}, tags: [], subscription: null };
-      if (await this.store.ips.insertIfFree(owner, doc, '', trx)) return doc.uuid;
-    }
-    throw errors.poolExhausted('public IP addresses', 'OPENSIGMA_IP_POOL');
+  private async allocateIp(owner: string, trx: Db): Promise<string> {
+    const taken = await this.store.ips.uuids(trx);
+    const ip = await allocateAddress(this.ipPool, taken, (uuid) =>
+      this.store.ips.insertIfFree(owner, { uuid, meta: {}, tags: [], subscription: null }, '', trx),
+    );
+    if (ip === null) throw errors.poolExhausted('public IP addresses', 'OPENSIGMA_IP_POOL');
+    return ip;
   }
 
-  private async allocateVlan(owner: string, trx: Kysely<any>): Promise<string> {
+  private async allocateVlan(owner: string, trx: Db): Promise<string> {
     const taken = new Set(((await trx.selectFrom('vlans').select('slot').execute()) as Array<{ slot: number }>).map((r) => Number(r.slot)));
     for (let slot = 1; slot <= this.svc.config.vlanPool; slot++) {
       if (taken.has(slot)) continue;
@@ -443,7 +412,7 @@ export class NetworkCommands {
   }
 
   /** The subscription with this id (its seq), if any. */
-  private async bySeq(id: number, trx: Kysely<any> = this.store.db): Promise<Stored<SubscriptionDoc> | undefined> {
+  private async bySeq(id: number, trx: Db = this.store.db): Promise<Stored<SubscriptionDoc> | undefined> {
     const row = await trx.selectFrom('subscriptions').select('uuid').where('seq', '=', id).executeTakeFirst();
     return row ? this.store.subscriptions.get((row as { uuid: string }).uuid, trx) : undefined;
   }

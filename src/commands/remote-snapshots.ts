@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import { newUuid } from '../domain/ids.ts';
@@ -11,6 +10,7 @@ import type { ListQuery, Stored } from '../store/documents.ts';
 import type { RemoteSnapshotDoc } from '../store/index.ts';
 import { defaultSnapshotName } from './snapshots.ts';
 import type { Actor } from './servers.ts';
+import type { Db } from '../store/schema.ts';
 
 /** Drive statuses whose bytes are complete enough to copy. */
 const COPYABLE = ['unmounted', 'mounted', 'cloning_src'];
@@ -30,7 +30,7 @@ export class RemoteSnapshotCommands {
     return this.svc.store;
   }
 
-  async load(actor: Actor, uuid: string, trx?: Kysely<any>): Promise<Stored<RemoteSnapshotDoc>> {
+  async load(actor: Actor, uuid: string, trx?: Db): Promise<Stored<RemoteSnapshotDoc>> {
     const s = await this.store.remotesnapshots.get(uuid, trx);
     if (!s || !(await this.svc.access.canSee(actor, KIND, s, trx))) throw errors.notFound('Remote snapshot');
     return s;
@@ -62,7 +62,7 @@ export class RemoteSnapshotCommands {
     };
   }
 
-  private async checkTags(actor: Actor, tags: string[], trx: Kysely<any>) {
+  private async checkTags(actor: Actor, tags: string[], trx: Db) {
     const found = await this.store.tags.getMany(tags, trx);
     for (const t of tags) if (!found.some((x) => x.uuid === t && x.owner === actor.user)) throw errors.invalid('tags', `Tag ${t} does not exist`);
   }

@@ -42,11 +42,7 @@ export async function contextDocument(svc: Services, serverUuid: string): Promis
   const d: ServerDef = s.doc;
   const ipPool = parsePool(svc.config.ipPool);
   const dhcpPool = parsePool(svc.config.dhcpPool);
-  const leases = new Map(
-    (
-      (await svc.store.db.selectFrom('dhcp_leases').select(['ip', 'mac']).where('server_uuid', '=', serverUuid).execute()) as Array<{ ip: string; mac: string }>
-    ).map((l) => [l.mac, l.ip]),
-  );
+  const leases = new Map((await svc.store.leases.ofServer(serverUuid)).map((l) => [l.mac, l.ip]));
   const drives = new Map((await svc.store.drives.getMany(d.drives.map((a) => a.drive))).map((x) => [x.uuid, x.doc]));
   const keys = await svc.store.keypairs.getMany(d.pubkeys);
 

@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import type { Decorations, Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import { applyServerInput, mergeAttachments, type ServerDef } from '../domain/server-definition.ts';
@@ -17,6 +16,7 @@ import { cloneDriveRecord, refreshDriveStatus } from './drives.ts';
 import { cloneName } from '../domain/clone-naming.ts';
 import { dropNicPolicies, syncNicPolicies } from './firewall.ts';
 import type { GranteeView } from './access.ts';
+import type { Db } from '../store/schema.ts';
 
 export type { Actor };
 
@@ -148,7 +148,7 @@ export class ServerCommands {
   }
 
   /** The server if the actor may see it; anyone else's answers exactly like a missing one. */
-  async load(actor: Actor, uuid: string, trx?: Kysely<any>): Promise<Stored<ServerDef>> {
+  async load(actor: Actor, uuid: string, trx?: Db): Promise<Stored<ServerDef>> {
     const s = await this.store.servers.get(uuid, trx);
     // An owner sees his own: only others' objects ask the access policy (ACLs).
     if (!s || (s.owner !== actor.user && !(await this.svc.access.canSee(actor, 'servers', s, trx)))) throw errors.notFound('Server');
@@ -180,7 +180,7 @@ export class ServerCommands {
    * grantee may add only the owner's drives, addresses and VLANs that he holds ATTACH on (digest §17: what a shared
    * server refers to is its owner's), never his own.
    */
-  private async checkReferences(actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>, owner = actor.user): Promise<void> {
+  private async checkReferences(actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Db, owner = actor.user): Promise<void> {
     const before = new Set(previous?.drives.map((d) => d.drive) ?? []);
     const added = def.drives.filter((a) => !before.has(a.drive));
     const drives = await this.store.drives.getMany(
@@ -228,7 +228,7 @@ export class ServerCommands {
   }
 
   /** A grantee may give a shared server only the owner's addresses and VLANs (the checks above found them usable). */
-  private async onlyTheOwnersNetworks(def: ServerDef, previous: ServerDef | null, owner: string, trx: Kysely<any>): Promise<void> {
+  private async onlyTheOwnersNetworks(def: ServerDef, previous: ServerDef | null, owner: string, trx: Db): Promise<void> {
     const had = new Set(previous?.nics.flatMap((n) => [n.vlan, n.ip_v4_conf?.ip, n.ip_v6_conf?.ip]) ?? []);
     const ips = def.nics.flatMap((n) => [n.ip_v4_conf?.ip, n.ip_v6_conf?.ip]).filter((ip): ip is string => !!ip && !had.has(ip));
     const vlans = def.nics.flatMap((n) => (n.vlan && !had.has(n.vlan) ? [n.vlan] : []));
@@ -243,7 +243,7 @@ export class ServerCommands {
    * Writes the attachment table and the status of every drive whose mounts changed; answers the drives that went
    * because this server was the last to hold them after a recursive delete asked for them (letGo).
    */
-  private async syncAttachments(actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Kysely<any>): Promise<Released[]> {
+  private async syncAttachments(actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Db): Promise<Released[]> {
     const now = def.drives.map((d) => d.drive);
     const was = previous?.drives.map((d) => d.drive) ?? [];
     await trx.deleteFrom('server_drives').where('server_uuid', '=', def.uuid).execute();
@@ -372,7 +372,7 @@ export class ServerCommands {
    * that the actor may delete (his own, or granted DELETE) go, unless another server still uses them: then they are
    * marked, and go with the last server that lets go of them. A drive marked before goes as soon as none holds it.
    */
-  private async letGo(actor: Actor, drives: string[], wanted: (d: Stored<DriveDoc>) => boolean, trx: Kysely<any>): Promise<Released[]> {
+  private async letGo(actor: Actor, drives: string[], wanted: (d: Stored<DriveDoc>) => boolean, trx: Db): Promise<Released[]> {
     const deleted: Released[] = [];
     for (const d of await this.store.drives.getMany(drives, trx)) {
       const asked = wanted(d) && d.owner !== null && (d.owner === actor.user || (await this.svc.access.canAct(actor, 'drives', d, 'delete', trx)));
@@ -423,7 +423,7 @@ export class ServerCommands {
           if (notReady) throw errors.permission(`Drive ${notReady.uuid} is ${notReady.status}; start the server when it is ready`, 'drives');
           // Placed on the figures read in this transaction, and written only over their version: a concurrent CPU or
           // memory edit either lands first (and is placed) or finds the server starting.
-          const place = await placeServer(trx, this.store.dialect, { cpu: cur.doc.cpu, mem: cur.doc.mem }, avoid);
+          const place = await placeServer(trx, this.store.hosts, { cpu: cur.doc.cpu, mem: cur.doc.mem }, avoid);
           if (!place) throw errors.capacity();
           const op = await this.store.servers.applyEvent(
             uuid,
@@ -500,7 +500,7 @@ export class ServerCommands {
   }
 
   /** Whether a stop is already on its way; one unfinished for longer than the ACPI timeout counts as hung. */
-  private async stopUnderway(uuid: string, trx: Kysely<any>): Promise<boolean> {
+  private async stopUnderway(uuid: string, trx: Db): Promise<boolean> {
     const since = new Date(Date.now() - this.svc.config.acpiTimeoutS * 1000).toISOString();
     const op = await trx
       .selectFrom('operations')
@@ -599,13 +599,7 @@ export class ServerCommands {
    * not attach himself; a disk he may not clone refuses the whole clone (a server without its disk would be a
    * surprise, not a copy).
    */
-  private async leaveOutWhatTheNewOwnerMayNotUse(
-    actor: Actor,
-    source: Stored<ServerDef>,
-    def: ServerDef,
-    drives: Stored<DriveDoc>[],
-    trx: Kysely<any>,
-  ): Promise<void> {
+  private async leaveOutWhatTheNewOwnerMayNotUse(actor: Actor, source: Stored<ServerDef>, def: ServerDef, drives: Stored<DriveDoc>[], trx: Db): Promise<void> {
     const own = (rows: Array<{ uuid: string; owner: string | null }>) => new Set(rows.filter((r) => r.owner === actor.user).map((r) => r.uuid));
     const tags = own(await this.store.tags.getMany(def.tags, trx));
     def.tags = def.tags.filter((t) => tags.has(t));

@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import { newUuid } from '../domain/ids.ts';
@@ -11,6 +10,7 @@ import { allocateRaw, allocatedBytes, copyImage, ensureDir, findImage, imagePath
 import type { ListQuery, Stored } from '../store/documents.ts';
 import type { SnapshotDoc } from '../store/index.ts';
 import type { Actor } from './servers.ts';
+import type { Db } from '../store/schema.ts';
 
 /** Drive statuses whose bytes are complete enough to snapshot. */
 const SNAPSHOTTABLE = ['unmounted', 'mounted', 'cloning_src'];
@@ -32,7 +32,7 @@ export class SnapshotCommands {
     return this.svc.store;
   }
 
-  async load(actor: Actor, uuid: string, trx?: Kysely<any>): Promise<Stored<SnapshotDoc>> {
+  async load(actor: Actor, uuid: string, trx?: Db): Promise<Stored<SnapshotDoc>> {
     const s = await this.store.snapshots.get(uuid, trx);
     if (!s || !(await this.svc.access.canSee(actor, 'snapshots', s, trx))) throw errors.notFound('Snapshot');
     return s;
@@ -63,7 +63,7 @@ export class SnapshotCommands {
     };
   }
 
-  private async checkTags(actor: Actor, tags: string[], trx: Kysely<any>) {
+  private async checkTags(actor: Actor, tags: string[], trx: Db) {
     const found = await this.store.tags.getMany(tags, trx);
     for (const t of tags) if (!found.some((x) => x.uuid === t && x.owner === actor.user)) throw errors.invalid('tags', `Tag ${t} does not exist`);
   }
@@ -79,19 +79,10 @@ export class SnapshotCommands {
         if (!d || d.owner !== actor.user) throw errors.invalid('drive', `Drive ${driveUuid} does not exist`);
         if (d.doc.storage_type === 'local_nvme') throw errors.permission('Ephemeral drives cannot be snapshotted', 'drive');
         if (!SNAPSHOTTABLE.includes(d.status)) throw errors.wrongState(`Cannot snapshot drive in state "${d.status}"`, 'drive');
-        const count = async (col: string, v: string) =>
-          Number(
-            (
-              (await trx
-                .selectFrom('snapshots')
-                .select((eb: any) => eb.fn.countAll().as('n'))
-                .where(col, '=', v)
-                .executeTakeFirst()) as any
-            )?.n ?? 0,
-          );
-        if ((await count('drive', driveUuid)) >= caps.max_per_drive)
+        if ((await this.store.snapshotCount({ drive: driveUuid }, trx)) >= caps.max_per_drive)
           throw errors.permission(`A drive may have at most ${caps.max_per_drive} snapshots`, 'drive');
-        if ((await count('owner', actor.user)) >= caps.max) throw errors.permission(`An account may have at most ${caps.max} snapshots`, 'drive');
+        if ((await this.store.snapshotCount({ owner: actor.user }, trx)) >= caps.max)
+          throw errors.permission(`An account may have at most ${caps.max} snapshots`, 'drive');
         const now = new Date();
         const tags = b.tags === undefined ? [] : readRefList(b.tags, 'tags');
         await this.checkTags(actor, tags, trx);

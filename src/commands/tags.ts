@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
 import { newUuid } from '../domain/ids.ts';
@@ -7,6 +6,7 @@ import { ownerRef, readRef, ref } from '../domain/refs.ts';
 import type { DocumentTable, Stored } from '../store/documents.ts';
 import type { TagDoc } from '../store/index.ts';
 import type { Actor } from './servers.ts';
+import type { Db } from '../store/schema.ts';
 
 /** Resource kinds that carry tags, in the order an untyped id is looked up. */
 export const TAGGABLE = ['servers', 'drives', 'ips', 'vlans', 'snapshots', 'fwpolicies', 'remotesnapshots'] as const;
@@ -33,13 +33,13 @@ export class TagCommands {
     return this.store[kind] as unknown as Tagged;
   }
 
-  async load(actor: Actor, uuid: string, trx?: Kysely<any>): Promise<Stored<TagDoc>> {
+  async load(actor: Actor, uuid: string, trx?: Db): Promise<Stored<TagDoc>> {
     const t = await this.store.tags.get(uuid, trx);
     if (!t || t.owner !== actor.user) throw errors.notFound('Tag');
     return t;
   }
 
-  async members(tagUuid: string, trx: Kysely<any> = this.store.db): Promise<Array<Member & { owner: string | null }>> {
+  async members(tagUuid: string, trx: Db = this.store.db): Promise<Array<Member & { owner: string | null }>> {
     const rows = (await trx.selectFrom('resource_tags').select(['resource_type', 'resource_uuid']).where('tag_uuid', '=', tagUuid).execute()) as Array<{
       resource_type: TaggableKind;
       resource_uuid: string;
@@ -64,7 +64,7 @@ export class TagCommands {
   }
 
   /** `resources`: ids (or {uuid} objects, or URIs) of the actor's servers, drives, IPs, VLANs, snapshots or firewall policies. */
-  async readResources(actor: Actor, value: unknown, trx: Kysely<any>): Promise<Member[]> {
+  async readResources(actor: Actor, value: unknown, trx: Db): Promise<Member[]> {
     if (value === null) return [];
     if (!Array.isArray(value)) throw errors.invalid('resources', 'resources must be a list');
     const out: Member[] = [];
@@ -87,7 +87,7 @@ export class TagCommands {
   }
 
   /** Adds or removes one tag on one resource, in both places membership is kept. */
-  private async retag(m: Member, tag: string, on: boolean, trx: Kysely<any>): Promise<void> {
+  private async retag(m: Member, tag: string, on: boolean, trx: Db): Promise<void> {
     const table = this.table(m.kind);
     const o = await table.get(m.uuid, trx);
     if (!o) return;
@@ -97,7 +97,7 @@ export class TagCommands {
   }
 
   /** Replaces the resources carrying a tag. */
-  async setMembers(tag: string, wanted: Member[], trx: Kysely<any>): Promise<Member[]> {
+  async setMembers(tag: string, wanted: Member[], trx: Db): Promise<Member[]> {
     const now = await this.members(tag, trx);
     const key = (m: Member) => `${m.kind}/${m.uuid}`;
     const want = new Set(wanted.map(key));

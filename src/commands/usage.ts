@@ -1,5 +1,6 @@
 import { IN_USE } from '../domain/server-lifecycle.ts';
 import type { Services } from '../services.ts';
+import type { DocTableName } from '../store/schema.ts';
 
 export interface UsageLine {
   burst: number;
@@ -45,18 +46,14 @@ export async function currentUsage(svc: Services, user: string): Promise<Record<
     const d = JSON.parse(r.data) as { size: number; storage_type: string };
     add(d.storage_type, Number(d.size));
   }
-  const count = async (table: string) => {
+  const count = async (table: DocTableName) => {
     try {
-      const r = await svc.store.db
-        .selectFrom(table)
-        .select((eb: any) => eb.fn.countAll().as('n'))
-        .where('owner', '=', user)
-        .executeTakeFirst();
-      return Number((r as any)?.n ?? 0);
+      return await svc.store.countOwned(table, user);
     } catch {
       return 0; // networking not installed
     }
   };
+
   add('ip', await count('ips'));
   add('vlan', await count('vlans'));
   try {

@@ -1,8 +1,6 @@
-import type { Kysely } from 'kysely';
 import type { Store } from '../store/index.ts';
-import { PLACED } from '../store/hosts.ts';
 import { spacedMicros } from '../domain/timestamps.ts';
-import { releaseAddresses } from './dhcp.ts';
+import type { Db } from '../store/schema.ts';
 
 export interface Settled {
   uuid: string;
@@ -10,11 +8,10 @@ export interface Settled {
 }
 
 /** One entry of a server owner's audit log, written in the transaction that made the change it reports. */
-async function audit(trx: Kysely<any>, s: Settled, action: string, opts: { error?: string; details?: string }): Promise<void> {
+async function audit(store: Store, trx: Db, s: Settled, action: string, opts: { error?: string; details?: string }): Promise<void> {
   if (!s.owner) return;
-  await trx
-    .insertInto('audit_log')
-    .values({
+  await store.appendAudit(
+    {
       owner: s.owner,
       actor: s.owner,
       resource_uuid: s.uuid,
@@ -26,41 +23,27 @@ async function audit(trx: Kysely<any>, s: Settled, action: string, opts: { error
       error_point: null,
       error_type: opts.error ? 'backend' : null,
       timestamp: spacedMicros(),
-    })
-    .execute();
+    },
+    trx,
+  );
 }
 
 /**
  * Starts queued for hosts that are down and that no agent claimed: no guest was ever started, so the server goes
  * back to stopped, with the reason in its owner's audit log, instead of `starting` for as long as the host is away.
  */
-export async function failUnclaimedStarts(store: Store, hosts: string[], trx: Kysely<any>): Promise<Settled[]> {
+export async function failUnclaimedStarts(store: Store, hosts: string[], trx: Db): Promise<Settled[]> {
   if (hosts.length === 0) return [];
-  const ops = (await trx
-    .selectFrom('operations')
-    .select(['id', 'server_uuid', 'host'])
-    .where('host', 'in', hosts)
-    .where('state', '=', 'pending')
-    .where('kind', '=', 'start')
-    .execute()) as Array<{
-    id: number;
-    server_uuid: string;
-    host: string;
-  }>;
+  const ops = await store.operations.pendingStarts(hosts, trx);
   const out: Settled[] = [];
   for (const op of ops) {
     const reason = `the compute host ${op.host} is down: no agent serves it, so the server was not started`;
-    await trx
-      .updateTable('operations')
-      .set({ state: 'failed', error: reason, updated_at: new Date().toISOString() })
-      .where('id', '=', op.id)
-      .where('state', '=', 'pending')
-      .execute();
+    await store.operations.failPending(op.id, reason, trx);
     const s = await store.servers.get(op.server_uuid, trx);
     if (!s || s.status !== 'starting' || s.row.host !== op.host) continue;
     if ((await store.servers.applyEvent(s.uuid, 'start_not_claimed', { seen: 'starting' }, trx)) === null) continue;
-    await releaseAddresses(trx, s.uuid);
-    await audit(trx, s, 'start', { error: reason });
+    await store.leases.release(s.uuid, trx);
+    await audit(store, trx, s, 'start', { error: reason });
     out.push({ uuid: s.uuid, owner: s.owner });
   }
   return out;
@@ -83,14 +66,14 @@ export async function retireHosts(store: Store, identity: string, serving: strin
 }
 
 /** The servers placed on a host nothing serves become stopped, its unfinished operations fail; each owner is told why. */
-async function stopServersOf(store: Store, host: string, reason: string, trx: Kysely<any>): Promise<Settled[]> {
+async function stopServersOf(store: Store, host: string, reason: string, trx: Db): Promise<Settled[]> {
   await store.operations.failForHosts([host], reason, trx);
-  const rows = (await trx.selectFrom('servers').select(['uuid', 'owner']).where('host', '=', host).where('status', 'in', PLACED).execute()) as Settled[];
+  const rows = await store.servers.placedOn(host, trx);
   const out: Settled[] = [];
   for (const r of rows) {
     if ((await store.servers.applyEvent(r.uuid, 'host_retired', {}, trx)) === null) continue;
-    await releaseAddresses(trx, r.uuid);
-    await audit(trx, r, 'stop', { details: reason });
+    await store.leases.release(r.uuid, trx);
+    await audit(store, trx, r, 'stop', { details: reason });
     out.push(r);
   }
   return out;
@@ -102,11 +85,11 @@ async function stopServersOf(store: Store, host: string, reason: string, trx: Ky
  */
 export async function forgetHost(store: Store, name: string): Promise<{ removed: boolean; up: boolean; stopped: Settled[] }> {
   return store.transaction(async (trx) => {
-    const row = (await trx.selectFrom('hosts').select('state').where('name', '=', name).executeTakeFirst()) as { state: string } | undefined;
-    if (!row) return { removed: false, up: false, stopped: [] };
-    if (row.state === 'up') return { removed: false, up: true, stopped: [] };
+    const state = await store.hosts.stateOf(name, trx);
+    if (!state) return { removed: false, up: false, stopped: [] };
+    if (state === 'up') return { removed: false, up: true, stopped: [] };
     const stopped = await stopServersOf(store, name, `the compute host ${name} was removed by its operator`, trx);
-    await trx.deleteFrom('hosts').where('name', '=', name).execute();
+    await store.hosts.forget(name, trx);
     return { removed: true, up: false, stopped };
   });
 }

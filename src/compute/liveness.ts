@@ -35,7 +35,7 @@ export class HostWatch {
       const reason = `the compute host stopped answering (no heartbeat for ${this.timeoutMs} ms)`;
       const { down, servers, notStarted } = await this.store.transaction(async (trx) => {
         const down = await this.store.hosts.markStale(this.timeoutMs, trx);
-        const allDown = (await trx.selectFrom('hosts').select('name').where('state', '=', 'down').execute()).map((r: any) => r.name as string);
+        const allDown = await this.store.hosts.downNames(trx);
         // A start no agent claimed never booted anything: stopped again, not unavailable.
         const notStarted = await failUnclaimedStarts(this.store, allDown, trx);
         await this.store.operations.failForHosts(allDown, reason, trx);

@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { ServerDef } from '../domain/server-definition.ts';
@@ -15,7 +14,7 @@ import { findImage } from '../storage/images.ts';
 import { ConsoleGateway, HISTORY_BYTES } from './console.ts';
 import { VncGateway } from './vnc-gateway.ts';
 import { GuessThrottle } from '../domain/guess-throttle.ts';
-import { leaseAddress, releaseAddresses } from './dhcp.ts';
+import { leaseAddress } from './dhcp.ts';
 import { agentIdentity } from './identity.ts';
 import { retireHosts } from './host-loss.ts';
 
@@ -114,14 +113,7 @@ export class ComputeNode {
 
   /** Makes the forwarded ports of running guests follow their NICs' policies (a policy, or one server, changed). */
   private async refreshForwards(kind: string, uuid: string): Promise<void> {
-    const servers =
-      kind === 'servers'
-        ? [uuid]
-        : (
-            (await this.store.db.selectFrom('nic_firewall_policies').select('server_uuid').distinct().where('policy_uuid', '=', uuid).execute()) as Array<{
-              server_uuid: string;
-            }>
-          ).map((r) => r.server_uuid);
+    const servers = kind === 'servers' ? [uuid] : await this.store.serversUsingPolicy(uuid);
     for (const server of servers) {
       // One refresh at a time per server, in the order the changes came.
       const next = (this.forwarding.get(server) ?? Promise.resolve()).then(() => this.applyForwards(server));
@@ -357,7 +349,7 @@ export class ComputeNode {
     } catch (e) {
       if (this.store.dialect.isConnectionLoss(e)) throw e; // not the guest's failure: the operation runs again
       if (await this.transitionUsingUp(def.uuid, usedUpBy(e), { event: 'boot_failed', whileOperation: op.id })) {
-        await releaseAddresses(this.store.db, def.uuid);
+        await this.store.leases.release(def.uuid);
         this.publish(def.uuid, owner, 'start_failed', `The server did not start on host ${host}: ${(e as Error).message}`);
       }
       throw e;
@@ -374,7 +366,7 @@ export class ComputeNode {
       const now = await this.store.servers.get(def.uuid);
       if (now && now.row.host === host && (now.status === 'starting' || now.status === 'running')) return;
       await driver.powerOff(def.uuid).catch(() => {});
-      await releaseAddresses(this.store.db, def.uuid);
+      await this.store.leases.release(def.uuid);
       return;
     }
     this.publish(def.uuid, owner, 'started');
@@ -391,7 +383,7 @@ export class ComputeNode {
       else if (n.ip_v4_conf?.conf === 'static')
         nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip: n.ip_v4_conf.ip, vlan: null });
       else if (n.ip_v4_conf?.conf === 'dhcp' || n.ip_v6_conf?.conf === 'dhcp') {
-        const ip = n.ip_v4_conf?.conf === 'dhcp' ? await leaseAddress(this.store.db, this.config.dhcpPool, def.uuid, n.mac) : null;
+        const ip = n.ip_v4_conf?.conf === 'dhcp' ? await leaseAddress(this.store, this.config.dhcpPool, def.uuid, n.mac) : null;
         nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip, vlan: null });
       } else if (n.ip_v4_conf || n.ip_v6_conf) nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip: null, vlan: null });
       else nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'none', ip: null, vlan: null });
@@ -474,7 +466,7 @@ export class ComputeNode {
     this.consoles.delete(uuid);
     await this.vncs.get(uuid)?.close();
     this.vncs.delete(uuid);
-    await releaseAddresses(this.store.db, uuid);
+    await this.store.leases.release(uuid);
     this.publish(uuid, owner, why.action, why.error);
   }
 
@@ -516,9 +508,9 @@ export class ComputeNode {
 
   private async refreshStats(): Promise<void> {
     for (const [host, driver] of this.hosts) {
-      const rows = await this.store.db.selectFrom('servers').select(['uuid', 'runtime']).where('host', '=', host).where('status', '=', 'running').execute();
+      const rows = await this.store.servers.runningOn(host);
       const changed: Array<[string, string]> = [];
-      for (const r of rows as Array<{ uuid: string; runtime: string | null }>) {
+      for (const r of rows) {
         if (!r.runtime) continue;
         const stats = await driver.stats(r.uuid).catch(() => null);
         if (!stats) continue;
@@ -532,21 +524,7 @@ export class ComputeNode {
       // keeps the runtime it lost.
       for (let i = 0; i < changed.length; i += STATS_BATCH) {
         const batch = changed.slice(i, i + STATS_BATCH);
-        const runtime = sql`case ${sql.ref('uuid')} ${sql.join(
-          batch.map(([u, rt]) => sql`when ${u} then ${rt}`),
-          sql` `,
-        )} end`;
-        await this.store.db
-          .updateTable('servers')
-          .set({ runtime, updated_at: new Date().toISOString() })
-          .where(
-            'uuid',
-            'in',
-            batch.map(([u]) => u),
-          )
-          .where('host', '=', host)
-          .where('status', '=', 'running')
-          .execute();
+        await this.store.servers.writeRuntimes(host, batch);
       }
     }
   }
@@ -612,16 +590,8 @@ export class ComputeNode {
     for (const [host, driver] of this.hosts) {
       // Rows and busy servers first, the driver last: an operation that finishes meanwhile is then seen as busy or
       // as done on both sides, never as a row that is running with no guest yet.
-      const rows = (await this.store.db
-        .selectFrom('servers')
-        .select(['uuid', 'status', 'owner', 'runtime', 'host'])
-        .where('host', '=', host)
-        .execute()) as any[];
-      const busy = new Set(
-        (
-          await this.store.db.selectFrom('operations').select('server_uuid').where('host', '=', host).where('state', 'in', ['pending', 'running']).execute()
-        ).map((r: any) => r.server_uuid),
-      );
+      const rows = await this.store.servers.onHost(host);
+      const busy = new Set(await this.store.operations.serversBusyOn(host));
       const guests = await driver.guests();
       const up = new Map(guests.filter((g) => g.state === 'running').map((g) => [g.uuid, g]));
       const known = new Set<string>();

@@ -37,3 +37,14 @@ export function inPool(pool: Pool, ip: string): boolean {
   const n = ipToInt(ip);
   return n >= pool.first && n <= pool.last;
 }
+
+/**
+ * The one address allocator, for public IPs and DHCP leases alike: the lowest address of `pool` that is not `taken`
+ * and that `claim` gets (its write, under a unique key, loses cleanly to a concurrent taker: the next one is tried).
+ * Null when the pool has none left.
+ */
+export async function allocateAddress(pool: Pool, taken: Iterable<string>, claim: (ip: string) => Promise<boolean>): Promise<string | null> {
+  const used = new Set([...taken].map(ipToInt));
+  for (let n = pool.first; n <= pool.last; n++) if (!used.has(n) && (await claim(intToIp(n)))) return intToIp(n);
+  return null;
+}

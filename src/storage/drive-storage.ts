@@ -4,12 +4,12 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { Readable } from 'node:stream';
-import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.ts';
 import type { DriveDoc } from '../domain/drive-definition.ts';
 import { spacedMicros } from '../domain/timestamps.ts';
 import { allocateRaw, allocatedBytes, copyImage, ensureDir, findImage, growRaw, imagePath, partialPath, qcowPath, removeImages, run } from './images.ts';
+import type { Db } from '../store/schema.ts';
 
 /** Statuses during which something is being done to a drive's bytes; mounts don't change them. */
 export const BUSY = ['creating', 'cloning_dst', 'cloning_src', 'resizing', 'uploading', 'deleting'];
@@ -50,14 +50,14 @@ export function storageFailure(e: unknown): string {
 }
 
 /** mounted / unmounted follows the attachment table, unless the drive is busy. */
-export async function refreshDriveStatus(store: Store, driveUuid: string, trx: Kysely<any>): Promise<void> {
+export async function refreshDriveStatus(store: Store, driveUuid: string, trx: Db): Promise<void> {
   const d = await store.drives.get(driveUuid, trx);
   if (!d || d.owner === null || BUSY.includes(d.status)) return;
   const status = (await isAttached(driveUuid, trx)) ? 'mounted' : 'unmounted';
   if (d.status !== status) await store.drives.transition(driveUuid, [d.status], status, {}, trx);
 }
 
-async function isAttached(driveUuid: string, trx: Kysely<any>): Promise<boolean> {
+async function isAttached(driveUuid: string, trx: Db): Promise<boolean> {
   return !!(await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', driveUuid).executeTakeFirst());
 }
 

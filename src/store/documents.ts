@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Dialect } from './dialect/index.ts';
 import { Prepared } from './prepared.ts';
+import type { Database, DocTableName } from './schema.ts';
 
 /** A condition from a list query: values are OR-ed, conditions are AND-ed. */
 export interface Condition {
@@ -77,6 +78,14 @@ const keyOnly = <T>(owner: string, k: PageKey & { seq: number }): Stored<T> => n
 
 const now = () => new Date().toISOString();
 
+/**
+ * A DocumentTable's table is named at run time, so Kysely cannot check its queries against the schema: they go
+ * through this untyped handle (the columns they use are DocColumns and the subclass's, see schema.ts).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the table name is a run-time value
+type Untyped = Kysely<any>;
+const untyped = (db: Kysely<Database>): Untyped => db as Untyped;
+
 /** Columns every document table has and every read returns. */
 const BASE_COLUMNS = ['seq', 'uuid', 'owner', 'status', 'version', 'data', 'created_at'];
 
@@ -87,7 +96,7 @@ const BASE_COLUMNS = ['seq', 'uuid', 'owner', 'status', 'version', 'data', 'crea
 export class DocumentTable<T extends { uuid: string }> {
   constructor(
     readonly dialect: Dialect,
-    readonly table: string,
+    readonly table: DocTableName,
     readonly resourceType: string,
     protected readonly columns: (doc: T) => Record<string, unknown>,
     readonly filterable: ReadonlySet<string> = new Set(['name', 'uuid', 'status']),
@@ -106,7 +115,7 @@ export class DocumentTable<T extends { uuid: string }> {
   /** Whether row_counts keeps this table's rows per owner. */
   private readonly counted: boolean;
 
-  private get db(): Kysely<any> {
+  private get db(): Kysely<Database> {
     return this.dialect.db;
   }
 
@@ -142,7 +151,9 @@ export class DocumentTable<T extends { uuid: string }> {
       )
       .as('busy');
 
-  private readonly byUuid = new Prepared((db, uuid: string) => db.selectFrom(this.table).select(this.selected).select(this.busy).where('uuid', '=', uuid));
+  private readonly byUuid = new Prepared((db, uuid: string) =>
+    untyped(db).selectFrom(this.table).select(this.selected).select(this.busy).where('uuid', '=', uuid),
+  );
 
   private toStoredWithBusy(row: Record<string, unknown>): Stored<T> {
     const stored = this.toStored(row);
@@ -151,34 +162,39 @@ export class DocumentTable<T extends { uuid: string }> {
   }
 
   /** One object by uuid, in one query with whether a job works on it (every GET of a resource asks both). */
-  async get(uuid: string, trx: Kysely<any> = this.db): Promise<Stored<T> | undefined> {
+  async get(uuid: string, trx: Kysely<Database> = this.db): Promise<Stored<T> | undefined> {
     const [row] = await this.byUuid.execute(trx, uuid);
     return row ? this.toStoredWithBusy(row as Record<string, unknown>) : undefined;
   }
 
-  async getMany(uuids: string[], trx: Kysely<any> = this.db): Promise<Stored<T>[]> {
+  /** The uuid of every row (an IP's is its address). */
+  async uuids(trx: Kysely<Database> = this.db): Promise<string[]> {
+    return (await untyped(trx).selectFrom(this.table).select('uuid').execute()).map((r: { uuid: string }) => r.uuid);
+  }
+
+  async getMany(uuids: string[], trx: Kysely<Database> = this.db): Promise<Stored<T>[]> {
     if (uuids.length === 0) return [];
-    const rows = await trx.selectFrom(this.table).select(this.selected).where('uuid', 'in', uuids).orderBy('seq').execute();
+    const rows = await untyped(trx).selectFrom(this.table).select(this.selected).where('uuid', 'in', uuids).orderBy('seq').execute();
     return rows.map((r) => this.toStored(r));
   }
 
   /** Run in the transaction of every insert of an owned object: the account's quota (set by the composition root). */
-  beforeInsert: ((owner: string, doc: T, trx: Kysely<any>) => Promise<void>) | null = null;
+  beforeInsert: ((owner: string, doc: T, trx: Kysely<Database>) => Promise<void>) | null = null;
 
-  async insert(owner: string | null, doc: T, status: string, trx: Kysely<any> = this.db): Promise<void> {
+  async insert(owner: string | null, doc: T, status: string, trx: Kysely<Database> = this.db): Promise<void> {
     if (owner !== null && this.beforeInsert) await this.beforeInsert(owner, doc, trx);
     const t = now();
-    await trx
+    await untyped(trx)
       .insertInto(this.table)
       .values({ uuid: doc.uuid, owner, status, data: JSON.stringify(doc), version: 1, created_at: t, updated_at: t, ...this.columns(doc) })
       .execute();
   }
 
   /** Inserts unless a unique column (the uuid, a pool slot) is already taken; says whether it did. Never aborts the transaction. */
-  async insertIfFree(owner: string | null, doc: T, status: string, trx: Kysely<any> = this.db): Promise<boolean> {
+  async insertIfFree(owner: string | null, doc: T, status: string, trx: Kysely<Database> = this.db): Promise<boolean> {
     if (owner !== null && this.beforeInsert) await this.beforeInsert(owner, doc, trx);
     const t = now();
-    const res = await trx
+    const res = await untyped(trx)
       .insertInto(this.table)
       .values({ uuid: doc.uuid, owner, status, data: JSON.stringify(doc), version: 1, created_at: t, updated_at: t, ...this.columns(doc) })
       .onConflict((oc) => oc.doNothing())
@@ -193,9 +209,9 @@ export class DocumentTable<T extends { uuid: string }> {
   async update(
     doc: T,
     opts: { status?: string; expectedVersion?: number; expectedStatus?: string[]; extra?: Record<string, unknown> } = {},
-    trx: Kysely<any> = this.db,
+    trx: Kysely<Database> = this.db,
   ): Promise<boolean> {
-    let q = trx
+    let q = untyped(trx)
       .updateTable(this.table)
       .set({
         data: JSON.stringify(doc),
@@ -213,8 +229,8 @@ export class DocumentTable<T extends { uuid: string }> {
   }
 
   /** Changes status (and other columns) only if the current status is one of `from`. The atomic step of every action. */
-  async transition(uuid: string, from: string[], to: string, extra: Record<string, unknown> = {}, trx: Kysely<any> = this.db): Promise<boolean> {
-    const res = await trx
+  async transition(uuid: string, from: string[], to: string, extra: Record<string, unknown> = {}, trx: Kysely<Database> = this.db): Promise<boolean> {
+    const res = await untyped(trx)
       .updateTable(this.table)
       .set({ status: to, version: sql`version + 1`, updated_at: now(), ...extra })
       .where('uuid', '=', uuid)
@@ -229,10 +245,10 @@ export class DocumentTable<T extends { uuid: string }> {
     values: string[],
     from: string[],
     to: string,
-    trx: Kysely<any> = this.db,
+    trx: Kysely<Database> = this.db,
   ): Promise<Array<{ uuid: string; owner: string | null }>> {
     if (values.length === 0) return [];
-    return (await trx
+    return (await untyped(trx)
       .updateTable(this.table)
       .set({ status: to, version: sql`version + 1`, updated_at: now() })
       .where(column, 'in', values)
@@ -241,21 +257,21 @@ export class DocumentTable<T extends { uuid: string }> {
       .execute()) as Array<{ uuid: string; owner: string | null }>;
   }
 
-  async setColumns(uuid: string, values: Record<string, unknown>, trx: Kysely<any> = this.db): Promise<void> {
-    await trx
+  async setColumns(uuid: string, values: Record<string, unknown>, trx: Kysely<Database> = this.db): Promise<void> {
+    await untyped(trx)
       .updateTable(this.table)
       .set({ ...values, updated_at: now() })
       .where('uuid', '=', uuid)
       .execute();
   }
 
-  async delete(uuid: string, trx: Kysely<any> = this.db): Promise<boolean> {
-    const res = await trx.deleteFrom(this.table).where('uuid', '=', uuid).executeTakeFirst();
+  async delete(uuid: string, trx: Kysely<Database> = this.db): Promise<boolean> {
+    const res = await untyped(trx).deleteFrom(this.table).where('uuid', '=', uuid).executeTakeFirst();
     await trx.deleteFrom('resource_tags').where('resource_uuid', '=', uuid).execute();
     return Number(res.numDeletedRows) === 1;
   }
 
-  async setTags(uuid: string, tagUuids: string[], trx: Kysely<any> = this.db): Promise<void> {
+  async setTags(uuid: string, tagUuids: string[], trx: Kysely<Database> = this.db): Promise<void> {
     await trx.deleteFrom('resource_tags').where('resource_uuid', '=', uuid).where('resource_type', '=', this.resourceType).execute();
     const unique = [...new Set(tagUuids)];
     if (unique.length)
@@ -267,7 +283,7 @@ export class DocumentTable<T extends { uuid: string }> {
 
   /** A page of one owner's objects, unfiltered: what clients ask for most, so built and compiled once. */
   private readonly ownerPage = new Prepared((db, owner: string, limit: number, offset: number) =>
-    db.selectFrom(this.table).select(this.selected).select(this.busy).where('owner', '=', owner).orderBy('seq').limit(limit).offset(offset),
+    untyped(db).selectFrom(this.table).select(this.selected).select(this.busy).where('owner', '=', owner).orderBy('seq').limit(limit).offset(offset),
   );
 
   private readonly ownerCount = new Prepared((db, owner: string) =>
@@ -276,7 +292,7 @@ export class DocumentTable<T extends { uuid: string }> {
 
   /** The keys of a page of one owner's objects (for servers, read from an index that holds them all). */
   private readonly ownerPageKeys = new Prepared((db, owner: string, limit: number, offset: number) =>
-    db
+    untyped(db)
       .selectFrom(this.table)
       .select(['seq', 'uuid', 'version', 'status'])
       .select(this.busy)
@@ -293,7 +309,7 @@ export class DocumentTable<T extends { uuid: string }> {
     return plain && this.counted && typeof q.owner === 'string' && q.limit > 0 ? q.owner : null;
   }
 
-  private async ownerTotal(owner: string, trx: Kysely<any>): Promise<number> {
+  private async ownerTotal(owner: string, trx: Kysely<Database>): Promise<number> {
     const [count] = await this.ownerCount.execute(trx, owner);
     return Number((count as { n?: unknown } | undefined)?.n ?? 0);
   }
@@ -302,7 +318,11 @@ export class DocumentTable<T extends { uuid: string }> {
    * list(), except that on an owner's unfiltered page the objects `reusable` accepts by their keys come without their
    * document (reading it throws): the caller still holds what it made of them. The others are read whole.
    */
-  async listReusing(q: ListQuery, reusable: ((key: PageKey) => boolean) | null, trx: Kysely<any> = this.db): Promise<{ total: number; items: Stored<T>[] }> {
+  async listReusing(
+    q: ListQuery,
+    reusable: ((key: PageKey) => boolean) | null,
+    trx: Kysely<Database> = this.db,
+  ): Promise<{ total: number; items: Stored<T>[] }> {
     const owner = this.ownerPageOf(q);
     if (owner === null || reusable === null) return this.list(q, trx);
     const total = await this.ownerTotal(owner, trx);
@@ -334,14 +354,14 @@ export class DocumentTable<T extends { uuid: string }> {
     return { total, items };
   }
 
-  async list(q: ListQuery, trx: Kysely<any> = this.db): Promise<{ total: number; items: Stored<T>[] }> {
+  async list(q: ListQuery, trx: Kysely<Database> = this.db): Promise<{ total: number; items: Stored<T>[] }> {
     const owner = this.ownerPageOf(q);
     if (owner !== null) {
       const total = await this.ownerTotal(owner, trx);
       const rows = await this.ownerPage.execute(trx, owner, q.limit, q.offset);
       return { total, items: rows.map((r: any) => this.toStoredWithBusy(r)) };
     }
-    let base = trx.selectFrom(this.table);
+    let base = untyped(trx).selectFrom(this.table);
     if (q.owner !== undefined && q.orUuids?.length) {
       const owner = q.owner;
       const also = q.orUuids;
@@ -387,7 +407,7 @@ export class DocumentTable<T extends { uuid: string }> {
   }
 
   /** total_count: an owner's whole table comes from row_counts (one row read); a filtered list counts its matches. */
-  private async count(base: any, q: ListQuery, trx: Kysely<any>): Promise<number> {
+  private async count(base: any, q: ListQuery, trx: Kysely<Database>): Promise<number> {
     // row_counts counts an owner's own rows: objects shared with the actor (orUuids) must be counted with them.
     const filtered = q.uuids || q.orUuids?.length || q.tags.length || q.tagNames.length || q.conditions.some((c) => this.filterable.has(c.column));
     if (this.counted && q.owner !== undefined && !filtered) return this.ownerTotal(q.owner ?? '', trx);

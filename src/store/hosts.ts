@@ -1,6 +1,7 @@
-import { TENDED } from '../domain/server-lifecycle.ts';
+import { HOLDS_CAPACITY, TENDED } from '../domain/server-lifecycle.ts';
 import { sql, type Kysely } from 'kysely';
 import type { Dialect } from './dialect/index.ts';
+import type { Database } from './schema.ts';
 
 export interface HostRow {
   name: string;
@@ -38,8 +39,75 @@ export class HostHeldError extends Error {
 
 const toHost = (r: any): HostRow => ({ ...r, cpu: Number(r.cpu), mem: Number(r.mem), drained: Boolean(Number(r.drained ?? 0)) });
 
+/** CPU and memory the servers on a host hold. */
+export type Usage = { cpu: number; mem: number };
+
+function usageQuery(trx: Kysely<Database>) {
+  return trx
+    .selectFrom('servers')
+    .select(['host', sql<number>`sum(cpu)`.as('cpu'), sql<number>`sum(mem)`.as('mem')])
+    .where('host', 'is not', null)
+    .where('status', 'in', HOLDS_CAPACITY);
+}
+
 export class HostRepo {
   constructor(private readonly dialect: Dialect) {}
+
+  // ---- what placement reads (compute/scheduler.ts decides) ----
+
+  /** What the servers of `host` hold now (read again after its row is locked). */
+  async usageOf(trx: Kysely<Database>, host: string): Promise<Map<string, Usage>> {
+    const rows = await usageQuery(trx).where('host', '=', host).groupBy('host').execute();
+    return new Map(rows.map((u) => [u.host!, { cpu: Number(u.cpu), mem: Number(u.mem) }]));
+  }
+
+  /** The hosts that take servers (up, not drained), each with what its servers hold, in one round trip. */
+  async placeable(trx: Kysely<Database>): Promise<{ hosts: HostRow[]; usedBy: Map<string, Usage> }> {
+    const rows = await trx
+      .selectFrom('hosts')
+      .leftJoin(usageQuery(trx).groupBy('host').as('u'), 'u.host', 'hosts.name')
+      .selectAll('hosts')
+      .select([sql<number>`coalesce(u.cpu, 0)`.as('used_cpu'), sql<number>`coalesce(u.mem, 0)`.as('used_mem')])
+      .where('hosts.state', '=', 'up')
+      .where('hosts.drained', '=', 0)
+      .orderBy('hosts.name')
+      .execute();
+    const usedBy = new Map<string, Usage>();
+    const hosts = rows.map(({ used_cpu, used_mem, ...r }) => {
+      usedBy.set(r.name, { cpu: Number(used_cpu), mem: Number(used_mem) });
+      return toHost(r);
+    });
+    return { hosts, usedBy };
+  }
+
+  /** The host each of `servers` holds room on (servers holding none are left out). */
+  async hostsOf(trx: Kysely<Database>, servers: string[]): Promise<Array<{ uuid: string; host: string | null }>> {
+    if (servers.length === 0) return [];
+    return trx.selectFrom('servers').select(['uuid', 'host']).where('uuid', 'in', servers).where('status', 'in', HOLDS_CAPACITY).execute();
+  }
+
+  private placeableRows(trx: Kysely<Database>) {
+    return trx.selectFrom('hosts').select('name').where('state', '=', 'up').where('drained', '=', 0);
+  }
+
+  /**
+   * Locks the first of `names` (in their order) that no other transaction holds and that still takes servers;
+   * undefined when every one is held or gone. Two API nodes placing at once never lock the same host.
+   */
+  async claimFirst(trx: Kysely<Database>, names: string[]): Promise<string | undefined> {
+    if (names.length === 0) return undefined;
+    const rank = sql`case ${sql.ref('name')} ${sql.join(
+      names.map((n, i) => sql`when ${n} then ${sql.lit(i)}`),
+      sql` `,
+    )} end`;
+    const q = this.placeableRows(trx).where('name', 'in', names).orderBy(rank).limit(1);
+    return (await this.dialect.claimRows(q).executeTakeFirst())?.name;
+  }
+
+  /** Locks a host that still takes servers, waiting for a transaction that holds it; false when it no longer does. */
+  async lockPlaceable(trx: Kysely<Database>, name: string): Promise<boolean> {
+    return !!(await this.dialect.lockRows(this.placeableRows(trx).where('name', '=', name)).executeTakeFirst());
+  }
 
   /**
    * Binds a host to `agent`. A host belongs to one agent at a time: taking it over is allowed only once its
@@ -85,11 +153,26 @@ export class HostRepo {
    * Hosts that an earlier configuration of this data dir served (same agent identity, whatever the host name then)
    * and the current one does not: marked down. Returns their names.
    */
-  async retire(identity: string, keep: string[], trx: Kysely<any> = this.dialect.db): Promise<string[]> {
+  async retire(identity: string, keep: string[], trx: Kysely<Database> = this.dialect.db): Promise<string[]> {
     let q = trx.updateTable('hosts').set({ state: 'down' }).where('agent', 'like', `%@${identity}`);
     if (keep.length) q = q.where('name', 'not in', keep);
     const rows = await q.returning('name').execute();
     return rows.map((r: any) => r.name);
+  }
+
+  /** The names of the hosts that are down. */
+  async downNames(trx: Kysely<Database> = this.dialect.db): Promise<string[]> {
+    return (await trx.selectFrom('hosts').select('name').where('state', '=', 'down').execute()).map((r) => r.name);
+  }
+
+  /** A host's state (up or down), if there is such a host. */
+  async stateOf(name: string, trx: Kysely<Database> = this.dialect.db): Promise<string | undefined> {
+    return (await trx.selectFrom('hosts').select('state').where('name', '=', name).executeTakeFirst())?.state;
+  }
+
+  /** Deletes a host's row, whatever is placed there (the caller settled its servers). */
+  async forget(name: string, trx: Kysely<Database> = this.dialect.db): Promise<void> {
+    await trx.deleteFrom('hosts').where('name', '=', name).execute();
   }
 
   /** Drains a host (no new servers) or lets it take servers again; false if there is no such host. */
@@ -120,7 +203,7 @@ export class HostRepo {
   }
 
   /** Every host with the CPU and memory its servers hold and how many servers are placed there. */
-  async listWithUse(trx: Kysely<any> = this.dialect.db): Promise<HostUse[]> {
+  async listWithUse(trx: Kysely<Database> = this.dialect.db): Promise<HostUse[]> {
     const use = trx
       .selectFrom('servers')
       .select(['host', sql<number>`sum(cpu)`.as('used_cpu'), sql<number>`sum(mem)`.as('used_mem'), sql<number>`count(*)`.as('servers')])
@@ -141,7 +224,7 @@ export class HostRepo {
     return rows.map((r) => ({ ...toHost(r), used_cpu: Number(r.used_cpu), used_mem: Number(r.used_mem), servers: Number(r.servers) }));
   }
 
-  async list(trx: Kysely<any> = this.dialect.db): Promise<HostRow[]> {
+  async list(trx: Kysely<Database> = this.dialect.db): Promise<HostRow[]> {
     const rows = await trx.selectFrom('hosts').selectAll().orderBy('name').execute();
     return rows.map(toHost);
   }
@@ -155,7 +238,7 @@ export class HostRepo {
    * Hosts whose agent stopped heartbeating for `ms` are marked down, in one statement so that of several nodes
    * sweeping at once exactly one acts on each host. Returns the names this call marked down.
    */
-  async markStale(ms: number, trx: Kysely<any> = this.dialect.db): Promise<string[]> {
+  async markStale(ms: number, trx: Kysely<Database> = this.dialect.db): Promise<string[]> {
     const cutoff = new Date(Date.now() - ms).toISOString();
     const rows = await trx.updateTable('hosts').set({ state: 'down' }).where('state', '=', 'up').where('heartbeat_at', '<', cutoff).returning('name').execute();
     return rows.map((s: any) => s.name);

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Insertable, type Kysely } from 'kysely';
 import { openDialect, type Dialect } from './dialect/index.ts';
 import { COUNTED_TABLES, DocumentTable } from './documents.ts';
 import { overQuota, type Quotas } from '../domain/quotas.ts';
@@ -8,7 +8,9 @@ import type { FirewallRule } from '../domain/firewall.ts';
 import { UserRepo } from './users.ts';
 import { OperationRepo } from './operations.ts';
 import { HostRepo } from './hosts.ts';
+import { LeaseRepo } from './leases.ts';
 import { ServerTable } from './servers.ts';
+import type { AuditLogTable, Database, DocTableName } from './schema.ts';
 
 export interface TagDoc {
   uuid: string;
@@ -129,6 +131,7 @@ export class Store {
   readonly users: UserRepo;
   readonly operations: OperationRepo;
   readonly hosts: HostRepo;
+  readonly leases: LeaseRepo;
 
   constructor(readonly dialect: Dialect) {
     this.drives = new DocumentTable(dialect, 'drives', 'drives', (d) => ({ name: d.name, media: d.media, size: d.size }));
@@ -160,6 +163,7 @@ export class Store {
     this.operations = new OperationRepo(dialect);
     this.servers = new ServerTable(dialect, this.operations);
     this.hosts = new HostRepo(dialect);
+    this.leases = new LeaseRepo(dialect);
   }
 
   private quotas: Quotas | null = null;
@@ -189,7 +193,7 @@ export class Store {
   }
 
   /** The firewall policy of each NIC of a server that has one, by MAC (one join-table read and one of the policies). */
-  async nicPolicies(serverUuid: string, trx: Kysely<any> = this.db): Promise<Map<string, FwPolicyDoc>> {
+  async nicPolicies(serverUuid: string, trx: Kysely<Database> = this.db): Promise<Map<string, FwPolicyDoc>> {
     const rows = (await trx.selectFrom('nic_firewall_policies').select(['mac', 'policy_uuid']).where('server_uuid', '=', serverUuid).execute()) as Array<{
       mac: string;
       policy_uuid: string;
@@ -201,6 +205,31 @@ export class Store {
       if (p) out.set(r.mac, p);
     }
     return out;
+  }
+
+  /** The servers one of whose NICs uses firewall policy `uuid`. */
+  async serversUsingPolicy(uuid: string, trx: Kysely<Database> = this.db): Promise<string[]> {
+    const rows = await trx.selectFrom('nic_firewall_policies').select('server_uuid').distinct().where('policy_uuid', '=', uuid).execute();
+    return rows.map((r) => r.server_uuid);
+  }
+
+  /**
+   * Adds `chunk` to a rate counter's count in `window` (a counter of an older window starts again from `chunk`), in
+   * one statement every API node may run at once; returns the count after it.
+   */
+  async bumpRateCounter(bucket: string, chunk: number, window: number): Promise<number> {
+    const r = await sql<{ count: number }>`
+      INSERT INTO rate_counters (bucket, count, "window") VALUES (${bucket}, ${chunk}, ${window})
+      ON CONFLICT (bucket) DO UPDATE SET
+        count = CASE WHEN rate_counters."window" = ${window} THEN rate_counters.count + ${chunk} ELSE ${chunk} END,
+        "window" = ${window}
+      RETURNING count`.execute(this.db);
+    return Number(r.rows[0]!.count);
+  }
+
+  /** Appends one entry to an account's audit log (in the transaction that made the change it reports). */
+  async appendAudit(entry: Insertable<AuditLogTable>, trx: Kysely<Database> = this.db): Promise<void> {
+    await trx.insertInto('audit_log').values(entry).execute();
   }
 
   /** Each quota with what `owner` holds against it (0 as a limit: none). */
@@ -224,7 +253,7 @@ export class Store {
   }
 
   /** Whether `owner`'s drives may grow by `adding` bytes (a new drive, a resize); throws the quota's refusal if not. */
-  async checkDriveBytes(owner: string, adding: number, trx: Kysely<any>): Promise<void> {
+  async checkDriveBytes(owner: string, adding: number, trx: Kysely<Database>): Promise<void> {
     const limit = this.quotas?.driveBytes ?? 0;
     if (limit <= 0 || adding <= 0) return;
     const row = await trx
@@ -235,11 +264,41 @@ export class Store {
     if (Number(row?.bytes ?? 0) + adding > limit) throw overQuota('driveBytes', limit, 'bytes');
   }
 
-  private async lockAccount(owner: string, trx: Kysely<any>): Promise<void> {
+  /** The owners of `uuids` in a document table (missing rows are left out). */
+  async ownersOf(table: DocTableName, uuids: string[], trx: Kysely<Database> = this.db): Promise<Array<{ uuid: string; owner: string | null }>> {
+    if (uuids.length === 0) return [];
+    return trx
+      .selectFrom(table)
+      .select(['uuid', 'owner'])
+      .where('uuid', 'in', [...new Set(uuids)])
+      .execute();
+  }
+
+  /** How many objects of a document table `owner` holds (every row, whatever its status). */
+  async countOwned(table: DocTableName, owner: string, trx: Kysely<Database> = this.db): Promise<number> {
+    const r = await trx
+      .selectFrom(table)
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('owner', '=', owner)
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  /** How many snapshots a drive has, or an account holds. */
+  async snapshotCount(of: { drive: string } | { owner: string }, trx: Kysely<Database> = this.db): Promise<number> {
+    const r = await trx
+      .selectFrom('snapshots')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .$call((q) => ('drive' in of ? q.where('drive', '=', of.drive) : q.where('owner', '=', of.owner)))
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  private async lockAccount(owner: string, trx: Kysely<Database>): Promise<void> {
     await this.dialect.lockRows(trx.selectFrom('users').select('uuid').where('uuid', '=', owner)).execute();
   }
 
-  private async held(table: string, owner: string, trx: Kysely<any>): Promise<number> {
+  private async held(table: DocTableName, owner: string, trx: Kysely<Database>): Promise<number> {
     if (COUNTED_TABLES.includes(table)) {
       const r = await trx.selectFrom('row_counts').select('n').where('tbl', '=', table).where('owner_key', '=', owner).executeTakeFirst();
       return Number(r?.n ?? 0);
@@ -252,12 +311,12 @@ export class Store {
     return Number((await q.executeTakeFirst())?.n ?? 0);
   }
 
-  get db(): Kysely<any> {
+  get db(): Kysely<Database> {
     return this.dialect.db;
   }
 
   /** Runs `fn` in one transaction: all of its writes land, or none. */
-  async transaction<T>(fn: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
     // A transaction that lost a conflict with a concurrent one (e.g. a deadlock between two starts locking hosts)
     // was rolled back whole, so running it again is safe; the client never sees the conflict.
     for (let attempt = 1; ; attempt++) {

@@ -13,6 +13,7 @@ import { serverPageKeys } from './migrations/010_server_page_keys.ts';
 import { firewallPolicies } from './migrations/011_firewall_policies.ts';
 import { multiNode } from './migrations/013_multi_node.ts';
 import { pendingGrantees } from './migrations/014_pending_grantees.ts';
+import { serverReferences } from './migrations/015_server_references.ts';
 
 /** The ordered list of migrations. Append, never edit a released one. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -30,6 +31,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '011_firewall_policies': firewallPolicies(dialect),
     '013_multi_node': multiNode(dialect),
     '014_pending_grantees': pendingGrantees(),
+    '015_server_references': serverReferences(dialect),
   };
 }
 
@@ -41,4 +43,11 @@ export async function migrateToLatest(dialect: Dialect): Promise<string[]> {
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error;
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** The names of the migrations this database has not applied yet. */
+export async function pendingMigrations(dialect: Dialect): Promise<string[]> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
+  const all = await new Migrator({ db: dialect.db, provider, allowUnorderedMigrations: true }).getMigrations();
+  return all.filter((m) => !m.executedAt).map((m) => m.name);
 }

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Dialect } from './dialect/index.ts';
 
 import type { OperationKind } from '../domain/server-lifecycle.ts';
+import type { Database } from './schema.ts';
 
 export type { OperationKind };
 
@@ -31,7 +32,7 @@ function toOp(r: any): Operation {
 export class OperationRepo {
   constructor(private readonly dialect: Dialect) {}
 
-  async enqueue(trx: Kysely<any>, op: { server_uuid: string; host: string; kind: OperationKind; payload?: Record<string, unknown> }): Promise<number> {
+  async enqueue(trx: Kysely<Database>, op: { server_uuid: string; host: string; kind: OperationKind; payload?: Record<string, unknown> }): Promise<number> {
     const t = now();
     const row = await trx
       .insertInto('operations')
@@ -65,7 +66,7 @@ export class OperationRepo {
    * Fails every unfinished operation of these hosts: their agent is gone, so nobody will do them. Returns the
    * failed operations, so their servers can be told.
    */
-  async failForHosts(hosts: string[], reason: string, trx: Kysely<any> = this.dialect.db): Promise<Operation[]> {
+  async failForHosts(hosts: string[], reason: string, trx: Kysely<Database> = this.dialect.db): Promise<Operation[]> {
     if (hosts.length === 0) return [];
     const rows = await trx
       .updateTable('operations')
@@ -86,7 +87,7 @@ export class OperationRepo {
     state: 'done' | 'failed',
     error: string | null = null,
     result: Record<string, unknown> | null = null,
-    trx: Kysely<any> = this.dialect.db,
+    trx: Kysely<Database> = this.dialect.db,
     supersede?: { server: string; kinds: OperationKind[] },
   ): Promise<void> {
     const mine = (eb: any) => eb.and([eb('id', '=', id), eb('state', '=', 'running')]); // a superseded operation stays failed
@@ -141,6 +142,39 @@ export class OperationRepo {
     if (hosts.length === 0) return [];
     const rows = await this.dialect.db.selectFrom('operations').selectAll().where('state', '=', 'running').where('host', 'in', hosts).orderBy('id').execute();
     return rows.map(toOp);
+  }
+
+  /** Starts queued for `hosts` that no agent claimed yet. */
+  async pendingStarts(hosts: string[], trx: Kysely<Database> = this.dialect.db): Promise<Array<{ id: number; server_uuid: string; host: string }>> {
+    if (hosts.length === 0) return [];
+    return trx
+      .selectFrom('operations')
+      .select(['id', 'server_uuid', 'host'])
+      .where('host', 'in', hosts)
+      .where('state', '=', 'pending')
+      .where('kind', '=', 'start')
+      .execute();
+  }
+
+  /** Fails an operation still pending (none claimed it), with the reason. */
+  async failPending(id: number, reason: string, trx: Kysely<Database> = this.dialect.db): Promise<void> {
+    await trx
+      .updateTable('operations')
+      .set({ state: 'failed', error: reason, updated_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .where('state', '=', 'pending')
+      .execute();
+  }
+
+  /** The servers of `host` with an operation pending or running: reconciliation leaves them to it. */
+  async serversBusyOn(host: string): Promise<string[]> {
+    const rows = await this.dialect.db
+      .selectFrom('operations')
+      .select('server_uuid')
+      .where('host', '=', host)
+      .where('state', 'in', ['pending', 'running'])
+      .execute();
+    return rows.map((r) => r.server_uuid);
   }
 
   async pendingFor(serverUuid: string): Promise<Operation[]> {

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { CompiledQuery, sql, type Kysely } from 'kysely';
 import { COUNTED_TABLES } from './documents.ts';
 import type { Store } from './index.ts';
+import type { Database } from './schema.ts';
 
 const exec = promisify(execFile);
 
@@ -38,9 +39,9 @@ export class StateError extends Error {
 const MACHINERY = ['hosts', 'storage_markers', 'rate_counters'];
 const skipped = (t: string) => t.startsWith('kysely_migration') || t.startsWith('sqlite_') || MACHINERY.includes(t);
 /** Kept by a plain reset: who logs in, and with what. */
-const ACCOUNT_TABLES = ['users', 'tokens', 'credential_changes'];
+const ACCOUNT_TABLES = ['users', 'tokens', 'credential_changes'] as const;
 
-async function tables(store: Store, trx: Kysely<any>): Promise<string[]> {
+async function tables(store: Store, trx: Kysely<Database>): Promise<string[]> {
   const rows =
     store.dialect.name === 'sqlite'
       ? await sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`.execute(trx)
@@ -49,7 +50,7 @@ async function tables(store: Store, trx: Kysely<any>): Promise<string[]> {
   return rows.rows.map((r) => r.name).filter((t) => !skipped(t));
 }
 
-async function columns(store: Store, trx: Kysely<any>, table: string): Promise<string[]> {
+async function columns(store: Store, trx: Kysely<Database>, table: string): Promise<string[]> {
   if (store.dialect.name === 'sqlite') return (await sql<{ name: string }>`SELECT name FROM pragma_table_info(${table})`.execute(trx)).rows.map((r) => r.name);
   return (
     await sql<{
@@ -179,13 +180,22 @@ export async function resetState(store: Store, places: StatePlaces, opts: { all?
     const out: Array<{ table: string; rows: Record<string, unknown>[] }> = [];
     if (opts.all && !opts.keepUser) return out;
     for (const t of ACCOUNT_TABLES) {
-      let qb = trx.selectFrom(t).selectAll();
-      if (opts.all)
-        qb =
-          t === 'users'
-            ? qb.where('email', '=', opts.keepUser!)
-            : qb.where('user_uuid' as any, 'in', trx.selectFrom('users').select('uuid').where('email', '=', opts.keepUser!));
-      out.push({ table: t, rows: (await qb.execute().catch(() => [])) as Record<string, unknown>[] });
+      const keepUser = opts.keepUser!;
+      const rows =
+        t === 'users'
+          ? trx
+              .selectFrom('users')
+              .selectAll()
+              .$if(!!opts.all, (qb) => qb.where('email', '=', keepUser))
+          : t === 'tokens'
+            ? trx
+                .selectFrom('tokens')
+                .selectAll()
+                .$if(!!opts.all, (qb) => qb.where('user_uuid', 'in', trx.selectFrom('users').select('uuid').where('email', '=', keepUser)))
+            : opts.all
+              ? null // (credential_changes has no user column: `all` keeps none of it)
+              : trx.selectFrom('credential_changes').selectAll();
+      out.push({ table: t, rows: rows ? ((await rows.execute().catch(() => [])) as Record<string, unknown>[]) : [] });
     }
     return out;
   });
@@ -225,6 +235,7 @@ async function replaceRows(store: Store, saved: Array<{ table: string; rows: Rec
       }
     }
     if (names.includes('row_counts')) await rebuildRowCounts(trx, names);
+    if (names.includes('server_references')) await store.servers.rebuildReferences(trx);
     for (const t of names) if ((await columns(store, trx, t)).includes('version')) await sql`UPDATE ${sql.table(t)} SET version = ${floor}`.execute(trx);
     if (pgsql) await resetSequences(trx);
   });
@@ -232,7 +243,7 @@ async function replaceRows(store: Store, saved: Array<{ table: string; rows: Rec
 
 /** Seconds since 2025 (an int32 column holds them for decades) or above every version in the tables, whichever is more:
  * a version no cache entry can hold, even one made from a row deleted since, unless it was edited faster than the clock. */
-async function versionFloor(store: Store, trx: Kysely<any>, names: string[]): Promise<number> {
+async function versionFloor(store: Store, trx: Kysely<Database>, names: string[]): Promise<number> {
   let max = Math.floor((Date.now() - Date.UTC(2025, 0, 1)) / 1000);
   for (const t of names) {
     if (!(await columns(store, trx, t)).includes('version')) continue;
@@ -242,7 +253,7 @@ async function versionFloor(store: Store, trx: Kysely<any>, names: string[]): Pr
   return max;
 }
 
-async function rebuildRowCounts(trx: Kysely<any>, names: string[]): Promise<void> {
+async function rebuildRowCounts(trx: Kysely<Database>, names: string[]): Promise<void> {
   await sql`DELETE FROM row_counts`.execute(trx);
   for (const t of COUNTED_TABLES.filter((x) => names.includes(x)))
     await sql`INSERT INTO row_counts (tbl, owner_key, n) SELECT ${t}, coalesce(owner, ''), count(*) FROM ${sql.table(t)} GROUP BY coalesce(owner, '')`.execute(
@@ -251,7 +262,7 @@ async function rebuildRowCounts(trx: Kysely<any>, names: string[]): Promise<void
 }
 
 /** Serial columns continue after the restored rows' ids. */
-async function resetSequences(trx: Kysely<any>): Promise<void> {
+async function resetSequences(trx: Kysely<Database>): Promise<void> {
   const cols = await sql<{ t: string; c: string }>`SELECT table_name AS t, column_name AS c FROM information_schema.columns
     WHERE table_schema = current_schema() AND column_default LIKE 'nextval(%'`.execute(trx);
   for (const { t, c } of cols.rows) {

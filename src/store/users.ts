@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
-import type { Kysely } from 'kysely';
+import type { Db } from './schema.ts';
 import { randomBytes, randomUuid } from '../domain/random.ts';
 import type { Dialect } from './dialect/index.ts';
 
@@ -67,7 +67,7 @@ export class UserRepo {
    * first use. Both give a uuid that stays the same from one ACL to the next, so the answer does not tell whether
    * the address has an account.
    */
-  async granteeByEmail(trx: Kysely<any>, email: string): Promise<{ uuid: string; email: string }> {
+  async granteeByEmail(trx: Db, email: string): Promise<{ uuid: string; email: string }> {
     const lower = email.toLowerCase();
     const user = await trx.selectFrom('users').select(['uuid', 'email']).where('email', '=', lower).executeTakeFirst();
     if (user) return { uuid: String(user.uuid), email: String(user.email) };
@@ -81,7 +81,7 @@ export class UserRepo {
   }
 
   /** The grantee an ACL names by uuid: a user, or an address's pending grantee; undefined for neither. */
-  async granteeByUuid(trx: Kysely<any>, uuid: string): Promise<{ uuid: string; email: string } | undefined> {
+  async granteeByUuid(trx: Db, uuid: string): Promise<{ uuid: string; email: string } | undefined> {
     const lower = uuid.toLowerCase();
     const row =
       (await trx.selectFrom('users').select(['uuid', 'email']).where('uuid', '=', lower).executeTakeFirst()) ??

@@ -1,9 +1,10 @@
 import type { Kysely, SelectQueryBuilder } from 'kysely';
+import type { Database } from '../schema.ts';
 
 /** What the rest of the store needs to know about a database, and nothing more. */
 export interface Dialect {
   readonly name: 'sqlite' | 'postgres';
-  readonly db: Kysely<any>;
+  readonly db: Kysely<Database>;
   /** Column type of an auto-incrementing primary key. */
   readonly serialType: 'integer' | 'bigserial';
   /** Case-insensitive LIKE operator. */
@@ -31,7 +32,7 @@ export interface Dialect {
   /** Tell other processes that something changed (a no-op on SQLite, which has one process). */
   notify(channel: string, payload: string): Promise<void>;
   /** As notify, sent by the transaction `trx`: delivered when, and only if, it commits. */
-  notifyIn(trx: Kysely<any>, channel: string, payload: string): Promise<void>;
+  notifyIn(trx: Kysely<Database>, channel: string, payload: string): Promise<void>;
   /**
    * Receive notifications from other processes. `resumed` runs when the listening connection came back after a loss:
    * notifications sent meanwhile are gone, so state they keep fresh must be refreshed.

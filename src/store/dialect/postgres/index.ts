@@ -4,6 +4,7 @@ import pg from 'pg';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Dialect } from '../index.ts';
 import { rowCountTriggers } from './row-counts.ts';
+import type { Database } from '../../schema.ts';
 
 // bigint counts come back as strings by default; our counters fit in a double.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -62,7 +63,7 @@ export function openPostgres(url: string): Dialect {
     client.on('error', () => {});
     prepareStatements(client, names, generation);
   });
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   let listener: pg.Client | null = null;
   const handlers = new Map<string, Array<(p: string) => void>>();
   const resumers: Array<() => void> = [];

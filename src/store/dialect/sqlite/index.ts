@@ -5,6 +5,7 @@ import { Kysely, SqliteDialect, type KyselyPlugin, type PluginTransformResultArg
 import type { Dialect } from '../index.ts';
 import { offerReadsAtOnce } from '../../prepared.ts';
 import { rowCountTriggers } from './row-counts.ts';
+import type { Database as Schema } from '../../schema.ts';
 
 /** What Kysely's SQLite driver calls on a statement. */
 type Runnable = Pick<Database.Statement, 'reader' | 'all' | 'run' | 'iterate'>;
@@ -125,7 +126,7 @@ export function openSqlite(dataDir: string): Dialect {
   const reader = new Database(file, { readonly: true });
   reader.pragma('busy_timeout = 5000');
   cacheStatements(reader);
-  const db = new Kysely<any>({ dialect: new SqliteDialect({ database }), plugins: [new YieldToEventLoop()] });
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database }), plugins: [new YieldToEventLoop()] });
   // A read outside any transaction runs to its end before anything else does: it may skip Kysely's connection lock.
   offerReadsAtOnce(db, (sql, parameters) => {
     const stmt = (database.inTransaction ? reader : database).prepare(sql);
