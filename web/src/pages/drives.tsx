@@ -250,7 +250,7 @@ export function DrivesPage() {
               <DriveRow d={d} jobs={jobs} servers={servers} onMessage={said} />
             ))}
           </Table>
-          <Pager offset={offset} limit={LIMIT} total={list.meta.total_count} onPage={setOffset} />
+          <Pager offset={list.meta.offset} limit={LIMIT} total={list.meta.total_count} onPage={setOffset} />
         </>
       )}
       <div class="forms">

@@ -47,7 +47,7 @@ export function ListOf<T extends { uuid?: unknown }>({ caption, path, columns, l
         ))}
       </Table>
       {list.objects.length === 0 && <p>Nothing here yet.</p>}
-      <Pager offset={offset} limit={limit} total={list.meta.total_count} onPage={setOffset} />
+      <Pager offset={list.meta.offset} limit={limit} total={list.meta.total_count} onPage={setOffset} />
     </>
   );
 }

@@ -259,7 +259,7 @@ export function ServersPage() {
             ))}
           </Table>
           {list.objects.length === 0 && <p>No servers match.</p>}
-          <Pager offset={offset} limit={LIMIT} total={list.meta.total_count} onPage={setOffset} />
+          <Pager offset={list.meta.offset} limit={LIMIT} total={list.meta.total_count} onPage={setOffset} />
         </>
       )}
     </section>
