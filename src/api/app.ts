@@ -1,6 +1,7 @@
 import { randomUuid } from '../domain/random.ts';
 import fs from 'node:fs';
 import type { Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyContextConfig, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
@@ -257,14 +258,14 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
 
   // The idle timeout is for clients that stall, not for the API's own work: once the whole request is in, nothing
   // moves on the socket while a long batch (100 RSA keys on a busy host) runs, and the client would lose its answer.
-  // It is armed again before the answer is sent, so a client that stops reading a download is still cut off.
-  app.addHook('preHandler', (req, _reply, done) => {
-    if (req.raw.complete) req.raw.socket.setTimeout(0);
-    done();
-  });
-  app.addHook('onSend', (req, _reply, payload, done) => {
-    if (!req.raw.socket.destroyed) req.raw.socket.setTimeout(app.server.timeout);
-    done(null, payload);
+  // With a listener here Node leaves the choice to us, so the check costs nothing until a socket is idle that long.
+  // `_httpMessage` is the response Node's HTTP server has on the socket (its own bookkeeping, not public API).
+  app.server.on('timeout', (socket: Socket) => {
+    const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    // Wholly received and not yet answered: keep it. Writing the answer refreshes the timer, so a client that then
+    // stops reading (a download) or an idle keep-alive connection is still cut off.
+    if (res && !res.headersSent && !res.writableEnded && res.req?.complete) return;
+    socket.destroy();
   });
 
   // After authentication, so that a rule can name an account; one boolean check while no rule is set.
