@@ -157,8 +157,11 @@ export const errors = {
   /** An HTTP-level refusal Fastify raised that no other kind covers (a status below 500). */
   http: (statusCode: number, message: string) => new ApiError('OS_ERR_HTTP', 'validation', message, null, statusCode),
   backend: () => new ApiError('OS_ERR_BACKEND', 'backend', 'unknown error', null),
-  /** The drive storage refused bytes (full, read-only, not mounted); the message says which, never a path. */
-  storageFailed: (message: string) => new ApiError('OS_ERR_STORAGE_FAILED', 'backend', message, null),
+  /**
+   * The drive storage refused bytes; the message says why, never a path. Full is 507 Insufficient Storage; anything
+   * else (read-only, not mounted, I/O errors) is 503: the storage is unavailable, and the same request may work later.
+   */
+  storageFailed: (message: string, full = false) => new ApiError('OS_ERR_STORAGE_FAILED', 'backend', message, null, full ? 507 : 503),
   /** An answer set by an administrator's fault rule (POST /opensigma/faults/). */
   injectedFault: (status: number, error: WireError) => new ApiError('OS_ERR_INJECTED_FAULT', error.error_type, error.error_message, error.error_point, status),
   poolExhausted: (what: string, setting: string) =>

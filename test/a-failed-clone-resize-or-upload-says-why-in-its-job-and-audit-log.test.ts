@@ -123,7 +123,7 @@ for (const db of databases()) {
           headers: { authorization: `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`, 'content-type': 'application/octet-stream' },
           body: Buffer.alloc(100000, 7),
         });
-        assert.equal(up.status, 500);
+        assert.equal(up.status, 503, 'the storage is unavailable, not full');
         const body = (await up.json()) as any[];
         assert.equal(body[0].error_type, 'backend');
         assert.match(body[0].error_message, /^The upload failed: the drive storage .+; no drive was made$/);
@@ -156,7 +156,7 @@ for (const db of databases()) {
       fs.rmSync(part);
       fs.mkdirSync(part);
       const refused = await send();
-      assert.equal(refused.status, 500);
+      assert.equal(refused.status, 503);
       const body = (await refused.json()) as any[];
       assert.equal(body[0].error_type, 'backend');
       assert.match(body[0].error_message, /^Chunk 1 of the upload failed: the drive storage .+; send it again once the storage is back$/);
@@ -167,6 +167,36 @@ for (const db of databases()) {
       assert.equal((await send()).status, 200);
       await waitForDrive(t, uuid, 'unmounted');
       assert.ok(fs.readFileSync(img(uuid)).equals(bytes));
+    });
+
+    test('a chunk written to a full disk answers 507 with the error array, and nothing half written counts', async () => {
+      const init = await t.call('POST', '/initupload/', { objects: [{ name: 'resumable-full', media: 'disk', size: 16 }] });
+      const uuid = init.body.objects[0].uuid as string;
+      const part = path.join(drives(), `${uuid}.img.part`);
+      const send = () =>
+        fetch(`${t.api}/drives/${uuid}/upload/?resumableChunkNumber=1&resumableChunkSize=16&resumableTotalSize=16`, {
+          method: 'POST',
+          headers: { authorization: `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`, 'content-type': 'application/octet-stream' },
+          body: Buffer.from('fedcba9876543210'),
+        });
+      // /dev/full answers every write with ENOSPC: the disk is full, for real, without root or a tmpfs.
+      fs.rmSync(part);
+      fs.symlinkSync('/dev/full', part);
+      const full = await send();
+      assert.equal(full.status, 507);
+      assert.deepEqual(await full.json(), [
+        {
+          error_message: 'Chunk 1 of the upload failed: the drive storage is full; send it again once the storage is back',
+          error_point: null,
+          error_type: 'backend',
+        },
+      ]);
+      assert.equal((await t.call('GET', `/drives/${uuid}/`)).body.status, 'uploading');
+      fs.rmSync(part);
+      fs.writeFileSync(part, Buffer.alloc(16));
+      assert.equal((await send()).status, 200, 'the chunk was not counted as in');
+      await waitForDrive(t, uuid, 'unmounted');
+      assert.ok(fs.readFileSync(img(uuid)).equals(Buffer.from('fedcba9876543210')));
     });
   });
 }

@@ -8,7 +8,7 @@ import type { ListQuery, Stored } from '../store/documents.ts';
 import { cloneName } from '../domain/clone-naming.ts';
 import { isoSeconds } from '../domain/ids.ts';
 import { randomUuid } from '../domain/random.ts';
-import { BUSY, refreshDriveStatus, storageFailure } from '../storage/drive-storage.ts';
+import { BUSY, refreshDriveStatus, storageFailure, storageIsFull } from '../storage/drive-storage.ts';
 import { LIBRARY_FIELDS } from '../storage/library.ts';
 import type { Actor } from './servers.ts';
 import type { Db } from '../store/schema.ts';
@@ -386,7 +386,7 @@ export class DriveCommands {
       // The storage failed (full, read-only, not mounted): the client and the audit log are told which way.
       const message = `The upload failed: ${storageFailure(e)}; no drive was made`;
       await this.svc.storageFailed('upload', doc.uuid, actor.user, message);
-      throw errors.storageFailed(message);
+      throw errors.storageFailed(message, storageIsFull(e));
     }
   }
 

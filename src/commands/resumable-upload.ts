@@ -6,7 +6,7 @@ import { readInt } from '../domain/input.ts';
 import { isoSeconds } from '../domain/ids.ts';
 import { API } from '../domain/refs.ts';
 import type { Stored } from '../store/documents.ts';
-import { ChunkLengthError, storageFailure } from '../storage/drive-storage.ts';
+import { ChunkLengthError, storageFailure, storageIsFull } from '../storage/drive-storage.ts';
 import type { DriveCommands } from './drives.ts';
 import type { Actor } from './servers.ts';
 
@@ -187,7 +187,7 @@ export class ResumableUploads {
       // The storage refused the bytes (full, read-only, not mounted): the upload stays, and the chunk may be sent again.
       const message = `Chunk ${chunk.number} of the upload failed: ${storageFailure(e)}; send it again once the storage is back`;
       await this.svc.storageFailed('upload', uuid, d.owner, message);
-      throw errors.storageFailed(message);
+      throw errors.storageFailed(message, storageIsFull(e));
     }
     await this.recordChunk(uuid, chunk.number, chunk.size);
     await this.completeIfWhole(d);

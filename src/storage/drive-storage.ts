@@ -28,6 +28,9 @@ export interface StorageHost {
 /** Bytes a drive should have and the storage dir does not: lost, or the shared storage is not mounted on this node. */
 export class MissingBytesError extends Error {}
 
+/** Whether the storage failed for want of room (the answer is then 507, not 503). */
+export const storageIsFull = (e: unknown): boolean => ['ENOSPC', 'EDQUOT'].includes((e as NodeJS.ErrnoException)?.code ?? '');
+
 /** What went wrong with the drive storage, in words for the drive's owner (no paths of the operator's machines). */
 export function storageFailure(e: unknown): string {
   if (e instanceof MissingBytesError) return e.message;
