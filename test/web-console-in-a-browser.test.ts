@@ -281,6 +281,33 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     await page.getByRole('navigation', { name: 'Pages' }).waitFor({ state: 'detached' });
   });
 
+  test('several servers chosen in the list start and stop at once; a refusal names its server', async () => {
+    const made: string[] = [];
+    try {
+      for (const n of ['bulk-a', 'bulk-b']) made.push((await t.call('POST', '/servers/', minimalServer(n))).body.objects[0].uuid);
+      await page.getByRole('link', { name: 'Firewall', exact: true }).click();
+      await page.getByRole('link', { name: 'Servers', exact: true }).click();
+      const table = page.getByRole('table', { name: 'Your servers and those shared with you' });
+      const row = (n: string) => table.getByRole('row', { name: new RegExp(n) });
+      const statusIs = (n: string, status: string) => row(n).getByText(status, { exact: true }).waitFor();
+      assert.equal(await page.getByRole('button', { name: 'Start selected' }).isDisabled(), true, 'nothing chosen yet');
+      for (const n of ['bulk-a', 'bulk-b']) await page.getByRole('checkbox', { name: `Select ${n}` }).check();
+      await page.getByRole('button', { name: 'Start selected' }).click();
+      await statusIs('bulk-a', 'running');
+      await statusIs('bulk-b', 'running');
+      assert.equal(await row('web-box').getByText('stopped', { exact: true }).count(), 1, 'a server not chosen is left alone');
+      for (const n of ['bulk-a', 'bulk-b']) await page.getByRole('checkbox', { name: `Select ${n}` }).check();
+      await page.getByRole('button', { name: 'Stop selected' }).click();
+      await statusIs('bulk-a', 'stopped');
+      await statusIs('bulk-b', 'stopped');
+      await page.getByRole('checkbox', { name: 'Select bulk-a' }).check();
+      await page.getByRole('button', { name: 'Stop selected' }).click();
+      await page.getByText(/1 of 1 refused to stop: bulk-a: /).waitFor();
+    } finally {
+      for (const uuid of made) await t.call('DELETE', `/servers/${uuid}/`);
+    }
+  });
+
   test('a firewall policy: a bad rule shows its error beside its field, then it is made, edited and put on a NIC of the server', async () => {
     await page.getByRole('link', { name: 'Firewall', exact: true }).click();
     const create = page.getByRole('form', { name: 'Create policy' });

@@ -153,8 +153,24 @@ export function ServersPage() {
   const [tags, setTags] = useState<TagsDoc[]>([]);
   const [message, setMessage] = useState('');
   const [seq, setSeq] = useState(0);
+  const [selected, setSelected] = useState<Set<string>>(new Set());
   const me = useMe();
   const reload = () => setSeq((n) => n + 1);
+  // The API has no bulk action: each chosen server is asked on its own, and each refusal is said with its name.
+  const bulk = async (action: 'start' | 'stop') => {
+    const chosen = (list?.objects ?? []).filter((s) => selected.has(s.uuid));
+    setMessage(`Asking ${chosen.length} server${chosen.length === 1 ? '' : 's'} to ${action}…`);
+    const refused: string[] = [];
+    await Promise.all(
+      chosen.map((s) => post(`/servers/${s.uuid}/action/?do=${action}`).catch((e: unknown) => void refused.push(`${s.name}: ${(e as Error).message}`))),
+    );
+    setSelected(new Set());
+    setMessage(
+      refused.length
+        ? `${refused.length} of ${chosen.length} refused to ${action}: ${refused.join('; ')}`
+        : `Asked ${chosen.length} server${chosen.length === 1 ? '' : 's'} to ${action}.`,
+    );
+  };
   useEffect(() => {
     get<List<TagsDoc>>('/tags/?limit=0').then(
       (l) => setTags(l.objects),
@@ -240,7 +256,15 @@ export function ServersPage() {
       <Status>{message}</Status>
       {list && (
         <>
-          <Table caption="Your servers and those shared with you" head={['Name', 'Status', 'CPU', 'Memory', 'Actions']}>
+          <p class="toolbar">
+            <button type="button" disabled={selected.size === 0} onClick={() => void bulk('start')}>
+              Start selected
+            </button>{' '}
+            <button type="button" disabled={selected.size === 0} onClick={() => void bulk('stop')}>
+              Stop selected
+            </button>
+          </p>
+          <Table caption="Your servers and those shared with you" head={['Name', 'Status', 'CPU', 'Memory', 'Actions', 'Select']}>
             {list.objects.map((s) => (
               <tr data-uuid={s.uuid}>
                 <td>
@@ -254,6 +278,19 @@ export function ServersPage() {
                 <td>{formatBytes(s.mem)}</td>
                 <td>
                   <ServerActions s={s} onMessage={setMessage} onDone={s.owner?.uuid === me.uuid ? undefined : reload} />
+                </td>
+                <td>
+                  <input
+                    type="checkbox"
+                    aria-label={`Select ${s.name}`}
+                    checked={selected.has(s.uuid)}
+                    onChange={(e) => {
+                      const next = new Set(selected);
+                      if (e.currentTarget.checked) next.add(s.uuid);
+                      else next.delete(s.uuid);
+                      setSelected(next);
+                    }}
+                  />
                 </td>
               </tr>
             ))}
