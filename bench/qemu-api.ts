@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.ts';
 import { serve } from '../src/server.ts';
+import { basicCaller } from '../test/helpers/harness.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ADMIN = { email: 'bench@example.com', password: 'bench-password' };
@@ -58,18 +59,7 @@ export async function startQemuApi(name: string, json: string, images: string, i
   );
   const running = await serve(config, { logger: false });
   const api = `${running.url}/api/2.0`;
-  const call: Call = async (method, p, body) => {
-    const res = await fetch(`${api}${p}`, {
-      method,
-      headers: {
-        authorization: `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
+  const call: Call = basicCaller(api, ADMIN);
   const waitStatus = async (uuid: string, status: string, timeoutMs: number) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

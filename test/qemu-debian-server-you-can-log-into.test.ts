@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ADMIN, startServer, waitFor, waitForStatus, type TestServer } from './helpers/harness.ts';
+import { ADMIN, basicCaller, startServer, waitFor, waitForStatus, type TestServer } from './helpers/harness.ts';
 import { serve } from '../src/server.ts';
 import { debianImage, loopbackPools } from './helpers/drivers.ts';
 import { debianWorkDir, sshAs, sshBanner } from './helpers/ssh.ts';
@@ -50,18 +50,7 @@ describe('a Debian server you can log into over SSH', { skip: 'skip' in img ? `n
   });
 
   /** The admin's calls against an opensigma at `url` (the restarted one listens on a new port). */
-  const callAt = (url: string) => async (method: string, p: string, body?: unknown) => {
-    const res = await fetch(`${url}/api/2.0${p}`, {
-      method,
-      headers: {
-        authorization: `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
+  const callAt = (url: string) => basicCaller(`${url}/api/2.0`, ADMIN);
   const statusAt = async (call: ReturnType<typeof callAt>, uuid: string, status: string, timeoutMs: number) =>
     waitFor(
       async () => {

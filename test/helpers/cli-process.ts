@@ -3,7 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ADMIN, type TestServer } from './harness.ts';
+import { ADMIN, basicCaller, type TestServer } from './harness.ts';
 
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'opensigma.js');
 
@@ -99,15 +99,6 @@ export class CliServer {
   }
 
   async call(method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(`${this.api}${p}`, {
-      method,
-      headers: {
-        authorization: `Basic ${Buffer.from(`${ADMIN.email}:${ADMIN.password}`).toString('base64')}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
+    return basicCaller(this.api, ADMIN)(method, p, body);
   }
 }

@@ -155,3 +155,17 @@ export const minimalServer = (name = 'test-server', extra: Record<string, unknow
   vnc_password: 'testserver',
   ...extra,
 });
+
+/** JSON calls to the API at `api` (…/api/2.0) with one user's Basic credentials: for processes no TestServer wraps. */
+export function basicCaller(api: string, user: { email: string; password: string }) {
+  const authorization = `Basic ${Buffer.from(`${user.email}:${user.password}`).toString('base64')}`;
+  return async (method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> => {
+    const res = await fetch(`${api}${p}`, {
+      method,
+      headers: { authorization, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+}
