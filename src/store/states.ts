@@ -234,6 +234,10 @@ async function replaceRows(store: Store, saved: Array<{ table: string; rows: Rec
           );
       }
     }
+    // An operation an agent was running when the state was saved has nobody running it now (that agent may be gone,
+    // or believe it finished it): it waits to be claimed again. Its steps ask the driver first, so doing one again is safe.
+    if (names.includes('operations'))
+      await trx.updateTable('operations').set({ state: 'pending', claimed_by: null, claimed_at: null }).where('state', '=', 'running').execute();
     if (names.includes('row_counts')) await rebuildRowCounts(trx, names);
     if (names.includes('server_references')) await store.servers.rebuildReferences(trx);
     for (const t of names) if ((await columns(store, trx, t)).includes('version')) await sql`UPDATE ${sql.table(t)} SET version = ${floor}`.execute(trx);
