@@ -9,9 +9,9 @@ import { envelope } from './lists.ts';
  * listens on; the websocket is served by the API itself.
  */
 export function locationRoutes(r: Routes, svc: Services): void {
-  r.get('/locations/', { auth: 'public', tags: ['locations'], summary: 'The locations of this cloud (this installation)' }, async ({ req }) => {
+  // The answer changes only with the port (known once the server listens): made once, not on every request.
+  const answer = (port: number) => {
     const { config } = svc;
-    const port = (req.server.server.address() as AddressInfo | null)?.port ?? config.listenPort;
     const host = config.publicHost.includes(':') && !config.publicHost.startsWith('[') ? `[${config.publicHost}]` : config.publicHost;
     const secure = Boolean(config.tlsCert);
     const base = `${secure ? 'https' : 'http'}://${host}:${port}`;
@@ -29,5 +29,13 @@ export function locationRoutes(r: Routes, svc: Services): void {
       websocket_url: `${secure ? 'wss' : 'ws'}://${host}:${port}/websocket`,
     };
     return envelope([location], { limit: 0, offset: 0 }, 1);
+  };
+  let made: ReturnType<typeof answer> | null = null;
+  r.get('/locations/', { auth: 'public', tags: ['locations'], summary: 'The locations of this cloud (this installation)' }, async ({ req }) => {
+    if (made) return made;
+    const port = (req.server.server.address() as AddressInfo | null)?.port ?? svc.config.listenPort;
+    const body = answer(port);
+    if (req.server.server.listening) made = body;
+    return body;
   });
 }
