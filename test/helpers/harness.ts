@@ -81,6 +81,10 @@ export async function startServer(env: Record<string, string> = {}, db: { url: s
       OPENSIGMA_ADMIN_PASSWORD: ADMIN.password,
       OPENSIGMA_LOG_LEVEL: 'silent',
       OPENSIGMA_RECONCILE_MS: '1000',
+      // fetch reuses a pooled connection until a second before the server's keep-alive timeout, by its own timer; a
+      // test process busy for longer (a 512 MiB buffer made on a loaded machine) then sends on a connection the server
+      // has just closed: ECONNRESET, "fetch failed". Tests of the timeout itself set their own.
+      OPENSIGMA_KEEPALIVE_TIMEOUT_MS: '60000',
       ...(databaseUrl ? { OPENSIGMA_DATABASE_URL: databaseUrl } : {}),
       ...env,
     },
