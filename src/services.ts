@@ -218,7 +218,7 @@ export class Services {
     await trx.deleteFrom('server_drives').where('drive_uuid', '=', uuid).execute();
     // The row first: a chunk being recorded holds it locked, so its chunk row is in (and deleted) or never made.
     await this.store.drives.delete(uuid, trx);
-    await trx.deleteFrom('upload_chunks').where('drive_uuid', '=', uuid).execute();
+    await this.store.uploadChunks.forget(uuid, trx);
   }
 
   /** Removes the bytes of deleted drives, once their records are gone. */

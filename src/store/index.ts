@@ -10,6 +10,9 @@ import { OperationRepo } from './operations.ts';
 import { HostRepo } from './hosts.ts';
 import { LeaseRepo } from './leases.ts';
 import { ServerTable } from './servers.ts';
+import { GlobalContextRepo } from './global-context.ts';
+import { AuditLogRepo } from './audit-log.ts';
+import { UploadChunkRepo } from './upload-chunks.ts';
 import type { AuditLogTable, Database, DocTableName } from './schema.ts';
 
 export interface TagDoc {
@@ -132,6 +135,9 @@ export class Store {
   readonly operations: OperationRepo;
   readonly hosts: HostRepo;
   readonly leases: LeaseRepo;
+  readonly globalContexts: GlobalContextRepo;
+  readonly auditLog: AuditLogRepo;
+  readonly uploadChunks: UploadChunkRepo;
 
   constructor(readonly dialect: Dialect) {
     this.drives = new DocumentTable(dialect, 'drives', 'drives', (d) => ({ name: d.name, media: d.media, size: d.size }));
@@ -164,6 +170,9 @@ export class Store {
     this.servers = new ServerTable(dialect, this.operations);
     this.hosts = new HostRepo(dialect);
     this.leases = new LeaseRepo(dialect);
+    this.globalContexts = new GlobalContextRepo(dialect);
+    this.auditLog = new AuditLogRepo(dialect);
+    this.uploadChunks = new UploadChunkRepo(dialect);
   }
 
   private quotas: Quotas | null = null;
@@ -228,8 +237,8 @@ export class Store {
   }
 
   /** Appends one entry to an account's audit log (in the transaction that made the change it reports). */
-  async appendAudit(entry: Insertable<AuditLogTable>, trx: Kysely<Database> = this.db): Promise<void> {
-    await trx.insertInto('audit_log').values(entry).execute();
+  appendAudit(entry: Insertable<AuditLogTable>, trx: Kysely<Database> = this.db): Promise<void> {
+    return this.auditLog.append(entry, trx);
   }
 
   /** Each quota with what `owner` holds against it (0 as a limit: none). */
