@@ -13,13 +13,11 @@ import { ServerTable } from './servers.ts';
 import { GlobalContextRepo } from './global-context.ts';
 import { AuditLogRepo } from './audit-log.ts';
 import { UploadChunkRepo } from './upload-chunks.ts';
+import { AclTable } from './acls.ts';
+import { TagTable } from './tags.ts';
 import type { AuditLogTable, Database, DocTableName } from './schema.ts';
 
-export interface TagDoc {
-  uuid: string;
-  name: string;
-  meta: Record<string, string>;
-}
+export type { TagDoc } from './tags.ts';
 
 export interface KeypairDoc {
   uuid: string;
@@ -108,27 +106,20 @@ export interface RemoteSnapshotDoc {
   source: Record<string, unknown>;
 }
 
-export interface AclDoc {
-  uuid: string;
-  name: string;
-  meta: Record<string, string>;
-  grantees: Array<{ uuid: string; email: string | null }>;
-  rules: string[];
-  tags: string[];
-}
+export type { AclDoc } from './acls.ts';
 
 /** All repositories over one database. */
 export class Store {
   readonly servers: ServerTable;
   readonly drives: DocumentTable<DriveDoc>;
-  readonly tags: DocumentTable<TagDoc>;
+  readonly tags: TagTable;
   readonly keypairs: DocumentTable<KeypairDoc>;
   readonly ips: DocumentTable<IpDoc>;
   readonly vlans: DocumentTable<VlanDoc>;
   readonly subscriptions: DocumentTable<SubscriptionDoc>;
   readonly jobs: DocumentTable<JobDoc>;
   readonly snapshots: DocumentTable<SnapshotDoc>;
-  readonly acls: DocumentTable<AclDoc>;
+  readonly acls: AclTable;
   readonly fwpolicies: DocumentTable<FwPolicyDoc>;
   readonly remotesnapshots: DocumentTable<RemoteSnapshotDoc>;
   readonly users: UserRepo;
@@ -141,7 +132,7 @@ export class Store {
 
   constructor(readonly dialect: Dialect) {
     this.drives = new DocumentTable(dialect, 'drives', 'drives', (d) => ({ name: d.name, media: d.media, size: d.size }));
-    this.tags = new DocumentTable(dialect, 'tags', 'tags', (d) => ({ name: d.name }));
+    this.tags = new TagTable(dialect);
     this.keypairs = new DocumentTable(dialect, 'keypairs', 'keypairs', (d) => ({ name: d.name }));
     // IPs and VLANs have no name field; the name filter matches meta.name, which is how clients name them.
     this.ips = new DocumentTable(dialect, 'ips', 'ips', (d) => ({ name: d.meta.name ?? '' }));
@@ -161,7 +152,7 @@ export class Store {
       (d) => ({ name: d.name, drive: d.drive }),
       new Set(['name', 'uuid', 'status', 'drive']),
     );
-    this.acls = new DocumentTable(dialect, 'acls', 'acls', (d) => ({ name: d.name }));
+    this.acls = new AclTable(dialect);
     this.fwpolicies = new DocumentTable(dialect, 'fwpolicies', 'fwpolicies', (d) => ({ name: d.name ?? '' }));
     const remoteColumns = (d: RemoteSnapshotDoc) => ({ name: d.name, drive: d.drive });
     this.remotesnapshots = new DocumentTable(dialect, 'remotesnapshots', 'remotesnapshots', remoteColumns, new Set(['name', 'uuid', 'status', 'drive']));
