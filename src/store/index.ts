@@ -4,7 +4,6 @@ import { COUNTED_TABLES, DocumentTable } from './documents.ts';
 import { overQuota, type Quotas } from '../domain/quotas.ts';
 import { migrateToLatest } from './migrate.ts';
 import type { DriveDoc } from '../domain/drive-definition.ts';
-import type { FirewallRule } from '../domain/firewall.ts';
 import { UserRepo } from './users.ts';
 import { OperationRepo } from './operations.ts';
 import { HostRepo } from './hosts.ts';
@@ -15,6 +14,7 @@ import { AuditLogRepo } from './audit-log.ts';
 import { UploadChunkRepo } from './upload-chunks.ts';
 import { AclTable } from './acls.ts';
 import { TagTable } from './tags.ts';
+import { FwPolicyTable, type FwPolicyDoc } from './fwpolicies.ts';
 import type { AuditLogTable, Database, DocTableName } from './schema.ts';
 
 export type { TagDoc } from './tags.ts';
@@ -82,14 +82,7 @@ export interface SnapshotDoc {
   source: Record<string, unknown>;
 }
 
-/** A firewall policy: rules in their normalised wire form; which NICs use it is in nic_firewall_policies. */
-export interface FwPolicyDoc {
-  uuid: string;
-  name: string | null;
-  meta: Record<string, string>;
-  rules: FirewallRule[];
-  tags: string[];
-}
+export type { FwPolicyDoc } from './fwpolicies.ts';
 
 export interface RemoteSnapshotDoc {
   uuid: string;
@@ -120,7 +113,7 @@ export class Store {
   readonly jobs: DocumentTable<JobDoc>;
   readonly snapshots: DocumentTable<SnapshotDoc>;
   readonly acls: AclTable;
-  readonly fwpolicies: DocumentTable<FwPolicyDoc>;
+  readonly fwpolicies: FwPolicyTable;
   readonly remotesnapshots: DocumentTable<RemoteSnapshotDoc>;
   readonly users: UserRepo;
   readonly operations: OperationRepo;
@@ -153,7 +146,7 @@ export class Store {
       new Set(['name', 'uuid', 'status', 'drive']),
     );
     this.acls = new AclTable(dialect);
-    this.fwpolicies = new DocumentTable(dialect, 'fwpolicies', 'fwpolicies', (d) => ({ name: d.name ?? '' }));
+    this.fwpolicies = new FwPolicyTable(dialect);
     const remoteColumns = (d: RemoteSnapshotDoc) => ({ name: d.name, drive: d.drive });
     this.remotesnapshots = new DocumentTable(dialect, 'remotesnapshots', 'remotesnapshots', remoteColumns, new Set(['name', 'uuid', 'status', 'drive']));
     this.users = new UserRepo(dialect);
@@ -192,25 +185,14 @@ export class Store {
     }
   }
 
-  /** The firewall policy of each NIC of a server that has one, by MAC (one join-table read and one of the policies). */
-  async nicPolicies(serverUuid: string, trx: Kysely<Database> = this.db): Promise<Map<string, FwPolicyDoc>> {
-    const rows = (await trx.selectFrom('nic_firewall_policies').select(['mac', 'policy_uuid']).where('server_uuid', '=', serverUuid).execute()) as Array<{
-      mac: string;
-      policy_uuid: string;
-    }>;
-    const policies = new Map((await this.fwpolicies.getMany([...new Set(rows.map((r) => r.policy_uuid))], trx)).map((p) => [p.uuid, p.doc]));
-    const out = new Map<string, FwPolicyDoc>();
-    for (const r of rows) {
-      const p = policies.get(r.policy_uuid);
-      if (p) out.set(r.mac, p);
-    }
-    return out;
+  /** The firewall policy of each NIC of a server that has one, by MAC. */
+  nicPolicies(serverUuid: string, trx: Kysely<Database> = this.db): Promise<Map<string, FwPolicyDoc>> {
+    return this.fwpolicies.ofServerNics(serverUuid, trx);
   }
 
   /** The servers one of whose NICs uses firewall policy `uuid`. */
-  async serversUsingPolicy(uuid: string, trx: Kysely<Database> = this.db): Promise<string[]> {
-    const rows = await trx.selectFrom('nic_firewall_policies').select('server_uuid').distinct().where('policy_uuid', '=', uuid).execute();
-    return rows.map((r) => r.server_uuid);
+  serversUsingPolicy(uuid: string, trx: Kysely<Database> = this.db): Promise<string[]> {
+    return this.fwpolicies.serversUsing([uuid], trx);
   }
 
   /**
