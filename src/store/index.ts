@@ -3,7 +3,6 @@ import { openDialect, type Dialect } from './dialect/index.ts';
 import { COUNTED_TABLES, DocumentTable } from './documents.ts';
 import { overQuota, type Quotas } from '../domain/quotas.ts';
 import { migrateToLatest } from './migrate.ts';
-import type { DriveDoc } from '../domain/drive-definition.ts';
 import { UserRepo } from './users.ts';
 import { OperationRepo } from './operations.ts';
 import { HostRepo } from './hosts.ts';
@@ -14,6 +13,7 @@ import { AuditLogRepo } from './audit-log.ts';
 import { UploadChunkRepo } from './upload-chunks.ts';
 import { AclTable } from './acls.ts';
 import { TagTable } from './tags.ts';
+import { DriveTable } from './drives.ts';
 import { FwPolicyTable, type FwPolicyDoc } from './fwpolicies.ts';
 import type { AuditLogTable, Database, DocTableName } from './schema.ts';
 
@@ -104,7 +104,7 @@ export type { AclDoc } from './acls.ts';
 /** All repositories over one database. */
 export class Store {
   readonly servers: ServerTable;
-  readonly drives: DocumentTable<DriveDoc>;
+  readonly drives: DriveTable;
   readonly tags: TagTable;
   readonly keypairs: DocumentTable<KeypairDoc>;
   readonly ips: DocumentTable<IpDoc>;
@@ -124,7 +124,7 @@ export class Store {
   readonly uploadChunks: UploadChunkRepo;
 
   constructor(readonly dialect: Dialect) {
-    this.drives = new DocumentTable(dialect, 'drives', 'drives', (d) => ({ name: d.name, media: d.media, size: d.size }));
+    this.drives = new DriveTable(dialect);
     this.tags = new TagTable(dialect);
     this.keypairs = new DocumentTable(dialect, 'keypairs', 'keypairs', (d) => ({ name: d.name }));
     // IPs and VLANs have no name field; the name filter matches meta.name, which is how clients name them.
@@ -274,6 +274,15 @@ export class Store {
       .$call((q) => ('drive' in of ? q.where('drive', '=', of.drive) : q.where('owner', '=', of.owner)))
       .executeTakeFirst();
     return Number(r?.n ?? 0);
+  }
+
+  /** The snapshots (or remote snapshots) of a drive, oldest first, with their owners. */
+  async snapshotsOfDrive(
+    kind: 'snapshots' | 'remotesnapshots',
+    drive: string,
+    trx: Kysely<Database> = this.db,
+  ): Promise<Array<{ uuid: string; owner: string | null }>> {
+    return trx.selectFrom(kind).select(['uuid', 'owner']).where('drive', '=', drive).orderBy('seq').execute();
   }
 
   private async lockAccount(owner: string, trx: Kysely<Database>): Promise<void> {
