@@ -49,7 +49,7 @@ export class AclPolicy implements AccessPolicy {
   constructor(private readonly store: Store) {}
 
   /** Grants on resources of `kind` (optionally one resource, optionally for one grantee), from ACLs of the resource's owner. */
-  private async grants(kind: string, opts: GrantFilter, trx: Db = this.store.db): Promise<GrantRow[]> {
+  private async grants(kind: string, opts: GrantFilter, trx?: Db): Promise<GrantRow[]> {
     if (!SHAREABLE.has(kind)) return [];
     try {
       return await this.store.acls.grants(kind as DocTableName, opts, trx);
@@ -127,7 +127,7 @@ export class AclPolicy implements AccessPolicy {
   }
 
   /** The owners of `uuids` in table `kind` (missing rows are left out). */
-  async ownersOf(kind: string, uuids: string[], trx: Db = this.store.db): Promise<Array<{ uuid: string; owner: string | null }>> {
+  async ownersOf(kind: string, uuids: string[], trx?: Db): Promise<Array<{ uuid: string; owner: string | null }>> {
     return this.store.ownersOf(kind as DocTableName, uuids, trx);
   }
 

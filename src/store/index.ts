@@ -14,6 +14,8 @@ import { UploadChunkRepo } from './upload-chunks.ts';
 import { AclTable } from './acls.ts';
 import { TagTable } from './tags.ts';
 import { DriveTable } from './drives.ts';
+import { SharedLoginCounts } from './login-counts.ts';
+import { Prepared } from './prepared.ts';
 import { FwPolicyTable, type FwPolicyDoc } from './fwpolicies.ts';
 import type { AuditLogTable, Database, DocTableName } from './schema.ts';
 
@@ -122,6 +124,8 @@ export class Store {
   readonly globalContexts: GlobalContextRepo;
   readonly auditLog: AuditLogRepo;
   readonly uploadChunks: UploadChunkRepo;
+  /** The failed-login counts every API node shares, when several serve one database; null for a single node's. */
+  readonly sharedLoginCounts: SharedLoginCounts | null;
 
   constructor(readonly dialect: Dialect) {
     this.drives = new DriveTable(dialect);
@@ -157,6 +161,7 @@ export class Store {
     this.globalContexts = new GlobalContextRepo(dialect);
     this.auditLog = new AuditLogRepo(dialect);
     this.uploadChunks = new UploadChunkRepo(dialect);
+    this.sharedLoginCounts = dialect.shared ? new SharedLoginCounts(dialect.db) : null;
   }
 
   private quotas: Quotas | null = null;
@@ -283,6 +288,14 @@ export class Store {
     trx: Kysely<Database> = this.db,
   ): Promise<Array<{ uuid: string; owner: string | null }>> {
     return trx.selectFrom(kind).select(['uuid', 'owner']).where('drive', '=', drive).orderBy('seq').execute();
+  }
+
+  // Prepared, so on SQLite it reads beside a batch's open transaction instead of waiting for it.
+  private readonly anyUser = new Prepared((db) => db.selectFrom('users').select('uuid').limit(1));
+
+  /** Reads one row: throws when the database does not answer (what a health check asks). */
+  async alive(): Promise<void> {
+    await this.anyUser.execute(this.db);
   }
 
   private async lockAccount(owner: string, trx: Kysely<Database>): Promise<void> {
