@@ -167,10 +167,7 @@ export class Services {
   }
 
   private async snapshotsOf(actor: Actor, drive: string, kind: 'snapshots' | 'remotesnapshots' = 'snapshots') {
-    const rows = (await this.store.db.selectFrom(kind).select(['uuid', 'owner']).where('drive', '=', drive).orderBy('seq').execute()) as Array<{
-      uuid: string;
-      owner: string | null;
-    }>;
+    const rows = await this.store.snapshotsOfDrive(kind, drive);
     const seen = await this.acl.visibleAmong(actor, kind, rows);
     return rows.filter((r) => seen.has(r.uuid)).map((r) => ref(kind, r.uuid));
   }
@@ -190,9 +187,9 @@ export class Services {
   }
 
   /** The profile's clone_naming; inside a transaction pass it, since SQLite has one connection. */
-  async cloneNamingOf(user: string, trx: Db = this.store.db): Promise<CloneNaming> {
-    const row = await trx.selectFrom('users').select('data').where('uuid', '=', user).executeTakeFirst();
-    const p = (row ? (JSON.parse(String(row.data)).profile ?? {}) : {}) as { clone_naming?: CloneNaming };
+  async cloneNamingOf(user: string, trx?: Db): Promise<CloneNaming> {
+    const row = await this.store.users.byUuid(user, trx);
+    const p = (row?.data.profile ?? {}) as { clone_naming?: CloneNaming };
     return p.clone_naming ?? 'NONE';
   }
 
@@ -208,17 +205,16 @@ export class Services {
 
   /** Deletes a drive record, detaching it from every server that has it. */
   async deleteDrive(uuid: string, trx: Db): Promise<void> {
-    const users = await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', uuid).execute();
-    for (const u of users as Array<{ server_uuid: string }>) {
-      const s = await this.store.servers.get(u.server_uuid, trx);
+    for (const server of await this.store.drives.attachedTo(uuid, trx)) {
+      const s = await this.store.servers.get(server, trx);
       if (!s) continue;
       s.doc.drives = s.doc.drives.filter((d) => d.drive !== uuid);
       await this.store.servers.update(s.doc, {}, trx);
     }
-    await trx.deleteFrom('server_drives').where('drive_uuid', '=', uuid).execute();
+    await this.store.drives.detachEverywhere(uuid, trx);
     // The row first: a chunk being recorded holds it locked, so its chunk row is in (and deleted) or never made.
     await this.store.drives.delete(uuid, trx);
-    await trx.deleteFrom('upload_chunks').where('drive_uuid', '=', uuid).execute();
+    await this.store.uploadChunks.forget(uuid, trx);
   }
 
   /** Removes the bytes of deleted drives, once their records are gone. */

@@ -4,7 +4,6 @@ import { errors } from '../errors.ts';
 import crypto from 'node:crypto';
 import { hashPassword, sha256, verifyPassword } from '../store/users.ts';
 import { LoginThrottle } from './login-throttle.ts';
-import { SharedLoginCounts } from '../store/login-counts.ts';
 import type { Actor } from '../commands/servers.ts';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -45,8 +44,7 @@ export class Authenticator {
 
   constructor(private readonly svc: Services) {
     // Several API nodes on one database share one budget; a single node keeps it in memory.
-    const shared = svc.store.dialect.shared ? new SharedLoginCounts(svc.store.db) : null;
-    this.throttle = new LoginThrottle(svc.config.loginFailuresPerSource, svc.config.loginFailuresPerAccount, Date.now, shared);
+    this.throttle = new LoginThrottle(svc.config.loginFailuresPerSource, svc.config.loginFailuresPerAccount, Date.now, svc.store.sharedLoginCounts);
     this.dummyHash = hashPassword(crypto.randomBytes(16).toString('hex'));
   }
 

@@ -15,12 +15,7 @@ export function globalContextRoutes(r: Routes, svc: Services): void {
   const replace = async ({ actor, body }: { actor: { user: string }; body: unknown }) => {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw errors.invalid(null, 'Expected a JSON object of strings');
     const data = readMeta(body, 'global_context');
-    const row = { data: JSON.stringify(data), updated_at: new Date().toISOString() };
-    await svc.store.db
-      .insertInto('global_contexts')
-      .values({ user_uuid: actor.user, ...row })
-      .onConflict((oc) => oc.column('user_uuid').doUpdateSet(row))
-      .execute();
+    await svc.store.globalContexts.replace(actor.user, data);
     return data;
   };
   r.post('/global_context/', { auth: 'user', tags, summary: 'Replace the global server context', schema: { body: AnyObject } }, replace);

@@ -45,7 +45,7 @@ export function libdriveRoutes(r: Routes, svc: Services, drives: DriveCommands):
     const hits = all.items.filter((d) => d.status !== 'unavailable' && matches(d, query));
     const page = q.limit > 0 ? hits.slice(q.offset, q.offset + q.limit) : hits.slice(q.offset);
     const out = [];
-    for (const d of page) out.push(selectFields(renderLibDrive(d, await mountedOn(svc.store, d.uuid, svc.store.db, actor.user)), query));
+    for (const d of page) out.push(selectFields(renderLibDrive(d, await mountedOn(svc.store, d.uuid, undefined, actor.user)), query));
     return envelope(out, q, hits.length);
   };
   r.get('/libdrives/', { auth: 'user', tags, summary: 'List library drives', schema: { querystring: ListQuerystring } }, list as any);
@@ -55,7 +55,7 @@ export function libdriveRoutes(r: Routes, svc: Services, drives: DriveCommands):
   r.get('/libdrives/:uuid/', { auth: 'user', tags, summary: 'Get a library drive', schema: { params: UuidParams } }, async ({ actor, params, query }) => {
     const d = await svc.store.drives.get(params.uuid!);
     if (!d || d.owner !== null) throw errors.notFound('Library drive');
-    return selectFields(renderLibDrive(d, await mountedOn(svc.store, d.uuid, svc.store.db, actor.user)), query);
+    return selectFields(renderLibDrive(d, await mountedOn(svc.store, d.uuid, undefined, actor.user)), query);
   });
 
   r.post(

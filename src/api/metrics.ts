@@ -29,19 +29,10 @@ export function registerMetrics(app: FastifyInstance, svc: Services): void {
   });
 
   app.get('/metrics', { config: { auth: 'public' }, schema: { hide: true } as any }, async (_req, reply) => {
-    const db = svc.store.db;
     const [ops, servers, hosts, perHost] = await Promise.all([
       svc.store.operations.countByState(),
-      db
-        .selectFrom('servers')
-        .select(['status', (eb) => eb.fn.countAll().as('n')])
-        .groupBy('status')
-        .execute(),
-      db
-        .selectFrom('hosts')
-        .select(['state', (eb) => eb.fn.countAll().as('n')])
-        .groupBy('state')
-        .execute(),
+      svc.store.servers.countByStatus(),
+      svc.store.hosts.countByState(),
       svc.store.hosts.listWithUse(),
     ]);
     const out: string[] = [];
@@ -57,15 +48,26 @@ export function registerMetrics(app: FastifyInstance, svc: Services): void {
     // the histogram's series are _bucket, _sum and _count
     for (let i = out.length - BUCKETS.length - 1; i < out.length; i++) out[i] = out[i]!.replace('_seconds{', '_seconds_bucket{');
     out.push(`opensigma_http_request_duration_seconds_sum ${sum}`, `opensigma_http_request_duration_seconds_count ${count}`);
-    const byState = (rows: any[], key: string) => rows.map((r): [string, number] => [`${key}="${label(String(r[key]))}"`, Number(r.n)]);
+    const byState = (rows: Array<[string, number]>, key: string) => rows.map(([v, n]): [string, number] => [`${key}="${label(v)}"`, n]);
     family(
       'opensigma_operations',
       'gauge',
       'Host operations in the database, by state.',
       ['pending', 'running', 'done', 'failed'].map((s) => [`state="${s}"`, ops[s] ?? 0]),
     );
-    family('opensigma_servers', 'gauge', 'Servers, by status.', byState(servers, 'status'));
-    const hostRows = byState(hosts, 'state');
+    family(
+      'opensigma_servers',
+      'gauge',
+      'Servers, by status.',
+      byState(
+        servers.map((r) => [r.status, r.n]),
+        'status',
+      ),
+    );
+    const hostRows = byState(
+      hosts.map((r) => [r.state, r.n]),
+      'state',
+    );
     for (const s of ['up', 'down']) if (!hostRows.some(([l]) => l === `state="${s}"`)) hostRows.push([`state="${s}"`, 0]);
     family('opensigma_hosts', 'gauge', 'Compute hosts, by state.', hostRows);
     // One series per host: what `opensigma hosts list` shows.

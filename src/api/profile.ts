@@ -63,9 +63,9 @@ export function applyProfile(stored: Record<string, unknown>, body: Record<strin
 export function profileRoutes(r: Routes, svc: Services): void {
   const tags = ['profile'];
   const render = async (user: string) => {
-    const row = await svc.store.db.selectFrom('users').select(['uuid', 'email', 'data', 'created_at']).where('uuid', '=', user).executeTakeFirst();
+    const row = await svc.store.users.byUuid(user);
     if (!row) throw errors.notFound('User');
-    const p = (JSON.parse(String(row.data)).profile ?? {}) as Record<string, unknown>;
+    const p = (row.data.profile ?? {}) as Record<string, unknown>;
     const billing = billingOf(svc.config.dataDir);
     const pick = (k: string, d: unknown) => (k in p ? p[k] : d);
     const out: Record<string, unknown> = {};
@@ -97,14 +97,7 @@ export function profileRoutes(r: Routes, svc: Services): void {
     async ({ actor, body }) => {
       const b = objectBody(body);
       await svc.store.transaction(async (trx) => {
-        const row = await trx.selectFrom('users').select('data').where('uuid', '=', actor.user).executeTakeFirst();
-        const data = JSON.parse(String(row?.data ?? '{}'));
-        data.profile = applyProfile(data.profile ?? {}, b);
-        await trx
-          .updateTable('users')
-          .set({ data: JSON.stringify(data) })
-          .where('uuid', '=', actor.user)
-          .execute();
+        await svc.store.users.editData(actor.user, (data) => ({ ...data, profile: applyProfile((data.profile ?? {}) as Record<string, unknown>, b) }), trx);
       });
       svc.publish('profile', actor.user, actor.user, 'updated');
       return render(actor.user);

@@ -2,7 +2,7 @@ import type { AccessPolicy } from '../services.ts';
 import type { Stored } from '../store/documents.ts';
 import type { Store } from '../store/index.ts';
 import { ref } from '../domain/refs.ts';
-import { Prepared } from '../store/prepared.ts';
+import type { GrantFilter, GrantRow } from '../store/acls.ts';
 import type { Actor } from './servers.ts';
 import type { Db, DocTableName } from '../store/schema.ts';
 
@@ -40,12 +40,6 @@ type ViewedServer = { drives: Array<{ drive: string }>; nics: Array<{ vlan: stri
 
 type Grantee = { permissions: string[]; user: { email: null; resource_uri: string; uuid: string } };
 
-interface GrantRow {
-  user_uuid: string;
-  resource_uuid: string;
-  data: string;
-}
-
 /**
  * ACL-based access: the owner may do everything; another user may do what the owner's ACLs grant them on tags the
  * resource carries (LIST to see and list it, EDIT to change it, ATTACH to use a drive in their servers, START, STOP,
@@ -55,43 +49,13 @@ export class AclPolicy implements AccessPolicy {
   constructor(private readonly store: Store) {}
 
   /** Grants on resources of `kind` (optionally one resource, optionally for one grantee), from ACLs of the resource's owner. */
-  private async grants(kind: string, opts: { grantee?: string; resource?: string; resources?: string[] }, trx: Db = this.store.db): Promise<GrantRow[]> {
+  private async grants(kind: string, opts: GrantFilter, trx?: Db): Promise<GrantRow[]> {
     if (!SHAREABLE.has(kind)) return [];
-    const resource = opts.resource ?? (opts.resources?.length === 1 ? opts.resources[0] : undefined);
     try {
-      if (opts.resources && !resource) return (await this.grantsQuery(trx, kind).where('rt.resource_uuid', 'in', opts.resources).execute()) as GrantRow[];
-      const by: Array<['g.user_uuid' | 'rt.resource_uuid', string]> = [];
-      if (opts.grantee) by.push(['g.user_uuid', opts.grantee]);
-      if (resource) by.push(['rt.resource_uuid', resource]);
-      const key = `${kind}:${by.map(([column]) => column).join(',')}`;
-      let q = this.prepared.get(key);
-      if (!q) {
-        const columns = by.map(([column]) => column);
-        q = new Prepared((db, ...values: string[]) => columns.reduce((b, column, i) => b.where(column, '=', values[i]), this.grantsQuery(db, kind)));
-        this.prepared.set(key, q);
-      }
-      return await q.execute(trx, ...by.map(([, value]) => value));
+      return await this.store.acls.grants(kind as DocTableName, opts, trx);
     } catch {
       return []; // a kind whose table another part has not created yet
     }
-  }
-
-  /** The grant queries by kind and filter columns: they run on every read of a resource. */
-  private readonly prepared = new Map<string, Prepared<string[], GrantRow>>();
-
-  private grantsQuery(db: Db, kind: string) {
-    return (
-      db
-        .selectFrom('acl_grantees as g')
-        .innerJoin('acls', 'acls.uuid', 'g.acl_uuid')
-        .innerJoin('acl_tags as t', 't.acl_uuid', 'g.acl_uuid')
-        .innerJoin('resource_tags as rt', 'rt.tag_uuid', 't.tag_uuid')
-        // Every document table has the uuid and owner joined on; Kysely cannot check a name chosen at run time.
-        .innerJoin(`${kind} as r` as 'servers as r', 'r.uuid', 'rt.resource_uuid')
-        .select(['g.user_uuid as user_uuid', 'rt.resource_uuid as resource_uuid', 'acls.data as data'])
-        .where('rt.resource_type', '=', kind)
-        .whereRef('r.owner', '=', 'acls.owner')
-    );
   }
 
   /** What the actor may do on a resource they do not own. */
@@ -163,7 +127,7 @@ export class AclPolicy implements AccessPolicy {
   }
 
   /** The owners of `uuids` in table `kind` (missing rows are left out). */
-  async ownersOf(kind: string, uuids: string[], trx: Db = this.store.db): Promise<Array<{ uuid: string; owner: string | null }>> {
+  async ownersOf(kind: string, uuids: string[], trx?: Db): Promise<Array<{ uuid: string; owner: string | null }>> {
     return this.store.ownersOf(kind as DocTableName, uuids, trx);
   }
 

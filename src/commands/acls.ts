@@ -99,28 +99,13 @@ export class AclCommands {
     return doc;
   }
 
-  private async writeLinks(doc: AclDoc, trx: Db): Promise<void> {
-    await trx.deleteFrom('acl_grantees').where('acl_uuid', '=', doc.uuid).execute();
-    await trx.deleteFrom('acl_tags').where('acl_uuid', '=', doc.uuid).execute();
-    if (doc.grantees.length)
-      await trx
-        .insertInto('acl_grantees')
-        .values(doc.grantees.map((g) => ({ acl_uuid: doc.uuid, user_uuid: g.uuid })))
-        .execute();
-    if (doc.tags.length)
-      await trx
-        .insertInto('acl_tags')
-        .values(doc.tags.map((t) => ({ acl_uuid: doc.uuid, tag_uuid: t })))
-        .execute();
-  }
-
   async create(actor: Actor, bodies: Record<string, unknown>[]): Promise<Stored<AclDoc>[]> {
     const made = await this.store.transaction(async (trx) => {
       const uuids: string[] = [];
       for (const b of bodies) {
         const doc = await this.apply(actor, { uuid: newUuid(), name: '', meta: {}, grantees: [], rules: [], tags: [] }, b, trx);
         await this.store.acls.insert(actor.user, doc, '', trx);
-        await this.writeLinks(doc, trx);
+        await this.store.acls.writeLinks(doc, trx);
         uuids.push(doc.uuid);
       }
       return this.store.acls.getMany(uuids, trx);
@@ -134,7 +119,7 @@ export class AclCommands {
       const a = await this.load(actor, uuid, trx);
       const doc = await this.apply(actor, a.doc, body, trx);
       await this.store.acls.update(doc, {}, trx);
-      await this.writeLinks(doc, trx);
+      await this.store.acls.writeLinks(doc, trx);
     });
     this.svc.publish('acls', uuid, actor.user, 'updated');
     return (await this.store.acls.get(uuid))!;
@@ -143,8 +128,7 @@ export class AclCommands {
   async delete(actor: Actor, uuid: string): Promise<void> {
     await this.store.transaction(async (trx) => {
       await this.load(actor, uuid, trx);
-      await trx.deleteFrom('acl_grantees').where('acl_uuid', '=', uuid).execute();
-      await trx.deleteFrom('acl_tags').where('acl_uuid', '=', uuid).execute();
+      await this.store.acls.dropLinks(uuid, trx);
       await this.store.acls.delete(uuid, trx);
     });
     this.svc.publish('acls', uuid, actor.user, 'deleted');

@@ -75,34 +75,23 @@ export class AuditLog {
     // Own keys only: a client names the action, and `constructor` or `__proto__` must not find Object's.
     const category = Object.hasOwn(CATEGORY, resourceType) ? CATEGORY[resourceType] : undefined;
     if (!category) return;
-    await this.svc.store.db
-      .insertInto('audit_log')
-      .values({
-        owner,
-        actor,
-        resource_uuid: uuid,
-        category,
-        action: Object.hasOwn(ACTION, action) ? ACTION[action]! : action,
-        details: '',
-        success: error ? 0 : 1,
-        error_message: error?.error_message ?? '',
-        error_point: error?.error_point ?? null,
-        error_type: error?.error_type ?? null,
-        timestamp: spacedMicros(),
-      })
-      .execute();
+    await this.svc.store.auditLog.append({
+      owner,
+      actor,
+      resource_uuid: uuid,
+      category,
+      action: Object.hasOwn(ACTION, action) ? ACTION[action]! : action,
+      details: '',
+      success: error ? 0 : 1,
+      error_message: error?.error_message ?? '',
+      error_point: error?.error_point ?? null,
+      error_type: error?.error_type ?? null,
+      timestamp: spacedMicros(),
+    });
   }
 
   async list(owner: string, q: { limit: number; offset: number; uuid?: string[]; category?: string[]; action?: string[] }) {
-    let base = this.svc.store.db.selectFrom('audit_log').where('owner', '=', owner);
-    if (q.uuid) base = base.where('resource_uuid', 'in', q.uuid);
-    if (q.category) base = base.where('category', 'in', q.category);
-    if (q.action) base = base.where('action', 'in', q.action);
-    const total = Number(((await base.select((eb: any) => eb.fn.countAll().as('n')).executeTakeFirst()) as any)?.n ?? 0);
-    let page = base.selectAll().orderBy('id', 'desc');
-    if (q.limit > 0) page = page.limit(q.limit);
-    if (q.offset > 0) page = (q.limit === 0 && this.svc.store.dialect.name === 'sqlite' ? page.limit(-1) : page).offset(q.offset);
-    const rows = (await page.execute()) as any[];
+    const { total, items: rows } = await this.svc.store.auditLog.list(owner, q);
     return {
       total,
       items: rows.map((r) => ({

@@ -13,33 +13,13 @@ import type { Db } from '../store/schema.ts';
 const KIND = 'fwpolicies';
 const POLICY_POINT = 'nics.firewall_policy';
 
-type NicsOf = Pick<ServerDef, 'uuid' | 'nics'>;
-
-/** The NIC -> policy rows a server definition implies. */
-function links(def: NicsOf): Array<{ server_uuid: string; mac: string; policy_uuid: string }> {
-  return def.nics.filter((n) => n.firewall_policy).map((n) => ({ server_uuid: def.uuid, mac: n.mac, policy_uuid: n.firewall_policy! }));
-}
-
-/**
- * Writes the join table from a server's definition; call it in the transaction that writes the definition. Given the
- * definition it replaces, an edit that moved no policy (most of them) writes nothing.
- */
-export async function syncNicPolicies(trx: Db, def: NicsOf, previous?: NicsOf | null): Promise<void> {
-  if (previous && JSON.stringify(links(previous)) === JSON.stringify(links(def))) return;
-  await trx.deleteFrom('nic_firewall_policies').where('server_uuid', '=', def.uuid).execute();
-  const rows = links(def);
-  if (rows.length) await trx.insertInto('nic_firewall_policies').values(rows).execute();
-}
-
-export async function dropNicPolicies(trx: Db, serverUuid: string): Promise<void> {
-  await trx.deleteFrom('nic_firewall_policies').where('server_uuid', '=', serverUuid).execute();
-}
+export { dropNicPolicies, syncNicPolicies } from '../store/fwpolicies.ts';
 
 /**
  * The policy of each NIC of a server that has one, by MAC: what a driver enforcing policies asks (with `decide` from
  * domain/firewall.ts), in two queries whatever the number of NICs.
  */
-export function nicPolicies(store: Store, serverUuid: string, trx: Db = store.db): Promise<Map<string, FwPolicyDoc>> {
+export function nicPolicies(store: Store, serverUuid: string, trx?: Db): Promise<Map<string, FwPolicyDoc>> {
   return store.nicPolicies(serverUuid, trx);
 }
 
@@ -68,20 +48,13 @@ export class FirewallCommands {
    * Servers whose NICs use each policy, from the join table in one query. The owner sees every one; a grantee only
    * his own (another account's servers are none of his business).
    */
-  async serversOf(actor: Actor, policies: Array<Stored<FwPolicyDoc>>, trx: Db = this.store.db): Promise<Map<string, string[]>> {
+  async serversOf(actor: Actor, policies: Array<Stored<FwPolicyDoc>>, trx?: Db): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     if (!policies.length) return out;
-    const rows = (await trx
-      .selectFrom('nic_firewall_policies as n')
-      .innerJoin('servers as s', 's.uuid', 'n.server_uuid')
-      .select(['n.policy_uuid as policy_uuid', 's.uuid as server_uuid', 's.owner as owner'])
-      .where(
-        'n.policy_uuid',
-        'in',
-        policies.map((p) => p.uuid),
-      )
-      .orderBy('s.seq')
-      .execute()) as Array<{ policy_uuid: string; server_uuid: string; owner: string }>;
+    const rows = await this.store.fwpolicies.uses(
+      policies.map((p) => p.uuid),
+      trx,
+    );
     const owners = new Map(policies.map((p) => [p.uuid, p.owner]));
     for (const r of rows) {
       if (owners.get(r.policy_uuid) !== actor.user && r.owner !== actor.user) continue;
@@ -190,11 +163,8 @@ export class FirewallCommands {
         if (p.owner !== actor.user) throw errors.permission('Only the owner may delete a firewall policy');
       }
       // Locked first, as attaching one locks it: an attach either went first (and is seen here) or finds it gone.
-      await this.store.dialect.lockRows(trx.selectFrom(KIND).select('uuid').where('uuid', 'in', gone)).execute();
-      const users = (await trx.selectFrom('nic_firewall_policies').select('server_uuid').where('policy_uuid', 'in', gone).execute()) as Array<{
-        server_uuid: string;
-      }>;
-      const servers = await this.store.servers.getMany([...new Set(users.map((u) => u.server_uuid))], trx);
+      await this.store.fwpolicies.lock(gone, trx);
+      const servers = await this.store.servers.getMany(await this.store.fwpolicies.serversUsing(gone, trx), trx);
       const busy = servers.filter((s) => s.status !== 'stopped');
       if (busy.length)
         throw errors.permission(
@@ -207,7 +177,7 @@ export class FirewallCommands {
         // Only a stopped server loses it: one started meanwhile keeps its policy and the delete is refused.
         if (!(await this.store.servers.update(doc, { expectedVersion: s.version, expectedStatus: ['stopped'] }, trx))) throw errors.concurrency();
       }
-      await trx.deleteFrom('nic_firewall_policies').where('policy_uuid', 'in', gone).execute();
+      await this.store.fwpolicies.detachAll(gone, trx);
       for (const uuid of gone) await this.store.fwpolicies.delete(uuid, trx);
       return servers.map((s) => ({ uuid: s.uuid, owner: s.owner }));
     });
@@ -227,8 +197,8 @@ export class FirewallCommands {
       if (!uuid || had.has(uuid) || checked.has(uuid)) continue;
       checked.add(uuid);
       // The row is locked before it is read, as deleting it locks it: the two take turns.
-      const row = await this.store.dialect.lockRows(trx.selectFrom(KIND).select('uuid').where('uuid', '=', uuid)).executeTakeFirst();
-      const p = row ? await this.store.fwpolicies.get(uuid, trx) : undefined;
+      const found = (await this.store.fwpolicies.lock([uuid], trx)).length > 0;
+      const p = found ? await this.store.fwpolicies.get(uuid, trx) : undefined;
       if (!p || (p.owner !== actor.user && !(await this.svc.access.canUse(actor, KIND, p, trx))))
         throw errors.invalid(POLICY_POINT, `Firewall policy ${uuid} does not exist`);
     }

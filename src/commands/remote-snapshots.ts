@@ -83,12 +83,8 @@ export class RemoteSnapshotCommands {
         if (!d || d.owner !== actor.user) throw errors.invalid('drive', `Drive ${driveUuid} does not exist`);
         if (d.doc.storage_type === 'local_nvme') throw errors.permission('Ephemeral drives cannot be snapshotted', 'drive');
         if (!COPYABLE.includes(d.status)) throw errors.wrongState(`Cannot snapshot drive in state "${d.status}"`, 'drive');
-        const n = (await trx
-          .selectFrom(KIND)
-          .select((eb: any) => eb.fn.countAll().as('n'))
-          .where('owner', '=', actor.user)
-          .executeTakeFirst()) as { n?: unknown } | undefined;
-        if (Number(n?.n ?? 0) >= max) throw errors.permission(`An account may have at most ${max} remote snapshots`, 'drive');
+        if ((await this.store.countOwned(KIND, actor.user, trx)) >= max)
+          throw errors.permission(`An account may have at most ${max} remote snapshots`, 'drive');
         const now = new Date();
         const tags = b.tags === undefined || b.tags === null ? [] : readRefList(b.tags, 'tags');
         await this.checkTags(actor, tags, trx);

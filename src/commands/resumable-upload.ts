@@ -51,10 +51,6 @@ export class ResumableUploads {
     private readonly drives: DriveCommands,
   ) {}
 
-  private get db() {
-    return this.svc.store.db;
-  }
-
   /** POST /initupload/: `{"objects": [drive]}` (pycloudsigma's Upload) or a bare drive (its older upload client). */
   async init(actor: Actor, body: unknown): Promise<Stored<DriveDoc>> {
     let item: unknown = body;
@@ -100,25 +96,15 @@ export class ResumableUploads {
   }
 
   private async received(uuid: string, chunkNumber: number): Promise<boolean> {
-    return !!(await this.db
-      .selectFrom('upload_chunks')
-      .select('chunk_number')
-      .where('drive_uuid', '=', uuid)
-      .where('chunk_number', '=', chunkNumber)
-      .executeTakeFirst());
+    return this.svc.store.uploadChunks.has(uuid, chunkNumber);
   }
 
   /** The chunk size an upload has fixed (by its first written chunk), if any. */
-  private async fixedChunkSize(uuid: string, trx = this.db): Promise<number | null> {
-    const row = await trx.selectFrom('upload_chunks').select('chunk_size').where('drive_uuid', '=', uuid).where('chunk_number', '=', 0).executeTakeFirst();
-    return row ? Number(row.chunk_size) : null;
-  }
-
   /** Checks a chunk against its drive; returns where it goes. */
   private async locate(d: Stored<DriveDoc>, chunk: ChunkRef) {
     if (chunk.total !== undefined && chunk.total !== d.doc.size)
       throw errors.invalid('resumableTotalSize', `The drive is ${d.doc.size} bytes, not ${chunk.total}: upload a file of the drive's size`);
-    const fixed = await this.fixedChunkSize(d.uuid);
+    const fixed = await this.svc.store.uploadChunks.fixedSize(d.uuid);
     if (fixed !== null && fixed !== chunk.size) throw errors.invalid('resumableChunkSize', `This upload's chunks are ${fixed} bytes, not ${chunk.size}`);
     return chunkExtent(d.doc.size, chunk.size, chunk.number);
   }
@@ -175,13 +161,8 @@ export class ResumableUploads {
       }
     } catch (e) {
       // A failed first chunk leaves the chunk size open again.
-      const any = await this.db
-        .selectFrom('upload_chunks')
-        .select('chunk_number')
-        .where('drive_uuid', '=', uuid)
-        .where('chunk_number', '>', 0)
-        .executeTakeFirst();
-      if (!any) await this.db.deleteFrom('upload_chunks').where('drive_uuid', '=', uuid).execute();
+      const chunks = this.svc.store.uploadChunks;
+      if ((await chunks.received(uuid)) === 0) await chunks.forget(uuid);
       if (e instanceof ChunkLengthError) throw errors.invalid('file', e.message);
       if (e instanceof ApiError || !(e as NodeJS.ErrnoException).code) throw e;
       // The storage refused the bytes (full, read-only, not mounted): the upload stays, and the chunk may be sent again.
@@ -203,13 +184,9 @@ export class ResumableUploads {
   private async recordChunk(uuid: string, chunkNumber: number, chunkSize: number): Promise<number | null> {
     const store = this.svc.store;
     const found = await store.transaction(async (trx) => {
-      if (!(await store.dialect.lockRows(trx.selectFrom('drives').select('uuid').where('uuid', '=', uuid)).executeTakeFirst())) return null;
-      await trx
-        .insertInto('upload_chunks')
-        .values({ drive_uuid: uuid, chunk_number: chunkNumber, chunk_size: chunkSize })
-        .onConflict((oc) => oc.doNothing())
-        .execute();
-      return { fixed: await this.fixedChunkSize(uuid, trx) };
+      if (!(await store.drives.lock([uuid], trx)).length) return null;
+      await store.uploadChunks.record(uuid, chunkNumber, chunkSize, trx);
+      return { fixed: await store.uploadChunks.fixedSize(uuid, trx) };
     });
     if (!found) throw errors.notFound('Drive');
     return found.fixed;
@@ -217,15 +194,9 @@ export class ResumableUploads {
 
   /** The drive is whole when every chunk of the fixed size is in: then its image takes its place. */
   private async completeIfWhole(d: Stored<DriveDoc>): Promise<void> {
-    const size = await this.fixedChunkSize(d.uuid);
+    const size = await this.svc.store.uploadChunks.fixedSize(d.uuid);
     if (size === null) return;
-    const row = await this.db
-      .selectFrom('upload_chunks')
-      .select((eb) => eb.fn.countAll().as('n'))
-      .where('drive_uuid', '=', d.uuid)
-      .where('chunk_number', '>', 0)
-      .executeTakeFirst();
-    if (Number(row?.n ?? 0) < chunkExtent(d.doc.size, size, 1).count) return;
+    if ((await this.svc.store.uploadChunks.received(d.uuid)) < chunkExtent(d.doc.size, size, 1).count) return;
     await this.svc.storage.completeResumable(d.uuid);
   }
 }

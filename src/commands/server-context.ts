@@ -26,9 +26,7 @@ function decodePath(request: string): string {
 
 export async function globalContextOf(svc: Services, user: string | null): Promise<Record<string, string>> {
   if (!user) return {};
-  const row = (await svc.store.db.selectFrom('global_contexts').select('data').where('user_uuid', '=', user).executeTakeFirst()) as
-    { data: string } | undefined;
-  return row ? JSON.parse(row.data) : {};
+  return svc.store.globalContexts.of(user);
 }
 
 /**

@@ -39,11 +39,8 @@ export class TagCommands {
     return t;
   }
 
-  async members(tagUuid: string, trx: Db = this.store.db): Promise<Array<Member & { owner: string | null }>> {
-    const rows = (await trx.selectFrom('resource_tags').select(['resource_type', 'resource_uuid']).where('tag_uuid', '=', tagUuid).execute()) as Array<{
-      resource_type: TaggableKind;
-      resource_uuid: string;
-    }>;
+  async members(tagUuid: string, trx?: Db): Promise<Array<Member & { owner: string | null }>> {
+    const rows = await this.store.tags.members(tagUuid, trx);
     const out: Array<Member & { owner: string | null }> = [];
     for (const kind of TAGGABLE) {
       const uuids = rows.filter((r) => r.resource_type === kind).map((r) => r.resource_uuid);
@@ -164,14 +161,10 @@ export class TagCommands {
     await this.store.transaction(async (trx) => {
       await this.load(actor, uuid, trx);
       changed.push(...(await this.setMembers(uuid, [], trx)));
-      const acls = (await trx.selectFrom('acl_tags').select('acl_uuid').where('tag_uuid', '=', uuid).execute()) as Array<{ acl_uuid: string }>;
-      for (const a of await this.store.acls.getMany(
-        acls.map((x) => x.acl_uuid),
-        trx,
-      ))
+      for (const a of await this.store.acls.getMany(await this.store.acls.naming(uuid, trx), trx))
         await this.store.acls.update({ ...a.doc, tags: a.doc.tags.filter((t) => t !== uuid) }, {}, trx);
-      await trx.deleteFrom('acl_tags').where('tag_uuid', '=', uuid).execute();
-      await trx.deleteFrom('resource_tags').where('tag_uuid', '=', uuid).execute();
+      await this.store.acls.dropTag(uuid, trx);
+      await this.store.tags.dropMembers(uuid, trx);
       await this.store.tags.delete(uuid, trx);
     });
     this.svc.publish('tags', uuid, actor.user, 'deleted');

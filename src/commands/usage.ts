@@ -27,13 +27,9 @@ export async function currentUsage(svc: Services, user: string): Promise<Record<
   }
   for (const t of Object.keys(svc.capabilities.drives ?? {})) add(t, 0);
 
-  const servers = (await svc.store.db.selectFrom('servers').select(['data', 'status']).where('owner', '=', user).execute()) as Array<{
-    data: string;
-    status: string;
-  }>;
-  for (const s of servers) {
+  for (const s of await svc.store.servers.ownedBy(user)) {
     if (!IN_USE.includes(s.status)) continue;
-    const d = JSON.parse(s.data) as { cpu: number; mem: number; cpu_type?: string };
+    const d = s.doc;
     add('cpu', d.cpu);
     add('mem', d.mem);
     if (d.cpu_type) {
@@ -41,11 +37,7 @@ export async function currentUsage(svc: Services, user: string): Promise<Record<
       add(`${d.cpu_type}_mem`, d.mem);
     }
   }
-  const drives = (await svc.store.db.selectFrom('drives').select('data').where('owner', '=', user).execute()) as Array<{ data: string }>;
-  for (const r of drives) {
-    const d = JSON.parse(r.data) as { size: number; storage_type: string };
-    add(d.storage_type, Number(d.size));
-  }
+  for (const r of await svc.store.drives.ownedBy(user)) add(r.doc.storage_type, Number(r.doc.size));
   const count = async (table: DocTableName) => {
     try {
       return await svc.store.countOwned(table, user);
@@ -57,13 +49,10 @@ export async function currentUsage(svc: Services, user: string): Promise<Record<
   add('ip', await count('ips'));
   add('vlan', await count('vlans'));
   try {
-    const subs = (await svc.store.db.selectFrom('subscriptions').select(['data', 'status']).where('owner', '=', user).execute()) as Array<{
-      data: string;
-      status: string;
-    }>;
+    const subs = await svc.store.subscriptions.ownedBy(user);
     const now = new Date().toISOString();
     for (const s of subs) {
-      const d = JSON.parse(s.data) as { resource: string; amount: string; start_time: string; end_time: string };
+      const d = s.doc;
       if (s.status === 'expired' || Date.parse(d.end_time) <= Date.parse(now) || Date.parse(d.start_time) > Date.parse(now)) continue;
       add(d.resource === 'hdd' ? 'dssd' : d.resource, 0, Number(d.amount) || 0);
     }

@@ -56,12 +56,8 @@ export function storageFailure(e: unknown): string {
 export async function refreshDriveStatus(store: Store, driveUuid: string, trx: Db): Promise<void> {
   const d = await store.drives.get(driveUuid, trx);
   if (!d || d.owner === null || BUSY.includes(d.status)) return;
-  const status = (await isAttached(driveUuid, trx)) ? 'mounted' : 'unmounted';
+  const status = (await store.drives.isAttached(driveUuid, trx)) ? 'mounted' : 'unmounted';
   if (d.status !== status) await store.drives.transition(driveUuid, [d.status], status, {}, trx);
-}
-
-async function isAttached(driveUuid: string, trx: Db): Promise<boolean> {
-  return !!(await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', driveUuid).executeTakeFirst());
 }
 
 /**
@@ -220,9 +216,9 @@ export class DriveStorage {
     await this.store.transaction(async (trx) => {
       const src = await this.store.drives.get(srcUuid, trx);
       if (!src || src.status !== 'cloning_src') return;
-      const copying = await trx.selectFrom('drives').select('data').where('status', '=', 'cloning_dst').execute();
-      if (copying.some((r: any) => JSON.parse(r.data).clone_of === srcUuid)) return;
-      const status = (await isAttached(srcUuid, trx)) ? 'mounted' : 'unmounted';
+      const copying = await this.store.drives.withStatus(['cloning_dst'], trx);
+      if (copying.some((c) => c.doc.clone_of === srcUuid)) return;
+      const status = (await this.store.drives.isAttached(srcUuid, trx)) ? 'mounted' : 'unmounted';
       await this.store.drives.transition(srcUuid, ['cloning_src'], status, {}, trx);
     });
     await this.changed(srcUuid);
@@ -269,7 +265,7 @@ export class DriveStorage {
         const d = await this.store.drives.get(uuid, trx);
         if (!d || !from.includes(d.status)) return 'gone' as const;
         change(d.doc);
-        const status = (await isAttached(uuid, trx)) ? 'mounted' : 'unmounted';
+        const status = (await this.store.drives.isAttached(uuid, trx)) ? 'mounted' : 'unmounted';
         return (await this.store.drives.update(d.doc, { status, expectedVersion: d.version }, trx)) ? ('done' as const) : ('retry' as const);
       });
       if (ok === 'gone') return false;
@@ -381,11 +377,7 @@ export class DriveStorage {
    * finished or removed, so no half drive survives a crash. Only safe when this process is the only API node.
    */
   async recover(): Promise<void> {
-    const stuck = (await this.store.db
-      .selectFrom('drives')
-      .select(['uuid', 'status'])
-      .where('status', 'in', ['creating', 'cloning_dst', 'uploading', 'resizing'])
-      .execute()) as Array<{ uuid: string; status: string }>;
+    const stuck = await this.store.drives.withStatus(['creating', 'cloning_dst', 'uploading', 'resizing']);
     for (const d of stuck) {
       // A resumable upload waits for its client across restarts; its received chunks are on disk.
       if (d.status === 'uploading' && (await this.store.drives.get(d.uuid))?.doc.resumable) continue;
@@ -397,9 +389,9 @@ export class DriveStorage {
         await this.store.drives.delete(d.uuid);
       }
     }
-    const sources = (await this.store.db.selectFrom('drives').select('uuid').where('status', '=', 'cloning_src').execute()) as Array<{ uuid: string }>;
+    const sources = await this.store.drives.withStatus(['cloning_src']);
     for (const s of sources) await this.releaseSource(s.uuid);
-    const copies = (await this.store.db.selectFrom('remotesnapshots').select('uuid').where('status', '=', 'creating').execute()) as Array<{ uuid: string }>;
+    const copies = await this.store.remotesnapshots.withStatus(['creating']);
     for (const c of copies) await this.copyToRemote(c.uuid);
   }
 

@@ -154,7 +154,7 @@ export async function loadLibrary(store: Store, storageDir: string, dirs: string
       if (cur) await store.drives.update(e.doc, { status: 'unmounted' }, trx);
       else await store.drives.insert(null, e.doc, 'unmounted', trx);
     }
-    const known = (await trx.selectFrom('drives').select('uuid').where('owner', 'is', null).execute()) as Array<{ uuid: string }>;
+    const known = await store.drives.ownedBy(null, trx);
     for (const k of known) if (!seen.has(k.uuid)) await store.drives.transition(k.uuid, ['unmounted'], 'unavailable', {}, trx);
   });
   log.info({ drives: entries.length }, 'library loaded');

@@ -167,6 +167,43 @@ export class DocumentTable<T extends { uuid: string }> {
     return row ? this.toStoredWithBusy(row as Record<string, unknown>) : undefined;
   }
 
+  /** Every row of one owner (null: the library's), oldest first. */
+  async ownedBy(owner: string | null, trx: Kysely<Database> = this.db): Promise<Stored<T>[]> {
+    const rows = await untyped(trx)
+      .selectFrom(this.table)
+      .select(this.selected)
+      .where('owner', owner === null ? 'is' : '=', owner)
+      .orderBy('seq')
+      .execute();
+    return rows.map((r) => this.toStored(r));
+  }
+
+  /** Every row in one of `statuses`, oldest first (what recovery after a restart looks for). */
+  async withStatus(statuses: string[], trx: Kysely<Database> = this.db): Promise<Stored<T>[]> {
+    const rows = await untyped(trx).selectFrom(this.table).select(this.selected).where('status', 'in', statuses).orderBy('seq').execute();
+    return rows.map((r) => this.toStored(r));
+  }
+
+  /** How many rows are in each status. */
+  async countByStatus(trx: Kysely<Database> = this.db): Promise<Array<{ status: string; n: number }>> {
+    const rows = await untyped(trx)
+      .selectFrom(this.table)
+      .select(['status', (eb) => eb.fn.countAll().as('n')])
+      .groupBy('status')
+      .execute();
+    return rows.map((r: { status: string; n: unknown }) => ({ status: r.status, n: Number(r.n) }));
+  }
+
+  /**
+   * Locks the rows of `uuids` for the rest of the transaction (a no-op on SQLite, whose writer holds the whole
+   * database) and says which exist: two transactions that lock a row first take turns on it.
+   */
+  async lock(uuids: string[], trx: Kysely<Database>): Promise<string[]> {
+    if (uuids.length === 0) return [];
+    const rows = await this.dialect.lockRows(untyped(trx).selectFrom(this.table).select('uuid').where('uuid', 'in', uuids)).execute();
+    return rows.map((r: { uuid: string }) => r.uuid);
+  }
+
   /** The uuid of every row (an IP's is its address). */
   async uuids(trx: Kysely<Database> = this.db): Promise<string[]> {
     return (await untyped(trx).selectFrom(this.table).select('uuid').execute()).map((r: { uuid: string }) => r.uuid);

@@ -224,6 +224,16 @@ export class HostRepo {
     return rows.map((r) => ({ ...toHost(r), used_cpu: Number(r.used_cpu), used_mem: Number(r.used_mem), servers: Number(r.servers) }));
   }
 
+  /** How many hosts are in each state. */
+  async countByState(trx: Kysely<Database> = this.dialect.db): Promise<Array<{ state: string; n: number }>> {
+    const rows = await trx
+      .selectFrom('hosts')
+      .select(['state', (eb) => eb.fn.countAll().as('n')])
+      .groupBy('state')
+      .execute();
+    return rows.map((r) => ({ state: r.state, n: Number(r.n) }));
+  }
+
   async list(trx: Kysely<Database> = this.dialect.db): Promise<HostRow[]> {
     const rows = await trx.selectFrom('hosts').selectAll().orderBy('name').execute();
     return rows.map(toHost);

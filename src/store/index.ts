@@ -3,20 +3,23 @@ import { openDialect, type Dialect } from './dialect/index.ts';
 import { COUNTED_TABLES, DocumentTable } from './documents.ts';
 import { overQuota, type Quotas } from '../domain/quotas.ts';
 import { migrateToLatest } from './migrate.ts';
-import type { DriveDoc } from '../domain/drive-definition.ts';
-import type { FirewallRule } from '../domain/firewall.ts';
 import { UserRepo } from './users.ts';
 import { OperationRepo } from './operations.ts';
 import { HostRepo } from './hosts.ts';
 import { LeaseRepo } from './leases.ts';
 import { ServerTable } from './servers.ts';
+import { GlobalContextRepo } from './global-context.ts';
+import { AuditLogRepo } from './audit-log.ts';
+import { UploadChunkRepo } from './upload-chunks.ts';
+import { AclTable } from './acls.ts';
+import { TagTable } from './tags.ts';
+import { DriveTable } from './drives.ts';
+import { SharedLoginCounts } from './login-counts.ts';
+import { Prepared } from './prepared.ts';
+import { FwPolicyTable, type FwPolicyDoc } from './fwpolicies.ts';
 import type { AuditLogTable, Database, DocTableName } from './schema.ts';
 
-export interface TagDoc {
-  uuid: string;
-  name: string;
-  meta: Record<string, string>;
-}
+export type { TagDoc } from './tags.ts';
 
 export interface KeypairDoc {
   uuid: string;
@@ -81,14 +84,7 @@ export interface SnapshotDoc {
   source: Record<string, unknown>;
 }
 
-/** A firewall policy: rules in their normalised wire form; which NICs use it is in nic_firewall_policies. */
-export interface FwPolicyDoc {
-  uuid: string;
-  name: string | null;
-  meta: Record<string, string>;
-  rules: FirewallRule[];
-  tags: string[];
-}
+export type { FwPolicyDoc } from './fwpolicies.ts';
 
 export interface RemoteSnapshotDoc {
   uuid: string;
@@ -105,37 +101,35 @@ export interface RemoteSnapshotDoc {
   source: Record<string, unknown>;
 }
 
-export interface AclDoc {
-  uuid: string;
-  name: string;
-  meta: Record<string, string>;
-  grantees: Array<{ uuid: string; email: string | null }>;
-  rules: string[];
-  tags: string[];
-}
+export type { AclDoc } from './acls.ts';
 
 /** All repositories over one database. */
 export class Store {
   readonly servers: ServerTable;
-  readonly drives: DocumentTable<DriveDoc>;
-  readonly tags: DocumentTable<TagDoc>;
+  readonly drives: DriveTable;
+  readonly tags: TagTable;
   readonly keypairs: DocumentTable<KeypairDoc>;
   readonly ips: DocumentTable<IpDoc>;
   readonly vlans: DocumentTable<VlanDoc>;
   readonly subscriptions: DocumentTable<SubscriptionDoc>;
   readonly jobs: DocumentTable<JobDoc>;
   readonly snapshots: DocumentTable<SnapshotDoc>;
-  readonly acls: DocumentTable<AclDoc>;
-  readonly fwpolicies: DocumentTable<FwPolicyDoc>;
+  readonly acls: AclTable;
+  readonly fwpolicies: FwPolicyTable;
   readonly remotesnapshots: DocumentTable<RemoteSnapshotDoc>;
   readonly users: UserRepo;
   readonly operations: OperationRepo;
   readonly hosts: HostRepo;
   readonly leases: LeaseRepo;
+  readonly globalContexts: GlobalContextRepo;
+  readonly auditLog: AuditLogRepo;
+  readonly uploadChunks: UploadChunkRepo;
+  /** The failed-login counts every API node shares, when several serve one database; null for a single node's. */
+  readonly sharedLoginCounts: SharedLoginCounts | null;
 
   constructor(readonly dialect: Dialect) {
-    this.drives = new DocumentTable(dialect, 'drives', 'drives', (d) => ({ name: d.name, media: d.media, size: d.size }));
-    this.tags = new DocumentTable(dialect, 'tags', 'tags', (d) => ({ name: d.name }));
+    this.drives = new DriveTable(dialect);
+    this.tags = new TagTable(dialect);
     this.keypairs = new DocumentTable(dialect, 'keypairs', 'keypairs', (d) => ({ name: d.name }));
     // IPs and VLANs have no name field; the name filter matches meta.name, which is how clients name them.
     this.ips = new DocumentTable(dialect, 'ips', 'ips', (d) => ({ name: d.meta.name ?? '' }));
@@ -155,8 +149,8 @@ export class Store {
       (d) => ({ name: d.name, drive: d.drive }),
       new Set(['name', 'uuid', 'status', 'drive']),
     );
-    this.acls = new DocumentTable(dialect, 'acls', 'acls', (d) => ({ name: d.name }));
-    this.fwpolicies = new DocumentTable(dialect, 'fwpolicies', 'fwpolicies', (d) => ({ name: d.name ?? '' }));
+    this.acls = new AclTable(dialect);
+    this.fwpolicies = new FwPolicyTable(dialect);
     const remoteColumns = (d: RemoteSnapshotDoc) => ({ name: d.name, drive: d.drive });
     this.remotesnapshots = new DocumentTable(dialect, 'remotesnapshots', 'remotesnapshots', remoteColumns, new Set(['name', 'uuid', 'status', 'drive']));
     this.users = new UserRepo(dialect);
@@ -164,6 +158,10 @@ export class Store {
     this.servers = new ServerTable(dialect, this.operations);
     this.hosts = new HostRepo(dialect);
     this.leases = new LeaseRepo(dialect);
+    this.globalContexts = new GlobalContextRepo(dialect);
+    this.auditLog = new AuditLogRepo(dialect);
+    this.uploadChunks = new UploadChunkRepo(dialect);
+    this.sharedLoginCounts = dialect.shared ? new SharedLoginCounts(dialect.db) : null;
   }
 
   private quotas: Quotas | null = null;
@@ -192,25 +190,14 @@ export class Store {
     }
   }
 
-  /** The firewall policy of each NIC of a server that has one, by MAC (one join-table read and one of the policies). */
-  async nicPolicies(serverUuid: string, trx: Kysely<Database> = this.db): Promise<Map<string, FwPolicyDoc>> {
-    const rows = (await trx.selectFrom('nic_firewall_policies').select(['mac', 'policy_uuid']).where('server_uuid', '=', serverUuid).execute()) as Array<{
-      mac: string;
-      policy_uuid: string;
-    }>;
-    const policies = new Map((await this.fwpolicies.getMany([...new Set(rows.map((r) => r.policy_uuid))], trx)).map((p) => [p.uuid, p.doc]));
-    const out = new Map<string, FwPolicyDoc>();
-    for (const r of rows) {
-      const p = policies.get(r.policy_uuid);
-      if (p) out.set(r.mac, p);
-    }
-    return out;
+  /** The firewall policy of each NIC of a server that has one, by MAC. */
+  nicPolicies(serverUuid: string, trx: Kysely<Database> = this.db): Promise<Map<string, FwPolicyDoc>> {
+    return this.fwpolicies.ofServerNics(serverUuid, trx);
   }
 
   /** The servers one of whose NICs uses firewall policy `uuid`. */
-  async serversUsingPolicy(uuid: string, trx: Kysely<Database> = this.db): Promise<string[]> {
-    const rows = await trx.selectFrom('nic_firewall_policies').select('server_uuid').distinct().where('policy_uuid', '=', uuid).execute();
-    return rows.map((r) => r.server_uuid);
+  serversUsingPolicy(uuid: string, trx: Kysely<Database> = this.db): Promise<string[]> {
+    return this.fwpolicies.serversUsing([uuid], trx);
   }
 
   /**
@@ -228,8 +215,8 @@ export class Store {
   }
 
   /** Appends one entry to an account's audit log (in the transaction that made the change it reports). */
-  async appendAudit(entry: Insertable<AuditLogTable>, trx: Kysely<Database> = this.db): Promise<void> {
-    await trx.insertInto('audit_log').values(entry).execute();
+  appendAudit(entry: Insertable<AuditLogTable>, trx: Kysely<Database> = this.db): Promise<void> {
+    return this.auditLog.append(entry, trx);
   }
 
   /** Each quota with what `owner` holds against it (0 as a limit: none). */
@@ -292,6 +279,23 @@ export class Store {
       .$call((q) => ('drive' in of ? q.where('drive', '=', of.drive) : q.where('owner', '=', of.owner)))
       .executeTakeFirst();
     return Number(r?.n ?? 0);
+  }
+
+  /** The snapshots (or remote snapshots) of a drive, oldest first, with their owners. */
+  async snapshotsOfDrive(
+    kind: 'snapshots' | 'remotesnapshots',
+    drive: string,
+    trx: Kysely<Database> = this.db,
+  ): Promise<Array<{ uuid: string; owner: string | null }>> {
+    return trx.selectFrom(kind).select(['uuid', 'owner']).where('drive', '=', drive).orderBy('seq').execute();
+  }
+
+  // Prepared, so on SQLite it reads beside a batch's open transaction instead of waiting for it.
+  private readonly anyUser = new Prepared((db) => db.selectFrom('users').select('uuid').limit(1));
+
+  /** Reads one row: throws when the database does not answer (what a health check asks). */
+  async alive(): Promise<void> {
+    await this.anyUser.execute(this.db);
   }
 
   private async lockAccount(owner: string, trx: Kysely<Database>): Promise<void> {

@@ -159,9 +159,19 @@ export class UserRepo {
     return row ? { uuid: row.uuid, email: row.email, password_hash: row.password_hash, data: JSON.parse(row.data) } : undefined;
   }
 
-  async byUuid(uuid: string): Promise<User | undefined> {
-    const row = await this.db.selectFrom('users').selectAll().where('uuid', '=', uuid).executeTakeFirst();
-    return row ? { uuid: row.uuid, email: row.email, data: JSON.parse(row.data) } : undefined;
+  async byUuid(uuid: string, trx: Db = this.db): Promise<(User & { created_at: string }) | undefined> {
+    const row = await trx.selectFrom('users').select(['uuid', 'email', 'data', 'created_at']).where('uuid', '=', uuid).executeTakeFirst();
+    return row ? { uuid: row.uuid, email: row.email, data: JSON.parse(row.data), created_at: row.created_at } : undefined;
+  }
+
+  /** Rewrites a user's data with `edit`'s answer, read and written in `trx` (a missing user's data reads as {}). */
+  async editData(uuid: string, edit: (data: Record<string, unknown>) => Record<string, unknown>, trx: Db): Promise<void> {
+    const row = await trx.selectFrom('users').select('data').where('uuid', '=', uuid).executeTakeFirst();
+    await trx
+      .updateTable('users')
+      .set({ data: JSON.stringify(edit(JSON.parse(row?.data ?? '{}'))) })
+      .where('uuid', '=', uuid)
+      .execute();
   }
 
   async setData(uuid: string, data: Record<string, unknown>): Promise<void> {
