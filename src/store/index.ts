@@ -10,6 +10,7 @@ import { OperationRepo } from './operations.ts';
 import { HostRepo } from './hosts.ts';
 import { LeaseRepo } from './leases.ts';
 import { ServerTable } from './servers.ts';
+import { IpTable, SubscriptionTable, VlanTable } from './networks.ts';
 import type { AuditLogTable, Database, DocTableName } from './schema.ts';
 
 export interface TagDoc {
@@ -120,9 +121,9 @@ export class Store {
   readonly drives: DocumentTable<DriveDoc>;
   readonly tags: DocumentTable<TagDoc>;
   readonly keypairs: DocumentTable<KeypairDoc>;
-  readonly ips: DocumentTable<IpDoc>;
-  readonly vlans: DocumentTable<VlanDoc>;
-  readonly subscriptions: DocumentTable<SubscriptionDoc>;
+  readonly ips: IpTable;
+  readonly vlans: VlanTable;
+  readonly subscriptions: SubscriptionTable;
   readonly jobs: DocumentTable<JobDoc>;
   readonly snapshots: DocumentTable<SnapshotDoc>;
   readonly acls: DocumentTable<AclDoc>;
@@ -137,16 +138,9 @@ export class Store {
     this.drives = new DocumentTable(dialect, 'drives', 'drives', (d) => ({ name: d.name, media: d.media, size: d.size }));
     this.tags = new DocumentTable(dialect, 'tags', 'tags', (d) => ({ name: d.name }));
     this.keypairs = new DocumentTable(dialect, 'keypairs', 'keypairs', (d) => ({ name: d.name }));
-    // IPs and VLANs have no name field; the name filter matches meta.name, which is how clients name them.
-    this.ips = new DocumentTable(dialect, 'ips', 'ips', (d) => ({ name: d.meta.name ?? '' }));
-    this.vlans = new DocumentTable(dialect, 'vlans', 'vlans', (d) => ({ name: d.meta.name ?? '', slot: d.slot }));
-    this.subscriptions = new DocumentTable(
-      dialect,
-      'subscriptions',
-      'subscriptions',
-      (d) => ({ resource: d.resource, subscribed_object: d.subscribed_object }),
-      new Set(['uuid', 'status', 'resource', 'subscribed_object']),
-    );
+    this.ips = new IpTable(dialect);
+    this.vlans = new VlanTable(dialect);
+    this.subscriptions = new SubscriptionTable(dialect);
     this.jobs = new DocumentTable(dialect, 'jobs', 'jobs', () => ({}), new Set(['uuid', 'status', 'updated_at']));
     this.snapshots = new DocumentTable(
       dialect,
