@@ -11,7 +11,8 @@ import { randomPassword } from './domain/ids.ts';
 import { seedRandom } from './domain/random.ts';
 import { contextReply } from './commands/server-context.ts';
 import { BUILTIN_LIBRARY, loadLibrary } from './storage/library.ts';
-import { NetworkCommands } from './commands/networking.ts';
+import { nicRules } from './commands/nic-rules.ts';
+import { SubscriptionSweep } from './commands/subscription-sweep.ts';
 import { createLogger } from './log.ts';
 
 export const libraryDirs = (config: Config): string[] => [
@@ -48,8 +49,7 @@ export async function buildCore(config: Config, roles: CoreRoles, opts: { logger
   const store = await Store.open(config.databaseUrl, config.dataDir);
   store.enforceQuotas(config.quotas);
   const svc = new Services(config, store, log);
-  const network = new NetworkCommands(svc);
-  svc.serverReferenceChecks.push(network.checkNics);
+  svc.serverReferenceChecks.push(nicRules(svc));
   const stopAudit = svc.audit.start();
   await svc.bus.start();
   let stopSweep: () => Promise<void> = async () => {};
@@ -58,7 +58,7 @@ export async function buildCore(config: Config, roles: CoreRoles, opts: { logger
     await loadLibrary(store, config.storageDir, libraryDirs(config), svc.capabilities, log);
     // With SQLite this process is the only API node: whatever it was copying or receiving when it stopped is its to finish.
     if (store.dialect.name === 'sqlite') await svc.storage.recover();
-    stopSweep = sweepSubscriptions(network, config.subscriptionSweepMs, log);
+    stopSweep = new SubscriptionSweep(svc).start(config.subscriptionSweepMs, log);
   }
   let compute: ComputeNode | null = null;
   if (roles.compute) {
@@ -131,24 +131,4 @@ async function ensureAdmin(svc: Services, log: pino.Logger): Promise<void> {
       `\nopensigma: created user ${email} with password ${password}\n  (shown once; add users with: opensigma user add EMAIL --password PW)\n\n`,
     );
   }
-}
-
-/** Ended subscriptions expire (or renew) in the background, not only when their account next looks. */
-function sweepSubscriptions(net: NetworkCommands, periodMs: number, log: pino.Logger): () => Promise<void> {
-  let running: Promise<void> | null = null;
-  const timer = setInterval(
-    () => {
-      if (running) return; // a slow pass is still going
-      running = net
-        .sweepAll()
-        .catch((err) => log.warn({ err }, 'subscription sweep'))
-        .finally(() => (running = null));
-    },
-    Math.max(100, periodMs),
-  );
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
 }

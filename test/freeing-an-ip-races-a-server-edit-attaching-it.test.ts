@@ -1,7 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { databases, minimalServer, startServer, type TestServer } from './helpers/harness.ts';
-import { NetworkCommands } from '../src/commands/networking.ts';
+import { SubscriptionSweep } from '../src/commands/subscription-sweep.ts';
 
 const ENDED = { start_time: '2020-01-01T12:00:00+00:00', end_time: '2020-02-01T12:00:00+00:00' };
 const ROUNDS = 6;
@@ -49,7 +49,7 @@ for (const db of databases()) {
         });
         const sweeps = [0, 10, 20].map(async (delay) => {
           await new Promise((r) => setTimeout(r, delay));
-          await new NetworkCommands(t.running.svc).sweepAll();
+          await new SubscriptionSweep(t.running.svc).sweepAll();
         });
         await Promise.all([...edits, ...sweeps]);
         for (const o of outcomes.splice(0)) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { databases, dropPostgres, freshPostgres, pgQuery, startServer, waitFor, type TestServer } from './helpers/harness.ts';
 import { startNode, type NodeProcess } from './helpers/nodes.ts';
-import { NetworkCommands } from '../src/commands/networking.ts';
+import { SubscriptionSweep } from '../src/commands/subscription-sweep.ts';
 import type { ChangeEvent } from '../src/events.ts';
 
 const ENDED = { start_time: '2020-01-01T12:00:00+00:00', end_time: '2020-02-01T12:00:00+00:00' };
@@ -40,7 +40,7 @@ for (const db of databases()) {
       const off = t.running.svc.bus.subscribeOwn((e) => void (e.action === 'deleted' && deleted.push(e)));
       try {
         // As two API nodes' timers would: two sweepers over the same database at the same moment.
-        await Promise.all([new NetworkCommands(t.running.svc).sweepAll(), new NetworkCommands(t.running.svc).sweepAll()]);
+        await Promise.all([new SubscriptionSweep(t.running.svc).sweepAll(), new SubscriptionSweep(t.running.svc).sweepAll()]);
       } finally {
         off();
       }

@@ -1,6 +1,8 @@
 import { Type } from 'typebox';
 import type { Services } from '../services.ts';
-import { NetworkCommands } from '../commands/networking.ts';
+import { IpCommands } from '../commands/ips.ts';
+import { SubscriptionCommands } from '../commands/subscriptions.ts';
+import { VlanCommands } from '../commands/vlans.ts';
 import { errors } from '../errors.ts';
 import { ownerRef, ref } from '../domain/refs.ts';
 import { actionBody, created, objectBody, type Routes } from './http.ts';
@@ -15,18 +17,17 @@ const IdParams = Type.Object({ id: Type.String({ maxLength: 20 }) });
 const Action = Type.Object({ do: Type.Optional(Type.String()) }, { additionalProperties: true });
 
 /** /ips/, /vlans/ and /subscriptions/: what an account holds of the operator's networks, and how it bought it. */
-export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
-  const net = new NetworkCommands(svc);
-  svc.renderers.set('ips', (actor, uuid) => net.renderIpById(actor, uuid));
-  svc.renderers.set('vlans', async (actor, uuid) => {
-    const v = await svc.store.vlans.get(uuid);
-    return v && (await svc.access.canSee(actor, 'vlans', v)) ? net.renderVlan(actor, v) : null;
-  });
+export function networkingRoutes(r: Routes, svc: Services): void {
+  const ip = new IpCommands(svc);
+  const vlan = new VlanCommands(svc);
+  const sub = new SubscriptionCommands(svc, ip, vlan);
+  svc.renderers.set('ips', (actor, uuid) => ip.renderIpById(actor, uuid));
+  svc.renderers.set('vlans', (actor, uuid) => vlan.renderVlanById(actor, uuid));
 
   // Subscriptions are notified under their numeric id, as their resource_uri has it.
   svc.renderers.set('subscriptions', (actor, id) =>
-    net.loadSubscription(actor, id).then(
-      (s) => net.renderSubscription(s),
+    sub.loadSubscription(actor, id).then(
+      (s) => sub.renderSubscription(s),
       () => null,
     ),
   );
@@ -37,7 +38,7 @@ export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
     { auth: 'user', tags: ips, summary: 'List IPs: bought ones and the DHCP addresses of running servers', schema: { querystring: ListQuerystring } },
     async ({ actor, query }) => {
       const q = parseListQuery(query, LIST);
-      const { total, items } = await net.listIps(actor, q, false);
+      const { total, items } = await ip.listIps(actor, q, false);
       return envelope(
         items.map((x) => selectFields(x as object, query)),
         q,
@@ -47,7 +48,7 @@ export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
   );
   r.get('/ips/detail/', { auth: 'user', tags: ips, summary: 'List IPs in full', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
     const q = parseListQuery(query, LIST);
-    const { total, items } = await net.listIps(actor, q, true);
+    const { total, items } = await ip.listIps(actor, q, true);
     return envelope(
       items.map((x) => selectFields(x as object, query)),
       q,
@@ -56,18 +57,18 @@ export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
   });
   r.get('/ips/schema/', { auth: 'user', tags: ips, summary: 'IP schema' }, async () => schemaDoc('ip'));
   r.get('/ips/:ip/', { auth: 'user', tags: ips, summary: 'Get an IP', schema: { params: IpParams } }, async ({ actor, params, query }) =>
-    selectFields(await net.getIp(actor, params.ip!), query),
+    selectFields(await ip.getIp(actor, params.ip!), query),
   );
   r.put(
     '/ips/:ip/',
     { auth: 'user', tags: ips, summary: 'Edit the meta and tags of an IP', schema: { params: IpParams, body: AnyObject } },
-    async ({ actor, params, body }) => net.updateIp(actor, params.ip!, objectBody(body)),
+    async ({ actor, params, body }) => ip.updateIp(actor, params.ip!, objectBody(body)),
   );
 
   const vlans = ['vlans'];
   r.get('/vlans/', { auth: 'user', tags: vlans, summary: 'List VLANs', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
     const q = parseListQuery(query, LIST);
-    const { total, items } = await net.listVlans(actor, q);
+    const { total, items } = await vlan.listVlans(actor, q);
     return envelope(
       items.map((v) => selectFields({ owner: ownerRef(v.owner), resource_uri: ref('vlans', v.uuid).resource_uri, uuid: v.uuid }, query)),
       q,
@@ -76,19 +77,19 @@ export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
   });
   r.get('/vlans/detail/', { auth: 'user', tags: vlans, summary: 'List VLANs in full', schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
     const q = parseListQuery(query, LIST);
-    const { total, items } = await net.listVlans(actor, q);
+    const { total, items } = await vlan.listVlans(actor, q);
     const out = [];
-    for (const v of items) out.push(selectFields(await net.renderVlan(actor, v), query));
+    for (const v of items) out.push(selectFields(await vlan.renderVlan(actor, v), query));
     return envelope(out, q, total);
   });
   r.get('/vlans/schema/', { auth: 'user', tags: vlans, summary: 'VLAN schema' }, async () => schemaDoc('vlan'));
   r.get('/vlans/:uuid/', { auth: 'user', tags: vlans, summary: 'Get a VLAN', schema: { params: UuidParams } }, async ({ actor, params, query }) =>
-    selectFields(await net.renderVlan(actor, await net.loadVlan(actor, params.uuid!)), query),
+    selectFields(await vlan.renderVlan(actor, await vlan.loadVlan(actor, params.uuid!)), query),
   );
   r.put(
     '/vlans/:uuid/',
     { auth: 'user', tags: vlans, summary: 'Edit the meta and tags of a VLAN', schema: { params: UuidParams, body: AnyObject } },
-    async ({ actor, params, body }) => net.updateVlan(actor, params.uuid!, objectBody(body)),
+    async ({ actor, params, body }) => vlan.updateVlan(actor, params.uuid!, objectBody(body)),
   );
 
   const subs = ['subscriptions'];
@@ -96,7 +97,7 @@ export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
   const subscriptionList = (path: string, summary: string, list: 'listSubscriptions' | 'listGrouped') =>
     r.get(path, { auth: 'user', tags: subs, summary, schema: { querystring: ListQuerystring } }, async ({ actor, query }) => {
       const q = parseListQuery(query, { filters: {}, ordering: [] });
-      const { total, items } = await net[list](actor, query, q);
+      const { total, items } = await sub[list](actor, query, q);
       return {
         ...envelope(
           items.map((s) => selectFields(s, query)),
@@ -114,13 +115,13 @@ export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
   );
   r.get('/subscriptions/schema/', { auth: 'user', tags: subs, summary: 'Subscription schema' }, async () => schemaDoc('subscription'));
   r.get('/subscriptions/:id/', { auth: 'user', tags: subs, summary: 'Get a subscription', schema: { params: IdParams } }, async ({ actor, params }) =>
-    net.renderSubscription(await net.loadSubscription(actor, params.id!)),
+    sub.renderSubscription(await sub.loadSubscription(actor, params.id!)),
   );
   r.post(
     '/subscriptions/',
     { auth: 'user', tags: subs, summary: 'Buy subscriptions; ip and vlan ones assign addresses/VLANs from the pool', schema: { body: CreateBody } },
     async ({ actor, body }) => {
-      const objects = await net.createSubscriptions(actor, createItems(body));
+      const objects = await sub.createSubscriptions(actor, createItems(body));
       return created({ objects, price: '0' });
     },
   );
@@ -129,8 +130,8 @@ export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
     { auth: 'user', tags: subs, summary: 'Subscription actions: extend, auto_renew', schema: { params: IdParams, querystring: Action, body: ActionBody } },
     async ({ actor, params, query, body }) => {
       const b = actionBody(body);
-      if (query.do === 'extend') return net.extend(actor, params.id!, b);
-      if (query.do === 'auto_renew') return net.autoRenew(actor, params.id!, b);
+      if (query.do === 'extend') return sub.extend(actor, params.id!, b);
+      if (query.do === 'auto_renew') return sub.autoRenew(actor, params.id!, b);
       throw errors.invalid('do', `Unknown action ${String(query.do)}; available: extend, auto_renew`);
     },
   );
@@ -139,7 +140,7 @@ export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
     '/subscriptioncalculator/',
     { auth: 'user', tags: subs, summary: 'Price quote for buying subscriptions (same body as create)', schema: { body: CreateBody } },
     async ({ body }) => ({
-      objects: net.quote(createItems(body)),
+      objects: sub.quote(createItems(body)),
       price: '0',
     }),
   );
@@ -153,9 +154,7 @@ export function networkingRoutes(r: Routes, svc: Services): NetworkCommands {
     },
     async ({ actor, params, query, body }) => {
       if (query.do !== 'extend') throw errors.invalid('do', `Unknown action ${String(query.do)}; available: extend`);
-      return net.quoteExtension(actor, params.id!, actionBody(body));
+      return sub.quoteExtension(actor, params.id!, actionBody(body));
     },
   );
-
-  return net;
 }

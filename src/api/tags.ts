@@ -1,6 +1,7 @@
 import type { Services } from '../services.ts';
 import { DriveCommands, renderDriveShort } from '../commands/drives.ts';
-import { NetworkCommands } from '../commands/networking.ts';
+import { IpCommands } from '../commands/ips.ts';
+import { VlanCommands } from '../commands/vlans.ts';
 import { FirewallCommands } from '../commands/firewall.ts';
 import { ServerCommands, renderServerShort } from '../commands/servers.ts';
 import { TagCommands } from '../commands/tags.ts';
@@ -23,7 +24,8 @@ export function tagRoutes(r: Routes, svc: Services): TagCommands {
   const cmd = new TagCommands(svc);
   const servers = new ServerCommands(svc);
   const drives = new DriveCommands(svc);
-  const net = new NetworkCommands(svc);
+  const ip = new IpCommands(svc);
+  const vlan = new VlanCommands(svc);
   const fw = new FirewallCommands(svc);
 
   const list = async (actor: Actor, query: Query) => {
@@ -81,12 +83,12 @@ export function tagRoutes(r: Routes, svc: Services): TagCommands {
       for (const d of items) out.push(full ? await drives.render(actor, d) : renderDriveShort(d));
       return { total, items: out };
     },
-    ips: (actor, q, full) => net.listIps(actor, q, full),
+    ips: (actor, q, full) => ip.listIps(actor, q, full),
     vlans: async (actor, q, full) => {
-      const { total, items } = await net.listVlans(actor, q);
+      const { total, items } = await vlan.listVlans(actor, q);
       const out = [];
       for (const v of items)
-        out.push(full ? await net.renderVlan(actor, v) : { owner: ownerRef(v.owner), resource_uri: ref('vlans', v.uuid).resource_uri, uuid: v.uuid });
+        out.push(full ? await vlan.renderVlan(actor, v) : { owner: ownerRef(v.owner), resource_uri: ref('vlans', v.uuid).resource_uri, uuid: v.uuid });
       return { total, items: out };
     },
     fwpolicies: async (actor, q, full) => {

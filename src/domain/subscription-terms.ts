@@ -1,4 +1,5 @@
 import { errors } from '../errors.ts';
+import { isoMicros } from './ids.ts';
 import { readInt, readString } from './input.ts';
 
 /** What can be subscribed to; hdd is an old name of dssd. */
@@ -103,3 +104,43 @@ export function readSubscriptionRequest(body: Record<string, unknown>, now: Date
     throw errors.invalid('auto_renew', 'auto_renew must be true or false');
   return { resource, amount, ...subscriptionTimes(body, now), auto_renew };
 }
+
+/** Status of an IP or VLAN whose subscription chain ended while a server used it (otherwise ''). */
+export const ENDED = 'ended';
+
+/** What the rules of a subscription's term read of it: its stored status and its document. */
+export interface Term {
+  status: string;
+  doc: { start_time: string; end_time: string; auto_renew: boolean; descendants: number[] };
+}
+
+/**
+ * Where an ended subscription that auto-renews is renewed to: by its own length (at least a day) at a time, until
+ * past `now`. Only the last link of a chain renews (an extension follows the others); null when it does not renew.
+ */
+export function renewedEnd(s: Term, now: Date): Date | null {
+  const end = new Date(s.doc.end_time);
+  if (s.status === 'expired' || end > now || !s.doc.auto_renew || s.doc.descendants.length > 0) return null;
+  const length = Math.max(end.getTime() - new Date(s.doc.start_time).getTime(), 86_400_000);
+  let next = end;
+  while (next <= now) next = new Date(next.getTime() + length);
+  return next;
+}
+
+/** The end time as a subscription shows it (without zero microseconds). */
+export const endTimeText = (d: Date): string => isoMicros(d).replace('.000000', '');
+
+/**
+ * The subscription as it stands at `now`, whether or not the background sweep has come by yet: an ended one that
+ * auto-renews shows its renewed end, and one that ended otherwise is expired. Reads show this, so a client never
+ * waits for the sweep to see a subscription end or renew.
+ */
+export function termAt<T extends Term>(s: T, now: Date): T {
+  const renewed = renewedEnd(s, now);
+  if (renewed) return { ...s, doc: { ...s.doc, end_time: endTimeText(renewed) } };
+  if (s.status !== 'expired' && new Date(s.doc.end_time) <= now) return { ...s, status: 'expired' };
+  return s;
+}
+
+/** Whether a subscription still runs at `now` (or renews): what keeps its IP or VLAN with the account. */
+export const runsAt = (s: Term, now: Date): boolean => termAt(s, now).status !== 'expired';

@@ -17,6 +17,7 @@ import { DriveTable } from './drives.ts';
 import { SharedLoginCounts } from './login-counts.ts';
 import { Prepared } from './prepared.ts';
 import { FwPolicyTable, type FwPolicyDoc } from './fwpolicies.ts';
+import { IpTable, SubscriptionTable, VlanTable } from './networks.ts';
 import type { AuditLogTable, Database, DocTableName } from './schema.ts';
 
 export type { TagDoc } from './tags.ts';
@@ -109,9 +110,9 @@ export class Store {
   readonly drives: DriveTable;
   readonly tags: TagTable;
   readonly keypairs: DocumentTable<KeypairDoc>;
-  readonly ips: DocumentTable<IpDoc>;
-  readonly vlans: DocumentTable<VlanDoc>;
-  readonly subscriptions: DocumentTable<SubscriptionDoc>;
+  readonly ips: IpTable;
+  readonly vlans: VlanTable;
+  readonly subscriptions: SubscriptionTable;
   readonly jobs: DocumentTable<JobDoc>;
   readonly snapshots: DocumentTable<SnapshotDoc>;
   readonly acls: AclTable;
@@ -131,16 +132,9 @@ export class Store {
     this.drives = new DriveTable(dialect);
     this.tags = new TagTable(dialect);
     this.keypairs = new DocumentTable(dialect, 'keypairs', 'keypairs', (d) => ({ name: d.name }));
-    // IPs and VLANs have no name field; the name filter matches meta.name, which is how clients name them.
-    this.ips = new DocumentTable(dialect, 'ips', 'ips', (d) => ({ name: d.meta.name ?? '' }));
-    this.vlans = new DocumentTable(dialect, 'vlans', 'vlans', (d) => ({ name: d.meta.name ?? '', slot: d.slot }));
-    this.subscriptions = new DocumentTable(
-      dialect,
-      'subscriptions',
-      'subscriptions',
-      (d) => ({ resource: d.resource, subscribed_object: d.subscribed_object }),
-      new Set(['uuid', 'status', 'resource', 'subscribed_object']),
-    );
+    this.ips = new IpTable(dialect);
+    this.vlans = new VlanTable(dialect);
+    this.subscriptions = new SubscriptionTable(dialect);
     this.jobs = new DocumentTable(dialect, 'jobs', 'jobs', () => ({}), new Set(['uuid', 'status', 'updated_at']));
     this.snapshots = new DocumentTable(
       dialect,
