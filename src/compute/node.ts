@@ -10,11 +10,11 @@ import type { EventBus } from '../events.ts';
 import { DEFAULT_FORWARDED_PORTS, DriverError, usedUpBy, type GuestSpec, type HypervisorDriver } from '../hypervisor/driver.ts';
 import type { Store } from '../store/index.ts';
 import { OPS_CHANNEL, type Operation, type OperationKind } from '../store/operations.ts';
-import { findImage } from '../storage/images.ts';
 import { ConsoleGateway, HISTORY_BYTES } from './console.ts';
 import { VncGateway } from './vnc-gateway.ts';
 import { GuessThrottle } from '../domain/guess-throttle.ts';
-import { leaseAddress } from './dhcp.ts';
+import { guestSpec } from './guest-spec.ts';
+import { refreshStats } from './stats.ts';
 import { agentIdentity } from './identity.ts';
 import { retireHosts } from './host-loss.ts';
 
@@ -22,8 +22,6 @@ export type { ServerRuntime };
 
 /** Operations that decide a server's power state; the latest to finish wins over older unfinished ones. */
 const POWER_OPS: OperationKind[] = ['start', 'stop', 'shutdown', 'restart'];
-/** Runtime counters written per statement. */
-const STATS_BATCH = 32;
 /** How often an agent looks for operations claimed in its name that it never received. */
 const LOST_CLAIM_SCAN_MS = 2000;
 /** Interrupted power operations are resumed after a restart this many times, then given up to reconciliation. */
@@ -95,7 +93,7 @@ export class ComputeNode {
     });
     this.timers.push(setInterval(() => this.poke(), 500));
     this.timers.push(setInterval(() => void this.heartbeat().catch(() => {}), Math.max(50, this.config.heartbeatTimeoutMs / 5)));
-    this.timers.push(setInterval(() => void this.refreshStats().catch((e) => this.log.warn(e, 'stats')), 2000));
+    this.timers.push(setInterval(() => void refreshStats(this.store, this.hosts).catch((e) => this.log.warn(e, 'stats')), 2000));
     this.timers.push(setInterval(() => void this.reconcile().catch((e) => this.log.warn(e, 'reconcile')), this.config.reconcileIntervalMs));
     for (const t of this.timers) t.unref();
     // A policy edited or attached takes effect on running guests at once, on whichever node edited it.
@@ -373,59 +371,8 @@ export class ComputeNode {
   }
 
   /** Resolves drives to image files and NICs to addresses. */
-  async guestSpec(def: ServerDef): Promise<GuestSpec> {
-    const drives = await this.store.drives.getMany(def.drives.map((d) => d.drive));
-    const policies = await this.store.nicPolicies(def.uuid);
-    const byId = new Map(drives.map((d) => [d.uuid, d]));
-    const nics: GuestSpec['nics'] = [];
-    for (const n of def.nics) {
-      if (n.vlan) nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'private', ip: null, vlan: n.vlan });
-      else if (n.ip_v4_conf?.conf === 'static')
-        nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip: n.ip_v4_conf.ip, vlan: null });
-      else if (n.ip_v4_conf?.conf === 'dhcp' || n.ip_v6_conf?.conf === 'dhcp') {
-        const ip = n.ip_v4_conf?.conf === 'dhcp' ? await leaseAddress(this.store, this.config.dhcpPool, def.uuid, n.mac) : null;
-        nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip, vlan: null });
-      } else if (n.ip_v4_conf || n.ip_v6_conf) nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'public', ip: null, vlan: null });
-      else nics.push({ mac: n.mac, model: n.model, boot_order: n.boot_order, kind: 'none', ip: null, vlan: null });
-    }
-    // A public NIC under a firewall policy forwards the ports the policy lets in from the host.
-    for (const n of nics) {
-      const policy = policies.get(n.mac);
-      if (policy && n.kind === 'public' && n.ip) {
-        n.ports = forwardedPorts(policy, DEFAULT_FORWARDED_PORTS, { hostIp: this.bindHost(), guestIp: n.ip });
-        n.outbound = policy.rules;
-      }
-    }
-    return {
-      uuid: def.uuid,
-      name: def.name,
-      cpu: def.cpu,
-      mem: def.mem,
-      smp: def.smp,
-      cpu_type: def.cpu_type,
-      cpu_model: def.cpu_model,
-      cpus_instead_of_cores: def.cpus_instead_of_cores,
-      enable_numa: def.enable_numa,
-      hv_relaxed: def.hv_relaxed,
-      hv_tsc: def.hv_tsc,
-      vnc_password: def.vnc_password,
-      context: def.context,
-      meta: def.meta,
-      drives: def.drives.map((a) => {
-        const d = byId.get(a.drive);
-        const img = findImage(this.config.storageDir, a.drive);
-        return {
-          uuid: a.drive,
-          device: a.device,
-          dev_channel: a.dev_channel,
-          boot_order: a.boot_order,
-          media: (d?.doc.media ?? 'disk') as 'disk' | 'cdrom',
-          path: img?.path ?? null,
-          format: img?.format ?? 'raw',
-        };
-      }),
-      nics,
-    };
+  guestSpec(def: ServerDef): Promise<GuestSpec> {
+    return guestSpec(this.store, this.config, def);
   }
 
   /** Presses the ACPI button every second until the guest is off or the timeout passes. */
@@ -504,29 +451,6 @@ export class ComputeNode {
     const what = why === 'crashed' ? { action: 'crashed', error: `The guest stopped unexpectedly on host ${host}` } : { action: 'stopped' };
     if (s && s.row.host === host && (s.status === 'running' || s.status === 'stopping'))
       await this.markStopped(uuid, s.owner, 'powered_off', s.status, [], what);
-  }
-
-  private async refreshStats(): Promise<void> {
-    for (const [host, driver] of this.hosts) {
-      const rows = await this.store.servers.runningOn(host);
-      const changed: Array<[string, string]> = [];
-      for (const r of rows) {
-        if (!r.runtime) continue;
-        const stats = await driver.stats(r.uuid).catch(() => null);
-        if (!stats) continue;
-        const rt = JSON.parse(r.runtime) as ServerRuntime;
-        rt.io = { drives: stats.drives as any, nics: stats.nics as any };
-        const next = JSON.stringify(rt);
-        // Idle guests' counters do not move: a write per guest every period would load a shared database for nothing.
-        if (next !== r.runtime) changed.push([r.uuid, next]);
-      }
-      // The busy ones are written STATS_BATCH to a statement rather than one each; a server that stopped meanwhile
-      // keeps the runtime it lost.
-      for (let i = 0; i < changed.length; i += STATS_BATCH) {
-        const batch = changed.slice(i, i + STATS_BATCH);
-        await this.store.servers.writeRuntimes(host, batch);
-      }
-    }
   }
 
   /**
