@@ -2,26 +2,23 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { ServerDef } from '../domain/server-definition.ts';
 import type { EventBus } from '../events.ts';
-import { DEFAULT_FORWARDED_PORTS, type GuestSpec, type HypervisorDriver } from '../hypervisor/driver.ts';
-import { forwardedPorts } from '../domain/firewall.ts';
-import type { ServerRuntime } from '../domain/server-runtime.ts';
+import type { GuestSpec, HypervisorDriver } from '../hypervisor/driver.ts';
 import type { Store } from '../store/index.ts';
+import { handleGuestsAtExit } from './exit.ts';
 import { guestSpec } from './guest-spec.ts';
 import { perform } from './handlers/index.ts';
 import { retireHosts } from './host-loss.ts';
 import { agentIdentity } from './identity.ts';
 import { NodeContext } from './node-context.ts';
+import { PortForwards } from './port-forwards.ts';
 import { Reconciler } from './reconcile.ts';
 import { refreshStats } from './stats.ts';
 import { OperationWorker } from './worker.ts';
 
-/** How long a guest shut down at exit may take to answer the ACPI button before it is powered off. */
-const EXIT_ACPI_S = 10;
-
 /**
  * The compute side of opensigma: runs the hosts of one process (an agent, or the single `serve` process), claims
  * their operations, drives the hypervisor, and writes back what really happened. The only writer of runtime state.
- * Its parts each keep one concern (the worker, the handlers, reconciliation, stats); this class owns
+ * Its parts each keep one concern (the worker, the handlers, reconciliation, stats, port forwards); this class owns
  * their order of start and stop, and the host registrations and heartbeat that say this process serves the hosts.
  */
 export class ComputeNode {
@@ -31,7 +28,7 @@ export class ComputeNode {
   private readonly ctx: NodeContext;
   private readonly worker: OperationWorker;
   private readonly reconciler: Reconciler;
-  private readonly forwarding = new Map<string, Promise<void>>();
+  private readonly forwards: PortForwards;
   private stopWatchingPolicies: () => void = () => {};
   /** Called when another agent took this node's hosts over: it must stop at once (split-brain guard). */
   onLost: (hosts: string[]) => void = () => {};
@@ -48,6 +45,7 @@ export class ComputeNode {
     const ctx = (this.ctx = new NodeContext(config, store, bus, hosts, log));
     this.worker = new OperationWorker(store, this.agentId, this.hostNames, log, (op) => perform(ctx, op));
     this.reconciler = new Reconciler(ctx);
+    this.forwards = new PortForwards(ctx);
     for (const [host, driver] of hosts) {
       driver.onEvent((e) => void this.onGuestGone(host, e.uuid, e.type).catch((err) => this.log.error(err)));
       driver.onUsedUp?.(async (uuid, keys) => void (await ctx.transitionUsingUp(uuid, keys)));
@@ -79,13 +77,7 @@ export class ComputeNode {
     this.timers.push(setInterval(() => void refreshStats(this.store, this.hosts).catch((e) => this.log.warn(e, 'stats')), 2000));
     this.timers.push(setInterval(() => void this.reconcile().catch((e) => this.log.warn(e, 'reconcile')), this.config.reconcileIntervalMs));
     for (const t of this.timers) t.unref();
-    // A policy edited or attached takes effect on running guests at once, on whichever node edited it.
-    this.stopWatchingPolicies = this.ctx.bus.subscribe((e) => {
-      if (e.resource_type === 'fwpolicies' || (e.resource_type === 'servers' && e.action === 'updated'))
-        void this.refreshForwards(e.resource_type, e.uuid).catch((err) =>
-          this.log.warn({ err: (err as Error).message, uuid: e.uuid }, 'applying a firewall policy'),
-        );
-    });
+    this.stopWatchingPolicies = this.forwards.watch();
     this.poke();
   }
 
@@ -102,68 +94,6 @@ export class ComputeNode {
   /** Makes the database agree with what the drivers really run: no server stuck mid-transition, no orphan guest. */
   reconcile(): Promise<void> {
     return this.reconciler.reconcile();
-  }
-
-  /** Makes the forwarded ports of running guests follow their NICs' policies (a policy, or one server, changed). */
-  private async refreshForwards(kind: string, uuid: string): Promise<void> {
-    const servers = kind === 'servers' ? [uuid] : await this.store.serversUsingPolicy(uuid);
-    for (const server of servers) {
-      // One refresh at a time per server, in the order the changes came.
-      const next = (this.forwarding.get(server) ?? Promise.resolve()).then(() => this.applyForwards(server));
-      this.forwarding.set(
-        server,
-        next.catch(() => {}),
-      );
-      await next;
-    }
-  }
-
-  private async applyForwards(uuid: string): Promise<void> {
-    const s = await this.store.servers.get(uuid);
-    if (!s || s.status !== 'running' || !s.row.host || !s.row.runtime) return;
-    const driver = this.hosts.get(String(s.row.host));
-    if (!driver?.setPortForwards) return;
-    const rt = JSON.parse(String(s.row.runtime)) as ServerRuntime;
-    const policies = await this.store.nicPolicies(uuid);
-    for (const n of rt.nics) {
-      if (n.interface_type !== 'public' || !n.ip_v4) continue;
-      const ports = forwardedPorts(policies.get(n.mac), DEFAULT_FORWARDED_PORTS, { hostIp: this.ctx.bindHost(), guestIp: n.ip_v4 });
-      await driver.setPortForwards(uuid, n.mac, ports);
-      await driver.setOutboundRules?.(uuid, n.mac, policies.get(n.mac)?.rules);
-    }
-  }
-
-  /**
-   * What a stopping compute process does with its guests (OPENSIGMA_ON_EXIT): leaves them running, saying so (the
-   * next start of this host adopts them), or shuts them down (ACPI, then off after a bound) and records them stopped,
-   * so no QEMU process or socket outlives its server.
-   */
-  private async onExit(): Promise<void> {
-    const running: Array<{ host: string; driver: HypervisorDriver; uuid: string }> = [];
-    for (const [host, driver] of this.hosts) for (const g of await driver.guests()) if (g.state === 'running') running.push({ host, driver, uuid: g.uuid });
-    if (this.config.onExit !== 'shutdown') {
-      if (running.length)
-        this.log.warn(
-          { servers: running.map((g) => g.uuid), hosts: [...new Set(running.map((g) => g.host))] },
-          `leaving ${running.length} guest(s) running on purpose (OPENSIGMA_ON_EXIT=leave): ` +
-            'the next start of this host adopts them; OPENSIGMA_ON_EXIT=shutdown shuts them down at exit',
-        );
-      return;
-    }
-    this.log.info({ servers: running.map((g) => g.uuid) }, `shutting down ${running.length} guest(s) before exit (OPENSIGMA_ON_EXIT=shutdown)`);
-    const graceMs = Math.min(this.config.acpiTimeoutS, EXIT_ACPI_S) * 1000;
-    await Promise.all(
-      running.map(async ({ driver, uuid }) => {
-        const s = await this.store.servers.get(uuid).catch(() => undefined);
-        const deadline = Date.now() + graceMs;
-        await driver.pressPowerButton(uuid, s?.doc.meta).catch(() => {});
-        while (Date.now() < deadline && (await this.ctx.isUp(driver, uuid))) await new Promise((r) => setTimeout(r, 200));
-        const warn = (what: string) => (e: unknown) => this.log.warn({ err: (e as Error).message, server: uuid }, what);
-        if (await this.ctx.isUp(driver, uuid)) await driver.powerOff(uuid).catch(warn('powering off at exit'));
-        if (s) await this.ctx.markStopped(uuid, s.owner).catch(warn('recording a guest stopped at exit'));
-      }),
-    );
-    this.log.info({ servers: running.map((g) => g.uuid) }, 'guests shut down');
   }
 
   private async heartbeat(): Promise<void> {
@@ -192,7 +122,7 @@ export class ComputeNode {
     this.timers = [];
     for (const gw of [...this.ctx.consoles.values(), ...this.ctx.vncs.values()]) await gw.close();
     this.ctx.consoles.clear();
-    await this.onExit().catch((e) => this.log.error({ err: e }, 'handling the guests at exit'));
+    await handleGuestsAtExit(this.ctx).catch((e) => this.log.error({ err: e }, 'handling the guests at exit'));
     this.ctx.vncs.clear();
     for (const d of this.hosts.values()) await d.close();
     await this.store.hosts.release(this.agentId).catch(() => {});
