@@ -398,6 +398,34 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     assert.equal((await t.call('GET', `/servers/${serverUuid}/`)).body.nics[0].firewall_policy, null, 'the NIC lost it with it');
   });
 
+  test("deleting a firewall policy a running server uses is refused with the API's reason, and the policy stays listed", async () => {
+    const policy = (await t.call('POST', '/fwpolicies/', { name: 'in-use', rules: [] })).body.objects[0].uuid;
+    const nics = [{ ip_v4_conf: { conf: 'dhcp' }, model: 'virtio', firewall_policy: policy }];
+    const server = (await t.call('POST', '/servers/', minimalServer('guarded', { nics }))).body.objects[0].uuid;
+    try {
+      assert.equal((await t.call('POST', `/servers/${server}/action/?do=start`)).status, 202);
+      await waitForStatus(t, server, 'running');
+      await page.getByRole('link', { name: 'Servers', exact: true }).click();
+      await page.getByRole('link', { name: 'Firewall', exact: true }).click();
+      const row = page.getByRole('table', { name: 'Firewall policies' }).getByRole('row', { name: /^in-use\b/ });
+      await row.getByRole('cell', { name: '1', exact: true }).waitFor();
+      await page.getByRole('button', { name: 'Delete in-use' }).click();
+      const said = page.getByText(/^in-use: Cannot delete a firewall policy used by servers that are not stopped/);
+      await said.waitFor();
+      assert.match(await said.innerText(), new RegExp(server), 'the reason names the running server');
+      assert.equal((await t.call('GET', `/fwpolicies/${policy}/`)).status, 200, 'the policy was not deleted');
+      await page.getByRole('link', { name: 'Servers', exact: true }).click();
+      await page.getByRole('link', { name: 'Firewall', exact: true }).click();
+      await row.getByRole('cell', { name: '1', exact: true }).waitFor();
+      assert.equal((await t.call('GET', `/servers/${server}/`)).body.nics[0].firewall_policy?.uuid, policy, 'the NIC keeps it');
+    } finally {
+      await t.call('POST', `/servers/${server}/action/?do=stop`);
+      await waitForStatus(t, server, 'stopped');
+      await t.call('DELETE', `/servers/${server}/`);
+      await t.call('DELETE', `/fwpolicies/${policy}/`);
+    }
+  });
+
   test('buying a subscription: a bad amount or period is said beside its field, then the IP is listed', async () => {
     await page.getByRole('link', { name: 'Networking', exact: true }).click();
     const buy = page.getByRole('form', { name: 'Buy a subscription' });
