@@ -250,6 +250,30 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     await filters.getByLabel('Name contains').fill('');
   });
 
+  test('the server list is asked for together with the sign-in check, not after its answer', async () => {
+    // A tab of the same session, whose sign-in check is answered a second late: a list that waited for it shows plainly.
+    const tab = await page.context().newPage();
+    let asked = 0;
+    let checked = 0;
+    tab.on('request', (r) => /\/api\/2\.0\/servers\/detail\//.test(r.url()) && (asked ||= Date.now()));
+    tab.on('response', (r) => /\/api\/2\.0\/profile\/$/.test(r.url()) && (checked ||= Date.now()));
+    try {
+      await tab.route(/\/api\/2\.0\/profile\/$/, async (r) => {
+        await new Promise((done) => setTimeout(done, 1000));
+        await r.continue();
+      });
+      await tab.goto(`${t.url}/#/servers`);
+      await tab
+        .getByRole('table', { name: 'Your servers and those shared with you' })
+        .getByRole('row', { name: /web-box/ })
+        .waitFor();
+      assert.ok(asked > 0 && checked > 0, 'both were asked');
+      assert.ok(asked < checked, `the list was asked ${asked - checked} ms after the check was answered`);
+    } finally {
+      await tab.close();
+    }
+  });
+
   test('the server list pages through more servers than a page holds', async () => {
     const made: string[] = [];
     try {

@@ -1,12 +1,12 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiFailure, get, post, whenSignedOut } from './api.ts';
+import { ApiFailure, get, post, prefetch, whenSignedOut } from './api.ts';
 import type { ProfileDoc } from './api-types.generated.ts';
 import { startNotifications, stopNotifications } from './notifications.ts';
 import { SessionContext, type Me } from './session.ts';
 import { Field, GeneralErrors, failureErrors } from './ui.tsx';
 import type { PlacedErrors } from './errors.ts';
-import { ServersPage, ServerCreatePage, ServerDetailPage } from './pages/servers.tsx';
+import { ServersPage, ServerCreatePage, ServerDetailPage, serversPath } from './pages/servers.tsx';
 import { DrivesPage } from './pages/drives.tsx';
 import { FirewallPage, PolicyPage } from './pages/firewall.tsx';
 import { AccountPage, JobsPage, KeysPage, LibraryPage, LogsPage, NetworkingPage, SharingPage, TagsPage } from './pages/others.tsx';
@@ -136,6 +136,10 @@ function Page({ parts }: { parts: string[] }) {
       return <p>There is no page here. Choose a section.</p>;
   }
 }
+
+// The first page is most often the server list: its servers are asked for with the sign-in check, not after it.
+const first = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean);
+if (first.length === 0 || (first[0] === 'servers' && first.length === 1)) prefetch(serversPath({ offset: 0 }));
 
 function App() {
   const [me, setMe] = useState<Me | null | 'checking'>('checking');
