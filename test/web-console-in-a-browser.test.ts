@@ -6,6 +6,7 @@ import path from 'node:path';
 import { WebSocket } from 'ws';
 import { chromium, type Browser, type Page, type Request } from 'playwright-core';
 import { ADMIN, minimalServer, startServer, waitForStatus, type TestServer } from './helpers/harness.ts';
+import { CliServer, freePort } from './helpers/cli-process.ts';
 
 /**
  * The web console end to end, in a real Chromium (Debian's package) against a real opensigma with the sim driver:
@@ -633,6 +634,45 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     assert.equal((await fetch(`${t.api}/profile/`, { headers: { cookie: `sessionid=${session}` } })).status, 401);
+  });
+
+  test('a lost connection to the API is said, and the page catches up when the API comes back', async () => {
+    // An opensigma of its own, as a real process, so it can be killed and started again on its port and its data.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-weblost-'));
+    const port = await freePort();
+    const api = new CliServer(dir, port);
+    // Another process on the same data, while the first is down: a change the page cannot have heard of.
+    const meanwhile = new CliServer(dir, await freePort());
+    const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+    try {
+      await api.start();
+      const tab = await context.newPage();
+      await signIn(tab, `http://127.0.0.1:${port}`, ADMIN);
+      await tab.waitForFunction(() => document.body.dataset.live === 'yes');
+      const lost = tab.getByRole('alert', { name: 'Connection' });
+      assert.equal(await lost.count(), 0, 'nothing is said while the API is there');
+
+      await api.kill9();
+      await lost.waitFor();
+      assert.match(await lost.innerText(), /Connection to opensigma lost — reconnecting/);
+      await meanwhile.start();
+      assert.equal((await meanwhile.call('POST', '/servers/', minimalServer('made-while-away'))).status, 201);
+      await meanwhile.kill9();
+      assert.equal(await lost.count(), 1, 'still said while the API is down');
+
+      await api.start();
+      await lost.waitFor({ state: 'detached', timeout: 30_000 });
+      await tab
+        .getByRole('table', { name: 'Your servers and those shared with you' })
+        .getByRole('row', { name: /made-while-away/ })
+        .waitFor();
+      assert.equal(await tab.getByRole('button', { name: 'Sign out' }).count(), 1, 'the session outlived the restart');
+    } finally {
+      await context.close();
+      await meanwhile.kill9();
+      await api.kill9();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('the page threw nothing and the policy refused it nothing along the way', () => {
