@@ -6,6 +6,7 @@ import path from 'node:path';
 import { WebSocket } from 'ws';
 import { chromium, type Browser, type Page, type Request } from 'playwright-core';
 import { ADMIN, minimalServer, startServer, waitForStatus, type TestServer } from './helpers/harness.ts';
+import { CliServer, freePort } from './helpers/cli-process.ts';
 
 /**
  * The web console end to end, in a real Chromium (Debian's package) against a real opensigma with the sim driver:
@@ -250,6 +251,30 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     await filters.getByLabel('Name contains').fill('');
   });
 
+  test('the server list is asked for together with the sign-in check, not after its answer', async () => {
+    // A tab of the same session, whose sign-in check is answered a second late: a list that waited for it shows plainly.
+    const tab = await page.context().newPage();
+    let asked = 0;
+    let checked = 0;
+    tab.on('request', (r) => /\/api\/2\.0\/servers\/detail\//.test(r.url()) && (asked ||= Date.now()));
+    tab.on('response', (r) => /\/api\/2\.0\/profile\/$/.test(r.url()) && (checked ||= Date.now()));
+    try {
+      await tab.route(/\/api\/2\.0\/profile\/$/, async (r) => {
+        await new Promise((done) => setTimeout(done, 1000));
+        await r.continue();
+      });
+      await tab.goto(`${t.url}/#/servers`);
+      await tab
+        .getByRole('table', { name: 'Your servers and those shared with you' })
+        .getByRole('row', { name: /web-box/ })
+        .waitFor();
+      assert.ok(asked > 0 && checked > 0, 'both were asked');
+      assert.ok(asked < checked, `the list was asked ${asked - checked} ms after the check was answered`);
+    } finally {
+      await tab.close();
+    }
+  });
+
   test('the server list pages through more servers than a page holds', async () => {
     const made: string[] = [];
     try {
@@ -396,6 +421,34 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
       .waitFor({ state: 'detached' });
     assert.equal((await t.call('GET', `/fwpolicies/${made.uuid}/`)).status, 404);
     assert.equal((await t.call('GET', `/servers/${serverUuid}/`)).body.nics[0].firewall_policy, null, 'the NIC lost it with it');
+  });
+
+  test("deleting a firewall policy a running server uses is refused with the API's reason, and the policy stays listed", async () => {
+    const policy = (await t.call('POST', '/fwpolicies/', { name: 'in-use', rules: [] })).body.objects[0].uuid;
+    const nics = [{ ip_v4_conf: { conf: 'dhcp' }, model: 'virtio', firewall_policy: policy }];
+    const server = (await t.call('POST', '/servers/', minimalServer('guarded', { nics }))).body.objects[0].uuid;
+    try {
+      assert.equal((await t.call('POST', `/servers/${server}/action/?do=start`)).status, 202);
+      await waitForStatus(t, server, 'running');
+      await page.getByRole('link', { name: 'Servers', exact: true }).click();
+      await page.getByRole('link', { name: 'Firewall', exact: true }).click();
+      const row = page.getByRole('table', { name: 'Firewall policies' }).getByRole('row', { name: /^in-use\b/ });
+      await row.getByRole('cell', { name: '1', exact: true }).waitFor();
+      await page.getByRole('button', { name: 'Delete in-use' }).click();
+      const said = page.getByText(/^in-use: Cannot delete a firewall policy used by servers that are not stopped/);
+      await said.waitFor();
+      assert.match(await said.innerText(), new RegExp(server), 'the reason names the running server');
+      assert.equal((await t.call('GET', `/fwpolicies/${policy}/`)).status, 200, 'the policy was not deleted');
+      await page.getByRole('link', { name: 'Servers', exact: true }).click();
+      await page.getByRole('link', { name: 'Firewall', exact: true }).click();
+      await row.getByRole('cell', { name: '1', exact: true }).waitFor();
+      assert.equal((await t.call('GET', `/servers/${server}/`)).body.nics[0].firewall_policy?.uuid, policy, 'the NIC keeps it');
+    } finally {
+      await t.call('POST', `/servers/${server}/action/?do=stop`);
+      await waitForStatus(t, server, 'stopped');
+      await t.call('DELETE', `/servers/${server}/`);
+      await t.call('DELETE', `/fwpolicies/${policy}/`);
+    }
   });
 
   test('buying a subscription: a bad amount or period is said beside its field, then the IP is listed', async () => {
@@ -581,6 +634,45 @@ describe('the web console in a browser', { skip: fs.existsSync(CHROMIUM) ? false
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     assert.equal((await fetch(`${t.api}/profile/`, { headers: { cookie: `sessionid=${session}` } })).status, 401);
+  });
+
+  test('a lost connection to the API is said, and the page catches up when the API comes back', async () => {
+    // An opensigma of its own, as a real process, so it can be killed and started again on its port and its data.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'opensigma-weblost-'));
+    const port = await freePort();
+    const api = new CliServer(dir, port);
+    // Another process on the same data, while the first is down: a change the page cannot have heard of.
+    const meanwhile = new CliServer(dir, await freePort());
+    const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+    try {
+      await api.start();
+      const tab = await context.newPage();
+      await signIn(tab, `http://127.0.0.1:${port}`, ADMIN);
+      await tab.waitForFunction(() => document.body.dataset.live === 'yes');
+      const lost = tab.getByRole('alert', { name: 'Connection' });
+      assert.equal(await lost.count(), 0, 'nothing is said while the API is there');
+
+      await api.kill9();
+      await lost.waitFor();
+      assert.match(await lost.innerText(), /Connection to opensigma lost — reconnecting/);
+      await meanwhile.start();
+      assert.equal((await meanwhile.call('POST', '/servers/', minimalServer('made-while-away'))).status, 201);
+      await meanwhile.kill9();
+      assert.equal(await lost.count(), 1, 'still said while the API is down');
+
+      await api.start();
+      await lost.waitFor({ state: 'detached', timeout: 30_000 });
+      await tab
+        .getByRole('table', { name: 'Your servers and those shared with you' })
+        .getByRole('row', { name: /made-while-away/ })
+        .waitFor();
+      assert.equal(await tab.getByRole('button', { name: 'Sign out' }).count(), 1, 'the session outlived the restart');
+    } finally {
+      await context.close();
+      await meanwhile.kill9();
+      await api.kill9();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('the page threw nothing and the policy refused it nothing along the way', () => {

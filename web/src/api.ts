@@ -61,7 +61,25 @@ export async function call<T = unknown>(method: string, path: string, body?: unk
   return parsed as T;
 }
 
-export const get = <T>(path: string) => call<T>('GET', path);
+/** Answers asked for before the page that shows them exists: each is taken once, by the first get of its path. */
+const early = new Map<string, { answer: Promise<unknown>; at: number }>();
+/** Older than this, an early answer is not worth showing: the page asks again. */
+const EARLY_MS = 5000;
+
+/** Starts a GET now, for a page about to ask for it; a failed one is simply asked again when the page does. */
+export function prefetch(path: string): void {
+  const answer = call('GET', path);
+  answer.catch(() => early.delete(path));
+  early.set(path, { answer, at: Date.now() });
+}
+
+export function get<T>(path: string): Promise<T> {
+  const e = early.get(path);
+  if (!e) return call<T>('GET', path);
+  early.delete(path);
+  if (Date.now() - e.at > EARLY_MS) return call<T>('GET', path);
+  return (e.answer as Promise<T>).catch(() => call<T>('GET', path));
+}
 export const post = <T>(path: string, body?: unknown) => call<T>('POST', path, body);
 export const put = <T>(path: string, body: unknown) => call<T>('PUT', path, body);
 export const del = <T>(path: string) => call<T>('DELETE', path);

@@ -1,12 +1,12 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiFailure, get, post, whenSignedOut } from './api.ts';
+import { ApiFailure, get, post, prefetch, whenSignedOut } from './api.ts';
 import type { ProfileDoc } from './api-types.generated.ts';
-import { startNotifications, stopNotifications } from './notifications.ts';
+import { startNotifications, stopNotifications, watchConnection } from './notifications.ts';
 import { SessionContext, type Me } from './session.ts';
 import { Field, GeneralErrors, failureErrors } from './ui.tsx';
 import type { PlacedErrors } from './errors.ts';
-import { ServersPage, ServerCreatePage, ServerDetailPage } from './pages/servers.tsx';
+import { ServersPage, ServerCreatePage, ServerDetailPage, serversPath } from './pages/servers.tsx';
 import { DrivesPage } from './pages/drives.tsx';
 import { FirewallPage, PolicyPage } from './pages/firewall.tsx';
 import { AccountPage, JobsPage, KeysPage, LibraryPage, LogsPage, NetworkingPage, SharingPage, TagsPage } from './pages/others.tsx';
@@ -137,25 +137,61 @@ function Page({ parts }: { parts: string[] }) {
   }
 }
 
+const LOST = 'Connection to opensigma lost — reconnecting…';
+
+/**
+ * Said while the page cannot hear the API. Fixed over the page's foot and deaf to the pointer, so it moves nothing
+ * and covers no control while it comes and goes; the lists read themselves again when the API is back.
+ */
+function ConnectionLost() {
+  const [lost, setLost] = useState(false);
+  useEffect(() => watchConnection(setLost), []);
+  return lost ? (
+    <div class="offline" role="alert" aria-label="Connection">
+      {LOST}
+    </div>
+  ) : null;
+}
+
+// The first page is most often the server list: its servers are asked for with the sign-in check, not after it.
+const first = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean);
+if (first.length === 0 || (first[0] === 'servers' && first.length === 1)) prefetch(serversPath({ offset: 0 }));
+
 function App() {
-  const [me, setMe] = useState<Me | null | 'checking'>('checking');
+  const [me, setMe] = useState<Me | null | 'checking' | 'unreachable'>('checking');
   const parts = useHash();
   useEffect(() => {
     whenSignedOut(() => setMe(null));
-    get<ProfileDoc>('/profile/').then(
-      (p) => setMe({ uuid: String(p.uuid), email: String(p.email) }),
-      () => setMe(null),
-    );
+    let tries = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const check = () =>
+      get<ProfileDoc>('/profile/').then(
+        (p) => setMe({ uuid: String(p.uuid), email: String(p.email) }),
+        (e) => {
+          // Only the API's own answer says "not signed in"; no answer at all is an API to wait for.
+          if (e instanceof ApiFailure && e.status < 500) return setMe(null);
+          setMe('unreachable');
+          timer = setTimeout(check, Math.min(8000, 500 * 2 ** tries++));
+        },
+      );
+    void check();
+    return () => clearTimeout(timer);
   }, []);
   useEffect(() => {
-    if (me && me !== 'checking') startNotifications();
+    if (me && me !== 'checking' && me !== 'unreachable') startNotifications();
     else stopNotifications();
   }, [me]);
   useEffect(() => {
     const name = SECTIONS.find(([k]) => k === (parts[0] ?? 'servers'))?.[1];
-    document.title = me && me !== 'checking' && name ? `${name} · opensigma` : 'opensigma';
+    document.title = me && typeof me === 'object' && name ? `${name} · opensigma` : 'opensigma';
   }, [parts, me]);
   if (me === 'checking') return <p role="status">Loading…</p>;
+  if (me === 'unreachable')
+    return (
+      <div class="offline" role="alert" aria-label="Connection">
+        {LOST}
+      </div>
+    );
   if (!me) return <SignIn onIn={setMe} />;
   const signOut = async () => {
     await post('/accounts/action/?do=logout').catch(() => {});
@@ -186,6 +222,7 @@ function App() {
           </button>
         </p>
       </header>
+      <ConnectionLost />
       <main>
         <Page parts={parts} />
       </main>

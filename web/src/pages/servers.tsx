@@ -144,6 +144,15 @@ function DeleteServer({ s, onClose, onDone }: { s: Server; onClose: () => void; 
   );
 }
 
+/** One page of the server list as the API is asked for it (also asked early, with the sign-in check: main.tsx). */
+export function serversPath(f: { name?: string; tag?: string; status?: string; offset: number }): string {
+  const q = new URLSearchParams({ limit: String(LIMIT), offset: String(f.offset) });
+  if (f.name) q.set('name__contains', f.name);
+  if (f.tag) q.set('tag', f.tag);
+  if (f.status) q.set('status', f.status);
+  return `/servers/detail/?${q}`;
+}
+
 export function ServersPage() {
   const [name, setName] = useState('');
   const [tag, setTag] = useState('');
@@ -178,12 +187,8 @@ export function ServersPage() {
     );
   }, []);
   useEffect(() => {
-    const q = new URLSearchParams({ limit: String(LIMIT), offset: String(offset) });
-    if (name) q.set('name__contains', name);
-    if (tag) q.set('tag', tag);
-    if (status) q.set('status', status);
     let live = true;
-    get<List<Server>>(`/servers/detail/?${q}`).then(
+    get<List<Server>>(serversPath({ name, tag, status, offset })).then(
       (l) => live && setList(l),
       (e) => live && setMessage((e as Error).message),
     );
