@@ -174,10 +174,9 @@ export class SnapshotCommands {
   /** Snapshots die with their drive. */
   async deleteForDrives(driveUuids: string[]): Promise<void> {
     if (!driveUuids.length) return;
-    const rows = (await this.store.db.selectFrom('snapshots').select('uuid').where('drive', 'in', driveUuids).execute()) as Array<{ uuid: string }>;
-    for (const r of rows) {
-      await this.store.snapshots.delete(r.uuid);
-      await removeImages(this.svc.storage.dir, r.uuid);
+    for (const uuid of await this.store.snapshots.ofDrives(driveUuids)) {
+      await this.store.snapshots.delete(uuid);
+      await removeImages(this.svc.storage.dir, uuid);
     }
   }
 

@@ -18,6 +18,7 @@ import { SharedLoginCounts } from './login-counts.ts';
 import { Prepared } from './prepared.ts';
 import { FwPolicyTable, type FwPolicyDoc } from './fwpolicies.ts';
 import { IpTable, SubscriptionTable, VlanTable } from './networks.ts';
+import { SnapshotTable } from './snapshots.ts';
 import type { AuditLogTable, Database, DocTableName } from './schema.ts';
 
 export type { TagDoc } from './tags.ts';
@@ -114,7 +115,7 @@ export class Store {
   readonly vlans: VlanTable;
   readonly subscriptions: SubscriptionTable;
   readonly jobs: DocumentTable<JobDoc>;
-  readonly snapshots: DocumentTable<SnapshotDoc>;
+  readonly snapshots: SnapshotTable;
   readonly acls: AclTable;
   readonly fwpolicies: FwPolicyTable;
   readonly remotesnapshots: DocumentTable<RemoteSnapshotDoc>;
@@ -136,13 +137,7 @@ export class Store {
     this.vlans = new VlanTable(dialect);
     this.subscriptions = new SubscriptionTable(dialect);
     this.jobs = new DocumentTable(dialect, 'jobs', 'jobs', () => ({}), new Set(['uuid', 'status', 'updated_at']));
-    this.snapshots = new DocumentTable(
-      dialect,
-      'snapshots',
-      'snapshots',
-      (d) => ({ name: d.name, drive: d.drive }),
-      new Set(['name', 'uuid', 'status', 'drive']),
-    );
+    this.snapshots = new SnapshotTable(dialect);
     this.acls = new AclTable(dialect);
     this.fwpolicies = new FwPolicyTable(dialect);
     const remoteColumns = (d: RemoteSnapshotDoc) => ({ name: d.name, drive: d.drive });
