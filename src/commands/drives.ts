@@ -25,14 +25,8 @@ const undeletable = (d: Stored<DriveDoc>) =>
   ['cloning_src', 'cloning_dst', 'resizing', 'uploading'].includes(d.status) && !(d.status === 'uploading' && d.doc.resumable);
 
 export async function mountedOn(store: Services['store'], driveUuid: string, trx: Db = store.db, onlyOwner?: string) {
-  let q = trx
-    .selectFrom('server_drives')
-    .innerJoin('servers', 'servers.uuid', 'server_drives.server_uuid')
-    .select('server_drives.server_uuid')
-    .where('server_drives.drive_uuid', '=', driveUuid);
-  if (onlyOwner !== undefined) q = q.where('servers.owner', '=', onlyOwner);
-  const rows = await q.orderBy('servers.seq').execute();
-  return rows.map((r: any) => ref('servers', r.server_uuid));
+  const rows = await store.drives.holders(driveUuid, onlyOwner === undefined ? {} : { owner: onlyOwner }, trx);
+  return rows.map((r) => ref('servers', r.uuid));
 }
 
 type Extra = { jobs?: unknown[]; grantees?: unknown[]; permissions?: unknown[]; snapshots?: unknown[]; remote_snapshots?: unknown[]; tags?: unknown[] };
@@ -209,13 +203,7 @@ export class DriveCommands {
    * is not told the uuids of servers nobody shared with him.
    */
   private async mountedOnSeenBy(actor: Actor, drive: string) {
-    const rows = (await this.store.db
-      .selectFrom('server_drives')
-      .innerJoin('servers', 'servers.uuid', 'server_drives.server_uuid')
-      .select(['server_drives.server_uuid as uuid', 'servers.owner as owner'])
-      .where('server_drives.drive_uuid', '=', drive)
-      .orderBy('servers.seq')
-      .execute()) as Array<{ uuid: string; owner: string | null }>;
+    const rows = await this.store.drives.holders(drive);
     const seen = await this.svc.acl.visibleAmong(actor, 'servers', rows);
     return rows.filter((r) => seen.has(r.uuid)).map((r) => ref('servers', r.uuid));
   }
@@ -244,18 +232,6 @@ export class DriveCommands {
     for (const t of tags) if (!found.some((x) => x.uuid === t && x.owner === actor.user)) throw errors.invalid('tags', `Tag ${t} does not exist`);
   }
 
-  /** Whether the drive is attached to a server that is not stopped. */
-  private async onRunningServer(uuid: string, trx: Db = this.store.db): Promise<boolean> {
-    const row = await trx
-      .selectFrom('server_drives')
-      .innerJoin('servers', 'servers.uuid', 'server_drives.server_uuid')
-      .select('servers.uuid')
-      .where('server_drives.drive_uuid', '=', uuid)
-      .where('servers.status', '!=', 'stopped')
-      .executeTakeFirst();
-    return !!row;
-  }
-
   /**
    * PUT: on a drive mounted on a running server only name, meta, tags and allow_multimount apply (the rest is ignored,
    * as CloudSigma does); `strict` (the resize action) refuses instead. A bigger size starts a resize: the answer shows
@@ -264,7 +240,7 @@ export class DriveCommands {
   async update(actor: Actor, uuid: string, body: Record<string, unknown>, opts: { strict?: boolean } = {}): Promise<Stored<DriveDoc>> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const d = await this.loadOwned(actor, uuid, 'edit');
-      const live = await this.onRunningServer(uuid);
+      const live = await this.store.drives.onServerNotStopped(uuid);
       if (live && opts.strict) throw errors.permission(`Drive ${uuid} is mounted on a running server: stop the server to change the drive`);
       const given = live ? liveEditable(body) : body;
       // A grantee sees no tags and cannot set them: the owner's tags (which may be what shares the drive) stay.
@@ -285,7 +261,7 @@ export class DriveCommands {
           next.tags.filter((t) => !d.doc.tags.includes(t)),
           trx,
         );
-        if (grow && (await this.onRunningServer(uuid, trx))) return null;
+        if (grow && (await this.store.drives.onServerNotStopped(uuid, trx))) return null;
         if (grow && d.owner) await this.store.checkDriveBytes(d.owner, next.resize_to! - d.doc.size, trx);
         const opts2 = { expectedVersion: d.version, ...(grow ? { status: 'resizing' } : {}) };
         if (!(await this.store.drives.update(next, opts2, trx))) return null;
@@ -310,13 +286,13 @@ export class DriveCommands {
       const d = await this.load(actor, uuid, { library: false });
       if (d.owner !== actor.user && !(await this.svc.access.canAct(actor, 'drives', d, 'delete'))) throw errors.permission('You may not delete this drive');
       owners.set(uuid, d.owner);
-      if (await this.onRunningServer(uuid)) throw errors.permission(`Drive ${uuid} is mounted on a server that is not stopped`);
+      if (await this.store.drives.onServerNotStopped(uuid)) throw errors.permission(`Drive ${uuid} is mounted on a server that is not stopped`);
       if (undeletable(d)) throw errors.wrongState(`Cannot delete drive in state "${d.status}"`);
     }
     await this.store.transaction(async (trx) => {
       for (const uuid of unique) {
         const d = await this.store.drives.get(uuid, trx);
-        if (!d || undeletable(d) || (await this.onRunningServer(uuid, trx))) throw errors.concurrency();
+        if (!d || undeletable(d) || (await this.store.drives.onServerNotStopped(uuid, trx))) throw errors.concurrency();
         await this.svc.deleteDrive(uuid, trx);
       }
     });

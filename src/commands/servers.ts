@@ -201,13 +201,8 @@ export class ServerCommands {
       if (['cloning_dst', 'uploading'].includes(d.status))
         throw errors.permission(`Drive ${a.drive} is ${d.status} and cannot be attached yet`, 'drives.drive');
       if (d.doc.media !== 'cdrom' && !d.doc.allow_multimount && !library) {
-        const others = await trx
-          .selectFrom('server_drives')
-          .select('server_uuid')
-          .where('drive_uuid', '=', a.drive)
-          .where('server_uuid', '!=', def.uuid)
-          .execute();
-        if (others.length) throw errors.permission(`Drive ${a.drive} is already mounted on another server and does not allow multimount`, 'drives.drive');
+        if (await this.store.drives.attachedElsewhere(a.drive, def.uuid, trx))
+          throw errors.permission(`Drive ${a.drive} is already mounted on another server and does not allow multimount`, 'drives.drive');
       }
     }
     // Tags the server already has stay valid (a grantee's edit keeps the owner's); new ones must be the actor's.
@@ -376,7 +371,7 @@ export class ServerCommands {
     const deleted: Released[] = [];
     for (const d of await this.store.drives.getMany(drives, trx)) {
       const asked = wanted(d) && d.owner !== null && (d.owner === actor.user || (await this.svc.access.canAct(actor, 'drives', d, 'delete', trx)));
-      const stillUsed = !!(await trx.selectFrom('server_drives').select('server_uuid').where('drive_uuid', '=', d.uuid).executeTakeFirst());
+      const stillUsed = await this.store.drives.isAttached(d.uuid, trx);
       if ((asked || d.doc.delete_with_last_server) && !stillUsed) {
         await this.svc.deleteDrive(d.uuid, trx);
         deleted.push({ uuid: d.uuid, owner: d.owner });
