@@ -1,7 +1,6 @@
 import { isoMicros, newUuid } from '../domain/ids.ts';
 import { ref, type Ref } from '../domain/refs.ts';
 import type { Stored } from '../store/documents.ts';
-import { Prepared } from '../store/prepared.ts';
 import type { JobDoc, Store } from '../store/index.ts';
 import type { Db } from '../store/schema.ts';
 
@@ -46,12 +45,11 @@ export class Jobs {
     };
     await this.store.jobs.insert(job.owner, doc, 'started', trx);
     if (job.parent) await this.store.jobs.setColumns(doc.uuid, { parent: job.parent }, trx);
-    const uuids = [...new Set(job.resources.map(([, u]) => u))];
-    if (uuids.length)
-      await trx
-        .insertInto('job_resources')
-        .values(uuids.map((u) => ({ job_uuid: doc.uuid, resource_uuid: u })))
-        .execute();
+    await this.store.jobs.linkResources(
+      doc.uuid,
+      job.resources.map(([, u]) => u),
+      trx,
+    );
     this.publish('jobs', doc.uuid, job.owner, 'created');
     void this.prune().catch(() => {});
     return doc.uuid;
@@ -65,7 +63,7 @@ export class Jobs {
       d.data.progress = p;
     });
     if (!moved) return;
-    const parent = (await this.store.db.selectFrom('jobs').select('parent').where('uuid', '=', uuid).executeTakeFirst())?.parent as string | null | undefined;
+    const parent = await this.store.jobs.parentOf(uuid);
     if (!parent) return;
     const kids = await this.children(parent);
     if (kids.length)
@@ -90,7 +88,7 @@ export class Jobs {
       },
       state,
     );
-    const parent = (await this.store.db.selectFrom('jobs').select('parent').where('uuid', '=', uuid).executeTakeFirst())?.parent as string | null | undefined;
+    const parent = await this.store.jobs.parentOf(uuid);
     if (parent) await this.settleParent(parent);
   }
 
@@ -154,8 +152,7 @@ export class Jobs {
   }
 
   async children(uuid: string): Promise<Stored<JobDoc>[]> {
-    const rows = (await this.store.db.selectFrom('jobs').select('uuid').where('parent', '=', uuid).orderBy('seq').execute()) as Array<{ uuid: string }>;
-    return this.store.jobs.getMany(rows.map((r) => r.uuid));
+    return this.store.jobs.getMany(await this.store.jobs.childrenOf(uuid));
   }
 
   async render(j: Stored<JobDoc>): Promise<Record<string, unknown>> {
@@ -177,43 +174,13 @@ export class Jobs {
   /** runningOn for many resources in one query (lists). */
   async runningOnMany(resourceUuids: string[]): Promise<Map<string, Ref[]>> {
     const out = new Map<string, Ref[]>();
-    if (resourceUuids.length === 0) return out;
-    const rows =
-      resourceUuids.length === 1
-        ? await this.runningOnOne.execute(this.store.db, resourceUuids[0]!)
-        : ((await this.running(this.store.db).where('job_resources.resource_uuid', 'in', resourceUuids).execute()) as Array<{
-            uuid: string;
-            resource_uuid: string;
-          }>);
-    for (const r of rows) out.set(r.resource_uuid, [...(out.get(r.resource_uuid) ?? []), ref('jobs', r.uuid)]);
+    for (const r of await this.store.jobs.startedOn(resourceUuids)) out.set(r.resource_uuid, [...(out.get(r.resource_uuid) ?? []), ref('jobs', r.uuid)]);
     return out;
   }
 
-  private running(db: Db) {
-    return db
-      .selectFrom('job_resources')
-      .innerJoin('jobs', 'jobs.uuid', 'job_resources.job_uuid')
-      .select(['jobs.uuid as uuid', 'job_resources.resource_uuid as resource_uuid'])
-      .where('jobs.status', '=', 'started')
-      .orderBy('jobs.seq');
-  }
-
-  /** Every read of a resource asks this: compiled once. */
-  private readonly runningOnOne = new Prepared((db, uuid: string) => this.running(db).where('job_resources.resource_uuid', '=', uuid) as any) as Prepared<
-    [string],
-    { uuid: string; resource_uuid: string }
-  >;
-
   /** Jobs still running on a resource, as references. */
   async runningOn(resourceUuid: string, opts: { finishedToo?: boolean } = {}): Promise<Ref[]> {
-    let q = this.store.db
-      .selectFrom('job_resources')
-      .innerJoin('jobs', 'jobs.uuid', 'job_resources.job_uuid')
-      .select('jobs.uuid')
-      .where('job_resources.resource_uuid', '=', resourceUuid);
-    if (!opts.finishedToo) q = q.where('jobs.status', '=', 'started');
-    const rows = (await q.orderBy('jobs.seq').execute()) as Array<{ uuid: string }>;
-    return rows.map((r) => ref('jobs', r.uuid));
+    return (await this.store.jobs.workingOn(resourceUuid, opts)).map((u) => ref('jobs', u));
   }
 
   get retentionCutoff(): string {
@@ -222,8 +189,6 @@ export class Jobs {
 
   /** Forgets jobs older than the retention period. */
   async prune(): Promise<void> {
-    const old = this.store.db.selectFrom('jobs').select('uuid').where('created_at', '<', this.cutoff());
-    await this.store.db.deleteFrom('job_resources').where('job_uuid', 'in', old).execute();
-    await this.store.db.deleteFrom('jobs').where('created_at', '<', this.cutoff()).execute();
+    await this.store.jobs.forgetCreatedBefore(this.cutoff());
   }
 }

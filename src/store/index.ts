@@ -19,6 +19,7 @@ import { Prepared } from './prepared.ts';
 import { FwPolicyTable, type FwPolicyDoc } from './fwpolicies.ts';
 import { IpTable, SubscriptionTable, VlanTable } from './networks.ts';
 import { SnapshotTable } from './snapshots.ts';
+import { JobTable } from './jobs.ts';
 import type { AuditLogTable, Database, DocTableName } from './schema.ts';
 
 export type { TagDoc } from './tags.ts';
@@ -114,7 +115,7 @@ export class Store {
   readonly ips: IpTable;
   readonly vlans: VlanTable;
   readonly subscriptions: SubscriptionTable;
-  readonly jobs: DocumentTable<JobDoc>;
+  readonly jobs: JobTable;
   readonly snapshots: SnapshotTable;
   readonly acls: AclTable;
   readonly fwpolicies: FwPolicyTable;
@@ -136,7 +137,7 @@ export class Store {
     this.ips = new IpTable(dialect);
     this.vlans = new VlanTable(dialect);
     this.subscriptions = new SubscriptionTable(dialect);
-    this.jobs = new DocumentTable(dialect, 'jobs', 'jobs', () => ({}), new Set(['uuid', 'status', 'updated_at']));
+    this.jobs = new JobTable(dialect);
     this.snapshots = new SnapshotTable(dialect);
     this.acls = new AclTable(dialect);
     this.fwpolicies = new FwPolicyTable(dialect);
