@@ -131,25 +131,10 @@ test('no modules import each other in a circle at run time', () => {
   assert.deepEqual(circles, []);
 });
 
-/**
- * Files outside src/store/ that still build queries themselves; each is to move its queries behind a repository of
- * the store. The list may only shrink: a file that no longer builds one must leave it.
- */
-const QUERIES_PENDING = ['commands/servers.ts'];
-
-test('no module outside store/ builds a query, but those still listed as pending', () => {
+test('no module outside store/ builds a query', () => {
   const builds = /\.(selectFrom|updateTable|insertInto|deleteFrom)\(/;
   const building = sources()
     .filter((f) => layerOf(f) !== 'store' && builds.test(fs.readFileSync(f, 'utf8')))
     .map((f) => path.relative(SRC, f).split(path.sep).join('/'));
-  assert.deepEqual(
-    building.filter((f) => !QUERIES_PENDING.includes(f)),
-    [],
-    'these build queries outside the store: give their aggregate a repository method',
-  );
-  assert.deepEqual(
-    QUERIES_PENDING.filter((f) => !building.includes(f)),
-    [],
-    'these build no query any more: take them off QUERIES_PENDING',
-  );
+  assert.deepEqual(building, [], 'these build queries outside the store: give their aggregate a repository method');
 });

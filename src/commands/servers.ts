@@ -241,12 +241,7 @@ export class ServerCommands {
   private async syncAttachments(actor: Actor, def: ServerDef, previous: ServerDef | null, trx: Db): Promise<Released[]> {
     const now = def.drives.map((d) => d.drive);
     const was = previous?.drives.map((d) => d.drive) ?? [];
-    await trx.deleteFrom('server_drives').where('server_uuid', '=', def.uuid).execute();
-    if (now.length)
-      await trx
-        .insertInto('server_drives')
-        .values(now.map((d) => ({ server_uuid: def.uuid, drive_uuid: d })))
-        .execute();
+    await this.store.servers.writeAttachments(def.uuid, now, trx);
     for (const d of now) await refreshDriveStatus(this.store, d, trx);
     return this.letGo(
       actor,
@@ -346,7 +341,7 @@ export class ServerCommands {
       const fresh = await this.store.servers.get(uuid, trx);
       if (!fresh || !allows('delete', fresh.status)) throw errors.concurrency();
       await this.store.servers.delete(uuid, trx);
-      await trx.deleteFrom('server_drives').where('server_uuid', '=', uuid).execute();
+      await this.store.servers.dropAttachments(uuid, trx);
       await dropNicPolicies(trx, uuid);
       const wanted = (d: Stored<DriveDoc>) =>
         recurse === 'all_drives' || (recurse === 'disks' && d.doc.media === 'disk') || (recurse === 'cdroms' && d.doc.media === 'cdrom');
@@ -497,15 +492,7 @@ export class ServerCommands {
   /** Whether a stop is already on its way; one unfinished for longer than the ACPI timeout counts as hung. */
   private async stopUnderway(uuid: string, trx: Db): Promise<boolean> {
     const since = new Date(Date.now() - this.svc.config.acpiTimeoutS * 1000).toISOString();
-    const op = await trx
-      .selectFrom('operations')
-      .select('id')
-      .where('server_uuid', '=', uuid)
-      .where('kind', '=', 'stop')
-      .where('state', 'in', ['pending', 'running'])
-      .where('created_at', '>', since)
-      .executeTakeFirst();
-    return !!op;
+    return this.store.operations.unfinishedSince(uuid, 'stop', since, trx);
   }
 
   /** Waits for a host operation to finish, for actions whose reply needs its result (a console port). */
@@ -567,12 +554,11 @@ export class ServerCommands {
         }
         await this.store.servers.insert(actor.user, def, 'stopped', trx);
         await this.store.servers.setTags(def.uuid, def.tags, trx);
-        await trx.deleteFrom('server_drives').where('server_uuid', '=', def.uuid).execute();
-        if (def.drives.length)
-          await trx
-            .insertInto('server_drives')
-            .values(def.drives.map((d) => ({ server_uuid: def.uuid, drive_uuid: d.drive })))
-            .execute();
+        await this.store.servers.writeAttachments(
+          def.uuid,
+          def.drives.map((d) => d.drive),
+          trx,
+        );
         await syncNicPolicies(trx, def);
         return (await this.store.servers.get(def.uuid, trx))!;
       })
@@ -635,14 +621,7 @@ export class ServerCommands {
 
   /** Servers that share a physical host: only running ones. */
   async availabilityGroups(actor: Actor): Promise<string[][]> {
-    const rows = (await this.store.db
-      .selectFrom('servers')
-      .select(['uuid', 'host'])
-      .where('owner', '=', actor.user)
-      .where('status', 'in', ON_HOST)
-      .where('host', 'is not', null)
-      .orderBy('seq')
-      .execute()) as Array<{ uuid: string; host: string }>;
+    const rows = await this.store.servers.onHostsOf(actor.user);
     const groups = new Map<string, string[]>();
     for (const r of rows) groups.set(r.host, [...(groups.get(r.host) ?? []), r.uuid]);
     return [...groups.values()];

@@ -42,6 +42,19 @@ export class OperationRepo {
     return Number(row.id);
   }
 
+  /** Whether an operation of `kind` for the server, queued after `since`, is still pending or running. */
+  async unfinishedSince(serverUuid: string, kind: OperationKind, since: string, trx: Kysely<Database> = this.dialect.db): Promise<boolean> {
+    const op = await trx
+      .selectFrom('operations')
+      .select('id')
+      .where('server_uuid', '=', serverUuid)
+      .where('kind', '=', kind)
+      .where('state', 'in', ['pending', 'running'])
+      .where('created_at', '>', since)
+      .executeTakeFirst();
+    return !!op;
+  }
+
   /**
    * Claims the oldest pending operations of these hosts for `agent`, in one statement (one round trip, no
    * transaction). Each operation is claimed by exactly one agent: concurrent claims skip each other's rows.

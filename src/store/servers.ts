@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { ServerDef } from '../domain/server-definition.ts';
-import { EVENTS, TENDED, allows, type ServerEvent, type ServerStatus } from '../domain/server-lifecycle.ts';
+import { EVENTS, ON_HOST, TENDED, allows, type ServerEvent, type ServerStatus } from '../domain/server-lifecycle.ts';
 import type { Dialect } from './dialect/index.ts';
 import { DocumentTable, type Stored } from './documents.ts';
 import type { OperationRepo } from './operations.ts';
@@ -117,6 +117,21 @@ export class ServerTable extends DocumentTable<ServerDef> {
     return super.delete(uuid, trx);
   }
 
+  /** Writes which drives a server holds (server_drives), in the transaction that writes its document. */
+  async writeAttachments(serverUuid: string, driveUuids: string[], trx: Kysely<Database>): Promise<void> {
+    await this.dropAttachments(serverUuid, trx);
+    if (driveUuids.length)
+      await trx
+        .insertInto('server_drives')
+        .values(driveUuids.map((d) => ({ server_uuid: serverUuid, drive_uuid: d })))
+        .execute();
+  }
+
+  /** Drops a server's server_drives rows (the drives' statuses are the caller's to refresh). */
+  async dropAttachments(serverUuid: string, trx: Kysely<Database>): Promise<void> {
+    await trx.deleteFrom('server_drives').where('server_uuid', '=', serverUuid).execute();
+  }
+
   /** Rewrites what a server's document names, in the transaction that writes the document. */
   private async writeReferences(doc: ServerDef, trx: Kysely<Database>): Promise<void> {
     await trx.deleteFrom('server_references').where('server_uuid', '=', doc.uuid).execute();
@@ -175,6 +190,19 @@ export class ServerTable extends DocumentTable<ServerDef> {
   /** The servers placed on `host` in a status its agent tends, with their owners. */
   async placedOn(host: string, trx: Kysely<Database> = this.dialect.db): Promise<Array<{ uuid: string; owner: string | null }>> {
     return trx.selectFrom('servers').select(['uuid', 'owner']).where('host', '=', host).where('status', 'in', TENDED).execute();
+  }
+
+  /** The servers of `owner` that a host holds (in a status with a guest), oldest first, with their hosts. */
+  async onHostsOf(owner: string, trx: Kysely<Database> = this.dialect.db): Promise<Array<{ uuid: string; host: string }>> {
+    return trx
+      .selectFrom('servers')
+      .select(['uuid', 'host'])
+      .where('owner', '=', owner)
+      .where('status', 'in', ON_HOST)
+      .where('host', 'is not', null)
+      .$narrowType<{ host: string }>()
+      .orderBy('seq')
+      .execute();
   }
 
   /** The running servers of `host` and their runtime. */
