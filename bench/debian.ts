@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { printRows, REPO, startQemuApi } from './qemu-api.ts';
 import { guestArgv, relocate, startRaw, type RawGuest } from './raw-qemu.ts';
 import { findImage } from '../src/storage/images.ts';
+import type { ContextProvider } from '../src/hypervisor/driver.ts';
 
 const LIB_DEBIAN = '6f0c1b0e-5d7a-4e43-9c58-0d3d1a2b7c12';
 
@@ -77,6 +78,12 @@ async function sshBanner(host: string, timeoutMs: number): Promise<void> {
   }
 }
 
+interface Seen {
+  pid: number;
+  argv: string[];
+  context: string;
+}
+
 const ratio = (a: number[], b: number[]) => a.map((x, i) => Number((x / b[i]!).toFixed(2)));
 
 export async function benchDebian(runs = 1): Promise<DebianBenchRow[]> {
@@ -127,10 +134,24 @@ export async function benchDebian(runs = 1): Promise<DebianBenchRow[]> {
       await waitStatus(uuid, 'stopped', 180_000);
       return Date.now() - t1;
     };
+    /** What a running start of opensigma's was given: its QEMU's argv and the whole server context. */
+    const seen = async (uuid: string, image: string): Promise<Seen> => {
+      const { pid, argv } = guestArgv(dataDir, uuid);
+      const file = argv
+        .find((a, i) => argv[i - 1] === '-drive' && a.startsWith('file='))
+        ?.match(/^file=((?:[^,]|,,)*),/)?.[1]
+        ?.replace(/,,/g, ',');
+      if (!file || fs.realpathSync(file) !== fs.realpathSync(image)) throw new Error(`the guest boots ${file}, not the copied ${image}`);
+      return { pid, argv, context: await context(uuid, '') };
+    };
     /** Spawn -> SSH banner of `argv` outside opensigma, on `image` in place of the drive's own. */
-    const rawBoot = async (uuid: string, drive: string, argv: string[], image: string, into: number[]) => {
+    const rawBoot = async (uuid: string, drive: string, seen: Seen, image: string, into: number[]) => {
       const runDir = path.join(rawDir, uuid);
-      const g = await startRaw(relocate(argv, { runDir: path.join(dataDir, 'qemu', uuid) }, { runDir, driveUuid: drive, image }), runDir, uuid, context);
+      // The whole context as opensigma's guest could read it: with the server stopped its DHCP lease (the NIC's
+      // address in the context) is gone. Any other key is answered live.
+      const asSeen: ContextProvider = (u, request) => (u === uuid && request === '' ? Promise.resolve(seen.context) : context(u, request));
+      const argv = relocate(seen.argv, { runDir: path.join(dataDir, 'qemu', uuid) }, { runDir, driveUuid: drive, image });
+      const g = await startRaw(argv, runDir, uuid, asSeen);
       raws.add(g);
       try {
         await sshBanner(g.sshHost, 600_000);
@@ -155,16 +176,16 @@ export async function benchDebian(runs = 1): Promise<DebianBenchRow[]> {
       copyImage(image.path, pristine);
       first.push(await startToBanner(uuid, Date.now()));
       // The argv of each start, read while it runs: the driver builds it anew (address, VNC display) at every start.
-      const argvFirst = guestArgv(dataDir, uuid).argv;
+      const seenFirst = await seen(uuid, image.path);
       stops.push(await shutdown(uuid));
       copyImage(image.path, bootedOnce);
       next.push(await startToBanner(uuid, Date.now()));
-      const running = guestArgv(dataDir, uuid);
-      rss.push(await idleRssMiB(running.pid));
+      const seenNext = await seen(uuid, image.path);
+      rss.push(await idleRssMiB(seenNext.pid));
       stops.push(await shutdown(uuid));
       // opensigma keeps running with the server stopped: its context provider answers the raw guest's ttyS1.
-      await rawBoot(uuid, drive, running.argv, bootedOnce, rawNext);
-      await rawBoot(uuid, drive, argvFirst, pristine, rawFirst);
+      await rawBoot(uuid, drive, seenNext, bootedOnce, rawNext);
+      await rawBoot(uuid, drive, seenFirst, pristine, rawFirst);
     }
 
     // Two fresh clones started by two POSTs sent together: both first boots share the host's cores.
