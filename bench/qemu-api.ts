@@ -9,6 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.ts';
 import { serve } from '../src/server.ts';
+import { contextReply } from '../src/commands/server-context.ts';
+import type { ContextProvider } from '../src/hypervisor/driver.ts';
 import { basicCaller } from '../test/helpers/harness.ts';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,6 +25,10 @@ export type Call = (method: string, p: string, body?: unknown) => Promise<{ stat
 
 export interface QemuApi {
   dataDir: string;
+  /** Where the drives' images are (`<uuid>.img`, `<uuid>.qcow2`). */
+  storageDir: string;
+  /** What this opensigma answers a guest's server-context request with, for a QEMU run outside it (bench/raw-qemu.ts). */
+  context: ContextProvider;
   call: Call;
   waitStatus(uuid: string, status: string, timeoutMs: number): Promise<any>;
   /** Clones a library drive and waits until the copy is done; its uuid. */
@@ -87,7 +93,8 @@ export async function startQemuApi(name: string, json: string, images: string, i
     await running.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   };
-  return { dataDir, call, waitStatus, clone, close };
+  const context: ContextProvider = (uuid, request) => contextReply(running.svc, uuid, request);
+  return { dataDir, storageDir: config.storageDir, context, call, waitStatus, clone, close };
 }
 
 /** The rows as a markdown table under `title` (the load average of the moment added), then `notes`. */
