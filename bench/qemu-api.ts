@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Json } from '../src/cli/http.ts';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.ts';
 import { serve } from '../src/server.ts';
@@ -19,12 +20,12 @@ export interface BenchRow {
   ms: number[];
 }
 
-export type Call = (method: string, p: string, body?: unknown) => Promise<{ status: number; body: any }>;
+export type Call = (method: string, p: string, body?: unknown) => Promise<{ status: number; body: Json }>;
 
 export interface QemuApi {
   dataDir: string;
   call: Call;
-  waitStatus(uuid: string, status: string, timeoutMs: number): Promise<any>;
+  waitStatus(uuid: string, status: string, timeoutMs: number): Promise<Json>;
   /** Clones a library drive and waits until the copy is done; its uuid. */
   clone(libdrive: string, name: string): Promise<string>;
   /** Stops every server still on, then opensigma, and removes the data dir. */
