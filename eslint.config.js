@@ -12,12 +12,31 @@ export default tseslint.config(
       // tsc's noUnusedLocals/noUnusedParameters already fail the build; a second report adds nothing.
       '@typescript-eslint/no-unused-vars': 'off',
       // Where `any` is needed (untyped rows of a dynamic query, a library without types) the line says why.
-      '@typescript-eslint/no-explicit-any': 'warn',
+      '@typescript-eslint/no-explicit-any': 'error',
       // Control characters are what the serial console and telnet parsing match on.
       'no-control-regex': 'off',
       // `cond ? a() : b()` and `x && f()` as statements are the house style for small branches.
       '@typescript-eslint/no-unused-expressions': ['error', { allowTernary: true, allowShortCircuit: true }],
     },
+  },
+  {
+    // Tests poke at answers of any shape, and an applied migration's text may never change (a test checks it).
+    files: ['test/**', 'src/store/migrations/**'],
+    rules: { '@typescript-eslint/no-explicit-any': 'warn' },
+  },
+  {
+    // being moved behind repositories; to be typed then
+    files: [
+      'src/commands/drives.ts',
+      'src/commands/jobs.ts',
+      'src/commands/servers.ts',
+      'src/commands/snapshots.ts',
+      'src/store/drives.ts',
+      'src/store/jobs.ts',
+      'src/store/snapshots.ts',
+      'src/store/servers.ts',
+    ],
+    rules: { '@typescript-eslint/no-explicit-any': 'warn' },
   },
   {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],

@@ -31,7 +31,9 @@ export async function controlPlaneOverhead(starts: number): Promise<{ p50: numbe
   const api = `${running.url}/api/2.0`;
   try {
     const body = JSON.stringify({ objects: Array.from({ length: 20 }, (_, i) => ({ name: `cp-${i}`, cpu: 1000, mem: 536870912, vnc_password: 'benchpass' })) });
-    const uuids: string[] = (await (await fetch(`${api}/servers/`, { method: 'POST', headers: auth, body })).json()).objects.map((o: any) => o.uuid);
+    const uuids: string[] = (await (await fetch(`${api}/servers/`, { method: 'POST', headers: auth, body })).json()).objects.map(
+      (o: { uuid: string }) => o.uuid,
+    );
     const waitFor = (uuid: string, action: string) =>
       new Promise<void>((resolve) => {
         const off = running.svc.bus.subscribe((e) => {

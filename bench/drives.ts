@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import type { Json } from '../src/cli/http.ts';
 
 /**
  * Drive storage figures: upload and download of a 1 GiB drive through the API (curl as the client) beside `cp` of
@@ -163,7 +164,7 @@ export async function runDriveBench(): Promise<BenchRow[]> {
       headers: { authorization: auth, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    return { status: r.status, body: (await r.json().catch(() => null)) as any };
+    return { status: r.status, body: (await r.json().catch(() => null)) as Json };
   };
   const statusOf = async (uuid: string, status: string) => ((await call('GET', `/drives/${uuid}/`)).body?.status === status ? true : null);
   const rows: BenchRow[] = [];

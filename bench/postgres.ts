@@ -115,7 +115,7 @@ async function createServers(node: NodeProcess, n: number, prefix: string): Prom
     const objects = Array.from({ length: Math.min(100, n - i) }, (_, j) => minimalServer(`${prefix}-${i + j}`));
     const r = await node.call('POST', '/servers/', { objects });
     if (r.status !== 201) throw new Error(`creating servers: ${r.status} ${r.text.slice(0, 300)}`);
-    out.push(...r.body.objects.map((o: any) => o.uuid));
+    out.push(...r.body.objects.map((o: { uuid: string }) => o.uuid));
   }
   return out;
 }

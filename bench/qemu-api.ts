@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Json } from '../src/cli/http.ts';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.ts';
 import { serve } from '../src/server.ts';
@@ -21,7 +22,7 @@ export interface BenchRow {
   ms: number[];
 }
 
-export type Call = (method: string, p: string, body?: unknown) => Promise<{ status: number; body: any }>;
+export type Call = (method: string, p: string, body?: unknown) => Promise<{ status: number; body: Json }>;
 
 export interface QemuApi {
   dataDir: string;
@@ -30,7 +31,7 @@ export interface QemuApi {
   /** What this opensigma answers a guest's server-context request with, for a QEMU run outside it (bench/raw-qemu.ts). */
   context: ContextProvider;
   call: Call;
-  waitStatus(uuid: string, status: string, timeoutMs: number): Promise<any>;
+  waitStatus(uuid: string, status: string, timeoutMs: number): Promise<Json>;
   /** Clones a library drive and waits until the copy is done; its uuid. */
   clone(libdrive: string, name: string): Promise<string>;
   /** Stops every server still on, then opensigma, and removes the data dir. */

@@ -87,7 +87,7 @@ export async function benchQemu(n = 4): Promise<QemuBenchRow[]> {
       const s = (await call('GET', `/servers/${uuid}/`)).body;
       const ip = s.runtime.nics[0].ip_v4.uuid as string;
       const pol = (await call('POST', '/fwpolicies/', { name: 'bench', rules: [] })).body.objects[0].uuid;
-      await call('PUT', `/servers/${uuid}/`, { ...s, nics: s.nics.map((n: any) => ({ ...n, firewall_policy: pol })) });
+      await call('PUT', `/servers/${uuid}/`, { ...s, nics: s.nics.map((n: Record<string, unknown>) => ({ ...n, firewall_policy: pol })) });
       while (!(await accepted(ip, 22))) await new Promise((r) => setTimeout(r, 20));
       const t0 = Date.now();
       await call('PUT', `/fwpolicies/${pol}/`, { name: 'bench', rules: [{ action: 'drop', direction: 'in', ip_proto: 'tcp', dst_port: '22' }] });

@@ -16,14 +16,17 @@ import { SnapshotCommands } from './commands/snapshots.ts';
 import { AuditLog } from './commands/audit-log.ts';
 import type { Db, DocTableName } from './store/schema.ts';
 
+/** What an access check reads of an object: a Stored row, or the uuid and owner an event names. */
+export type Owned = { uuid: string; owner: string | null };
+
 /** Who may see and touch what. The owner always may; ACLs (when granted) widen it. */
 export interface AccessPolicy {
   // Inside a transaction pass it as `trx`: SQLite has one connection, and a query outside it would wait forever.
-  canSee(actor: Actor, kind: string, obj: Stored<any>, trx?: Db): Promise<boolean>;
-  canUse(actor: Actor, kind: string, obj: Stored<any>, trx?: Db): Promise<boolean>;
-  canEdit(actor: Actor, kind: string, obj: Stored<any>, trx?: Db): Promise<boolean>;
+  canSee(actor: Actor, kind: string, obj: Owned, trx?: Db): Promise<boolean>;
+  canUse(actor: Actor, kind: string, obj: Owned, trx?: Db): Promise<boolean>;
+  canEdit(actor: Actor, kind: string, obj: Owned, trx?: Db): Promise<boolean>;
   /** `action` (start, stop, open_vnc, clone...) picks the permission a grantee needs. */
-  canAct(actor: Actor, kind: string, obj: Stored<any>, action?: string, trx?: Db): Promise<boolean>;
+  canAct(actor: Actor, kind: string, obj: Owned, action?: string, trx?: Db): Promise<boolean>;
   /** Restricts a list query to what the actor may see: their own objects plus `orUuids` shared with them; tag filters to the actor's tags. */
   listScope(actor: Actor, kind: string): Promise<{ owner?: string | null; uuids?: string[]; orUuids?: string[]; tagOwner?: string }>;
 }

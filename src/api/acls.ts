@@ -1,6 +1,6 @@
 import type { Services } from '../services.ts';
 import { AclCommands } from '../commands/acls.ts';
-import { created, noContent, objectBody, type Routes } from './http.ts';
+import { created, noContent, objectBody, type Query, type Routes } from './http.ts';
 import { createItems, envelope, parseListQuery, selectFields, STANDARD_FILTERS } from './lists.ts';
 import { AnyObject, CreateBody, ListQuerystring, UuidParams } from './schemas.ts';
 import { schemaDoc } from './schema-docs.ts';
@@ -10,7 +10,7 @@ const tags = ['acls'];
 /** /acls/: share tagged servers and drives with other accounts. */
 export function aclRoutes(r: Routes, svc: Services): void {
   const cmd = new AclCommands(svc);
-  const list = async (actor: { user: string }, query: Record<string, any>) => {
+  const list = async (actor: { user: string }, query: Query) => {
     const { status: _s, ...filters } = STANDARD_FILTERS;
     const q = parseListQuery(query, { filters, ordering: ['uuid', 'name'] });
     const { total, items } = await svc.store.acls.list({ ...q, owner: actor.user });

@@ -279,10 +279,11 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     if (f.validation && f.validationContext === 'params') return answer(errors.notFound());
     if (f.validation) {
       const v = f.validation[0]!;
-      const point = (v.instancePath || '').replace(/^\//, '').replace(/\//g, '.') || (v.params as any)?.missingProperty || null;
+      const point =
+        (v.instancePath || '').replace(/^\//, '').replace(/\//g, '.') || (v.params as { missingProperty?: string } | undefined)?.missingProperty || null;
       return answer(errors.schema(`${f.validationContext ?? 'body'} ${v.message ?? 'is invalid'}`, point));
     }
-    if (f.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || (err as any).bodyTooLarge) return answer(errors.bodyTooLarge(svc.config.bodyLimit));
+    if (f.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || (err as { bodyTooLarge?: boolean }).bodyTooLarge) return answer(errors.bodyTooLarge(svc.config.bodyLimit));
     if (f.statusCode && f.statusCode < 500) return answer(errors.http(f.statusCode, err.message));
     if (svc.store.dialect.isConflict(err)) {
       // Still conflicting after the store's retries: the client may retry, as CloudSigma's 503 concurrency says.
@@ -307,7 +308,7 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
     return reply.code(404).headers(e.headers).send(e.errors);
   });
 
-  app.get('/healthz', { config: { auth: 'public' }, schema: { hide: true } as any }, async () => {
+  app.get('/healthz', { config: { auth: 'public' }, schema: { hide: true } }, async () => {
     await svc.store.alive();
     return { status: 'ok' };
   });
@@ -321,7 +322,7 @@ export async function buildApp(svc: Services, opts: { logger?: boolean } = {}): 
   attachNotifications(app as unknown as FastifyInstance, svc, [consoleBridge(app as unknown as FastifyInstance, svc)]);
   registerWebConsole(app as unknown as FastifyInstance);
 
-  app.get(`${API}/openapi.json`, { config: { auth: 'public' }, schema: { hide: true } as any }, async () => app.swagger());
+  app.get(`${API}/openapi.json`, { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   return { app: app as unknown as FastifyInstance, faults, routes, auth };
 }

@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
+import type { FastifyRequest } from 'fastify';
+import type { Actor } from '../domain/actor.ts';
 import { Type } from 'typebox';
 import type { Services } from '../services.ts';
 import { DriveCommands, renderDriveShort } from '../commands/drives.ts';
@@ -35,7 +37,8 @@ export function parseRange(header: string | undefined, size: number): { start: n
 
 /** Bulk delete bodies: {"objects": [{"uuid": …}, …]}, a list of those, or of bare uuids. */
 function bulkUuids(body: unknown): string[] {
-  const items = Array.isArray(body) ? body : body && typeof body === 'object' && Array.isArray((body as any).objects) ? (body as any).objects : null;
+  const listed = (body as { objects?: unknown } | null)?.objects;
+  const items: unknown[] | null = Array.isArray(body) ? body : body && typeof body === 'object' && Array.isArray(listed) ? listed : null;
   if (!items || items.length === 0) throw errors.invalid('objects', 'Expected {"objects": [{"uuid": "…"}, …]}');
   return boundedObjects(items as unknown[]).map((o: unknown) => readRef(o, 'objects'));
 }
@@ -119,7 +122,7 @@ export function driveRoutes(r: Routes, svc: Services): DriveCommands {
     },
   );
 
-  const upload = async ({ actor, req, body, params }: { actor: any; req: any; body: unknown; params: Record<string, string> }) => {
+  const upload = async ({ actor, req, body, params }: { actor: Actor; req: FastifyRequest; body: unknown; params: Record<string, string> }) => {
     const declared = req.headers['content-length'];
     const length = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : null;
     const stream = (body && typeof (body as Readable).pipe === 'function' ? body : req.raw) as Readable;

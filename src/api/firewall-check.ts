@@ -5,6 +5,15 @@ import { ServerCommands } from '../commands/servers.ts';
 import type { Query, Routes } from './http.ts';
 import { UuidParams } from './schemas.ts';
 
+/** What the check reads of a NIC as the server's render shows it. */
+type ShownNic = {
+  mac: string;
+  vlan?: unknown;
+  firewall_policy?: unknown;
+  ip_v4_conf?: { ip?: { uuid?: string } | null } | null;
+  runtime?: { ip_v4?: { uuid?: string } | null } | null;
+};
+
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 function ipParam(query: Query, key: string): string | null {
@@ -54,7 +63,7 @@ export function firewallCheckRoutes(r: Routes, svc: Services): void {
       const s = await servers.load(actor, params.uuid!);
       const shown = await servers.render(actor, s);
       const policies = await svc.store.nicPolicies(s.uuid);
-      const nics = (shown.nics as any[]).filter((n) => !n.vlan && (mac === null || n.mac === mac));
+      const nics = (shown.nics as ShownNic[]).filter((n) => !n.vlan && (mac === null || n.mac === mac));
       if (mac !== null && !nics.length) throw errors.invalid('mac', `The server has no public NIC with MAC ${mac}`);
       const objects = nics.map((n) => {
         // The NIC's own address: its static IP, else its lease while the server runs; none otherwise.

@@ -18,12 +18,12 @@ export const created = (body: unknown) => new Reply(201, body);
 export const accepted = (body: unknown) => new Reply(202, body);
 export const noContent = () => new Reply(204, undefined);
 
-export type Query = Record<string, string | undefined> & Record<string, any>;
+export type Query = Record<string, string | undefined>;
 export interface Ctx {
   actor: Actor;
   params: Record<string, string>;
   query: Query;
-  body: any;
+  body: unknown;
   req: FastifyRequest;
 }
 
@@ -122,7 +122,7 @@ export class Routes {
       ...(opts.stream ? { compress: false, decompress: false } : {}),
       handler: async (req, rep) => {
         const actor = req.actor as Actor;
-        const ctx = { actor, params: req.params as any, query: req.query as any, body: req.body, req };
+        const ctx = { actor, params: req.params as Record<string, string>, query: req.query as Query, body: req.body, req };
         let out: unknown;
         try {
           out = await handler(ctx);
@@ -232,7 +232,7 @@ export function objectBody(body: unknown): Record<string, unknown> {
  */
 export function readLimited(payload: NodeJS.ReadableStream, limit: number, timeoutMs = 0): Promise<Buffer> {
   const tooLarge = () => Object.assign(new Error('body too large'), { bodyTooLarge: true, statusCode: 413 });
-  const declared = Number((payload as any).headers?.['content-length'] ?? NaN);
+  const declared = Number((payload as { headers?: Record<string, unknown> }).headers?.['content-length'] ?? NaN);
   if (declared > limit) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -248,7 +248,7 @@ export function readLimited(payload: NodeJS.ReadableStream, limit: number, timeo
       size += c.length;
       if (size > limit) {
         clearTimeout(timer);
-        (payload as any).destroy?.();
+        (payload as { destroy?: () => void }).destroy?.();
         reject(tooLarge());
       } else chunks.push(c);
     });

@@ -1,6 +1,6 @@
 import type { Services } from '../services.ts';
 import { errors } from '../errors.ts';
-import type { Routes } from './http.ts';
+import type { Query, Routes } from './http.ts';
 import { envelope, parseListQuery, selectFields } from './lists.ts';
 import { ListQuerystring, UuidParams } from './schemas.ts';
 import { schemaDoc } from './schema-docs.ts';
@@ -9,7 +9,7 @@ const tags = ['jobs'];
 
 /** /jobs/: read-only history of background work, newest change first, kept 3 days. */
 export function jobRoutes(r: Routes, svc: Services): void {
-  const list = async (actor: { user: string }, query: Record<string, any>) => {
+  const list = async (actor: { user: string }, query: Query) => {
     const q = parseListQuery(query, { filters: { state: ['status', 'exact'], uuid: ['uuid', 'exact'] }, ordering: ['last_modified'] });
     // last_modified is the row's updated_at; the API's default order is newest change first.
     q.orderBy = q.orderBy ? { column: 'updated_at', desc: q.orderBy.desc } : { column: 'updated_at', desc: true };

@@ -48,8 +48,8 @@ export function libdriveRoutes(r: Routes, svc: Services, drives: DriveCommands):
     for (const d of page) out.push(selectFields(renderLibDrive(d, await mountedOn(svc.store, d.uuid, undefined, actor.user)), query));
     return envelope(out, q, hits.length);
   };
-  r.get('/libdrives/', { auth: 'user', tags, summary: 'List library drives', schema: { querystring: ListQuerystring } }, list as any);
-  r.get('/libdrives/detail/', { auth: 'user', tags, summary: 'List library drives (same as the list)', schema: { querystring: ListQuerystring } }, list as any);
+  r.get('/libdrives/', { auth: 'user', tags, summary: 'List library drives', schema: { querystring: ListQuerystring } }, list);
+  r.get('/libdrives/detail/', { auth: 'user', tags, summary: 'List library drives (same as the list)', schema: { querystring: ListQuerystring } }, list);
   r.get('/libdrives/schema/', { auth: 'user', tags, summary: 'Library drive schema' }, async () => schemaDoc('libdrive'));
 
   r.get('/libdrives/:uuid/', { auth: 'user', tags, summary: 'Get a library drive', schema: { params: UuidParams } }, async ({ actor, params, query }) => {

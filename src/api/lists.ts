@@ -114,7 +114,7 @@ export function envelope<T>(objects: T[], q: { limit: number; offset: number }, 
 export function createItems(body: unknown): Record<string, unknown>[] {
   let items: unknown;
   if (Array.isArray(body)) items = body;
-  else if (body && typeof body === 'object' && Array.isArray((body as any).objects)) items = (body as any).objects;
+  else if (body && typeof body === 'object' && Array.isArray((body as { objects?: unknown }).objects)) items = (body as { objects: unknown[] }).objects;
   else if (body && typeof body === 'object') items = [body];
   else throw errors.invalid(null, 'Expected a JSON object, a list of objects, or {"objects": [...]}');
   const list = items as unknown[];

@@ -7,7 +7,6 @@ import { ServerCommands } from '../commands/servers.ts';
 import { DriveCommands } from '../commands/drives.ts';
 import { ERROR_CODE_HEADER, errors, type ApiError } from '../errors.ts';
 import type { ChangeEvent } from '../events.ts';
-import type { Stored } from '../store/documents.ts';
 import { API } from '../domain/refs.ts';
 import { parseCookies } from './auth.ts';
 
@@ -59,7 +58,7 @@ export async function frameFor(svc: Services, user: string, e: ChangeEvent): Pro
  */
 async function granteeFrame(svc: Services, user: string, e: ChangeEvent, told: Set<string>): Promise<Frame | null> {
   const key = `${e.resource_type}:${e.uuid}`;
-  const visible = await svc.access.canSee({ user }, e.resource_type, { uuid: e.uuid, owner: e.owner } as Stored<any>).catch(() => false);
+  const visible = await svc.access.canSee({ user }, e.resource_type, { uuid: e.uuid, owner: e.owner }).catch(() => false);
   const frame = visible ? await frameFor(svc, user, e) : null;
   if (frame?.object) {
     told.add(key);

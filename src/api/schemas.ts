@@ -27,10 +27,10 @@ export const ListQuerystring = Type.Object(
   { additionalProperties: true },
 );
 
-export const ListEnvelope = (item: unknown) =>
+export const ListEnvelope = (item: TSchema) =>
   Type.Object({
     meta: Type.Object({ limit: Type.Integer(), offset: Type.Integer(), total_count: Type.Integer() }),
-    objects: Type.Array(item as any),
+    objects: Type.Array(item),
   });
 
 /** Create bodies: {"objects": [...]}, a bare list, or one object. Field rules are checked by the domain. */

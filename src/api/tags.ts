@@ -47,7 +47,8 @@ export function tagRoutes(r: Routes, svc: Services): TagCommands {
 
   r.post('/tags/', { auth: 'user', tags, summary: 'Create tags (optionally with resources)', schema: { body: CreateBody } }, async ({ actor, body }) => {
     // libcloud sends {"objects": [{"name"}], "resources": [...]}: members given beside the list apply to each tag.
-    const shared = body && !Array.isArray(body) && Array.isArray(body.objects) && body.resources !== undefined ? body.resources : undefined;
+    const listed = body as { objects?: unknown; resources?: unknown } | null;
+    const shared = listed && !Array.isArray(listed) && Array.isArray(listed.objects) && listed.resources !== undefined ? listed.resources : undefined;
     const items = createItems(body).map((i) => (shared !== undefined && i.resources === undefined ? { ...i, resources: shared } : i));
     const made = await cmd.create(actor, items);
     const out = [];

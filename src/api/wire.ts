@@ -1,4 +1,4 @@
-import fastJson from 'fast-json-stringify';
+import fastJson, { type Schema } from 'fast-json-stringify';
 import type { Actor } from '../domain/actor.ts';
 import { showsRuntime } from '../domain/server-lifecycle.ts';
 import type { Decorations } from '../services.ts';
@@ -95,8 +95,9 @@ export class WireObjects<T extends { tags: unknown[] }> {
     ) => Promise<Map<string, Decorations>>,
     private readonly cache: WireCache,
   ) {
-    this.serialize = fastJson(itemSchema as any);
-    this.envelope = fastJson(envelopeSchema as any);
+    // Callers pass the routes' TypeBox response schemas, which are plain JSON Schema.
+    this.serialize = fastJson(itemSchema as Schema);
+    this.envelope = fastJson(envelopeSchema as Schema);
   }
 
   /** `held`: entries taken for objects read without their documents, which must be answered from them. */

@@ -44,8 +44,8 @@ export function hostTable(hosts: HostUse[], now = Date.now()): string {
 export function registerHostCommands(program: Command, ctx: CliContext): void {
   const hosts = program.command('hosts').description('manage compute hosts (works while the cluster runs)');
   const withStore =
-    (fn: (store: Store, ...args: any[]) => Promise<void>) =>
-    async (...args: any[]) => {
+    <A extends unknown[]>(fn: (store: Store, ...args: A) => Promise<void>) =>
+    async (...args: A) => {
       // commander passes the positional arguments, then the options, then the command
       const opts = args[args.length - 2] as Record<string, unknown>;
       const { store } = await ctx.openStore(opts);

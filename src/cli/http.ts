@@ -5,6 +5,7 @@ import type { Profile } from './profiles.ts';
  * A JSON value as the API answers it. `any` because the commands read a few fields of objects whose full shape is the
  * API's (and another cloud's may carry more), and pass the rest on untouched to the output.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- as the comment above says: the API's objects, read a few fields at a time
 export type Json = any;
 
 export type Query = Record<string, string | number | boolean | undefined>;

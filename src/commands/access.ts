@@ -1,5 +1,4 @@
-import type { AccessPolicy } from '../services.ts';
-import type { Stored } from '../store/documents.ts';
+import type { AccessPolicy, Owned } from '../services.ts';
 import type { Store } from '../store/index.ts';
 import { ref } from '../domain/refs.ts';
 import type { GrantFilter, GrantRow } from '../store/acls.ts';
@@ -92,16 +91,16 @@ export class AclPolicy implements AccessPolicy {
   }
 
   /** Every permission counts only with LIST: what a grantee cannot see does not exist for him, whatever he names. */
-  private async has(actor: Actor, kind: string, obj: Stored<any>, permission: string, trx?: Db): Promise<boolean> {
+  private async has(actor: Actor, kind: string, obj: Owned, permission: string, trx?: Db): Promise<boolean> {
     if (obj.owner === actor.user) return true;
     const perms = await this.permissionsOf(actor, kind, obj, trx);
     return perms.has('LIST') && perms.has(permission);
   }
 
-  canSee = (a: Actor, k: string, o: Stored<any>, trx?: Db) => this.has(a, k, o, 'LIST', trx);
-  canUse = (a: Actor, k: string, o: Stored<any>, trx?: Db) => this.has(a, k, o, 'ATTACH', trx);
-  canEdit = (a: Actor, k: string, o: Stored<any>, trx?: Db) => this.has(a, k, o, 'EDIT', trx);
-  canAct = (a: Actor, k: string, o: Stored<any>, action?: string, trx?: Db) => this.has(a, k, o, (action && ACTION_PERMISSION[action]) || 'EDIT', trx);
+  canSee = (a: Actor, k: string, o: Owned, trx?: Db) => this.has(a, k, o, 'LIST', trx);
+  canUse = (a: Actor, k: string, o: Owned, trx?: Db) => this.has(a, k, o, 'ATTACH', trx);
+  canEdit = (a: Actor, k: string, o: Owned, trx?: Db) => this.has(a, k, o, 'EDIT', trx);
+  canAct = (a: Actor, k: string, o: Owned, action?: string, trx?: Db) => this.has(a, k, o, (action && ACTION_PERMISSION[action]) || 'EDIT', trx);
 
   /**
    * Which of `rows` the actor may see: his own, the library's when `library` (owner null), and those shared with

@@ -50,7 +50,8 @@ export class AclCommands {
       else if (g && typeof g === 'object') {
         const o = g as Record<string, unknown>;
         if (typeof o.uuid === 'string') uuid = o.uuid;
-        else if (o.resource_uri && typeof o.resource_uri === 'object' && typeof (o.resource_uri as any).uuid === 'string') uuid = (o.resource_uri as any).uuid;
+        else if (o.resource_uri && typeof o.resource_uri === 'object' && typeof (o.resource_uri as { uuid?: unknown }).uuid === 'string')
+          uuid = (o.resource_uri as { uuid: string }).uuid;
         if (typeof o.email === 'string') email = o.email;
       }
       if (!uuid && !email) throw errors.invalid('grantees', 'Each grantee needs a uuid or an email');
@@ -74,7 +75,7 @@ export class AclCommands {
     if (!Array.isArray(value)) throw errors.invalid('rules', 'rules must be a list of {"permission": ...}');
     const out: string[] = [];
     for (const r of value) {
-      const p = typeof r === 'string' ? r : r && typeof r === 'object' ? (r as any).permission : undefined;
+      const p = typeof r === 'string' ? r : r && typeof r === 'object' ? (r as { permission?: unknown }).permission : undefined;
       if (typeof p !== 'string' || !(PERMISSIONS as readonly string[]).includes(p.toUpperCase()))
         throw errors.invalid('rules', `Unknown permission ${JSON.stringify(p)}; allowed: ${PERMISSIONS.join(', ')}`);
       if (!out.includes(p.toUpperCase())) out.push(p.toUpperCase());

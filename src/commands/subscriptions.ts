@@ -3,7 +3,7 @@ import { errors } from '../errors.ts';
 import { newUuid, isoMicros } from '../domain/ids.ts';
 import { API } from '../domain/refs.ts';
 import { addPeriod, nextNoon, OBJECT_RESOURCES, readSubscriptionRequest, termAt, timedelta } from '../domain/subscription-terms.ts';
-import type { Stored } from '../store/documents.ts';
+import type { DocumentTable, Stored } from '../store/documents.ts';
 import type { SubscriptionDoc } from '../store/index.ts';
 import { IpCommands } from './ips.ts';
 import { page, subscriptionRef } from './network-objects.ts';
@@ -134,9 +134,12 @@ export class SubscriptionCommands {
           await this.store.subscriptions.insert(actor.user, doc, '', trx);
           if (object) {
             const sub = (await this.store.subscriptions.get(doc.uuid, trx))!;
-            const table = r.resource === 'ip' ? this.store.ips : this.store.vlans;
-            const held = (await table.get(object, trx))!;
-            await table.update({ ...held.doc, subscription: sub.seq } as any, {}, trx);
+            // Generic over the two tables: a call on their union would need a document that is both an IP and a VLAN.
+            const subscribe = async <T extends { uuid: string; subscription: number | null }>(table: DocumentTable<T>) => {
+              const held = (await table.get(object, trx))!;
+              await table.update({ ...held.doc, subscription: sub.seq }, {}, trx);
+            };
+            await (r.resource === 'ip' ? subscribe(this.store.ips) : subscribe(this.store.vlans));
             made.push({ kind: r.resource === 'ip' ? 'ips' : 'vlans', uuid: object });
           }
           out.push(doc.uuid);

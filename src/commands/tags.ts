@@ -67,7 +67,12 @@ export class TagCommands {
     const out: Member[] = [];
     for (const v of value) {
       const id = readRef(v, 'resources', { kind: 'any' });
-      const hinted = typeof v === 'object' && v ? String((v as any).res_type ?? (v as any).resource_uri ?? '') : typeof v === 'string' ? v : '';
+      const hinted =
+        typeof v === 'object' && v
+          ? String((v as { res_type?: unknown }).res_type ?? (v as { resource_uri?: unknown }).resource_uri ?? '')
+          : typeof v === 'string'
+            ? v
+            : '';
       let found: Member | undefined;
       for (const kind of TAGGABLE) {
         if (hinted.includes('/api/2.0/') && !hinted.includes(`/${kind}/`) && hinted !== kind) continue;

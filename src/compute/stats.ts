@@ -15,8 +15,7 @@ export async function refreshStats(store: Store, hosts: Map<string, HypervisorDr
       const stats = await driver.stats(r.uuid).catch(() => null);
       if (!stats) continue;
       const rt = JSON.parse(r.runtime) as ServerRuntime;
-      // any: DriveIo and NicIo are interfaces, which TypeScript will not take for the runtime's Record<string, number>.
-      rt.io = { drives: stats.drives as any, nics: stats.nics as any };
+      rt.io = { drives: stats.drives, nics: stats.nics };
       const next = JSON.stringify(rt);
       // Idle guests' counters do not move: a write per guest every period would load a shared database for nothing.
       if (next !== r.runtime) changed.push([r.uuid, next]);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import defaults from './capabilities.default.json' with { type: 'json' };
 
-export type Capabilities = typeof defaults & Record<string, any>;
+export type Capabilities = typeof defaults & Record<string, unknown>;
 interface Range {
   min: number;
   max: number;
@@ -19,16 +19,18 @@ export interface HostLimits {
  * deep-merged with `capabilities.json` in the data directory when an operator provides one.
  */
 export function loadCapabilities(dataDir: string, extra: Record<string, unknown> = {}): Capabilities {
-  let caps: any = structuredClone(defaults);
+  let caps: unknown = structuredClone(defaults);
   const file = path.join(dataDir, 'capabilities.json');
   if (fs.existsSync(file)) caps = deepMerge(caps, JSON.parse(fs.readFileSync(file, 'utf8')));
-  return deepMerge(caps, extra);
+  // Typed as the defaults: an operator's file is trusted to keep their shapes.
+  return deepMerge(caps, extra) as Capabilities;
 }
 
-function deepMerge(a: any, b: any): any {
+function deepMerge(a: unknown, b: unknown): unknown {
   if (!b || typeof b !== 'object' || Array.isArray(b) || !a || typeof a !== 'object' || Array.isArray(a)) return b;
-  const out = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = k in a ? deepMerge(a[k], v) : v;
+  const base = a as Record<string, unknown>;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(b)) out[k] = k in base ? deepMerge(base[k], v) : v;
   return out;
 }
 

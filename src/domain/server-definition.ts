@@ -1,6 +1,6 @@
 import { errors } from '../errors.ts';
 import { readRef, readRefList } from './refs.ts';
-import { type Capabilities, hostLimits, validCpuTypes } from './capabilities.ts';
+import { type Capabilities, type HostLimits, hostLimits, validCpuTypes } from './capabilities.ts';
 import { newMac, newUuid } from './ids.ts';
 import { readBool, readInt, readMeta, readString } from './input.ts';
 
@@ -334,7 +334,7 @@ export function validateAgainstCapabilities(d: ServerDef, caps: Capabilities): v
   if (!types) throw errors.invalid('hypervisor', `Hypervisor ${d.hypervisor} is not available; available: ${Object.keys(caps.hypervisors).join(', ')}`);
   if (!types.includes(d.cpu_type))
     throw errors.invalid('cpu_type', `CPU type ${d.cpu_type} is not available with hypervisor ${d.hypervisor}; available: ${types.join(', ')}`);
-  const lim = hostLimits(caps, d.cpu_type) ?? (caps.servers as any);
+  const lim = hostLimits(caps, d.cpu_type) ?? (caps.servers as HostLimits);
   const range = (v: number, r: { min: number; max: number }, point: string, unit: string) => {
     if (v < r.min || v > r.max) throw errors.invalid(point, `${point} must be between ${r.min} and ${r.max} ${unit}, not ${v}`);
   };

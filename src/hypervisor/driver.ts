@@ -63,7 +63,8 @@ export interface GuestInfo {
   activeSince: Date;
 }
 
-export interface DriveIo {
+// Type aliases, not interfaces: only an alias is assignable to the runtime's Record<string, number> counters.
+export type DriveIo = {
   bytes_read: number;
   bytes_written: number;
   count_flush: number;
@@ -72,14 +73,14 @@ export interface DriveIo {
   total_time_ns_flush: number;
   total_time_ns_read: number;
   total_time_ns_write: number;
-}
+};
 
-export interface NicIo {
+export type NicIo = {
   bytes_recv: number;
   bytes_sent: number;
   packets_recv: number;
   packets_sent: number;
-}
+};
 
 export interface GuestStats {
   drives: Record<string, DriveIo>;

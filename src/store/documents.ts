@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type SelectQueryBuilder } from 'kysely';
 import type { Dialect } from './dialect/index.ts';
 import { Prepared } from './prepared.ts';
 import type { Database, DocTableName } from './schema.ts';
@@ -84,6 +84,10 @@ const now = () => new Date().toISOString();
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the table name is a run-time value
 type Untyped = Kysely<any>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- conditions on that handle's run-time table
+type UntypedEb = ExpressionBuilder<any, any>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a query on that handle's run-time table, before its columns are chosen
+type UntypedSelect = SelectQueryBuilder<any, any, object>;
 const untyped = (db: Kysely<Database>): Untyped => db as Untyped;
 
 /** Columns every document table has and every read returns. */
@@ -120,16 +124,16 @@ export class DocumentTable<T extends { uuid: string }> {
   }
 
   /** The document is parsed when first read: a list page whose wire bytes are cached never reads it. */
-  private toStored(row: any): Stored<T> {
+  private toStored(row: Record<string, unknown>): Stored<T> {
     let doc: T | undefined;
     return {
       seq: Number(row.seq),
-      uuid: row.uuid,
-      owner: row.owner ?? null,
-      status: row.status,
+      uuid: row.uuid as string,
+      owner: (row.owner as string | null | undefined) ?? null,
+      status: row.status as string,
       version: Number(row.version),
       get doc(): T {
-        return (doc ??= JSON.parse(row.data) as T);
+        return (doc ??= JSON.parse(row.data as string) as T);
       },
       set doc(value: T) {
         doc = value;
@@ -139,7 +143,7 @@ export class DocumentTable<T extends { uuid: string }> {
   }
 
   /** Whether a started job works on the row: every rendering of a resource shows its jobs. */
-  private readonly busy = (eb: any) =>
+  private readonly busy = (eb: UntypedEb) =>
     eb
       .exists(
         eb
@@ -363,16 +367,17 @@ export class DocumentTable<T extends { uuid: string }> {
     const owner = this.ownerPageOf(q);
     if (owner === null || reusable === null) return this.list(q, trx);
     const total = await this.ownerTotal(owner, trx);
-    const keys = (await this.ownerPageKeys.execute(trx, owner, q.limit, q.offset)).map((r: any): PageKey & { seq: number } => ({
+    const keys = (await this.ownerPageKeys.execute(trx, owner, q.limit, q.offset)).map((r: Record<string, unknown>): PageKey & { seq: number } => ({
       seq: Number(r.seq),
-      uuid: r.uuid,
+      uuid: r.uuid as string,
       version: Number(r.version),
-      status: r.status,
+      status: r.status as string,
       busy: r.busy === true || Number(r.busy) === 1,
     }));
     const reuse = keys.map(reusable);
     // Nothing to reuse (a page seen for the first time): the page query reads every row in one pass of the index.
-    if (!reuse.includes(true)) return { total, items: (await this.ownerPage.execute(trx, owner, q.limit, q.offset)).map((r: any) => this.toStoredWithBusy(r)) };
+    if (!reuse.includes(true))
+      return { total, items: (await this.ownerPage.execute(trx, owner, q.limit, q.offset)).map((r) => this.toStoredWithBusy(r as Record<string, unknown>)) };
     const whole = new Map(
       (
         await this.getMany(
@@ -396,40 +401,42 @@ export class DocumentTable<T extends { uuid: string }> {
     if (owner !== null) {
       const total = await this.ownerTotal(owner, trx);
       const rows = await this.ownerPage.execute(trx, owner, q.limit, q.offset);
-      return { total, items: rows.map((r: any) => this.toStoredWithBusy(r)) };
+      return { total, items: rows.map((r: Record<string, unknown>) => this.toStoredWithBusy(r)) };
     }
     let base = untyped(trx).selectFrom(this.table);
     if (q.owner !== undefined && q.orUuids?.length) {
       const owner = q.owner;
       const also = q.orUuids;
-      base = base.where((eb: any) => eb.or([owner === null ? eb('owner', 'is', null) : eb('owner', '=', owner), eb('uuid', 'in', also)]));
+      base = base.where((eb: UntypedEb) => eb.or([owner === null ? eb('owner', 'is', null) : eb('owner', '=', owner), eb('uuid', 'in', also)]));
     } else if (q.owner !== undefined) base = q.owner === null ? base.where('owner', 'is', null) : base.where('owner', '=', q.owner);
-    if (q.uuids) base = q.uuids.length ? base.where('uuid', 'in', q.uuids) : base.where(sql`1 = 0` as any);
+    if (q.uuids) base = q.uuids.length ? base.where('uuid', 'in', q.uuids) : base.where(sql<boolean>`1 = 0`);
     for (const c of q.conditions) {
       if (!this.filterable.has(c.column)) continue;
       if (c.op === 'exact') base = base.where(c.column, 'in', c.values);
       else
-        base = base.where((eb: any) =>
+        base = base.where((eb: UntypedEb) =>
           eb.or(c.values.map((v) => sql<boolean>`lower(${sql.ref(c.column)}) like ${'%' + escapeLike(v.toLowerCase()) + '%'} escape '\\'`)),
         );
     }
     const tagOwner = q.tagOwner;
     for (const group of q.tags) {
-      base = base.where('uuid', 'in', (eb: any) => {
+      base = base.where('uuid', 'in', (eb: UntypedEb) => {
         const members = eb.selectFrom('resource_tags').select('resource_uuid').where('resource_type', '=', this.resourceType);
         if (tagOwner === undefined) return members.where('tag_uuid', 'in', group);
-        return members.where('tag_uuid', 'in', (tb: any) => tb.selectFrom('tags').select('uuid').where('uuid', 'in', group).where('owner', '=', tagOwner));
+        return members.where('tag_uuid', 'in', (tb: UntypedEb) =>
+          tb.selectFrom('tags').select('uuid').where('uuid', 'in', group).where('owner', '=', tagOwner),
+        );
       });
     }
     for (const group of q.tagNames) {
-      base = base.where('uuid', 'in', (eb: any) =>
+      base = base.where('uuid', 'in', (eb: UntypedEb) =>
         eb
           .selectFrom('resource_tags')
           .innerJoin('tags', 'tags.uuid', 'resource_tags.tag_uuid')
           .select('resource_tags.resource_uuid')
           .where('resource_tags.resource_type', '=', this.resourceType)
           .where('tags.name', 'in', group)
-          .$if(tagOwner !== undefined, (sq: any) => sq.where('tags.owner', '=', tagOwner)),
+          .$if(tagOwner !== undefined, (sq) => sq.where('tags.owner', '=', tagOwner)),
       );
     }
     const total = await this.count(base, q, trx);
@@ -440,15 +447,15 @@ export class DocumentTable<T extends { uuid: string }> {
     if (q.limit > 0) page = page.limit(q.limit);
     if (q.offset > 0) page = q.limit > 0 ? page.offset(q.offset) : this.dialect.offsetOnly(page, q.offset);
     const rows = await page.execute();
-    return { total, items: rows.map((r: any) => this.toStoredWithBusy(r)) };
+    return { total, items: rows.map((r: Record<string, unknown>) => this.toStoredWithBusy(r)) };
   }
 
   /** total_count: an owner's whole table comes from row_counts (one row read); a filtered list counts its matches. */
-  private async count(base: any, q: ListQuery, trx: Kysely<Database>): Promise<number> {
+  private async count(base: UntypedSelect, q: ListQuery, trx: Kysely<Database>): Promise<number> {
     // row_counts counts an owner's own rows: objects shared with the actor (orUuids) must be counted with them.
     const filtered = q.uuids || q.orUuids?.length || q.tags.length || q.tagNames.length || q.conditions.some((c) => this.filterable.has(c.column));
     if (this.counted && q.owner !== undefined && !filtered) return this.ownerTotal(q.owner ?? '', trx);
-    const row = await base.select((eb: any) => eb.fn.countAll().as('n')).executeTakeFirst();
+    const row = await base.select((eb: UntypedEb) => eb.fn.countAll().as('n')).executeTakeFirst();
     return Number(row?.n ?? 0);
   }
 }

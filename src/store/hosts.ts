@@ -1,7 +1,7 @@
 import { HOLDS_CAPACITY, TENDED } from '../domain/server-lifecycle.ts';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Dialect } from './dialect/index.ts';
-import type { Database } from './schema.ts';
+import type { Database, HostsTable } from './schema.ts';
 
 export interface HostRow {
   name: string;
@@ -37,7 +37,14 @@ export class HostHeldError extends Error {
   }
 }
 
-const toHost = (r: any): HostRow => ({ ...r, cpu: Number(r.cpu), mem: Number(r.mem), drained: Boolean(Number(r.drained ?? 0)) });
+// The column holds only what register and the sweeps write, 'up' or 'down'.
+const toHost = (r: Selectable<HostsTable>): HostRow => ({
+  ...r,
+  state: r.state as HostRow['state'],
+  cpu: Number(r.cpu),
+  mem: Number(r.mem),
+  drained: Boolean(Number(r.drained ?? 0)),
+});
 
 /** CPU and memory the servers on a host hold. */
 export type Usage = { cpu: number; mem: number };
@@ -146,7 +153,7 @@ export class HostRepo {
       .where('name', 'in', names)
       .returning('name')
       .execute();
-    return rows.map((r: any) => r.name);
+    return rows.map((r) => r.name);
   }
 
   /**
@@ -157,7 +164,7 @@ export class HostRepo {
     let q = trx.updateTable('hosts').set({ state: 'down' }).where('agent', 'like', `%@${identity}`);
     if (keep.length) q = q.where('name', 'not in', keep);
     const rows = await q.returning('name').execute();
-    return rows.map((r: any) => r.name);
+    return rows.map((r) => r.name);
   }
 
   /** The names of the hosts that are down. */
@@ -192,10 +199,10 @@ export class HostRepo {
   async remove(name: string): Promise<{ removed: boolean; servers: string[]; up: boolean }> {
     return this.dialect.db.transaction().execute(async (trx) => {
       const placed = await trx.selectFrom('servers').select('uuid').where('host', '=', name).where('status', 'in', PLACED).execute();
-      const servers = placed.map((r: any) => r.uuid as string);
+      const servers = placed.map((r) => r.uuid);
       if (servers.length) return { removed: false, servers, up: false };
       // A live agent would find its host gone at its next heartbeat and stop, as if another agent had taken it.
-      const row: any = await trx.selectFrom('hosts').select('state').where('name', '=', name).executeTakeFirst();
+      const row = await trx.selectFrom('hosts').select('state').where('name', '=', name).executeTakeFirst();
       if (row?.state === 'up') return { removed: false, servers, up: true };
       const res = await trx.deleteFrom('hosts').where('name', '=', name).executeTakeFirst();
       return { removed: Number(res.numDeletedRows) === 1, servers, up: false };
@@ -210,7 +217,7 @@ export class HostRepo {
       .where('host', 'is not', null)
       .where('status', 'in', PLACED)
       .groupBy('host');
-    const rows = (await trx
+    const rows = await trx
       .selectFrom('hosts')
       .leftJoin(use.as('u'), 'u.host', 'hosts.name')
       .selectAll('hosts')
@@ -220,7 +227,7 @@ export class HostRepo {
         sql<number>`coalesce(u.servers, 0)`.as('servers'),
       ])
       .orderBy('hosts.name')
-      .execute()) as any[];
+      .execute();
     return rows.map((r) => ({ ...toHost(r), used_cpu: Number(r.used_cpu), used_mem: Number(r.used_mem), servers: Number(r.servers) }));
   }
 
@@ -240,7 +247,7 @@ export class HostRepo {
   }
 
   async get(name: string): Promise<HostRow | undefined> {
-    const r: any = await this.dialect.db.selectFrom('hosts').selectAll().where('name', '=', name).executeTakeFirst();
+    const r = await this.dialect.db.selectFrom('hosts').selectAll().where('name', '=', name).executeTakeFirst();
     return r ? toHost(r) : undefined;
   }
 
@@ -251,7 +258,7 @@ export class HostRepo {
   async markStale(ms: number, trx: Kysely<Database> = this.dialect.db): Promise<string[]> {
     const cutoff = new Date(Date.now() - ms).toISOString();
     const rows = await trx.updateTable('hosts').set({ state: 'down' }).where('state', '=', 'up').where('heartbeat_at', '<', cutoff).returning('name').execute();
-    return rows.map((s: any) => s.name);
+    return rows.map((s) => s.name);
   }
 
   /** Lets the hosts of an agent that stops cleanly go at once, rather than after the heartbeat timeout. */

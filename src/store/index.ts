@@ -163,21 +163,19 @@ export class Store {
    */
   enforceQuotas(quotas: Quotas): void {
     this.quotas = quotas;
-    const tables: Array<[DocumentTable<any>, keyof Quotas, string]> = [
-      [this.servers, 'servers', 'servers'],
-      [this.drives, 'drives', 'drives'],
-      [this.ips, 'ips', 'IP addresses'],
-      [this.vlans, 'vlans', 'VLANs'],
-      [this.subscriptions, 'subscriptions', 'subscriptions'],
-    ];
-    for (const [table, key, what] of tables) {
+    const hold = <T extends { uuid: string }>(table: DocumentTable<T>, key: keyof Quotas, what: string) => {
       table.beforeInsert = async (owner, doc, trx) => {
         await this.lockAccount(owner, trx);
         const limit = quotas[key];
         if (limit > 0 && (await this.held(table.table, owner, trx)) + 1 > limit) throw overQuota(key, limit, what);
-        if (table === this.drives) await this.checkDriveBytes(owner, Number((doc as { size?: number }).size ?? 0), trx);
+        if ((table as object) === this.drives) await this.checkDriveBytes(owner, Number((doc as { size?: number }).size ?? 0), trx);
       };
-    }
+    };
+    hold(this.servers, 'servers', 'servers');
+    hold(this.drives, 'drives', 'drives');
+    hold(this.ips, 'ips', 'IP addresses');
+    hold(this.vlans, 'vlans', 'VLANs');
+    hold(this.subscriptions, 'subscriptions', 'subscriptions');
   }
 
   /** The firewall policy of each NIC of a server that has one, by MAC. */

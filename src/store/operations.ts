@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
 import type { Dialect } from './dialect/index.ts';
 
 import type { OperationKind } from '../domain/server-lifecycle.ts';
-import type { Database } from './schema.ts';
+import type { Database, OperationsTable } from './schema.ts';
 
 export type { OperationKind };
 
@@ -24,8 +24,16 @@ export interface Operation {
 
 const now = () => new Date().toISOString();
 
-function toOp(r: any): Operation {
-  return { ...r, id: Number(r.id), attempts: Number(r.attempts), payload: JSON.parse(r.payload) };
+// kind and state hold only what enqueue and the state changes below write.
+function toOp(r: Selectable<OperationsTable>): Operation {
+  return {
+    ...r,
+    kind: r.kind as OperationKind,
+    state: r.state as Operation['state'],
+    id: Number(r.id),
+    attempts: Number(r.attempts),
+    payload: JSON.parse(r.payload) as Record<string, unknown>,
+  };
 }
 
 /** Durable host operations: written in the same transaction as the state change, claimed once by the host's agent. */
@@ -103,7 +111,7 @@ export class OperationRepo {
     trx: Kysely<Database> = this.dialect.db,
     supersede?: { server: string; kinds: OperationKind[] },
   ): Promise<void> {
-    const mine = (eb: any) => eb.and([eb('id', '=', id), eb('state', '=', 'running')]); // a superseded operation stays failed
+    const mine = (eb: ExpressionBuilder<Database, 'operations'>) => eb.and([eb('id', '=', id), eb('state', '=', 'running')]); // a superseded operation stays failed
     const res = result ? JSON.stringify(result) : null;
     if (!supersede) {
       await trx.updateTable('operations').set({ state, error, result: res, updated_at: now() }).where(mine).execute();
@@ -117,7 +125,7 @@ export class OperationRepo {
         result: sql`case when id = ${id} then ${res} else result end`,
         updated_at: now(),
       })
-      .where((eb: any) =>
+      .where((eb) =>
         eb.or([
           mine(eb),
           eb.and([eb('server_uuid', '=', supersede.server), eb('id', '<', id), eb('kind', 'in', supersede.kinds), eb('state', 'in', ['pending', 'running'])]),
@@ -132,7 +140,7 @@ export class OperationRepo {
   }
 
   async get(id: number): Promise<(Operation & { result: Record<string, unknown> | null }) | undefined> {
-    const r: any = await this.dialect.db.selectFrom('operations').selectAll().where('id', '=', id).executeTakeFirst();
+    const r = await this.dialect.db.selectFrom('operations').selectAll().where('id', '=', id).executeTakeFirst();
     return r ? { ...toOp(r), result: r.result ? JSON.parse(r.result) : null } : undefined;
   }
 
@@ -207,7 +215,7 @@ export class OperationRepo {
       .select(['state', (eb) => eb.fn.countAll().as('n')])
       .groupBy('state')
       .execute();
-    return Object.fromEntries(rows.map((r: any) => [r.state, Number(r.n)]));
+    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
   }
 
   /** Forget finished operations older than `ms`. */

@@ -17,13 +17,13 @@ export interface Dialect {
    */
   readonly shared: boolean;
   /** Locks the selected rows until the transaction ends (a no-op where one writer holds the whole database). */
-  lockRows<Q extends SelectQueryBuilder<any, any, any>>(q: Q): Q;
+  lockRows<Q extends SelectQueryBuilder<Database, keyof Database, object>>(q: Q): Q;
   /** As lockRows, but skips rows another transaction holds: each row goes to exactly one claimer. */
-  claimRows<Q extends SelectQueryBuilder<any, any, any>>(q: Q): Q;
+  claimRows<Q extends SelectQueryBuilder<Database, keyof Database, object>>(q: Q): Q;
   /** OFFSET without a LIMIT. */
-  offsetOnly<Q extends SelectQueryBuilder<any, any, any>>(q: Q, offset: number): Q;
+  offsetOnly<Q extends SelectQueryBuilder<Database, keyof Database, object>>(q: Q, offset: number): Q;
   /** Marks a table as scratch data that need not survive a crash (cheaper writes where the database supports it). */
-  makeUnlogged(db: Kysely<any>, table: string): Promise<void>;
+  makeUnlogged(db: Kysely<unknown>, table: string): Promise<void>;
   /** Whether an error is a conflict between concurrent transactions (a deadlock, a serialisation failure, a busy
    * database) after which the whole transaction may simply run again. */
   isConflict(err: unknown): boolean;

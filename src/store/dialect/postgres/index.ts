@@ -19,8 +19,10 @@ const isStalePlan = (e: unknown) => (e as { code?: string } | null)?.code === '0
  * statement text once per connection instead of on every execution. Kysely only passes (text, values).
  */
 function prepareStatements(client: pg.PoolClient, names: Map<string, string>, generation: { n: number }): void {
-  const query = client.query.bind(client) as (...args: any[]) => any;
-  (client as any).query = (...args: any[]) => {
+  // Typed as the promise form, the only one Kysely calls; other calls go through untouched.
+  type Query = (...args: unknown[]) => Promise<unknown>;
+  const query = client.query.bind(client) as Query;
+  (client as unknown as { query: Query }).query = (...args: unknown[]) => {
     const [text, values] = args;
     // BEGIN cannot fail on a healthy connection: send it and go on, so that it shares a round trip with the
     // transaction's first statement (the connection pipelines; a dead connection fails that statement too).
