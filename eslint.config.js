@@ -25,20 +25,6 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'warn' },
   },
   {
-    // being moved behind repositories; to be typed then
-    files: [
-      'src/commands/drives.ts',
-      'src/commands/jobs.ts',
-      'src/commands/servers.ts',
-      'src/commands/snapshots.ts',
-      'src/store/drives.ts',
-      'src/store/jobs.ts',
-      'src/store/snapshots.ts',
-      'src/store/servers.ts',
-    ],
-    rules: { '@typescript-eslint/no-explicit-any': 'warn' },
-  },
-  {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
   },

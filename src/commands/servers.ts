@@ -462,7 +462,7 @@ export class ServerCommands {
         this.wake(host);
         const result = await this.awaitOperation(id);
         const hostRow = await this.store.hosts.get(host);
-        const url = `${action === 'open_vnc' ? 'vnc' : 'csconsole'}://${hostRow?.public_host ?? this.svc.config.publicHost}:${result.port}`;
+        const url = `${action === 'open_vnc' ? 'vnc' : 'csconsole'}://${hostRow?.public_host ?? this.svc.config.publicHost}:${Number(result.port)}`;
         return action === 'open_vnc' ? reply({ vnc_url: url }) : reply({ console_url: url });
       }
       case 'close_console':
@@ -496,7 +496,7 @@ export class ServerCommands {
   }
 
   /** Waits for a host operation to finish, for actions whose reply needs its result (a console port). */
-  private async awaitOperation(id: number, timeoutMs = 15000): Promise<Record<string, any>> {
+  private async awaitOperation(id: number, timeoutMs = 15000): Promise<Record<string, unknown>> {
     const deadline = Date.now() + timeoutMs;
     for (let delay = 2; Date.now() < deadline; delay = Math.min(delay * 2, 100)) {
       const op = await this.store.operations.get(id);
