@@ -323,7 +323,18 @@ export class Store {
 
   static async open(databaseUrl: string | null, dataDir: string): Promise<Store> {
     const dialect = await openDialect(databaseUrl, dataDir);
-    await migrateToLatest(dialect);
+    // A second process on a serving node's SQLite file (an operator's `opensigma hosts undrain`) checks migrations in a
+    // transaction while the node writes its heartbeats; one that loses that race gets SQLITE_BUSY at once, not after
+    // busy_timeout, and crashed the command. The migrator's transaction rolled back whole: running it again is safe.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await migrateToLatest(dialect);
+        break;
+      } catch (e) {
+        if (attempt >= 5 || !dialect.isConflict(e)) throw e;
+        await new Promise((r) => setTimeout(r, 25 * attempt));
+      }
+    }
     return new Store(dialect);
   }
 
